@@ -1,0 +1,167 @@
+// Package httputils holds the small helpers every router uses: the request's
+// API version, JSON bodies in and out, boolean query values, and the JSON
+// message stream used by pull, push, load and build.
+package httputils
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/berth/berth/errdefs"
+)
+
+type versionKey struct{}
+
+// WithVersion returns ctx carrying the API version of the request.
+func WithVersion(ctx context.Context, v string) context.Context {
+	return context.WithValue(ctx, versionKey{}, v)
+}
+
+// VersionFromContext returns the API version the client asked for.
+func VersionFromContext(ctx context.Context) string {
+	v, _ := ctx.Value(versionKey{}).(string)
+	return v
+}
+
+// MaxJSONBody bounds every JSON request body.
+const MaxJSONBody = 10 << 20
+
+// ReadJSON decodes r's JSON body into v. An empty body leaves v untouched.
+// Malformed JSON and oversized bodies are invalid parameters (400).
+func ReadJSON(r *http.Request, v any) error {
+	if r.Body == nil {
+		return nil
+	}
+	body := http.MaxBytesReader(nil, r.Body, MaxJSONBody)
+	dec := json.NewDecoder(body)
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return errdefs.InvalidParameter(fmt.Sprintf("request body too large: limit is %d bytes", MaxJSONBody))
+		}
+		return errdefs.InvalidParameter("invalid JSON: " + err.Error())
+	}
+	return nil
+}
+
+// WriteJSON writes v as JSON with the given status.
+func WriteJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// BoolValue reports whether query parameter k is set to a true value, as
+// Docker reads it: anything but "", "0", "no", "false" and "none" is true.
+func BoolValue(r *http.Request, k string) bool {
+	s := strings.ToLower(strings.TrimSpace(r.FormValue(k)))
+	return !(s == "" || s == "0" || s == "no" || s == "false" || s == "none")
+}
+
+// IntValue parses query parameter k, returning def when it is absent.
+func IntValue(r *http.Request, k string, def int) (int, error) {
+	s := r.FormValue(k)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, errdefs.InvalidParameter(fmt.Sprintf("invalid value for %s: %q", k, s))
+	}
+	return n, nil
+}
+
+// StreamWriter writes a JSON message stream: one JSON object and "\r\n" per
+// message, each flushed at once so clients can draw progress as it happens.
+// It is safe for concurrent use.
+type StreamWriter struct {
+	mu      sync.Mutex
+	w       io.Writer
+	f       http.Flusher
+	started bool
+	err     error
+}
+
+// NewStreamWriter returns a StreamWriter on w. The 200 status and headers are
+// sent with the first message.
+func NewStreamWriter(w http.ResponseWriter) *StreamWriter {
+	f, _ := w.(http.Flusher)
+	return &StreamWriter{w: w, f: f}
+}
+
+// Start sends the headers now (for streams whose first message may be late).
+func (s *StreamWriter) Start() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.startLocked()
+}
+
+func (s *StreamWriter) startLocked() {
+	if s.started {
+		return
+	}
+	s.started = true
+	if rw, ok := s.w.(http.ResponseWriter); ok {
+		rw.Header().Set("Content-Type", "application/json")
+		rw.WriteHeader(http.StatusOK)
+	}
+}
+
+// Started reports whether anything has been sent.
+func (s *StreamWriter) Started() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.started
+}
+
+// Write sends one message.
+func (s *StreamWriter) Write(msg any) error {
+	b, err := json.Marshal(msg)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	s.startLocked()
+	b = append(b, '\r', '\n')
+	if _, err := s.w.Write(b); err != nil {
+		s.err = err
+		return err
+	}
+	if s.f != nil {
+		s.f.Flush()
+	}
+	return nil
+}
+
+// ErrorMessage is the in-stream form of an error after the 200 was sent.
+type ErrorMessage struct {
+	ErrorDetail struct {
+		Code    int    `json:"code,omitempty"`
+		Message string `json:"message"`
+	} `json:"errorDetail"`
+	Error string `json:"error"`
+}
+
+// WriteError sends err as the stream's final error message.
+func (s *StreamWriter) WriteError(err error) error {
+	var m ErrorMessage
+	m.ErrorDetail.Message = err.Error()
+	m.Error = err.Error()
+	return s.Write(m)
+}

@@ -1,0 +1,90 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/berth/berth/api/server/router"
+	"github.com/berth/berth/errdefs"
+)
+
+type fakeRouter []router.Route
+
+func (f fakeRouter) Routes() []router.Route { return f }
+
+func TestMatchGreedyImageNames(t *testing.T) {
+	vars := map[string]string{}
+	if !match(splitPath("/images/{name:.*}/push"), splitPath("/images/127.0.0.1:5101/printfchamp/mytest/push"), vars) {
+		t.Fatal("no match")
+	}
+	if vars["name"] != "127.0.0.1:5101/printfchamp/mytest" {
+		t.Fatalf("name = %q", vars["name"])
+	}
+	vars = map[string]string{}
+	if !match(splitPath("/images/{name:.*}"), splitPath("/images/a/b/json"), vars) || vars["name"] != "a/b/json" {
+		t.Fatalf("delete pattern: %q", vars["name"])
+	}
+	if match(splitPath("/containers/{id}/start"), splitPath("/containers//start"), map[string]string{}) {
+		t.Fatal("empty segment matched")
+	}
+}
+
+func TestParseVersion(t *testing.T) {
+	for in, want := range map[string][2]string{
+		"/v1.41/version": {"1.41", "/version"},
+		"/version":       {"", "/version"},
+		"/v1.24":         {"1.24", "/"},
+		"/volumes":       {"", "/volumes"},
+	} {
+		v, rest := ParseVersion(in)
+		if v != want[0] || rest != want[1] {
+			t.Errorf("ParseVersion(%q) = %q,%q", in, v, rest)
+		}
+	}
+}
+
+func TestServerHeadersVersionsAndErrors(t *testing.T) {
+	s := New(Config{Version: "test"}, fakeRouter{
+		{Method: "GET", Path: "/things/{id}", Handler: func(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+			if vars["id"] == "missing" {
+				return errdefs.NotFound("No such thing: missing")
+			}
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}},
+	})
+	do := func(method, path string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+		return rec
+	}
+	rec := do("GET", "/v1.41/things/x")
+	if rec.Code != 204 {
+		t.Fatalf("status %d", rec.Code)
+	}
+	for _, h := range []string{"Api-Version", "Ostype", "Docker-Experimental", "Server"} {
+		if rec.Header().Get(h) == "" {
+			t.Errorf("missing header %s", h)
+		}
+	}
+	rec = do("GET", "/things/missing")
+	var body map[string]string
+	_ = json.Unmarshal(rec.Body.Bytes(), &body)
+	if rec.Code != 404 || body["message"] != "No such thing: missing" || rec.Header().Get("Api-Version") == "" {
+		t.Fatalf("got %d %v", rec.Code, body)
+	}
+	rec = do("GET", "/v1.99/things/x")
+	_ = json.Unmarshal(rec.Body.Bytes(), &body)
+	if rec.Code != 400 || body["message"] != "client version 1.99 is too new. Maximum supported API version is "+DefaultVersion {
+		t.Fatalf("too new: %d %v", rec.Code, body)
+	}
+	if rec = do("GET", "/v1.12/things/x"); rec.Code != 400 {
+		t.Fatalf("too old: %d", rec.Code)
+	}
+	if rec = do("GET", "/nowhere"); rec.Code != 404 {
+		t.Fatalf("unknown path: %d", rec.Code)
+	}
+}
