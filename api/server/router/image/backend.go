@@ -1,0 +1,27 @@
+package image
+
+import (
+	"context"
+	"io"
+
+	"github.com/distribution/reference"
+	imagetypes "github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/registry"
+
+	"github.com/berth/berth/filters"
+	"github.com/berth/berth/image"
+	"github.com/berth/berth/progress"
+)
+
+// Backend is what the image routes need from the image service.
+type Backend interface {
+	Pull(ctx context.Context, ref reference.Named, auth *registry.AuthConfig, out progress.Output) error
+	List(ctx context.Context, args filters.Args, all bool) ([]imagetypes.Summary, error)
+	Inspect(ctx context.Context, name string) (*imagetypes.InspectResponse, error)
+	History(ctx context.Context, name string) ([]imagetypes.HistoryResponseItem, error)
+	Tag(ctx context.Context, name, repo, tag string) error
+	Remove(ctx context.Context, name string, force, prune bool) ([]imagetypes.DeleteResponse, error)
+	Prune(ctx context.Context, args filters.Args) (*image.PruneReport, error)
+	Save(ctx context.Context, names []string, w io.Writer) error
+	Load(ctx context.Context, r io.Reader, out progress.Output, quiet bool) error
+}

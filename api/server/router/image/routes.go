@@ -1,0 +1,162 @@
+// Package image serves the /images endpoints of the Engine API.
+package image
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/berth/berth/api/server/httputils"
+	"github.com/berth/berth/api/server/router"
+	"github.com/berth/berth/filters"
+	"github.com/berth/berth/image"
+	"github.com/berth/berth/progress"
+)
+
+type imageRouter struct{ b Backend }
+
+// New returns the image routes.
+func New(b Backend) router.Router { return &imageRouter{b: b} }
+
+func (ir *imageRouter) Routes() []router.Route {
+	return []router.Route{
+		{Method: http.MethodPost, Path: "/images/create", Handler: ir.create},
+		{Method: http.MethodGet, Path: "/images/json", Handler: ir.list},
+		{Method: http.MethodPost, Path: "/images/prune", Handler: ir.prune},
+		{Method: http.MethodPost, Path: "/images/load", Handler: ir.load},
+		{Method: http.MethodGet, Path: "/images/get", Handler: ir.saveMany},
+		{Method: http.MethodGet, Path: "/images/{name:.*}/json", Handler: ir.inspect},
+		{Method: http.MethodGet, Path: "/images/{name:.*}/history", Handler: ir.history},
+		{Method: http.MethodGet, Path: "/images/{name:.*}/get", Handler: ir.saveOne},
+		{Method: http.MethodPost, Path: "/images/{name:.*}/tag", Handler: ir.tag},
+		{Method: http.MethodDelete, Path: "/images/{name:.*}", Handler: ir.remove},
+	}
+}
+
+// streamOutput adapts the HTTP JSON stream to progress.Output.
+type streamOutput struct{ sw *httputils.StreamWriter }
+
+func (o streamOutput) WriteMessage(m progress.Message) error { return o.sw.Write(m) }
+
+// runStream runs op with a progress stream. Errors before the first message
+// are returned for the server to map to a status; later ones go in-stream.
+func runStream(w http.ResponseWriter, op func(out progress.Output) error) error {
+	sw := httputils.NewStreamWriter(w)
+	err := op(streamOutput{sw})
+	if err == nil {
+		if !sw.Started() {
+			sw.Start()
+		}
+		return nil
+	}
+	if !sw.Started() {
+		return err
+	}
+	_ = sw.WriteError(err)
+	return nil
+}
+
+func (ir *imageRouter) create(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	from := r.Form.Get("fromImage")
+	if from == "" {
+		if r.Form.Get("fromSrc") != "" {
+			return errNotImplemented("import")
+		}
+		return errInvalid("fromImage or fromSrc is required")
+	}
+	ref, err := image.ParsePullReference(from, r.Form.Get("tag"))
+	if err != nil {
+		return err
+	}
+	if p := r.Form.Get("platform"); p != "" && p != "linux/amd64" && p != "linux" {
+		return errInvalid("platform " + p + " is not supported: berth pulls linux/amd64")
+	}
+	auth, err := image.DecodeAuth(r.Header.Get("X-Registry-Auth"))
+	if err != nil {
+		return err
+	}
+	return runStream(w, func(out progress.Output) error { return ir.b.Pull(ctx, ref, auth, out) })
+}
+
+func (ir *imageRouter) list(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	args, err := filters.Parse(r.Form.Get("filters"))
+	if err != nil {
+		return err
+	}
+	if f := r.Form.Get("filter"); f != "" {
+		args["reference"] = append(args["reference"], f)
+	}
+	list, err := ir.b.List(ctx, args, httputils.BoolValue(r, "all"))
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, list)
+}
+
+func (ir *imageRouter) inspect(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	resp, err := ir.b.Inspect(ctx, vars["name"])
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, resp)
+}
+
+func (ir *imageRouter) history(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	h, err := ir.b.History(ctx, vars["name"])
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, h)
+}
+
+func (ir *imageRouter) tag(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	repo := r.Form.Get("repo")
+	if repo == "" {
+		return errInvalid("repo is required")
+	}
+	if err := ir.b.Tag(ctx, vars["name"], repo, r.Form.Get("tag")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+func (ir *imageRouter) remove(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	out, err := ir.b.Remove(ctx, vars["name"], httputils.BoolValue(r, "force"), !httputils.BoolValue(r, "noprune"))
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, out)
+}
+
+func (ir *imageRouter) prune(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	args, err := filters.Parse(r.Form.Get("filters"))
+	if err != nil {
+		return err
+	}
+	rep, err := ir.b.Prune(ctx, args)
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, rep)
+}
+
+func (ir *imageRouter) saveOne(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	return ir.save(ctx, w, []string{vars["name"]})
+}
+
+func (ir *imageRouter) saveMany(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	return ir.save(ctx, w, r.Form["names"])
+}
+
+func (ir *imageRouter) save(ctx context.Context, w http.ResponseWriter, names []string) error {
+	if len(names) == 0 {
+		return errInvalid("no images given")
+	}
+	w.Header().Set("Content-Type", "application/x-tar")
+	return ir.b.Save(ctx, names, w)
+}
+
+func (ir *imageRouter) load(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	quiet := httputils.BoolValue(r, "quiet")
+	return runStream(w, func(out progress.Output) error { return ir.b.Load(ctx, r.Body, out, quiet) })
+}

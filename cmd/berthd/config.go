@@ -1,0 +1,136 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// Config is berthd's configuration: flags over /etc/berth/daemon.json,
+// with Docker's daemon.json key names where the two overlap.
+type Config struct {
+	DataRoot           string              `json:"data-root"`
+	ExecRoot           string              `json:"exec-root"`
+	Hosts              []string            `json:"hosts"`
+	Pidfile            string              `json:"pidfile"`
+	RegistryMirrors    []string            `json:"registry-mirrors"`
+	HostMirrors        map[string][]string `json:"registry-host-mirrors"`
+	InsecureRegistries []string            `json:"insecure-registries"`
+	LogLevel           string              `json:"log-level"`
+	Debug              bool                `json:"debug"`
+	Runtime            string              `json:"runtime"`
+	TLS                bool                `json:"tls"`
+	TLSVerify          bool                `json:"tlsverify"`
+	TLSCACert          string              `json:"tlscacert"`
+	TLSCert            string              `json:"tlscert"`
+	TLSKey             string              `json:"tlskey"`
+	Group              string              `json:"group"`
+}
+
+func defaultConfig() Config {
+	return Config{
+		DataRoot: "/var/lib/berth",
+		ExecRoot: "/run/berth",
+		Hosts:    []string{"unix:///run/berth/berth.sock"},
+		Pidfile:  "/run/berth/berthd.pid",
+		LogLevel: "info",
+		Runtime:  "runc",
+		Group:    "berth",
+	}
+}
+
+// flagKeys maps flag names to the daemon.json keys they set.
+var flagKeys = map[string]string{
+	"data-root": "data-root", "exec-root": "exec-root", "host": "hosts", "pidfile": "pidfile",
+	"registry-mirror": "registry-mirrors", "insecure-registry": "insecure-registries",
+	"log-level": "log-level", "debug": "debug", "runtime": "runtime", "tls": "tls",
+	"tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey", "group": "group",
+}
+
+// bindFlags registers berthd's flags, dockerd's names, on fs.
+func bindFlags(fs *pflag.FlagSet, c *Config, configFile *string) {
+	fs.StringVar(configFile, "config-file", "/etc/berth/daemon.json", "Daemon configuration file")
+	fs.StringVar(&c.DataRoot, "data-root", c.DataRoot, "Root directory of persistent berth state")
+	fs.StringVar(&c.ExecRoot, "exec-root", c.ExecRoot, "Root directory for execution state files")
+	fs.StringArrayVarP(&c.Hosts, "host", "H", c.Hosts, "Daemon socket(s) to connect to (unix:// or tcp:// with TLS)")
+	fs.StringVarP(&c.Pidfile, "pidfile", "p", c.Pidfile, "Path to use for daemon PID file")
+	fs.StringArrayVar(&c.RegistryMirrors, "registry-mirror", nil, "Preferred registry mirror; HOST=URL mirrors another registry than Docker Hub")
+	fs.StringArrayVar(&c.InsecureRegistries, "insecure-registry", nil, "Enable insecure registry communication")
+	fs.StringVarP(&c.LogLevel, "log-level", "l", c.LogLevel, `Set the logging level ("debug"|"info"|"warn"|"error")`)
+	fs.BoolVarP(&c.Debug, "debug", "D", false, "Enable debug mode")
+	fs.StringVar(&c.Runtime, "runtime", c.Runtime, "Path of the OCI runtime binary")
+	fs.BoolVar(&c.TLS, "tls", false, "Use TLS; implied by --tlsverify")
+	fs.BoolVar(&c.TLSVerify, "tlsverify", false, "Use TLS and verify the remote")
+	fs.StringVar(&c.TLSCACert, "tlscacert", "", "Trust certs signed only by this CA")
+	fs.StringVar(&c.TLSCert, "tlscert", "", "Path to TLS certificate file")
+	fs.StringVar(&c.TLSKey, "tlskey", "", "Path to TLS key file")
+	fs.StringVarP(&c.Group, "group", "G", c.Group, "Group for the unix socket")
+}
+
+// loadConfigFile merges the JSON file at path into c. Keys also given as
+// flags are a conflict, as in dockerd. A missing file is fine unless it
+// was named explicitly.
+func loadConfigFile(path string, explicit bool, fs *pflag.FlagSet, c *Config) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) && !explicit {
+			return nil
+		}
+		return fmt.Errorf("unable to configure the daemon with file %s: %w", path, err)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return fmt.Errorf("unable to configure the daemon with file %s: %w", path, err)
+	}
+	known := map[string]bool{}
+	for _, k := range flagKeys {
+		known[k] = true
+	}
+	known["registry-host-mirrors"] = true
+	var unknown, conflicts []string
+	for k := range raw {
+		if !known[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	if fs != nil {
+		fs.Visit(func(f *pflag.Flag) {
+			if k, ok := flagKeys[f.Name]; ok {
+				if _, inFile := raw[k]; inFile {
+					conflicts = append(conflicts, fmt.Sprintf("%s: (from flag: %s, from file: %s)", k, f.Value.String(), strings.TrimSpace(string(raw[k]))))
+				}
+			}
+		})
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return fmt.Errorf("the following directives don't match any configuration option: %s", strings.Join(unknown, ", "))
+	}
+	if len(conflicts) > 0 {
+		sort.Strings(conflicts)
+		return fmt.Errorf("the following directives are specified both as a flag and in the configuration file: %s", strings.Join(conflicts, ", "))
+	}
+	return json.Unmarshal(b, c)
+}
+
+// splitMirrors separates Docker Hub mirrors from "host=url" mirrors of
+// other registries.
+func splitMirrors(in []string, byHost map[string][]string) (hub []string, hosts map[string][]string) {
+	hosts = map[string][]string{}
+	for k, v := range byHost {
+		hosts[k] = append(hosts[k], v...)
+	}
+	for _, m := range in {
+		if host, url, ok := strings.Cut(m, "="); ok && !strings.Contains(host, "/") {
+			hosts[host] = append(hosts[host], url)
+			continue
+		}
+		hub = append(hub, m)
+	}
+	return hub, hosts
+}

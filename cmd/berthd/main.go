@@ -1,0 +1,307 @@
+// Command berthd is the berth daemon: it serves the Docker Engine API and
+// manages images, containers, networks and volumes. This file only wires
+// the services together; each lives in its own package.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/api/server"
+	imagerouter "github.com/berth/berth/api/server/router/image"
+	systemrouter "github.com/berth/berth/api/server/router/system"
+	"github.com/berth/berth/content"
+	"github.com/berth/berth/image"
+	"github.com/berth/berth/snapshot"
+	"github.com/berth/berth/system"
+	"github.com/berth/berth/version"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "berthd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	cfg := defaultConfig()
+	var configFile string
+	fs := pflag.NewFlagSet("berthd", pflag.ContinueOnError)
+	bindFlags(fs, &cfg, &configFile)
+	showVersion := fs.BoolP("version", "v", false, "Print version information and quit")
+	fs.Usage = func() {
+		fmt.Fprintf(os.Stderr, "Usage: berthd [OPTIONS]\n\nA container engine serving the Docker Engine API.\n\nOptions:\n%s", fs.FlagUsages())
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if *showVersion {
+		fmt.Printf("berthd version %s\n", version.Version)
+		return nil
+	}
+	if err := loadConfigFile(configFile, fs.Changed("config-file"), fs, &cfg); err != nil {
+		return err
+	}
+	logger := newLogger(cfg)
+	slog.SetDefault(logger)
+
+	d, err := startDaemon(cfg, logger)
+	if err != nil {
+		return err
+	}
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	for sig := range sigs {
+		if sig == syscall.SIGHUP {
+			d.reload(configFile)
+			continue
+		}
+		logger.Info("shutting down", "signal", sig.String())
+		break
+	}
+	return d.shutdown()
+}
+
+func newLogger(cfg Config) *slog.Logger {
+	level := slog.LevelInfo
+	switch strings.ToLower(cfg.LogLevel) {
+	case "debug", "trace":
+		level = slog.LevelDebug
+	case "warn", "warning":
+		level = slog.LevelWarn
+	case "error", "fatal", "panic":
+		level = slog.LevelError
+	}
+	if cfg.Debug {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// daemon is the running berthd: its services, listeners and lock.
+type daemon struct {
+	cfg     Config
+	log     *slog.Logger
+	lock    *os.File
+	images  *image.Service
+	server  *server.Server
+	servers []net.Listener
+	done    chan error
+}
+
+func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
+	for _, dir := range []string{cfg.DataRoot, cfg.ExecRoot} {
+		if err := os.MkdirAll(dir, 0o711); err != nil {
+			return nil, err
+		}
+	}
+	lock, err := lockDataRoot(cfg.DataRoot)
+	if err != nil {
+		return nil, err
+	}
+	d := &daemon{cfg: cfg, log: logger, lock: lock, done: make(chan error, len(cfg.Hosts))}
+	defer func() {
+		if retErr != nil {
+			d.closeStores()
+		}
+	}()
+	cs, err := content.NewStore(filepath.Join(cfg.DataRoot, "content"))
+	if err != nil {
+		return nil, err
+	}
+	ss, err := snapshot.NewStore(filepath.Join(cfg.DataRoot, "snapshots"))
+	if err != nil {
+		return nil, err
+	}
+	hub, hosts := splitMirrors(cfg.RegistryMirrors, cfg.HostMirrors)
+	d.images, err = image.New(image.Config{
+		Root:      filepath.Join(cfg.DataRoot, "image"),
+		Content:   cs,
+		Snapshots: ss,
+		Registry:  image.RegistryConfig{Mirrors: hub, HostMirrors: hosts, Insecure: cfg.InsecureRegistries},
+		Version:   version.Version,
+		Logger:    logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	sys := system.New(system.Config{
+		Version:      version.Version,
+		APIVersion:   server.DefaultVersion,
+		MinAPI:       server.MinVersion,
+		GitCommit:    version.GitCommit,
+		DataRoot:     cfg.DataRoot,
+		RuntimePath:  cfg.Runtime,
+		Debug:        cfg.Debug,
+		Registry:     d.images.RegistryServiceConfigTyped,
+		Images:       d.images,
+		CgroupDriver: "cgroupfs",
+	})
+	d.server = server.New(server.Config{Version: version.Version, Logger: logger},
+		systemrouter.New(sys, d.images),
+		imagerouter.New(d.images),
+	)
+	for _, h := range cfg.Hosts {
+		l, err := d.listen(h)
+		if err != nil {
+			for _, l := range d.servers {
+				l.Close()
+			}
+			return nil, err
+		}
+		d.servers = append(d.servers, l)
+	}
+	if cfg.Pidfile != "" {
+		if err := os.MkdirAll(filepath.Dir(cfg.Pidfile), 0o755); err == nil {
+			_ = os.WriteFile(cfg.Pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+		}
+	}
+	for _, l := range d.servers {
+		go func() { d.done <- d.server.Serve(l) }()
+	}
+	logger.Info("berthd started", "version", version.Version, "hosts", cfg.Hosts, "data-root", cfg.DataRoot)
+	return d, nil
+}
+
+// lockDataRoot takes an exclusive lock so two daemons never share a data root.
+func lockDataRoot(root string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(root, "berthd.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data root %s is in use by another berthd (lock %s): %w", root, f.Name(), err)
+	}
+	return f, nil
+}
+
+func (d *daemon) listen(host string) (net.Listener, error) {
+	proto, addr, ok := strings.Cut(host, "://")
+	if !ok {
+		return nil, fmt.Errorf("invalid host %q: want unix:///path or tcp://host:port", host)
+	}
+	switch proto {
+	case "unix":
+		if err := os.MkdirAll(filepath.Dir(addr), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.Remove(addr); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		l, err := net.Listen("unix", addr)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.Chmod(addr, 0o660); err != nil {
+			l.Close()
+			return nil, err
+		}
+		if g, err := user.LookupGroup(d.cfg.Group); err == nil {
+			if gid, err := strconv.Atoi(g.Gid); err == nil {
+				_ = os.Chown(addr, 0, gid)
+			}
+		}
+		return l, nil
+	case "tcp":
+		if !d.cfg.TLS && !d.cfg.TLSVerify {
+			return nil, fmt.Errorf("refusing to listen on %s without TLS: an unprotected TCP socket gives root on this host to anyone who reaches it; pass --tlsverify --tlscacert --tlscert --tlskey", host)
+		}
+		tcfg, err := d.tlsConfig()
+		if err != nil {
+			return nil, err
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		return tls.NewListener(l, tcfg), nil
+	}
+	return nil, fmt.Errorf("invalid host %q: unsupported protocol %q", host, proto)
+}
+
+func (d *daemon) tlsConfig() (*tls.Config, error) {
+	if d.cfg.TLSCert == "" || d.cfg.TLSKey == "" {
+		return nil, errors.New("TLS needs --tlscert and --tlskey")
+	}
+	cert, err := tls.LoadX509KeyPair(d.cfg.TLSCert, d.cfg.TLSKey)
+	if err != nil {
+		return nil, err
+	}
+	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if d.cfg.TLSVerify {
+		if d.cfg.TLSCACert == "" {
+			return nil, errors.New("--tlsverify needs --tlscacert")
+		}
+		pem, err := os.ReadFile(d.cfg.TLSCACert)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("no certificates in %s", d.cfg.TLSCACert)
+		}
+		c.ClientCAs = pool
+		c.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return c, nil
+}
+
+// reload re-reads the registry settings from the config file (SIGHUP).
+func (d *daemon) reload(configFile string) {
+	c := defaultConfig()
+	c.RegistryMirrors, c.InsecureRegistries = d.cfg.RegistryMirrors, d.cfg.InsecureRegistries
+	if err := loadConfigFile(configFile, false, nil, &c); err != nil {
+		d.log.Error("reload failed; keeping the old configuration", "err", err)
+		return
+	}
+	hub, hosts := splitMirrors(c.RegistryMirrors, c.HostMirrors)
+	d.images.SetRegistryConfig(image.RegistryConfig{Mirrors: hub, HostMirrors: hosts, Insecure: c.InsecureRegistries})
+	d.log.Info("reloaded registry configuration", "mirrors", hub, "insecure", c.InsecureRegistries)
+}
+
+func (d *daemon) shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := d.server.Shutdown(ctx)
+	for _, h := range d.cfg.Hosts {
+		if p, ok := strings.CutPrefix(h, "unix://"); ok {
+			_ = os.Remove(p)
+		}
+	}
+	if d.cfg.Pidfile != "" {
+		_ = os.Remove(d.cfg.Pidfile)
+	}
+	d.closeStores()
+	d.log.Info("berthd stopped")
+	return err
+}
+
+func (d *daemon) closeStores() {
+	if d.images != nil {
+		_ = d.images.Close()
+	}
+	if d.lock != nil {
+		_ = d.lock.Close()
+	}
+}

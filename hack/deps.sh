@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what berth's build, tests and benchmarks need on Debian 12.
+# Idempotent: does nothing when everything is present.
+set -euo pipefail
+
+pkgs=(runc docker-registry skopeo iptables nftables busybox-static debootstrap
+      socat apache2-utils curl jq zstd hyperfine docker.io podman iperf3 wrk)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	echo "deps: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! command -v go >/dev/null; then
+	if [[ -x /usr/local/go/bin/go ]]; then
+		echo "deps: add /usr/local/go/bin to PATH" >&2
+	else
+		echo "deps: Go 1.26 is required (https://go.dev/dl)" >&2
+		exit 1
+	fi
+fi

@@ -1,0 +1,282 @@
+package image
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/distribution/reference"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/moby/moby/api/types/registry"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/berth/berth/errdefs"
+	"github.com/berth/berth/progress"
+	"github.com/berth/berth/snapshot"
+)
+
+// ImageConfig is an image's config blob: OCI plus Docker's extensions.
+type ImageConfig = dockerspec.DockerOCIImage
+
+// pullJobs bounds how many layers download and unpack at once. Each layer
+// unpacks into its own directory, so unlike Docker berth need not extract
+// them one after another.
+const pullJobs = 4
+
+// resolved is a manifest found in a registry.
+type resolved struct {
+	img      v1.Image
+	desc     *remote.Descriptor
+	endpoint endpoint
+}
+
+// resolve finds ref's manifest for linux/amd64, trying mirrors first. No
+// progress is sent, so its errors can still be HTTP statuses.
+func (s *Service) resolve(ctx context.Context, ref reference.Named, auth *registry.AuthConfig) (*resolved, error) {
+	eps, err := s.endpoints(ref)
+	if err != nil {
+		return nil, err
+	}
+	var lastErr error
+	for _, ep := range eps {
+		var nref name.Reference
+		if d, ok := ref.(reference.Digested); ok {
+			nref = ep.repo.Digest(d.Digest().String())
+		} else if t, ok := ref.(reference.Tagged); ok {
+			nref = ep.repo.Tag(t.Tag())
+		} else {
+			nref = ep.repo.Tag("latest")
+		}
+		ac := auth
+		if ep.mirror {
+			ac = nil
+		}
+		opts := append(s.remoteOptions(ctx, authenticator(ac)), remote.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"}))
+		desc, err := remote.Get(nref, opts...)
+		if err != nil {
+			lastErr = classifyRegistryError(ref, err)
+			if ep.mirror {
+				s.log.Info("mirror failed, trying next endpoint", "mirror", ep.repo.RegistryStr(), "ref", ref.String(), "err", err)
+				continue
+			}
+			return nil, lastErr
+		}
+		img, err := desc.Image()
+		if err != nil {
+			if ep.mirror {
+				lastErr = err
+				continue
+			}
+			if strings.Contains(err.Error(), "no child with platform") {
+				return nil, errdefs.NotFound(fmt.Sprintf("no matching manifest for linux/amd64 in the manifest list entries"))
+			}
+			return nil, err
+		}
+		return &resolved{img: img, desc: desc, endpoint: ep}, nil
+	}
+	return nil, lastErr
+}
+
+// Pull fetches ref (a tag or digest reference) into the store, writing
+// Docker's progress messages to out. Errors returned before the first
+// message are the caller's to report as an HTTP status; after that they
+// belong in the stream.
+func (s *Service) Pull(ctx context.Context, ref reference.Named, auth *registry.AuthConfig, out progress.Output) error {
+	res, err := s.resolve(ctx, ref, auth)
+	if err != nil {
+		return err
+	}
+	tagOrDigest := "latest"
+	if t, ok := ref.(reference.Tagged); ok {
+		tagOrDigest = t.Tag()
+	} else if d, ok := ref.(reference.Digested); ok {
+		tagOrDigest = d.Digest().String()
+	}
+	_ = progress.Status(out, tagOrDigest, "Pulling from "+reference.Path(ref))
+
+	rawConfig, err := res.img.RawConfigFile()
+	if err != nil {
+		return fmt.Errorf("fetch image config: %w", err)
+	}
+	configDigest := digest.FromBytes(rawConfig)
+	var cfg ImageConfig
+	if err := jsonUnmarshal(rawConfig, &cfg); err != nil {
+		return fmt.Errorf("image config: %w", err)
+	}
+	mf, err := res.img.Manifest()
+	if err != nil {
+		return fmt.Errorf("image manifest: %w", err)
+	}
+	if mf.Config.Digest.String() != configDigest.String() {
+		return fmt.Errorf("config digest mismatch: manifest says %s, got %s", mf.Config.Digest, configDigest)
+	}
+	if len(mf.Layers) != len(cfg.RootFS.DiffIDs) {
+		return fmt.Errorf("image has %d layers but its config lists %d diff IDs", len(mf.Layers), len(cfg.RootFS.DiffIDs))
+	}
+	rawManifest, err := res.img.RawManifest()
+	if err != nil {
+		return err
+	}
+	manifestDigest, err := res.img.Digest()
+	if err != nil {
+		return err
+	}
+	repoDigest := reference.TrimNamed(ref).String() + "@" + res.desc.Digest.String()
+
+	// Up to date: the reference already names this exact image.
+	if id, ok := s.records.lookupRef(ref.String()); ok && id == configDigest {
+		if rec, err := s.records.get(id); err == nil && s.layersPresent(ctx, rec) {
+			_ = s.records.addImage(rec, nil, []string{repoDigest})
+			_ = progress.Status(out, "", "Digest: "+res.desc.Digest.String())
+			_ = progress.Status(out, "", "Status: Image is up to date for "+reference.FamiliarString(ref))
+			return nil
+		}
+	}
+
+	chains := ChainIDs(cfg.RootFS.DiffIDs)
+	layers, err := res.img.Layers()
+	if err != nil {
+		return err
+	}
+	refs := make([]LayerRef, len(mf.Layers))
+	var todo []int
+	for i, l := range mf.Layers {
+		refs[i] = LayerRef{Digest: digest.Digest(l.Digest.String()), MediaType: string(l.MediaType), Size: l.Size, DiffID: cfg.RootFS.DiffIDs[i]}
+		id := shortHex(refs[i].Digest)
+		if _, err := s.snapshots.Get(ctx, chains[i]); err == nil {
+			_ = progress.Status(out, id, "Already exists")
+			continue
+		}
+		_ = progress.Status(out, id, "Pulling fs layer")
+		todo = append(todo, i)
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(pullJobs)
+	for _, i := range todo {
+		g.Go(func() error {
+			var parent digest.Digest
+			if i > 0 {
+				parent = chains[i-1]
+			}
+			return s.fetchLayer(gctx, layers[i], refs[i], parent, out)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+
+	if _, err := s.content.WriteBlob(ctx, rawConfig); err != nil {
+		return err
+	}
+	if _, err := s.content.WriteBlob(ctx, rawManifest); err != nil {
+		return err
+	}
+	var size int64
+	for _, c := range chains {
+		l, err := s.snapshots.Get(ctx, c)
+		if err != nil {
+			return err
+		}
+		size += l.Size
+	}
+	rec := &Record{
+		ID:                configDigest,
+		Manifest:          digest.Digest(manifestDigest.String()),
+		ManifestMediaType: string(mf.MediaType),
+		ManifestSize:      int64(len(rawManifest)),
+		Layers:            refs,
+		Size:              size,
+		Added:             time.Now().UTC(),
+	}
+	if len(chains) > 0 {
+		rec.TopChain = chains[len(chains)-1]
+	}
+	var tags []string
+	if _, ok := ref.(reference.Tagged); ok {
+		tags = []string{ref.String()}
+	}
+	s.opMu.Lock()
+	err = s.records.addImage(rec, tags, []string{repoDigest})
+	s.opMu.Unlock()
+	if err != nil {
+		return err
+	}
+	_ = progress.Status(out, "", "Digest: "+res.desc.Digest.String())
+	_ = progress.Status(out, "", "Status: Downloaded newer image for "+reference.FamiliarString(ref))
+	return nil
+}
+
+func shortHex(d digest.Digest) string {
+	h := d.Encoded()
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// layersPresent reports whether every layer of rec is unpacked.
+func (s *Service) layersPresent(ctx context.Context, rec *Record) bool {
+	if rec.TopChain == "" {
+		return true
+	}
+	_, err := s.snapshots.Get(ctx, rec.TopChain)
+	return err == nil
+}
+
+// fetchLayer downloads one compressed layer and, in the same pass, stores
+// the blob and unpacks it. The blob is verified against its digest and the
+// unpacked stream against the diff ID; on any failure nothing of this layer
+// stays behind.
+func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, ref LayerRef, parent digest.Digest, out progress.Output) error {
+	id := shortHex(ref.Digest)
+	rc, err := l.Compressed()
+	if err != nil {
+		return fmt.Errorf("layer %s: %w", id, err)
+	}
+	defer rc.Close()
+	w, err := s.content.Writer(ctx, ref.Digest, ref.Size)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	rep := progress.NewReporter(out, id, "Downloading", ref.Size)
+	src := bufio.NewReaderSize(io.TeeReader(io.TeeReader(rc, w), rep), 1<<20)
+	dr, _, err := snapshot.Decompress(src)
+	if err != nil {
+		return fmt.Errorf("layer %s: %w", id, err)
+	}
+	chain := snapshot.ChainID(parent, ref.DiffID)
+	_, preErr := s.snapshots.Get(ctx, chain)
+	_, err = s.snapshots.Apply(ctx, parent, ref.DiffID, dr)
+	dr.Close()
+	if err == nil {
+		// The tar ends before the compressed stream does (gzip trailer,
+		// padding): read the rest so the blob's digest covers every byte.
+		_, err = io.Copy(io.Discard, src)
+	}
+	if err == nil {
+		err = w.Commit(ctx)
+	}
+	if err != nil {
+		if preErr != nil { // this pull created the layer
+			if rerr := s.snapshots.Remove(context.WithoutCancel(ctx), chain); rerr != nil && !errors.Is(rerr, errdefs.ErrNotFound) {
+				s.log.Warn("remove layer after failed pull", "chain", chain, "err", rerr)
+			}
+		}
+		return fmt.Errorf("layer %s: %w", id, err)
+	}
+	_ = progress.Status(out, id, "Verifying Checksum")
+	_ = progress.Status(out, id, "Download complete")
+	_ = out.WriteMessage(progress.Message{ID: id, Status: "Extracting", ProgressDetail: &progress.Detail{Current: ref.Size, Total: ref.Size}, Progress: progress.Bar(ref.Size, ref.Size)})
+	_ = progress.Status(out, id, "Pull complete")
+	return nil
+}

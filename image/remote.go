@@ -1,0 +1,291 @@
+package image
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/distribution/reference"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/moby/moby/api/types/registry"
+
+	"github.com/berth/berth/errdefs"
+)
+
+// RegistryConfig is the daemon's registry settings. It can be replaced at
+// run time (SIGHUP reload) through Service.SetRegistryConfig.
+type RegistryConfig struct {
+	// Mirrors for Docker Hub, tried in order before Docker Hub itself.
+	Mirrors []string
+	// HostMirrors are mirrors for other registries: host → mirror URLs.
+	// Docker can only mirror Docker Hub; berth can mirror any registry.
+	HostMirrors map[string][]string
+	// Insecure lists registries (host[:port] or CIDR) reached over plain
+	// http. 127.0.0.0/8 is always insecure, as in Docker.
+	Insecure []string
+}
+
+// IndexConfigs describes the registries for /info, as Docker does.
+func (c RegistryConfig) ServiceConfig() *registry.ServiceConfig {
+	sc := &registry.ServiceConfig{
+		IndexConfigs: map[string]*registry.IndexInfo{},
+		Mirrors:      []string{},
+	}
+	for _, m := range c.Mirrors {
+		sc.Mirrors = append(sc.Mirrors, normalizeMirror(m))
+	}
+	sc.IndexConfigs["docker.io"] = &registry.IndexInfo{Name: "docker.io", Mirrors: sc.Mirrors, Secure: true, Official: true}
+	sc.InsecureRegistryCIDRs = append(sc.InsecureRegistryCIDRs, mustPrefix("127.0.0.0/8"))
+	for _, in := range c.Insecure {
+		if _, n, err := net.ParseCIDR(in); err == nil {
+			sc.InsecureRegistryCIDRs = append(sc.InsecureRegistryCIDRs, mustPrefix(n.String()))
+			continue
+		}
+		sc.IndexConfigs[in] = &registry.IndexInfo{Name: in, Mirrors: []string{}, Secure: false}
+	}
+	return sc
+}
+
+func normalizeMirror(m string) string {
+	if !strings.Contains(m, "://") {
+		m = "https://" + m
+	}
+	if !strings.HasSuffix(m, "/") {
+		m += "/"
+	}
+	return m
+}
+
+// isInsecure reports whether host is reached over plain http.
+func (c RegistryConfig) isInsecure(host string) bool {
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	}
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	if ip != nil && ip.IsLoopback() {
+		return true
+	}
+	for _, in := range c.Insecure {
+		if in == host || in == h {
+			return true
+		}
+		if _, n, err := net.ParseCIDR(in); err == nil && ip != nil && n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// endpoint is one place to fetch a repository from.
+type endpoint struct {
+	repo   name.Repository
+	mirror bool
+}
+
+// endpoints lists where to look for ref's repository: mirrors first.
+func (s *Service) endpoints(ref reference.Named) ([]endpoint, error) {
+	cfg := s.registryConfig()
+	domain := reference.Domain(ref)
+	path := reference.Path(ref)
+	var mirrors []string
+	if domain == "docker.io" {
+		mirrors = cfg.Mirrors
+	} else {
+		mirrors = cfg.HostMirrors[domain]
+	}
+	var out []endpoint
+	for _, m := range mirrors {
+		u, err := url.Parse(normalizeMirror(m))
+		if err != nil || u.Host == "" {
+			continue
+		}
+		var opts []name.Option
+		if u.Scheme == "http" {
+			opts = append(opts, name.Insecure)
+		}
+		prefix := strings.Trim(u.Path, "/")
+		p := path
+		if prefix != "" {
+			p = prefix + "/" + path
+		}
+		repo, err := name.NewRepository(u.Host+"/"+p, opts...)
+		if err != nil {
+			continue
+		}
+		out = append(out, endpoint{repo: repo, mirror: true})
+	}
+	host := domain
+	if host == "docker.io" {
+		host = name.DefaultRegistry
+	}
+	var opts []name.Option
+	if cfg.isInsecure(domain) {
+		opts = append(opts, name.Insecure)
+	}
+	repo, err := name.NewRepository(host+"/"+path, opts...)
+	if err != nil {
+		return nil, errdefs.InvalidParameter(err.Error())
+	}
+	return append(out, endpoint{repo: repo}), nil
+}
+
+// DecodeAuth decodes an X-Registry-Auth header: base64 (URL-safe or
+// standard, padded or not) of a JSON AuthConfig. Empty means anonymous.
+func DecodeAuth(h string) (*registry.AuthConfig, error) {
+	if h == "" {
+		return nil, nil
+	}
+	var raw []byte
+	var err error
+	for _, enc := range []*base64.Encoding{base64.URLEncoding, base64.StdEncoding, base64.RawURLEncoding, base64.RawStdEncoding} {
+		if raw, err = enc.DecodeString(h); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return nil, errdefs.InvalidParameter("invalid X-Registry-Auth header: " + err.Error())
+	}
+	var ac registry.AuthConfig
+	if err := json.Unmarshal(raw, &ac); err != nil {
+		return nil, errdefs.InvalidParameter("invalid X-Registry-Auth header: " + err.Error())
+	}
+	if ac == (registry.AuthConfig{}) {
+		return nil, nil
+	}
+	return &ac, nil
+}
+
+func authenticator(ac *registry.AuthConfig) authn.Authenticator {
+	if ac == nil {
+		return authn.Anonymous
+	}
+	cfg := authn.AuthConfig{
+		Username:      ac.Username,
+		Password:      ac.Password,
+		Auth:          ac.Auth,
+		IdentityToken: ac.IdentityToken,
+		RegistryToken: ac.RegistryToken,
+	}
+	if cfg.Username == "" && cfg.Password == "" && cfg.Auth != "" {
+		if b, err := base64.StdEncoding.DecodeString(cfg.Auth); err == nil {
+			if u, p, ok := strings.Cut(string(b), ":"); ok {
+				cfg.Username, cfg.Password, cfg.Auth = u, p, ""
+			}
+		}
+	}
+	return authn.FromConfig(cfg)
+}
+
+// remoteOptions are the options every registry call uses.
+func (s *Service) remoteOptions(ctx context.Context, auth authn.Authenticator) []remote.Option {
+	return []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuth(auth),
+		remote.WithTransport(s.transport),
+		remote.WithUserAgent("berth/" + s.version),
+		remote.WithRetryBackoff(remote.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Steps: 2}),
+	}
+}
+
+// newTransport is the HTTP transport to registries: bounded dial and
+// handshake times, so an unreachable registry fails in bounded time.
+func newTransport() *http.Transport {
+	return &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   10 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 60 * time.Second,
+		MaxIdleConnsPerHost:   16,
+		IdleConnTimeout:       90 * time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+}
+
+// classifyRegistryError gives a registry error its class and Docker's
+// wording where Docker has one.
+func classifyRegistryError(ref reference.Named, err error) error {
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		switch terr.StatusCode {
+		case http.StatusNotFound:
+			for _, d := range terr.Errors {
+				if d.Code == transport.ManifestUnknownErrorCode || d.Code == transport.NameUnknownErrorCode {
+					return errdefs.NotFound(fmt.Sprintf("manifest for %s not found: manifest unknown: %s", reference.FamiliarString(ref), d.Message))
+				}
+			}
+			return errdefs.NotFound(fmt.Sprintf("manifest for %s not found: manifest unknown: manifest unknown", reference.FamiliarString(ref)))
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return errdefs.As(errdefs.ErrUnauthorized, fmt.Errorf("pull access denied for %s, repository does not exist or may require 'docker login': %w", reference.FamiliarName(ref), err))
+		}
+	}
+	return err
+}
+
+// Login checks credentials against a registry, as POST /auth does.
+func (s *Service) Login(ctx context.Context, ac registry.AuthConfig) (registry.AuthResponse, error) {
+	server := ac.ServerAddress
+	server = strings.TrimPrefix(strings.TrimPrefix(server, "https://"), "http://")
+	server = strings.TrimSuffix(server, "/")
+	if server == "" || strings.HasPrefix(server, "index.docker.io") || server == "docker.io" || server == "registry-1.docker.io" {
+		server = name.DefaultRegistry
+	}
+	server = strings.TrimSuffix(strings.TrimSuffix(server, "/v1"), "/v2")
+	var opts []name.Option
+	if s.registryConfig().isInsecure(server) {
+		opts = append(opts, name.Insecure)
+	}
+	reg, err := name.NewRegistry(server, opts...)
+	if err != nil {
+		return registry.AuthResponse{}, errdefs.InvalidParameter(err.Error())
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	auth := authenticator(&ac)
+	// Asking for a push-pull token on a probe repository makes token
+	// registries check the credentials; basic-auth registries check them
+	// on /v2/ itself.
+	repo := reg.Repo("berth-login-probe")
+	scopes := []string{repo.Scope(transport.PullScope)}
+	tr, err := transport.NewWithContext(ctx, reg, auth, s.transport, scopes)
+	if err != nil {
+		return registry.AuthResponse{}, errdefs.As(errdefs.ErrUnauthorized, loginError(reg, err))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s://%s/v2/", reg.Scheme(), reg.RegistryStr()), nil)
+	if err != nil {
+		return registry.AuthResponse{}, err
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return registry.AuthResponse{}, errdefs.As(errdefs.ErrUnauthorized, loginError(reg, err))
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		return registry.AuthResponse{}, errdefs.Unauthorized(fmt.Sprintf("login attempt to %s://%s/v2/ failed with status: %d %s", reg.Scheme(), reg.RegistryStr(), resp.StatusCode, http.StatusText(resp.StatusCode)))
+	}
+	return registry.AuthResponse{Status: "Login Succeeded"}, nil
+}
+
+func loginError(reg name.Registry, err error) error {
+	var terr *transport.Error
+	if errors.As(err, &terr) && (terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden) {
+		return fmt.Errorf("login attempt to %s://%s/v2/ failed with status: %d %s", reg.Scheme(), reg.RegistryStr(), terr.StatusCode, http.StatusText(terr.StatusCode))
+	}
+	return err
+}

@@ -1,0 +1,192 @@
+// Package image is berth's image service: pull from registries, the local
+// image records and references, inspect, history, tag, remove, prune, save
+// and load. Blobs live in the content store, unpacked layers in the
+// snapshot store; this package ties them together with bbolt records.
+package image
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/distribution/reference"
+	"github.com/moby/moby/api/types/registry"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth/berth/content"
+	"github.com/berth/berth/errdefs"
+	"github.com/berth/berth/snapshot"
+)
+
+// Config wires a Service.
+type Config struct {
+	// Root holds the image metadata database.
+	Root      string
+	Content   *content.Store
+	Snapshots *snapshot.Store
+	Registry  RegistryConfig
+	Version   string
+	Logger    *slog.Logger
+}
+
+// Service manages images.
+type Service struct {
+	root      string
+	records   *recordStore
+	content   *content.Store
+	snapshots *snapshot.Store
+	transport http.RoundTripper
+	version   string
+	log       *slog.Logger
+
+	regMu sync.RWMutex
+	reg   RegistryConfig
+
+	// opMu serialises reference changes with deletions and prunes.
+	opMu sync.Mutex
+
+	usage      InUse
+	layerUsage func() []digest.Digest
+}
+
+// SetLayerUsage installs the function that lists layer chains containers
+// still stand on, so they are never removed.
+func (s *Service) SetLayerUsage(f func() []digest.Digest) { s.layerUsage = f }
+
+// New opens the image service.
+func New(cfg Config) (*Service, error) {
+	if err := os.MkdirAll(cfg.Root, 0o700); err != nil {
+		return nil, err
+	}
+	rs, err := openRecordStore(filepath.Join(cfg.Root, "images.db"))
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Service{
+		root:      cfg.Root,
+		records:   rs,
+		content:   cfg.Content,
+		snapshots: cfg.Snapshots,
+		transport: newTransport(),
+		version:   cfg.Version,
+		log:       cfg.Logger,
+		reg:       cfg.Registry,
+	}, nil
+}
+
+// Close releases the metadata database.
+func (s *Service) Close() error { return s.records.Close() }
+
+// SetRegistryConfig replaces the registry settings (SIGHUP reload).
+func (s *Service) SetRegistryConfig(c RegistryConfig) {
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	s.reg = c
+}
+
+func (s *Service) registryConfig() RegistryConfig {
+	s.regMu.RLock()
+	defer s.regMu.RUnlock()
+	return s.reg
+}
+
+// RegistryServiceConfigTyped is the registry section of /info.
+func (s *Service) RegistryServiceConfigTyped() *registry.ServiceConfig {
+	return s.registryConfig().ServiceConfig()
+}
+
+// Count returns the number of images.
+func (s *Service) Count() int {
+	recs, _ := s.records.list()
+	return len(recs)
+}
+
+func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+// isHexPrefix reports whether s could be a short image ID.
+func isHexPrefix(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Resolve finds the image a user's name refers to: a full or short ID,
+// or a reference (with ":latest" implied). Not found is Docker's
+// "No such image: <familiar ref>".
+func (s *Service) Resolve(ctx context.Context, nameOrID string) (*Record, error) {
+	if d, err := digest.Parse(nameOrID); err == nil {
+		if r, err := s.records.get(d); err == nil {
+			return r, nil
+		}
+		if ids := s.records.matchPrefix(d.Encoded()); len(ids) == 1 {
+			return s.records.get(ids[0])
+		}
+		return nil, errdefs.NotFound("No such image: " + nameOrID)
+	}
+	if strings.HasPrefix(nameOrID, "sha256:") && isHexPrefix(strings.TrimPrefix(nameOrID, "sha256:")) {
+		if ids := s.records.matchPrefix(strings.TrimPrefix(nameOrID, "sha256:")); len(ids) == 1 {
+			return s.records.get(ids[0])
+		}
+		return nil, errdefs.NotFound("No such image: " + nameOrID)
+	}
+	ref, perr := reference.ParseNormalizedNamed(nameOrID)
+	if perr == nil {
+		ref = reference.TagNameOnly(ref)
+		if id, ok := s.records.lookupRef(ref.String()); ok {
+			return s.records.get(id)
+		}
+	}
+	if isHexPrefix(nameOrID) {
+		ids := s.records.matchPrefix(nameOrID)
+		if len(ids) == 1 {
+			return s.records.get(ids[0])
+		}
+		if len(ids) > 1 && len(nameOrID) < 64 {
+			return nil, errdefs.NotFound("No such image: " + nameOrID)
+		}
+	}
+	if perr != nil {
+		return nil, errdefs.InvalidParameter(refError(nameOrID, perr))
+	}
+	return nil, errdefs.NotFound("No such image: " + reference.FamiliarString(ref))
+}
+
+// Config returns the parsed image config of r.
+func (s *Service) Config(ctx context.Context, r *Record) (*ImageConfig, error) {
+	b, err := s.content.ReadBlob(ctx, r.ID)
+	if err != nil {
+		return nil, fmt.Errorf("image %s config: %w", shortID(r.ID), err)
+	}
+	var c ImageConfig
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("image %s config: %w", shortID(r.ID), err)
+	}
+	return &c, nil
+}
+
+// ChainIDs returns the chain ID of each layer of c, bottom first.
+func ChainIDs(diffIDs []digest.Digest) []digest.Digest {
+	out := make([]digest.Digest, len(diffIDs))
+	var parent digest.Digest
+	for i, d := range diffIDs {
+		parent = snapshot.ChainID(parent, d)
+		out[i] = parent
+	}
+	return out
+}

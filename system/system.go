@@ -1,0 +1,193 @@
+// Package system answers /info and /version: facts about the host and the
+// daemon, gathered from the kernel and the services.
+package system
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/registry"
+	"github.com/moby/moby/api/types/system"
+	"golang.org/x/sys/unix"
+)
+
+// Counts reports how many objects of a kind exist.
+type Counts interface {
+	Count() int
+}
+
+// ContainerCounts reports containers by state.
+type ContainerCounts interface {
+	Counts() (total, running, paused, stopped int)
+}
+
+// Config is what /info and /version report about the daemon itself.
+type Config struct {
+	Version      string
+	APIVersion   string
+	MinAPI       string
+	GitCommit    string
+	DataRoot     string
+	RuntimePath  string
+	Debug        bool
+	Registry     func() *registry.ServiceConfig
+	Images       Counts
+	Containers   ContainerCounts
+	StartedAt    time.Time
+	CgroupDriver string
+}
+
+// Service answers /info and /version.
+type Service struct {
+	cfg  Config
+	id   string
+	once sync.Once
+	runc string
+}
+
+// New returns the system service.
+func New(cfg Config) *Service {
+	return &Service{cfg: cfg, id: hostID(cfg.DataRoot)}
+}
+
+func hostID(root string) string {
+	b, err := os.ReadFile("/etc/machine-id")
+	if err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b))
+	}
+	return root
+}
+
+func kernelVersion() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+func osRelease() (name, version string) {
+	f, err := os.Open("/etc/os-release")
+	if err != nil {
+		return "Linux", ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "=")
+		if !ok {
+			continue
+		}
+		v = strings.Trim(v, `"`)
+		switch k {
+		case "PRETTY_NAME":
+			name = v
+		case "VERSION_ID":
+			version = v
+		}
+	}
+	return name, version
+}
+
+// CgroupVersion reports "2" on a unified hierarchy, else "1".
+func CgroupVersion() string {
+	var st unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/cgroup", &st); err == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+		return "2"
+	}
+	return "1"
+}
+
+func (s *Service) runcVersion() string {
+	s.once.Do(func() { s.runc = runcVersion(s.cfg.RuntimePath) })
+	return s.runc
+}
+
+// SystemVersion answers GET /version.
+func (s *Service) SystemVersion(ctx context.Context) system.VersionResponse {
+	kv := kernelVersion()
+	return system.VersionResponse{
+		Platform: system.PlatformInfo{Name: "berth"},
+		Components: []system.ComponentVersion{
+			{Name: "Engine", Version: s.cfg.Version, Details: map[string]string{
+				"ApiVersion": s.cfg.APIVersion, "MinAPIVersion": s.cfg.MinAPI, "Arch": runtime.GOARCH, "Os": runtime.GOOS,
+				"GoVersion": runtime.Version(), "GitCommit": s.cfg.GitCommit, "KernelVersion": kv, "Experimental": "false",
+			}},
+			{Name: "runc", Version: s.runcVersion(), Details: map[string]string{"GitCommit": ""}},
+		},
+		Version:       s.cfg.Version,
+		APIVersion:    s.cfg.APIVersion,
+		MinAPIVersion: s.cfg.MinAPI,
+		GitCommit:     s.cfg.GitCommit,
+		GoVersion:     runtime.Version(),
+		Os:            runtime.GOOS,
+		Arch:          runtime.GOARCH,
+		KernelVersion: kv,
+	}
+}
+
+// SystemInfo answers GET /info.
+func (s *Service) SystemInfo(ctx context.Context) (*system.Info, error) {
+	osName, osVersion := osRelease()
+	var si unix.Sysinfo_t
+	_ = unix.Sysinfo(&si)
+	hostname, _ := os.Hostname()
+	info := &system.Info{
+		ID:                 s.id,
+		Driver:             "overlay2",
+		DriverStatus:       [][2]string{{"Backing Filesystem", "extfs"}, {"Supports d_type", "true"}},
+		MemoryLimit:        true,
+		SwapLimit:          true,
+		CPUCfsPeriod:       true,
+		CPUCfsQuota:        true,
+		CPUShares:          true,
+		CPUSet:             true,
+		PidsLimit:          true,
+		IPv4Forwarding:     true,
+		Debug:              s.cfg.Debug,
+		NGoroutines:        runtime.NumGoroutine(),
+		SystemTime:         time.Now().Format(time.RFC3339Nano),
+		LoggingDriver:      "json-file",
+		CgroupDriver:       s.cfg.CgroupDriver,
+		CgroupVersion:      CgroupVersion(),
+		KernelVersion:      kernelVersion(),
+		OperatingSystem:    osName,
+		OSVersion:          osVersion,
+		OSType:             "linux",
+		Architecture:       "x86_64",
+		IndexServerAddress: "https://index.docker.io/v1/",
+		NCPU:               runtime.NumCPU(),
+		MemTotal:           int64(si.Totalram) * int64(si.Unit),
+		DockerRootDir:      s.cfg.DataRoot,
+		Name:               hostname,
+		Labels:             []string{},
+		ServerVersion:      s.cfg.Version,
+		DefaultRuntime:     "runc",
+		Runtimes:           map[string]system.RuntimeWithStatus{"runc": {Runtime: system.Runtime{Path: s.cfg.RuntimePath}}},
+		SecurityOptions:    []string{"name=seccomp,profile=builtin"},
+	}
+	info.Plugins.Volume = []string{"local"}
+	info.Plugins.Network = []string{"bridge", "host", "null"}
+	info.Plugins.Log = []string{"json-file"}
+	if runtime.GOARCH != "amd64" {
+		info.Architecture = runtime.GOARCH
+	}
+	if s.cfg.Registry != nil {
+		info.RegistryConfig = s.cfg.Registry()
+	}
+	if s.cfg.Images != nil {
+		info.Images = s.cfg.Images.Count()
+	}
+	if s.cfg.Containers != nil {
+		info.Containers, info.ContainersRunning, info.ContainersPaused, info.ContainersStopped = s.cfg.Containers.Counts()
+	}
+	if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
+		info.NFd = len(fds)
+	}
+	return info, nil
+}
