@@ -171,6 +171,7 @@ func (s *Service) SystemInfo(ctx context.Context) (*system.Info, error) {
 		Runtimes:           map[string]system.RuntimeWithStatus{"runc": {Runtime: system.Runtime{Path: s.cfg.RuntimePath}}},
 		SecurityOptions:    []string{"name=seccomp,profile=builtin"},
 	}
+	info.Swarm.LocalNodeState = "inactive"
 	info.Plugins.Volume = []string{"local"}
 	info.Plugins.Network = []string{"bridge", "host", "null"}
 	info.Plugins.Log = []string{"json-file"}
