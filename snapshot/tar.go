@@ -1,0 +1,267 @@
+package snapshot
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
+)
+
+// Tar streams the layer's diff directory as a tar in Docker's layer format:
+// overlayfs whiteouts (0/0 character devices) become ".wh.NAME" entries and
+// opaque directories get a ".wh..wh..opq" entry. Entries are sorted by name
+// within each directory and carry owner, mode, mtime (whole seconds, as
+// Docker writes them), xattrs and hardlinks, so the same layer always yields
+// the same bytes and Apply(Tar(x)) recreates x. The layer root itself is not
+// an entry. Close the reader to stop early.
+func (s *Store) Tar(ctx context.Context, chainID digest.Digest) (io.ReadCloser, error) {
+	l, err := s.Get(ctx, chainID)
+	if err != nil {
+		return nil, err
+	}
+	return TarDir(ctx, l.Dir)
+}
+
+// TarDir streams dir (an overlayfs upper or diff directory) as a layer tar,
+// exactly as Tar does for a layer. The directory must not change meanwhile.
+func TarDir(ctx context.Context, dir string) (io.ReadCloser, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		defer f.Close()
+		bufp := copyBufPool.Get().(*[]byte)
+		defer copyBufPool.Put(bufp)
+		tw := tar.NewWriter(pw)
+		t := &tarrer{ctx: ctx, tw: tw, buf: *bufp, links: make(map[inode]string)}
+		err := t.walk(f, "")
+		if err == nil {
+			err = tw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	return pr, nil
+}
+
+type inode struct{ dev, ino uint64 }
+
+type tarrer struct {
+	ctx   context.Context
+	tw    *tar.Writer
+	buf   []byte
+	links map[inode]string // first name of each multiply-linked file
+}
+
+// walk writes the entries of the directory d (named rel in the tar),
+// working only with *at calls on d's fd so that no symlink is followed.
+func (t *tarrer) walk(d *os.File, rel string) error {
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	dfd := int(d.Fd())
+	for _, n := range names {
+		if err := t.ctx.Err(); err != nil {
+			return err
+		}
+		if err := t.entry(dfd, n, path.Join(rel, n)); err != nil {
+			return fmt.Errorf("tar %s: %w", path.Join(rel, n), err)
+		}
+	}
+	return nil
+}
+
+func (t *tarrer) entry(dfd int, base, name string) error {
+	var st unix.Stat_t
+	if err := unix.Fstatat(dfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return err
+	}
+	hdr := &tar.Header{
+		Name:    name,
+		Mode:    int64(st.Mode & 0o7777),
+		Uid:     int(st.Uid),
+		Gid:     int(st.Gid),
+		ModTime: time.Unix(st.Mtim.Sec, 0),
+		Format:  tar.FormatPAX,
+	}
+	kind := st.Mode & unix.S_IFMT
+	if kind == unix.S_IFCHR && st.Rdev == 0 {
+		// Overlayfs whiteout → Docker whiteout file.
+		hdr.Name = path.Join(path.Dir(name), whiteoutPrefix+base)
+		hdr.Typeflag = tar.TypeReg
+		hdr.Mode = 0o600
+		return t.tw.WriteHeader(hdr)
+	}
+	if kind == unix.S_IFSOCK {
+		return nil // sockets cannot be archived; Docker skips them too
+	}
+	xattrs, opaque, err := listXattrs(dfd, base)
+	if err != nil {
+		return err
+	}
+	if len(xattrs) > 0 {
+		hdr.PAXRecords = make(map[string]string, len(xattrs))
+		for k, v := range xattrs {
+			hdr.PAXRecords[paxXattrPrefix+k] = v
+		}
+	}
+
+	switch kind {
+	case unix.S_IFDIR:
+		hdr.Typeflag = tar.TypeDir
+		hdr.Name += "/"
+		if err := t.tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if opaque {
+			if err := t.tw.WriteHeader(&tar.Header{
+				Typeflag: tar.TypeReg,
+				Name:     path.Join(name, whiteoutOpaqueDir),
+				Mode:     0o600,
+				Uid:      hdr.Uid,
+				Gid:      hdr.Gid,
+				ModTime:  hdr.ModTime,
+				Format:   tar.FormatPAX,
+			}); err != nil {
+				return err
+			}
+		}
+		fd, err := unix.Openat(dfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		sub := os.NewFile(uintptr(fd), name)
+		defer sub.Close()
+		return t.walk(sub, name)
+	case unix.S_IFREG:
+		if st.Nlink > 1 {
+			key := inode{dev: st.Dev, ino: st.Ino}
+			if first, ok := t.links[key]; ok {
+				hdr.Typeflag = tar.TypeLink
+				hdr.Linkname = first
+				hdr.PAXRecords = nil // they belong to the inode, already written
+				return t.tw.WriteHeader(hdr)
+			}
+			t.links[key] = name
+		}
+		hdr.Typeflag = tar.TypeReg
+		hdr.Size = st.Size
+		fd, err := unix.Openat(dfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		f := os.NewFile(uintptr(fd), name)
+		defer f.Close()
+		if err := t.tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		n, err := io.CopyBuffer(t.tw, struct{ io.Reader }{f}, t.buf)
+		if err == nil && n != st.Size {
+			err = fmt.Errorf("file changed size while archiving")
+		}
+		return err
+	case unix.S_IFLNK:
+		target, err := readlinkat(dfd, base)
+		if err != nil {
+			return err
+		}
+		hdr.Typeflag = tar.TypeSymlink
+		hdr.Linkname = target
+		return t.tw.WriteHeader(hdr)
+	case unix.S_IFCHR, unix.S_IFBLK:
+		hdr.Typeflag = tar.TypeChar
+		if kind == unix.S_IFBLK {
+			hdr.Typeflag = tar.TypeBlock
+		}
+		hdr.Devmajor = int64(unix.Major(st.Rdev))
+		hdr.Devminor = int64(unix.Minor(st.Rdev))
+		return t.tw.WriteHeader(hdr)
+	case unix.S_IFIFO:
+		hdr.Typeflag = tar.TypeFifo
+		return t.tw.WriteHeader(hdr)
+	}
+	return fmt.Errorf("unsupported file type %o", kind)
+}
+
+func readlinkat(dfd int, base string) (string, error) {
+	for size := 256; ; size *= 2 {
+		b := make([]byte, size)
+		n, err := unix.Readlinkat(dfd, base, b)
+		if err != nil {
+			return "", err
+		}
+		if n < size {
+			return string(b[:n]), nil
+		}
+	}
+}
+
+// listXattrs returns the extended attributes of base in dfd (not following
+// a symlink), leaving out overlayfs' private ones; opaque reports whether
+// the overlay opaque marker is set.
+func listXattrs(dfd int, base string) (attrs map[string]string, opaque bool, err error) {
+	p := procPath(dfd, base)
+	names, err := xattrCall(func(b []byte) (int, error) { return unix.Llistxattr(p, b) })
+	if errors.Is(err, unix.ENOTSUP) {
+		return nil, false, nil
+	}
+	if err != nil || len(names) == 0 {
+		return nil, false, err
+	}
+	for _, name := range strings.Split(strings.TrimRight(string(names), "\x00"), "\x00") {
+		if name == "" {
+			continue
+		}
+		v, err := xattrCall(func(b []byte) (int, error) { return unix.Lgetxattr(p, name, b) })
+		if errors.Is(err, unix.ENODATA) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("get xattr %s: %w", name, err)
+		}
+		if name == opaqueXattr {
+			opaque = string(v) == "y"
+			continue
+		}
+		if strings.HasPrefix(name, overlayXattrPrefix) {
+			continue
+		}
+		if attrs == nil {
+			attrs = make(map[string]string)
+		}
+		attrs[name] = string(v)
+	}
+	return attrs, opaque, nil
+}
+
+// xattrCall runs a list/get xattr call, growing the buffer on ERANGE.
+func xattrCall(call func([]byte) (int, error)) ([]byte, error) {
+	size := 256
+	for {
+		b := make([]byte, size)
+		n, err := call(b)
+		if err == unix.ERANGE {
+			size *= 4
+			if size > 1<<20 {
+				return nil, err
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return b[:n], nil
+	}
+}
