@@ -1,0 +1,65 @@
+// Command berth-shim supervises one container for berthd: it holds the
+// container's stdio, writes its log and records its exit status, and
+// outlives berthd. See package runtime/shim for its lifecycle. It imports
+// little on purpose: one runs per container, so its memory counts.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"runtime/debug"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/runtime/shim"
+)
+
+type multi []string
+
+func (m *multi) String() string     { return fmt.Sprint(*m) }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+
+func main() {
+	debug.SetGCPercent(25)
+	var o shim.Options
+	var cgroups multi
+	var maxFiles int
+	flag.StringVar(&o.ID, "id", "", "container ID")
+	flag.StringVar(&o.Bundle, "bundle", "", "OCI bundle directory")
+	flag.StringVar(&o.StateDir, "state-dir", "", "directory for the socket and status files")
+	flag.StringVar(&o.Runtime, "runtime", "runc", "OCI runtime binary")
+	flag.StringVar(&o.RuntimeRoot, "runtime-root", "/run/berth/runc", "runtime state root")
+	flag.StringVar(&o.LogPath, "log-path", "", "json-file log path")
+	flag.Int64Var(&o.LogMaxSize, "log-max-size", 0, "rotate the log past this many bytes (0 = never)")
+	flag.IntVar(&maxFiles, "log-max-files", 1, "log files to keep")
+	flag.BoolVar(&o.Tty, "tty", false, "allocate a TTY")
+	flag.BoolVar(&o.OpenStdin, "stdin", false, "keep stdin open")
+	flag.BoolVar(&o.StdinOnce, "stdin-once", false, "close stdin after the first attach ends")
+	flag.Var(&cgroups, "cgroup", "cgroup directory to check for OOM kills (repeatable)")
+	flag.Parse()
+	o.LogMaxFiles = maxFiles
+	o.CgroupPaths = cgroups
+	if o.ID == "" || o.Bundle == "" || o.StateDir == "" {
+		fmt.Fprintln(os.Stderr, "berth-shim: --id, --bundle and --state-dir are required")
+		os.Exit(2)
+	}
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "berth-shim: subreaper:", err)
+		os.Exit(1)
+	}
+	s, err := shim.NewServer(o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "berth-shim:", err)
+		os.Exit(1)
+	}
+	_ = s.Serve(func() {
+		os.Stdout.WriteString("ready\n")
+		os.Stdout.Close()
+		// Nothing of ours may keep berthd's pipes or terminal open.
+		if devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0); err == nil {
+			_ = unix.Dup2(int(devnull.Fd()), 0)
+			_ = unix.Dup2(int(devnull.Fd()), 1)
+		}
+	})
+}

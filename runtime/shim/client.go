@@ -1,0 +1,215 @@
+package shim
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Client talks to one container's shim.
+type Client struct {
+	StateDir string
+}
+
+func (c Client) dial(ctx context.Context) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, "unix", filepath.Join(c.StateDir, SocketName))
+}
+
+// call sends req and reads one response, on a connection of its own.
+func (c Client) call(ctx context.Context, req Request) (*Response, error) {
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
+	resp, _, err := roundTrip(conn, req)
+	return resp, err
+}
+
+func roundTrip(conn net.Conn, req Request) (*Response, *bufio.Reader, error) {
+	b, _ := json.Marshal(req)
+	if _, err := conn.Write(append(b, '\n')); err != nil {
+		return nil, nil, err
+	}
+	r := bufio.NewReader(conn)
+	line, err := r.ReadBytes('\n')
+	if err != nil {
+		return nil, nil, err
+	}
+	var resp Response
+	if err := json.Unmarshal(line, &resp); err != nil {
+		return nil, nil, err
+	}
+	return &resp, r, nil
+}
+
+// Start runs the container and returns its PID.
+func (c Client) Start(ctx context.Context) (int, error) {
+	resp, err := c.call(ctx, Request{Op: "start"})
+	if err != nil {
+		return 0, err
+	}
+	if resp.Error != "" {
+		return 0, errors.New(resp.Error)
+	}
+	return resp.Pid, nil
+}
+
+// Kill signals the container's init.
+func (c Client) Kill(ctx context.Context, sig syscall.Signal) error {
+	resp, err := c.call(ctx, Request{Op: "kill", Signal: int(sig)})
+	if err != nil {
+		return err
+	}
+	if resp.Error != "" {
+		return errors.New(resp.Error)
+	}
+	return nil
+}
+
+// Resize sets the TTY size.
+func (c Client) Resize(ctx context.Context, w, h uint16) error {
+	resp, err := c.call(ctx, Request{Op: "resize", Width: w, Height: h})
+	if err != nil {
+		return err
+	}
+	if resp.Error != "" {
+		return errors.New(resp.Error)
+	}
+	return nil
+}
+
+// Wait blocks until the container exits (or ctx ends).
+func (c Client) Wait(ctx context.Context) (*ExitStatus, error) {
+	resp, err := c.call(ctx, Request{Op: "wait"})
+	if err != nil {
+		// The shim is gone: exit.json has the answer.
+		if st, rerr := ReadExit(c.StateDir); rerr == nil {
+			return st, nil
+		}
+		return nil, err
+	}
+	return resp.Exit, nil
+}
+
+// State returns the init PID and, once exited, the exit status.
+func (c Client) State(ctx context.Context) (*Response, error) {
+	return c.call(ctx, Request{Op: "state"})
+}
+
+// Attach opens an attach stream. The returned conn carries output frames
+// and takes raw stdin; CloseWrite on it ends stdin.
+func (c Client) Attach(ctx context.Context, stdin, stdout, stderr bool) (*AttachConn, error) {
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp, r, err := roundTrip(conn, Request{Op: "attach", Stdin: stdin, Stdout: stdout, Stderr: stderr})
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if resp.Error != "" {
+		conn.Close()
+		return nil, errors.New(resp.Error)
+	}
+	return &AttachConn{UnixConn: conn.(*net.UnixConn), R: r}, nil
+}
+
+// AttachConn is an attach stream to a shim.
+type AttachConn struct {
+	*net.UnixConn
+	R *bufio.Reader
+}
+
+// ReadFrame reads one output frame.
+func (a *AttachConn) ReadFrame(buf []byte) (stream byte, data []byte, err error) {
+	var hdr [8]byte
+	if _, err := io.ReadFull(a.R, hdr[:]); err != nil {
+		return 0, nil, err
+	}
+	n := int(uint32(hdr[4])<<24 | uint32(hdr[5])<<16 | uint32(hdr[6])<<8 | uint32(hdr[7]))
+	if cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	if _, err := io.ReadFull(a.R, buf); err != nil {
+		return 0, nil, err
+	}
+	return hdr[0], buf, nil
+}
+
+// Spawn starts a shim for a container and waits until it is ready. The
+// shim runs in its own session, so it outlives berthd.
+func Spawn(ctx context.Context, shimPath string, o Options) (Client, error) {
+	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
+		return Client{}, err
+	}
+	args := []string{
+		"--id", o.ID, "--bundle", o.Bundle, "--state-dir", o.StateDir,
+		"--runtime", o.Runtime, "--runtime-root", o.RuntimeRoot,
+		"--log-path", o.LogPath, "--log-max-size", strconv.FormatInt(o.LogMaxSize, 10),
+		"--log-max-files", strconv.Itoa(o.LogMaxFiles),
+	}
+	if o.Tty {
+		args = append(args, "--tty")
+	}
+	if o.OpenStdin {
+		args = append(args, "--stdin")
+	}
+	if o.StdinOnce {
+		args = append(args, "--stdin-once")
+	}
+	for _, p := range o.CgroupPaths {
+		args = append(args, "--cgroup", p)
+	}
+	cmd := exec.Command(shimPath, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Dir = o.StateDir
+	logf, err := os.OpenFile(filepath.Join(o.StateDir, "shim.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return Client{}, err
+	}
+	defer logf.Close()
+	cmd.Stderr = logf
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return Client{}, err
+	}
+	if err := cmd.Start(); err != nil {
+		return Client{}, fmt.Errorf("start shim: %w", err)
+	}
+	// The shim is not our child for long: release it so it is never a
+	// zombie of berthd (it is reparented to init when it outlives us).
+	go cmd.Wait()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "ready" {
+		_ = cmd.Process.Kill()
+		b, _ := os.ReadFile(filepath.Join(o.StateDir, "shim.log"))
+		return Client{}, fmt.Errorf("shim failed to start: %s%v", strings.TrimSpace(string(b)), err)
+	}
+	_ = os.WriteFile(filepath.Join(o.StateDir, ShimPidName), []byte(strconv.Itoa(cmd.Process.Pid)), 0o600)
+	return Client{StateDir: o.StateDir}, nil
+}
+
+// Alive reports whether a shim answers on its socket.
+func (c Client) Alive(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err := c.State(ctx)
+	return err == nil
+}

@@ -1,0 +1,624 @@
+package shim
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/container/logger"
+)
+
+// Options configure a shim.
+type Options struct {
+	ID          string
+	Bundle      string // holds config.json
+	StateDir    string // socket, pid and exit files
+	Runtime     string // runc binary
+	RuntimeRoot string // runc --root
+	LogPath     string // json-file log; "" = none
+	LogMaxSize  int64
+	LogMaxFiles int
+	Tty         bool
+	OpenStdin   bool
+	StdinOnce   bool
+	// CgroupPaths are the container's cgroup directories on the host, read
+	// after exit to tell an OOM kill.
+	CgroupPaths []string
+}
+
+// subscriber is one attached client.
+type subscriber struct {
+	conn   net.Conn
+	ch     chan frame
+	stdout bool
+	stderr bool
+	done   chan struct{}
+}
+
+type frame struct {
+	stream byte
+	data   []byte
+}
+
+// subscriberQueue bounds what a slow client may hold up; past it the
+// client is dropped rather than letting it stall the container.
+const subscriberQueue = 1024
+
+// Server is a running shim.
+type Server struct {
+	opts Options
+	ln   net.Listener
+
+	// Container side of stdio.
+	stdinW  io.WriteCloser // we write the container's stdin here
+	console *os.File       // pty master, with a TTY
+	outR    *os.File
+	errR    *os.File
+	ctrFds  []*os.File // handed to runc, closed after it starts
+
+	logw *logger.Writer
+
+	mu        sync.Mutex
+	subs      map[*subscriber]struct{}
+	pid       int
+	started   bool
+	exit      *ExitStatus
+	waiters   []chan *ExitStatus
+	stdinOpen bool
+
+	ioDone sync.WaitGroup
+	// startDone is closed when the start attempt has ended. Reaping begins
+	// only then, so the reaper never steals runc's own exit status.
+	startDone chan struct{}
+}
+
+// NewServer prepares a shim: stdio, log and control socket.
+func NewServer(o Options) (*Server, error) {
+	s := &Server{opts: o, subs: map[*subscriber]struct{}{}, startDone: make(chan struct{})}
+	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
+		return nil, err
+	}
+	if o.LogPath != "" {
+		w, err := logger.NewWriter(o.LogPath, o.LogMaxSize, o.LogMaxFiles)
+		if err != nil {
+			return nil, err
+		}
+		s.logw = w
+	}
+	if !o.Tty {
+		if o.OpenStdin {
+			r, w, err := os.Pipe()
+			if err != nil {
+				return nil, err
+			}
+			s.stdinW = w
+			s.stdinOpen = true
+			s.ctrFds = append(s.ctrFds, r)
+		} else {
+			devnull, err := os.Open(os.DevNull)
+			if err != nil {
+				return nil, err
+			}
+			s.ctrFds = append(s.ctrFds, devnull)
+		}
+		or, ow, err := os.Pipe()
+		if err != nil {
+			return nil, err
+		}
+		er, ew, err := os.Pipe()
+		if err != nil {
+			return nil, err
+		}
+		// A big pipe buffer lets a chatty container run ahead of us.
+		_, _ = unix.FcntlInt(ow.Fd(), unix.F_SETPIPE_SZ, 1<<20)
+		_, _ = unix.FcntlInt(ew.Fd(), unix.F_SETPIPE_SZ, 1<<20)
+		s.outR, s.errR = or, er
+		s.ctrFds = append(s.ctrFds, ow, ew)
+	}
+	sock := filepath.Join(o.StateDir, SocketName)
+	_ = os.Remove(sock)
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		return nil, err
+	}
+	s.ln = ln
+	return s, nil
+}
+
+// Serve handles control connections until the container has exited and
+// been deleted. ready is called once the socket accepts connections.
+func (s *Server) Serve(ready func()) error {
+	go s.acceptLoop()
+	if ready != nil {
+		ready()
+	}
+	st := s.reap()
+	s.finish(st)
+	return nil
+}
+
+func (s *Server) acceptLoop() {
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		go s.handle(c)
+	}
+}
+
+func (s *Server) handle(c net.Conn) {
+	r := bufio.NewReader(c)
+	line, err := r.ReadBytes('\n')
+	if err != nil {
+		c.Close()
+		return
+	}
+	var req Request
+	if err := json.Unmarshal(line, &req); err != nil {
+		reply(c, Response{Error: "bad request: " + err.Error()})
+		c.Close()
+		return
+	}
+	switch req.Op {
+	case "start":
+		pid, err := s.start()
+		if err != nil {
+			reply(c, Response{Error: err.Error()})
+		} else {
+			reply(c, Response{Pid: pid})
+		}
+		c.Close()
+	case "attach":
+		s.attach(c, r, req)
+	case "resize":
+		reply(c, Response{Error: errString(s.resize(req.Width, req.Height))})
+		c.Close()
+	case "kill":
+		reply(c, Response{Error: errString(s.kill(req.Signal))})
+		c.Close()
+	case "wait":
+		ch := s.waitCh()
+		st := <-ch
+		reply(c, Response{Exit: st, Pid: st.Pid})
+		c.Close()
+	case "state":
+		s.mu.Lock()
+		resp := Response{Pid: s.pid, Exit: s.exit}
+		s.mu.Unlock()
+		reply(c, resp)
+		c.Close()
+	default:
+		reply(c, Response{Error: "unknown op " + req.Op})
+		c.Close()
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func reply(c net.Conn, r Response) {
+	b, _ := json.Marshal(r)
+	_, _ = c.Write(append(b, '\n'))
+}
+
+func (s *Server) waitCh() chan *ExitStatus {
+	ch := make(chan *ExitStatus, 1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.exit != nil {
+		ch <- s.exit
+		return ch
+	}
+	s.waiters = append(s.waiters, ch)
+	return ch
+}
+
+// start runs the container with `runc run --detach`.
+func (s *Server) start() (int, error) {
+	s.mu.Lock()
+	if s.started {
+		s.mu.Unlock()
+		return 0, errors.New("container already started")
+	}
+	s.started = true
+	s.mu.Unlock()
+	defer close(s.startDone)
+
+	pidFile := filepath.Join(s.opts.StateDir, PidName)
+	args := []string{"--root", s.opts.RuntimeRoot, "run", "--detach", "--bundle", s.opts.Bundle, "--pid-file", pidFile}
+	var consoleLn *net.UnixListener
+	if s.opts.Tty {
+		sock := filepath.Join(s.opts.StateDir, ConsoleName)
+		_ = os.Remove(sock)
+		l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+		if err != nil {
+			return 0, s.failStart(err)
+		}
+		consoleLn = l
+		defer func() { l.Close(); os.Remove(sock) }()
+		args = append(args, "--console-socket", sock)
+	}
+	args = append(args, s.opts.ID)
+	cmd := exec.Command(s.opts.Runtime, args...)
+	var stderr bytes.Buffer
+	if s.opts.Tty {
+		cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	} else {
+		cmd.Stdin, cmd.Stdout = s.ctrFds[0], s.ctrFds[1]
+		cmd.Stderr = s.ctrFds[2]
+		// runc itself reports errors on stderr, which here is the
+		// container's stderr pipe: its log line goes to the log reader.
+		cmd.Env = append(os.Environ(), "_BERTH_SHIM=1")
+	}
+	var consoleErr error
+	var consoleDone chan struct{}
+	if consoleLn != nil {
+		consoleDone = make(chan struct{})
+		go func() {
+			defer close(consoleDone)
+			s.console, consoleErr = receiveConsole(consoleLn)
+		}()
+	}
+	if err := cmd.Run(); err != nil {
+		if consoleLn != nil {
+			consoleLn.Close()
+			<-consoleDone
+		}
+		msg := strings.TrimSpace(stderr.String())
+		if !s.opts.Tty {
+			msg = s.drainRuncError()
+		}
+		if msg == "" {
+			msg = err.Error()
+		}
+		return 0, s.failStart(errors.New(msg))
+	}
+	if consoleLn != nil {
+		<-consoleDone
+		if consoleErr != nil {
+			return 0, s.failStart(consoleErr)
+		}
+	}
+	for _, f := range s.ctrFds {
+		f.Close()
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		return 0, s.failStart(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, s.failStart(err)
+	}
+	s.mu.Lock()
+	s.pid = pid
+	s.mu.Unlock()
+	s.startIO()
+	return pid, nil
+}
+
+// drainRuncError reads what runc wrote to the (container's) stderr pipe
+// when it failed before the container ran.
+func (s *Server) drainRuncError() string {
+	for _, f := range s.ctrFds {
+		f.Close()
+	}
+	s.ctrFds = nil
+	_ = s.errR.SetReadDeadline(time.Now().Add(time.Second))
+	b, _ := io.ReadAll(io.LimitReader(s.errR, 64*1024))
+	return cleanRuncError(string(b))
+}
+
+// cleanRuncError extracts the message from runc's logrus-style output.
+func cleanRuncError(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndex(s, "msg=\""); i >= 0 {
+		m := s[i+5:]
+		if j := strings.LastIndex(m, "\""); j >= 0 {
+			m = m[:j]
+		}
+		if u, err := strconv.Unquote("\"" + m + "\""); err == nil {
+			return u
+		}
+		return m
+	}
+	return s
+}
+
+// failStart records a failed start so waiters and berthd learn it.
+func (s *Server) failStart(err error) error {
+	st := &ExitStatus{ExitCode: 128, ExitedAt: time.Now().UTC(), Error: err.Error()}
+	s.mu.Lock()
+	s.exit = st
+	s.mu.Unlock()
+	return err
+}
+
+func receiveConsole(l *net.UnixListener) (*os.File, error) {
+	_ = l.SetDeadline(time.Now().Add(30 * time.Second))
+	c, err := l.AcceptUnix()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	buf := make([]byte, 256)
+	oob := make([]byte, unix.CmsgSpace(4))
+	_, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) == 0 {
+		return nil, fmt.Errorf("console socket: no control message: %v", err)
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) == 0 {
+		return nil, fmt.Errorf("console socket: no fd: %v", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "console"), nil
+}
+
+// startIO copies the container's output to the log and to subscribers.
+func (s *Server) startIO() {
+	if s.opts.Tty {
+		s.ioDone.Add(1)
+		go s.pump(s.console, StreamStdout, "stdout")
+		s.stdinW = s.console
+		s.stdinOpen = true
+		return
+	}
+	s.ioDone.Add(2)
+	go s.pump(s.outR, StreamStdout, "stdout")
+	go s.pump(s.errR, StreamStderr, "stderr")
+}
+
+func (s *Server) pump(r *os.File, stream byte, name string) {
+	defer s.ioDone.Done()
+	var split *logger.LineSplitter
+	if s.logw != nil {
+		split = &logger.LineSplitter{Stream: name, Emit: func(e logger.Entry) { _ = s.logw.Write(e) }}
+	}
+	buf := make([]byte, 32*1024)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if split != nil {
+				_, _ = split.Write(buf[:n])
+			}
+			s.broadcast(stream, buf[:n])
+		}
+		if err != nil {
+			break
+		}
+	}
+	if split != nil {
+		split.Flush()
+	}
+}
+
+func (s *Server) broadcast(stream byte, p []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.subs) == 0 {
+		return
+	}
+	data := append([]byte(nil), p...)
+	for sub := range s.subs {
+		if (stream == StreamStdout && !sub.stdout) || (stream == StreamStderr && !sub.stderr) {
+			continue
+		}
+		select {
+		case sub.ch <- frame{stream: stream, data: data}:
+		default:
+			// Too slow: drop it rather than block the container.
+			delete(s.subs, sub)
+			close(sub.ch)
+		}
+	}
+}
+
+func (s *Server) attach(c net.Conn, r *bufio.Reader, req Request) {
+	sub := &subscriber{conn: c, ch: make(chan frame, subscriberQueue), stdout: req.Stdout, stderr: req.Stderr, done: make(chan struct{})}
+	s.mu.Lock()
+	exited := s.exit != nil
+	if !exited {
+		s.subs[sub] = struct{}{}
+	}
+	s.mu.Unlock()
+	reply(c, Response{})
+	if exited {
+		c.Close()
+		return
+	}
+	if req.Stdin {
+		go s.copyStdin(r)
+	}
+	hdr := make([]byte, 8)
+	for f := range sub.ch {
+		hdr[0] = f.stream
+		binary.BigEndian.PutUint32(hdr[4:], uint32(len(f.data)))
+		if _, err := c.Write(hdr); err != nil {
+			break
+		}
+		if _, err := c.Write(f.data); err != nil {
+			break
+		}
+	}
+	s.mu.Lock()
+	if _, ok := s.subs[sub]; ok {
+		delete(s.subs, sub)
+		close(sub.ch)
+	}
+	s.mu.Unlock()
+	c.Close()
+}
+
+func (s *Server) copyStdin(r io.Reader) {
+	s.mu.Lock()
+	w, open := s.stdinW, s.stdinOpen
+	s.mu.Unlock()
+	if w == nil || !open {
+		return
+	}
+	_, _ = io.Copy(w, r)
+	if s.opts.StdinOnce && !s.opts.Tty {
+		s.mu.Lock()
+		if s.stdinOpen {
+			s.stdinOpen = false
+			w.Close()
+		}
+		s.mu.Unlock()
+	}
+}
+
+func (s *Server) resize(w, h uint16) error {
+	s.mu.Lock()
+	con := s.console
+	s.mu.Unlock()
+	if con == nil {
+		return errors.New("container has no TTY")
+	}
+	return unix.IoctlSetWinsize(int(con.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: h, Col: w})
+}
+
+func (s *Server) kill(sig int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pid == 0 || s.exit != nil {
+		return errors.New("container is not running")
+	}
+	// The shim is the init's reaper: until it reaps, the PID is the init's.
+	return unix.Kill(s.pid, syscall.Signal(sig))
+}
+
+// reap waits for the container's init to exit, reaping every orphan that
+// is reparented to us on the way. It returns the init's exit status.
+func (s *Server) reap() *ExitStatus {
+	select {
+	case <-s.startDone:
+	case <-time.After(2 * time.Minute):
+		// berthd spawned us but never asked for the start (it died).
+		s.mu.Lock()
+		if !s.started {
+			s.started = true
+			s.exit = &ExitStatus{ExitCode: 128, ExitedAt: time.Now().UTC(), Error: "container was never started"}
+			s.mu.Unlock()
+			return s.exit
+		}
+		s.mu.Unlock()
+		<-s.startDone
+	}
+	s.mu.Lock()
+	failed := s.exit
+	s.mu.Unlock()
+	if failed != nil {
+		return failed
+	}
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, 0, nil)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if errors.Is(err, unix.ECHILD) {
+				// The init is gone without us seeing it (cannot happen
+				// while we are its subreaper); report what we know.
+				return &ExitStatus{Pid: s.pid, ExitCode: 255, ExitedAt: time.Now().UTC(), Error: "container process lost"}
+			}
+			return &ExitStatus{ExitCode: 255, ExitedAt: time.Now().UTC(), Error: err.Error()}
+		}
+		s.mu.Lock()
+		initPid := s.pid
+		s.mu.Unlock()
+		if pid == initPid && initPid != 0 {
+			code := ws.ExitStatus()
+			if ws.Signaled() {
+				code = 128 + int(ws.Signal())
+			}
+			return &ExitStatus{Pid: pid, ExitCode: code, ExitedAt: time.Now().UTC()}
+		}
+	}
+}
+
+// finish records the exit and tears everything down.
+func (s *Server) finish(st *ExitStatus) {
+	// The kernel kills the rest of the PID namespace with its init; the
+	// output pipes close when the last writer is gone. Bound the wait in
+	// case something outside the namespace holds them.
+	done := make(chan struct{})
+	go func() { s.ioDone.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+	}
+	if st.Error == "" {
+		st.OOMKilled = oomKilled(s.opts.CgroupPaths)
+	}
+	b, _ := json.Marshal(st)
+	_ = writeFileAtomic(filepath.Join(s.opts.StateDir, ExitName), b)
+	s.mu.Lock()
+	s.exit = st
+	waiters := s.waiters
+	s.waiters = nil
+	for sub := range s.subs {
+		delete(s.subs, sub)
+		close(sub.ch)
+	}
+	s.mu.Unlock()
+	for _, w := range waiters {
+		w <- st
+	}
+	if s.logw != nil {
+		_ = s.logw.Close()
+	}
+	// Remove runc's state and the container's cgroups.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = exec.CommandContext(ctx, s.opts.Runtime, "--root", s.opts.RuntimeRoot, "delete", "--force", s.opts.ID).Run()
+	// Give connected waiters a moment to read their answers: they were
+	// handed st above; closing the listener does not cut them.
+	s.ln.Close()
+	_ = os.Remove(filepath.Join(s.opts.StateDir, SocketName))
+}
+
+// oomKilled reports whether the kernel's OOM killer acted in the
+// container's memory cgroup (v1 memory.oom_control, v2 memory.events).
+func oomKilled(paths []string) bool {
+	for _, p := range paths {
+		for _, f := range []string{"memory.events", "memory.oom_control"} {
+			b, err := os.ReadFile(filepath.Join(p, f))
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				k, v, _ := strings.Cut(line, " ")
+				if (k == "oom_kill") && strings.TrimSpace(v) != "0" {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
