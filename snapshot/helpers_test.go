@@ -180,3 +180,5 @@ func describeTree(t testing.TB, dir string) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+func digestOf(b []byte) digest.Digest { return digest.FromBytes(b) }

@@ -63,7 +63,7 @@ func TestApplyCannotEscape(t *testing.T) {
 		inLayer string // for accepted tars: where the entry must land
 	}{
 		{name: "dotdot is cleaned to the root", ents: []ent{fileEnt("../escape", "x", 0o644)}, inLayer: "escape"},
-		{name: "deep dotdot", ents: []ent{fileEnt("a/../../../b/../../" + up + out[1:] + "/new", "x", 0o644)}, inLayer: out[1:] + "/new"},
+		{name: "deep dotdot", ents: []ent{fileEnt("a/../../../b/../../"+up+out[1:]+"/new", "x", 0o644)}, inLayer: out[1:] + "/new"},
 		{name: "absolute name", ents: []ent{fileEnt(out+"/abs", "x", 0o644)}, inLayer: out[1:] + "/abs"},
 		{name: "file through absolute symlink", ents: []ent{symlinkEnt("evil", out), fileEnt("evil/passwd", "x", 0o644)}, wantErr: true},
 		{name: "file through relative symlink", ents: []ent{symlinkEnt("evil", up+out[1:]), fileEnt("evil/passwd", "x", 0o644)}, wantErr: true},
