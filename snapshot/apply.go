@@ -84,7 +84,7 @@ func (s *Store) Apply(ctx context.Context, parent, diffID digest.Digest, r io.Re
 		}
 	}()
 	diffDir := filepath.Join(tmp, "diff")
-	if err := os.Mkdir(diffDir, 0o755); err != nil {
+	if err := mkdirMode(diffDir, 0o755); err != nil {
 		return Layer{}, err
 	}
 	size, err := unpack(ctx, diffDir, hr, *bufp)
@@ -175,3 +175,11 @@ func errInvalidEntry(format string, args ...any) error {
 
 // isNotExist reports ENOENT however it is wrapped.
 func isNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }
+
+// mkdirMode creates dir with exactly mode, whatever the process umask.
+func mkdirMode(dir string, mode os.FileMode) error {
+	if err := os.Mkdir(dir, mode); err != nil {
+		return err
+	}
+	return os.Chmod(dir, mode)
+}

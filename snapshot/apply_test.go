@@ -452,3 +452,37 @@ func TestGetListRemove(t *testing.T) {
 	}
 	tmpEmpty(t, s)
 }
+
+func TestApplyIgnoresUmask(t *testing.T) {
+	s := newTestStore(t)
+	old := unix.Umask(0o077)
+	defer unix.Umask(old)
+	l := applyTar(t, s, "", fileEnt("a/b/c", "c", 0o644), dirEnt("d/", 0o775))
+	for name, want := range map[string]uint32{".": 0o755, "a": 0o755, "a/b": 0o755, "a/b/c": 0o644, "d": 0o775} {
+		if got := lstat(t, filepath.Join(l.Dir, name)).Mode & 0o7777; got != want {
+			t.Errorf("%s: mode %o, want %o", name, got, want)
+		}
+	}
+	if _, err := s.Prepare(context.Background(), "c", l.ChainID); err != nil {
+		t.Fatal(err)
+	}
+	if got := lstat(t, filepath.Join(s.Root(), "containers/c/upper")).Mode & 0o7777; got != 0o755 {
+		t.Errorf("upper: mode %o, want 755", got)
+	}
+}
+
+func TestApplyRootEntry(t *testing.T) {
+	s := newTestStore(t)
+	root := dirEnt("./", 0o750)
+	root.hdr.Uid, root.hdr.Gid = 5, 6
+	root.hdr.ModTime = time.Date(2017, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := applyTar(t, s, "", root, fileEnt("f", "f", 0o644))
+	st := lstat(t, l.Dir)
+	if st.Mode&0o7777 != 0o750 || st.Uid != 5 || st.Gid != 6 || st.Mtim.Sec != root.hdr.ModTime.Unix() {
+		t.Fatalf("root: mode %o owner %d:%d mtime %d", st.Mode&0o7777, st.Uid, st.Gid, st.Mtim.Sec)
+	}
+	b, d := makeTar(t, fileEnt(".", "not a dir", 0o644))
+	if _, err := s.Apply(context.Background(), "", d, bytes.NewReader(b)); !errdefs.IsInvalidParameter(err) {
+		t.Fatalf("non-directory root entry: %v", err)
+	}
+}

@@ -146,7 +146,8 @@ func (s *Store) Prepare(ctx context.Context, key string, parentChainID digest.Di
 		}
 	}()
 	for _, d := range []string{"upper", "work"} {
-		if err := os.Mkdir(filepath.Join(tmp, d), 0o755); err != nil {
+		// The upper dir's mode becomes the container root's: umask must not matter.
+		if err := mkdirMode(filepath.Join(tmp, d), 0o755); err != nil {
 			return Mount{}, err
 		}
 	}
@@ -303,6 +304,11 @@ func (s *Store) mount(key string, chain []digest.Digest) (Mount, error) {
 			// Layers are shared between mounts; overlayfs' inode index
 			// would tie a layer to the first upper that used it.
 			"index=off",
+			// Keep the upper dir a plain diff that TarDir can export
+			// (no redirect xattrs for renamed dirs, no data-less
+			// metacopy files), whatever the module defaults are.
+			"redirect_dir=off",
+			"metacopy=off",
 		}
 	}
 	fits := func(opts []string) bool { return len(strings.Join(opts, ","))+1 <= pageSize }

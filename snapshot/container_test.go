@@ -1,8 +1,10 @@
 package snapshot
 
 import (
+	"archive/tar"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,6 +93,27 @@ func TestPrepareMountOverlay(t *testing.T) {
 	}
 	if after := describeTree(t, base.Dir) + "\n" + describeTree(t, top.Dir); after != before {
 		t.Errorf("lower layers changed:\n%s\n---\n%s", before, after)
+	}
+	// The upper dir exports as a layer diff (what commit and build need).
+	rc, err := TarDir(ctx, upper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, h.Name)
+	}
+	rc.Close()
+	if got := strings.Join(names, " "); got != ".wh.b hello" {
+		t.Errorf("upper exports as %q", got)
 	}
 	if n, err := s.Usage(ctx, "c1"); err != nil || n != 5 {
 		t.Errorf("Usage = %d, %v; want 5", n, err)

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"testing"
 
@@ -169,8 +170,8 @@ func TestDecompress(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := io.ReadAll(rc); err == nil {
-			t.Fatalf("%v: truncated stream read without error", c)
+		if _, err := io.ReadAll(rc); !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("%v: truncated stream: %v, want unexpected EOF", c, err)
 		}
 		rc.Close()
 	}

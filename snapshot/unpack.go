@@ -166,8 +166,21 @@ func (u *unpacker) openDir(p string, create bool, keep []int) (int, error) {
 	}
 	// O_DIRECTORY: never block opening a fifo planted where a dir should be.
 	f, err := u.root.OpenFile(p, os.O_RDONLY|syscall.O_DIRECTORY, 0)
-	if create && isNotExist(err) {
-		if err = u.root.MkdirAll(p, 0o755); err == nil {
+	if create && isNotExist(err) && p != "." {
+		// A parent missing from the tar: create it 0755 whatever the
+		// umask, one component at a time through its own parent's fd.
+		var pfd int
+		if pfd, err = u.openDir(path.Dir(p), true, keep); err != nil {
+			return -1, err
+		}
+		keep = append(keep, pfd)
+		base := path.Base(p)
+		if err = unix.Mkdirat(pfd, base, 0o755); err == nil {
+			err = unix.Fchmodat(pfd, base, 0o755, 0)
+		} else if err == unix.EEXIST {
+			err = nil
+		}
+		if err == nil {
 			f, err = u.root.OpenFile(p, os.O_RDONLY|syscall.O_DIRECTORY, 0)
 		}
 	}
