@@ -1,0 +1,166 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/moby/moby/api/types/registry"
+)
+
+func TestLoadMissingFile(t *testing.T) {
+	f, err := Load(filepath.Join(t.TempDir(), "nope"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Auths) != 0 {
+		t.Errorf("auths = %v", f.Auths)
+	}
+	if _, ok := f.GetAuth("127.0.0.1:5001"); ok {
+		t.Error("GetAuth found credentials in an empty file")
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cfg")
+	f, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetAuth("127.0.0.1:5001", registry.AuthConfig{Username: "printfchamp", Password: "secret123"})
+	if err := f.Save(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Byte for byte what docker writes for the same login.
+	data, err := os.ReadFile(filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "{\n\t\"auths\": {\n\t\t\"127.0.0.1:5001\": {\n\t\t\t\"auth\": \"cHJpbnRmY2hhbXA6c2VjcmV0MTIz\"\n\t\t}\n\t}\n}"
+	if string(data) != want {
+		t.Errorf("file:\n%s\nwant:\n%s", data, want)
+	}
+	for p, mode := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, FileName): 0o600} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != mode {
+			t.Errorf("%s: mode %v, want %v", p, fi.Mode().Perm(), mode)
+		}
+	}
+
+	g, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, server := range []string{"127.0.0.1:5001", "http://127.0.0.1:5001/", "https://127.0.0.1:5001/v2/"} {
+		ac, ok := g.GetAuth(server)
+		if !ok {
+			t.Fatalf("GetAuth(%q): not found", server)
+		}
+		if ac.Username != "printfchamp" || ac.Password != "secret123" || ac.ServerAddress != "127.0.0.1:5001" {
+			t.Errorf("GetAuth(%q) = %+v", server, ac)
+		}
+	}
+	if _, ok := g.GetAuth("127.0.0.1:5000"); ok {
+		t.Error("GetAuth matched another port")
+	}
+
+	if !g.RemoveAuth("http://127.0.0.1:5001") {
+		t.Error("RemoveAuth found nothing")
+	}
+	if g.RemoveAuth("127.0.0.1:5001") {
+		t.Error("RemoveAuth removed twice")
+	}
+	if err := g.Save(); err != nil {
+		t.Fatal(err)
+	}
+	data, _ = os.ReadFile(filepath.Join(dir, FileName))
+	if want := "{\n\t\"auths\": {}\n}"; string(data) != want {
+		t.Errorf("after logout: %q, want %q", data, want)
+	}
+}
+
+func TestUnknownKeysSurvive(t *testing.T) {
+	dir := t.TempDir()
+	orig := `{
+	"auths": {"https://index.docker.io/v1/": {"auth": "dTpw", "email": "u@example.com"}},
+	"credHelpers": {"gcr.io": "gcloud"},
+	"imagesFormat": "table {{.ID}}",
+	"proxies": {"default": {"httpProxy": "http://proxy:3128"}}
+}`
+	if err := os.WriteFile(filepath.Join(dir, FileName), []byte(orig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.ImagesFormat != "table {{.ID}}" {
+		t.Errorf("ImagesFormat = %q", f.ImagesFormat)
+	}
+	ac, ok := f.GetAuth("index.docker.io")
+	if !ok || ac.Username != "u" || ac.Password != "p" || ac.ServerAddress != "https://index.docker.io/v1/" {
+		t.Errorf("GetAuth = %+v, %v", ac, ok)
+	}
+	f.SetAuth("ghcr.io", registry.AuthConfig{Username: "a", IdentityToken: "tok", Password: "ignored"})
+	if err := f.Save(); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, FileName))
+	want := `{
+	"auths": {
+		"ghcr.io": {
+			"auth": "YTo=",
+			"identitytoken": "tok"
+		},
+		"https://index.docker.io/v1/": {
+			"auth": "dTpw",
+			"email": "u@example.com"
+		}
+	},
+	"credHelpers": {
+		"gcr.io": "gcloud"
+	},
+	"imagesFormat": "table {{.ID}}",
+	"proxies": {
+		"default": {
+			"httpProxy": "http://proxy:3128"
+		}
+	}
+}`
+	if string(data) != want {
+		t.Errorf("file:\n%s\nwant:\n%s", data, want)
+	}
+	g, _ := Load(dir)
+	ac, _ = g.GetAuth("ghcr.io")
+	if ac.IdentityToken != "tok" || ac.Username != "a" || ac.Password != "" {
+		t.Errorf("token entry = %+v", ac)
+	}
+}
+
+func TestLoadBrokenFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, FileName), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(dir); err == nil {
+		t.Error("Load accepted a broken file")
+	}
+}
+
+func TestHostname(t *testing.T) {
+	tests := map[string]string{
+		"https://index.docker.io/v1/": "index.docker.io",
+		"http://127.0.0.1:5001":       "127.0.0.1:5001",
+		"127.0.0.1:5001":              "127.0.0.1:5001",
+		"registry.example.com/v2/":    "registry.example.com",
+	}
+	for in, want := range tests {
+		if got := Hostname(in); got != want {
+			t.Errorf("Hostname(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
