@@ -3,9 +3,22 @@
 // official Go client (github.com/moby/moby/client).
 //
 // The command tree is built by NewRootCommand; each command group lives in
-// its own file (image_*.go, system_*.go, registry_*.go ...) and only needs
+// its own files (image_*.go, system_*.go, registry_*.go ...) and only needs
 // the *CLI handed to its constructor: the streams, the API client, and the
 // configuration file.
+//
+// Adding a command group (container, network, volume, build ...):
+//
+//   - write newXxxCommand(c *CLI) *cobra.Command constructors, one per
+//     command, with docker's Use/Short texts and flags; use exactArgs,
+//     minArgs, maxArgs or noArgs so wrong arguments give docker's message;
+//   - call the constructor once per place the command appears: inside its
+//     group (groupCommand) and, for shortcuts like `berth ps`, at the top
+//     level, marking the invocations with aliases() and Common Commands
+//     with common();
+//   - list rows with formatter.Write: a row struct (fields in alphabetical
+//     order, a MarshalJSON that escapes HTML) and a header map;
+//   - register the group in addCommands.
 package cli
 
 import (

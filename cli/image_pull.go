@@ -37,7 +37,7 @@ func newPullCommand(c *CLI) *cobra.Command {
 	flags.BoolVarP(&opts.all, "all-tags", "a", false, "Download all tagged images in the repository")
 	flags.Bool("disable-content-trust", true, "Skip image verification")
 	_ = flags.MarkHidden("disable-content-trust")
-	flags.StringVar(&opts.platform, "platform", c.Getenv("DOCKER_DEFAULT_PLATFORM"), "Set platform if server is multi-platform capable")
+	flags.StringVar(&opts.platform, "platform", c.Getenv("BERTH_DEFAULT_PLATFORM"), "Set platform if server is multi-platform capable")
 	flags.BoolVarP(&opts.quiet, "quiet", "q", false, "Suppress verbose output")
 	return cmd
 }
