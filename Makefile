@@ -12,7 +12,7 @@ E2E_TIMEOUT ?= 30m
 all: build
 
 build:
-	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/berth ./cmd/berthd
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/berth ./cmd/berthd ./cmd/berth-shim
 
 deps:
 	./hack/deps.sh

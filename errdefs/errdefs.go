@@ -71,3 +71,6 @@ func IsConflict(err error) bool { return errors.Is(err, ErrConflict) }
 
 // IsInvalidParameter reports whether err is of class ErrInvalidParameter.
 func IsInvalidParameter(err error) bool { return errors.Is(err, ErrInvalidParameter) }
+
+// IsNotModified reports whether err is of class ErrNotModified.
+func IsNotModified(err error) bool { return errors.Is(err, ErrNotModified) }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"os/user"
 	"path/filepath"
@@ -24,8 +25,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/api/server"
+	containerrouter "github.com/berth/berth/api/server/router/container"
 	imagerouter "github.com/berth/berth/api/server/router/image"
 	systemrouter "github.com/berth/berth/api/server/router/system"
+	"github.com/berth/berth/container"
 	"github.com/berth/berth/content"
 	"github.com/berth/berth/image"
 	"github.com/berth/berth/snapshot"
@@ -100,13 +103,14 @@ func newLogger(cfg Config) *slog.Logger {
 
 // daemon is the running berthd: its services, listeners and lock.
 type daemon struct {
-	cfg     Config
-	log     *slog.Logger
-	lock    *os.File
-	images  *image.Service
-	server  *server.Server
-	servers []net.Listener
-	done    chan error
+	cfg        Config
+	log        *slog.Logger
+	lock       *os.File
+	images     *image.Service
+	containers *container.Service
+	server     *server.Server
+	servers    []net.Listener
+	done       chan error
 }
 
 func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
@@ -145,6 +149,25 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 	if err != nil {
 		return nil, err
 	}
+	shimPath, err := findHelper("berth-shim")
+	if err != nil {
+		return nil, err
+	}
+	d.containers, err = container.New(context.Background(), container.Config{
+		Root:      filepath.Join(cfg.DataRoot, "containers"),
+		ExecRoot:  cfg.ExecRoot,
+		Runtime:   cfg.Runtime,
+		ShimPath:  shimPath,
+		InitPath:  findInit(),
+		Images:    d.images,
+		Snapshots: ss,
+		Logger:    logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.images.SetUsage(d.containers.ImageUsage)
+	d.images.SetLayerUsage(d.containers.LayerUsage)
 	sys := system.New(system.Config{
 		Version:      version.Version,
 		APIVersion:   server.DefaultVersion,
@@ -155,11 +178,13 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 		Debug:        cfg.Debug,
 		Registry:     d.images.RegistryServiceConfigTyped,
 		Images:       d.images,
+		Containers:   d.containers,
 		CgroupDriver: "cgroupfs",
 	})
 	d.server = server.New(server.Config{Version: version.Version, Logger: logger},
 		systemrouter.New(sys, d.images),
 		imagerouter.New(d.images),
+		containerrouter.New(d.containers),
 	)
 	for _, h := range cfg.Hosts {
 		l, err := d.listen(h)
@@ -304,4 +329,30 @@ func (d *daemon) closeStores() {
 	if d.lock != nil {
 		_ = d.lock.Close()
 	}
+}
+
+// findHelper finds a berth binary that ships beside berthd (berth-shim),
+// falling back to $PATH.
+func findHelper(name string) (string, error) {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), name)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("%s not found beside berthd or in $PATH: %w", name, err)
+	}
+	return p, nil
+}
+
+// findInit finds the init for --init: Debian's tini, if installed.
+func findInit() string {
+	for _, p := range []string{"/usr/bin/tini-static", "/usr/bin/tini", "/usr/bin/docker-init"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
 }

@@ -4,15 +4,18 @@
 package httputils
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/berth/berth/errdefs"
 )
@@ -164,4 +167,53 @@ func (s *StreamWriter) WriteError(err error) error {
 	m.ErrorDetail.Message = err.Error()
 	m.Error = err.Error()
 	return s.Write(m)
+}
+
+// HijackedConn is a hijacked client connection. Reads see any bytes the
+// HTTP server had already buffered.
+type HijackedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (h *HijackedConn) Read(p []byte) (int, error) { return h.r.Read(p) }
+
+// CloseWrite half-closes the connection when the transport allows it.
+func (h *HijackedConn) CloseWrite() error {
+	if cw, ok := h.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// Hijack takes over the connection for a raw stream, answering as Docker
+// does: "101 UPGRADED" when the client asked for an upgrade, else 200.
+func Hijack(w http.ResponseWriter, r *http.Request) (*HijackedConn, error) {
+	h, ok := w.(http.Hijacker)
+	if !ok {
+		return nil, errdefs.InvalidParameter("connection cannot be hijacked")
+	}
+	conn, rw, err := h.Hijack()
+	if err != nil {
+		return nil, err
+	}
+	_ = conn.SetDeadline(time.Time{})
+	upgrade := strings.EqualFold(r.Header.Get("Connection"), "Upgrade") || r.Header.Get("Upgrade") != ""
+	var head strings.Builder
+	if upgrade {
+		head.WriteString("HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n")
+	} else {
+		head.WriteString("HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n")
+	}
+	for _, k := range []string{"Api-Version", "Docker-Experimental", "Ostype", "Server"} {
+		if v := w.Header().Get(k); v != "" {
+			head.WriteString(k + ": " + v + "\r\n")
+		}
+	}
+	head.WriteString("\r\n")
+	if _, err := conn.Write([]byte(head.String())); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return &HijackedConn{Conn: conn, r: rw.Reader}, nil
 }

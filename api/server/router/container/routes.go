@@ -1,0 +1,435 @@
+// Package container serves the /containers and /exec endpoints.
+package container
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+
+	"github.com/berth/berth/api/server/httputils"
+	"github.com/berth/berth/api/server/router"
+	ctr "github.com/berth/berth/container"
+	"github.com/berth/berth/errdefs"
+	"github.com/berth/berth/filters"
+)
+
+type containerRouter struct{ b Backend }
+
+// New returns the container and exec routes.
+func New(b Backend) router.Router { return &containerRouter{b: b} }
+
+func (cr *containerRouter) Routes() []router.Route {
+	return []router.Route{
+		{Method: http.MethodPost, Path: "/containers/create", Handler: cr.create},
+		{Method: http.MethodGet, Path: "/containers/json", Handler: cr.list},
+		{Method: http.MethodPost, Path: "/containers/prune", Handler: cr.prune},
+		{Method: http.MethodGet, Path: "/containers/{id}/json", Handler: cr.inspect},
+		{Method: http.MethodPost, Path: "/containers/{id}/start", Handler: cr.start},
+		{Method: http.MethodPost, Path: "/containers/{id}/stop", Handler: cr.stop},
+		{Method: http.MethodPost, Path: "/containers/{id}/restart", Handler: cr.restart},
+		{Method: http.MethodPost, Path: "/containers/{id}/kill", Handler: cr.kill},
+		{Method: http.MethodPost, Path: "/containers/{id}/wait", Handler: cr.wait},
+		{Method: http.MethodPost, Path: "/containers/{id}/attach", Handler: cr.attach},
+		{Method: http.MethodGet, Path: "/containers/{id}/logs", Handler: cr.logs},
+		{Method: http.MethodPost, Path: "/containers/{id}/resize", Handler: cr.resize},
+		{Method: http.MethodPost, Path: "/containers/{id}/pause", Handler: cr.pause},
+		{Method: http.MethodPost, Path: "/containers/{id}/unpause", Handler: cr.unpause},
+		{Method: http.MethodPost, Path: "/containers/{id}/rename", Handler: cr.rename},
+		{Method: http.MethodPost, Path: "/containers/{id}/exec", Handler: cr.execCreate},
+		{Method: http.MethodDelete, Path: "/containers/{id}", Handler: cr.remove},
+		{Method: http.MethodPost, Path: "/exec/{id}/start", Handler: cr.execStart},
+		{Method: http.MethodPost, Path: "/exec/{id}/resize", Handler: cr.execResize},
+		{Method: http.MethodGet, Path: "/exec/{id}/json", Handler: cr.execInspect},
+	}
+}
+
+type createBody struct {
+	container.Config
+	HostConfig       *container.HostConfig     `json:"HostConfig,omitempty"`
+	NetworkingConfig *network.NetworkingConfig `json:"NetworkingConfig,omitempty"`
+}
+
+func (cr *containerRouter) create(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	var body createBody
+	if err := httputils.ReadJSON(r, &body); err != nil {
+		return err
+	}
+	cfg := body.Config
+	id, warnings, err := cr.b.Create(ctx, ctr.CreateRequest{Name: r.Form.Get("name"), Config: &cfg, HostConfig: body.HostConfig, NetworkConfig: body.NetworkingConfig})
+	if err != nil {
+		return err
+	}
+	if warnings == nil {
+		warnings = []string{}
+	}
+	return httputils.WriteJSON(w, http.StatusCreated, container.CreateResponse{ID: id, Warnings: warnings})
+}
+
+func (cr *containerRouter) list(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	args, err := filters.Parse(r.Form.Get("filters"))
+	if err != nil {
+		return err
+	}
+	limit, err := httputils.IntValue(r, "limit", 0)
+	if err != nil {
+		return err
+	}
+	list, err := cr.b.List(ctx, ctr.ListOptions{All: httputils.BoolValue(r, "all"), Limit: limit, Size: httputils.BoolValue(r, "size"), Filters: args})
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, list)
+}
+
+func (cr *containerRouter) inspect(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	resp, err := cr.b.Inspect(ctx, vars["id"], httputils.BoolValue(r, "size"))
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, resp)
+}
+
+func (cr *containerRouter) start(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	if err := cr.b.Start(ctx, vars["id"]); err != nil {
+		if errdefs.IsNotModified(err) {
+			w.WriteHeader(http.StatusNotModified)
+			return nil
+		}
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func timeoutParam(r *http.Request) (*int, error) {
+	v := r.Form.Get("t")
+	if v == "" {
+		return nil, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return nil, errdefs.InvalidParameter("invalid value for t: " + v)
+	}
+	return &n, nil
+}
+
+func (cr *containerRouter) stop(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	t, err := timeoutParam(r)
+	if err != nil {
+		return err
+	}
+	if err := cr.b.Stop(ctx, vars["id"], r.Form.Get("signal"), t); err != nil {
+		if errdefs.IsNotModified(err) {
+			w.WriteHeader(http.StatusNotModified)
+			return nil
+		}
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (cr *containerRouter) restart(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	t, err := timeoutParam(r)
+	if err != nil {
+		return err
+	}
+	if err := cr.b.Restart(ctx, vars["id"], r.Form.Get("signal"), t); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (cr *containerRouter) kill(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	if err := cr.b.Kill(ctx, vars["id"], r.Form.Get("signal")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (cr *containerRouter) wait(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	cond := container.WaitCondition(r.Form.Get("condition"))
+	switch cond {
+	case "", container.WaitConditionNotRunning, container.WaitConditionNextExit, container.WaitConditionRemoved:
+	default:
+		return errdefs.InvalidParameter("invalid condition: " + string(cond))
+	}
+	ch, err := cr.b.Wait(ctx, vars["id"], cond)
+	if err != nil {
+		return err
+	}
+	// Headers go out at once: the client knows the wait is in place
+	// before it starts the container.
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	res, ok := <-ch
+	if !ok {
+		return nil
+	}
+	resp := container.WaitResponse{StatusCode: res.StatusCode}
+	if res.Error != "" {
+		resp.Error = &container.WaitExitError{Message: res.Error}
+	}
+	return json.NewEncoder(w).Encode(resp)
+}
+
+func (cr *containerRouter) remove(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	if httputils.BoolValue(r, "link") {
+		return errdefs.InvalidParameter("links are not supported")
+	}
+	if err := cr.b.Remove(ctx, vars["id"], ctr.RemoveOptions{Force: httputils.BoolValue(r, "force"), Volumes: httputils.BoolValue(r, "v")}); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (cr *containerRouter) attach(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	id := vars["id"]
+	if _, err := cr.b.Inspect(ctx, id, false); err != nil {
+		return err
+	}
+	keys, err := parseDetachKeys(r.Form.Get("detachKeys"))
+	if err != nil {
+		return err
+	}
+	o := ctr.AttachOptions{
+		Stdin: httputils.BoolValue(r, "stdin"), Stdout: httputils.BoolValue(r, "stdout"), Stderr: httputils.BoolValue(r, "stderr"),
+		Stream: httputils.BoolValue(r, "stream"), Logs: httputils.BoolValue(r, "logs"), DetachKeys: keys,
+	}
+	conn, err := httputils.Hijack(w, r)
+	if err != nil {
+		return err
+	}
+	// The stream outlives this request's context only as long as the
+	// client's connection lives.
+	_ = cr.b.Attach(context.WithoutCancel(ctx), id, o, conn)
+	return nil
+}
+
+// parseDetachKeys reads Docker's detach key syntax: "ctrl-p,ctrl-q", "a".
+func parseDetachKeys(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []byte
+	for _, k := range strings.Split(s, ",") {
+		k = strings.TrimSpace(strings.ToLower(k))
+		switch {
+		case len(k) == 1:
+			out = append(out, k[0])
+		case strings.HasPrefix(k, "ctrl-") && len(k) == 6:
+			c := k[5]
+			switch {
+			case c >= 'a' && c <= 'z':
+				out = append(out, c-'a'+1)
+			case c == '@':
+				out = append(out, 0)
+			case c == '[':
+				out = append(out, 27)
+			case c == '\\':
+				out = append(out, 28)
+			case c == ']':
+				out = append(out, 29)
+			case c == '^':
+				out = append(out, 30)
+			case c == '_':
+				out = append(out, 31)
+			default:
+				return nil, errdefs.InvalidParameter("Invalid detach keys (" + s + ") provided")
+			}
+		default:
+			return nil, errdefs.InvalidParameter("Invalid detach keys (" + s + ") provided")
+		}
+	}
+	return out, nil
+}
+
+func parseTime(v string) (time.Time, error) {
+	if v == "" || v == "0" {
+		return time.Time{}, nil
+	}
+	if sec, frac, ok := strings.Cut(v, "."); ok || !strings.ContainsAny(v, "-:TZ") {
+		s, err := strconv.ParseInt(sec, 10, 64)
+		if err != nil {
+			return time.Time{}, errdefs.InvalidParameter("invalid time: " + v)
+		}
+		var ns int64
+		if frac != "" {
+			for len(frac) < 9 {
+				frac += "0"
+			}
+			ns, _ = strconv.ParseInt(frac[:9], 10, 64)
+		}
+		return time.Unix(s, ns), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, errdefs.InvalidParameter("invalid time: " + v)
+	}
+	return t, nil
+}
+
+func (cr *containerRouter) logs(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	since, err := parseTime(r.Form.Get("since"))
+	if err != nil {
+		return err
+	}
+	until, err := parseTime(r.Form.Get("until"))
+	if err != nil {
+		return err
+	}
+	tail := -1
+	if t := r.Form.Get("tail"); t != "" && t != "all" {
+		n, err := strconv.Atoi(t)
+		if err != nil {
+			return errdefs.InvalidParameter("invalid tail: " + t)
+		}
+		tail = n
+	}
+	o := ctr.LogsOptions{
+		Stdout: httputils.BoolValue(r, "stdout"), Stderr: httputils.BoolValue(r, "stderr"),
+		Follow: httputils.BoolValue(r, "follow"), Timestamps: httputils.BoolValue(r, "timestamps"),
+		Since: since, Until: until, Tail: tail,
+	}
+	flusher, _ := w.(http.Flusher)
+	flush := func() {
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	return cr.b.Logs(ctx, vars["id"], o, func(tty bool) {
+		if tty {
+			w.Header().Set("Content-Type", "application/vnd.docker.raw-stream")
+		} else {
+			w.Header().Set("Content-Type", "application/vnd.docker.multiplexed-stream")
+		}
+		w.WriteHeader(http.StatusOK)
+		flush()
+	}, w, flush)
+}
+
+func sizeParams(r *http.Request) (uint16, uint16, error) {
+	h, err := strconv.Atoi(r.Form.Get("h"))
+	if err != nil || h < 0 || h > 65535 {
+		return 0, 0, errdefs.InvalidParameter("invalid resize height: " + r.Form.Get("h"))
+	}
+	wd, err := strconv.Atoi(r.Form.Get("w"))
+	if err != nil || wd < 0 || wd > 65535 {
+		return 0, 0, errdefs.InvalidParameter("invalid resize width: " + r.Form.Get("w"))
+	}
+	return uint16(h), uint16(wd), nil
+}
+
+func (cr *containerRouter) resize(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	h, wd, err := sizeParams(r)
+	if err != nil {
+		return err
+	}
+	if err := cr.b.Resize(ctx, vars["id"], h, wd); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (cr *containerRouter) pause(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	if err := cr.b.Pause(ctx, vars["id"]); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (cr *containerRouter) unpause(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	if err := cr.b.Unpause(ctx, vars["id"]); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (cr *containerRouter) rename(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	if err := cr.b.Rename(ctx, vars["id"], r.Form.Get("name")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (cr *containerRouter) prune(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	rep, err := cr.b.Prune(ctx)
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, rep)
+}
+
+func (cr *containerRouter) execCreate(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	var req container.ExecCreateRequest
+	if err := httputils.ReadJSON(r, &req); err != nil {
+		return err
+	}
+	id, err := cr.b.ExecCreate(ctx, vars["id"], req)
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusCreated, container.ExecCreateResponse{ID: id})
+}
+
+func (cr *containerRouter) execStart(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	var req container.ExecStartRequest
+	if err := httputils.ReadJSON(r, &req); err != nil {
+		return err
+	}
+	if _, err := cr.b.ExecInspect(ctx, vars["id"]); err != nil {
+		return err
+	}
+	if req.Detach {
+		if err := cr.b.ExecStart(context.WithoutCancel(ctx), vars["id"], nil); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	conn, err := httputils.Hijack(w, r)
+	if err != nil {
+		return err
+	}
+	if err := cr.b.ExecStart(context.WithoutCancel(ctx), vars["id"], conn); err != nil {
+		_, _ = conn.Write([]byte(err.Error() + "\r\n"))
+		conn.Close()
+	}
+	return nil
+}
+
+func (cr *containerRouter) execResize(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	h, wd, err := sizeParams(r)
+	if err != nil {
+		return err
+	}
+	if err := cr.b.ExecResize(ctx, vars["id"], h, wd); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (cr *containerRouter) execInspect(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	resp, err := cr.b.ExecInspect(ctx, vars["id"])
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, resp)
+}

@@ -1,0 +1,132 @@
+// Package container is berth's container service: the lifecycle of
+// containers (create, start, stop, kill, wait, restart, remove), their
+// records on disk, attach, exec and logs. Each running container has a
+// berth-shim (package runtime/shim) that outlives berthd; this service
+// talks to it and reconnects after a restart.
+//
+// Lifecycle of a container:
+//
+//	create  → record written (State "created"), writable layer prepared
+//	start   → rootfs mounted, OCI bundle written, shim spawned, attachers
+//	          connected, runc run; State "running"
+//	exit    → the shim's wait answers; rootfs unmounted; State "exited";
+//	          restart policy or auto-remove applied
+//	remove  → (stopped) writable layer, logs and record deleted
+package container
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/opencontainers/go-digest"
+)
+
+// State is a container's run state, persisted with it.
+type State struct {
+	Status       container.ContainerState
+	Running      bool
+	Paused       bool
+	Restarting   bool
+	OOMKilled    bool
+	Dead         bool
+	Pid          int
+	ExitCode     int
+	Error        string
+	StartedAt    time.Time
+	FinishedAt   time.Time
+	RemovalReady bool `json:",omitempty"`
+}
+
+// Container is one container's record. Fields are guarded by mu; the
+// record on disk is rewritten atomically on every change.
+type Container struct {
+	mu sync.Mutex
+
+	ID              string
+	Name            string // with Docker's leading slash
+	Created         time.Time
+	Path            string
+	Args            []string
+	Config          *container.Config
+	HostConfig      *container.HostConfig
+	NetworkConfig   *network.NetworkingConfig `json:",omitempty"`
+	Image           digest.Digest
+	ImageName       string
+	TopChain        digest.Digest
+	State           State
+	RestartCount    int
+	HasBeenStarted  bool
+	ManuallyStopped bool
+	LogPath         string
+	Mounts          []container.MountPoint
+	ExecIDs         []string `json:"-"`
+
+	// changed is closed and replaced on every state change: waiters block
+	// on it instead of polling.
+	changed chan struct{}
+	removed bool
+	// attachers wait for the container to start.
+	pending []*pendingAttach
+}
+
+func newContainer() *Container {
+	return &Container{changed: make(chan struct{})}
+}
+
+// notifyLocked wakes everyone waiting for a change. Call with mu held.
+func (c *Container) notifyLocked() {
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// ShortID is the 12-character form.
+func (c *Container) ShortID() string { return c.ID[:12] }
+
+const recordName = "config.v2.json"
+
+// save writes the record atomically. Call with mu held.
+func (c *Container) save(dir string) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, recordName), b)
+}
+
+func loadContainer(dir string) (*Container, error) {
+	b, err := os.ReadFile(filepath.Join(dir, recordName))
+	if err != nil {
+		return nil, err
+	}
+	c := newContainer()
+	if err := json.Unmarshal(b, c); err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	return c, nil
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

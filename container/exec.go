@@ -1,0 +1,387 @@
+package container
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/errdefs"
+)
+
+// Exec is one `docker exec` process.
+type Exec struct {
+	mu          sync.Mutex
+	ID          string
+	ContainerID string
+	Config      container.ExecCreateRequest
+	Running     bool
+	ExitCode    *int
+	Pid         int
+	started     bool
+	console     *os.File
+	done        chan struct{}
+}
+
+type execStore struct {
+	mu    sync.Mutex
+	execs map[string]*Exec
+}
+
+func newExecStore() *execStore { return &execStore{execs: map[string]*Exec{}} }
+
+func (s *Service) execIDs(containerID string) []string {
+	s.execs.mu.Lock()
+	defer s.execs.mu.Unlock()
+	var ids []string
+	for id, e := range s.execs.execs {
+		if e.ContainerID == containerID {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// releaseExecs forgets the exec records of a stopped container.
+func (s *Service) releaseExecs(containerID string) {
+	s.execs.mu.Lock()
+	defer s.execs.mu.Unlock()
+	for id, e := range s.execs.execs {
+		if e.ContainerID == containerID {
+			e.mu.Lock()
+			running := e.Running
+			e.mu.Unlock()
+			if !running {
+				delete(s.execs.execs, id)
+			}
+		}
+	}
+}
+
+func (s *Service) getExec(id string) (*Exec, error) {
+	s.execs.mu.Lock()
+	defer s.execs.mu.Unlock()
+	e, ok := s.execs.execs[id]
+	if !ok {
+		return nil, errdefs.NotFound("No such exec instance: " + id)
+	}
+	return e, nil
+}
+
+// ExecCreate registers an exec in a running container.
+func (s *Service) ExecCreate(ctx context.Context, idOrName string, cfg container.ExecCreateRequest) (string, error) {
+	c, err := s.Get(idOrName)
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	running, paused := c.State.Running, c.State.Paused
+	c.mu.Unlock()
+	if !running {
+		return "", errdefs.Conflict(fmt.Sprintf("container %s is not running", c.ID))
+	}
+	if paused {
+		return "", errdefs.Conflict(fmt.Sprintf("container %s is paused, unpause the container before exec", c.ID))
+	}
+	if len(cfg.Cmd) == 0 {
+		return "", errdefs.InvalidParameter("No exec command specified")
+	}
+	if err := checkCwd(cfg.WorkingDir); err != nil {
+		return "", err
+	}
+	e := &Exec{ID: newID(), ContainerID: c.ID, Config: cfg, done: make(chan struct{})}
+	s.execs.mu.Lock()
+	s.execs.execs[e.ID] = e
+	s.execs.mu.Unlock()
+	return e.ID, nil
+}
+
+// checkCwd refuses working directories that would let a process start
+// outside its container's root (runc CVE-2024-21626: /proc/self/fd/N).
+func checkCwd(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	if !strings.HasPrefix(dir, "/") {
+		return errdefs.InvalidParameter(fmt.Sprintf("the working directory '%s' is invalid, it needs to be an absolute path", dir))
+	}
+	clean := filepath.Clean(dir)
+	if clean == "/proc" || strings.HasPrefix(clean, "/proc/") {
+		return errdefs.InvalidParameter(fmt.Sprintf("the working directory '%s' is invalid: it is inside /proc", dir))
+	}
+	return nil
+}
+
+// ExecInspect answers GET /exec/{id}/json.
+func (s *Service) ExecInspect(ctx context.Context, id string) (*container.ExecInspectResponse, error) {
+	e, err := s.getExec(id)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	resp := &container.ExecInspectResponse{
+		ID:          e.ID,
+		Running:     e.Running,
+		ExitCode:    e.ExitCode,
+		ContainerID: e.ContainerID,
+		Pid:         e.Pid,
+		OpenStdin:   e.Config.AttachStdin,
+		OpenStdout:  e.Config.AttachStdout,
+		OpenStderr:  e.Config.AttachStderr,
+		ProcessConfig: &container.ExecProcessConfig{
+			Tty:        e.Config.Tty,
+			Entrypoint: e.Config.Cmd[0],
+			Arguments:  e.Config.Cmd[1:],
+			Privileged: &e.Config.Privileged,
+			User:       e.Config.User,
+		},
+	}
+	return resp, nil
+}
+
+// ExecResize sets an exec's TTY size.
+func (s *Service) ExecResize(ctx context.Context, id string, h, w uint16) error {
+	e, err := s.getExec(id)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	con := e.console
+	e.mu.Unlock()
+	if con == nil {
+		return nil
+	}
+	return unix.IoctlSetWinsize(int(con.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: h, Col: w})
+}
+
+// ExecStart runs the exec. With a stream it relays stdio until the
+// process ends; detached (conn nil) it returns once the process runs.
+func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) error {
+	e, err := s.getExec(id)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	if e.started {
+		e.mu.Unlock()
+		return errdefs.Conflict(fmt.Sprintf("Error: Exec command %s is already running", id))
+	}
+	e.started = true
+	e.mu.Unlock()
+	c, err := s.Get(e.ContainerID)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	running := c.State.Running
+	c.mu.Unlock()
+	if !running {
+		return errdefs.Conflict(fmt.Sprintf("container %s is not running", c.ID))
+	}
+	proc, err := s.execProcess(ctx, c, e.Config)
+	if err != nil {
+		return err
+	}
+	stateDir := s.stateDir(c.ID)
+	procPath := filepath.Join(stateDir, "exec-"+e.ID+".json")
+	b, _ := json.Marshal(proc)
+	if err := os.WriteFile(procPath, b, 0o600); err != nil {
+		return err
+	}
+	runcLog := filepath.Join(stateDir, "exec-"+e.ID[:12]+".log")
+	// runc's own messages go to runcLog; stderr then carries only the
+	// process's output and, on failure, runc's one-line error.
+	args := []string{"--root", s.runcRoot(), "--log", runcLog, "--log-format", "json", "exec", "--process", procPath}
+	var consoleSock string
+	var ln *net.UnixListener
+	if e.Config.Tty {
+		consoleSock = filepath.Join(stateDir, "exec-"+e.ID[:12]+".sock")
+		ln, err = net.ListenUnix("unix", &net.UnixAddr{Name: consoleSock, Net: "unix"})
+		if err != nil {
+			return err
+		}
+		args = append(args, "--console-socket", consoleSock)
+	}
+	args = append(args, c.ID)
+	cmd := exec.Command(s.cfg.Runtime, args...)
+	var stderrBuf bytes.Buffer
+	var outW *frameWriter
+	var stdinW io.WriteCloser
+	if !e.Config.Tty {
+		if conn != nil {
+			outW = &frameWriter{w: conn}
+			if e.Config.AttachStdout {
+				cmd.Stdout = outW.stream(1)
+			}
+			if e.Config.AttachStderr {
+				cmd.Stderr = io.MultiWriter(outW.stream(2), &limitedBuffer{b: &stderrBuf})
+			} else {
+				cmd.Stderr = &limitedBuffer{b: &stderrBuf}
+			}
+			if e.Config.AttachStdin {
+				stdinW, _ = cmd.StdinPipe()
+			}
+		} else {
+			cmd.Stderr = &limitedBuffer{b: &stderrBuf}
+		}
+	} else {
+		cmd.Stdout, cmd.Stderr = &limitedBuffer{b: &stderrBuf}, &limitedBuffer{b: &stderrBuf}
+	}
+	if err := cmd.Start(); err != nil {
+		if ln != nil {
+			ln.Close()
+		}
+		return err
+	}
+	e.mu.Lock()
+	e.Running = true
+	e.mu.Unlock()
+	var master *os.File
+	if ln != nil {
+		master, err = acceptConsole(ln, 10*time.Second)
+		ln.Close()
+		os.Remove(consoleSock)
+		if err != nil {
+			_ = cmd.Process.Kill()
+		} else {
+			e.mu.Lock()
+			e.console = master
+			e.mu.Unlock()
+		}
+	}
+	var ioWG sync.WaitGroup
+	if conn != nil && master != nil {
+		ioWG.Add(1)
+		go func() { defer ioWG.Done(); _, _ = io.Copy(conn, master) }()
+		if e.Config.AttachStdin {
+			go func() { _, _ = io.Copy(master, conn) }()
+		}
+	} else if conn != nil && stdinW != nil {
+		go func() { _, _ = io.Copy(stdinW, conn); stdinW.Close() }()
+	}
+	finish := func() {
+		err := cmd.Wait()
+		code := 0
+		if err != nil {
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+					code = 128 + int(ws.Signal())
+				} else {
+					code = ee.ExitCode()
+				}
+			} else {
+				code = 126
+			}
+		}
+		if master != nil {
+			// The pty's output ends with the process; take what is left.
+			ioWG.Wait()
+			master.Close()
+		}
+		if code != 0 {
+			logged, _ := os.ReadFile(runcLog)
+			msg := string(logged) + stderrBuf.String()
+			if strings.Contains(msg, "exec failed") {
+				if strings.Contains(msg, "executable file not found") || strings.Contains(msg, "no such file or directory") {
+					code = 127
+				} else {
+					code = 126
+				}
+			}
+		}
+		os.Remove(runcLog)
+		os.Remove(procPath)
+		e.mu.Lock()
+		e.Running = false
+		e.ExitCode = &code
+		e.console = nil
+		e.mu.Unlock()
+		close(e.done)
+		if conn != nil {
+			conn.Close()
+		}
+	}
+	if conn == nil {
+		go finish()
+		return nil
+	}
+	finish()
+	return nil
+}
+
+func acceptConsole(ln *net.UnixListener, d time.Duration) (*os.File, error) {
+	_ = ln.SetDeadline(time.Now().Add(d))
+	c, err := ln.AcceptUnix()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	buf := make([]byte, 256)
+	oob := make([]byte, unix.CmsgSpace(4))
+	_, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) == 0 {
+		return nil, fmt.Errorf("console socket: no fd")
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) == 0 {
+		return nil, fmt.Errorf("console socket: no fd")
+	}
+	return os.NewFile(uintptr(fds[0]), "exec-console"), nil
+}
+
+// frameWriter writes stdcopy frames for several streams to one writer.
+type frameWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (f *frameWriter) stream(id byte) io.Writer {
+	return writerFunc(func(p []byte) (int, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		var hdr [8]byte
+		hdr[0] = id
+		binary.BigEndian.PutUint32(hdr[4:], uint32(len(p)))
+		if _, err := f.w.Write(hdr[:]); err != nil {
+			return 0, err
+		}
+		return f.w.Write(p)
+	})
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (w writerFunc) Write(p []byte) (int, error) { return w(p) }
+
+// limitedBuffer keeps the first 64 KiB written to it.
+type limitedBuffer struct{ b *bytes.Buffer }
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if room := 64*1024 - l.b.Len(); room > 0 {
+		if len(p) < room {
+			room = len(p)
+		}
+		l.b.Write(p[:room])
+	}
+	return len(p), nil
+}

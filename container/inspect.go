@@ -1,0 +1,305 @@
+package container
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	units "github.com/docker/go-units"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/storage"
+
+	"github.com/berth/berth/filters"
+)
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "0001-01-01T00:00:00Z"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// Inspect answers GET /containers/{id}/json.
+func (s *Service) Inspect(ctx context.Context, idOrName string, size bool) (*container.InspectResponse, error) {
+	c, err := s.Get(idOrName)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.State
+	status := st.Status
+	if st.Paused {
+		status = container.StatePaused
+	}
+	resp := &container.InspectResponse{
+		ID:      c.ID,
+		Created: formatTime(c.Created),
+		Path:    c.Path,
+		Args:    nonNilStrings(c.Args),
+		State: &container.State{
+			Status:     status,
+			Running:    st.Running,
+			Paused:     st.Paused,
+			Restarting: st.Restarting,
+			OOMKilled:  st.OOMKilled,
+			Dead:       st.Dead,
+			Pid:        st.Pid,
+			ExitCode:   st.ExitCode,
+			Error:      st.Error,
+			StartedAt:  formatTime(st.StartedAt),
+			FinishedAt: formatTime(st.FinishedAt),
+		},
+		Image:          c.Image.String(),
+		ResolvConfPath: s.dir(c.ID) + "/resolv.conf",
+		HostnamePath:   s.dir(c.ID) + "/hostname",
+		HostsPath:      s.dir(c.ID) + "/hosts",
+		LogPath:        c.LogPath,
+		Name:           c.Name,
+		RestartCount:   c.RestartCount,
+		Driver:         "overlay2",
+		Platform:       "linux",
+		ExecIDs:        s.execIDs(c.ID),
+		HostConfig:     c.HostConfig,
+		GraphDriver:    &storage.DriverData{Name: "overlay2", Data: s.graphData(ctx, c)},
+		Mounts:         nonNilMounts(c.Mounts),
+		Config:         c.Config,
+		NetworkSettings: &container.NetworkSettings{
+			Networks: map[string]*network.EndpointSettings{},
+		},
+	}
+	if size {
+		rw, _ := s.cfg.Snapshots.Usage(ctx, c.ID)
+		resp.SizeRw = &rw
+	}
+	if s.network != nil {
+		s.network.FillInspect(c.ID, resp)
+	}
+	return resp, nil
+}
+
+func (s *Service) graphData(ctx context.Context, c *Container) map[string]string {
+	m, err := s.cfg.Snapshots.Mounts(ctx, c.ID)
+	data := map[string]string{"MergedDir": s.rootfs(c.ID)}
+	if err != nil {
+		return data
+	}
+	for _, o := range m.Options {
+		k, v, _ := strings.Cut(o, "=")
+		switch k {
+		case "lowerdir":
+			data["LowerDir"] = v
+		case "upperdir":
+			data["UpperDir"] = v
+		case "workdir":
+			data["WorkDir"] = v
+		}
+	}
+	return data
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func nonNilMounts(m []container.MountPoint) []container.MountPoint {
+	if m == nil {
+		return []container.MountPoint{}
+	}
+	return m
+}
+
+// ListOptions are GET /containers/json's parameters.
+type ListOptions struct {
+	All     bool
+	Limit   int
+	Size    bool
+	Latest  bool
+	Filters filters.Args
+}
+
+// List answers GET /containers/json, newest first.
+func (s *Service) List(ctx context.Context, o ListOptions) ([]container.Summary, error) {
+	if err := o.Filters.Validate("status", "name", "label", "ancestor", "exited", "id", "before", "since", "volume", "network", "health", "is-task", "publish", "expose"); err != nil {
+		return nil, err
+	}
+	for _, st := range o.Filters.Get("status") {
+		if err := container.ValidateContainerState(container.ContainerState(st)); err != nil {
+			return nil, invalidFilter("status", st)
+		}
+	}
+	s.mu.RLock()
+	all := make([]*Container, 0, len(s.byID))
+	for _, c := range s.byID {
+		all = append(all, c)
+	}
+	s.mu.RUnlock()
+	sort.Slice(all, func(i, j int) bool { return all[i].Created.After(all[j].Created) })
+	var beforeT, sinceT time.Time
+	for _, v := range o.Filters.Get("before") {
+		if c, err := s.Get(v); err == nil {
+			beforeT = c.Created
+		}
+	}
+	for _, v := range o.Filters.Get("since") {
+		if c, err := s.Get(v); err == nil {
+			sinceT = c.Created
+		}
+	}
+	var ancestors []string
+	for _, a := range o.Filters.Get("ancestor") {
+		if r, err := s.cfg.Images.Resolve(ctx, a); err == nil {
+			ancestors = append(ancestors, r.ID.String())
+		} else {
+			ancestors = append(ancestors, "no-such-image:"+a)
+		}
+	}
+	out := []container.Summary{}
+	if o.Latest {
+		o.Limit = 1
+		o.All = true
+	}
+	if o.Limit > 0 || len(o.Filters.Get("status")) > 0 || o.Filters.Has("exited") {
+		o.All = true
+	}
+	for _, c := range all {
+		c.mu.Lock()
+		sum, keep := s.summaryLocked(c, o, ancestors, beforeT, sinceT)
+		c.mu.Unlock()
+		if !keep {
+			continue
+		}
+		if o.Size {
+			rw, _ := s.cfg.Snapshots.Usage(ctx, c.ID)
+			sum.SizeRw = rw
+		}
+		out = append(out, sum)
+		if o.Limit > 0 && len(out) >= o.Limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+func invalidFilter(k, v string) error {
+	return errInvalidParameter(fmt.Sprintf("invalid filter '%s=%s'", k, v))
+}
+
+func (s *Service) summaryLocked(c *Container, o ListOptions, ancestors []string, beforeT, sinceT time.Time) (container.Summary, bool) {
+	st := c.State
+	status := st.Status
+	if st.Paused {
+		status = container.StatePaused
+	}
+	if !o.All && !st.Running && !st.Restarting {
+		return container.Summary{}, false
+	}
+	f := o.Filters
+	if vs := f.Get("status"); len(vs) > 0 && !contains(vs, string(status)) {
+		return container.Summary{}, false
+	}
+	if vs := f.Get("name"); len(vs) > 0 {
+		ok := false
+		for _, v := range vs {
+			if strings.Contains(strings.TrimPrefix(c.Name, "/"), strings.TrimPrefix(v, "/")) {
+				ok = true
+			}
+		}
+		if !ok {
+			return container.Summary{}, false
+		}
+	}
+	if vs := f.Get("id"); len(vs) > 0 {
+		ok := false
+		for _, v := range vs {
+			if strings.HasPrefix(c.ID, v) {
+				ok = true
+			}
+		}
+		if !ok {
+			return container.Summary{}, false
+		}
+	}
+	if !f.MatchLabels("label", c.Config.Labels) {
+		return container.Summary{}, false
+	}
+	if vs := f.Get("exited"); len(vs) > 0 {
+		if st.Running || !c.HasBeenStarted || !contains(vs, fmt.Sprint(st.ExitCode)) {
+			return container.Summary{}, false
+		}
+	}
+	if len(ancestors) > 0 && !contains(ancestors, c.Image.String()) {
+		return container.Summary{}, false
+	}
+	if !beforeT.IsZero() && !c.Created.Before(beforeT) {
+		return container.Summary{}, false
+	}
+	if !sinceT.IsZero() && !c.Created.After(sinceT) {
+		return container.Summary{}, false
+	}
+	cmd := c.Path
+	if len(c.Args) > 0 {
+		cmd += " " + strings.Join(c.Args, " ")
+	}
+	labels := c.Config.Labels
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	sum := container.Summary{
+		ID:      c.ID,
+		Names:   []string{c.Name},
+		Image:   c.ImageName,
+		ImageID: c.Image.String(),
+		Command: cmd,
+		Created: c.Created.Unix(),
+		Ports:   []container.PortSummary{},
+		Labels:  labels,
+		State:   status,
+		Status:  statusString(c),
+		Mounts:  nonNilMounts(c.Mounts),
+		NetworkSettings: &container.NetworkSettingsSummary{
+			Networks: map[string]*network.EndpointSettings{},
+		},
+	}
+	sum.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
+	if s.network != nil {
+		s.network.FillSummary(c.ID, &sum)
+	}
+	return sum, true
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// statusString is the STATUS column: "Up 3 seconds", "Exited (0) 5 seconds ago".
+func statusString(c *Container) string {
+	st := c.State
+	switch {
+	case st.Restarting:
+		return fmt.Sprintf("Restarting (%d) %s ago", st.ExitCode, units.HumanDuration(time.Since(st.FinishedAt)))
+	case st.Running && st.Paused:
+		return fmt.Sprintf("Up %s (Paused)", units.HumanDuration(time.Since(st.StartedAt)))
+	case st.Running:
+		return "Up " + units.HumanDuration(time.Since(st.StartedAt))
+	case st.Status == container.StateRemoving:
+		return "Removal In Progress"
+	case st.Dead:
+		return "Dead"
+	case !c.HasBeenStarted || st.FinishedAt.IsZero():
+		return "Created"
+	default:
+		return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, units.HumanDuration(time.Since(st.FinishedAt)))
+	}
+}

@@ -1,0 +1,599 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/berth/berth/errdefs"
+	"github.com/berth/berth/runtime/shim"
+	"github.com/berth/berth/snapshot"
+)
+
+// validateHostConfig rejects what Docker rejects at create time.
+func validateHostConfig(h *container.HostConfig) error {
+	if h.Memory != 0 && h.Memory < 6*1024*1024 {
+		return errdefs.InvalidParameter("Minimum memory limit allowed is 6MB")
+	}
+	if h.MemorySwap > 0 && h.Memory > 0 && h.MemorySwap < h.Memory {
+		return errdefs.InvalidParameter("Minimum memoryswap limit should be larger than memory limit, see usage")
+	}
+	if h.BlkioWeight != 0 && (h.BlkioWeight < 10 || h.BlkioWeight > 1000) {
+		return errdefs.InvalidParameter("Range of blkio weight is from 10 to 1000")
+	}
+	if h.NanoCPUs < 0 {
+		return errdefs.InvalidParameter("Range of CPUs is from 0.01 to the number of CPUs available")
+	}
+	p := h.RestartPolicy
+	switch p.Name {
+	case "", container.RestartPolicyDisabled, container.RestartPolicyAlways, container.RestartPolicyUnlessStopped:
+		if p.MaximumRetryCount != 0 {
+			return errdefs.InvalidParameter(fmt.Sprintf("invalid restart policy: maximum retry count can only be used with 'on-failure'"))
+		}
+	case container.RestartPolicyOnFailure:
+		if p.MaximumRetryCount < 0 {
+			return errdefs.InvalidParameter("invalid restart policy: maximum retry count cannot be negative")
+		}
+	default:
+		return errdefs.InvalidParameter(fmt.Sprintf("invalid restart policy: unknown policy '%s'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'", p.Name))
+	}
+	if h.AutoRemove && p.Name != "" && p.Name != container.RestartPolicyDisabled {
+		return errdefs.InvalidParameter("can't create 'AutoRemove' container with restart policy")
+	}
+	return nil
+}
+
+// Start starts a created or stopped container.
+func (s *Service) Start(ctx context.Context, idOrName string) error {
+	c, err := s.Get(idOrName)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if c.State.Running {
+		paused := c.State.Paused
+		c.mu.Unlock()
+		if paused {
+			return errdefs.Conflict("cannot start a paused container, try unpause instead")
+		}
+		return errdefs.As(errdefs.ErrNotModified, errors.New("container already started"))
+	}
+	if c.removed || c.State.Status == container.StateRemoving {
+		c.mu.Unlock()
+		return errdefs.Conflict("container is marked for removal and cannot be started")
+	}
+	c.ManuallyStopped = false
+	c.mu.Unlock()
+	return s.start(ctx, c)
+}
+
+// start does the work of Start; restarts by policy come here too.
+func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
+	ctx = context.WithoutCancel(ctx)
+	stateDir := s.stateDir(c.ID)
+	rootfs := s.rootfs(c.ID)
+	_ = os.RemoveAll(stateDir)
+	if err := os.MkdirAll(rootfs, 0o755); err != nil {
+		return err
+	}
+	var cleanups []func()
+	defer func() {
+		if retErr != nil {
+			for i := len(cleanups) - 1; i >= 0; i-- {
+				cleanups[i]()
+			}
+			c.mu.Lock()
+			c.State.Error = retErr.Error()
+			c.State.ExitCode = 128
+			if strings.Contains(retErr.Error(), "no such file or directory") || strings.Contains(retErr.Error(), "not found") {
+				c.State.ExitCode = 127
+			} else if strings.Contains(retErr.Error(), "permission denied") {
+				c.State.ExitCode = 126
+			}
+			if !c.HasBeenStarted {
+				c.State.Status = container.StateCreated
+			} else {
+				c.State.Status = container.StateExited
+			}
+			c.State.Running = false
+			// FinishedAt stays: a start that failed is not an exit, and
+			// next-exit waiters keep waiting, as with Docker.
+			autoRemove := c.HostConfig.AutoRemove
+			_ = c.save(s.dir(c.ID))
+			c.notifyLocked()
+			c.mu.Unlock()
+			if autoRemove {
+				go func() { _ = s.Remove(context.Background(), c.ID, RemoveOptions{Force: true, Volumes: true}) }()
+			}
+		}
+	}()
+	m, err := s.cfg.Snapshots.Mounts(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	if err := m.Mount(rootfs); err != nil {
+		return err
+	}
+	cleanups = append(cleanups, func() { _ = snapshot.Unmount(rootfs) })
+	spec, err := s.generateSpec(ctx, c, rootfs)
+	if s.network != nil {
+		cleanups = append(cleanups, func() { _ = s.network.Teardown(context.WithoutCancel(ctx), c.ID) })
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.writeEtcFiles(c); err != nil {
+		return err
+	}
+	if err := writeSpec(stateDir, spec); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	tty, openStdin, stdinOnce := c.Config.Tty, c.Config.OpenStdin, c.Config.StdinOnce
+	maxSize, maxFiles := logLimits(c.HostConfig.LogConfig.Config)
+	c.mu.Unlock()
+	cl, err := shim.Spawn(ctx, s.cfg.ShimPath, shim.Options{
+		ID: c.ID, Bundle: stateDir, StateDir: stateDir,
+		Runtime: s.cfg.Runtime, RuntimeRoot: s.runcRoot(),
+		LogPath: c.LogPath, LogMaxSize: maxSize, LogMaxFiles: maxFiles,
+		Tty: tty, OpenStdin: openStdin, StdinOnce: stdinOnce,
+		CgroupPaths: s.cgroupPaths(c.ID),
+	})
+	if err != nil {
+		return err
+	}
+	// Attachers that came before the start get their streams now, so they
+	// see the container's first byte.
+	c.mu.Lock()
+	pending := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	for _, p := range pending {
+		p.connect(ctx, cl)
+	}
+	pid, err := cl.Start(ctx)
+	if err != nil {
+		for _, p := range pending {
+			p.fail()
+		}
+		return errdefs.As(errdefs.ErrInvalidParameter, startError(err))
+	}
+	c.mu.Lock()
+	c.State = State{Status: container.StateRunning, Running: true, Pid: pid, StartedAt: time.Now().UTC()}
+	c.HasBeenStarted = true
+	err = c.save(s.dir(c.ID))
+	c.notifyLocked()
+	c.mu.Unlock()
+	go s.monitor(c, cl)
+	return err
+}
+
+// startError words a runc failure as Docker does.
+func startError(err error) error {
+	msg := strings.TrimPrefix(err.Error(), "runc run failed: ")
+	if strings.Contains(msg, "executable file not found") || strings.Contains(msg, "no such file or directory") {
+		return fmt.Errorf("failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: %s: unknown", msg)
+	}
+	return fmt.Errorf("OCI runtime create failed: %s", msg)
+}
+
+func logLimits(opts map[string]string) (int64, int) {
+	var size int64
+	files := 1
+	if v := opts["max-size"]; v != "" {
+		size = parseSize(v)
+	}
+	if v := opts["max-file"]; v != "" {
+		fmt.Sscanf(v, "%d", &files)
+	}
+	if files < 1 {
+		files = 1
+	}
+	return size, files
+}
+
+func parseSize(v string) int64 {
+	v = strings.ToLower(strings.TrimSpace(v))
+	mult := int64(1)
+	for _, u := range []struct {
+		s string
+		m int64
+	}{{"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30}, {"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"b", 1}} {
+		if strings.HasSuffix(v, u.s) {
+			v, mult = strings.TrimSuffix(v, u.s), u.m
+			break
+		}
+	}
+	var n int64
+	fmt.Sscanf(v, "%d", &n)
+	return n * mult
+}
+
+// monitor waits for the container to exit and handles it.
+func (s *Service) monitor(c *Container, cl shim.Client) {
+	st, err := cl.Wait(context.Background())
+	if err != nil {
+		st = &shim.ExitStatus{ExitCode: 255, ExitedAt: time.Now().UTC(), Error: err.Error()}
+	}
+	s.handleExit(c, st)
+}
+
+// handleExit records an exit and applies the restart policy or --rm.
+func (s *Service) handleExit(c *Container, st *shim.ExitStatus) {
+	rootfs := s.rootfs(c.ID)
+	_ = snapshot.Unmount(rootfs)
+	s.releaseExecs(c.ID)
+	if s.network != nil {
+		if err := s.network.Teardown(context.Background(), c.ID); err != nil {
+			s.log.Warn("network teardown", "id", c.ID, "err", err)
+		}
+	}
+	c.mu.Lock()
+	c.State.Running, c.State.Paused, c.State.Restarting = false, false, false
+	c.State.Pid = 0
+	c.State.ExitCode = st.ExitCode
+	c.State.OOMKilled = st.OOMKilled
+	c.State.Error = st.Error
+	c.State.FinishedAt = st.ExitedAt
+	c.State.Status = container.StateExited
+	restart := s.shouldRestart(c)
+	if restart {
+		c.RestartCount++
+		c.State.Restarting = true
+		c.State.Status = container.StateRestarting
+	}
+	autoRemove := c.HostConfig.AutoRemove && !restart
+	_ = c.save(s.dir(c.ID))
+	c.notifyLocked()
+	c.mu.Unlock()
+	_ = os.RemoveAll(s.stateDir(c.ID))
+	if autoRemove {
+		if err := s.Remove(context.Background(), c.ID, RemoveOptions{Volumes: true}); err != nil {
+			s.log.Warn("auto-remove failed", "id", c.ID, "err", err)
+		}
+		return
+	}
+	if restart {
+		delay := restartDelay(c.RestartCount)
+		time.AfterFunc(delay, func() {
+			c.mu.Lock()
+			stillWanted := c.State.Restarting && !c.ManuallyStopped && !c.removed
+			c.mu.Unlock()
+			if !stillWanted {
+				return
+			}
+			if err := s.start(context.Background(), c); err != nil {
+				s.log.Warn("restart failed", "id", c.ID, "err", err)
+			}
+		})
+	}
+}
+
+func restartDelay(n int) time.Duration {
+	d := 100 * time.Millisecond
+	for i := 1; i < n && d < time.Minute; i++ {
+		d *= 2
+	}
+	if d > time.Minute {
+		d = time.Minute
+	}
+	return d
+}
+
+// shouldRestart applies the restart policy. Call with c.mu held.
+func (s *Service) shouldRestart(c *Container) bool {
+	if c.ManuallyStopped || c.removed {
+		return false
+	}
+	p := c.HostConfig.RestartPolicy
+	switch p.Name {
+	case container.RestartPolicyAlways, container.RestartPolicyUnlessStopped:
+		return true
+	case container.RestartPolicyOnFailure:
+		return c.State.ExitCode != 0 && (p.MaximumRetryCount == 0 || c.RestartCount < p.MaximumRetryCount)
+	}
+	return false
+}
+
+// Kill sends a signal to the container's init.
+func (s *Service) Kill(ctx context.Context, idOrName, signal string) error {
+	c, err := s.Get(idOrName)
+	if err != nil {
+		return err
+	}
+	sig, err := signalByName(signal)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	running := c.State.Running
+	if sig == syscall.SIGKILL || sig == syscall.SIGTERM || sig == syscall.SIGINT {
+		c.ManuallyStopped = true
+	}
+	c.mu.Unlock()
+	if !running {
+		return errdefs.Conflict(fmt.Sprintf("cannot kill container: %s: container %s is not running", idOrName, c.ID))
+	}
+	if err := s.shimClient(c).Kill(ctx, sig); err != nil {
+		return errdefs.Conflict(fmt.Sprintf("cannot kill container: %s: %v", idOrName, err))
+	}
+	return nil
+}
+
+// Stop signals the container (its stop signal, then SIGKILL after the
+// timeout) and waits until it has exited.
+func (s *Service) Stop(ctx context.Context, idOrName string, signal string, timeout *int) error {
+	c, err := s.Get(idOrName)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.ManuallyStopped = true
+	if !c.State.Running {
+		restarting := c.State.Restarting
+		c.State.Restarting = false
+		if restarting {
+			c.State.Status = container.StateExited
+			_ = c.save(s.dir(c.ID))
+			c.notifyLocked()
+		}
+		c.mu.Unlock()
+		if restarting {
+			return nil
+		}
+		return errdefs.As(errdefs.ErrNotModified, errors.New("container already stopped"))
+	}
+	if signal == "" {
+		signal = c.Config.StopSignal
+	}
+	t := 10
+	if c.Config.StopTimeout != nil {
+		t = *c.Config.StopTimeout
+	}
+	paused := c.State.Paused
+	_ = c.save(s.dir(c.ID))
+	c.mu.Unlock()
+	if timeout != nil {
+		t = *timeout
+	}
+	sig, err := signalByName(signal)
+	if err != nil {
+		return err
+	}
+	cl := s.shimClient(c)
+	if paused {
+		_ = s.resume(ctx, c)
+	}
+	if t != 0 {
+		_ = cl.Kill(ctx, sig)
+		if t < 0 {
+			return s.waitStopped(ctx, c, 0)
+		}
+		if err := s.waitStopped(ctx, c, time.Duration(t)*time.Second); err == nil {
+			return nil
+		}
+	}
+	_ = cl.Kill(ctx, syscall.SIGKILL)
+	return s.waitStopped(ctx, c, 0)
+}
+
+// waitStopped waits until c is not running (d = 0: no limit).
+func (s *Service) waitStopped(ctx context.Context, c *Container, d time.Duration) error {
+	var timer <-chan time.Time
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timer = t.C
+	}
+	for {
+		c.mu.Lock()
+		running := c.State.Running
+		ch := c.changed
+		c.mu.Unlock()
+		if !running {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-timer:
+			return errors.New("timeout")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Restart stops then starts the container.
+func (s *Service) Restart(ctx context.Context, idOrName, signal string, timeout *int) error {
+	c, err := s.Get(idOrName)
+	if err != nil {
+		return err
+	}
+	if err := s.Stop(ctx, c.ID, signal, timeout); err != nil && !errors.Is(err, errdefs.ErrNotModified) {
+		return err
+	}
+	c.mu.Lock()
+	c.ManuallyStopped = false
+	c.mu.Unlock()
+	return s.start(ctx, c)
+}
+
+// WaitResult is the answer of POST /containers/{id}/wait.
+type WaitResult struct {
+	StatusCode int64
+	Error      string
+}
+
+// Wait returns a channel that yields once the condition holds:
+// "not-running" (default), "next-exit" or "removed". The container is
+// looked up now, so a missing one is an error the caller can report.
+func (s *Service) Wait(ctx context.Context, idOrName string, condition container.WaitCondition) (<-chan WaitResult, error) {
+	c, err := s.Get(idOrName)
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan WaitResult, 1)
+	c.mu.Lock()
+	finishedAt := c.State.FinishedAt
+	c.mu.Unlock()
+	go func() {
+		for {
+			c.mu.Lock()
+			st := c.State
+			removed := c.removed
+			changed := c.changed
+			c.mu.Unlock()
+			res := WaitResult{StatusCode: int64(st.ExitCode), Error: ""}
+			if st.Error != "" && !st.Running {
+				res.Error = st.Error
+			}
+			switch condition {
+			case container.WaitConditionRemoved:
+				if removed {
+					ch <- res
+					return
+				}
+			case container.WaitConditionNextExit:
+				if (!st.Running && !st.Restarting && !st.FinishedAt.Equal(finishedAt)) || removed {
+					ch <- res
+					return
+				}
+			default:
+				if !st.Running && !st.Restarting {
+					ch <- res
+					return
+				}
+				if removed {
+					ch <- res
+					return
+				}
+			}
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				close(ch)
+				return
+			}
+		}
+	}()
+	return ch, nil
+}
+
+// RemoveOptions are DELETE /containers/{id}'s parameters.
+type RemoveOptions struct {
+	Force   bool
+	Volumes bool
+}
+
+// Remove deletes a container: its writable layer, logs and record.
+func (s *Service) Remove(ctx context.Context, idOrName string, o RemoveOptions) error {
+	c, err := s.Get(idOrName)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if c.removed {
+		c.mu.Unlock()
+		return nil
+	}
+	running := c.State.Running
+	paused := c.State.Paused
+	c.mu.Unlock()
+	if running && !o.Force {
+		if paused {
+			return errdefs.Conflict(fmt.Sprintf("cannot remove container %q: container is paused and must be unpaused first", strings.TrimPrefix(idOrName, "/")))
+		}
+		return errdefs.Conflict(fmt.Sprintf("cannot remove container %q: container is running: stop the container before removing or force remove", idOrName))
+	}
+	if running {
+		zero := 0
+		if err := s.Stop(ctx, c.ID, "KILL", &zero); err != nil && !errors.Is(err, errdefs.ErrNotModified) {
+			return err
+		}
+	}
+	c.mu.Lock()
+	if c.removed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.ManuallyStopped = true
+	c.State.Status = container.StateRemoving
+	c.mu.Unlock()
+
+	ctx = context.WithoutCancel(ctx)
+	_ = snapshot.Unmount(s.rootfs(c.ID))
+	_ = os.RemoveAll(s.stateDir(c.ID))
+	if err := s.cfg.Snapshots.RemoveContainer(ctx, c.ID); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+		s.log.Warn("remove writable layer", "id", c.ID, "err", err)
+	}
+	s.releaseMounts(ctx, c, o.Volumes)
+	if s.network != nil {
+		if err := s.network.Release(ctx, c.ID); err != nil {
+			s.log.Warn("network release", "id", c.ID, "err", err)
+		}
+	}
+	// The record goes last: a crash before this point leaves a container
+	// that a later remove finishes.
+	if err := os.RemoveAll(s.dir(c.ID)); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	delete(s.byID, c.ID)
+	delete(s.byName, c.Name)
+	s.mu.Unlock()
+	c.mu.Lock()
+	c.removed = true
+	c.notifyLocked()
+	c.mu.Unlock()
+	return nil
+}
+
+// restore loads every record and reconciles it with reality: running
+// containers keep running under their shims; ones that exited while
+// berthd was away get their true exit status and restart policy.
+func (s *Service) restore(ctx context.Context) error {
+	entries, err := os.ReadDir(s.cfg.Root)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		c, err := loadContainer(filepath.Join(s.cfg.Root, e.Name()))
+		if err != nil {
+			s.log.Warn("skip unreadable container record", "dir", e.Name(), "err", err)
+			continue
+		}
+		if c.State.Status == container.StateRemoving {
+			// A remove was cut short: finish it.
+			s.byID[c.ID] = c
+			s.byName[c.Name] = c.ID
+			go func() { _ = s.Remove(context.Background(), c.ID, RemoveOptions{Force: true}) }()
+			continue
+		}
+		s.byID[c.ID] = c
+		s.byName[c.Name] = c.ID
+		if !c.State.Running && !c.State.Restarting {
+			continue
+		}
+		cl := s.shimClient(c)
+		if c.State.Running && cl.Alive(ctx) {
+			go s.monitor(c, cl)
+			continue
+		}
+		st, err := shim.ReadExit(s.stateDir(c.ID))
+		if err != nil {
+			st = &shim.ExitStatus{ExitCode: 255, ExitedAt: time.Now().UTC(), Error: "container's shim is gone and left no exit status"}
+		}
+		go s.handleExit(c, st)
+	}
+	return nil
+}

@@ -1,0 +1,428 @@
+package container
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth/berth/errdefs"
+	"github.com/berth/berth/image"
+)
+
+var volumeName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+// parseBind parses one -v value: "/host:/ctr[:opts]", "name:/ctr[:opts]"
+// or "/ctr" (anonymous).
+func parseBind(spec string) (container.MountPoint, error) {
+	bad := errdefs.InvalidParameter(fmt.Sprintf("invalid volume specification: '%s'", spec))
+	parts := strings.Split(spec, ":")
+	mp := container.MountPoint{RW: true, Propagation: mount.PropagationRPrivate}
+	var opts string
+	switch len(parts) {
+	case 1:
+		mp.Type, mp.Destination = mount.TypeVolume, parts[0]
+	case 2:
+		if path.IsAbs(parts[1]) {
+			mp.Source, mp.Destination = parts[0], parts[1]
+		} else {
+			mp.Type, mp.Destination, opts = mount.TypeVolume, parts[0], parts[1]
+		}
+	case 3:
+		mp.Source, mp.Destination, opts = parts[0], parts[1], parts[2]
+	default:
+		return mp, bad
+	}
+	if mp.Destination == "" || !path.IsAbs(mp.Destination) {
+		if mp.Destination == "" {
+			return mp, bad
+		}
+		return mp, errdefs.InvalidParameter(fmt.Sprintf("invalid mount config for type \"volume\": invalid mount path: '%s' mount path must be absolute", mp.Destination))
+	}
+	if mp.Source != "" || len(parts) > 1 && mp.Type == "" {
+		switch {
+		case mp.Source == "":
+			return mp, bad
+		case path.IsAbs(mp.Source):
+			mp.Type = mount.TypeBind
+			mp.Propagation = mount.PropagationRPrivate
+		case volumeName.MatchString(mp.Source):
+			mp.Type, mp.Name = mount.TypeVolume, mp.Source
+			mp.Source = ""
+		default:
+			return mp, errdefs.InvalidParameter(fmt.Sprintf("create %s: %q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path", mp.Source, mp.Source))
+		}
+	}
+	for _, o := range strings.Split(opts, ",") {
+		switch o {
+		case "":
+		case "ro":
+			mp.RW = false
+		case "rw":
+			mp.RW = true
+		case "z", "Z", "nocopy", "private", "rprivate", "shared", "rshared", "slave", "rslave":
+			if strings.Contains(o, "private") || strings.Contains(o, "shared") || strings.Contains(o, "slave") {
+				mp.Propagation = mount.Propagation(o)
+			}
+			mp.Mode = o
+		default:
+			return mp, bad
+		}
+	}
+	if opts != "" {
+		mp.Mode = opts
+	}
+	mp.Destination = path.Clean(mp.Destination)
+	if mp.Destination == "/" {
+		return mp, errdefs.InvalidParameter("invalid specification: destination can't be '/'")
+	}
+	return mp, nil
+}
+
+// parseMount converts one --mount entry.
+func parseMount(m mount.Mount) (container.MountPoint, error) {
+	mp := container.MountPoint{Type: m.Type, Destination: m.Target, RW: !m.ReadOnly}
+	if m.Target == "" {
+		return mp, errdefs.InvalidParameter("invalid mount config: Target must not be empty")
+	}
+	if !path.IsAbs(m.Target) {
+		return mp, errdefs.InvalidParameter(fmt.Sprintf("invalid mount config for type %q: invalid mount path: '%s' mount path must be absolute", m.Type, m.Target))
+	}
+	mp.Destination = path.Clean(m.Target)
+	switch m.Type {
+	case mount.TypeBind:
+		if m.Source == "" {
+			return mp, errdefs.InvalidParameter("invalid mount config for type \"bind\": field Source must not be empty")
+		}
+		if _, err := os.Stat(m.Source); err != nil {
+			return mp, errdefs.InvalidParameter(fmt.Sprintf("invalid mount config for type \"bind\": bind source path does not exist: %s", m.Source))
+		}
+		mp.Source = m.Source
+		mp.Propagation = mount.PropagationRPrivate
+		if m.BindOptions != nil && m.BindOptions.Propagation != "" {
+			mp.Propagation = m.BindOptions.Propagation
+		}
+	case mount.TypeVolume:
+		if m.Source != "" && !volumeName.MatchString(m.Source) {
+			return mp, errdefs.InvalidParameter(fmt.Sprintf("invalid mount config for type \"volume\": invalid volume name %q", m.Source))
+		}
+		mp.Name = m.Source
+	case mount.TypeTmpfs:
+		if m.Source != "" {
+			return mp, errdefs.InvalidParameter("invalid mount config for type \"tmpfs\": field Source must not be specified")
+		}
+		mp.Source = "tmpfs"
+		if m.TmpfsOptions != nil {
+			var o []string
+			if m.TmpfsOptions.SizeBytes > 0 {
+				o = append(o, fmt.Sprintf("size=%d", m.TmpfsOptions.SizeBytes))
+			}
+			if m.TmpfsOptions.Mode != 0 {
+				o = append(o, fmt.Sprintf("mode=%o", m.TmpfsOptions.Mode))
+			}
+			mp.Mode = strings.Join(o, ",")
+		}
+	default:
+		return mp, errdefs.InvalidParameter(fmt.Sprintf("invalid mount config: mount type unknown: %q", m.Type))
+	}
+	return mp, nil
+}
+
+// setupMounts resolves every bind, volume and tmpfs of a new container,
+// creating anonymous volumes, and records them in c.Mounts.
+func (s *Service) setupMounts(ctx context.Context, c *Container, img *image.ImageConfig) (retErr error) {
+	byDest := map[string]container.MountPoint{}
+	for _, b := range c.HostConfig.Binds {
+		mp, err := parseBind(b)
+		if err != nil {
+			return err
+		}
+		if _, dup := byDest[mp.Destination]; dup {
+			return errdefs.InvalidParameter(fmt.Sprintf("Duplicate mount point: %s", mp.Destination))
+		}
+		byDest[mp.Destination] = mp
+	}
+	for _, m := range c.HostConfig.Mounts {
+		mp, err := parseMount(m)
+		if err != nil {
+			return err
+		}
+		if _, dup := byDest[mp.Destination]; dup {
+			return errdefs.InvalidParameter(fmt.Sprintf("Duplicate mount point: %s", mp.Destination))
+		}
+		byDest[mp.Destination] = mp
+	}
+	for dst, opts := range c.HostConfig.Tmpfs {
+		if !path.IsAbs(dst) {
+			return errdefs.InvalidParameter(fmt.Sprintf("invalid mount config for type \"tmpfs\": invalid mount path: '%s' mount path must be absolute", dst))
+		}
+		dst = path.Clean(dst)
+		byDest[dst] = container.MountPoint{Type: mount.TypeTmpfs, Source: "tmpfs", Destination: dst, RW: true, Mode: opts}
+	}
+	for v := range c.Config.Volumes {
+		v = path.Clean(v)
+		if _, ok := byDest[v]; !ok {
+			byDest[v] = container.MountPoint{Type: mount.TypeVolume, Destination: v, RW: true}
+		}
+	}
+	var acquired []string
+	defer func() {
+		if retErr != nil && s.cfg.Volumes != nil {
+			for _, n := range acquired {
+				_ = s.cfg.Volumes.Release(context.WithoutCancel(ctx), n, c.ID)
+			}
+		}
+	}()
+	var out []container.MountPoint
+	for _, mp := range byDest {
+		if mp.Type == mount.TypeBind {
+			if _, err := os.Stat(mp.Source); os.IsNotExist(err) {
+				// -v creates a missing host directory, as Docker does.
+				if err := os.MkdirAll(mp.Source, 0o755); err != nil {
+					return err
+				}
+			}
+		}
+		if mp.Type == mount.TypeVolume {
+			if s.cfg.Volumes == nil {
+				return errdefs.NotImplemented("volumes are not available")
+			}
+			anonymous := mp.Name == ""
+			if anonymous {
+				n, err := s.cfg.Volumes.CreateAnonymous(ctx, c.ID)
+				if err != nil {
+					return err
+				}
+				mp.Name = n
+			}
+			src, err := s.cfg.Volumes.Acquire(ctx, mp.Name, c.ID)
+			if err != nil {
+				return err
+			}
+			acquired = append(acquired, mp.Name)
+			mp.Source = src
+			mp.Driver = "local"
+			if anonymous {
+				mp.Mode = ""
+			} else if mp.Mode == "" {
+				mp.Mode = "z"
+			}
+			mp.Propagation = ""
+		}
+		out = append(out, mp)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Destination < out[j].Destination })
+	c.Mounts = out
+	return nil
+}
+
+// releaseMounts lets go of the container's volumes; with removeAnon the
+// anonymous ones are deleted too (rm -v, --rm).
+func (s *Service) releaseMounts(ctx context.Context, c *Container, removeAnon bool) {
+	if s.cfg.Volumes == nil {
+		return
+	}
+	for _, mp := range c.Mounts {
+		if mp.Type != mount.TypeVolume {
+			continue
+		}
+		_ = s.cfg.Volumes.Release(ctx, mp.Name, c.ID)
+		if removeAnon && isAnonymous(c, mp) {
+			_ = s.cfg.Volumes.Remove(ctx, mp.Name, false)
+		}
+	}
+}
+
+func isAnonymous(c *Container, mp container.MountPoint) bool {
+	for _, b := range c.HostConfig.Binds {
+		if p, err := parseBind(b); err == nil && p.Destination == mp.Destination && p.Name != "" {
+			return false
+		}
+	}
+	for _, m := range c.HostConfig.Mounts {
+		if path.Clean(m.Target) == mp.Destination && m.Source != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// specMounts turns c.Mounts plus the /etc files into OCI mounts, and
+// fills empty named volumes from the image first.
+func (s *Service) specMounts(ctx context.Context, c *Container, rootfs string) ([]specs.Mount, error) {
+	var out []specs.Mount
+	for _, f := range []struct{ name, dst string }{{"hosts", "/etc/hosts"}, {"hostname", "/etc/hostname"}, {"resolv.conf", "/etc/resolv.conf"}} {
+		out = append(out, specs.Mount{Destination: f.dst, Type: "bind", Source: filepath.Join(s.dir(c.ID), f.name), Options: []string{"rbind", "rprivate"}})
+	}
+	for _, mp := range c.Mounts {
+		switch mp.Type {
+		case mount.TypeTmpfs:
+			opts := []string{"nosuid", "nodev", "noexec"}
+			if mp.Mode != "" {
+				opts = append(opts, strings.Split(mp.Mode, ",")...)
+			}
+			out = append(out, specs.Mount{Destination: mp.Destination, Type: "tmpfs", Source: "tmpfs", Options: opts})
+		default:
+			if mp.Type == mount.TypeVolume && s.cfg.Volumes != nil {
+				// An empty volume takes the image's content at that path.
+				if src, err := securePath(rootfs, mp.Destination); err == nil {
+					if st, err := os.Stat(src); err == nil && st.IsDir() {
+						_ = s.cfg.Volumes.CopyUp(ctx, mp.Name, src)
+					}
+				}
+			}
+			opts := []string{"rbind"}
+			if mp.RW {
+				opts = append(opts, "rw")
+			} else {
+				opts = append(opts, "ro")
+			}
+			prop := string(mp.Propagation)
+			if prop == "" {
+				prop = "rprivate"
+			}
+			opts = append(opts, prop)
+			out = append(out, specs.Mount{Destination: mp.Destination, Type: "bind", Source: mp.Source, Options: opts})
+		}
+	}
+	return out, nil
+}
+
+// securePath resolves p inside root without leaving it.
+func securePath(root, p string) (string, error) {
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return "", err
+	}
+	defer r.Close()
+	rel := strings.TrimPrefix(path.Clean("/"+p), "/")
+	if rel == "" {
+		return root, nil
+	}
+	f, err := r.Open(rel)
+	if err != nil {
+		return "", err
+	}
+	f.Close()
+	// Opening through the root succeeded, so no component escaped; the
+	// lexical join is the same path the kernel resolved.
+	return filepath.Join(root, rel), nil
+}
+
+// writeEtcFiles writes the container's /etc/hosts, /etc/hostname and
+// /etc/resolv.conf into its directory, to be bind-mounted.
+func (s *Service) writeEtcFiles(c *Container) error {
+	c.mu.Lock()
+	hostname := c.Config.Hostname
+	domain := c.Config.Domainname
+	extra := c.HostConfig.ExtraHosts
+	var dns []string
+	for _, a := range c.HostConfig.DNS {
+		dns = append(dns, a.String())
+	}
+	search := c.HostConfig.DNSSearch
+	opts := c.HostConfig.DNSOptions
+	hostNet := c.HostConfig.NetworkMode.IsHost()
+	c.mu.Unlock()
+	dir := s.dir(c.ID)
+	if hostNet {
+		hostname, _ = os.Hostname()
+	}
+	fqdn := hostname
+	if domain != "" {
+		fqdn = hostname + "." + domain
+	}
+	var hosts strings.Builder
+	if hostNet {
+		b, _ := os.ReadFile("/etc/hosts")
+		hosts.Write(b)
+	} else {
+		hosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+	}
+	for _, h := range extra {
+		name, ip, ok := strings.Cut(h, ":")
+		if !ok {
+			if name, ip, ok = strings.Cut(h, "="); !ok {
+				continue
+			}
+		}
+		fmt.Fprintf(&hosts, "%s\t%s\n", ip, name)
+	}
+	if ip := s.containerIP(c); ip != "" && !hostNet {
+		names := hostname
+		if fqdn != hostname {
+			names = fqdn + " " + hostname
+		}
+		fmt.Fprintf(&hosts, "%s\t%s\n", ip, names)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte(hosts.String()), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hostname"), []byte(hostname+"\n"), 0o644); err != nil {
+		return err
+	}
+	if len(dns) == 0 && s.network != nil {
+		dns = s.network.ResolvConf(c.ID)
+	}
+	return os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte(resolvConf(dns, search, opts)), 0o644)
+}
+
+// resolvConf builds the container's resolv.conf: the host's, with
+// loopback resolvers (unreachable from a container's own network) left
+// out, and the --dns options applied.
+func resolvConf(dns, search, opts []string) string {
+	b, _ := os.ReadFile("/etc/resolv.conf")
+	var servers, searches, options []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		switch f[0] {
+		case "nameserver":
+			if !strings.HasPrefix(f[1], "127.") && f[1] != "::1" {
+				servers = append(servers, f[1])
+			}
+		case "search":
+			searches = f[1:]
+		case "options":
+			options = append(options, f[1:]...)
+		}
+	}
+	if len(dns) > 0 {
+		servers = dns
+	}
+	if len(search) > 0 {
+		searches = search
+	}
+	if len(opts) > 0 {
+		options = opts
+	}
+	var out strings.Builder
+	for _, s := range servers {
+		fmt.Fprintf(&out, "nameserver %s\n", s)
+	}
+	if len(searches) > 0 {
+		fmt.Fprintf(&out, "search %s\n", strings.Join(searches, " "))
+	}
+	if len(options) > 0 {
+		fmt.Fprintf(&out, "options %s\n", strings.Join(options, " "))
+	}
+	return out.String()
+}
+
+// containerIP is the container's address on its network, if any.
+func (s *Service) containerIP(c *Container) string {
+	if s.network == nil {
+		return ""
+	}
+	return s.network.ContainerIP(c.ID)
+}

@@ -1,0 +1,147 @@
+package container
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/berth/berth/errdefs"
+)
+
+func (s *Service) runc(ctx context.Context, args ...string) error {
+	out, err := exec.CommandContext(ctx, s.cfg.Runtime, append([]string{"--root", s.runcRoot()}, args...)...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %s", strings.Join(args, " "), strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// Pause freezes every process of the container.
+func (s *Service) Pause(ctx context.Context, idOrName string) error {
+	c, err := s.Get(idOrName)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.State.Running {
+		return errdefs.Conflict(fmt.Sprintf("container %s is not running", c.ID))
+	}
+	if c.State.Paused {
+		return errdefs.Conflict(fmt.Sprintf("container %s is already paused", c.ID))
+	}
+	if err := s.runc(ctx, "pause", c.ID); err != nil {
+		return err
+	}
+	c.State.Paused = true
+	c.State.Status = container.StatePaused
+	_ = c.save(s.dir(c.ID))
+	c.notifyLocked()
+	return nil
+}
+
+// Unpause thaws a paused container.
+func (s *Service) Unpause(ctx context.Context, idOrName string) error {
+	c, err := s.Get(idOrName)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	paused := c.State.Paused
+	c.mu.Unlock()
+	if !paused {
+		return errdefs.Conflict(fmt.Sprintf("container %s is not paused", c.ID))
+	}
+	return s.resume(ctx, c)
+}
+
+func (s *Service) resume(ctx context.Context, c *Container) error {
+	if err := s.runc(ctx, "resume", c.ID); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.State.Paused = false
+	if c.State.Running {
+		c.State.Status = container.StateRunning
+	}
+	_ = c.save(s.dir(c.ID))
+	c.notifyLocked()
+	return nil
+}
+
+// Rename gives a container a new name.
+func (s *Service) Rename(ctx context.Context, idOrName, newName string) error {
+	c, err := s.Get(idOrName)
+	if err != nil {
+		return err
+	}
+	if newName == "" {
+		return errdefs.InvalidParameter("Neither old nor new names may be empty")
+	}
+	s.mu.Lock()
+	name, err := s.reserveNameLocked(newName, c.ID)
+	if err != nil {
+		s.mu.Unlock()
+		if c.Name == "/"+strings.TrimPrefix(newName, "/") {
+			return errdefs.Conflict(fmt.Sprintf("Renaming a container with the same name as its current name"))
+		}
+		return err
+	}
+	c.mu.Lock()
+	old := c.Name
+	c.Name = name
+	err = c.save(s.dir(c.ID))
+	if err != nil {
+		c.Name = old
+	}
+	c.mu.Unlock()
+	if err != nil {
+		delete(s.byName, name)
+	} else {
+		delete(s.byName, old)
+	}
+	s.mu.Unlock()
+	return err
+}
+
+// Resize sets the container's TTY size.
+func (s *Service) Resize(ctx context.Context, idOrName string, h, w uint16) error {
+	c, err := s.Get(idOrName)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	running := c.State.Running
+	c.mu.Unlock()
+	if !running {
+		return errdefs.Conflict(fmt.Sprintf("Container %s is not running", c.ID))
+	}
+	return s.shimClient(c).Resize(ctx, w, h)
+}
+
+// Prune removes every stopped container.
+func (s *Service) Prune(ctx context.Context) (*container.PruneReport, error) {
+	s.mu.RLock()
+	var ids []string
+	for id, c := range s.byID {
+		c.mu.Lock()
+		if !c.State.Running && !c.State.Restarting {
+			ids = append(ids, id)
+		}
+		c.mu.Unlock()
+	}
+	s.mu.RUnlock()
+	rep := &container.PruneReport{ContainersDeleted: []string{}}
+	for _, id := range ids {
+		rw, _ := s.cfg.Snapshots.Usage(ctx, id)
+		if err := s.Remove(ctx, id, RemoveOptions{}); err == nil {
+			rep.ContainersDeleted = append(rep.ContainersDeleted, id)
+			rep.SpaceReclaimed += uint64(rw)
+		}
+	}
+	return rep, nil
+}

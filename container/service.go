@@ -1,0 +1,360 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth/berth/errdefs"
+	"github.com/berth/berth/image"
+	"github.com/berth/berth/runtime/shim"
+	rtspec "github.com/berth/berth/runtime/spec"
+	"github.com/berth/berth/snapshot"
+)
+
+// Images is what the container service needs from the image service.
+type Images interface {
+	Resolve(ctx context.Context, nameOrID string) (*image.Record, error)
+	Config(ctx context.Context, r *image.Record) (*image.ImageConfig, error)
+}
+
+// Config wires a Service.
+type Config struct {
+	Root        string // persistent: records, logs, hosts files
+	ExecRoot    string // runtime: bundles, shim sockets, rootfs mounts
+	Runtime     string // runc binary
+	ShimPath    string // berth-shim binary
+	InitPath    string // for --init
+	Images      Images
+	Snapshots   *snapshot.Store
+	Volumes     Volumes
+	Logger      *slog.Logger
+	CgroupV2    bool
+	CgroupRoots map[string]string // v1 controller → mount point; v2: "" → /sys/fs/cgroup
+}
+
+// Volumes is what the container service needs from the volume service.
+type Volumes interface {
+	Acquire(ctx context.Context, name, containerID string) (string, error)
+	Release(ctx context.Context, name, containerID string) error
+	CreateAnonymous(ctx context.Context, containerID string) (string, error)
+	Remove(ctx context.Context, name string, force bool) error
+	CopyUp(ctx context.Context, name, srcDir string) error
+}
+
+// Service manages containers.
+type Service struct {
+	cfg Config
+	log *slog.Logger
+
+	mu     sync.RWMutex
+	byID   map[string]*Container
+	byName map[string]string // "/name" → id
+
+	execs   *execStore
+	network Network
+}
+
+// New loads every container record and reconnects to the shims of the
+// running ones.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	for _, d := range []string{cfg.Root, cfg.ExecRoot, filepath.Join(cfg.ExecRoot, "runc")} {
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return nil, err
+		}
+	}
+	s := &Service{cfg: cfg, log: cfg.Logger, byID: map[string]*Container{}, byName: map[string]string{}, execs: newExecStore()}
+	if err := s.restore(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Service) dir(id string) string      { return filepath.Join(s.cfg.Root, id) }
+func (s *Service) stateDir(id string) string { return filepath.Join(s.cfg.ExecRoot, "containers", id) }
+func (s *Service) rootfs(id string) string   { return filepath.Join(s.stateDir(id), "rootfs") }
+func (s *Service) runcRoot() string          { return filepath.Join(s.cfg.ExecRoot, "runc") }
+
+// Get finds a container by full ID, name, or unique ID prefix.
+func (s *Service) Get(idOrName string) (*Container, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.getLocked(idOrName)
+}
+
+func (s *Service) getLocked(idOrName string) (*Container, error) {
+	if idOrName == "" {
+		return nil, errdefs.NotFound("No such container: ")
+	}
+	if c, ok := s.byID[idOrName]; ok {
+		return c, nil
+	}
+	name := idOrName
+	if !strings.HasPrefix(name, "/") {
+		name = "/" + name
+	}
+	if id, ok := s.byName[name]; ok {
+		return s.byID[id], nil
+	}
+	var found *Container
+	for id, c := range s.byID {
+		if strings.HasPrefix(id, idOrName) {
+			if found != nil {
+				return nil, errdefs.InvalidParameter(fmt.Sprintf("multiple IDs found with provided prefix: %s", idOrName))
+			}
+			found = c
+		}
+	}
+	if found == nil {
+		return nil, errdefs.NotFound("No such container: " + idOrName)
+	}
+	return found, nil
+}
+
+// CreateRequest is what POST /containers/create carries.
+type CreateRequest struct {
+	Name          string
+	Config        *container.Config
+	HostConfig    *container.HostConfig
+	NetworkConfig *network.NetworkingConfig
+}
+
+// Create makes a container record and its writable layer.
+func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []string, error) {
+	if req.Config == nil {
+		req.Config = &container.Config{}
+	}
+	if req.HostConfig == nil {
+		req.HostConfig = &container.HostConfig{}
+	}
+	if req.Config.Image == "" {
+		return "", nil, errdefs.InvalidParameter("config cannot be empty in order to create a container")
+	}
+	if err := validateHostConfig(req.HostConfig); err != nil {
+		return "", nil, err
+	}
+	if s.network != nil {
+		if err := s.network.Validate(ctx, NetworkRequest{Name: strings.TrimPrefix(req.Name, "/"), Config: req.Config, HostConfig: req.HostConfig, Networking: req.NetworkConfig}); err != nil {
+			return "", nil, err
+		}
+	}
+	img, err := s.cfg.Images.Resolve(ctx, req.Config.Image)
+	if err != nil {
+		return "", nil, err
+	}
+	imgCfg, err := s.cfg.Images.Config(ctx, img)
+	if err != nil {
+		return "", nil, err
+	}
+	merged, err := rtspec.MergeConfig(req.Config, &imgCfg.Config)
+	if err != nil {
+		return "", nil, err
+	}
+	merged.Image = req.Config.Image
+	path, args := commandLine(merged)
+	c := newContainer()
+	c.ID = newID()
+	c.Created = time.Now().UTC()
+	c.Config = merged
+	c.HostConfig = req.HostConfig
+	c.NetworkConfig = req.NetworkConfig
+	c.Image = img.ID
+	c.ImageName = req.Config.Image
+	c.TopChain = img.TopChain
+	c.Path, c.Args = path, args
+	c.State.Status = container.StateCreated
+	if c.HostConfig.NetworkMode == "" {
+		c.HostConfig.NetworkMode = "bridge"
+	}
+	if c.HostConfig.LogConfig.Type == "" {
+		c.HostConfig.LogConfig.Type = "json-file"
+	}
+	if c.Config.Hostname == "" && !c.HostConfig.NetworkMode.IsHost() {
+		c.Config.Hostname = c.ID[:12]
+	}
+
+	s.mu.Lock()
+	name, err := s.reserveNameLocked(req.Name, c.ID)
+	s.mu.Unlock()
+	if err != nil {
+		return "", nil, err
+	}
+	c.Name = name
+	ok := false
+	defer func() {
+		if !ok {
+			s.mu.Lock()
+			delete(s.byName, name)
+			s.mu.Unlock()
+			_ = s.cfg.Snapshots.RemoveContainer(context.WithoutCancel(ctx), c.ID)
+			_ = os.RemoveAll(s.dir(c.ID))
+		}
+	}()
+	if _, err := s.cfg.Snapshots.Prepare(ctx, c.ID, img.TopChain); err != nil {
+		return "", nil, err
+	}
+	if err := os.MkdirAll(s.dir(c.ID), 0o700); err != nil {
+		return "", nil, err
+	}
+	c.LogPath = filepath.Join(s.dir(c.ID), c.ID+"-json.log")
+	if err := s.setupMounts(ctx, c, imgCfg); err != nil {
+		return "", nil, err
+	}
+	c.mu.Lock()
+	err = c.save(s.dir(c.ID))
+	c.mu.Unlock()
+	if err != nil {
+		return "", nil, err
+	}
+	s.mu.Lock()
+	s.byID[c.ID] = c
+	s.mu.Unlock()
+	ok = true
+	return c.ID, []string{}, nil
+}
+
+func (s *Service) reserveNameLocked(name, id string) (string, error) {
+	if name == "" {
+		for i := 0; ; i++ {
+			n := "/" + randomName(i)
+			if _, taken := s.byName[n]; !taken {
+				s.byName[n] = id
+				return n, nil
+			}
+		}
+	}
+	if !validName.MatchString(name) {
+		return "", errdefs.InvalidParameter(fmt.Sprintf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name))
+	}
+	if !strings.HasPrefix(name, "/") {
+		name = "/" + name
+	}
+	if other, taken := s.byName[name]; taken {
+		return "", errdefs.Conflict(fmt.Sprintf("Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", name, other))
+	}
+	s.byName[name] = id
+	return name, nil
+}
+
+// commandLine is the merged config's entrypoint and cmd as one command.
+func commandLine(c *container.Config) (string, []string) {
+	all := append(append([]string{}, c.Entrypoint...), c.Cmd...)
+	if len(all) == 0 {
+		return "", nil
+	}
+	return all[0], all[1:]
+}
+
+// Counts reports containers by state for /info.
+func (s *Service) Counts() (total, running, paused, stopped int) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, c := range s.byID {
+		c.mu.Lock()
+		switch {
+		case c.State.Paused:
+			paused++
+		case c.State.Running:
+			running++
+		default:
+			stopped++
+		}
+		c.mu.Unlock()
+		total++
+	}
+	return
+}
+
+// ImageUsage reports the containers using an image, for image removal.
+func (s *Service) ImageUsage(id digest.Digest) (running, stopped []string) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, c := range s.byID {
+		c.mu.Lock()
+		if c.Image == id {
+			if c.State.Running {
+				running = append(running, c.ID)
+			} else {
+				stopped = append(stopped, c.ID)
+			}
+		}
+		c.mu.Unlock()
+	}
+	sort.Strings(running)
+	sort.Strings(stopped)
+	return
+}
+
+// LayerUsage lists the layer chains containers stand on.
+func (s *Service) LayerUsage() []digest.Digest {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []digest.Digest
+	for _, c := range s.byID {
+		if c.TopChain != "" {
+			out = append(out, c.TopChain)
+		}
+	}
+	return out
+}
+
+// waitChange returns the channel closed at c's next state change.
+func (c *Container) waitChange() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.changed
+}
+
+// signalByName parses a signal name or number ("SIGTERM", "TERM", "15").
+func signalByName(s string) (syscall.Signal, error) {
+	if s == "" {
+		return syscall.SIGTERM, nil
+	}
+	var n int
+	if _, err := fmt.Sscanf(s, "%d", &n); err == nil && fmt.Sprint(n) == s {
+		if n <= 0 || n > 64 {
+			return 0, errdefs.InvalidParameter("Invalid signal: " + s)
+		}
+		return syscall.Signal(n), nil
+	}
+	name := strings.ToUpper(strings.TrimPrefix(strings.ToUpper(s), "SIG"))
+	if sig, ok := signals[name]; ok {
+		return sig, nil
+	}
+	return 0, errdefs.InvalidParameter("Invalid signal: " + s)
+}
+
+var signals = map[string]syscall.Signal{
+	"ABRT": syscall.SIGABRT, "ALRM": syscall.SIGALRM, "BUS": syscall.SIGBUS, "CHLD": syscall.SIGCHLD,
+	"CONT": syscall.SIGCONT, "FPE": syscall.SIGFPE, "HUP": syscall.SIGHUP, "ILL": syscall.SIGILL,
+	"INT": syscall.SIGINT, "IO": syscall.SIGIO, "KILL": syscall.SIGKILL, "PIPE": syscall.SIGPIPE,
+	"PROF": syscall.SIGPROF, "PWR": syscall.SIGPWR, "QUIT": syscall.SIGQUIT, "SEGV": syscall.SIGSEGV,
+	"STOP": syscall.SIGSTOP, "SYS": syscall.SIGSYS, "TERM": syscall.SIGTERM, "TRAP": syscall.SIGTRAP,
+	"TSTP": syscall.SIGTSTP, "TTIN": syscall.SIGTTIN, "TTOU": syscall.SIGTTOU, "URG": syscall.SIGURG,
+	"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "VTALRM": syscall.SIGVTALRM, "WINCH": syscall.SIGWINCH,
+	"XCPU": syscall.SIGXCPU, "XFSZ": syscall.SIGXFSZ,
+}
+
+// shimClient returns the client for c's shim.
+func (s *Service) shimClient(c *Container) shim.Client {
+	return shim.Client{StateDir: s.stateDir(c.ID)}
+}
+
+var errNotRunning = errors.New("not running")
+
+func errInvalidParameter(msg string) error { return errdefs.InvalidParameter(msg) }
