@@ -34,6 +34,7 @@ type Exec struct {
 	Pid         int
 	started     bool
 	console     *os.File
+	size        *unix.Winsize // last size asked for, applied once the TTY exists
 	done        chan struct{}
 }
 
@@ -161,12 +162,13 @@ func (s *Service) ExecResize(ctx context.Context, id string, h, w uint16) error 
 		return err
 	}
 	e.mu.Lock()
-	con := e.console
-	e.mu.Unlock()
-	if con == nil {
+	defer e.mu.Unlock()
+	ws := &unix.Winsize{Row: h, Col: w}
+	e.size = ws
+	if e.console == nil {
 		return nil
 	}
-	return unix.IoctlSetWinsize(int(con.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: h, Col: w})
+	return unix.IoctlSetWinsize(int(e.console.Fd()), unix.TIOCSWINSZ, ws)
 }
 
 // ExecStart runs the exec. With a stream it relays stdio until the
@@ -210,12 +212,14 @@ func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) error {
 	var consoleSock string
 	var ln *net.UnixListener
 	if e.Config.Tty {
-		consoleSock = filepath.Join(stateDir, "exec-"+e.ID[:12]+".sock")
+		consoleSock = filepath.Join(stateDir, "e"+e.ID[:8]+".sock")
 		ln, err = net.ListenUnix("unix", &net.UnixAddr{Name: consoleSock, Net: "unix"})
 		if err != nil {
 			return err
 		}
-		args = append(args, "--console-socket", consoleSock)
+		// runc takes a console socket only when it detaches: the process
+		// is then reparented to berthd, a child subreaper, which reaps it.
+		args = append(args, "--console-socket", consoleSock, "--detach", "--pid-file", filepath.Join(stateDir, "e"+e.ID[:8]+".pid"))
 	}
 	args = append(args, c.ID)
 	cmd := exec.Command(s.cfg.Runtime, args...)
@@ -261,6 +265,12 @@ func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) error {
 		} else {
 			e.mu.Lock()
 			e.console = master
+			if e.size == nil && e.Config.ConsoleSize != nil {
+				e.size = &unix.Winsize{Row: uint16(e.Config.ConsoleSize[0]), Col: uint16(e.Config.ConsoleSize[1])}
+			}
+			if e.size != nil {
+				_ = unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, e.size)
+			}
 			e.mu.Unlock()
 		}
 	}
@@ -276,7 +286,16 @@ func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) error {
 	}
 	finish := func() {
 		err := cmd.Wait()
+		if err == nil && e.Config.Tty {
+			// runc detached: wait for the process itself.
+			err = waitDetached(filepath.Join(stateDir, "e"+e.ID[:8]+".pid"), e)
+		}
 		code := 0
+		var de detachedExit
+		if errors.As(err, &de) {
+			code = int(de)
+			err = nil
+		}
 		if err != nil {
 			var ee *exec.ExitError
 			if errors.As(err, &ee) {
@@ -384,4 +403,40 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 		l.b.Write(p[:room])
 	}
 	return len(p), nil
+}
+
+// detachedExit is the exit code of a process runc started detached.
+type detachedExit int
+
+func (d detachedExit) Error() string { return fmt.Sprintf("exit status %d", int(d)) }
+
+// waitDetached waits for the process whose PID runc wrote to pidFile. It
+// is berthd's child since runc exited (berthd is a child subreaper).
+func waitDetached(pidFile string, e *Exec) error {
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		return err
+	}
+	os.Remove(pidFile)
+	var pid int
+	if _, err := fmt.Sscanf(strings.TrimSpace(string(b)), "%d", &pid); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.Pid = pid
+	e.mu.Unlock()
+	for {
+		var ws unix.WaitStatus
+		_, err := unix.Wait4(pid, &ws, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if ws.Signaled() {
+			return detachedExit(128 + int(ws.Signal()))
+		}
+		return detachedExit(ws.ExitStatus())
+	}
 }

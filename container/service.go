@@ -85,8 +85,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	return s, nil
 }
 
-func (s *Service) dir(id string) string      { return filepath.Join(s.cfg.Root, id) }
-func (s *Service) stateDir(id string) string { return filepath.Join(s.cfg.ExecRoot, "containers", id) }
+func (s *Service) dir(id string) string { return filepath.Join(s.cfg.Root, id) }
+
+// stateDir is short on purpose: unix socket paths are limited to 108 bytes.
+func (s *Service) stateDir(id string) string { return filepath.Join(s.cfg.ExecRoot, "c", id[:16]) }
 func (s *Service) rootfs(id string) string   { return filepath.Join(s.stateDir(id), "rootfs") }
 func (s *Service) runcRoot() string          { return filepath.Join(s.cfg.ExecRoot, "runc") }
 

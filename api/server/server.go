@@ -69,6 +69,9 @@ func (s *Server) Serve(l net.Listener) error {
 	return err
 }
 
+// Close closes every connection at once.
+func (s *Server) Close() error { return s.srv.Close() }
+
 // Shutdown stops accepting and waits for ordinary requests to end, until
 // ctx is done. Hijacked connections are not waited for.
 func (s *Server) Shutdown(ctx context.Context) error {

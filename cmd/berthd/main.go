@@ -65,6 +65,11 @@ func run(args []string) error {
 	if err := loadConfigFile(configFile, fs.Changed("config-file"), fs, &cfg); err != nil {
 		return err
 	}
+	// Processes that runc starts detached (exec with a TTY) are reparented
+	// to berthd, which waits for them.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("become a child subreaper: %w", err)
+	}
 	logger := newLogger(cfg)
 	slog.SetDefault(logger)
 
@@ -306,9 +311,13 @@ func (d *daemon) reload(configFile string) {
 }
 
 func (d *daemon) shutdown() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Ordinary requests get a moment to finish; long ones (wait, logs -f,
+	// events) are cut: their containers keep running under their shims.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	err := d.server.Shutdown(ctx)
+	if err := d.server.Shutdown(ctx); err != nil {
+		_ = d.server.Close()
+	}
 	for _, h := range d.cfg.Hosts {
 		if p, ok := strings.CutPrefix(h, "unix://"); ok {
 			_ = os.Remove(p)
@@ -319,7 +328,7 @@ func (d *daemon) shutdown() error {
 	}
 	d.closeStores()
 	d.log.Info("berthd stopped")
-	return err
+	return nil
 }
 
 func (d *daemon) closeStores() {

@@ -475,6 +475,10 @@ func (s *Server) attach(c net.Conn, r *bufio.Reader, req Request) {
 }
 
 func (s *Server) copyStdin(r io.Reader) {
+	if s.opts.Tty {
+		// The TTY exists only once the container runs.
+		<-s.startDone
+	}
 	s.mu.Lock()
 	w, open := s.stdinW, s.stdinOpen
 	s.mu.Unlock()
