@@ -1,0 +1,268 @@
+package volume
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/berth/berth/errdefs"
+)
+
+// record is a volume's persisted metadata (<root>/<name>/volume.json).
+type record struct {
+	Name      string            `json:"Name"`
+	Driver    string            `json:"Driver"`
+	Labels    map[string]string `json:"Labels"`  // nil and {} are kept apart, as Docker shows them
+	Options   map[string]string `json:"Options"` // local driver options: type, device, o
+	CreatedAt time.Time         `json:"CreatedAt"`
+	// Refs are the containers that acquired the volume and have not
+	// released it, in order: the volume cannot be removed while any is left.
+	Refs []string `json:"Refs,omitempty"`
+	// Users are the Refs that currently need the volume mounted (acquired
+	// and not unmounted since): a volume with mount options is mounted
+	// while any is left.
+	Users []string `json:"Users,omitempty"`
+	// Populated is set once CopyUp filled the volume, or found it not empty.
+	Populated bool `json:"Populated,omitempty"`
+}
+
+func (r record) clone() record {
+	r.Labels = maps.Clone(r.Labels)
+	r.Options = maps.Clone(r.Options)
+	r.Refs = slices.Clone(r.Refs)
+	r.Users = slices.Clone(r.Users)
+	return r
+}
+
+// updateLocked applies f to a copy of the record, persists it, and only
+// then makes it the entry's record. e.mu is held.
+func (e *entry) updateLocked(f func(*record)) error {
+	next := e.rec.clone()
+	f(&next)
+	if err := writeRecord(e.dir, next); err != nil {
+		return err
+	}
+	e.rec = next
+	return nil
+}
+
+// writeRecord replaces dir/volume.json atomically and durably.
+func writeRecord(dir string, rec record) error {
+	b, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, metaName+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		return err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, metaName)); err != nil {
+		return err
+	}
+	ok = true
+	return syncDir(dir)
+}
+
+func readRecord(dir string) (record, error) {
+	var rec record
+	b, err := os.ReadFile(filepath.Join(dir, metaName))
+	if err != nil {
+		return rec, err
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return rec, fmt.Errorf("corrupt %s: %w", metaName, err)
+	}
+	return rec, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// createOnDisk assembles a volume in a hidden directory and renames it into
+// place, so <root>/<name> never exists without its _data and metadata.
+func (s *Service) createOnDisk(rec record) (*entry, error) {
+	tmp, err := os.MkdirTemp(s.root, creatingPfx+"*")
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = os.RemoveAll(tmp)
+		}
+	}()
+	data := filepath.Join(tmp, dataDirName)
+	if err := os.Mkdir(data, 0o755); err != nil {
+		return nil, err
+	}
+	// Docker's modes: the volume's directory only traversable by others,
+	// its data open (the umask and MkdirTemp's 0700 are undone).
+	if err := os.Chmod(tmp, 0o701); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(data, 0o755); err != nil {
+		return nil, err
+	}
+	if err := writeRecord(tmp, rec); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(s.root, rec.Name)
+	if err := os.Rename(tmp, dir); err != nil {
+		if errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
+			return nil, errdefs.Conflict("volume already exists under " + dir)
+		}
+		return nil, err
+	}
+	ok = true
+	if err := syncDir(s.root); err != nil {
+		return nil, err
+	}
+	return &entry{rec: rec, dir: dir}, nil
+}
+
+// moveToTrash renames a volume directory out of the namespace in one step.
+func (s *Service) moveToTrash(dir, name string) (string, error) {
+	suffix, err := randomName()
+	if err != nil {
+		return "", err
+	}
+	trash := filepath.Join(s.root, removingPfx+name+"-"+suffix[:12])
+	if err := os.Rename(dir, trash); err != nil {
+		return "", err
+	}
+	return trash, syncDir(s.root)
+}
+
+// deleteTree deletes dir, refusing when anything is mounted inside it.
+func deleteTree(dir string) error {
+	mps, err := mountsUnder(dir)
+	if err != nil {
+		return err
+	}
+	if len(mps) > 0 {
+		return fmt.Errorf("refusing to delete %s: %s is mounted", dir, mps[0])
+	}
+	return os.RemoveAll(dir)
+}
+
+// load reads every volume under the root and cleans up leftovers.
+func (s *Service) load() error {
+	des, err := os.ReadDir(s.root)
+	if err != nil {
+		return err
+	}
+	for _, de := range des {
+		name := de.Name()
+		path := filepath.Join(s.root, name)
+		if !de.IsDir() {
+			continue
+		}
+		if strings.HasPrefix(name, creatingPfx) || strings.HasPrefix(name, removingPfx) {
+			// An interrupted create or remove: never a visible volume.
+			if err := deleteTree(path); err != nil {
+				s.warnings = append(s.warnings, fmt.Sprintf("cleaning up %s: %v", path, err))
+			}
+			continue
+		}
+		if !validName.MatchString(name) {
+			continue // not ours
+		}
+		e, err := s.loadOne(name, path)
+		if err != nil {
+			s.warnings = append(s.warnings, fmt.Sprintf("volume %s: %v", name, err))
+			continue
+		}
+		if e != nil {
+			s.vols[name] = e
+		}
+	}
+	return nil
+}
+
+// loadOne loads the volume in path. It returns nil, nil for a directory that
+// is not a volume.
+func (s *Service) loadOne(name, path string) (*entry, error) {
+	// Temporary files of metadata writes that never got renamed.
+	if tmps, err := filepath.Glob(filepath.Join(path, metaName+".tmp-*")); err == nil {
+		for _, t := range tmps {
+			_ = os.Remove(t)
+		}
+	}
+	rec, err := readRecord(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		// A directory with _data but no metadata: a volume made by Docker or
+		// by hand. Adopt it, as Docker's local driver does.
+		fi, serr := os.Lstat(filepath.Join(path, dataDirName))
+		if serr != nil || !fi.IsDir() {
+			return nil, nil
+		}
+		created := fi.ModTime()
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			created = time.Unix(st.Ctim.Unix())
+		}
+		rec = record{Name: name, Driver: DriverName, CreatedAt: created.UTC()}
+		if err := writeRecord(path, rec); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, err
+	}
+	if rec.Name != name {
+		return nil, fmt.Errorf("metadata names volume %q", rec.Name)
+	}
+	if rec.Driver == "" {
+		rec.Driver = DriverName
+	}
+	e := &entry{rec: rec, dir: path}
+	if needsMount(rec.Options) {
+		mounted, err := isMountPoint(e.dataPath())
+		if err != nil {
+			return nil, err
+		}
+		e.mounted = mounted
+		// Mounted but nobody uses it: berthd stopped between dropping the
+		// last user and unmounting.
+		if mounted && len(rec.Users) == 0 {
+			if err := unmountAll(e.dataPath()); err != nil {
+				return nil, err
+			}
+			e.mounted = false
+		}
+	}
+	return e, nil
+}
