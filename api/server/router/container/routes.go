@@ -25,6 +25,10 @@ type containerRouter struct{ b Backend }
 func New(b Backend) router.Router { return &containerRouter{b: b} }
 
 func (cr *containerRouter) Routes() []router.Route {
+	return append(cr.coreRoutes(), cr.extraRoutes()...)
+}
+
+func (cr *containerRouter) coreRoutes() []router.Route {
 	return []router.Route{
 		{Method: http.MethodPost, Path: "/containers/create", Handler: cr.create},
 		{Method: http.MethodGet, Path: "/containers/json", Handler: cr.list},
