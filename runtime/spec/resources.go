@@ -1,0 +1,304 @@
+package spec
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth/berth/errdefs"
+)
+
+const (
+	minMemory    = 6 << 20 // Docker's smallest --memory and --memory-reservation
+	cfsPeriod    = 100000  // the CFS period --cpus is expressed in, µs
+	minCPUShares = 2
+	maxCPUShares = 262144
+	// DefaultNofile is the RLIMIT_NOFILE a container gets when the request
+	// sets none, capped by the host's hard limit. See defaultRlimits.
+	DefaultNofile = 1048576
+)
+
+func invalid(format string, a ...any) error {
+	return errdefs.InvalidParameter(fmt.Sprintf(format, a...))
+}
+
+// resources converts the request's cgroup limits, with Docker's checks and
+// wording, into runc's terms. Limits a host cannot apply are dropped as
+// Docker drops them (swap without swap accounting; swappiness and
+// oom-kill-disable on cgroup v2).
+func resources(host *Host, r *container.Resources) (*specs.LinuxResources, error) {
+	out := &specs.LinuxResources{}
+
+	// Memory.
+	if r.Memory != 0 && r.Memory < minMemory {
+		return nil, invalid("Minimum memory limit allowed is 6MB")
+	}
+	if r.Memory > 0 && r.MemorySwap > 0 && r.MemorySwap < r.Memory {
+		return nil, invalid("Minimum memoryswap limit should be larger than memory limit, see usage")
+	}
+	if r.Memory == 0 && r.MemorySwap > 0 {
+		return nil, invalid("You should always set the Memory limit when using Memoryswap limit, see usage")
+	}
+	if r.MemoryReservation != 0 && r.MemoryReservation < minMemory {
+		return nil, invalid("Minimum memory reservation allowed is 6MB")
+	}
+	if r.Memory > 0 && r.MemoryReservation > 0 && r.Memory < r.MemoryReservation {
+		return nil, invalid("Minimum memory limit can not be less than memory reservation limit, see usage")
+	}
+	if s := r.MemorySwappiness; s != nil && (*s < -1 || *s > 100) {
+		return nil, invalid("Invalid value: %v, valid memory swappiness range is 0-100", *s)
+	}
+	mem := &specs.LinuxMemory{}
+	if r.Memory > 0 {
+		mem.Limit = ptr(r.Memory)
+		swap := r.MemorySwap
+		if swap == 0 {
+			swap = 2 * r.Memory // Docker's default: as much swap as memory
+		}
+		if host.SwapLimit {
+			mem.Swap = ptr(swap)
+		}
+	} else if r.MemorySwap == -1 && host.SwapLimit {
+		mem.Swap = ptr(int64(-1))
+	}
+	if r.MemoryReservation > 0 {
+		mem.Reservation = ptr(r.MemoryReservation)
+	}
+	if !host.CgroupV2 {
+		if s := r.MemorySwappiness; s != nil && *s >= 0 {
+			mem.Swappiness = ptr(uint64(*s))
+		}
+		if r.OomKillDisable != nil {
+			mem.DisableOOMKiller = ptr(*r.OomKillDisable)
+		}
+	}
+	if *mem != (specs.LinuxMemory{}) {
+		out.Memory = mem
+	}
+
+	// CPU.
+	if r.NanoCPUs != 0 && r.CPUPeriod != 0 {
+		return nil, invalid("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+	}
+	if r.NanoCPUs != 0 && r.CPUQuota != 0 {
+		return nil, invalid("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
+	}
+	if n := host.NumCPU; r.NanoCPUs < 0 || (r.NanoCPUs > 0 && r.NanoCPUs < 1e7) || (n > 0 && r.NanoCPUs > int64(n)*1e9) {
+		return nil, invalid("Range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available", n, n)
+	}
+	if r.CPUPeriod != 0 && (r.CPUPeriod < 1000 || r.CPUPeriod > 1000000) {
+		return nil, invalid("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
+	}
+	if r.CPUQuota > 0 && r.CPUQuota < 1000 {
+		return nil, invalid("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+	}
+	if r.CPURealtimePeriod != 0 && r.CPURealtimeRuntime != 0 && r.CPURealtimeRuntime > r.CPURealtimePeriod {
+		return nil, invalid("cpu-rt-runtime cannot be higher than cpu-rt-period")
+	}
+	if r.CPUShares < 0 {
+		return nil, invalid("invalid CPU shares (%d): value must be a positive integer", r.CPUShares)
+	}
+	cpu := &specs.LinuxCPU{}
+	if r.CPUShares > 0 {
+		s := min(max(r.CPUShares, minCPUShares), maxCPUShares)
+		cpu.Shares = ptr(uint64(s))
+	}
+	if r.NanoCPUs > 0 {
+		cpu.Period = ptr(uint64(cfsPeriod))
+		cpu.Quota = ptr(r.NanoCPUs * cfsPeriod / 1e9)
+	}
+	if r.CPUPeriod != 0 {
+		cpu.Period = ptr(uint64(r.CPUPeriod))
+	}
+	if r.CPUQuota != 0 {
+		cpu.Quota = ptr(r.CPUQuota)
+	}
+	if r.CPURealtimePeriod != 0 {
+		cpu.RealtimePeriod = ptr(uint64(r.CPURealtimePeriod))
+	}
+	if r.CPURealtimeRuntime != 0 {
+		cpu.RealtimeRuntime = ptr(r.CPURealtimeRuntime)
+	}
+	if r.CpusetCpus != "" {
+		ids, err := parseIDList(r.CpusetCpus)
+		if err != nil {
+			return nil, invalid("Invalid value %s for cpuset cpus", r.CpusetCpus)
+		}
+		for _, id := range ids {
+			if host.NumCPU > 0 && id >= host.NumCPU {
+				return nil, invalid("Requested CPUs are not available - requested %s, available: 0-%d", r.CpusetCpus, host.NumCPU-1)
+			}
+		}
+		cpu.Cpus = r.CpusetCpus
+	}
+	if r.CpusetMems != "" {
+		if _, err := parseIDList(r.CpusetMems); err != nil {
+			return nil, invalid("Invalid value %s for cpuset mems", r.CpusetMems)
+		}
+		cpu.Mems = r.CpusetMems
+	}
+	if *cpu != (specs.LinuxCPU{}) {
+		out.CPU = cpu
+	}
+
+	// PIDs: 0 and negative mean unlimited, which is what a fresh cgroup is.
+	if r.PidsLimit != nil && *r.PidsLimit > 0 {
+		out.Pids = &specs.LinuxPids{Limit: ptr(*r.PidsLimit)}
+	}
+
+	// Block IO.
+	if r.BlkioWeight > 0 && (r.BlkioWeight < 10 || r.BlkioWeight > 1000) {
+		return nil, invalid("Range of blkio weight is from 10 to 1000")
+	}
+	bio, err := blockIO(r)
+	if err != nil {
+		return nil, err
+	}
+	if r.BlkioWeight > 0 {
+		if bio == nil {
+			bio = &specs.LinuxBlockIO{}
+		}
+		bio.Weight = ptr(r.BlkioWeight)
+	}
+	out.BlockIO = bio
+	return out, nil
+}
+
+// parseIDList parses a cpuset list such as "0-2,4,7-8".
+func parseIDList(s string) ([]int, error) {
+	var ids []int
+	for part := range strings.SplitSeq(s, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil || a < 0 {
+			return nil, fmt.Errorf("bad list %q", s)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil || b < a {
+				return nil, fmt.Errorf("bad list %q", s)
+			}
+		}
+		if b-a > 1<<16 {
+			return nil, fmt.Errorf("bad list %q", s)
+		}
+		for i := a; i <= b; i++ {
+			ids = append(ids, i)
+		}
+	}
+	return ids, nil
+}
+
+// rlimitNames are the ulimit names Docker accepts, with their RLIMIT_ type.
+var rlimitNames = map[string]string{
+	"core": "RLIMIT_CORE", "cpu": "RLIMIT_CPU", "data": "RLIMIT_DATA", "fsize": "RLIMIT_FSIZE",
+	"locks": "RLIMIT_LOCKS", "memlock": "RLIMIT_MEMLOCK", "msgqueue": "RLIMIT_MSGQUEUE",
+	"nice": "RLIMIT_NICE", "nofile": "RLIMIT_NOFILE", "nproc": "RLIMIT_NPROC", "rss": "RLIMIT_RSS",
+	"rtprio": "RLIMIT_RTPRIO", "rttime": "RLIMIT_RTTIME", "sigpending": "RLIMIT_SIGPENDING",
+	"stack": "RLIMIT_STACK",
+}
+
+// rlimits converts --ulimit values; -1 means unlimited. The last value for a
+// name wins. Without a nofile ulimit, RLIMIT_NOFILE is set to
+// min(DefaultNofile, host hard limit) for both soft and hard:
+//
+//   - Docker itself sets no rlimit, so a container inherits the limits of
+//     containerd, which on most hosts runs with LimitNOFILE=infinity: a
+//     Docker user sees `ulimit -n` = 1048576 (soft and hard). On a host whose
+//     hard limit is lower and without CAP_SYS_RESOURCE (like this one:
+//     20000), that same inheritance makes runc fail.
+//   - Inheriting berthd's own limits instead would make the result depend on
+//     how berthd was started (systemd's 1024:524288, a shell's 20000:20000,
+//     and Go raising its own soft limit at start but restoring it for
+//     children).
+//
+// An explicit value is deterministic, matches what Docker users see wherever
+// the host allows it, and can never exceed the host's hard limit, so it never
+// fails. A --ulimit nofile above the host's hard limit is refused with a
+// clear message instead of runc's "operation not permitted".
+func rlimits(host *Host, uls []*container.Ulimit) ([]specs.POSIXRlimit, error) {
+	var out []specs.POSIXRlimit
+	idx := map[string]int{}
+	for _, ul := range uls {
+		if ul == nil {
+			continue
+		}
+		t, ok := rlimitNames[strings.ToLower(ul.Name)]
+		if !ok {
+			return nil, invalid("invalid ulimit type: %s", ul.Name)
+		}
+		soft, hard := uint64(ul.Soft), uint64(ul.Hard)
+		if soft > hard {
+			return nil, invalid("ulimit soft limit must be less than or equal to hard limit: %d > %d", ul.Soft, ul.Hard)
+		}
+		if t == "RLIMIT_NOFILE" && host.NofileHard > 0 && hard > host.NofileHard {
+			return nil, invalid("ulimit nofile: hard limit %d is above the host's hard limit %d", ul.Hard, host.NofileHard)
+		}
+		rl := specs.POSIXRlimit{Type: t, Soft: soft, Hard: hard}
+		if i, ok := idx[t]; ok {
+			out[i] = rl
+			continue
+		}
+		idx[t] = len(out)
+		out = append(out, rl)
+	}
+	if _, ok := idx["RLIMIT_NOFILE"]; !ok && host.NofileHard > 0 {
+		n := min(uint64(DefaultNofile), host.NofileHard)
+		out = append(out, specs.POSIXRlimit{Type: "RLIMIT_NOFILE", Soft: n, Hard: n})
+	}
+	return out, nil
+}
+
+// ipcSysctls are the namespaced kernel.* sysctls of the IPC namespace.
+var ipcSysctls = map[string]bool{
+	"kernel.msgmax": true, "kernel.msgmnb": true, "kernel.msgmni": true, "kernel.sem": true,
+	"kernel.shmall": true, "kernel.shmmax": true, "kernel.shmmni": true, "kernel.shm_rmid_forced": true,
+}
+
+// sysctls validates --sysctl (only namespaced ones, and not those of a
+// namespace shared with the host) and adds Docker's defaults for a container
+// with its own network namespace: unprivileged users may bind ports below
+// 1024 and send ICMP echo.
+func sysctls(in map[string]string, netHost, ownNetNS, ipcHost, utsHost bool) (map[string]string, error) {
+	out := make(map[string]string, len(in)+2)
+	for k, v := range in {
+		key := strings.ReplaceAll(k, "/", ".")
+		switch {
+		case strings.HasPrefix(key, "net."):
+			if netHost {
+				return nil, invalid("sysctl '%s' is not allowed in host network mode", k)
+			}
+		case ipcSysctls[key] || strings.HasPrefix(key, "fs.mqueue."):
+			if ipcHost {
+				return nil, invalid("sysctl '%s' is not allowed in host IPC mode", k)
+			}
+		case key == "kernel.domainname" || key == "kernel.hostname":
+			if utsHost {
+				return nil, invalid("sysctl '%s' is not allowed in host UTS mode", k)
+			}
+			if key == "kernel.hostname" {
+				return nil, invalid("sysctl '%s' is not allowed: set the hostname with --hostname", k)
+			}
+		default:
+			return nil, invalid("sysctl '%s' is not allowed", k)
+		}
+		out[k] = v
+	}
+	if ownNetNS {
+		if _, ok := in["net.ipv4.ip_unprivileged_port_start"]; !ok {
+			out["net.ipv4.ip_unprivileged_port_start"] = "0"
+		}
+		if _, ok := in["net.ipv4.ping_group_range"]; !ok {
+			out["net.ipv4.ping_group_range"] = "0 2147483647"
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+func ptr[T any](v T) *T { return &v }
