@@ -230,6 +230,7 @@ func (s *Service) handleExit(c *Container, st *shim.ExitStatus) {
 	rootfs := s.rootfs(c.ID)
 	_ = snapshot.Unmount(rootfs)
 	s.releaseExecs(c.ID)
+	s.unmountVolumes(context.Background(), c)
 	if s.network != nil {
 		if err := s.network.Teardown(context.Background(), c.ID); err != nil {
 			s.log.Warn("network teardown", "id", c.ID, "err", err)

@@ -197,11 +197,11 @@ func (s *Service) setupMounts(ctx context.Context, c *Container, img *image.Imag
 			}
 			anonymous := mp.Name == ""
 			if anonymous {
-				n, err := s.cfg.Volumes.CreateAnonymous(ctx, c.ID)
+				v, err := s.cfg.Volumes.Create(ctx, "", "local", map[string]string{"com.docker.volume.anonymous": ""}, nil)
 				if err != nil {
 					return err
 				}
-				mp.Name = n
+				mp.Name = v.Name
 			}
 			src, err := s.cfg.Volumes.Acquire(ctx, mp.Name, c.ID)
 			if err != nil {
@@ -222,6 +222,21 @@ func (s *Service) setupMounts(ctx context.Context, c *Container, img *image.Imag
 	sort.Slice(out, func(i, j int) bool { return out[i].Destination < out[j].Destination })
 	c.Mounts = out
 	return nil
+}
+
+// unmountVolumes lets tmpfs-style volumes go when the container stops.
+func (s *Service) unmountVolumes(ctx context.Context, c *Container) {
+	if s.cfg.Volumes == nil {
+		return
+	}
+	c.mu.Lock()
+	mounts := c.Mounts
+	c.mu.Unlock()
+	for _, mp := range mounts {
+		if mp.Type == mount.TypeVolume {
+			_ = s.cfg.Volumes.Unmount(ctx, mp.Name, c.ID)
+		}
+	}
 }
 
 // releaseMounts lets go of the container's volumes; with removeAnon the

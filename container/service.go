@@ -15,6 +15,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
+	volumetypes "github.com/moby/moby/api/types/volume"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth/berth/errdefs"
@@ -46,12 +47,16 @@ type Config struct {
 }
 
 // Volumes is what the container service needs from the volume service.
+// A container holds its volumes from create (Acquire) to remove (Release);
+// Unmount at stop lets tmpfs-backed volumes go while keeping the hold.
 type Volumes interface {
+	Create(ctx context.Context, name, driver string, labels, opts map[string]string) (*volumetypes.Volume, error)
 	Acquire(ctx context.Context, name, containerID string) (string, error)
+	Unmount(ctx context.Context, name, containerID string) error
 	Release(ctx context.Context, name, containerID string) error
-	CreateAnonymous(ctx context.Context, containerID string) (string, error)
 	Remove(ctx context.Context, name string, force bool) error
 	CopyUp(ctx context.Context, name, srcDir string) error
+	Reconcile(ctx context.Context, state func(containerID string) (exists, running bool)) error
 }
 
 // Service manages containers.
@@ -81,6 +86,20 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, log: cfg.Logger, byID: map[string]*Container{}, byName: map[string]string{}, execs: newExecStore()}
 	if err := s.restore(ctx); err != nil {
 		return nil, err
+	}
+	if cfg.Volumes != nil {
+		// Volumes know which containers hold them; forget the holds of
+		// containers that are gone.
+		states := map[string]bool{}
+		for id, c := range s.byID {
+			states[id] = c.State.Running
+		}
+		if err := cfg.Volumes.Reconcile(ctx, func(id string) (bool, bool) {
+			running, ok := states[id]
+			return ok, running
+		}); err != nil {
+			s.log.Warn("reconcile volumes", "err", err)
+		}
 	}
 	return s, nil
 }

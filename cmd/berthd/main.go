@@ -28,12 +28,14 @@ import (
 	containerrouter "github.com/berth/berth/api/server/router/container"
 	imagerouter "github.com/berth/berth/api/server/router/image"
 	systemrouter "github.com/berth/berth/api/server/router/system"
+	volumerouter "github.com/berth/berth/api/server/router/volume"
 	"github.com/berth/berth/container"
 	"github.com/berth/berth/content"
 	"github.com/berth/berth/image"
 	"github.com/berth/berth/snapshot"
 	"github.com/berth/berth/system"
 	"github.com/berth/berth/version"
+	"github.com/berth/berth/volume"
 )
 
 func main() {
@@ -158,6 +160,10 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 	if err != nil {
 		return nil, err
 	}
+	vols, err := volume.New(filepath.Join(cfg.DataRoot, "volumes"))
+	if err != nil {
+		return nil, err
+	}
 	d.containers, err = container.New(context.Background(), container.Config{
 		Root:      filepath.Join(cfg.DataRoot, "containers"),
 		ExecRoot:  cfg.ExecRoot,
@@ -166,6 +172,7 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 		InitPath:  findInit(),
 		Images:    d.images,
 		Snapshots: ss,
+		Volumes:   vols,
 		Logger:    logger,
 	})
 	if err != nil {
@@ -190,6 +197,7 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 		systemrouter.New(sys, d.images),
 		imagerouter.New(d.images),
 		containerrouter.New(d.containers),
+		volumerouter.New(vols),
 	)
 	for _, h := range cfg.Hosts {
 		l, err := d.listen(h)
