@@ -17,6 +17,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 	volumetypes "github.com/moby/moby/api/types/volume"
 	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/image"
@@ -187,6 +188,15 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 		return "", nil, err
 	}
 	merged.Image = req.Config.Image
+	// Everything the spec would reject at start (capabilities, ulimits,
+	// devices, sysctls...) is rejected now, as Docker does at create.
+	if _, err := rtspec.Generate(rtspec.Input{
+		ID: newID(), Config: merged, HostConfig: req.HostConfig, Rootfs: "/",
+		CgroupsPath: "/berth/validate", InitPath: s.cfg.InitPath,
+		Users: func(string, []string) (specs.User, error) { return specs.User{}, nil },
+	}); err != nil {
+		return "", nil, err
+	}
 	path, args := commandLine(merged)
 	c := newContainer()
 	c.ID = newID()
