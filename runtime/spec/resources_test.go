@@ -277,8 +277,18 @@ func TestDevices(t *testing.T) {
 		wantInvalid(t, err, tc.wantErr)
 	}
 
-	// Privileged: every device allowed, the host's nodes created.
-	s = mustGenerate(t, testInput(nil, &container.HostConfig{Privileged: true}))
+	// Privileged: every device allowed, the host's nodes created, a
+	// --device to another path added.
+	hc = &container.HostConfig{Privileged: true}
+	hc.Devices = []container.DeviceMapping{{PathOnHost: "/dev/null", PathInContainer: "/dev/null", CgroupPermissions: "r"},
+		{PathOnHost: "/dev/zero", PathInContainer: "/dev/myzero", CgroupPermissions: "r"}}
+	s = mustGenerate(t, testInput(nil, hc))
+	if n := len(slices.DeleteFunc(slices.Clone(s.Linux.Devices), func(d specs.LinuxDevice) bool { return d.Path != "/dev/null" })); n != 1 {
+		t.Errorf("/dev/null %d times", n)
+	}
+	if !slices.ContainsFunc(s.Linux.Devices, func(d specs.LinuxDevice) bool { return d.Path == "/dev/myzero" && d.Major == 1 && d.Minor == 5 }) {
+		t.Error("privileged: mapped device missing")
+	}
 	if r := s.Linux.Resources.Devices; len(r) != 1 || !r[0].Allow || r[0].Access != "rwm" || r[0].Type != "" {
 		t.Errorf("privileged rules %+v", r)
 	}

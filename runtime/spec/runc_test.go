@@ -172,7 +172,11 @@ func TestRuncDefaultIsolation(t *testing.T) {
 echo "MEM=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)";
 echo "PIDS=$(cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max)";
 echo "NOFILE=$(ulimit -n)"; echo "ID=$(id)"; echo "PWD=$(pwd)"; echo "SHM=$(df -k /dev/shm | tail -1)";
-echo "ENV=$(env | sort | tr '\n' ' ')"; echo x > /proc/sys/kernel/domainname && echo RW_PROC_SYS || echo RO_PROC_SYS`
+echo "ENV=$(env | sort | tr '\n' ' ')"; echo x > /proc/sys/kernel/domainname && echo RW_PROC_SYS || echo RO_PROC_SYS;
+echo "FIRMWARE=$(ls -A /sys/firmware | wc -l)";
+mknod /tmp/blk c 1 7 && echo MKNOD_OK; head -c1 /tmp/blk >/dev/null && echo FULL_READ; rm -f /tmp/blk;
+mknod /tmp/mem c 1 1 && echo "MEM=$(head -c1 /tmp/mem 2>&1 >/dev/null)"; rm -f /tmp/mem;
+head -c1 /dev/urandom >/dev/null && echo URANDOM_OK`
 	in := e.input(&container.Config{Cmd: []string{"sh", "-c", script}, WorkingDir: "/work/new", Env: []string{"FOO=bar"}},
 		&container.HostConfig{Resources: container.Resources{Memory: 64 << 20, PidsLimit: ptr(int64(100))}})
 	s, err := Generate(in)
@@ -203,6 +207,10 @@ echo "ENV=$(env | sort | tr '\n' ' ')"; echo x > /proc/sys/kernel/domainname && 
 		"PWD=/work/new",
 		"FOO=bar", "HOSTNAME=" + in.Hostname, "PATH=" + DefaultPathEnv,
 		"RO_PROC_SYS",
+		"FIRMWARE=0", // masked directory: an empty tmpfs
+		// The device cgroup: mknod of anything, use of the allowed only
+		// (/dev/full yes, /dev/mem no).
+		"MKNOD_OK", "FULL_READ", "URANDOM_OK", "MEM=head: /tmp/mem: Operation not permitted",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)

@@ -323,6 +323,20 @@ func Generate(in Input) (*specs.Spec, error) {
 		if s.Linux.Devices, err = hostDevices(); err != nil {
 			return nil, errdefs.As(errdefs.ErrSystem, fmt.Errorf("list host devices: %w", err))
 		}
+		// As Docker: a --device that only repeats a host node is already
+		// there; one mapped to another path is added; permissions are moot.
+		var moved []container.DeviceMapping
+		for _, d := range hc.Devices {
+			if d.PathInContainer != "" && d.PathInContainer != d.PathOnHost {
+				d.CgroupPermissions = "rwm"
+				moved = append(moved, d)
+			}
+		}
+		devs, _, err := userDevices(moved)
+		if err != nil {
+			return nil, err
+		}
+		s.Linux.Devices = append(s.Linux.Devices, devs...)
 		s.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
 	} else {
 		rules := defaultDeviceRules()
