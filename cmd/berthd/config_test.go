@@ -1,0 +1,100 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+)
+
+func parse(t *testing.T, args []string, file string) (Config, error) {
+	t.Helper()
+	cfg := defaultConfig()
+	var configFile string
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	bindFlags(fs, &cfg, &configFile)
+	if file != "" {
+		p := filepath.Join(t.TempDir(), "daemon.json")
+		if err := os.WriteFile(p, []byte(file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--config-file", p)
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	err := loadConfigFile(configFile, fs.Changed("config-file"), fs, &cfg)
+	return cfg, err
+}
+
+func TestConfigFileAndFlags(t *testing.T) {
+	cfg, err := parse(t, []string{"--data-root", "/x"}, `{"registry-mirrors":["http://127.0.0.1:5000"],"insecure-registries":["10.0.0.0/8"],"debug":true}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataRoot != "/x" || cfg.RegistryMirrors[0] != "http://127.0.0.1:5000" || !cfg.Debug || cfg.InsecureRegistries[0] != "10.0.0.0/8" {
+		t.Fatalf("cfg = %+v", cfg)
+	}
+	if cfg.ExecRoot != "/run/berth" || cfg.Hosts[0] != "unix:///run/berth/berth.sock" {
+		t.Fatalf("defaults lost: %+v", cfg)
+	}
+}
+
+func TestConfigConflictAndUnknown(t *testing.T) {
+	_, err := parse(t, []string{"--data-root", "/x"}, `{"data-root":"/y"}`)
+	if err == nil || !strings.Contains(err.Error(), "specified both as a flag and in the configuration file") {
+		t.Fatalf("conflict: %v", err)
+	}
+	_, err = parse(t, nil, `{"no-such-key":1}`)
+	if err == nil || !strings.Contains(err.Error(), "don't match any configuration option: no-such-key") {
+		t.Fatalf("unknown: %v", err)
+	}
+	_, err = parse(t, nil, `{bad json`)
+	if err == nil {
+		t.Fatal("bad JSON accepted")
+	}
+}
+
+func TestMissingDefaultFileIsFine(t *testing.T) {
+	cfg := defaultConfig()
+	if err := loadConfigFile(filepath.Join(t.TempDir(), "none.json"), false, nil, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := loadConfigFile(filepath.Join(t.TempDir(), "none.json"), true, nil, &cfg); err == nil {
+		t.Fatal("a named missing file must be an error")
+	}
+}
+
+func TestSplitMirrors(t *testing.T) {
+	hub, hosts := splitMirrors([]string{"http://127.0.0.1:5000", "ghcr.io=http://127.0.0.1:5002"}, map[string][]string{"quay.io": {"https://m"}})
+	if len(hub) != 1 || hub[0] != "http://127.0.0.1:5000" {
+		t.Fatalf("hub = %v", hub)
+	}
+	if hosts["ghcr.io"][0] != "http://127.0.0.1:5002" || hosts["quay.io"][0] != "https://m" {
+		t.Fatalf("hosts = %v", hosts)
+	}
+}
+
+func TestTCPWithoutTLSRefused(t *testing.T) {
+	d := &daemon{cfg: defaultConfig()}
+	if _, err := d.listen("tcp://127.0.0.1:0"); err == nil || !strings.Contains(err.Error(), "without TLS") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := d.listen("bogus"); err == nil {
+		t.Fatal("bogus host accepted")
+	}
+}
+
+func TestLockDataRoot(t *testing.T) {
+	dir := t.TempDir()
+	f, err := lockDataRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := lockDataRoot(dir); err == nil || !strings.Contains(err.Error(), "in use by another berthd") {
+		t.Fatalf("second lock: %v", err)
+	}
+}
