@@ -21,19 +21,22 @@ func cwdRootfs(t *testing.T) (rootfs, volume string) {
 		}
 	}
 	links := map[string]string{
-		"rootfs/evil":      "/proc/self/fd/7",
-		"rootfs/rel":       "../../../proc/self/fd/8",
-		"rootfs/p":         "/proc",
-		"rootfs/chain1":    "chain2",
-		"rootfs/chain2":    "/usr/../evil",
-		"rootfs/loop1":     "loop2",
-		"rootfs/loop2":     "loop1",
-		"rootfs/fine":      "/app/sub",
-		"rootfs/devfd":     "/dev/fd",
-		"rootfs/hostproc":  "/host/proc",
-		"volume/evil":      "/proc/self/fd/9",
-		"volume/fine":      "ok",
-		"rootfs/app/upper": "../..",
+		"rootfs/evil":        "/proc/self/fd/7",
+		"rootfs/rel":         "../../../proc/self/fd/8",
+		"rootfs/p":           "/proc",
+		"rootfs/chain1":      "chain2",
+		"rootfs/chain2":      "/usr/../evil",
+		"rootfs/loop1":       "loop2",
+		"rootfs/loop2":       "loop1",
+		"rootfs/fine":        "/app/sub",
+		"rootfs/devfd":       "/dev/fd",
+		"rootfs/hostproc":    "/host/proc",
+		"volume/evil":        "/proc/self/fd/9",
+		"volume/fine":        "ok",
+		"rootfs/app/upper":   "../..",
+		"rootfs/via-missing": "/missing/../evil",
+		"rootfs/via-tmpfs":   "/scratch/x/../../evil",
+		"rootfs/via-dev":     "/dev/x/../../evil",
 	}
 	for name, target := range links {
 		if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
@@ -77,6 +80,10 @@ func TestWorkingDir(t *testing.T) {
 		{"/hostproc/self/fd/7", "", "leads into /proc"},
 		{"/hp/self/fd/7", "", "leads into /proc"}, // the host's /proc bound in
 		{"/loop1", "", "too many levels of symbolic links"},
+		{"/via-missing", "", "leads into /proc"},
+		{"/via-tmpfs", "", "leads into /proc"},
+		{"/via-dev", "", "leads into /proc"},
+		{"/missing/x/../../evil", "", "leads into /proc"}, // cleaned to /evil
 	}
 	for _, tt := range tests {
 		t.Run(tt.wd, func(t *testing.T) {

@@ -127,8 +127,10 @@ var (
 // free of symlinks as far as the host can see. It fails with errIntoProc if
 // the path (or any symlink on the way) enters a procfs — the container's
 // /proc, a bind of the host's /proc, or /proc of a host / bound in — and with
-// errLoop after 40 symlinks. A component that does not exist ends the walk:
-// what follows will be created as plain directories.
+// errLoop after 40 symlinks. A component the host cannot see (it does not
+// exist yet, or it is in a fresh tmpfs) counts as a plain directory, which
+// is what runc creates for a missing working directory; the walk goes on,
+// so a later ".." and what follows are still checked.
 func (v *view) resolve(p string) (string, error) {
 	rest := strings.Split(p, "/")
 	cur := "/"
@@ -159,11 +161,13 @@ func (v *view) resolve(p string) (string, error) {
 		case kindProc:
 			return "", errIntoProc
 		case kindOpaque:
-			return path.Join(append([]string{next}, rest...)...), nil
+			cur = next
+			continue
 		case kindDev:
 			t, ok := runcDevLinks[rel]
 			if !ok {
-				return path.Join(append([]string{next}, rest...)...), nil
+				cur = next
+				continue
 			}
 			target = t
 		case kindHost:
@@ -182,7 +186,8 @@ func (v *view) resolve(p string) (string, error) {
 			fi, err := os.Lstat(hp)
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-					return path.Join(append([]string{next}, rest...)...), nil
+					cur = next
+					continue
 				}
 				return "", err
 			}
