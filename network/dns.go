@@ -1,0 +1,354 @@
+package network
+
+import (
+	"bufio"
+	"encoding/binary"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
+)
+
+// dnsAddr is the embedded DNS server's address inside a container, as
+// Docker's.
+const dnsAddr = "127.0.0.11"
+
+// dnsServer answers on 127.0.0.11:53 (UDP and TCP) inside one container's
+// namespace. Its sockets are opened by a thread that enters the namespace
+// for that moment only (see inNetNS): sockets keep the namespace they were
+// made in, so the serving goroutines run on ordinary threads in the host's
+// namespace, and forwarded queries leave from the host, where the host's
+// resolvers (even 127.0.0.53) are reachable.
+type dnsServer struct {
+	s    *Service
+	id   string // container ID
+	udp  net.PacketConn
+	tcp  net.Listener
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+// startDNS starts the embedded DNS server of sb if it is on a
+// user-defined network.
+func (s *Service) startDNS(sb *sandbox, rt *runtimeState) error {
+	need := false
+	for _, ep := range sb.Endpoints {
+		if n := s.networks[ep.NetworkID]; n != nil && !n.Predefined && ep.IP.IsValid() {
+			need = true
+		}
+	}
+	if !need || rt.dns != nil {
+		return nil
+	}
+	d := &dnsServer{s: s, id: sb.ContainerID}
+	err := inNetNS(sb.NetNS, func() error {
+		var err error
+		if d.udp, err = net.ListenPacket("udp4", dnsAddr+":53"); err != nil {
+			return err
+		}
+		if d.tcp, err = net.Listen("tcp4", dnsAddr+":53"); err != nil {
+			d.udp.Close()
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	d.wg.Add(2)
+	go d.serveUDP()
+	go d.serveTCP()
+	rt.dns = d
+	return nil
+}
+
+// startRuntime restarts the proxies and DNS server of a sandbox that kept
+// running while berthd was down. A port taken meanwhile is logged, not
+// fatal: the kernel's DNAT path still serves it.
+func (s *Service) startRuntime(sb *sandbox, rt *runtimeState) error {
+	ip, _ := s.primary(sb)
+	for _, b := range sb.Ports {
+		if !ip.IsValid() {
+			break
+		}
+		p, err := listenProxy(b.Proto, b.HostIP, b.HostPort, netip.AddrPortFrom(ip, b.CtrPort))
+		if err != nil {
+			s.log.Warn("network: cannot hold published port again", "container", sb.ContainerID, "port", b.HostPort, "err", err)
+			continue
+		}
+		p.serve()
+		rt.proxies = append(rt.proxies, p)
+	}
+	return s.startDNS(sb, rt)
+}
+
+func (d *dnsServer) close() {
+	d.once.Do(func() {
+		d.udp.Close()
+		d.tcp.Close()
+	})
+	d.wg.Wait()
+}
+
+func (d *dnsServer) serveUDP() {
+	defer d.wg.Done()
+	buf := make([]byte, 4096)
+	for {
+		n, from, err := d.udp.ReadFrom(buf)
+		if err != nil {
+			if isClosed(err) {
+				return
+			}
+			continue
+		}
+		q := append([]byte(nil), buf[:n]...)
+		go func() {
+			if resp := d.answer(q, "udp"); resp != nil {
+				_, _ = d.udp.WriteTo(resp, from)
+			}
+		}()
+	}
+}
+
+func (d *dnsServer) serveTCP() {
+	defer d.wg.Done()
+	for {
+		c, err := d.tcp.Accept()
+		if err != nil {
+			if isClosed(err) {
+				return
+			}
+			continue
+		}
+		go func() {
+			defer c.Close()
+			r := bufio.NewReader(c)
+			for {
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				var l [2]byte
+				if _, err := io.ReadFull(r, l[:]); err != nil {
+					return
+				}
+				q := make([]byte, binary.BigEndian.Uint16(l[:]))
+				if _, err := io.ReadFull(r, q); err != nil {
+					return
+				}
+				resp := d.answer(q, "tcp")
+				if resp == nil {
+					return
+				}
+				out := binary.BigEndian.AppendUint16(nil, uint16(len(resp)))
+				if _, err := c.Write(append(out, resp...)); err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
+func isClosed(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "use of closed") || err == net.ErrClosed)
+}
+
+// answer resolves a query: names of containers sharing a network with the
+// asker locally, anything else by the upstream resolvers (none for a
+// container only on --internal networks).
+func (d *dnsServer) answer(q []byte, transport string) []byte {
+	var p dnsmessage.Parser
+	h, err := p.Start(q)
+	if err != nil {
+		return nil
+	}
+	question, err := p.Question()
+	if err != nil {
+		return reply(h, nil, dnsmessage.RCodeFormatError, nil)
+	}
+	name := strings.ToLower(strings.TrimSuffix(question.Name.String(), "."))
+	ips, ptr, internal, upstreams := d.s.resolve(d.id, name, question.Type)
+	if len(ips) > 0 || ptr != "" {
+		return reply(h, &question, dnsmessage.RCodeSuccess, func(b *dnsmessage.Builder) error {
+			rh := dnsmessage.ResourceHeader{Name: question.Name, Class: dnsmessage.ClassINET, TTL: 600}
+			if ptr != "" {
+				n, err := dnsmessage.NewName(ptr + ".")
+				if err != nil {
+					return err
+				}
+				return b.PTRResource(rh, dnsmessage.PTRResource{PTR: n})
+			}
+			if question.Type != dnsmessage.TypeA && question.Type != dnsmessage.TypeALL {
+				return nil // a container name has no IPv6 address: NOERROR, no answer
+			}
+			for _, ip := range ips {
+				if err := b.AResource(rh, dnsmessage.AResource{A: ip.As4()}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if internal || len(upstreams) == 0 {
+		return reply(h, &question, dnsmessage.RCodeServerFailure, nil)
+	}
+	for _, up := range upstreams {
+		if resp := forward(q, up, transport); resp != nil {
+			return resp
+		}
+	}
+	return reply(h, &question, dnsmessage.RCodeServerFailure, nil)
+}
+
+func reply(h dnsmessage.Header, q *dnsmessage.Question, rcode dnsmessage.RCode, answers func(*dnsmessage.Builder) error) []byte {
+	rh := dnsmessage.Header{ID: h.ID, Response: true, OpCode: h.OpCode, RecursionDesired: h.RecursionDesired, RecursionAvailable: true, RCode: rcode, Authoritative: answers != nil}
+	b := dnsmessage.NewBuilder(nil, rh)
+	b.EnableCompression()
+	if q != nil {
+		_ = b.StartQuestions()
+		_ = b.Question(*q)
+	}
+	if answers != nil {
+		_ = b.StartAnswers()
+		if err := answers(&b); err != nil {
+			return nil
+		}
+	}
+	out, err := b.Finish()
+	if err != nil {
+		return nil
+	}
+	return out
+}
+
+// forward relays a query to one upstream resolver ("ip" or "ip:port").
+func forward(q []byte, up, transport string) []byte {
+	if _, _, err := net.SplitHostPort(up); err != nil {
+		up = net.JoinHostPort(up, "53")
+	}
+	c, err := net.DialTimeout(transport, up, 2*time.Second)
+	if err != nil {
+		return nil
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+	if transport == "tcp" {
+		msg := binary.BigEndian.AppendUint16(nil, uint16(len(q)))
+		if _, err := c.Write(append(msg, q...)); err != nil {
+			return nil
+		}
+		var l [2]byte
+		if _, err := io.ReadFull(c, l[:]); err != nil {
+			return nil
+		}
+		resp := make([]byte, binary.BigEndian.Uint16(l[:]))
+		if _, err := io.ReadFull(c, resp); err != nil {
+			return nil
+		}
+		return resp
+	}
+	if _, err := c.Write(q); err != nil {
+		return nil
+	}
+	buf := make([]byte, 65535)
+	n, err := c.Read(buf)
+	if err != nil {
+		return nil
+	}
+	return buf[:n]
+}
+
+// resolve looks name up among the containers sharing a user-defined
+// network with container id: their names, aliases and short IDs; or, for
+// an in-addr.arpa name, the container holding that address. internal is
+// true when the asker is on internal networks only; upstreams are where
+// other names go.
+func (s *Service) resolve(id, name string, qtype dnsmessage.Type) (ips []netip.Addr, ptr string, internal bool, upstreams []string) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	me := s.sandboxes[id]
+	if me == nil {
+		return nil, "", true, nil
+	}
+	nets := map[string]bool{}
+	internal = true
+	for _, ep := range me.Endpoints {
+		n := s.networks[ep.NetworkID]
+		if n == nil || !ep.IP.IsValid() {
+			continue
+		}
+		if !n.Internal {
+			internal = false
+		}
+		if !n.Predefined {
+			nets[n.ID] = true
+		}
+	}
+	var rev netip.Addr
+	if qtype == dnsmessage.TypePTR && strings.HasSuffix(name, ".in-addr.arpa") {
+		parts := strings.Split(strings.TrimSuffix(name, ".in-addr.arpa"), ".")
+		if len(parts) == 4 {
+			rev, _ = netip.ParseAddr(parts[3] + "." + parts[2] + "." + parts[1] + "." + parts[0])
+		}
+	}
+	for _, sb := range s.sandboxes {
+		for _, ep := range sb.Endpoints {
+			if !nets[ep.NetworkID] || !ep.IP.IsValid() {
+				continue
+			}
+			if rev.IsValid() {
+				if ep.IP == rev {
+					ptr = sb.Name + "." + s.networks[ep.NetworkID].Name
+				}
+				continue
+			}
+			if dnsNameMatch(sb, ep, name, s.networks[ep.NetworkID].Name) {
+				ips = append(ips, ep.IP)
+			}
+		}
+	}
+	if len(ips) == 0 && ptr == "" && !internal {
+		upstreams = me.DNS
+		if len(upstreams) == 0 {
+			upstreams = hostResolvers(s.cfg.ResolvConf)
+		}
+	}
+	return ips, ptr, internal, upstreams
+}
+
+// dnsNameMatch: the container's name, its 12-character ID, its aliases on
+// that network, each also qualified with the network's name.
+func dnsNameMatch(sb *sandbox, ep *endpoint, name, netName string) bool {
+	if base, ok := strings.CutSuffix(name, "."+strings.ToLower(netName)); ok {
+		name = base
+	}
+	if strings.EqualFold(sb.Name, name) || (len(sb.ContainerID) >= 12 && sb.ContainerID[:12] == name) {
+		return true
+	}
+	for _, a := range ep.Aliases {
+		if strings.EqualFold(a, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostResolvers reads the nameservers of a resolv.conf.
+func hostResolvers(path string) []string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "nameserver" {
+			if a, err := netip.ParseAddr(f[1]); err == nil && a.Is4() {
+				out = append(out, f[1])
+			}
+		}
+	}
+	return out
+}

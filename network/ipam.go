@@ -1,0 +1,116 @@
+package network
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/berth/berth/errdefs"
+)
+
+// pool hands out the addresses of one IPv4 subnet. It lives in memory: the
+// addresses in use are recorded in the sandboxes' records and the pool is
+// rebuilt from them at startup (see Service.load), so no address is ever
+// given twice and none outlives the container holding it.
+//
+// Like Docker, allocation is serial: the next free address after the last
+// one given, wrapping around, so a released address is not reused at once
+// (stale ARP and conntrack entries of the old holder have time to expire).
+type pool struct {
+	subnet  netip.Prefix
+	rng     netip.Prefix // addresses handed out dynamically (IPRange, or the subnet)
+	gateway netip.Addr
+	used    map[netip.Addr]string // address → holder (container ID, or "gateway")
+	last    netip.Addr
+}
+
+func newPool(subnet, rng netip.Prefix, gateway netip.Addr) *pool {
+	subnet = subnet.Masked()
+	if !rng.IsValid() {
+		rng = subnet
+	}
+	p := &pool{subnet: subnet, rng: rng.Masked(), gateway: gateway, used: map[netip.Addr]string{}}
+	if gateway.IsValid() {
+		p.used[gateway] = "gateway"
+	}
+	return p
+}
+
+// first and last usable addresses of the subnet (no network, no broadcast).
+func (p *pool) bounds(pr netip.Prefix) (netip.Addr, netip.Addr) {
+	lo := pr.Masked().Addr()
+	hi := lastAddr(pr)
+	if pr.Bits() <= 30 {
+		lo, hi = lo.Next(), hi.Prev()
+	}
+	// Stay inside the subnet.
+	if !p.subnet.Contains(lo) {
+		lo = p.subnet.Addr().Next()
+	}
+	return lo, hi
+}
+
+func lastAddr(pr netip.Prefix) netip.Addr {
+	a := pr.Masked().Addr().As4()
+	host := uint32(1)<<(32-pr.Bits()) - 1
+	v := (uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])) | host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// usable reports whether a may be given to a container.
+func (p *pool) usable(a netip.Addr) bool {
+	lo, hi := p.bounds(p.subnet)
+	return a.Is4() && p.subnet.Contains(a) && a.Compare(lo) >= 0 && a.Compare(hi) <= 0
+}
+
+// request reserves a specific address (--ip) for holder.
+func (p *pool) request(a netip.Addr, holder string) error {
+	if !p.usable(a) {
+		return errdefs.InvalidParameter(fmt.Sprintf("no configured subnet or ip-range contain the IP address %s", a))
+	}
+	if h, ok := p.used[a]; ok && h != holder {
+		return errdefs.Conflict(fmt.Sprintf("Address already in use: %s", a))
+	}
+	p.used[a] = holder
+	return nil
+}
+
+// allocate gives the next free address to holder.
+func (p *pool) allocate(holder string) (netip.Addr, error) {
+	lo, hi := p.bounds(p.rng)
+	a := lo
+	if p.last.IsValid() && p.last.Compare(lo) >= 0 && p.last.Compare(hi) < 0 {
+		a = p.last.Next()
+	}
+	start := a
+	for {
+		if _, taken := p.used[a]; !taken {
+			p.used[a] = holder
+			p.last = a
+			return a, nil
+		}
+		if a == hi {
+			a = lo
+		} else {
+			a = a.Next()
+		}
+		if a == start {
+			return netip.Addr{}, errdefs.Unavailable(fmt.Sprintf("no available IPv4 addresses on this network's address pools: %s", p.subnet))
+		}
+	}
+}
+
+// release frees a if holder has it.
+func (p *pool) release(a netip.Addr, holder string) {
+	if h, ok := p.used[a]; ok && h == holder {
+		delete(p.used, a)
+	}
+}
+
+// inUse counts the addresses taken, the gateway included.
+func (p *pool) inUse() int { return len(p.used) }
+
+// macFor is Docker's MAC for an IPv4 address: 02:42 then the four bytes.
+func macFor(a netip.Addr) string {
+	b := a.As4()
+	return fmt.Sprintf("02:42:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
+}

@@ -1,0 +1,471 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/errdefs"
+	"github.com/berth/berth/network/portspec"
+)
+
+// Request describes a container's networking needs (the container
+// service's NetworkRequest, field for field).
+type Request struct {
+	ContainerID string
+	Name        string // without the leading slash
+	Hostname    string
+	Config      *container.Config
+	HostConfig  *container.HostConfig
+	Networking  *network.NetworkingConfig
+}
+
+func (r Request) mode() string {
+	if r.HostConfig == nil {
+		return "default"
+	}
+	return string(r.HostConfig.NetworkMode)
+}
+
+func (r Request) endpointsConfig() map[string]*network.EndpointSettings {
+	if r.Networking == nil {
+		return nil
+	}
+	return r.Networking.EndpointsConfig
+}
+
+// Validate checks a create request's network settings without changing
+// anything.
+func (s *Service) Validate(ctx context.Context, req Request) error {
+	mode := req.mode()
+	if req.HostConfig != nil {
+		if err := portspec.CheckBindings(req.HostConfig.PortBindings); err != nil {
+			return errdefs.InvalidParameter(err.Error())
+		}
+		for p := range req.HostConfig.PortBindings {
+			if p.Proto() == network.SCTP {
+				return errdefs.NotImplemented("publishing sctp ports is not supported by berth")
+			}
+		}
+	}
+	switch {
+	case mode == "host" || strings.HasPrefix(mode, "container:"):
+		return nil
+	case mode == "none":
+		for name := range req.endpointsConfig() {
+			if name != "none" {
+				return errdefs.InvalidParameter(fmt.Sprintf("Container cannot be connected to network endpoints: none, %s", name))
+			}
+		}
+		return nil
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, err := s.membership(req)
+	return err
+}
+
+// membership resolves the networks a new sandbox joins: its mode's
+// network, then the other networks of EndpointsConfig (API >= 1.44).
+func (s *Service) membership(req Request) ([]*endpoint, error) {
+	primary, err := s.find(modeNetwork(req.mode()))
+	if err != nil {
+		return nil, err
+	}
+	if primary.Driver != "bridge" {
+		return nil, errdefs.InvalidParameter(fmt.Sprintf("network %s cannot be used as a container's network mode here", primary.Name))
+	}
+	cfgs := req.endpointsConfig()
+	names := make([]string, 0, len(cfgs))
+	for k := range cfgs {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	eps := []*endpoint{{NetworkID: primary.ID}}
+	for _, name := range names {
+		n, err := s.find(name)
+		if err != nil {
+			return nil, err
+		}
+		var ep *endpoint
+		for _, e := range eps {
+			if e.NetworkID == n.ID {
+				ep = e
+			}
+		}
+		if ep == nil {
+			if n.Driver != "bridge" {
+				return nil, errdefs.InvalidParameter(fmt.Sprintf("container cannot be connected to network %s and %s at once", primary.Name, n.Name))
+			}
+			ep = &endpoint{NetworkID: n.ID}
+			eps = append(eps, ep)
+		}
+		if err := s.applyEndpointConfig(ep, n, cfgs[name]); err != nil {
+			return nil, err
+		}
+	}
+	return eps, nil
+}
+
+func (s *Service) applyEndpointConfig(ep *endpoint, n *netRecord, es *network.EndpointSettings) error {
+	if es == nil {
+		return nil
+	}
+	if len(es.Aliases) > 0 {
+		if n.Predefined {
+			return errdefs.InvalidParameter("network-scoped alias is supported only for containers in user defined networks")
+		}
+		ep.Aliases = append([]string(nil), es.Aliases...)
+	}
+	if es.IPAMConfig != nil && es.IPAMConfig.IPv4Address.IsValid() {
+		ip := es.IPAMConfig.IPv4Address
+		if n.Predefined {
+			return errdefs.InvalidParameter("user specified IP address is supported on user defined networks only")
+		}
+		if p := s.pools[n.ID]; p == nil || !p.usable(ip) {
+			return errdefs.InvalidParameter(fmt.Sprintf("no configured subnet or ip-range contain the IP address %s", ip))
+		}
+		ep.RequestedIP = ip
+	}
+	return nil
+}
+
+// Setup prepares a container's networking before it starts and returns
+// the namespace path runc joins: "host" for --network host, "" for none
+// (runc makes a namespace with loopback only) and container:<id> (the
+// container service resolves that one). On error nothing is left behind.
+func (s *Service) Setup(ctx context.Context, req Request) (_ string, retErr error) {
+	mode := req.mode()
+	switch {
+	case mode == "host":
+		return "host", nil
+	case mode == "none", strings.HasPrefix(mode, "container:"):
+		return "", nil
+	}
+	id := req.ContainerID
+	if id == "" {
+		return "", errdefs.InvalidParameter("network setup: container ID missing")
+	}
+	if err := s.fw.ensureGate(); err != nil {
+		s.log.Warn("network: cannot open the iptables FORWARD chain to berth's bridges", "err", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sb := s.sandboxes[id]
+	if sb != nil && sb.NetNS != "" {
+		s.teardownLocked(sb) // a stale setup: start afresh
+	}
+	if sb == nil {
+		eps, err := s.membership(req)
+		if err != nil {
+			return "", err
+		}
+		sb = &sandbox{ContainerID: id, Endpoints: eps}
+	}
+	sb.Name, sb.Hostname, sb.Mode = req.Name, req.Hostname, mode
+	sb.DNS = nil
+	if req.HostConfig != nil {
+		for _, a := range req.HostConfig.DNS {
+			sb.DNS = append(sb.DNS, a.String())
+		}
+	}
+	for _, ep := range sb.Endpoints {
+		if _, ok := s.networks[ep.NetworkID]; !ok {
+			return "", errdefs.NotFound(fmt.Sprintf("network %s not found", ep.NetworkID))
+		}
+	}
+	path := s.nsPath(id)
+	_ = removeNetNS(path)
+	if err := newNetNS(path); err != nil {
+		return "", err
+	}
+	sb.NetNS = path
+	rt := &runtimeState{}
+	defer func() {
+		if retErr != nil {
+			rt.stop()
+			s.teardownLocked(sb)
+			if _, known := s.sandboxes[id]; !known {
+				return
+			}
+			_ = s.saveSandbox(sb)
+		}
+	}()
+	nsh, err := netns.GetFromPath(path)
+	if err != nil {
+		return "", err
+	}
+	defer nsh.Close()
+	nlh, err := netlink.NewHandleAt(nsh, unix.NETLINK_ROUTE)
+	if err != nil {
+		return "", err
+	}
+	defer nlh.Close()
+	if lo, err := nlh.LinkByName("lo"); err == nil {
+		if err := nlh.LinkSetUp(lo); err != nil {
+			return "", err
+		}
+	}
+	for _, ep := range sb.Endpoints {
+		if err := s.plug(sb, ep, nsh, nlh); err != nil {
+			return "", err
+		}
+	}
+	if err := s.publish(sb, req, rt); err != nil {
+		return "", err
+	}
+	if err := s.fw.addPorts(id, s.portRules(sb)); err != nil {
+		return "", err
+	}
+	if err := s.startDNS(sb, rt); err != nil {
+		return "", err
+	}
+	if err := s.saveSandbox(sb); err != nil {
+		return "", err
+	}
+	s.sandboxes[id] = sb
+	s.running[id] = rt
+	return path, nil
+}
+
+// plug attaches the sandbox to one network: an address, a veth pair whose
+// container end is ethN inside the namespace, and the default route if
+// this is the first network with a gateway.
+func (s *Service) plug(sb *sandbox, ep *endpoint, nsh netns.NsHandle, nlh *netlink.Handle) error {
+	n := s.networks[ep.NetworkID]
+	if n == nil {
+		return errdefs.NotFound(fmt.Sprintf("network %s not found", ep.NetworkID))
+	}
+	p := s.pools[n.ID]
+	var ip netip.Addr
+	var err error
+	if ep.RequestedIP.IsValid() {
+		ip, err = ep.RequestedIP, p.request(ep.RequestedIP, sb.ContainerID)
+	} else {
+		ip, err = p.allocate(sb.ContainerID)
+	}
+	if err != nil {
+		return err
+	}
+	ep.IP = ip
+	ep.MAC = macFor(ip)
+	ep.EndpointID = newID()
+	ep.IfName = s.nextIfName(sb)
+	ep.HostVeth = "veth" + ep.EndpointID[:7]
+	br, err := netlink.LinkByName(n.Bridge)
+	if err != nil {
+		if err := ensureBridge(n.Bridge, n.Gateway, n.Subnet); err != nil {
+			return err
+		}
+		if br, err = netlink.LinkByName(n.Bridge); err != nil {
+			return err
+		}
+	}
+	mac, _ := net.ParseMAC(ep.MAC)
+	veth := &netlink.Veth{
+		LinkAttrs:        netlink.LinkAttrs{Name: ep.HostVeth, MasterIndex: br.Attrs().Index, Flags: net.FlagUp, MTU: br.Attrs().MTU},
+		PeerName:         ep.IfName,
+		PeerHardwareAddr: mac,
+		PeerNamespace:    netlink.NsFd(int(nsh)),
+	}
+	if err := netlink.LinkAdd(veth); err != nil {
+		ep.HostVeth = ""
+		return fmt.Errorf("create veth for %s: %w", n.Name, err)
+	}
+	link, err := nlh.LinkByName(ep.IfName)
+	if err != nil {
+		return err
+	}
+	addr := &netlink.Addr{IPNet: &net.IPNet{IP: net.IP(ip.AsSlice()), Mask: net.CIDRMask(n.Subnet.Bits(), 32)}}
+	if err := nlh.AddrAdd(link, addr); err != nil {
+		return fmt.Errorf("address %s: %w", ep.IfName, err)
+	}
+	if err := nlh.LinkSetUp(link); err != nil {
+		return err
+	}
+	if !n.Internal && n.Gateway.IsValid() && !s.hasGateway(sb, ep) {
+		r := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: net.IP(n.Gateway.AsSlice())}
+		if err := nlh.RouteAdd(r); err != nil {
+			return fmt.Errorf("default route: %w", err)
+		}
+	}
+	return nil
+}
+
+// hasGateway reports whether another set-up endpoint of sb already gave
+// it its default route.
+func (s *Service) hasGateway(sb *sandbox, except *endpoint) bool {
+	for _, ep := range sb.Endpoints {
+		if ep == except || !ep.IP.IsValid() {
+			continue
+		}
+		if n := s.networks[ep.NetworkID]; n != nil && !n.Internal && n.Gateway.IsValid() {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Service) nextIfName(sb *sandbox) string {
+	used := map[string]bool{}
+	for _, ep := range sb.Endpoints {
+		used[ep.IfName] = true
+	}
+	for i := 0; ; i++ {
+		if n := fmt.Sprintf("eth%d", i); !used[n] {
+			return n
+		}
+	}
+}
+
+// unplug undoes plug; safe on a half-made endpoint.
+func (s *Service) unplug(sb *sandbox, ep *endpoint) error {
+	var err error
+	if ep.HostVeth != "" {
+		if l, lerr := netlink.LinkByName(ep.HostVeth); lerr == nil {
+			err = netlink.LinkDel(l)
+		}
+	}
+	if ep.IP.IsValid() {
+		if p := s.pools[ep.NetworkID]; p != nil {
+			p.release(ep.IP, sb.ContainerID)
+		}
+	}
+	ep.IP, ep.MAC, ep.EndpointID, ep.IfName, ep.HostVeth = netip.Addr{}, "", "", "", ""
+	return err
+}
+
+// primary is the address published ports lead to: the first set-up
+// endpoint's, and its network.
+func (s *Service) primary(sb *sandbox) (netip.Addr, *netRecord) {
+	for _, ep := range sb.Endpoints {
+		if ep.IP.IsValid() {
+			return ep.IP, s.networks[ep.NetworkID]
+		}
+	}
+	return netip.Addr{}, nil
+}
+
+// portRules lists the DNAT rules of sb's bindings.
+func (s *Service) portRules(sb *sandbox) []portRule {
+	ip, n := s.primary(sb)
+	if !ip.IsValid() || n == nil {
+		return nil
+	}
+	var out []portRule
+	for _, b := range sb.Ports {
+		if !b.HostIP.Is4() || b.HostIP.IsLoopback() {
+			continue // IPv6 and loopback go through the proxy only
+		}
+		out = append(out, portRule{Proto: b.Proto, HostIP: b.HostIP, HostPort: b.HostPort, Ctr: ip, CtrPort: b.CtrPort, Bridge: n.Bridge})
+	}
+	return out
+}
+
+// Teardown undoes Setup: proxies, DNS, port rules, veths, addresses, the
+// namespace. The sandbox keeps its memberships. Idempotent.
+func (s *Service) Teardown(ctx context.Context, containerID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sb := s.sandboxes[containerID]
+	if sb == nil || sb.NetNS == "" {
+		return nil
+	}
+	err := s.teardownLocked(sb)
+	if serr := s.saveSandbox(sb); err == nil {
+		err = serr
+	}
+	return err
+}
+
+func (s *Service) teardownLocked(sb *sandbox) error {
+	var errs []error
+	if rt := s.running[sb.ContainerID]; rt != nil {
+		rt.stop()
+		delete(s.running, sb.ContainerID)
+	}
+	errs = append(errs, s.fw.removePorts(sb.ContainerID))
+	for _, ep := range sb.Endpoints {
+		errs = append(errs, s.unplug(sb, ep))
+	}
+	if sb.NetNS != "" {
+		errs = append(errs, removeNetNS(sb.NetNS))
+	}
+	s.clearRuntime(sb)
+	return errors.Join(errs...)
+}
+
+// clearRuntime forgets what only a running sandbox has.
+func (s *Service) clearRuntime(sb *sandbox) {
+	s.ports.remove(sb.ContainerID)
+	for _, ep := range sb.Endpoints {
+		if ep.IP.IsValid() {
+			if p := s.pools[ep.NetworkID]; p != nil {
+				p.release(ep.IP, sb.ContainerID)
+			}
+		}
+		ep.IP, ep.MAC, ep.EndpointID, ep.IfName, ep.HostVeth = netip.Addr{}, "", "", "", ""
+	}
+	sb.NetNS = ""
+	sb.Ports = nil
+	sb.Exposed = nil
+}
+
+// Release forgets a removed container for good (tearing it down first if
+// needed). Idempotent.
+func (s *Service) Release(ctx context.Context, containerID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var err error
+	if sb := s.sandboxes[containerID]; sb != nil {
+		err = s.teardownLocked(sb)
+	}
+	delete(s.sandboxes, containerID)
+	if rerr := os.Remove(s.sbPath(containerID)); rerr != nil && !os.IsNotExist(rerr) && err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// ResolvConf returns the nameservers of the container's resolv.conf: the
+// embedded DNS server's address on user-defined networks, nil otherwise
+// (the host's resolvers, as on Docker's default bridge).
+func (s *Service) ResolvConf(containerID string) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sb := s.sandboxes[containerID]
+	if sb == nil {
+		return nil
+	}
+	for _, ep := range sb.Endpoints {
+		if n := s.networks[ep.NetworkID]; n != nil && !n.Predefined {
+			return []string{dnsAddr}
+		}
+	}
+	return nil
+}
+
+// ContainerIP is the container's primary address, for /etc/hosts.
+func (s *Service) ContainerIP(containerID string) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sb := s.sandboxes[containerID]
+	if sb == nil {
+		return ""
+	}
+	if ip, _ := s.primary(sb); ip.IsValid() {
+		return ip.String()
+	}
+	return ""
+}

@@ -1,0 +1,800 @@
+// Package network is berth's network service: Linux bridges with NAT,
+// per-container network namespaces joined by veth pairs, published ports
+// (nftables DNAT plus an in-process userland proxy), user-defined networks
+// with an embedded DNS server, and the /networks API behind them.
+//
+// Lifecycle of a container's networking, as the container service drives
+// it (see container.Network):
+//
+//	Validate  at create: checks mode, networks and port specs; changes nothing
+//	Setup     before runc starts: netns pinned at <exec-root>/netns/<id>,
+//	          one veth per network, addresses from IPAM, ports bound and
+//	          DNATed, embedded DNS started; all or nothing
+//	Teardown  after the container stopped: everything Setup made is undone,
+//	          the container keeps its network memberships (connect/disconnect
+//	          change them, also while stopped)
+//	Release   at rm: the container is forgotten
+//
+// At startup New restores what still exists (netns of containers that kept
+// running while berthd was down); Reconcile, called once the container
+// service knows which containers run, removes the rest.
+package network
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/network"
+
+	"github.com/berth/berth/errdefs"
+	"github.com/berth/berth/filters"
+)
+
+// Config configures the network service.
+type Config struct {
+	// Root holds persistent state (<data-root>/network).
+	Root string
+	// ExecRoot holds runtime state; network namespaces are pinned under
+	// <ExecRoot>/netns.
+	ExecRoot string
+	Logger   *slog.Logger
+	// Prefix names berth's kernel objects: the nftables table, the default
+	// bridge (<Prefix>0) and user networks' bridges (<Prefix>-<id>).
+	// "berth" if empty. At most 8 characters. Tests use their own.
+	Prefix string
+	// DefaultSubnet forces the default bridge's subnet at first start
+	// (otherwise the first free one of Docker's pools, 172.17 excepted).
+	DefaultSubnet string
+	// ResolvConf is the file naming the resolvers the embedded DNS server
+	// forwards to; /etc/resolv.conf if empty.
+	ResolvConf string
+}
+
+// ContainerInfo is what connect and disconnect need to know about a
+// container; see SetContainerLookup.
+type ContainerInfo struct {
+	ID          string
+	Name        string // without the leading slash
+	Running     bool
+	NetworkMode string
+	Endpoints   map[string]*network.EndpointSettings // the create request's EndpointsConfig
+}
+
+// ContainerLookup resolves a container name or ID (404 if unknown).
+type ContainerLookup func(ctx context.Context, nameOrID string) (ContainerInfo, error)
+
+// Service is the network service.
+type Service struct {
+	cfg    Config
+	log    *slog.Logger
+	fw     *firewall
+	lookup ContainerLookup
+
+	mu        sync.RWMutex
+	networks  map[string]*netRecord // by ID
+	pools     map[string]*pool      // by network ID (bridge networks)
+	sandboxes map[string]*sandbox   // by container ID
+	ports     *portTable
+	running   map[string]*runtimeState // proxies and DNS of set-up sandboxes
+}
+
+// runtimeState is what lives only in berthd's memory for a set-up sandbox.
+type runtimeState struct {
+	proxies []*proxy
+	dns     *dnsServer
+}
+
+// New starts the network service: it loads the persisted networks (making
+// the predefined ones on first start, with a default bridge subnet that
+// collides with nothing), recreates bridges and berth's nftables table,
+// enables forwarding and restores the proxies and DNS servers of
+// containers whose namespaces are still there.
+func New(cfg Config) (*Service, error) {
+	if cfg.Prefix == "" {
+		cfg.Prefix = "berth"
+	}
+	if len(cfg.Prefix) > 8 {
+		return nil, fmt.Errorf("network prefix %q is longer than 8 characters", cfg.Prefix)
+	}
+	if cfg.ResolvConf == "" {
+		cfg.ResolvConf = "/etc/resolv.conf"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	for _, d := range []string{filepath.Join(cfg.Root, "networks"), filepath.Join(cfg.Root, "sandboxes")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	if err := ensureSharedDir(netnsDir(cfg.ExecRoot)); err != nil {
+		return nil, err
+	}
+	s := &Service{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		fw:        newFirewall(cfg.Prefix),
+		networks:  map[string]*netRecord{},
+		pools:     map[string]*pool{},
+		sandboxes: map[string]*sandbox{},
+		ports:     newPortTable(),
+		running:   map[string]*runtimeState{},
+	}
+	if err := s.load(); err != nil {
+		return nil, err
+	}
+	if err := enableForwarding(); err != nil {
+		return nil, fmt.Errorf("enable ip_forward: %w", err)
+	}
+	if err := s.restore(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// SetContainerLookup installs the resolver connect/disconnect use.
+func (s *Service) SetContainerLookup(fn ContainerLookup) { s.lookup = fn }
+
+func newID() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (s *Service) netPath(id string) string {
+	return filepath.Join(s.cfg.Root, "networks", id+".json")
+}
+
+func (s *Service) sbPath(id string) string {
+	return filepath.Join(s.cfg.Root, "sandboxes", id+".json")
+}
+
+func (s *Service) nsPath(id string) string { return filepath.Join(netnsDir(s.cfg.ExecRoot), id) }
+
+func (s *Service) defaultBridge() string { return s.cfg.Prefix + "0" }
+
+func (s *Service) bridgeName(id string) string {
+	n := 15 - len(s.cfg.Prefix) - 1
+	return s.cfg.Prefix + "-" + id[:n]
+}
+
+// load reads networks and sandboxes, creating the predefined networks on
+// first start.
+func (s *Service) load() error {
+	bad := func(name string, err error) {
+		s.log.Warn("network: skipping unreadable record", "file", name, "err", err)
+	}
+	_ = readDir(filepath.Join(s.cfg.Root, "networks"), func(b []byte) error {
+		var n netRecord
+		if err := json.Unmarshal(b, &n); err != nil {
+			return err
+		}
+		s.networks[n.ID] = &n
+		return nil
+	}, bad)
+	_ = readDir(filepath.Join(s.cfg.Root, "sandboxes"), func(b []byte) error {
+		var sb sandbox
+		if err := json.Unmarshal(b, &sb); err != nil {
+			return err
+		}
+		s.sandboxes[sb.ContainerID] = &sb
+		return nil
+	}, bad)
+	have := map[string]bool{}
+	for _, n := range s.networks {
+		if n.Predefined {
+			have[n.Name] = true
+		}
+	}
+	now := time.Now().UTC()
+	if !have["none"] {
+		if err := s.saveNetwork(&netRecord{ID: newID(), Name: "none", Driver: "null", Scope: "local", Created: now, Predefined: true, IPAMDriver: "default"}); err != nil {
+			return err
+		}
+	}
+	if !have["host"] {
+		if err := s.saveNetwork(&netRecord{ID: newID(), Name: "host", Driver: "host", Scope: "local", Created: now, Predefined: true, IPAMDriver: "default"}); err != nil {
+			return err
+		}
+	}
+	if !have["bridge"] {
+		subnet, err := s.pickDefaultSubnet()
+		if err != nil {
+			return err
+		}
+		n := &netRecord{
+			ID: newID(), Name: "bridge", Driver: "bridge", Scope: "local", Created: now, Predefined: true,
+			Subnet: subnet, Gateway: subnet.Addr().Next(), Bridge: s.defaultBridge(), IPAMDriver: "default",
+			Options: map[string]string{
+				"com.docker.network.bridge.default_bridge":       "true",
+				"com.docker.network.bridge.enable_icc":           "true",
+				"com.docker.network.bridge.enable_ip_masquerade": "true",
+				"com.docker.network.bridge.host_binding_ipv4":    "0.0.0.0",
+				"com.docker.network.bridge.name":                 s.defaultBridge(),
+				"com.docker.network.driver.mtu":                  "1500",
+			},
+		}
+		if err := s.saveNetwork(n); err != nil {
+			return err
+		}
+	}
+	for _, n := range s.networks {
+		if n.Driver == "bridge" {
+			s.pools[n.ID] = newPool(n.Subnet, n.IPRange, n.Gateway)
+		}
+	}
+	return nil
+}
+
+func (s *Service) pickDefaultSubnet() (netip.Prefix, error) {
+	if s.cfg.DefaultSubnet != "" {
+		p, err := netip.ParsePrefix(s.cfg.DefaultSubnet)
+		if err != nil || !p.Addr().Is4() || p.Bits() > 30 {
+			return netip.Prefix{}, fmt.Errorf("invalid default subnet %q", s.cfg.DefaultSubnet)
+		}
+		return p.Masked(), nil
+	}
+	taken, err := hostPrefixes()
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	for _, n := range s.networks {
+		if n.Subnet.IsValid() {
+			taken = append(taken, n.Subnet)
+		}
+	}
+	p, ok := chooseSubnet(defaultPools(), taken)
+	if !ok {
+		return netip.Prefix{}, errors.New("could not find a free subnet for the default bridge")
+	}
+	return p, nil
+}
+
+func (s *Service) saveNetwork(n *netRecord) error {
+	if err := writeJSON(s.netPath(n.ID), n, true); err != nil {
+		return err
+	}
+	s.networks[n.ID] = n
+	return nil
+}
+
+func (s *Service) saveSandbox(sb *sandbox) error {
+	return writeJSON(s.sbPath(sb.ContainerID), sb, false)
+}
+
+// restore brings the kernel and berthd's memory in line with the records:
+// bridges and the nftables table are (re)made; sandboxes whose namespace
+// is gone are torn down, the others keep their addresses, rules, proxies
+// and DNS servers.
+func (s *Service) restore() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var nets []*netRecord
+	for _, n := range s.networks {
+		if n.Driver == "bridge" {
+			if err := ensureBridge(n.Bridge, n.Gateway, n.Subnet); err != nil {
+				return err
+			}
+			nets = append(nets, n)
+		}
+	}
+	sort.Slice(nets, func(i, j int) bool { return nets[i].Created.Before(nets[j].Created) })
+	ports := map[string][]portRule{}
+	for id, sb := range s.sandboxes {
+		if sb.NetNS == "" {
+			continue
+		}
+		if !isNetNS(sb.NetNS) {
+			s.clearRuntime(sb)
+			_ = s.saveSandbox(sb)
+			continue
+		}
+		for _, ep := range sb.Endpoints {
+			if p := s.pools[ep.NetworkID]; p != nil && ep.IP.IsValid() {
+				_ = p.request(ep.IP, id)
+			}
+		}
+		ports[id] = s.portRules(sb)
+	}
+	if err := s.fw.reset(nets, ports); err != nil {
+		return err
+	}
+	if err := s.fw.ensureGate(); err != nil {
+		s.log.Warn("network: cannot open the iptables FORWARD chain to berth's bridges", "err", err)
+	}
+	for id, sb := range s.sandboxes {
+		if sb.NetNS == "" {
+			continue
+		}
+		rt := &runtimeState{}
+		s.running[id] = rt
+		for _, b := range sb.Ports {
+			s.ports.add(b.Proto, b.HostIP, b.HostPort, id)
+		}
+		if err := s.startRuntime(sb, rt); err != nil {
+			s.log.Warn("network: restoring proxies and DNS", "container", id, "err", err)
+		}
+	}
+	return nil
+}
+
+// Reconcile is called once at startup, when the container service knows
+// its containers: containers maps every existing container's ID to whether
+// it is running. Sandboxes of containers that no longer run are torn down,
+// those of removed containers released, and namespaces left in
+// <exec-root>/netns by a crash are removed.
+func (s *Service) Reconcile(ctx context.Context, containers map[string]bool) error {
+	s.mu.RLock()
+	var ids []string
+	for id := range s.sandboxes {
+		ids = append(ids, id)
+	}
+	s.mu.RUnlock()
+	var errs []error
+	for _, id := range ids {
+		running, known := containers[id]
+		switch {
+		case !known:
+			errs = append(errs, s.Release(ctx, id))
+		case !running:
+			errs = append(errs, s.Teardown(ctx, id))
+		}
+	}
+	// Namespaces and port rules nobody owns (a crash in the middle of Setup).
+	ents, _ := os.ReadDir(netnsDir(s.cfg.ExecRoot))
+	s.mu.Lock()
+	for _, e := range ents {
+		id := e.Name()
+		if sb := s.sandboxes[id]; sb != nil && sb.NetNS != "" {
+			continue
+		}
+		errs = append(errs, removeNetNS(s.nsPath(id)))
+		errs = append(errs, s.fw.removePorts(id))
+	}
+	if owners, err := s.fw.portOwners(); err == nil {
+		for id := range owners {
+			if sb := s.sandboxes[id]; sb == nil || sb.NetNS == "" {
+				errs = append(errs, s.fw.removePorts(id))
+			}
+		}
+	}
+	s.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+// Close stops proxies and DNS servers (the kernel's objects stay: running
+// containers keep their network while berthd is down).
+func (s *Service) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, rt := range s.running {
+		rt.stop()
+		delete(s.running, id)
+	}
+	return nil
+}
+
+// --- network lookup -------------------------------------------------------
+
+// find resolves a network by full ID, name, or unique ID prefix.
+func (s *Service) find(ref string) (*netRecord, error) {
+	if n, ok := s.networks[ref]; ok {
+		return n, nil
+	}
+	for _, n := range s.networks {
+		if n.Name == ref {
+			return n, nil
+		}
+	}
+	var match *netRecord
+	if ref != "" {
+		for _, n := range s.networks {
+			if strings.HasPrefix(n.ID, ref) {
+				if match != nil {
+					return nil, errdefs.InvalidParameter(fmt.Sprintf("network %s is ambiguous (%d matches found based on ID prefix)", ref, 2))
+				}
+				match = n
+			}
+		}
+	}
+	if match == nil {
+		return nil, errdefs.NotFound(fmt.Sprintf("network %s not found", ref))
+	}
+	return match, nil
+}
+
+// networkFor maps a NetworkMode to the network's name.
+func modeNetwork(mode string) string {
+	switch mode {
+	case "", "default":
+		return "bridge"
+	}
+	return mode
+}
+
+// --- the /networks API ------------------------------------------------------
+
+// CreateRequest is POST /networks/create's body with addresses still as
+// text, so that bad ones get clear errors.
+type CreateRequest struct {
+	Name       string
+	Driver     string
+	Internal   bool
+	Attachable bool
+	EnableIPv6 *bool
+	IPAM       *IPAMRequest
+	Options    map[string]string
+	Labels     map[string]string
+}
+
+// IPAMRequest is the IPAM part of a CreateRequest.
+type IPAMRequest struct {
+	Driver  string
+	Options map[string]string
+	Config  []IPAMConfigRequest
+}
+
+// IPAMConfigRequest is one IPAM pool of a CreateRequest.
+type IPAMConfigRequest struct {
+	Subnet     string
+	IPRange    string
+	Gateway    string
+	AuxAddress map[string]string `json:"AuxiliaryAddresses"`
+}
+
+// Create makes a user-defined bridge network.
+func (s *Service) Create(ctx context.Context, req CreateRequest) (*network.CreateResponse, error) {
+	if req.Name == "" {
+		return nil, errdefs.InvalidParameter("network name is required")
+	}
+	switch req.Driver {
+	case "", "bridge":
+	case "host", "null":
+		return nil, errdefs.As(errdefs.ErrForbidden, fmt.Errorf("only one instance of \"%s\" network is allowed", req.Driver))
+	default:
+		return nil, errdefs.NotFound(fmt.Sprintf("plugin %q not found", req.Driver))
+	}
+	if req.EnableIPv6 != nil && *req.EnableIPv6 {
+		return nil, errdefs.NotImplemented("IPv6 networks are not supported by berth")
+	}
+	var subnet, iprange netip.Prefix
+	var gw netip.Addr
+	ipamDriver := "default"
+	var ipamOpts map[string]string
+	if req.IPAM != nil {
+		if req.IPAM.Driver != "" && req.IPAM.Driver != "default" {
+			return nil, errdefs.NotFound(fmt.Sprintf("plugin %q not found", req.IPAM.Driver))
+		}
+		ipamOpts = req.IPAM.Options
+		if len(req.IPAM.Config) > 1 {
+			return nil, errdefs.NotImplemented("berth supports one IPv4 subnet per network")
+		}
+		for _, c := range req.IPAM.Config {
+			var err error
+			if c.Subnet != "" {
+				if subnet, err = netip.ParsePrefix(c.Subnet); err != nil {
+					return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid CIDR address: %s", c.Subnet))
+				}
+				if !subnet.Addr().Is4() {
+					return nil, errdefs.NotImplemented("IPv6 subnets are not supported by berth")
+				}
+				if subnet.Bits() > 30 {
+					return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid subnet %s: too small for containers", c.Subnet))
+				}
+				subnet = subnet.Masked()
+			}
+			if c.IPRange != "" {
+				if iprange, err = netip.ParsePrefix(c.IPRange); err != nil {
+					return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid CIDR address: %s", c.IPRange))
+				}
+				if !subnet.IsValid() || !subnet.Contains(iprange.Addr()) || iprange.Bits() < subnet.Bits() {
+					return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid ip-range %s: it must be inside the subnet", c.IPRange))
+				}
+			}
+			if c.Gateway != "" {
+				if gw, err = netip.ParseAddr(c.Gateway); err != nil {
+					return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid gateway address: %s", c.Gateway))
+				}
+				if !subnet.IsValid() {
+					return nil, errdefs.InvalidParameter("gateway requires a subnet")
+				}
+				if !subnet.Contains(gw) || gw == subnet.Addr() || gw == lastAddr(subnet) {
+					return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid gateway %s: not a host address of subnet %s", c.Gateway, subnet))
+				}
+			}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range s.networks {
+		if n.Name == req.Name {
+			if n.Predefined {
+				return nil, errdefs.As(errdefs.ErrForbidden, fmt.Errorf("%s is a pre-defined network and cannot be created", req.Name))
+			}
+			return nil, errdefs.Conflict(fmt.Sprintf("network with name %s already exists", req.Name))
+		}
+	}
+	if subnet.IsValid() {
+		for _, n := range s.networks {
+			if n.Subnet.IsValid() && overlaps(n.Subnet, subnet) {
+				return nil, errdefs.As(errdefs.ErrForbidden, errors.New("Pool overlaps with other one on this address space"))
+			}
+		}
+	} else {
+		taken, err := hostPrefixes()
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range s.networks {
+			if n.Subnet.IsValid() {
+				taken = append(taken, n.Subnet)
+			}
+		}
+		p, ok := chooseSubnet(defaultPools(), taken)
+		if !ok {
+			return nil, errdefs.Unavailable("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")
+		}
+		subnet = p
+	}
+	if !gw.IsValid() {
+		gw = subnet.Addr().Next()
+	}
+	id := newID()
+	n := &netRecord{
+		ID: id, Name: req.Name, Driver: "bridge", Scope: "local", Created: time.Now().UTC(),
+		Subnet: subnet, IPRange: iprange, Gateway: gw, Internal: req.Internal, Attachable: req.Attachable,
+		Labels: req.Labels, Options: req.Options, IPAMDriver: ipamDriver, IPAMOptions: ipamOpts,
+		Bridge: s.bridgeName(id),
+	}
+	if err := ensureBridge(n.Bridge, n.Gateway, n.Subnet); err != nil {
+		_ = deleteBridge(n.Bridge)
+		return nil, err
+	}
+	if err := s.fw.addNetwork(n); err != nil {
+		_ = deleteBridge(n.Bridge)
+		return nil, err
+	}
+	if err := s.saveNetwork(n); err != nil {
+		_ = s.fw.removeNetwork(n.ID)
+		_ = deleteBridge(n.Bridge)
+		return nil, err
+	}
+	s.pools[id] = newPool(subnet, iprange, gw)
+	return &network.CreateResponse{ID: id}, nil
+}
+
+// Inspect answers GET /networks/{id}.
+func (s *Service) Inspect(ctx context.Context, ref string) (*network.Inspect, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n, err := s.find(ref)
+	if err != nil {
+		return nil, err
+	}
+	out := &network.Inspect{Network: s.describe(n), Containers: map[string]network.EndpointResource{}}
+	for _, sb := range s.sandboxes {
+		for _, ep := range sb.Endpoints {
+			if ep.NetworkID != n.ID || !ep.IP.IsValid() {
+				continue
+			}
+			p := s.pools[n.ID]
+			out.Containers[sb.ContainerID] = network.EndpointResource{
+				Name: sb.Name, EndpointID: ep.EndpointID, MacAddress: parseMAC(ep.MAC),
+				IPv4Address: netip.PrefixFrom(ep.IP, p.subnet.Bits()),
+			}
+		}
+	}
+	return out, nil
+}
+
+func (s *Service) describe(n *netRecord) network.Network {
+	out := network.Network{
+		Name: n.Name, ID: n.ID, Created: n.Created, Scope: n.Scope, Driver: n.Driver,
+		EnableIPv4: n.Driver == "bridge", Internal: n.Internal, Attachable: n.Attachable,
+		IPAM:    network.IPAM{Driver: n.IPAMDriver, Options: n.IPAMOptions, Config: []network.IPAMConfig{}},
+		Options: n.Options, Labels: n.Labels,
+	}
+	if out.IPAM.Driver == "" {
+		out.IPAM.Driver = "default"
+	}
+	if n.Subnet.IsValid() {
+		out.IPAM.Config = append(out.IPAM.Config, network.IPAMConfig{Subnet: n.Subnet, IPRange: n.IPRange, Gateway: n.Gateway})
+	}
+	if out.Options == nil {
+		out.Options = map[string]string{}
+	}
+	if out.Labels == nil {
+		out.Labels = map[string]string{}
+	}
+	return out
+}
+
+// List answers GET /networks.
+func (s *Service) List(ctx context.Context, args filters.Args) ([]network.Summary, error) {
+	if err := args.Validate("dangling", "driver", "id", "label", "name", "scope", "type"); err != nil {
+		return nil, err
+	}
+	for _, t := range args.Get("type") {
+		if t != "custom" && t != "builtin" {
+			return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid filter: 'type'='%s'", t))
+		}
+	}
+	dangling, hasDangling, err := args.Bool("dangling")
+	if err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := []network.Summary{}
+	for _, n := range s.networks {
+		if !s.matches(n, args) {
+			continue
+		}
+		if hasDangling {
+			if n.Predefined || s.activeEndpoints(n.ID) > 0 {
+				if dangling {
+					continue
+				}
+			} else if !dangling {
+				continue
+			}
+		}
+		out = append(out, network.Summary{Network: s.describe(n)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
+	return out, nil
+}
+
+func (s *Service) matches(n *netRecord, args filters.Args) bool {
+	anyOf := func(key string, ok func(v string) bool) bool {
+		vs := args.Get(key)
+		if len(vs) == 0 {
+			return true
+		}
+		for _, v := range vs {
+			if ok(v) {
+				return true
+			}
+		}
+		return false
+	}
+	return anyOf("name", func(v string) bool { return strings.Contains(n.Name, v) }) &&
+		anyOf("id", func(v string) bool { return strings.HasPrefix(n.ID, v) }) &&
+		anyOf("driver", func(v string) bool { return n.Driver == v }) &&
+		anyOf("scope", func(v string) bool { return n.Scope == v }) &&
+		anyOf("type", func(v string) bool { return (v == "builtin") == n.Predefined }) &&
+		args.MatchLabels("label", n.Labels)
+}
+
+// activeEndpoints counts the set-up containers on network id.
+func (s *Service) activeEndpoints(id string) int {
+	c := 0
+	for _, sb := range s.sandboxes {
+		for _, ep := range sb.Endpoints {
+			if ep.NetworkID == id && ep.IP.IsValid() {
+				c++
+			}
+		}
+	}
+	return c
+}
+
+// Remove answers DELETE /networks/{id}.
+func (s *Service) Remove(ctx context.Context, ref string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, err := s.find(ref)
+	if err != nil {
+		return err
+	}
+	return s.removeLocked(n)
+}
+
+func (s *Service) removeLocked(n *netRecord) error {
+	if n.Predefined {
+		return errdefs.As(errdefs.ErrForbidden, fmt.Errorf("%s is a pre-defined network and cannot be removed", n.Name))
+	}
+	if s.activeEndpoints(n.ID) > 0 {
+		return errdefs.As(errdefs.ErrForbidden, fmt.Errorf("error while removing network: network %s id %s has active endpoints", n.Name, n.ID))
+	}
+	if err := s.fw.removeNetwork(n.ID); err != nil {
+		return err
+	}
+	if err := deleteBridge(n.Bridge); err != nil {
+		return err
+	}
+	if err := os.Remove(s.netPath(n.ID)); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	delete(s.networks, n.ID)
+	delete(s.pools, n.ID)
+	// Stopped containers forget it too, as Docker's do at next start.
+	for _, sb := range s.sandboxes {
+		kept := sb.Endpoints[:0]
+		changed := false
+		for _, ep := range sb.Endpoints {
+			if ep.NetworkID == n.ID {
+				changed = true
+				continue
+			}
+			kept = append(kept, ep)
+		}
+		if changed {
+			sb.Endpoints = kept
+			_ = s.saveSandbox(sb)
+		}
+	}
+	return nil
+}
+
+// Prune answers POST /networks/prune: custom networks without running
+// containers go.
+func (s *Service) Prune(ctx context.Context, args filters.Args) (*network.PruneReport, error) {
+	if err := args.Validate("until", "label", "label!"); err != nil {
+		return nil, err
+	}
+	var until time.Time
+	for _, u := range args.Get("until") {
+		t, err := parseUntil(u)
+		if err != nil {
+			return nil, err
+		}
+		until = t
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rep := &network.PruneReport{NetworksDeleted: []string{}}
+	var list []*netRecord
+	for _, n := range s.networks {
+		list = append(list, n)
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
+	for _, n := range list {
+		if n.Predefined || s.activeEndpoints(n.ID) > 0 {
+			continue
+		}
+		if !until.IsZero() && !n.Created.Before(until) {
+			continue
+		}
+		if !args.MatchLabels("label", n.Labels) {
+			continue
+		}
+		if neg := args.Get("label!"); len(neg) > 0 && (filters.Args{"label": neg}).MatchLabels("label", n.Labels) {
+			continue
+		}
+		if err := s.removeLocked(n); err != nil {
+			s.log.Warn("network prune", "network", n.Name, "err", err)
+			continue
+		}
+		rep.NetworksDeleted = append(rep.NetworksDeleted, n.Name)
+	}
+	return rep, nil
+}
+
+func parseUntil(v string) (time.Time, error) {
+	if d, err := time.ParseDuration(v); err == nil {
+		return time.Now().Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, nil
+		}
+	}
+	var sec int64
+	if _, err := fmt.Sscanf(v, "%d", &sec); err == nil {
+		return time.Unix(sec, 0), nil
+	}
+	return time.Time{}, errdefs.InvalidParameter(fmt.Sprintf("invalid filter 'until=%s'", v))
+}

@@ -1,0 +1,133 @@
+package network
+
+import (
+	"encoding/json"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// netRecord is a network as persisted in <root>/networks/<id>.json.
+type netRecord struct {
+	ID          string
+	Name        string
+	Driver      string // bridge, host, null
+	Scope       string
+	Created     time.Time
+	Subnet      netip.Prefix `json:",omitzero"`
+	IPRange     netip.Prefix `json:",omitzero"`
+	Gateway     netip.Addr   `json:",omitzero"`
+	Internal    bool
+	Attachable  bool
+	Labels      map[string]string
+	Options     map[string]string
+	IPAMDriver  string
+	IPAMOptions map[string]string
+	Bridge      string
+	Predefined  bool // bridge, host, none: cannot be removed
+}
+
+// sandbox is a container's networking, persisted in
+// <root>/sandboxes/<container id>.json from its first Setup (or connect)
+// until Release. Endpoints lists the networks it belongs to; while the
+// container runs they carry its addresses, and NetNS and Ports are set.
+type sandbox struct {
+	ContainerID string
+	Name        string
+	Hostname    string
+	Mode        string // the network mode it was set up with
+	NetNS       string `json:",omitempty"`
+	Endpoints   []*endpoint
+	Ports       []binding `json:",omitempty"`
+	Exposed     []string  `json:",omitempty"` // "80/tcp": Config.ExposedPorts while running
+	DNS         []string  `json:",omitempty"` // --dns servers the embedded DNS forwards to
+}
+
+// endpoint is a container's attachment to one network.
+type endpoint struct {
+	NetworkID   string
+	Aliases     []string   `json:",omitempty"`
+	RequestedIP netip.Addr `json:",omitzero"` // --ip
+	// Set while running:
+	EndpointID string     `json:",omitempty"`
+	IfName     string     `json:",omitempty"`
+	HostVeth   string     `json:",omitempty"`
+	IP         netip.Addr `json:",omitzero"`
+	MAC        string     `json:",omitempty"`
+}
+
+// binding is one published port as actually bound on the host.
+type binding struct {
+	Proto    string
+	HostIP   netip.Addr // 0.0.0.0 or :: for all addresses
+	HostPort uint16
+	CtrPort  uint16
+}
+
+// writeJSON replaces path atomically (temporary file, rename). With sync
+// it is also flushed to disk first: networks are, since they must survive
+// a reboot. Sandbox records are not: they only describe kernel objects
+// that a reboot destroys anyway, and a berthd crash does not lose the page
+// cache, so a rename is enough and saves milliseconds on every start.
+func writeJSON(path string, v any, sync bool) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if sync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			os.Remove(tmp)
+			return err
+		}
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if sync {
+		if d, err := os.Open(filepath.Dir(path)); err == nil {
+			d.Sync()
+			d.Close()
+		}
+	}
+	return nil
+}
+
+// readDir decodes every <name>.json of dir with fn; unreadable files are
+// reported to bad and skipped.
+func readDir(dir string, fn func(b []byte) error, bad func(name string, err error)) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err == nil {
+			err = fn(b)
+		}
+		if err != nil {
+			bad(e.Name(), err)
+		}
+	}
+	return nil
+}
