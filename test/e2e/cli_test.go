@@ -14,7 +14,8 @@ import (
 	"unicode/utf8"
 )
 
-const cliTimeout = 3 * time.Minute
+// cliTimeout bounds every CLI invocation (a hung CLI fails its test).
+const cliTimeout = 90 * time.Second
 
 // cliNames are the two CLIs every scenario runs through.
 var cliNames = []string{"berth", "docker"}

@@ -40,10 +40,10 @@ func TestCrossEngineSaveLoad(t *testing.T) {
 		}
 	})
 	berthAPI, dockerAPI := env.d.api(), dk.api()
-	berth, docker := cli(t, "berth"), cliFor(t, "docker", dk)
 	dir := t.TempDir()
 
 	t.Run("docker-to-berth", func(t *testing.T) {
+		berth, docker := cli(t, "berth"), cliFor(t, "docker", dk)
 		want := ensureImage(t, dockerAPI, "busybox:latest")
 		f := filepath.Join(dir, "from-docker.tar")
 		docker.ok("save", "-o", f, "busybox:latest")
@@ -61,6 +61,7 @@ func TestCrossEngineSaveLoad(t *testing.T) {
 		}
 	})
 	t.Run("berth-to-docker", func(t *testing.T) {
+		berth, docker := cli(t, "berth"), cliFor(t, "docker", dk)
 		want := ensureImage(t, berthAPI, "alpine:3.18")
 		f := filepath.Join(dir, "from-berth.tar")
 		berth.ok("save", "-o", f, "alpine:3.18")

@@ -82,6 +82,7 @@ func TestRmi(t *testing.T) {
 	a := requireEnv(t).api()
 	img := hubImage(t, "busybox:latest")
 	eachCLI(t, func(t *testing.T, c *CLI) {
+		removeImageEverywhere(t, a, "busybox:latest") // no names left from elsewhere
 		bb := ensureImage(t, a, "busybox:latest")
 		sid := shortID(bb.ID)
 		c.ok("tag", "busybox:latest", "e2e/one:1")
@@ -142,6 +143,7 @@ func TestSaveLoad(t *testing.T) {
 	img := hubImage(t, "alpine:3.18")
 	eachCLI(t, func(t *testing.T, c *CLI) {
 		dir := t.TempDir()
+		removeImageEverywhere(t, a, "alpine:3.18") // start from a clean pull
 		al := ensureImage(t, a, "alpine:3.18")
 		if al.ID != img.ConfigDigest {
 			t.Fatalf("alpine:3.18 is %s, want %s", al.ID, img.ConfigDigest)
@@ -210,6 +212,7 @@ func TestSaveLoad(t *testing.T) {
 	})
 
 	t.Run("api", func(t *testing.T) {
+		removeImageEverywhere(t, a, "alpine:3.18")
 		al := ensureImage(t, a, "alpine:3.18")
 		r := a.call(t, "GET", "/images/get?names=alpine%3A3.18", nil, nil).wantStatus(t, 200)
 		if ct := r.Header.Get("Content-Type"); ct != "application/x-tar" {
