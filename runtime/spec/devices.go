@@ -117,8 +117,9 @@ func hostDevice(p string) (specs.LinuxDevice, bool, error) {
 }
 
 // userDevices resolves --device mappings (a device node, or a directory of
-// them) into device nodes and their cgroup rules. This stats host paths.
-func userDevices(maps []container.DeviceMapping) ([]specs.LinuxDevice, []specs.LinuxDeviceCgroup, error) {
+// them) into device nodes and their cgroup rules. This stats host paths,
+// unless checkOnly: then only the mappings' syntax is checked.
+func userDevices(maps []container.DeviceMapping, checkOnly bool) ([]specs.LinuxDevice, []specs.LinuxDeviceCgroup, error) {
 	var devs []specs.LinuxDevice
 	var rules []specs.LinuxDeviceCgroup
 	for _, m := range maps {
@@ -135,6 +136,9 @@ func userDevices(maps []container.DeviceMapping) ([]specs.LinuxDevice, []specs.L
 		}
 		if !path.IsAbs(dst) {
 			return nil, nil, invalid("invalid device path in container: %s", dst)
+		}
+		if checkOnly {
+			continue
 		}
 		add := func(src, dst string) error {
 			d, ok, err := hostDevice(src)

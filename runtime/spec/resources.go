@@ -28,8 +28,9 @@ func invalid(format string, a ...any) error {
 // resources converts the request's cgroup limits, with Docker's checks and
 // wording, into runc's terms. Limits a host cannot apply are dropped as
 // Docker drops them (swap without swap accounting; swappiness and
-// oom-kill-disable on cgroup v2).
-func resources(host *Host, r *container.Resources) (*specs.LinuxResources, error) {
+// oom-kill-disable on cgroup v2). A dry run leaves out the per-device blkio
+// limits, which need the devices' numbers.
+func resources(host *Host, r *container.Resources, dryRun bool) (*specs.LinuxResources, error) {
 	out := &specs.LinuxResources{}
 
 	// Memory.
@@ -153,9 +154,12 @@ func resources(host *Host, r *container.Resources) (*specs.LinuxResources, error
 	if r.BlkioWeight > 0 && (r.BlkioWeight < 10 || r.BlkioWeight > 1000) {
 		return nil, invalid("Range of blkio weight is from 10 to 1000")
 	}
-	bio, err := blockIO(r)
-	if err != nil {
-		return nil, err
+	var bio *specs.LinuxBlockIO
+	if !dryRun {
+		var err error
+		if bio, err = blockIO(r); err != nil {
+			return nil, err
+		}
 	}
 	if r.BlkioWeight > 0 {
 		if bio == nil {

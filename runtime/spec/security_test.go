@@ -162,11 +162,10 @@ func TestSecurityOpts(t *testing.T) {
 
 func TestMaskedAndReadonlyPaths(t *testing.T) {
 	s := mustGenerate(t, testInput(nil, nil))
-	for _, p := range []string{"/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-		"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"} {
-		if !slices.Contains(s.Linux.MaskedPaths, p) {
-			t.Errorf("%s not masked", p)
-		}
+	want := []string{"/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+		"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"}
+	if !slices.Equal(s.Linux.MaskedPaths, want) {
+		t.Errorf("masked paths %v", s.Linux.MaskedPaths)
 	}
 	if !slices.Equal(s.Linux.ReadonlyPaths, []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}) {
 		t.Errorf("readonly paths %v", s.Linux.ReadonlyPaths)

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"path"
-	"path/filepath"
 	"slices"
-	"sync"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
@@ -57,13 +55,22 @@ type Input struct {
 	Users UserResolver
 	// Host describes this machine; nil means DetectHost().
 	Host *Host
+	// DryRun checks the request as Docker does at create time, before there
+	// is a rootfs: nothing is read from disk, the user is not resolved (the
+	// spec says root), the working directory is checked by name only, and
+	// --device, blkio device and privileged host device nodes are left out
+	// (Docker reports a missing device at start too). Rootfs may be empty.
+	// The spec returned is not meant to be run.
+	DryRun bool
 }
 
-// defaultMaskedPaths are the paths Docker hides from a container (they are
-// covered with /dev/null or an empty read-only tmpfs by runc); a path that
-// does not exist on the host is skipped by runc.
-func defaultMaskedPaths() []string {
-	return append([]string{
+// DefaultMaskedPaths returns the paths Docker hides from a container
+// (covered with /dev/null, or an empty read-only tmpfs for a directory, by
+// runc, which skips those the kernel lacks). It is Docker 20.10's list — the
+// one Debian's dockerd shows as HostConfig.MaskedPaths — so a container
+// service can fill HostConfig with it at create, as Docker does.
+func DefaultMaskedPaths() []string {
+	return []string{
 		"/proc/asound",
 		"/proc/acpi",
 		"/proc/kcore",
@@ -75,18 +82,12 @@ func defaultMaskedPaths() []string {
 		"/proc/scsi",
 		"/sys/firmware",
 		"/sys/devices/virtual/powercap",
-	}, thermalThrottle()...)
+	}
 }
 
-// thermalThrottle lists the per-CPU thermal_throttle directories Docker
-// (28+) masks as well; the list is read once.
-var thermalThrottle = sync.OnceValue(func() []string {
-	m, _ := filepath.Glob("/sys/devices/system/cpu/cpu*/thermal_throttle")
-	return m
-})
-
-// defaultReadonlyPaths are the paths Docker makes read-only in a container.
-func defaultReadonlyPaths() []string {
+// DefaultReadonlyPaths returns the paths Docker makes read-only in a
+// container (HostConfig.ReadonlyPaths after create).
+func DefaultReadonlyPaths() []string {
 	return []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
 }
 
@@ -96,6 +97,9 @@ func defaultReadonlyPaths() []string {
 func Generate(in Input) (*specs.Spec, error) {
 	if in.ID == "" {
 		return nil, errors.New("generate spec: empty container ID")
+	}
+	if in.DryRun && in.Rootfs == "" {
+		in.Rootfs = "/"
 	}
 	if !path.IsAbs(in.Rootfs) {
 		return nil, fmt.Errorf("generate spec: rootfs %q is not an absolute path", in.Rootfs)
@@ -176,7 +180,10 @@ func Generate(in Input) (*specs.Spec, error) {
 
 	// User.
 	users := in.Users
-	if users == nil {
+	switch {
+	case in.DryRun:
+		users = func(string, []string) (specs.User, error) { return specs.User{}, nil }
+	case users == nil:
 		users = RootfsUsers(in.Rootfs)
 	}
 	if p.User, err = users(cfg.User, hc.GroupAdd); err != nil {
@@ -296,7 +303,11 @@ func Generate(in Input) (*specs.Spec, error) {
 	}
 
 	// The working directory, checked against what the container will see.
-	if err := checkCwd(newView(in.Rootfs, s.Mounts), p.Cwd); err != nil {
+	var v *view // DryRun: by name only
+	if !in.DryRun {
+		v = newView(in.Rootfs, s.Mounts)
+	}
+	if err := checkCwd(v, p.Cwd); err != nil {
 		return nil, err
 	}
 
@@ -306,20 +317,22 @@ func Generate(in Input) (*specs.Spec, error) {
 	case hc.MaskedPaths != nil:
 		s.Linux.MaskedPaths = slices.Clone(hc.MaskedPaths)
 	case !hc.Privileged && !systemPathsUnconfined:
-		s.Linux.MaskedPaths = defaultMaskedPaths()
+		s.Linux.MaskedPaths = DefaultMaskedPaths()
 	}
 	switch {
 	case hc.ReadonlyPaths != nil:
 		s.Linux.ReadonlyPaths = slices.Clone(hc.ReadonlyPaths)
 	case !hc.Privileged && !systemPathsUnconfined:
-		s.Linux.ReadonlyPaths = defaultReadonlyPaths()
+		s.Linux.ReadonlyPaths = DefaultReadonlyPaths()
 	}
 
 	// Resources and devices.
-	if s.Linux.Resources, err = resources(host, &hc.Resources); err != nil {
+	if s.Linux.Resources, err = resources(host, &hc.Resources, in.DryRun); err != nil {
 		return nil, err
 	}
-	if hc.Privileged {
+	if hc.Privileged && in.DryRun {
+		s.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
+	} else if hc.Privileged {
 		if s.Linux.Devices, err = hostDevices(); err != nil {
 			return nil, errdefs.As(errdefs.ErrSystem, fmt.Errorf("list host devices: %w", err))
 		}
@@ -332,7 +345,7 @@ func Generate(in Input) (*specs.Spec, error) {
 				moved = append(moved, d)
 			}
 		}
-		devs, _, err := userDevices(moved)
+		devs, _, err := userDevices(moved, false)
 		if err != nil {
 			return nil, err
 		}
@@ -340,7 +353,7 @@ func Generate(in Input) (*specs.Spec, error) {
 		s.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
 	} else {
 		rules := defaultDeviceRules()
-		devs, devRules, err := userDevices(hc.Devices)
+		devs, devRules, err := userDevices(hc.Devices, in.DryRun)
 		if err != nil {
 			return nil, err
 		}
