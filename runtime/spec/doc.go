@@ -16,13 +16,18 @@
 // are detected once and cached (DetectHost), and so is the converted default
 // seccomp profile for each capability set.
 //
-// A typical start looks like:
+// The lifecycle, as the container service uses it. At create,
+// MergeConfig(req.Config, imageConfig) gives the Config to store (what inspect
+// shows), CreateDefaults fills the HostConfig as Docker's daemon does, and
+// Generate with DryRun rejects, with Docker's errors, what the start would
+// reject. At start, Generate with the stored Config (Image nil), the mounted
+// rootfs and the resolved mounts gives the spec for runc's config.json:
 //
 //	s, err := spec.Generate(spec.Input{
-//		ID: id, Image: &img.Config, Config: cfg, HostConfig: hc,
-//		Rootfs: merged, Hostname: hostname, Mounts: resolved,
-//		NetNSPath: netns, CgroupsPath: "/berth/" + id, InitPath: "/usr/bin/tini-static",
+//		ID: id, Config: cfg, HostConfig: hc, Rootfs: merged,
+//		Mounts: resolved, NetNSPath: netns, CgroupsPath: "/berth/" + id,
+//		InitPath: "/usr/bin/tini-static",
 //	})
 //
-// and `docker exec` uses ExecProcess on the spec the container was started with.
+// For `docker exec`, ExecProcess on that spec gives runc exec's process.json.
 package spec

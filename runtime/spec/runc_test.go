@@ -254,6 +254,16 @@ func TestRuncPrivileged(t *testing.T) {
 	if got := statusField(out, "Seccomp"); got != "0" {
 		t.Errorf("Seccomp = %q, want 0", got)
 	}
+	// The host's device nodes are there (ls /dev lists them by name).
+	devs, _ := hostDevices()
+	for _, d := range devs {
+		if name := strings.TrimPrefix(d.Path, "/dev/"); !strings.Contains(name, "/") && d.Type == "b" {
+			if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `$`).MatchString(out) {
+				t.Errorf("host block device %s missing in the privileged container", d.Path)
+			}
+			break
+		}
+	}
 	if !strings.Contains(out, "RW_PROC_SYS") {
 		t.Errorf("/proc/sys is not writable in a privileged container")
 	}
