@@ -311,6 +311,9 @@ func (s *Service) resolve(id, name string, qtype dnsmessage.Type) (ips []netip.A
 	}
 	if len(ips) == 0 && ptr == "" && !internal {
 		upstreams = me.DNS
+		if s.upstreams != nil {
+			upstreams = s.upstreams
+		}
 		if len(upstreams) == 0 {
 			upstreams = hostResolvers(s.cfg.ResolvConf)
 		}

@@ -35,16 +35,17 @@ func newPool(subnet, rng netip.Prefix, gateway netip.Addr) *pool {
 	return p
 }
 
-// first and last usable addresses of the subnet (no network, no broadcast).
+// bounds are the first and last addresses of pr that may be given: the
+// subnet's network and broadcast addresses never are.
 func (p *pool) bounds(pr netip.Prefix) (netip.Addr, netip.Addr) {
-	lo := pr.Masked().Addr()
-	hi := lastAddr(pr)
-	if pr.Bits() <= 30 {
-		lo, hi = lo.Next(), hi.Prev()
-	}
-	// Stay inside the subnet.
-	if !p.subnet.Contains(lo) {
-		lo = p.subnet.Addr().Next()
+	lo, hi := pr.Masked().Addr(), lastAddr(pr)
+	if p.subnet.Bits() <= 30 {
+		if lo == p.subnet.Addr() {
+			lo = lo.Next()
+		}
+		if hi == lastAddr(p.subnet) {
+			hi = hi.Prev()
+		}
 	}
 	return lo, hi
 }

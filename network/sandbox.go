@@ -38,6 +38,10 @@ func (r Request) mode() string {
 	return string(r.HostConfig.NetworkMode)
 }
 
+func hostConfigWithMode(mode string) *container.HostConfig {
+	return &container.HostConfig{NetworkMode: container.NetworkMode(mode)}
+}
+
 func (r Request) endpointsConfig() map[string]*network.EndpointSettings {
 	if r.Networking == nil {
 		return nil
@@ -448,12 +452,7 @@ func (s *Service) ResolvConf(containerID string) []string {
 	if sb == nil {
 		return nil
 	}
-	for _, ep := range sb.Endpoints {
-		if n := s.networks[ep.NetworkID]; n != nil && !n.Predefined {
-			return []string{dnsAddr}
-		}
-	}
-	return nil
+	return s.resolvConfLocked(sb)
 }
 
 // ContainerIP is the container's primary address, for /etc/hosts.

@@ -88,6 +88,8 @@ type Service struct {
 	sandboxes map[string]*sandbox   // by container ID
 	ports     *portTable
 	running   map[string]*runtimeState // proxies and DNS of set-up sandboxes
+
+	upstreams []string // tests: resolvers with ports, instead of resolv.conf's
 }
 
 // runtimeState is what lives only in berthd's memory for a set-up sandbox.
