@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -88,4 +89,25 @@ func BenchmarkDefaultSeccompUncached(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkMarshal is what writing config.json costs the caller; the
+// seccomp profile is most of it.
+func BenchmarkMarshal(b *testing.B) {
+	in := benchInput(b)
+	in.Users = testUsers
+	s, err := Generate(in)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var n int
+	b.ReportAllocs()
+	for b.Loop() {
+		out, err := json.Marshal(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = len(out)
+	}
+	b.ReportMetric(float64(n), "bytes")
 }

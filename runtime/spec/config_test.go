@@ -31,6 +31,7 @@ func TestArgs(t *testing.T) {
 		{`--entrypoint "" alone`, image([]string{"/ep"}, []string{"nginx"}), []string{""}, nil, nil, "No command specified"},
 		{"nothing at all", image(nil, nil), nil, nil, nil, "No command specified"},
 		{"no image", nil, nil, []string{"true"}, []string{"true"}, ""},
+		{`no image, --entrypoint ""`, nil, []string{""}, []string{"ls"}, []string{"ls"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -108,8 +108,11 @@ func ExecProcess(base *specs.Spec, in ExecInput) (*specs.Process, error) {
 
 	switch {
 	case in.Privileged:
-		caps := slices.Clone(host.Caps)
-		p.Capabilities = &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}
+		p.Capabilities = &specs.LinuxCapabilities{
+			Bounding:  slices.Clone(host.Caps),
+			Effective: slices.Clone(host.Caps),
+			Permitted: slices.Clone(host.Caps),
+		}
 	case bp.Capabilities != nil:
 		c := *bp.Capabilities
 		p.Capabilities = &specs.LinuxCapabilities{

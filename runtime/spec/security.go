@@ -71,7 +71,7 @@ func parseSecurityOpts(opts []string) (securityOpts, bool, error) {
 
 // seccompCache holds the default profile converted for one capability set
 // (the profile allows some syscalls only with some capabilities). Building
-// one costs ~0.2 ms and a few hundred allocations; a container start should
+// one costs tens of µs and a few hundred allocations; a container start should
 // not pay it.
 var seccompCache struct {
 	sync.Mutex

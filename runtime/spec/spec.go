@@ -112,14 +112,10 @@ func Generate(in Input) (*specs.Spec, error) {
 	if hc == nil {
 		hc = &container.HostConfig{}
 	}
-	cfg := in.Config
-	if in.Image != nil || cfg == nil {
-		var err error
-		if cfg, err = MergeConfig(in.Config, in.Image); err != nil {
-			return nil, err
-		}
-	} else if len(cfg.Entrypoint) == 0 && len(cfg.Cmd) == 0 {
-		return nil, errdefs.InvalidParameter("No command specified")
+	// With no image this only normalizes (an [""] entrypoint) and checks.
+	cfg, err := MergeConfig(in.Config, in.Image)
+	if err != nil {
+		return nil, err
 	}
 	sec, systemPathsUnconfined, err := parseSecurityOpts(hc.SecurityOpt)
 	if err != nil {
@@ -199,7 +195,7 @@ func Generate(in Input) (*specs.Spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.Capabilities = &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps}
+	p.Capabilities = &specs.LinuxCapabilities{Bounding: caps, Effective: slices.Clone(caps), Permitted: slices.Clone(caps)}
 
 	if p.Rlimits, err = rlimits(host, hc.Ulimits); err != nil {
 		return nil, err
