@@ -214,6 +214,7 @@ func TestKillDuringPull(t *testing.T) {
 			t.Fatalf("pull failed: %s", m.Error)
 		}
 		if m.Status == "Downloading" {
+			t.Logf("kill -9 berthd (pid %d) at the first Downloading message: layer %s %s", b.pid(), m.ID, m.Progress)
 			break
 		}
 	}
@@ -233,6 +234,7 @@ func TestKillDuringPull(t *testing.T) {
 	if exists := imageExists(t, a, "bench/big:latest"); exists {
 		t.Errorf("bench/big:latest exists after a pull killed mid-download")
 	}
+	wantNoLeftovers(t, b.dataRoot) // the restarted daemon cleared the interrupted work
 	r, msgs := pullAPI(t, a, "docker.io/bench/big", "latest", nil)
 	r.wantStatus(t, 200)
 	if e := streamError(msgs); e != "" {
@@ -249,7 +251,7 @@ func TestKillDuringPull(t *testing.T) {
 		t.Errorf("registry: bench/big has %d layers, the test wants several", len(img.Layers))
 	}
 	wantNoLeftovers(t, b.dataRoot)
-	wantBlobsMatchDigests(t, b.dataRoot)
+	t.Logf("verified %d stored blobs against their digests", wantBlobsMatchDigests(t, b.dataRoot))
 }
 
 // wantNoLeftovers fails if work-in-progress directories (ingest, tmp) hold
@@ -282,7 +284,7 @@ func wantNoLeftovers(t *testing.T, root string) {
 
 // wantBlobsMatchDigests hashes every file stored under a "sha256"
 // directory with a 64-hex name and checks it matches.
-func wantBlobsMatchDigests(t *testing.T, root string) {
+func wantBlobsMatchDigests(t *testing.T, root string) int {
 	t.Helper()
 	hexName := regexp.MustCompile(`^[0-9a-f]{64}$`)
 	n := 0
@@ -314,4 +316,5 @@ func wantBlobsMatchDigests(t *testing.T, root string) {
 	if n == 0 {
 		t.Errorf("found no blob stored as .../sha256/<hex> under %s to verify", root)
 	}
+	return n
 }

@@ -176,7 +176,3 @@ func onlyBerth(t *testing.T, why string) {
 		t.Skipf("berth only: %s", why)
 	}
 }
-
-// isBerth reports whether the daemon under test is berthd, for the few
-// assertions that check berth's stricter behaviour inline.
-func isBerth() bool { return env.target == "berth" }
