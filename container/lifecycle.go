@@ -79,6 +79,11 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	ctx = context.WithoutCancel(ctx)
 	stateDir := s.stateDir(c.ID)
 	rootfs := s.rootfs(c.ID)
+	// A restart reuses the runc ID and state directory: the previous shim
+	// must be gone (it runs `runc delete` after reporting the exit).
+	if err := shim.WaitGone(stateDir, c.ID, 10*time.Second); err != nil {
+		return err
+	}
 	_ = os.RemoveAll(stateDir)
 	if err := os.MkdirAll(rootfs, 0o755); err != nil {
 		return err
@@ -254,7 +259,6 @@ func (s *Service) handleExit(c *Container, st *shim.ExitStatus) {
 	_ = c.save(s.dir(c.ID))
 	c.notifyLocked()
 	c.mu.Unlock()
-	_ = os.RemoveAll(s.stateDir(c.ID))
 	if autoRemove {
 		if err := s.Remove(context.Background(), c.ID, RemoveOptions{Volumes: true}); err != nil {
 			s.log.Warn("auto-remove failed", "id", c.ID, "err", err)
@@ -530,6 +534,10 @@ func (s *Service) Remove(ctx context.Context, idOrName string, o RemoveOptions) 
 
 	ctx = context.WithoutCancel(ctx)
 	_ = snapshot.Unmount(s.rootfs(c.ID))
+	// The shim deletes runc's state after reporting the exit; let it finish.
+	if err := shim.WaitGone(s.stateDir(c.ID), c.ID, 10*time.Second); err != nil {
+		s.log.Warn("shim still running at remove", "id", c.ID, "err", err)
+	}
 	_ = os.RemoveAll(s.stateDir(c.ID))
 	if err := s.cfg.Snapshots.RemoveContainer(ctx, c.ID); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 		s.log.Warn("remove writable layer", "id", c.ID, "err", err)

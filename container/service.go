@@ -17,7 +17,6 @@ import (
 	"github.com/moby/moby/api/types/network"
 	volumetypes "github.com/moby/moby/api/types/volume"
 	"github.com/opencontainers/go-digest"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/image"
@@ -191,12 +190,12 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 	// Everything the spec would reject at start (capabilities, ulimits,
 	// devices, sysctls...) is rejected now, as Docker does at create.
 	if _, err := rtspec.Generate(rtspec.Input{
-		ID: newID(), Config: merged, HostConfig: req.HostConfig, Rootfs: "/",
+		ID: newID(), Config: merged, HostConfig: req.HostConfig, DryRun: true,
 		CgroupsPath: "/berth/validate", InitPath: s.cfg.InitPath,
-		Users: func(string, []string) (specs.User, error) { return specs.User{}, nil },
 	}); err != nil {
 		return "", nil, err
 	}
+	warnings := rtspec.CreateDefaults(req.HostConfig, nil)
 	path, args := commandLine(merged)
 	c := newContainer()
 	c.ID = newID()
@@ -256,7 +255,10 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 	s.byID[c.ID] = c
 	s.mu.Unlock()
 	ok = true
-	return c.ID, []string{}, nil
+	if warnings == nil {
+		warnings = []string{}
+	}
+	return c.ID, warnings, nil
 }
 
 func (s *Service) reserveNameLocked(name, id string) (string, error) {

@@ -38,14 +38,16 @@ const (
 	mediaTypeOCILayerZstd    = "application/vnd.oci.image.layer.v1.tar+zstd"
 )
 
-// Save writes the named images as one archive in the docker-archive format
-// (manifest.json, repositories) that is also an OCI image layout, as
-// `docker save` on Docker 25 and later does. Layers are written as stored,
-// compressed; every Docker and berth loader decompresses them. All names
-// are resolved before the first byte is written.
+// Save writes the named images as one docker-archive in the classic
+// layout every Docker release loads (`docker save` of Docker 20.10):
+// <config>.json, one <layer id>/layer.tar (uncompressed), json and VERSION
+// per layer, manifest.json and repositories. All names are resolved before
+// the first byte is written. A name that is a reference saves that tag; an
+// ID saves the image untagged, as Docker does.
 func (s *Service) Save(ctx context.Context, names []string, w io.Writer) error {
 	type entry struct {
 		rec  *Record
+		cfg  *ImageConfig
 		tags []string
 	}
 	var entries []*entry
@@ -57,110 +59,79 @@ func (s *Service) Save(ctx context.Context, names []string, w io.Writer) error {
 		}
 		e := byID[r.ID]
 		if e == nil {
-			e = &entry{rec: r}
+			cfg, err := s.Config(ctx, r)
+			if err != nil {
+				return err
+			}
+			e = &entry{rec: r, cfg: cfg}
 			byID[r.ID] = e
 			entries = append(entries, e)
 		}
-		// A name that is a reference saves that tag; an ID saves all tags.
-		if ref, err := reference.ParseNormalizedNamed(n); err == nil && !isHexPrefix(n) {
+		if isIDRef(n, r) {
+			continue
+		}
+		if ref, err := parseNormalized(n); err == nil {
 			ref = reference.TagNameOnly(ref)
 			if _, ok := ref.(reference.Tagged); ok {
 				e.tags = addUnique(e.tags, reference.FamiliarString(ref))
 			}
-		} else {
-			for _, t := range familiarRefs(r.RepoTags) {
-				e.tags = addUnique(e.tags, t)
-			}
 		}
 	}
 	tw := tar.NewWriter(w)
-	written := map[digest.Digest]bool{}
-	now := time.Unix(0, 0)
+	mtime := time.Unix(0, 0)
 	writeFile := func(name string, data []byte) error {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), ModTime: now, Typeflag: tar.TypeReg}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), ModTime: mtime, Typeflag: tar.TypeReg}); err != nil {
 			return err
 		}
 		_, err := tw.Write(data)
 		return err
 	}
-	writeBlob := func(d digest.Digest) error {
-		if written[d] {
-			return nil
-		}
-		written[d] = true
-		info, err := s.content.Info(ctx, d)
-		if err != nil {
-			return err
-		}
-		rc, err := s.content.Open(ctx, d)
-		if err != nil {
-			return err
-		}
-		defer rc.Close()
-		if err := tw.WriteHeader(&tar.Header{Name: "blobs/sha256/" + d.Encoded(), Mode: 0o644, Size: info.Size, ModTime: now, Typeflag: tar.TypeReg}); err != nil {
-			return err
-		}
-		_, err = io.Copy(tw, rc)
-		return err
-	}
-	if err := tw.WriteHeader(&tar.Header{Name: "blobs/", Mode: 0o755, Typeflag: tar.TypeDir, ModTime: now}); err != nil {
-		return err
-	}
-	if err := tw.WriteHeader(&tar.Header{Name: "blobs/sha256/", Mode: 0o755, Typeflag: tar.TypeDir, ModTime: now}); err != nil {
-		return err
-	}
+	written := map[string]bool{}
 	var manifests []archiveManifest
-	index := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex}
-	index.SchemaVersion = 2
 	repositories := map[string]map[string]string{}
 	for _, e := range entries {
-		if err := s.ensureManifest(ctx, e.rec); err != nil {
+		cfgBytes, err := s.content.ReadBlob(ctx, e.rec.ID)
+		if err != nil {
 			return err
 		}
-		if err := writeBlob(e.rec.ID); err != nil {
+		am := archiveManifest{Config: e.rec.ID.Encoded() + ".json", RepoTags: e.tags}
+		if err := writeFile(am.Config, cfgBytes); err != nil {
 			return err
 		}
-		am := archiveManifest{Config: "blobs/sha256/" + e.rec.ID.Encoded(), RepoTags: e.tags}
-		for _, l := range e.rec.Layers {
-			if err := writeBlob(l.Digest); err != nil {
-				return fmt.Errorf("layer %s: %w", l.Digest, err)
+		chains := ChainIDs(e.cfg.RootFS.DiffIDs)
+		var parent string
+		for i, l := range e.rec.Layers {
+			id := chains[i].Encoded()
+			am.Layers = append(am.Layers, id+"/layer.tar")
+			if !written[id] {
+				written[id] = true
+				if err := s.writeLegacyLayer(ctx, tw, id, parent, l, mtime); err != nil {
+					return fmt.Errorf("layer %s: %w", l.Digest, err)
+				}
 			}
-			am.Layers = append(am.Layers, "blobs/sha256/"+l.Digest.Encoded())
-		}
-		if err := writeBlob(e.rec.Manifest); err != nil {
-			return err
-		}
-		if am.RepoTags == nil {
-			am.RepoTags = []string{}
+			parent = id
 		}
 		manifests = append(manifests, am)
-		desc := ocispec.Descriptor{MediaType: e.rec.ManifestMediaType, Digest: e.rec.Manifest, Size: e.rec.ManifestSize}
-		if len(e.tags) == 0 {
-			index.Manifests = append(index.Manifests, desc)
-		}
 		for _, t := range e.tags {
-			d := desc
-			ref, _ := reference.ParseNormalizedNamed(t)
-			d.Annotations = map[string]string{"io.containerd.image.name": ref.String()}
-			if tagged, ok := ref.(reference.Tagged); ok {
-				d.Annotations[ocispec.AnnotationRefName] = tagged.Tag()
+			ref, err := parseNormalized(t)
+			if err != nil {
+				continue
+			}
+			if tagged, ok := reference.TagNameOnly(ref).(reference.Tagged); ok {
 				repo := reference.FamiliarName(ref)
 				if repositories[repo] == nil {
 					repositories[repo] = map[string]string{}
 				}
-				repositories[repo][tagged.Tag()] = e.rec.Layers[len(e.rec.Layers)-1].DiffID.Encoded()
+				repositories[repo][tagged.Tag()] = parent
 			}
-			index.Manifests = append(index.Manifests, d)
 		}
 	}
-	for name, v := range map[string]any{"index.json": index, "manifest.json": manifests, "oci-layout": ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion}} {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		if err := writeFile(name, b); err != nil {
-			return err
-		}
+	b, err := json.Marshal(manifests)
+	if err != nil {
+		return err
+	}
+	if err := writeFile("manifest.json", b); err != nil {
+		return err
 	}
 	if len(repositories) > 0 {
 		b, _ := json.Marshal(repositories)
@@ -169,6 +140,71 @@ func (s *Service) Save(ctx context.Context, names []string, w io.Writer) error {
 		}
 	}
 	return tw.Close()
+}
+
+// isIDRef reports whether name named r by (a prefix of) its ID.
+func isIDRef(name string, r *Record) bool {
+	h := strings.TrimPrefix(name, "sha256:")
+	return isHexPrefix(h) && strings.HasPrefix(r.ID.Encoded(), h)
+}
+
+// writeLegacyLayer writes <id>/VERSION, <id>/json and <id>/layer.tar, the
+// layer uncompressed (byte for byte what its diff ID names). The size must
+// be known before the tar header, so the layer is decompressed to a
+// temporary file first.
+func (s *Service) writeLegacyLayer(ctx context.Context, tw *tar.Writer, id, parent string, l LayerRef, mtime time.Time) error {
+	rc, err := s.content.Open(ctx, l.Digest)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	dr, _, err := snapshot.Decompress(rc)
+	if err != nil {
+		return err
+	}
+	defer dr.Close()
+	tmp, err := os.CreateTemp(s.tmpDir(), "save-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	size, err := io.Copy(tmp, dr)
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	dir := func(name string) error {
+		return tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Typeflag: tar.TypeDir, ModTime: mtime})
+	}
+	file := func(name string, data []byte) error {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), ModTime: mtime, Typeflag: tar.TypeReg}); err != nil {
+			return err
+		}
+		_, err := tw.Write(data)
+		return err
+	}
+	if err := dir(id + "/"); err != nil {
+		return err
+	}
+	if err := file(id+"/VERSION", []byte("1.0")); err != nil {
+		return err
+	}
+	v1 := map[string]any{"id": id, "created": "1970-01-01T00:00:00Z", "container_config": map[string]any{}}
+	if parent != "" {
+		v1["parent"] = parent
+	}
+	jb, _ := json.Marshal(v1)
+	if err := file(id+"/json", jb); err != nil {
+		return err
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: id + "/layer.tar", Mode: 0o644, Size: size, ModTime: mtime, Typeflag: tar.TypeReg}); err != nil {
+		return err
+	}
+	_, err = io.Copy(tw, tmp)
+	return err
 }
 
 // ensureManifest gives r a stored manifest if it has none (images loaded

@@ -263,9 +263,9 @@ func (s *Service) Tag(ctx context.Context, nameOrID, repo, tag string) error {
 	if err != nil {
 		return err
 	}
-	ref, err := reference.ParseNormalizedNamed(repo)
+	ref, err := parseNormalized(repo)
 	if err != nil {
-		return errdefs.InvalidParameter(refError(repo, err))
+		return errdefs.InvalidParameter(err.Error())
 	}
 	if _, ok := ref.(reference.Digested); ok {
 		return errdefs.InvalidParameter("refusing to create a tag with a digest reference")

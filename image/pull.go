@@ -97,8 +97,9 @@ func (s *Service) Pull(ctx context.Context, ref reference.Named, auth *registry.
 	tagOrDigest := "latest"
 	if t, ok := ref.(reference.Tagged); ok {
 		tagOrDigest = t.Tag()
-	} else if d, ok := ref.(reference.Digested); ok {
-		tagOrDigest = d.Digest().String()
+	} else if _, ok := ref.(reference.Digested); ok {
+		// Docker names a digest pull by its whole reference.
+		tagOrDigest = ref.String()
 	}
 	_ = progress.Status(out, tagOrDigest, "Pulling from "+reference.Path(ref))
 

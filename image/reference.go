@@ -14,27 +14,48 @@ import (
 // without a registry means Docker Hub ("nginx" → "docker.io/library/nginx").
 // A name with neither tag nor digest gets ":latest".
 func ParseReference(s string) (reference.Named, error) {
-	r, err := reference.ParseNormalizedNamed(s)
+	r, err := parseNormalized(s)
 	if err != nil {
-		return nil, errdefs.InvalidParameter(refError(s, err))
+		return nil, errdefs.InvalidParameter(err.Error())
 	}
 	return reference.TagNameOnly(r), nil
 }
 
-func refError(s string, err error) string {
-	msg := err.Error()
-	if strings.Contains(msg, "must be lowercase") {
-		return fmt.Sprintf("invalid reference format: repository name (%s) must be lowercase", s)
+// errUppercase is Docker's daemon-side wording for a name with capitals.
+const errUppercase = "invalid reference format: repository name must be lowercase"
+
+// parseNormalized parses like reference.ParseNormalizedNamed, but refuses
+// capitals anywhere in the repository name, as Docker's daemon does (the
+// library would take "UPPER/x" for a registry host named UPPER).
+func parseNormalized(s string) (reference.Named, error) {
+	name := s
+	if i := strings.IndexByte(name, '@'); i >= 0 {
+		name = name[:i]
 	}
-	return msg
+	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {
+		name = name[:i]
+	}
+	if strings.ToLower(name) != name {
+		return nil, fmt.Errorf("%s", errUppercase)
+	}
+	r, err := reference.ParseNormalizedNamed(s)
+	if err != nil {
+		if strings.Contains(err.Error(), "must be lowercase") {
+			return nil, fmt.Errorf("%s", errUppercase)
+		}
+		return nil, err
+	}
+	return r, nil
 }
+
+func refError(s string, err error) string { return err.Error() }
 
 // ParsePullReference combines the fromImage and tag query parameters of
 // POST /images/create. tag may be a tag or a digest ("sha256:...").
 func ParsePullReference(fromImage, tag string) (reference.Named, error) {
-	r, err := reference.ParseNormalizedNamed(fromImage)
+	r, err := parseNormalized(fromImage)
 	if err != nil {
-		return nil, errdefs.InvalidParameter(refError(fromImage, err))
+		return nil, errdefs.InvalidParameter(err.Error())
 	}
 	if tag != "" {
 		if _, isTagged := r.(reference.Tagged); isTagged {
@@ -43,11 +64,13 @@ func ParsePullReference(fromImage, tag string) (reference.Named, error) {
 		}
 		if dgst, derr := digest.Parse(tag); derr == nil {
 			r, err = reference.WithDigest(reference.TrimNamed(r), dgst)
+		} else if strings.HasPrefix(tag, "sha256:") {
+			return nil, errdefs.InvalidParameter("invalid tag format")
 		} else {
 			r, err = reference.WithTag(r, tag)
 		}
 		if err != nil {
-			return nil, errdefs.InvalidParameter(err.Error())
+			return nil, errdefs.InvalidParameter("invalid tag format")
 		}
 	}
 	return reference.TagNameOnly(r), nil

@@ -232,7 +232,9 @@ func classifyRegistryError(ref reference.Named, err error) error {
 			}
 			return errdefs.NotFound(fmt.Sprintf("manifest for %s not found: manifest unknown: manifest unknown", reference.FamiliarString(ref)))
 		case http.StatusUnauthorized, http.StatusForbidden:
-			return errdefs.As(errdefs.ErrUnauthorized, fmt.Errorf("pull access denied for %s, repository does not exist or may require 'docker login': %w", reference.FamiliarName(ref), err))
+			// Not a 401 to the client: the docker CLI would take it as
+			// its own login failing and prompt for credentials.
+			return fmt.Errorf("pull access denied for %s, repository does not exist or may require 'docker login': %w", reference.FamiliarName(ref), err)
 		}
 	}
 	return err

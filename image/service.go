@@ -145,7 +145,7 @@ func (s *Service) Resolve(ctx context.Context, nameOrID string) (*Record, error)
 		}
 		return nil, errdefs.NotFound("No such image: " + nameOrID)
 	}
-	ref, perr := reference.ParseNormalizedNamed(nameOrID)
+	ref, perr := parseNormalized(nameOrID)
 	if perr == nil {
 		ref = reference.TagNameOnly(ref)
 		if id, ok := s.records.lookupRef(ref.String()); ok {
@@ -162,7 +162,7 @@ func (s *Service) Resolve(ctx context.Context, nameOrID string) (*Record, error)
 		}
 	}
 	if perr != nil {
-		return nil, errdefs.InvalidParameter(refError(nameOrID, perr))
+		return nil, errdefs.InvalidParameter(fmt.Sprintf("no such image: %s: %v", nameOrID, perr))
 	}
 	return nil, errdefs.NotFound("No such image: " + reference.FamiliarString(ref))
 }
