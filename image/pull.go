@@ -62,6 +62,11 @@ func (s *Service) resolve(ctx context.Context, ref reference.Named, auth *regist
 		opts := append(s.remoteOptions(ctx, authenticator(ac)), remote.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"}))
 		desc, err := remote.Get(nref, opts...)
 		if err != nil {
+			if ac == nil && isUnauthorized(err) {
+				// Docker's wording when a registry wants credentials and
+				// the client sent none.
+				err = fmt.Errorf("Head %q: no basic auth credentials", fmt.Sprintf("%s://%s/v2/%s/manifests/%s", nref.Context().Scheme(), nref.Context().RegistryStr(), nref.Context().RepositoryStr(), nref.Identifier()))
+			}
 			lastErr = classifyRegistryError(ref, err)
 			if ep.mirror {
 				s.log.Info("mirror failed, trying next endpoint", "mirror", ep.repo.RegistryStr(), "ref", ref.String(), "err", err)

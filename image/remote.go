@@ -291,3 +291,9 @@ func loginError(reg name.Registry, err error) error {
 	}
 	return err
 }
+
+// isUnauthorized reports whether a registry refused for lack of credentials.
+func isUnauthorized(err error) bool {
+	var terr *transport.Error
+	return errors.As(err, &terr) && terr.StatusCode == http.StatusUnauthorized
+}
