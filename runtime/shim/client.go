@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Client talks to one container's shim.
@@ -212,4 +214,44 @@ func (c Client) Alive(ctx context.Context) bool {
 	defer cancel()
 	_, err := c.State(ctx)
 	return err == nil
+}
+
+// WaitGone waits until the shim that last ran in stateDir has exited, so
+// its state directory and runc ID can be reused. It gives up after d.
+func WaitGone(stateDir, id string, d time.Duration) error {
+	b, err := os.ReadFile(filepath.Join(stateDir, ShimPidName))
+	if err != nil {
+		return nil // no shim ever ran here
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !strings.Contains(string(cmdline), "berth-shim") || !strings.Contains(string(cmdline), id) {
+		return nil // gone, or the PID now belongs to someone else
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil
+	}
+	defer unix.Close(fd)
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	deadline := time.Now().Add(d)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return fmt.Errorf("shim %d for %s did not exit in %v", pid, id, d)
+		}
+		n, err := unix.Poll(fds, int(left.Milliseconds())+1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+	}
 }

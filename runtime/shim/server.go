@@ -137,6 +137,10 @@ func NewServer(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The socket file stays when we exit: the state directory is berthd's
+	// to remove, and a new shim for the same container may already be
+	// listening there.
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
 	s.ln = ln
 	return s, nil
 }
@@ -604,7 +608,6 @@ func (s *Server) finish(st *ExitStatus) {
 	// Give connected waiters a moment to read their answers: they were
 	// handed st above; closing the listener does not cut them.
 	s.ln.Close()
-	_ = os.Remove(filepath.Join(s.opts.StateDir, SocketName))
 }
 
 // oomKilled reports whether the kernel's OOM killer acted in the
