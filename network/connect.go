@@ -113,7 +113,7 @@ func (s *Service) hotplug(sb *sandbox, ep *endpoint) (retErr error) {
 			sb.Endpoints = sb.Endpoints[:len(sb.Endpoints)-1]
 		}
 	}()
-	if err := s.plug(sb, ep, nsh, nlh); err != nil {
+	if err := s.plug(sb, ep, nsh, nlh, nil); err != nil {
 		return err
 	}
 	rt := s.running[sb.ContainerID]

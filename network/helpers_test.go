@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -219,4 +220,44 @@ func canBind(p uint16) bool {
 	}
 	l.Close()
 	return true
+}
+
+type netipAddr = netip.Addr
+
+func mustParseAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// linkNames lists the host's interfaces by name.
+func linkNames(t testing.TB) string {
+	return run(t, "sh", "-c", "ip -o link | awk '{print $2}' | sort")
+}
+
+// ourLinks lists s's bridges and the veths on them.
+func ourLinks(t testing.TB, s *Service) string {
+	var keep []string
+	for _, l := range strings.Split(run(t, "ip", "-o", "link"), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		if strings.HasPrefix(f[1], s.cfg.Prefix) || strings.Contains(l, " master "+s.cfg.Prefix) {
+			keep = append(keep, f[1])
+		}
+	}
+	return strings.Join(keep, " ")
+}
+
+// eventually polls cond for up to 5 s: the kernel destroys namespaces,
+// and the veths in them, asynchronously.
+func eventually(t testing.TB, what string, cond func() (bool, string)) {
+	t.Helper()
+	var last string
+	for i := 0; i < 100; i++ {
+		ok, msg := cond()
+		if ok {
+			return
+		}
+		last = msg
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: %s", what, last)
 }

@@ -37,6 +37,43 @@ func ensureSharedDir(dir string) error {
 	return nil
 }
 
+// newNetNSHandle creates a network namespace held only by the returned
+// handle (closing it lets the kernel destroy the namespace). It is made on
+// a thread of its own that is thrown away afterwards.
+func newNetNSHandle() (netns.NsHandle, error) {
+	type result struct {
+		h   netns.NsHandle
+		err error
+	}
+	rc := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		// No UnlockOSThread: the thread ends with its goroutine.
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			rc <- result{-1, fmt.Errorf("unshare netns: %w", err)}
+			return
+		}
+		h, err := netns.Get()
+		rc <- result{h, err}
+	}()
+	r := <-rc
+	return r.h, r.err
+}
+
+// pinNetNS bind-mounts the namespace of handle h at path.
+func pinNetNS(h netns.NsHandle, path string) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	if err := unix.Mount(fmt.Sprintf("/proc/self/fd/%d", int(h)), path, "none", unix.MS_BIND, ""); err != nil {
+		os.Remove(path)
+		return fmt.Errorf("bind netns: %w", err)
+	}
+	return nil
+}
+
 // newNetNS creates a network namespace and pins it at path with a bind
 // mount, so that it outlives berthd and runc can join it by path. The
 // namespace is made on a thread of its own that is thrown away afterwards

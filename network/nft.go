@@ -35,6 +35,7 @@ type firewall struct {
 	prefix string
 	table  *nftables.Table
 	chains map[string]*nftables.Chain
+	c      *nftables.Conn
 }
 
 const (
@@ -57,7 +58,18 @@ func newFirewall(prefix string) *firewall {
 	return fw
 }
 
-func conn() (*nftables.Conn, error) { return nftables.New() }
+// conn returns berth's netlink connection to nftables, kept open (one
+// socket, not one per transaction). Call with fw.mu held.
+func (fw *firewall) conn() (*nftables.Conn, error) {
+	if fw.c == nil {
+		c, err := nftables.New(nftables.AsLasting())
+		if err != nil {
+			return nil, err
+		}
+		fw.c = c
+	}
+	return fw.c, nil
+}
 
 func comment(s string) []byte { return userdata.AppendString(nil, userdata.TypeComment, s) }
 
@@ -72,7 +84,7 @@ func ruleComment(r *nftables.Rule) string {
 func (fw *firewall) reset(nets []*netRecord, ports map[string][]portRule) error {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
-	c, err := conn()
+	c, err := fw.conn()
 	if err != nil {
 		return err
 	}
@@ -110,7 +122,7 @@ func (fw *firewall) reset(nets []*netRecord, ports map[string][]portRule) error 
 func (fw *firewall) destroy() error {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
-	c, err := conn()
+	c, err := fw.conn()
 	if err != nil {
 		return err
 	}
@@ -264,7 +276,7 @@ func (fw *firewall) addPorts(owner string, rules []portRule) error {
 	}
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
-	c, err := conn()
+	c, err := fw.conn()
 	if err != nil {
 		return err
 	}
@@ -281,7 +293,7 @@ func (fw *firewall) addPorts(owner string, rules []portRule) error {
 func (fw *firewall) removeOwned(chains []string, tag string) error {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
-	c, err := conn()
+	c, err := fw.conn()
 	if err != nil {
 		return err
 	}
@@ -317,7 +329,7 @@ func (fw *firewall) removePorts(owner string) error {
 func (fw *firewall) addNetwork(n *netRecord) error {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
-	c, err := conn()
+	c, err := fw.conn()
 	if err != nil {
 		return err
 	}
@@ -348,7 +360,7 @@ func (fw *firewall) removeNetwork(id string) error {
 func (fw *firewall) ensureGate() error {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
-	c, err := conn()
+	c, err := fw.conn()
 	if err != nil {
 		return err
 	}
@@ -396,7 +408,7 @@ func (fw *firewall) ensureGate() error {
 func (fw *firewall) removeGate() error {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
-	c, err := conn()
+	c, err := fw.conn()
 	if err != nil {
 		return err
 	}
@@ -431,7 +443,7 @@ func (fw *firewall) removeGate() error {
 func (fw *firewall) portOwners() (map[string]int, error) {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
-	c, err := conn()
+	c, err := fw.conn()
 	if err != nil {
 		return nil, err
 	}

@@ -9,12 +9,12 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/network/portspec"
@@ -161,11 +161,16 @@ func (s *Service) Setup(ctx context.Context, req Request) (_ string, retErr erro
 	if id == "" {
 		return "", errdefs.InvalidParameter("network setup: container ID missing")
 	}
-	if err := s.fw.ensureGate(); err != nil {
-		s.log.Warn("network: cannot open the iptables FORWARD chain to berth's bridges", "err", err)
-	}
+	defer s.refill()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if time.Since(s.gateAt) > time.Second {
+		// dockerd may have started since: open its FORWARD chain to us.
+		s.gateAt = time.Now()
+		if err := s.fw.ensureGate(); err != nil {
+			s.log.Warn("network: cannot open the iptables FORWARD chain to berth's bridges", "err", err)
+		}
+	}
 	sb := s.sandboxes[id]
 	if sb != nil && sb.NetNS != "" {
 		s.teardownLocked(sb) // a stale setup: start afresh
@@ -191,7 +196,12 @@ func (s *Service) Setup(ctx context.Context, req Request) (_ string, retErr erro
 	}
 	path := s.nsPath(id)
 	_ = removeNetNS(path)
-	if err := newNetNS(path); err != nil {
+	sp, err := s.takeSpare()
+	if err != nil {
+		return "", err
+	}
+	defer sp.destroy() // once pinned, the namespace stays
+	if err := pinNetNS(sp.ns, path); err != nil {
 		return "", err
 	}
 	sb.NetNS = path
@@ -206,23 +216,13 @@ func (s *Service) Setup(ctx context.Context, req Request) (_ string, retErr erro
 			_ = s.saveSandbox(sb)
 		}
 	}()
-	nsh, err := netns.GetFromPath(path)
-	if err != nil {
-		return "", err
-	}
-	defer nsh.Close()
-	nlh, err := netlink.NewHandleAt(nsh, unix.NETLINK_ROUTE)
-	if err != nil {
-		return "", err
-	}
-	defer nlh.Close()
-	if lo, err := nlh.LinkByName("lo"); err == nil {
-		if err := nlh.LinkSetUp(lo); err != nil {
-			return "", err
+	nsh, nlh := sp.ns, sp.nlh
+	for i, ep := range sb.Endpoints {
+		var use *spare
+		if i == 0 {
+			use = sp
 		}
-	}
-	for _, ep := range sb.Endpoints {
-		if err := s.plug(sb, ep, nsh, nlh); err != nil {
+		if err := s.plug(sb, ep, nsh, nlh, use); err != nil {
 			return "", err
 		}
 	}
@@ -246,7 +246,7 @@ func (s *Service) Setup(ctx context.Context, req Request) (_ string, retErr erro
 // plug attaches the sandbox to one network: an address, a veth pair whose
 // container end is ethN inside the namespace, and the default route if
 // this is the first network with a gateway.
-func (s *Service) plug(sb *sandbox, ep *endpoint, nsh netns.NsHandle, nlh *netlink.Handle) error {
+func (s *Service) plug(sb *sandbox, ep *endpoint, nsh netns.NsHandle, nlh *netlink.Handle, sp *spare) error {
 	n := s.networks[ep.NetworkID]
 	if n == nil {
 		return errdefs.NotFound(fmt.Sprintf("network %s not found", ep.NetworkID))
@@ -265,31 +265,42 @@ func (s *Service) plug(sb *sandbox, ep *endpoint, nsh netns.NsHandle, nlh *netli
 	ep.IP = ip
 	ep.MAC = macFor(ip)
 	ep.EndpointID = newID()
-	ep.IfName = s.nextIfName(sb)
-	ep.HostVeth = "veth" + ep.EndpointID[:7]
-	br, err := netlink.LinkByName(n.Bridge)
+	brIndex, mtu, err := s.bridgeIndex(n)
 	if err != nil {
-		if err := ensureBridge(n.Bridge, n.Gateway, n.Subnet); err != nil {
-			return err
-		}
-		if br, err = netlink.LinkByName(n.Bridge); err != nil {
-			return err
-		}
+		return err
 	}
 	mac, _ := net.ParseMAC(ep.MAC)
-	veth := &netlink.Veth{
-		LinkAttrs:        netlink.LinkAttrs{Name: ep.HostVeth, MasterIndex: br.Attrs().Index, Flags: net.FlagUp, MTU: br.Attrs().MTU},
-		PeerName:         ep.IfName,
-		PeerHardwareAddr: mac,
-		PeerNamespace:    netlink.NsFd(int(nsh)),
-	}
-	if err := netlink.LinkAdd(veth); err != nil {
-		ep.HostVeth = ""
-		return fmt.Errorf("create veth for %s: %w", n.Name, err)
+	if sp != nil {
+		ep.IfName, ep.HostVeth = "eth0", sp.hostVeth
+		if err := s.setUpHostEnd(sp, brIndex, mtu); err != nil {
+			// The bridge may have been deleted and made again.
+			delete(s.brIndex, n.Bridge)
+			if brIndex, mtu, err = s.bridgeIndex(n); err == nil {
+				err = s.setUpHostEnd(sp, brIndex, mtu)
+			}
+			if err != nil {
+				return fmt.Errorf("attach veth to %s: %w", n.Bridge, err)
+			}
+		}
+	} else {
+		ep.IfName = s.nextIfName(sb)
+		ep.HostVeth = "veth" + ep.EndpointID[:7]
+		veth := &netlink.Veth{
+			LinkAttrs:     netlink.LinkAttrs{Name: ep.HostVeth, MasterIndex: brIndex, Flags: net.FlagUp, MTU: mtu},
+			PeerName:      ep.IfName,
+			PeerNamespace: netlink.NsFd(int(nsh)),
+		}
+		if err := s.nl.LinkAdd(veth); err != nil {
+			ep.HostVeth = ""
+			return fmt.Errorf("create veth for %s: %w", n.Name, err)
+		}
 	}
 	link, err := nlh.LinkByName(ep.IfName)
 	if err != nil {
 		return err
+	}
+	if err := nlh.LinkSetHardwareAddr(link, mac); err != nil {
+		return fmt.Errorf("set mac of %s: %w", ep.IfName, err)
 	}
 	addr := &netlink.Addr{IPNet: &net.IPNet{IP: net.IP(ip.AsSlice()), Mask: net.CIDRMask(n.Subnet.Bits(), 32)}}
 	if err := nlh.AddrAdd(link, addr); err != nil {
@@ -337,8 +348,8 @@ func (s *Service) nextIfName(sb *sandbox) string {
 func (s *Service) unplug(sb *sandbox, ep *endpoint) error {
 	var err error
 	if ep.HostVeth != "" {
-		if l, lerr := netlink.LinkByName(ep.HostVeth); lerr == nil {
-			err = netlink.LinkDel(l)
+		if l, lerr := s.nl.LinkByName(ep.HostVeth); lerr == nil {
+			err = s.nl.LinkDel(l)
 		}
 	}
 	if ep.IP.IsValid() {
@@ -400,11 +411,17 @@ func (s *Service) teardownLocked(sb *sandbox) error {
 		delete(s.running, sb.ContainerID)
 	}
 	errs = append(errs, s.fw.removePorts(sb.ContainerID))
-	for _, ep := range sb.Endpoints {
-		errs = append(errs, s.unplug(sb, ep))
-	}
-	if sb.NetNS != "" {
+	// The veths are not deleted one by one: deleting a device waits for
+	// an RCU grace period (tens of milliseconds). Unpinning the namespace
+	// lets the kernel destroy it, and the veth pairs with it, in its
+	// cleanup worker, batched. Without a pinned namespace (a half-made
+	// setup) the veths are deleted here.
+	if sb.NetNS != "" && isNetNS(sb.NetNS) {
 		errs = append(errs, removeNetNS(sb.NetNS))
+	} else {
+		for _, ep := range sb.Endpoints {
+			errs = append(errs, s.unplug(sb, ep))
+		}
 	}
 	s.clearRuntime(sb)
 	return errors.Join(errs...)
@@ -467,4 +484,23 @@ func (s *Service) ContainerIP(containerID string) string {
 		return ip.String()
 	}
 	return ""
+}
+
+// bridgeIndex returns a network's bridge ifindex and MTU (cached; the
+// bridge is made again if it went away).
+func (s *Service) bridgeIndex(n *netRecord) (int, int, error) {
+	if b, ok := s.brIndex[n.Bridge]; ok {
+		return b[0], b[1], nil
+	}
+	l, err := s.nl.LinkByName(n.Bridge)
+	if err != nil {
+		if err := ensureBridge(n.Bridge, n.Gateway, n.Subnet); err != nil {
+			return 0, 0, err
+		}
+		if l, err = s.nl.LinkByName(n.Bridge); err != nil {
+			return 0, 0, err
+		}
+	}
+	s.brIndex[n.Bridge] = [2]int{l.Attrs().Index, l.Attrs().MTU}
+	return l.Attrs().Index, l.Attrs().MTU, nil
 }

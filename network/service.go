@@ -37,6 +37,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/network"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/filters"
@@ -90,6 +92,13 @@ type Service struct {
 	running   map[string]*runtimeState // proxies and DNS of set-up sandboxes
 
 	upstreams []string // tests: resolvers with ports, instead of resolv.conf's
+
+	nl        *netlink.Handle   // host namespace, sockets kept open
+	brIndex   map[string][2]int // bridge name → ifindex and MTU (cache)
+	spares    chan *spare
+	refilling chan struct{}
+	bg        sync.WaitGroup
+	gateAt    time.Time // last ensureGate
 }
 
 // runtimeState is what lives only in berthd's memory for a set-up sandbox.
@@ -133,7 +142,15 @@ func New(cfg Config) (*Service, error) {
 		sandboxes: map[string]*sandbox{},
 		ports:     newPortTable(),
 		running:   map[string]*runtimeState{},
+		brIndex:   map[string][2]int{},
+		spares:    make(chan *spare, 1),
+		refilling: make(chan struct{}, 1),
 	}
+	nl, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, err
+	}
+	s.nl = nl
 	if err := s.load(); err != nil {
 		return nil, err
 	}
@@ -143,6 +160,7 @@ func New(cfg Config) (*Service, error) {
 	if err := s.restore(); err != nil {
 		return nil, err
 	}
+	s.refill()
 	return s, nil
 }
 
@@ -379,6 +397,7 @@ func (s *Service) Reconcile(ctx context.Context, containers map[string]bool) err
 // Close stops proxies and DNS servers (the kernel's objects stay: running
 // containers keep their network while berthd is down).
 func (s *Service) Close() error {
+	s.drainSpares()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for id, rt := range s.running {

@@ -245,9 +245,10 @@ func TestUserNetworksDNSAndIsolation(t *testing.T) {
 	}
 	_ = other
 	_ = internal
-	if out := run(t, "ip", "-o", "link"); strings.Contains(out, s.cfg.Prefix+"-") {
-		t.Fatalf("bridges left:\n%s", out)
-	}
+	eventually(t, "bridges left", func() (bool, string) {
+		out := ourLinks(t, s)
+		return !strings.Contains(out, s.cfg.Prefix+"-"), out
+	})
 }
 
 func TestCreateBadInput(t *testing.T) {
@@ -270,14 +271,14 @@ func TestCreateBadInput(t *testing.T) {
 		{CreateRequest{Name: "bridge"}, errdefs.ErrForbidden, "bridge is a pre-defined network and cannot be created"},
 		{CreateRequest{Name: "b", Driver: "overlay"}, errdefs.ErrNotFound, `plugin "overlay" not found`},
 	}
-	before := run(t, "ip", "-o", "link")
+	before := linkNames(t)
 	for _, c := range cases {
 		_, err := s.Create(ctx, c.req)
 		if !errors.Is(err, c.class) || err.Error() != c.msg {
 			t.Errorf("%+v: got %v, want %q", c.req, err, c.msg)
 		}
 	}
-	if after := run(t, "ip", "-o", "link"); after != before {
+	if after := linkNames(t); after != before {
 		t.Fatalf("bad input changed links:\n%s\n%s", before, after)
 	}
 	if err := s.Remove(ctx, "bridge"); !errors.Is(err, errdefs.ErrForbidden) {
