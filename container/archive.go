@@ -107,7 +107,7 @@ func (s *Service) HoldRootfs(id string) (release func()) { return lockRootfs(id,
 
 // fsSession is a view of a container's filesystem. Close it when done.
 type fsSession struct {
-	root   int           // O_PATH fd of the container's "/"
+	root   int            // O_PATH fd of the container's "/"
 	mounts []sessionMount // longest dest first; the last is "/"
 	close  func()
 }
