@@ -226,11 +226,6 @@ type netipAddr = netip.Addr
 
 func mustParseAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
-// linkNames lists the host's interfaces by name.
-func linkNames(t testing.TB) string {
-	return run(t, "sh", "-c", "ip -o link | awk '{print $2}' | sort")
-}
-
 // ourLinks lists s's bridges and the veths on them.
 func ourLinks(t testing.TB, s *Service) string {
 	var keep []string

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -206,5 +205,3 @@ func summaryOf(s *Service, id string) []string {
 	}
 	return out
 }
-
-var _ = exec.Command

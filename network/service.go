@@ -674,7 +674,12 @@ func (s *Service) List(ctx context.Context, args filters.Args) ([]network.Summar
 		}
 		out = append(out, network.Summary{Network: s.describe(n)})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Created.Equal(out[j].Created) {
+			return out[i].Created.Before(out[j].Created)
+		}
+		return out[i].Name < out[j].Name
+	})
 	return out, nil
 }
 
