@@ -729,3 +729,16 @@ func TestExport(t *testing.T) {
 	check()
 	xNoSessionMounts(t, e)
 }
+
+// waitFileRunning waits until the container has more than its first
+// process or a second has passed (for commands that fork at once).
+func (e *xEnv) waitFileRunning(t *testing.T, id string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if pids, _ := e.svc.containerPids(id); len(pids) >= 2 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,144 @@
+package container
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+)
+
+func TestStatParsers(t *testing.T) {
+	dir := t.TempDir()
+	w := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(s), 0o644)
+		return p
+	}
+	kv := readKV(w("memory.stat", "cache 10\nrss 20\ntotal_inactive_file 5\nbad line here\n"))
+	if kv["cache"] != 10 || kv["total_inactive_file"] != 5 || len(kv) != 3 {
+		t.Fatalf("kv %v", kv)
+	}
+	if readUint(w("pids.max", "max\n")) != 0 || readUint(w("n", "42\n")) != 42 {
+		t.Fatal("readUint")
+	}
+	e := readBlkioV1(w("b", "8:0 Read 100\n8:0 Write 200\nTotal 300\n"))
+	if len(e) != 2 || e[1].Op != "Write" || e[1].Value != 200 || e[0].Major != 8 {
+		t.Fatalf("blkio %+v", e)
+	}
+	b, ops := readIOStatV2(w("io.stat", "259:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n"))
+	if len(b) != 2 || b[0].Op != "read" || b[1].Value != 8192 || len(ops) != 2 || ops[1].Value != 2 {
+		t.Fatalf("io.stat %+v %+v", b, ops)
+	}
+	total, cpus := systemCPU()
+	if total == 0 || cpus == 0 {
+		t.Fatalf("systemCPU %d %d", total, cpus)
+	}
+}
+
+func TestStatsOnContainer(t *testing.T) {
+	e := newXEnv(t)
+	id := e.run(t, []string{"sh", "-c", "while :; do :; done"}, &container.HostConfig{Resources: container.Resources{Memory: 64 << 20}})
+	ctx := context.Background()
+	var got []*container.StatsResponse
+	collect := func(st *container.StatsResponse) error { got = append(got, st); return nil }
+
+	// one-shot: at once, no precpu.
+	start := time.Now()
+	if err := e.svc.Stats(ctx, id, StatsOptions{OneShot: true}, collect); err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) > 500*time.Millisecond {
+		t.Errorf("one-shot took %v", time.Since(start))
+	}
+	st := got[0]
+	if st.ID != id || st.Name == "" || st.Read.IsZero() || !st.PreRead.IsZero() {
+		t.Fatalf("one-shot: %+v", st)
+	}
+	if st.CPUStats.CPUUsage.TotalUsage == 0 || st.CPUStats.SystemUsage == 0 || st.CPUStats.OnlineCPUs == 0 {
+		t.Fatalf("cpu: %+v", st.CPUStats)
+	}
+	if st.MemoryStats.Usage == 0 || st.MemoryStats.Limit != 64<<20 || len(st.MemoryStats.Stats) == 0 {
+		t.Fatalf("memory: %+v", st.MemoryStats)
+	}
+	if _, ok := st.MemoryStats.Stats["total_inactive_file"]; !ok {
+		if _, ok := st.MemoryStats.Stats["inactive_file"]; !ok {
+			t.Fatalf("no inactive_file: %v", st.MemoryStats.Stats)
+		}
+	}
+	if st.PidsStats.Current == 0 {
+		t.Fatalf("pids: %+v", st.PidsStats)
+	}
+
+	// stream=0: two samples a second apart; the CPU-bound loop shows.
+	got = nil
+	if err := e.svc.Stats(ctx, id, StatsOptions{}, collect); err != nil {
+		t.Fatal(err)
+	}
+	st = got[0]
+	if st.PreRead.IsZero() || st.PreCPUStats.CPUUsage.TotalUsage == 0 {
+		t.Fatalf("precpu: %+v", st)
+	}
+	cpuDelta := float64(st.CPUStats.CPUUsage.TotalUsage - st.PreCPUStats.CPUUsage.TotalUsage)
+	sysDelta := float64(st.CPUStats.SystemUsage - st.PreCPUStats.SystemUsage)
+	pct := cpuDelta / sysDelta * float64(st.CPUStats.OnlineCPUs) * 100
+	if pct < 50 {
+		t.Errorf("a busy loop at %.0f%% CPU", pct)
+	}
+	// The JSON has Docker's keys.
+	b, _ := json.Marshal(st)
+	for _, k := range []string{`"read"`, `"preread"`, `"cpu_stats"`, `"precpu_stats"`, `"memory_stats"`, `"pids_stats"`, `"blkio_stats"`, `"total_usage"`, `"system_cpu_usage"`} {
+		if !strings.Contains(string(b), k) {
+			t.Errorf("JSON lacks %s: %s", k, b)
+		}
+	}
+
+	// Streaming, cancelled after three samples.
+	sctx, cancel := context.WithCancel(ctx)
+	n := 0
+	err := e.svc.Stats(sctx, id, StatsOptions{Stream: true}, func(st *container.StatsResponse) error {
+		n++
+		if n == 2 && st.PreRead.IsZero() {
+			t.Error("second streamed sample has no precpu")
+		}
+		if n == 3 {
+			cancel()
+		}
+		return nil
+	})
+	if err != nil || n != 3 {
+		t.Fatalf("stream: %d samples, %v", n, err)
+	}
+
+	// A stopped container gives zeroed stats, not an error.
+	e.stop(t, id)
+	got = nil
+	if err := e.svc.Stats(ctx, id, StatsOptions{}, collect); err != nil {
+		t.Fatal(err)
+	}
+	if st := got[0]; st.ID != id || !st.Read.IsZero() || st.CPUStats.CPUUsage.TotalUsage != 0 {
+		t.Fatalf("stopped: %+v", st)
+	}
+}
+
+// TestStatsCost checks a sample is cheap enough for 100 streams.
+func TestStatsCost(t *testing.T) {
+	e := newXEnv(t)
+	id := e.run(t, []string{"sleep", "1000"}, nil)
+	c, _ := e.svc.Get(id)
+	r := e.svc.newStatsReader(id)
+	start := time.Now()
+	const n = 200
+	for i := 0; i < n; i++ {
+		e.svc.sampleWith(c, r)
+	}
+	per := time.Since(start) / n
+	t.Logf("one sample: %v (100 streams: %.1f%% of a CPU)", per, float64(per*100)/float64(time.Second)*100)
+	if per > 2*time.Millisecond {
+		t.Errorf("a sample takes %v", per)
+	}
+}

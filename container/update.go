@@ -1,0 +1,360 @@
+package container
+
+// docker update: change a container's cgroup limits and restart policy.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/moby/moby/api/types/container"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth/berth/errdefs"
+	rtspec "github.com/berth/berth/runtime/spec"
+)
+
+// Update answers POST /containers/{id}/update: the limits asked for are
+// merged into the container's HostConfig as Docker merges them (zero
+// values leave a setting alone), applied to the running container with
+// `runc update`, and saved. It returns Docker's warnings.
+func (s *Service) Update(ctx context.Context, name string, u container.UpdateConfig) ([]string, error) {
+	c, err := s.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	host := rtspec.DetectHost()
+	warnings, err := checkUpdate(host, &u.Resources)
+	if err != nil {
+		return nil, err
+	}
+	cannot := func(err error) error {
+		return errdefs.As(classOf(err), fmt.Errorf("Cannot update container %s: %s", c.ID, err.Error()))
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.removed || c.State.Status == container.StateRemoving || c.State.Dead {
+		return nil, cannot(errdefs.Conflict(`container is marked for removal and cannot be "update"`))
+	}
+	merged := *c.HostConfig
+	if err := mergeResources(&merged.Resources, &u.Resources); err != nil {
+		return nil, cannot(err)
+	}
+	if u.RestartPolicy.Name != "" {
+		if merged.AutoRemove && u.RestartPolicy.Name != container.RestartPolicyDisabled {
+			return nil, cannot(errdefs.Conflict("Restart policy cannot be updated because AutoRemove is enabled for the container"))
+		}
+		merged.RestartPolicy = u.RestartPolicy
+	}
+	if err := validateHostConfig(&merged); err != nil {
+		return nil, err
+	}
+	if c.State.Running && !c.State.Restarting {
+		res, err := updateResources(host, &merged.Resources)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.runcUpdate(ctx, c.ID, res); err != nil {
+			return nil, cannot(err)
+		}
+	}
+	old := c.HostConfig
+	c.HostConfig = &merged
+	if err := c.save(s.dir(c.ID)); err != nil {
+		c.HostConfig = old
+		return nil, err
+	}
+	s.emitLocked(c, "update", nil)
+	if warnings == nil {
+		warnings = []string{}
+	}
+	return warnings, nil
+}
+
+func classOf(err error) error {
+	switch {
+	case errdefs.IsConflict(err):
+		return errdefs.ErrConflict
+	case errdefs.IsInvalidParameter(err):
+		return errdefs.ErrInvalidParameter
+	case errdefs.IsNotFound(err):
+		return errdefs.ErrNotFound
+	}
+	return errdefs.ErrSystem
+}
+
+// checkUpdate applies Docker's checks to the requested resources, and
+// drops what the host cannot do, with a warning.
+func checkUpdate(host *rtspec.Host, r *container.Resources) ([]string, error) {
+	var warnings []string
+	if r.Memory != 0 && r.Memory < 6<<20 {
+		return nil, errdefs.InvalidParameter("Minimum memory limit allowed is 6MB")
+	}
+	if r.Memory > 0 && r.MemorySwap > 0 && r.MemorySwap < r.Memory {
+		return nil, errdefs.InvalidParameter("Minimum memoryswap limit should be larger than memory limit, see usage")
+	}
+	if r.MemoryReservation != 0 && r.MemoryReservation < 6<<20 {
+		return nil, errdefs.InvalidParameter("Minimum memory reservation allowed is 6MB")
+	}
+	if r.NanoCPUs != 0 && (r.CPUPeriod != 0 || r.CPUQuota != 0) {
+		which := "Period"
+		if r.CPUPeriod == 0 {
+			which = "Quota"
+		}
+		return nil, errdefs.InvalidParameter("Conflicting options: Nano CPUs and CPU " + which + " cannot both be set")
+	}
+	if n := host.NumCPU; r.NanoCPUs < 0 || (r.NanoCPUs > 0 && r.NanoCPUs < 1e7) || (n > 0 && r.NanoCPUs > int64(n)*1e9) {
+		return nil, errdefs.InvalidParameter(fmt.Sprintf("Range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available", n, n))
+	}
+	if r.CPUPeriod != 0 && (r.CPUPeriod < 1000 || r.CPUPeriod > 1000000) {
+		return nil, errdefs.InvalidParameter("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
+	}
+	if r.CPUQuota > 0 && r.CPUQuota < 1000 {
+		return nil, errdefs.InvalidParameter("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+	}
+	if r.CPUShares < 0 {
+		return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid CPU shares (%d): value must be a positive integer", r.CPUShares))
+	}
+	for _, set := range []struct{ v, what string }{{r.CpusetCpus, "cpus"}, {r.CpusetMems, "mems"}} {
+		if set.v == "" {
+			continue
+		}
+		ids, ok := parseCPUList(set.v)
+		if !ok {
+			return nil, errdefs.InvalidParameter(fmt.Sprintf("Invalid value %s for cpuset %s", set.v, set.what))
+		}
+		if set.what == "cpus" {
+			for _, id := range ids {
+				if host.NumCPU > 0 && id >= host.NumCPU {
+					return nil, errdefs.InvalidParameter(fmt.Sprintf("Requested CPUs are not available - requested %s, available: 0-%d", set.v, host.NumCPU-1))
+				}
+			}
+		}
+	}
+	if r.BlkioWeight > 0 && (r.BlkioWeight < 10 || r.BlkioWeight > 1000) {
+		return nil, errdefs.InvalidParameter("Range of blkio weight is from 10 to 1000")
+	}
+	if r.BlkioWeight > 0 && !blkioWeightSupported(host) {
+		warnings = append(warnings, "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.")
+		r.BlkioWeight = 0
+	}
+	if r.MemorySwap != 0 && !host.SwapLimit {
+		warnings = append(warnings, "Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.")
+		r.MemorySwap = -1
+	}
+	return warnings, nil
+}
+
+func blkioWeightSupported(host *rtspec.Host) bool {
+	files := []string{"/sys/fs/cgroup/blkio/blkio.weight", "/sys/fs/cgroup/blkio/blkio.bfq.weight"}
+	if host.CgroupV2 {
+		files = []string{"/sys/fs/cgroup/berth/io.weight", "/sys/fs/cgroup/berth/io.bfq.weight", "/sys/fs/cgroup/io.weight", "/sys/fs/cgroup/io.bfq.weight"}
+	}
+	for _, f := range files {
+		if _, err := os.Stat(f); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// parseCPUList parses "0-2,4".
+func parseCPUList(s string) ([]int, bool) {
+	var out []int
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil || a < 0 {
+			return nil, false
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil || b < a {
+				return nil, false
+			}
+		}
+		for i := a; i <= b; i++ {
+			out = append(out, i)
+		}
+	}
+	return out, true
+}
+
+// mergeResources applies the non-zero fields of r to cur, with Docker's
+// conflict checks.
+func mergeResources(cur, r *container.Resources) error {
+	conflict := func(msg string) error { return errdefs.Conflict(msg) }
+	if r.NanoCPUs > 0 && cur.CPUPeriod > 0 {
+		return conflict("Conflicting options: Nano CPUs cannot be updated as CPU Period has already been set")
+	}
+	if r.NanoCPUs > 0 && cur.CPUQuota > 0 {
+		return conflict("Conflicting options: Nano CPUs cannot be updated as CPU Quota has already been set")
+	}
+	if r.CPUPeriod > 0 && cur.NanoCPUs > 0 {
+		return conflict("Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set")
+	}
+	if r.CPUQuota > 0 && cur.NanoCPUs > 0 {
+		return conflict("Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set")
+	}
+	if r.BlkioWeight != 0 {
+		cur.BlkioWeight = r.BlkioWeight
+	}
+	if r.CPUShares != 0 {
+		cur.CPUShares = r.CPUShares
+	}
+	if r.NanoCPUs != 0 {
+		cur.NanoCPUs = r.NanoCPUs
+	}
+	if r.CPUPeriod != 0 {
+		cur.CPUPeriod = r.CPUPeriod
+	}
+	if r.CPUQuota != 0 {
+		cur.CPUQuota = r.CPUQuota
+	}
+	if r.CpusetCpus != "" {
+		cur.CpusetCpus = r.CpusetCpus
+	}
+	if r.CpusetMems != "" {
+		cur.CpusetMems = r.CpusetMems
+	}
+	if r.Memory != 0 {
+		// Docker records memory-swap as twice the memory when only
+		// --memory was given; berth computes it at start, so do it here.
+		swap := cur.MemorySwap
+		if swap == 0 && cur.Memory > 0 {
+			swap = 2 * cur.Memory
+		}
+		if r.Memory > swap && r.MemorySwap == 0 {
+			return conflict("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time")
+		}
+		if cur.MemorySwap == 0 && cur.Memory > 0 {
+			cur.MemorySwap = swap
+		}
+		cur.Memory = r.Memory
+	}
+	if r.MemorySwap != 0 {
+		cur.MemorySwap = r.MemorySwap
+	}
+	if r.MemoryReservation != 0 {
+		cur.MemoryReservation = r.MemoryReservation
+	}
+	if r.CPURealtimePeriod != 0 {
+		cur.CPURealtimePeriod = r.CPURealtimePeriod
+	}
+	if r.CPURealtimeRuntime != 0 {
+		cur.CPURealtimeRuntime = r.CPURealtimeRuntime
+	}
+	if r.PidsLimit != nil {
+		v := *r.PidsLimit
+		cur.PidsLimit = &v
+	}
+	return nil
+}
+
+// updateResources is what runc update gets for the merged resources.
+func updateResources(host *rtspec.Host, r *container.Resources) (*specs.LinuxResources, error) {
+	out := &specs.LinuxResources{}
+	if r.Memory > 0 || r.MemoryReservation > 0 || r.MemorySwap != 0 {
+		m := &specs.LinuxMemory{}
+		if r.Memory > 0 {
+			m.Limit = ptrTo(r.Memory)
+			if host.SwapLimit {
+				swap := r.MemorySwap
+				if swap == 0 {
+					swap = 2 * r.Memory
+				}
+				m.Swap = ptrTo(swap)
+			}
+		} else if r.MemorySwap == -1 && host.SwapLimit {
+			m.Swap = ptrTo(int64(-1))
+		}
+		if r.MemoryReservation > 0 {
+			m.Reservation = ptrTo(r.MemoryReservation)
+		}
+		out.Memory = m
+	}
+	cpu := &specs.LinuxCPU{}
+	set := false
+	if r.CPUShares > 0 {
+		cpu.Shares = ptrTo(uint64(min(max(r.CPUShares, 2), 262144)))
+		set = true
+	}
+	if r.NanoCPUs > 0 {
+		cpu.Period = ptrTo(uint64(100000))
+		cpu.Quota = ptrTo(r.NanoCPUs * 100000 / 1e9)
+		set = true
+	}
+	if r.CPUPeriod > 0 {
+		cpu.Period = ptrTo(uint64(r.CPUPeriod))
+		set = true
+	}
+	if r.CPUQuota != 0 {
+		cpu.Quota = ptrTo(r.CPUQuota)
+		set = true
+	}
+	if r.CPURealtimePeriod != 0 {
+		cpu.RealtimePeriod = ptrTo(uint64(r.CPURealtimePeriod))
+		set = true
+	}
+	if r.CPURealtimeRuntime != 0 {
+		cpu.RealtimeRuntime = ptrTo(r.CPURealtimeRuntime)
+		set = true
+	}
+	if r.CpusetCpus != "" {
+		cpu.Cpus = r.CpusetCpus
+		set = true
+	}
+	if r.CpusetMems != "" {
+		cpu.Mems = r.CpusetMems
+		set = true
+	}
+	if set {
+		out.CPU = cpu
+	}
+	if r.PidsLimit != nil {
+		limit := *r.PidsLimit
+		if limit <= 0 {
+			limit = -1 // unlimited
+		}
+		out.Pids = &specs.LinuxPids{Limit: &limit}
+	}
+	if r.BlkioWeight > 0 {
+		out.BlockIO = &specs.LinuxBlockIO{Weight: ptrTo(r.BlkioWeight)}
+	}
+	return out, nil
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// runcUpdate applies resources to the running container.
+func (s *Service) runcUpdate(ctx context.Context, id string, res *specs.LinuxResources) error {
+	b, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, s.cfg.Runtime, "--root", s.runcRoot(), "update", "--resources", "-", id)
+	cmd.Stdin = bytes.NewReader(b)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		msg := strings.TrimSpace(string(out))
+		if msg == "" {
+			msg = err.Error()
+		}
+		return fmt.Errorf("runc update: %s", msg)
+	}
+	return nil
+}
+
+// memoryLimitFile is where the container's memory limit shows (tests).
+func (s *Service) memoryLimitFile(id string) string {
+	if rtspec.DetectHost().CgroupV2 {
+		return filepath.Join(s.cgroupDir(id, ""), "memory.max")
+	}
+	return filepath.Join(s.cgroupDir(id, "memory"), "memory.limit_in_bytes")
+}

@@ -1,0 +1,124 @@
+package container
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/berth/berth/errdefs"
+	rtspec "github.com/berth/berth/runtime/spec"
+)
+
+func TestMergeResources(t *testing.T) {
+	cur := container.Resources{}
+	if err := mergeResources(&cur, &container.Resources{Memory: 100 << 20}); !errdefs.IsConflict(err) ||
+		err.Error() != "Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time" {
+		t.Fatalf("memory without swap on an unlimited container: %v", err)
+	}
+	if err := mergeResources(&cur, &container.Resources{Memory: 100 << 20, MemorySwap: 200 << 20, CPUShares: 512}); err != nil {
+		t.Fatal(err)
+	}
+	if cur.Memory != 100<<20 || cur.MemorySwap != 200<<20 || cur.CPUShares != 512 {
+		t.Fatalf("%+v", cur)
+	}
+	// Below the recorded swap: fine alone.
+	if err := mergeResources(&cur, &container.Resources{Memory: 150 << 20}); err != nil || cur.Memory != 150<<20 {
+		t.Fatalf("%v %+v", err, cur)
+	}
+	// A container made with -m only: swap is twice the memory.
+	cur = container.Resources{Memory: 100 << 20}
+	if err := mergeResources(&cur, &container.Resources{Memory: 150 << 20}); err != nil || cur.MemorySwap != 200<<20 {
+		t.Fatalf("-m only: %v %+v", err, cur)
+	}
+	cur = container.Resources{CPUPeriod: 100000}
+	if err := mergeResources(&cur, &container.Resources{NanoCPUs: 1e9}); !errdefs.IsConflict(err) {
+		t.Fatalf("nano vs period: %v", err)
+	}
+}
+
+func TestCheckUpdate(t *testing.T) {
+	host := &rtspec.Host{NumCPU: 2, SwapLimit: true}
+	for _, c := range []struct {
+		r   container.Resources
+		msg string
+	}{
+		{container.Resources{Memory: 1 << 20}, "Minimum memory limit allowed is 6MB"},
+		{container.Resources{NanoCPUs: 3e9}, "Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available"},
+		{container.Resources{CpusetCpus: "5"}, "Requested CPUs are not available - requested 5, available: 0-1"},
+		{container.Resources{CpusetCpus: "x"}, "Invalid value x for cpuset cpus"},
+		{container.Resources{BlkioWeight: 5}, "Range of blkio weight is from 10 to 1000"},
+	} {
+		r := c.r
+		if _, err := checkUpdate(host, &r); !errdefs.IsInvalidParameter(err) || err.Error() != c.msg {
+			t.Errorf("%+v: %v, want %q", c.r, err, c.msg)
+		}
+	}
+}
+
+func TestUpdateRunningContainer(t *testing.T) {
+	e := newXEnv(t)
+	id := e.run(t, []string{"sleep", "1000"}, &container.HostConfig{Resources: container.Resources{Memory: 64 << 20}})
+	ctx := context.Background()
+	limit := func() string {
+		b, _ := os.ReadFile(e.svc.memoryLimitFile(id))
+		return strings.TrimSpace(string(b))
+	}
+	if got := limit(); got != "67108864" {
+		t.Fatalf("initial limit %s", got)
+	}
+	pids := int64(50)
+	warnings, err := e.svc.Update(ctx, id, container.UpdateConfig{
+		Resources:     container.Resources{Memory: 96 << 20, MemorySwap: 192 << 20, CPUShares: 512, PidsLimit: &pids},
+		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyOnFailure, MaximumRetryCount: 3},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if warnings == nil {
+		t.Fatal("warnings must be a list")
+	}
+	if got := limit(); got != "100663296" {
+		t.Fatalf("limit after update %s", got)
+	}
+	if b, _ := os.ReadFile(e.svc.cgroupDir(id, "pids") + "/pids.max"); strings.TrimSpace(string(b)) != "50" {
+		t.Fatalf("pids.max %q", b)
+	}
+	resp, err := e.svc.Inspect(ctx, id, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := resp.HostConfig
+	if hc.Memory != 96<<20 || hc.MemorySwap != 192<<20 || hc.CPUShares != 512 || *hc.PidsLimit != 50 || hc.RestartPolicy.Name != container.RestartPolicyOnFailure {
+		t.Fatalf("record: %+v", hc.Resources)
+	}
+	// Persisted: a reloaded service sees it.
+	c, _ := loadContainer(e.svc.dir(id))
+	if c.HostConfig.Memory != 96<<20 {
+		t.Fatal("not saved")
+	}
+	// Docker's refusals.
+	if _, err := e.svc.Update(ctx, id, container.UpdateConfig{Resources: container.Resources{Memory: 300 << 20}}); !errdefs.IsConflict(err) ||
+		!strings.HasPrefix(err.Error(), "Cannot update container "+id+": Memory limit should be smaller") {
+		t.Fatalf("memory above swap: %v", err)
+	}
+	if _, err := e.svc.Update(ctx, id, container.UpdateConfig{Resources: container.Resources{Memory: 1}}); !errdefs.IsInvalidParameter(err) {
+		t.Fatalf("tiny memory: %v", err)
+	}
+	if _, err := e.svc.Update(ctx, "nope", container.UpdateConfig{}); !errdefs.IsNotFound(err) {
+		t.Fatalf("missing: %v", err)
+	}
+	// A stopped container is updated for its next start.
+	e.stop(t, id)
+	if _, err := e.svc.Update(ctx, id, container.UpdateConfig{Resources: container.Resources{Memory: 80 << 20}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if got := limit(); got != "83886080" {
+		t.Fatalf("limit after restart %s", got)
+	}
+}
