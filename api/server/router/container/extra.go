@@ -1,9 +1,188 @@
 package container
 
-import "github.com/berth/berth/api/server/router"
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/berth/berth/api/server/httputils"
+	"github.com/berth/berth/api/server/router"
+	ctr "github.com/berth/berth/container"
+	"github.com/berth/berth/errdefs"
+)
 
 // extraRoutes are the endpoints beyond the core lifecycle: archive (cp),
-// export, changes (diff), top, stats, update, commit.
+// export, changes (diff), top, stats, update, commit. They are served when
+// the backend implements ExtraBackend.
 func (cr *containerRouter) extraRoutes() []router.Route {
+	eb, ok := cr.b.(ExtraBackend)
+	if !ok {
+		return nil
+	}
+	x := &extraRouter{b: eb}
+	return []router.Route{
+		// HEAD is routed to GET handlers; archive answers it with the
+		// stat header only.
+		{Method: http.MethodGet, Path: "/containers/{id}/archive", Handler: x.archiveGet},
+		{Method: http.MethodPut, Path: "/containers/{id}/archive", Handler: x.archivePut},
+		{Method: http.MethodGet, Path: "/containers/{id}/export", Handler: x.export},
+		{Method: http.MethodGet, Path: "/containers/{id}/changes", Handler: x.changes},
+		{Method: http.MethodGet, Path: "/containers/{id}/top", Handler: x.top},
+		{Method: http.MethodGet, Path: "/containers/{id}/stats", Handler: x.stats},
+		{Method: http.MethodPost, Path: "/containers/{id}/update", Handler: x.update},
+		{Method: http.MethodPost, Path: "/commit", Handler: x.commit},
+	}
+}
+
+type extraRouter struct{ b ExtraBackend }
+
+const pathStatHeader = "X-Docker-Container-Path-Stat"
+
+func (x *extraRouter) archiveGet(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	p := r.Form.Get("path")
+	if p == "" {
+		return errdefs.InvalidParameter("path is required")
+	}
+	if r.Method == http.MethodHead {
+		st, err := x.b.ArchiveStat(ctx, vars["id"], p)
+		if err != nil {
+			return err
+		}
+		h, err := ctr.EncodePathStat(st)
+		if err != nil {
+			return err
+		}
+		w.Header().Set(pathStatHeader, h)
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	st, rc, err := x.b.ArchiveGet(ctx, vars["id"], p)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	h, err := ctr.EncodePathStat(st)
+	if err != nil {
+		return err
+	}
+	w.Header().Set(pathStatHeader, h)
+	w.Header().Set("Content-Type", "application/x-tar")
+	w.WriteHeader(http.StatusOK)
+	_, err = io.Copy(w, rc)
+	return err
+}
+
+func (x *extraRouter) archivePut(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	p := r.Form.Get("path")
+	if p == "" {
+		return errdefs.InvalidParameter("path is required")
+	}
+	o := ctr.ExtractOptions{
+		NoOverwriteDirNonDir: httputils.BoolValue(r, "noOverwriteDirNonDir"),
+		CopyUIDGID:           httputils.BoolValue(r, "copyUIDGID"),
+	}
+	if err := x.b.ArchivePut(ctx, vars["id"], p, o, r.Body); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+func (x *extraRouter) export(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	rc, err := x.b.Export(ctx, vars["id"])
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Type", "application/x-tar")
+	w.WriteHeader(http.StatusOK)
+	_, err = io.Copy(w, rc)
+	return err
+}
+
+func (x *extraRouter) changes(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	ch, err := x.b.Changes(ctx, vars["id"])
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, ch)
+}
+
+func (x *extraRouter) top(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	resp, err := x.b.Top(ctx, vars["id"], r.Form.Get("ps_args"))
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, resp)
+}
+
+// boolDefault reads a boolean parameter, def when absent.
+func boolDefault(r *http.Request, k string, def bool) bool {
+	if _, ok := r.Form[k]; !ok || r.Form.Get(k) == "" {
+		return def
+	}
+	return httputils.BoolValue(r, k)
+}
+
+func (x *extraRouter) stats(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	o := ctr.StatsOptions{Stream: boolDefault(r, "stream", true), OneShot: boolDefault(r, "one-shot", false)}
+	if o.Stream && o.OneShot {
+		return errdefs.InvalidParameter("cannot have stream=true and one-shot=true")
+	}
+	flusher, _ := w.(http.Flusher)
+	enc := json.NewEncoder(w)
+	started := false
+	return x.b.Stats(ctx, vars["id"], o, func(st *container.StatsResponse) error {
+		if !started {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			started = true
+		}
+		if err := enc.Encode(st); err != nil {
+			return err
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return nil
+	})
+}
+
+func (x *extraRouter) update(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	var u container.UpdateConfig
+	if err := httputils.ReadJSON(r, &u); err != nil {
+		return err
+	}
+	warnings, err := x.b.Update(ctx, vars["id"], u)
+	if err != nil {
+		return err
+	}
+	if warnings == nil {
+		warnings = []string{}
+	}
+	return httputils.WriteJSON(w, http.StatusOK, container.UpdateResponse{Warnings: warnings})
+}
+
+func (x *extraRouter) commit(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	var cfg *container.Config
+	if err := httputils.ReadJSON(r, &cfg); err != nil {
+		return err
+	}
+	o := ctr.CommitOptions{
+		Repo:    r.Form.Get("repo"),
+		Tag:     r.Form.Get("tag"),
+		Comment: r.Form.Get("comment"),
+		Author:  r.Form.Get("author"),
+		Changes: r.Form["changes"],
+		Pause:   boolDefault(r, "pause", true),
+		Config:  cfg,
+	}
+	id, err := x.b.Commit(ctx, r.Form.Get("container"), o)
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusCreated, container.CommitResponse{ID: id})
 }
