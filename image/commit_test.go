@@ -1,0 +1,126 @@
+package image
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth/berth/content"
+	"github.com/berth/berth/snapshot"
+)
+
+func newCommitService(t *testing.T) *Service {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("unpacking layers needs root")
+	}
+	root := t.TempDir()
+	cs, err := content.NewStore(filepath.Join(root, "content"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := snapshot.NewStore(filepath.Join(root, "snapshots"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Root: filepath.Join(root, "image"), Content: cs, Snapshots: ss})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func layerTar(t *testing.T, files map[string]string) *bytes.Buffer {
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	for name, body := range files {
+		tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(body)), ModTime: time.Unix(1600000000, 0)})
+		tw.Write([]byte(body))
+	}
+	tw.Close()
+	return &b
+}
+
+func TestCommit(t *testing.T) {
+	s := newCommitService(t)
+	ctx := context.Background()
+	base, err := s.Commit(ctx, CommitRequest{
+		Layer:   layerTar(t, map[string]string{"a": "A"}),
+		History: ocispec.History{CreatedBy: "base"},
+		Tag:     "base",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseRec, err := s.Resolve(ctx, "base:latest")
+	if err != nil || baseRec.ID != base || len(baseRec.Layers) != 1 || baseRec.TopChain == "" {
+		t.Fatalf("base: %+v %v", baseRec, err)
+	}
+	cfg := &ImageConfig{}
+	cfg.Config.Cmd = []string{"run"}
+	cfg.Author = "someone"
+	child, err := s.Commit(ctx, CommitRequest{
+		Parent:  baseRec,
+		Layer:   layerTar(t, map[string]string{"b": "B"}),
+		Config:  cfg,
+		History: ocispec.History{CreatedBy: "child", Comment: "c"},
+		Tag:     "registry.local:5000/team/child:v2",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := s.Resolve(ctx, "registry.local:5000/team/child:v2")
+	if err != nil || rec.ID != child || rec.Parent != base || len(rec.Layers) != 2 || rec.Manifest == "" {
+		t.Fatalf("child: %+v %v", rec, err)
+	}
+	c, err := s.Config(ctx, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Author != "someone" || c.Config.Cmd[0] != "run" || len(c.RootFS.DiffIDs) != 2 || len(c.History) != 2 ||
+		c.History[1].Comment != "c" || c.History[1].EmptyLayer || c.OS != "linux" || c.Created == nil {
+		t.Fatalf("config: %+v", c)
+	}
+	if rec.Layers[1].DiffID != c.RootFS.DiffIDs[1] || rec.Layers[1].MediaType != mediaTypeDockerLayerGzip {
+		t.Fatalf("layer ref: %+v", rec.Layers[1])
+	}
+	// The unpacked layer is there, on top of the base's.
+	l, err := s.snapshots.Get(ctx, rec.TopChain)
+	if err != nil || l.Parent != baseRec.TopChain {
+		t.Fatalf("snapshot: %+v %v", l, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(l.Dir, "b")); string(b) != "B" {
+		t.Fatalf("layer content %q", b)
+	}
+	// The blob is gzip and decompresses to the diff ID.
+	blob, _ := s.content.ReadBlob(ctx, rec.Layers[1].Digest)
+	if len(blob) < 2 || blob[0] != 0x1f || blob[1] != 0x8b {
+		t.Fatal("layer blob is not gzip")
+	}
+
+	// No layer: an empty_layer history entry, same layers.
+	empty, err := s.Commit(ctx, CommitRequest{Parent: rec, History: ocispec.History{CreatedBy: "ENV x=y"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	erec, _ := s.Resolve(ctx, empty.String())
+	ec, _ := s.Config(ctx, erec)
+	if len(erec.Layers) != 2 || erec.TopChain != rec.TopChain || !ec.History[2].EmptyLayer || ec.Config.Cmd[0] != "run" {
+		t.Fatalf("empty layer: %+v %+v", erec, ec)
+	}
+	// Saved like any other image.
+	var out bytes.Buffer
+	if err := s.Save(ctx, []string{"registry.local:5000/team/child:v2"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commit(ctx, CommitRequest{Tag: "Bad Ref"}); err == nil {
+		t.Fatal("bad tag accepted")
+	}
+}
