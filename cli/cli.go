@@ -31,6 +31,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth/berth/cli/config"
@@ -63,6 +64,28 @@ type CLI struct {
 	Now func() time.Time
 	// Getenv reads the environment; tests replace it.
 	Getenv func(string) string
+	// LookupEnv reads the environment telling unset from empty; when nil,
+	// Getenv is used and empty counts as unset.
+	LookupEnv func(string) (string, bool)
+
+	// proxying counts the commands currently forwarding signals to a
+	// container (run, attach, start -a without a TTY).
+	proxying atomic.Int32
+}
+
+// ProxyingSignals reports whether SIGINT and SIGTERM are being forwarded to
+// a container; main then leaves them alone instead of canceling the
+// command.
+func (c *CLI) ProxyingSignals() bool { return c.proxying.Load() > 0 }
+
+// lookupEnv looks a variable up in the CLI's environment (for -e NAME and
+// env files), telling unset from empty.
+func (c *CLI) lookupEnv(k string) (string, bool) {
+	if c.LookupEnv != nil {
+		return c.LookupEnv(k)
+	}
+	v := c.Getenv(k)
+	return v, v != ""
 }
 
 type globalOptions struct {
@@ -92,7 +115,7 @@ func New(in io.Reader, out, errOut io.Writer) *CLI {
 // NewStd returns a CLI bound to the process's standard streams.
 func NewStd() *CLI {
 	in, out, errOut := stdStreams()
-	return &CLI{In: in, Out: out, Err: errOut, Now: time.Now, Getenv: os.Getenv}
+	return &CLI{In: in, Out: out, Err: errOut, Now: time.Now, Getenv: os.Getenv, LookupEnv: os.LookupEnv}
 }
 
 // Host returns the daemon address in use: -H, then $BERTH_HOST, then the

@@ -65,13 +65,30 @@ type File struct {
 	ImagesFormat string
 	// PsFormat is the default --format of `ps`.
 	PsFormat string
+	// StatsFormat is the default --format of `stats`.
+	StatsFormat string
+	// VolumesFormat is the default --format of `volume ls`.
+	VolumesFormat string
+	// NetworksFormat is the default --format of `network ls`.
+	NetworksFormat string
+	// DetachKeys overrides the ctrl-p,ctrl-q detach sequence of run,
+	// attach, start and exec.
+	DetachKeys string
 
 	path  string
 	extra map[string]json.RawMessage // keys not interpreted here, kept on Save
 }
 
 // known lists the keys File interprets; everything else lands in extra.
-var known = map[string]bool{"auths": true, "imagesFormat": true, "psFormat": true}
+var known = map[string]bool{"auths": true}
+
+// stringKeys maps the plain string settings to their fields.
+func (f *File) stringKeys() map[string]*string {
+	return map[string]*string{
+		"imagesFormat": &f.ImagesFormat, "psFormat": &f.PsFormat, "statsFormat": &f.StatsFormat,
+		"volumesFormat": &f.VolumesFormat, "networksFormat": &f.NetworksFormat, "detachKeys": &f.DetachKeys,
+	}
+}
 
 // New returns an empty configuration that Save writes to dir/config.json.
 func New(dir string) *File {
@@ -100,8 +117,9 @@ func Load(dir string) (*File, error) {
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return nil, fmt.Errorf("loading config file %s: %w", f.path, err)
 	}
+	strs := f.stringKeys()
 	for k, v := range raw {
-		if !known[k] {
+		if _, ok := strs[k]; !known[k] && !ok {
 			f.extra[k] = v
 		}
 	}
@@ -110,7 +128,7 @@ func Load(dir string) (*File, error) {
 			return nil, fmt.Errorf("loading config file %s: auths: %w", f.path, err)
 		}
 	}
-	for k, dst := range map[string]*string{"imagesFormat": &f.ImagesFormat, "psFormat": &f.PsFormat} {
+	for k, dst := range strs {
 		if v, ok := raw[k]; ok {
 			if err := json.Unmarshal(v, dst); err != nil {
 				return nil, fmt.Errorf("loading config file %s: %s: %w", f.path, k, err)
@@ -135,11 +153,10 @@ func (f *File) Save() error {
 		auths = map[string]AuthEntry{}
 	}
 	out["auths"] = auths
-	if f.ImagesFormat != "" {
-		out["imagesFormat"] = f.ImagesFormat
-	}
-	if f.PsFormat != "" {
-		out["psFormat"] = f.PsFormat
+	for k, v := range f.stringKeys() {
+		if *v != "" {
+			out[k] = *v
+		}
 	}
 	data, err := json.MarshalIndent(out, "", "\t")
 	if err != nil {
