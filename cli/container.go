@@ -457,11 +457,8 @@ func newContainerPruneCommand(c *CLI) *cobra.Command {
 			ctx := cmd.Context()
 			if !opts.force {
 				ok, err := c.confirm(ctx, "WARNING! This will remove all stopped containers.")
-				if err != nil {
+				if err != nil || !ok {
 					return err
-				}
-				if !ok {
-					return errors.New("Error: container prune has been cancelled")
 				}
 			}
 			cl, err := c.Client()

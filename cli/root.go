@@ -118,6 +118,8 @@ func addCommands(root *cobra.Command, c *CLI) {
 		newUnpauseCommand(c),
 		newUpdateCommand(c),
 		newWaitCommand(c),
+		newNetworkCommand(c),
+		newVolumeCommand(c),
 		// registries
 		newLoginCommand(c),
 		newLogoutCommand(c),

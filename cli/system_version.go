@@ -186,6 +186,8 @@ func serverVersion(sv client.ServerVersionResult) *system.VersionResponse {
 // newSystemCommand is "berth system".
 func newSystemCommand(c *CLI) *cobra.Command {
 	return groupCommand(c, "system", "Manage Berth",
+		newSystemDfCommand(c),
 		newInfoCommand(c),
+		newSystemPruneCommand(c),
 	)
 }
