@@ -168,6 +168,9 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		for _, p := range pending {
 			p.fail()
 		}
+		if b, rerr := os.ReadFile(filepath.Join(stateDir, "shim.log")); rerr == nil && len(b) > 0 {
+			s.log.Warn("shim failed to start the container", "id", c.ID, "err", err, "shim.log", string(b))
+		}
 		return errdefs.As(errdefs.ErrInvalidParameter, startError(err))
 	}
 	c.mu.Lock()
@@ -223,7 +226,10 @@ func parseSize(v string) int64 {
 
 // monitor waits for the container to exit and handles it.
 func (s *Service) monitor(c *Container, cl shim.Client) {
-	st, err := cl.Wait(context.Background())
+	st, err := cl.Wait(s.ctx)
+	if s.ctx.Err() != nil {
+		return
+	}
 	if err != nil {
 		st = &shim.ExitStatus{ExitCode: 255, ExitedAt: time.Now().UTC(), Error: err.Error()}
 	}

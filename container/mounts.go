@@ -384,8 +384,13 @@ func (s *Service) writeEtcFiles(c *Container) error {
 	if err := os.WriteFile(filepath.Join(dir, "hostname"), []byte(hostname+"\n"), 0o644); err != nil {
 		return err
 	}
-	if len(dns) == 0 && s.network != nil {
-		dns = s.network.ResolvConf(c.ID)
+	if s.network != nil {
+		// On user-defined networks the embedded DNS server answers (and
+		// forwards to any --dns servers), as in Docker.
+		if embedded := s.network.ResolvConf(c.ID); len(embedded) > 0 {
+			dns = embedded
+			opts = append([]string{"ndots:0"}, opts...)
+		}
 	}
 	return os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte(resolvConf(dns, search, opts)), 0o644)
 }

@@ -41,6 +41,7 @@ type Config struct {
 	Images      Images
 	Snapshots   *snapshot.Store
 	Volumes     Volumes
+	Network     Network // nil: containers get an isolated namespace with loopback only
 	Logger      *slog.Logger
 	CgroupV2    bool
 	CgroupRoots map[string]string // v1 controller → mount point; v2: "" → /sys/fs/cgroup
@@ -70,7 +71,15 @@ type Service struct {
 
 	execs   *execStore
 	network Network
+
+	// ctx ends at Close: monitors stop watching their shims, leaving the
+	// containers running for the next berthd.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
+
+// Close stops watching containers. They keep running under their shims.
+func (s *Service) Close() { s.cancel() }
 
 // New loads every container record and reconnects to the shims of the
 // running ones.
@@ -84,6 +93,8 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		}
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger, byID: map[string]*Container{}, byName: map[string]string{}, execs: newExecStore()}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.network = cfg.Network
 	if err := s.restore(ctx); err != nil {
 		return nil, err
 	}
@@ -169,6 +180,18 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 	if err := validateHostConfig(req.HostConfig); err != nil {
 		return "", nil, err
 	}
+	if req.HostConfig.NetworkMode == "" || req.HostConfig.NetworkMode == "default" {
+		req.HostConfig.NetworkMode = "bridge"
+	}
+	if nc := req.NetworkConfig; nc != nil {
+		// The docker CLI names the default network "default".
+		if ep, ok := nc.EndpointsConfig["default"]; ok {
+			delete(nc.EndpointsConfig, "default")
+			if _, dup := nc.EndpointsConfig["bridge"]; !dup {
+				nc.EndpointsConfig["bridge"] = ep
+			}
+		}
+	}
 	if s.network != nil {
 		if err := s.network.Validate(ctx, NetworkRequest{Name: strings.TrimPrefix(req.Name, "/"), Config: req.Config, HostConfig: req.HostConfig, Networking: req.NetworkConfig}); err != nil {
 			return "", nil, err
@@ -208,9 +231,6 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 	c.TopChain = img.TopChain
 	c.Path, c.Args = path, args
 	c.State.Status = container.StateCreated
-	if c.HostConfig.NetworkMode == "" {
-		c.HostConfig.NetworkMode = "bridge"
-	}
 	if c.HostConfig.LogConfig.Type == "" {
 		c.HostConfig.LogConfig.Type = "json-file"
 	}
@@ -291,6 +311,20 @@ func commandLine(c *container.Config) (string, []string) {
 		return "", nil
 	}
 	return all[0], all[1:]
+}
+
+// Running maps every container's ID to whether it is running, for the
+// network and volume services to reconcile against at start.
+func (s *Service) Running() map[string]bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string]bool, len(s.byID))
+	for id, c := range s.byID {
+		c.mu.Lock()
+		out[id] = c.State.Running || c.State.Restarting
+		c.mu.Unlock()
+	}
+	return out
 }
 
 // Counts reports containers by state for /info.

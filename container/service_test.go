@@ -133,7 +133,9 @@ func TestRunExitCodeLogsAndAttach(t *testing.T) {
 	id := e.create(t, "first", []string{"sh", "-c", "echo out; echo err >&2; exit 3"}, nil)
 	client, server := net.Pipe()
 	done := make(chan error, 1)
-	go func() { done <- e.svc.Attach(ctx, id, AttachOptions{Stdout: true, Stderr: true, Stream: true}, pipeStream{server}) }()
+	go func() {
+		done <- e.svc.Attach(ctx, id, AttachOptions{Stdout: true, Stderr: true, Stream: true}, pipeStream{server})
+	}()
 	// The attach registers before the start, so no output is lost.
 	got := make(chan map[byte]string, 1)
 	go func() {
@@ -323,10 +325,12 @@ func TestExecAndDaemonRestart(t *testing.T) {
 
 	// A second service on the same state is a restarted berthd: the
 	// container is still running, with the same PID, and can be stopped.
+	e.svc.Close()
 	svc2, err := New(ctx, e.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.svc = svc2
 	insp, err := svc2.Inspect(ctx, id, false)
 	if err != nil || !insp.State.Running || insp.State.Pid != pid {
 		t.Fatalf("after restart: %+v %v", insp.State, err)

@@ -80,11 +80,12 @@ func itoa(n int) string {
 func (s *Service) generateSpec(ctx context.Context, c *Container, rootfs string) (*specs.Spec, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	mounts, err := s.specMounts(ctx, c, rootfs)
+	// The network first: /etc/hosts and resolv.conf depend on it.
+	nsPath, err := s.netNSPath(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	nsPath, err := s.netNSPath(ctx, c)
+	mounts, err := s.specMounts(ctx, c, rootfs)
 	if err != nil {
 		return nil, err
 	}

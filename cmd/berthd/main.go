@@ -27,11 +27,14 @@ import (
 	"github.com/berth/berth/api/server"
 	containerrouter "github.com/berth/berth/api/server/router/container"
 	imagerouter "github.com/berth/berth/api/server/router/image"
+	networkrouter "github.com/berth/berth/api/server/router/network"
 	systemrouter "github.com/berth/berth/api/server/router/system"
 	volumerouter "github.com/berth/berth/api/server/router/volume"
 	"github.com/berth/berth/container"
 	"github.com/berth/berth/content"
 	"github.com/berth/berth/image"
+	"github.com/berth/berth/network"
+	"github.com/berth/berth/network/containernet"
 	"github.com/berth/berth/snapshot"
 	"github.com/berth/berth/system"
 	"github.com/berth/berth/version"
@@ -115,6 +118,7 @@ type daemon struct {
 	lock       *os.File
 	images     *image.Service
 	containers *container.Service
+	networks   *network.Service
 	server     *server.Server
 	servers    []net.Listener
 	done       chan error
@@ -164,6 +168,10 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 	if err != nil {
 		return nil, err
 	}
+	d.networks, err = network.New(network.Config{Root: filepath.Join(cfg.DataRoot, "network"), ExecRoot: cfg.ExecRoot, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
 	d.containers, err = container.New(context.Background(), container.Config{
 		Root:      filepath.Join(cfg.DataRoot, "containers"),
 		ExecRoot:  cfg.ExecRoot,
@@ -173,10 +181,15 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 		Images:    d.images,
 		Snapshots: ss,
 		Volumes:   vols,
+		Network:   containernet.Adapt(d.networks),
 		Logger:    logger,
 	})
 	if err != nil {
 		return nil, err
+	}
+	d.networks.SetContainerLookup(containernet.Lookup(d.containers))
+	if err := d.networks.Reconcile(context.Background(), d.containers.Running()); err != nil {
+		logger.Warn("reconcile networks", "err", err)
 	}
 	d.images.SetUsage(d.containers.ImageUsage)
 	d.images.SetLayerUsage(d.containers.LayerUsage)
@@ -198,6 +211,7 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 		imagerouter.New(d.images),
 		containerrouter.New(d.containers),
 		volumerouter.New(vols),
+		networkrouter.New(d.networks),
 	)
 	for _, h := range cfg.Hosts {
 		l, err := d.listen(h)
@@ -340,6 +354,12 @@ func (d *daemon) shutdown() error {
 }
 
 func (d *daemon) closeStores() {
+	if d.containers != nil {
+		d.containers.Close()
+	}
+	if d.networks != nil {
+		_ = d.networks.Close()
+	}
 	if d.images != nil {
 		_ = d.images.Close()
 	}

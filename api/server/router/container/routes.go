@@ -96,7 +96,48 @@ func (cr *containerRouter) inspect(ctx context.Context, w http.ResponseWriter, r
 	if err != nil {
 		return err
 	}
-	return httputils.WriteJSON(w, http.StatusOK, resp)
+	return httputils.WriteJSON(w, http.StatusOK, withLegacyNetworkFields(resp))
+}
+
+// withLegacyNetworkFields adds the top-level NetworkSettings fields that
+// Docker still sent up to API 1.51 (IPAddress, Gateway, MacAddress...):
+// tutorials use `inspect -f '{{.NetworkSettings.IPAddress}}'`. They mirror
+// the default bridge endpoint, as in Docker.
+func withLegacyNetworkFields(resp *container.InspectResponse) any {
+	if resp.NetworkSettings == nil {
+		return resp
+	}
+	out := inspectWithLegacy{InspectResponse: resp}
+	out.NetworkSettings.NetworkSettings = resp.NetworkSettings
+	if ep := resp.NetworkSettings.Networks["bridge"]; ep != nil {
+		out.NetworkSettings.EndpointID = ep.EndpointID
+		out.NetworkSettings.MacAddress = ep.MacAddress.String()
+		out.NetworkSettings.IPPrefixLen = ep.IPPrefixLen
+		if ep.IPAddress.IsValid() {
+			out.NetworkSettings.IPAddress = ep.IPAddress.String()
+		}
+		if ep.Gateway.IsValid() {
+			out.NetworkSettings.Gateway = ep.Gateway.String()
+		}
+	}
+	return out
+}
+
+type inspectWithLegacy struct {
+	*container.InspectResponse
+	NetworkSettings legacyNetworkSettings
+}
+
+type legacyNetworkSettings struct {
+	*container.NetworkSettings
+	EndpointID          string
+	Gateway             string
+	GlobalIPv6Address   string
+	GlobalIPv6PrefixLen int
+	IPAddress           string
+	IPPrefixLen         int
+	IPv6Gateway         string
+	MacAddress          string
 }
 
 func (cr *containerRouter) start(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
