@@ -18,6 +18,7 @@ import (
 	"github.com/docker/go-units"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 type cpOptions struct {
@@ -336,7 +337,12 @@ func extractTar(r io.Reader, dir, rootName string) error {
 				_ = os.Chmod(target, tarMode(hdr))
 			}
 		}
-		if hdr.Typeflag != tar.TypeSymlink && hdr.Typeflag != tar.TypeDir {
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+		case tar.TypeSymlink:
+			ts := []unix.Timespec{unix.NsecToTimespec(hdr.ModTime.UnixNano()), unix.NsecToTimespec(hdr.ModTime.UnixNano())}
+			_ = unix.UtimesNanoAt(unix.AT_FDCWD, target, ts, unix.AT_SYMLINK_NOFOLLOW)
+		default:
 			_ = os.Chtimes(target, hdr.ModTime, hdr.ModTime)
 		}
 	}
