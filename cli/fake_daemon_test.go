@@ -39,6 +39,9 @@ type fakeDaemon struct {
 	pullStream []string
 	deletes    map[string][]image.DeleteResponse
 	users      map[string]string // username → password accepted by /auth
+	// extra serves endpoints a test adds; it reports whether it handled
+	// the request.
+	extra func(w http.ResponseWriter, r *http.Request, path string) bool
 }
 
 var versionPrefix = regexp.MustCompile(`^/v1\.\d+`)
@@ -123,6 +126,8 @@ func (d *fakeDaemon) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, registry.AuthResponse{Status: "Login Succeeded"})
 	case strings.HasPrefix(path, "/images/"):
 		d.serveImage(w, r, strings.TrimPrefix(path, "/images/"))
+	case d.extra != nil && d.extra(w, r, path):
+		// handled by a test's own endpoints (containers, exec, volumes ...)
 	case strings.HasPrefix(path, "/containers/"):
 		notFound(w, "No such container: "+strings.TrimSuffix(strings.TrimPrefix(path, "/containers/"), "/json"))
 	default:

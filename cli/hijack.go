@@ -63,9 +63,10 @@ func parseDetachKeys(keys string) ([]byte, error) {
 // returns errDetached. Bytes that start the sequence are held back until
 // it is clear whether the sequence follows.
 type escapeProxy struct {
-	r       io.Reader
-	keys    []byte
-	matched int
+	r        io.Reader
+	keys     []byte
+	matched  int
+	detached bool
 }
 
 func newEscapeProxy(r io.Reader, keys []byte) io.Reader {
@@ -76,6 +77,9 @@ func newEscapeProxy(r io.Reader, keys []byte) io.Reader {
 }
 
 func (e *escapeProxy) Read(p []byte) (int, error) {
+	if e.detached {
+		return 0, errDetached
+	}
 	buf := make([]byte, len(p))
 	n, err := e.r.Read(buf)
 	out := p[:0]
@@ -83,7 +87,13 @@ func (e *escapeProxy) Read(p []byte) (int, error) {
 		if b == e.keys[e.matched] {
 			e.matched++
 			if e.matched == len(e.keys) {
-				return 0, errDetached
+				// Hand over what came before the sequence; the next read
+				// reports the detach.
+				e.detached = true
+				if len(out) == 0 {
+					return 0, errDetached
+				}
+				return copy(p, out), nil
 			}
 			continue
 		}
