@@ -154,6 +154,10 @@ func isIDRef(name string, r *Record) bool {
 // temporary file first.
 func (s *Service) writeLegacyLayer(ctx context.Context, tw *tar.Writer, id, parent string, l LayerRef, mtime time.Time) error {
 	rc, err := s.content.Open(ctx, l.Digest)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		// An uncompressed copy of the layer (from a load) will do.
+		rc, err = s.content.Open(ctx, l.DiffID)
+	}
 	if err != nil {
 		return err
 	}

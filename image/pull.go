@@ -158,8 +158,11 @@ func (s *Service) Pull(ctx context.Context, ref reference.Named, auth *registry.
 		refs[i] = LayerRef{Digest: digest.Digest(l.Digest.String()), MediaType: string(l.MediaType), Size: l.Size, DiffID: cfg.RootFS.DiffIDs[i]}
 		id := shortHex(refs[i].Digest)
 		if _, err := s.snapshots.Get(ctx, chains[i]); err == nil {
-			_ = progress.Status(out, id, "Already exists")
-			continue
+			// The blob too: save and push need this image's own bytes.
+			if ok, _ := s.content.Has(ctx, refs[i].Digest); ok {
+				_ = progress.Status(out, id, "Already exists")
+				continue
+			}
 		}
 		_ = progress.Status(out, id, "Pulling fs layer")
 		todo = append(todo, i)
