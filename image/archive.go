@@ -77,6 +77,17 @@ func (s *Service) Save(ctx context.Context, names []string, w io.Writer) error {
 			}
 		}
 	}
+	// Every layer's bytes must be at hand before the first byte goes out:
+	// a tar stream cannot report an error halfway.
+	for _, e := range entries {
+		for _, l := range e.rec.Layers {
+			okBlob, _ := s.content.Has(ctx, l.Digest)
+			okDiff, _ := s.content.Has(ctx, l.DiffID)
+			if !okBlob && !okDiff {
+				return fmt.Errorf("image %s: layer %s is not stored: pull the image again", shortID(e.rec.ID), l.Digest)
+			}
+		}
+	}
 	tw := tar.NewWriter(w)
 	mtime := time.Unix(0, 0)
 	writeFile := func(name string, data []byte) error {
