@@ -515,9 +515,6 @@ func newUpdateCommand(c *CLI) *cobra.Command {
 		if flags.NFlag() == 0 {
 			return errors.New("you must provide one or more flags when using this command")
 		}
-		if flags.Changed("cpus") && (flags.Changed("cpu-period") || flags.Changed("cpu-quota")) {
-			return errors.New("conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set")
-		}
 		res := container.Resources{
 			BlkioWeight:        uint16(blkioWeight),
 			CPUPeriod:          cpuPeriod,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -112,7 +113,7 @@ func (c *CLI) createContainer(ctx context.Context, cfg *containerConfig, opts cr
 
 	var platform *ocispec.Platform
 	if opts.platform != "" {
-		p, err := parsePlatform(opts.platform)
+		p, err := parseRunPlatform(opts.platform)
 		if err != nil {
 			return "", err
 		}
@@ -227,4 +228,48 @@ func startErrorStatus(err error, cmd string) error {
 		StatusCode: code,
 		Cause:      err,
 	}
+}
+
+var platformComponent = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+
+// parseRunPlatform reads --platform of run and create (os[/arch[/variant]]),
+// with docker's messages for malformed values. Architectures are
+// normalized (x86_64 → amd64, aarch64 → arm64).
+func parseRunPlatform(s string) (ocispec.Platform, error) {
+	wrap := func(msg string) error { return fmt.Errorf("error parsing specified platform: %s: invalid argument", msg) }
+	parts := strings.Split(s, "/")
+	if len(parts) > 3 {
+		return ocispec.Platform{}, wrap(fmt.Sprintf("%q: cannot parse platform specifier", s))
+	}
+	if parts[0] == "" {
+		return ocispec.Platform{}, wrap(fmt.Sprintf(`"" is an invalid OS component of %q: OSAndVersion specifier component must match "^([A-Za-z0-9_-]+)(?:\\(([A-Za-z0-9_.-]*)\\))?$"`, s))
+	}
+	for _, p := range parts {
+		if !platformComponent.MatchString(p) {
+			return ocispec.Platform{}, wrap(fmt.Sprintf(`%q is an invalid component of %q: platform specifier component must match "^[A-Za-z0-9_.-]+$"`, p, s))
+		}
+	}
+	p := ocispec.Platform{OS: strings.ToLower(parts[0])}
+	if p.OS == "macos" {
+		p.OS = "darwin"
+	}
+	if len(parts) > 1 {
+		p.Architecture = strings.ToLower(parts[1])
+		switch p.Architecture {
+		case "x86_64", "x86-64":
+			p.Architecture = "amd64"
+		case "aarch64":
+			p.Architecture = "arm64"
+		case "i386":
+			p.Architecture = "386"
+		case "armhf":
+			p.Architecture, p.Variant = "arm", "v7"
+		case "armel":
+			p.Architecture, p.Variant = "arm", "v6"
+		}
+	}
+	if len(parts) > 2 {
+		p.Variant = strings.ToLower(parts[2])
+	}
+	return p, nil
 }

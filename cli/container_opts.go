@@ -621,10 +621,8 @@ func parseContainerOptions(fs *pflag.FlagSet, o *containerOptions, getenv func(s
 	if devices == nil {
 		resources.Devices = []container.DeviceMapping{}
 	}
-	if fs.Changed("pids-limit") {
-		pl := o.pidsLimit
-		resources.PidsLimit = &pl
-	}
+	pl := o.pidsLimit
+	resources.PidsLimit = &pl
 
 	hostConfig := &container.HostConfig{
 		Binds:           binds,

@@ -154,7 +154,7 @@ func TestParseUlimitsAndSizes(t *testing.T) {
 	if r.PidsLimit == nil || *r.PidsLimit != 100 {
 		t.Errorf("pids limit = %v", r.PidsLimit)
 	}
-	if cfg := mustParseRun(t, "busybox"); cfg.HostConfig.PidsLimit != nil || *cfg.HostConfig.MemorySwappiness != -1 {
+	if cfg := mustParseRun(t, "busybox"); cfg.HostConfig.PidsLimit == nil || *cfg.HostConfig.PidsLimit != 0 || *cfg.HostConfig.MemorySwappiness != -1 {
 		t.Errorf("defaults: pids %v swappiness %v", cfg.HostConfig.PidsLimit, *cfg.HostConfig.MemorySwappiness)
 	}
 
