@@ -236,7 +236,9 @@ var platformComponent = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 // with docker's messages for malformed values. Architectures are
 // normalized (x86_64 → amd64, aarch64 → arm64).
 func parseRunPlatform(s string) (ocispec.Platform, error) {
-	wrap := func(msg string) error { return fmt.Errorf("error parsing specified platform: %s: invalid argument", msg) }
+	wrap := func(msg string) error {
+		return fmt.Errorf("error parsing specified platform: %s: invalid argument", msg)
+	}
 	parts := strings.Split(s, "/")
 	if len(parts) > 3 {
 		return ocispec.Platform{}, wrap(fmt.Sprintf("%q: cannot parse platform specifier", s))

@@ -287,18 +287,17 @@ func runStats(ctx context.Context, c *CLI, opts statsOptions, names []string) er
 				errs = append(errs, e.err.Error())
 			}
 		}
+		// Like docker, any container that cannot be read fails the whole
+		// snapshot.
+		if len(errs) > 0 {
+			return errors.New(strings.Join(errs, "\n"))
+		}
 		out, err := render()
 		if err != nil {
 			return err
 		}
-		if len(errs) > 0 && len(errs) == len(entries) {
-			return errors.New(strings.Join(errs, "\n"))
-		}
-		_, _ = c.Out.Write(out)
-		if len(errs) > 0 {
-			return errors.New(strings.Join(errs, "\n"))
-		}
-		return nil
+		_, err = c.Out.Write(out)
+		return err
 	}
 
 	// Streaming: redraw every half second, in place on a terminal.
