@@ -66,6 +66,8 @@ func NewRootCommand(c *CLI) *cobra.Command {
 	flags.BoolVarP(&showVersion, "version", "v", false, "Print version information and quit")
 	root.PersistentFlags().BoolP("help", "h", false, "Print usage")
 	_ = root.PersistentFlags().MarkHidden("help")
+	// docker still accepts -h for help but says it is deprecated.
+	_ = root.PersistentFlags().MarkShorthandDeprecated("help", "use --help")
 
 	root.SetFlagErrorFunc(flagErrorFunc)
 	root.SetHelpFunc(func(cmd *cobra.Command, _ []string) {
@@ -76,7 +78,14 @@ func NewRootCommand(c *CLI) *cobra.Command {
 	})
 
 	addCommands(root, c)
-	walk(root, func(cmd *cobra.Command) { cmd.DisableFlagsInUseLine = true })
+	walk(root, func(cmd *cobra.Command) {
+		cmd.DisableFlagsInUseLine = true
+		// pflag prints deprecation notices (-h) to the flag set's output;
+		// docker's go to stdout.
+		cmd.Flags().SetOutput(c.Out)
+	})
+	// ... except for the root's own: "berth -h" says nothing.
+	root.Flags().SetOutput(io.Discard)
 	return root
 }
 
