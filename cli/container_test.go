@@ -93,15 +93,15 @@ func (f *fakeContainer) serve(t *testing.T) func(w http.ResponseWriter, r *http.
 			conn, rw := hijack(t, w)
 			go func() {
 				defer conn.Close()
-				if r.URL.Query().Get("stdin") == "1" {
-					go func() {
-						b, _ := io.ReadAll(rw)
-						f.mu.Lock()
-						f.stdin.Write(b)
-						f.mu.Unlock()
-					}()
-				}
 				<-f.started
+				if r.URL.Query().Get("stdin") == "1" {
+					// Like cat: read the input to its end (the CLI's
+					// half-close), then answer.
+					b, _ := io.ReadAll(rw)
+					f.mu.Lock()
+					f.stdin.Write(b)
+					f.mu.Unlock()
+				}
 				_, _ = conn.Write(f.output())
 			}()
 		case path == "/containers/"+ctrID+"/wait":
