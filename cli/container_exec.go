@@ -67,11 +67,6 @@ func runExec(ctx context.Context, c *CLI, opts execOptions, name string, command
 	if detachKeys == "" {
 		detachKeys = c.ConfigFile().DetachKeys
 	}
-	if detachKeys != "" {
-		if _, err := parseDetachKeys(detachKeys); err != nil {
-			return err
-		}
-	}
 	cl, err := c.Client()
 	if err != nil {
 		return err

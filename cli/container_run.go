@@ -86,11 +86,6 @@ func runRun(ctx context.Context, c *CLI, flags *pflag.FlagSet, opts runOptions, 
 	if detachKeys == "" {
 		detachKeys = c.ConfigFile().DetachKeys
 	}
-	if detachKeys != "" {
-		if _, err := parseDetachKeys(detachKeys); err != nil {
-			return withHelp(err, "run")
-		}
-	}
 
 	id, err := c.createContainer(ctx, cfg, opts.createOptions)
 	if err != nil {
