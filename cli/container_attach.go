@@ -90,6 +90,7 @@ func runStart(ctx context.Context, c *CLI, opts startOptions, names []string) er
 
 	sigCtx, stopSignals := context.WithCancel(ctx)
 	defer stopSignals()
+	defer c.keepSignals()()
 	if !tty {
 		c.forwardSignals(sigCtx, cl, ctr.ID)
 	}
@@ -210,6 +211,7 @@ func runAttach(ctx context.Context, c *CLI, opts attachOptions, name string) err
 
 	sigCtx, stopSignals := context.WithCancel(ctx)
 	defer stopSignals()
+	defer c.keepSignals()()
 	if opts.sigProxy && !tty {
 		c.forwardSignals(sigCtx, cl, ctr.ID)
 	}

@@ -100,8 +100,11 @@ func runRun(ctx context.Context, c *CLI, flags *pflag.FlagSet, opts runOptions, 
 	// them as keystrokes.
 	sigCtx, stopSignals := context.WithCancel(ctx)
 	defer stopSignals()
-	if opts.sigProxy && !config.Tty && !opts.detach {
-		c.forwardSignals(sigCtx, cl, id)
+	if !opts.detach {
+		defer c.keepSignals()()
+		if opts.sigProxy && !config.Tty {
+			c.forwardSignals(sigCtx, cl, id)
+		}
 	}
 
 	attached := config.AttachStdin || config.AttachStdout || config.AttachStderr

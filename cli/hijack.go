@@ -290,6 +290,16 @@ func (c *CLI) initialConsoleSize() [2]uint {
 	return [2]uint{uint(h), uint(w)}
 }
 
+// keepSignals makes SIGINT and SIGTERM leave the command running (main
+// does not cancel it) until release is called: an attached run, start -a
+// or attach only ends with the container, or with three signals, as
+// docker's do.
+func (c *CLI) keepSignals() (release func()) {
+	c.proxying.Add(1)
+	var once sync.Once
+	return func() { once.Do(func() { c.proxying.Add(-1) }) }
+}
+
 // forwardSignals sends every signal the CLI receives to the container,
 // until ctx is done. SIGCHLD, SIGPIPE, SIGURG and SIGWINCH stay local.
 func (c *CLI) forwardSignals(ctx context.Context, cl *client.Client, id string) {
