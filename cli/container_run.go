@@ -241,13 +241,9 @@ func (c *CLI) waitExitOrRemoved(ctx context.Context, cl *client.Client, id strin
 	return status, nil
 }
 
-// logError prints an error the way docker's logger does: "ERRO[0000] msg"
-// on a terminal, logfmt otherwise.
+// logError prints an error the way docker's logger does, in logfmt:
+// time="2026-11-27T11:42:14Z" level=error msg="...".
 func (c *CLI) logError(msg string) {
-	if c.Err.IsTerminal() {
-		fmt.Fprintf(c.Err, "\x1b[31mERRO\x1b[0m[0000] %s \n", msg)
-		return
-	}
 	fmt.Fprintf(c.Err, "time=%q level=error msg=%q\n", c.Now().UTC().Format(time.RFC3339), msg)
 }
 
