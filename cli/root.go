@@ -127,6 +127,7 @@ func addCommands(root *cobra.Command, c *CLI) {
 		newUnpauseCommand(c),
 		newUpdateCommand(c),
 		newWaitCommand(c),
+		newEventsCommand(c),
 		newNetworkCommand(c),
 		newVolumeCommand(c),
 		// registries

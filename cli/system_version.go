@@ -187,6 +187,7 @@ func serverVersion(sv client.ServerVersionResult) *system.VersionResponse {
 func newSystemCommand(c *CLI) *cobra.Command {
 	return groupCommand(c, "system", "Manage Berth",
 		newSystemDfCommand(c),
+		newEventsCommand(c),
 		newInfoCommand(c),
 		newSystemPruneCommand(c),
 	)
