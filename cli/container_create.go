@@ -130,7 +130,8 @@ func (c *CLI) createContainer(ctx context.Context, cfg *containerConfig, opts cr
 
 	if cfg.HostConfig.ContainerIDFile != "" {
 		if _, err := os.Stat(cfg.HostConfig.ContainerIDFile); err == nil {
-			return "", fmt.Errorf("container ID file found, make sure the other container isn't running or delete %s", cfg.HostConfig.ContainerIDFile)
+			// Reported as is, with status 1, as docker does.
+			return "", StatusError{Status: fmt.Sprintf("container ID file found, make sure the other container isn't running or delete %s", cfg.HostConfig.ContainerIDFile), StatusCode: 1}
 		}
 	}
 
