@@ -53,27 +53,30 @@ import (
 
 // rootfsLocks orders filesystem sessions (shared) against starts
 // (exclusive): a stopped container's snapshot is mounted by a session, and
-// the same overlay upper dir must never be mounted twice at once. Keyed by
-// container ID, which is unique across services.
-var rootfsLocks = struct {
+// the same overlay upper dir must never be mounted twice at once.
+type rootfsLocks struct {
 	mu sync.Mutex
 	m  map[string]*rootfsLock
-}{m: map[string]*rootfsLock{}}
+}
 
 type rootfsLock struct {
 	rw   sync.RWMutex
 	refs int
 }
 
-func lockRootfs(id string, exclusive bool) (unlock func()) {
-	rootfsLocks.mu.Lock()
-	l := rootfsLocks.m[id]
+func (s *Service) lockRootfs(id string, exclusive bool) (unlock func()) {
+	locks := &s.rootfsLocks
+	locks.mu.Lock()
+	if locks.m == nil {
+		locks.m = map[string]*rootfsLock{}
+	}
+	l := locks.m[id]
 	if l == nil {
 		l = &rootfsLock{}
-		rootfsLocks.m[id] = l
+		locks.m[id] = l
 	}
 	l.refs++
-	rootfsLocks.mu.Unlock()
+	locks.mu.Unlock()
 	if exclusive {
 		l.rw.Lock()
 	} else {
@@ -87,12 +90,12 @@ func lockRootfs(id string, exclusive bool) (unlock func()) {
 			} else {
 				l.rw.RUnlock()
 			}
-			rootfsLocks.mu.Lock()
+			locks.mu.Lock()
 			l.refs--
 			if l.refs == 0 {
-				delete(rootfsLocks.m, id)
+				delete(locks.m, id)
 			}
-			rootfsLocks.mu.Unlock()
+			locks.mu.Unlock()
 		})
 	}
 }
@@ -101,7 +104,7 @@ func lockRootfs(id string, exclusive bool) (unlock func()) {
 // uses the container's filesystem and keeps new ones out until the returned
 // function is called. start calls it before mounting the rootfs and
 // releases it when it returns.
-func (s *Service) HoldRootfs(id string) (release func()) { return lockRootfs(id, true) }
+func (s *Service) HoldRootfs(id string) (release func()) { return s.lockRootfs(id, true) }
 
 // ---- filesystem sessions ---------------------------------------------------
 
@@ -123,7 +126,7 @@ const resolveFlags = unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS
 // openFS builds a view of c's filesystem; withMounts adds its volumes,
 // binds and /etc files (cp), without them it is the rootfs alone (export).
 func (s *Service) openFS(ctx context.Context, c *Container, withMounts bool) (*fsSession, error) {
-	unlock := lockRootfs(c.ID, false)
+	unlock := s.lockRootfs(c.ID, false)
 	ok := false
 	defer func() {
 		if !ok {

@@ -80,6 +80,7 @@ func (s *Service) Attach(ctx context.Context, idOrName string, o AttachOptions, 
 	if !o.Stream {
 		return conn.Close()
 	}
+	s.emit(c, "attach", nil)
 	if o.DetachKeys == nil && o.Stdin {
 		o.DetachKeys = DefaultDetachKeys
 	}

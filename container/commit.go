@@ -87,7 +87,7 @@ func (s *Service) Commit(ctx context.Context, name string, o CommitOptions) (str
 		return "", err
 	}
 
-	unlock := lockRootfs(c.ID, false)
+	unlock := s.lockRootfs(c.ID, false)
 	defer unlock()
 	c.mu.Lock()
 	running, paused := c.State.Running, c.State.Paused

@@ -2,7 +2,6 @@ package container
 
 import (
 	"strings"
-	"sync"
 )
 
 // EventPublisher receives the service's events (events.Bus implements it).
@@ -12,17 +11,10 @@ type EventPublisher interface {
 }
 
 // publishers holds each service's publisher (set with SetEvents).
-var publishers sync.Map // *Service → EventPublisher
+// SetEvents installs the event publisher. Call before serving requests.
+func (s *Service) SetEvents(p EventPublisher) { s.events = p }
 
-// SetEvents installs the event publisher.
-func (s *Service) SetEvents(p EventPublisher) { publishers.Store(s, p) }
-
-func (s *Service) publisher() EventPublisher {
-	if p, ok := publishers.Load(s); ok {
-		return p.(EventPublisher)
-	}
-	return nil
-}
+func (s *Service) publisher() EventPublisher { return s.events }
 
 // emit publishes a container event with Docker's attributes: the
 // container's labels, "image" and "name", plus extra ("exitCode",

@@ -108,6 +108,7 @@ func (s *Service) ExecCreate(ctx context.Context, idOrName string, cfg container
 	s.execs.mu.Lock()
 	s.execs.execs[e.ID] = e
 	s.execs.mu.Unlock()
+	s.emit(c, "exec_create: "+strings.Join(cfg.Cmd, " "), map[string]string{"execID": e.ID})
 	return e.ID, nil
 }
 
@@ -255,6 +256,7 @@ func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) error {
 	e.mu.Lock()
 	e.Running = true
 	e.mu.Unlock()
+	s.emit(c, "exec_start: "+strings.Join(e.Config.Cmd, " "), map[string]string{"execID": e.ID})
 	var master *os.File
 	if ln != nil {
 		master, err = acceptConsole(ln, 10*time.Second)
@@ -332,6 +334,7 @@ func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) error {
 		e.console = nil
 		e.mu.Unlock()
 		close(e.done)
+		s.emit(c, "exec_die", map[string]string{"execID": e.ID, "exitCode": fmt.Sprint(code)})
 		if conn != nil {
 			conn.Close()
 		}

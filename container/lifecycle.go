@@ -76,6 +76,9 @@ func (s *Service) Start(ctx context.Context, idOrName string) error {
 
 // start does the work of Start; restarts by policy come here too.
 func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
+	// No cp, export or commit may have the snapshot mounted meanwhile.
+	release := s.HoldRootfs(c.ID)
+	defer release()
 	ctx = context.WithoutCancel(ctx)
 	stateDir := s.stateDir(c.ID)
 	rootfs := s.rootfs(c.ID)
@@ -179,6 +182,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	err = c.save(s.dir(c.ID))
 	c.notifyLocked()
 	c.mu.Unlock()
+	s.emit(c, "start", nil)
 	go s.monitor(c, cl)
 	return err
 }
@@ -262,9 +266,14 @@ func (s *Service) handleExit(c *Container, st *shim.ExitStatus) {
 		c.State.Status = container.StateRestarting
 	}
 	autoRemove := c.HostConfig.AutoRemove && !restart
+	ran := st.ExitedAt.Sub(c.State.StartedAt)
 	_ = c.save(s.dir(c.ID))
 	c.notifyLocked()
 	c.mu.Unlock()
+	if st.OOMKilled {
+		s.emit(c, "oom", nil)
+	}
+	s.emit(c, "die", map[string]string{"exitCode": fmt.Sprint(st.ExitCode), "execDuration": fmt.Sprint(int(ran.Seconds()))})
 	if autoRemove {
 		if err := s.Remove(context.Background(), c.ID, RemoveOptions{Volumes: true}); err != nil {
 			s.log.Warn("auto-remove failed", "id", c.ID, "err", err)
@@ -335,6 +344,7 @@ func (s *Service) Kill(ctx context.Context, idOrName, signal string) error {
 	if err := s.shimClient(c).Kill(ctx, sig); err != nil {
 		return errdefs.Conflict(fmt.Sprintf("cannot kill container: %s: %v", idOrName, err))
 	}
+	s.emit(c, "kill", map[string]string{"signal": fmt.Sprint(int(sig))})
 	return nil
 }
 
@@ -382,8 +392,11 @@ func (s *Service) Stop(ctx context.Context, idOrName string, signal string, time
 	if paused {
 		_ = s.resume(ctx, c)
 	}
+	defer s.emit(c, "stop", nil)
 	if t != 0 {
-		_ = cl.Kill(ctx, sig)
+		if cl.Kill(ctx, sig) == nil {
+			s.emit(c, "kill", map[string]string{"signal": fmt.Sprint(int(sig))})
+		}
 		if t < 0 {
 			return s.waitStopped(ctx, c, 0)
 		}
@@ -391,7 +404,9 @@ func (s *Service) Stop(ctx context.Context, idOrName string, signal string, time
 			return nil
 		}
 	}
-	_ = cl.Kill(ctx, syscall.SIGKILL)
+	if cl.Kill(ctx, syscall.SIGKILL) == nil {
+		s.emit(c, "kill", map[string]string{"signal": "9"})
+	}
 	return s.waitStopped(ctx, c, 0)
 }
 
@@ -433,7 +448,11 @@ func (s *Service) Restart(ctx context.Context, idOrName, signal string, timeout 
 	c.mu.Lock()
 	c.ManuallyStopped = false
 	c.mu.Unlock()
-	return s.start(ctx, c)
+	if err := s.start(ctx, c); err != nil {
+		return err
+	}
+	s.emit(c, "restart", nil)
+	return nil
 }
 
 // WaitResult is the answer of POST /containers/{id}/wait.
@@ -539,6 +558,9 @@ func (s *Service) Remove(ctx context.Context, idOrName string, o RemoveOptions) 
 	c.mu.Unlock()
 
 	ctx = context.WithoutCancel(ctx)
+	// A cp or export in progress finishes first.
+	release := s.HoldRootfs(c.ID)
+	defer release()
 	_ = snapshot.Unmount(s.rootfs(c.ID))
 	// The shim deletes runc's state after reporting the exit; let it finish.
 	if err := shim.WaitGone(s.stateDir(c.ID), c.ID, 10*time.Second); err != nil {
@@ -563,6 +585,7 @@ func (s *Service) Remove(ctx context.Context, idOrName string, o RemoveOptions) 
 	delete(s.byID, c.ID)
 	delete(s.byName, c.Name)
 	s.mu.Unlock()
+	s.emit(c, "destroy", nil)
 	c.mu.Lock()
 	c.removed = true
 	c.notifyLocked()

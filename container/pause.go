@@ -40,6 +40,7 @@ func (s *Service) Pause(ctx context.Context, idOrName string) error {
 	c.State.Status = container.StatePaused
 	_ = c.save(s.dir(c.ID))
 	c.notifyLocked()
+	s.emitLocked(c, "pause", nil)
 	return nil
 }
 
@@ -70,6 +71,7 @@ func (s *Service) resume(ctx context.Context, c *Container) error {
 	}
 	_ = c.save(s.dir(c.ID))
 	c.notifyLocked()
+	s.emitLocked(c, "unpause", nil)
 	return nil
 }
 
@@ -105,6 +107,9 @@ func (s *Service) Rename(ctx context.Context, idOrName, newName string) error {
 		delete(s.byName, old)
 	}
 	s.mu.Unlock()
+	if err == nil {
+		s.emit(c, "rename", map[string]string{"oldName": old})
+	}
 	return err
 }
 

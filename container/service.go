@@ -71,6 +71,9 @@ type Service struct {
 
 	execs   *execStore
 	network Network
+	events  EventPublisher
+
+	rootfsLocks rootfsLocks
 
 	// ctx ends at Close: monitors stop watching their shims, leaving the
 	// containers running for the next berthd.
@@ -275,6 +278,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 	s.byID[c.ID] = c
 	s.mu.Unlock()
 	ok = true
+	s.emit(c, "create", nil)
 	if warnings == nil {
 		warnings = []string{}
 	}

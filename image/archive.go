@@ -278,6 +278,7 @@ func (s *Service) Load(ctx context.Context, r io.Reader, out progress.Output, qu
 		if err != nil {
 			return err
 		}
+		s.emit("load", id.String(), id.String())
 		if len(m.RepoTags) == 0 {
 			_ = out.WriteMessage(progress.Message{Stream: "Loaded image ID: " + id.String() + "\n"})
 		}

@@ -278,7 +278,11 @@ func (s *Service) Tag(ctx context.Context, nameOrID, repo, tag string) error {
 	ref = reference.TagNameOnly(ref)
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
-	return s.records.tag(ref.String(), r.ID)
+	if err := s.records.tag(ref.String(), r.ID); err != nil {
+		return err
+	}
+	s.emit("tag", r.ID.String(), reference.FamiliarString(ref))
+	return nil
 }
 
 // InUse reports the containers that use an image, so it is not removed
@@ -320,6 +324,7 @@ func (s *Service) Remove(ctx context.Context, nameOrID string, force, prune bool
 			if _, err := s.records.untag(named.String()); err != nil {
 				return nil, err
 			}
+			s.emit("untag", r.ID.String(), r.ID.String())
 			return []imagetypes.DeleteResponse{{Untagged: reference.FamiliarString(named)}}, nil
 		}
 	} else if !force {
@@ -358,6 +363,12 @@ func (s *Service) Remove(ctx context.Context, nameOrID string, force, prune bool
 	if err != nil {
 		return out, err
 	}
+	for _, o := range out {
+		if o.Untagged != "" {
+			s.emit("untag", r.ID.String(), r.ID.String())
+		}
+	}
+	s.emit("delete", r.ID.String(), r.ID.String())
 	return append(out, deleted...), nil
 }
 

@@ -143,6 +143,7 @@ func (s *Service) Pull(ctx context.Context, ref reference.Named, auth *registry.
 			_ = s.records.addImage(rec, nil, []string{repoDigest})
 			_ = progress.Status(out, "", "Digest: "+res.desc.Digest.String())
 			_ = progress.Status(out, "", "Status: Image is up to date for "+reference.FamiliarString(ref))
+			s.emit("pull", reference.FamiliarString(ref), reference.FamiliarName(ref))
 			return nil
 		}
 	}
@@ -221,6 +222,7 @@ func (s *Service) Pull(ctx context.Context, ref reference.Named, auth *registry.
 	}
 	_ = progress.Status(out, "", "Digest: "+res.desc.Digest.String())
 	_ = progress.Status(out, "", "Status: Downloaded newer image for "+reference.FamiliarString(ref))
+	s.emit("pull", reference.FamiliarString(ref), reference.FamiliarName(ref))
 	return nil
 }
 

@@ -54,6 +54,21 @@ type Service struct {
 
 	usage      InUse
 	layerUsage func() []digest.Digest
+	events     EventPublisher
+}
+
+// EventPublisher receives image events (pull, tag, untag, delete, load...).
+type EventPublisher interface {
+	Publish(typ, action, id string, attrs map[string]string)
+}
+
+// SetEvents installs the event publisher. Call before serving requests.
+func (s *Service) SetEvents(p EventPublisher) { s.events = p }
+
+func (s *Service) emit(action, id, name string) {
+	if s.events != nil {
+		s.events.Publish("image", action, id, map[string]string{"name": name})
+	}
 }
 
 // SetLayerUsage installs the function that lists layer chains containers

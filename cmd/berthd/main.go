@@ -26,12 +26,14 @@ import (
 
 	"github.com/berth/berth/api/server"
 	containerrouter "github.com/berth/berth/api/server/router/container"
+	eventsrouter "github.com/berth/berth/api/server/router/events"
 	imagerouter "github.com/berth/berth/api/server/router/image"
 	networkrouter "github.com/berth/berth/api/server/router/network"
 	systemrouter "github.com/berth/berth/api/server/router/system"
 	volumerouter "github.com/berth/berth/api/server/router/volume"
 	"github.com/berth/berth/container"
 	"github.com/berth/berth/content"
+	"github.com/berth/berth/events"
 	"github.com/berth/berth/image"
 	"github.com/berth/berth/network"
 	"github.com/berth/berth/network/containernet"
@@ -191,6 +193,9 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 	if err := d.networks.Reconcile(context.Background(), d.containers.Running()); err != nil {
 		logger.Warn("reconcile networks", "err", err)
 	}
+	bus := events.New(events.DefaultHistory)
+	d.images.SetEvents(bus)
+	d.containers.SetEvents(bus)
 	d.images.SetUsage(d.containers.ImageUsage)
 	d.images.SetLayerUsage(d.containers.LayerUsage)
 	sys := system.New(system.Config{
@@ -212,6 +217,7 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 		containerrouter.New(d.containers),
 		volumerouter.New(vols),
 		networkrouter.New(d.networks),
+		eventsrouter.New(bus),
 	)
 	for _, h := range cfg.Hosts {
 		l, err := d.listen(h)
