@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"sort"
@@ -66,6 +67,10 @@ func containerListCommand(c *CLI, use string) *cobra.Command {
 
 func runPs(ctx context.Context, c *CLI, opts psOptions) error {
 	format := opts.format
+	if opts.quiet && format != "" {
+		fmt.Fprintln(c.Err, "WARNING: Ignoring custom format, because both --format and --quiet are set.")
+		format = ""
+	}
 	if format == "" && !opts.quiet {
 		format = c.ConfigFile().PsFormat
 	}
@@ -106,7 +111,15 @@ func runPs(ctx context.Context, c *CLI, opts psOptions) error {
 	for _, s := range res.Items {
 		rows = append(rows, newContainerRow(s, !opts.noTrunc, c.Now()))
 	}
-	return formatter.Write(c.Out, formatter.Format(format), containerHeader, rows)
+	err = formatter.Write(c.Out, formatter.Format(format), containerHeader, rows)
+	var te *formatter.TemplateError
+	if errors.As(err, &te) {
+		if te.Parse {
+			return fmt.Errorf("failed to parse template: %w", te.Err)
+		}
+		return fmt.Errorf("failed to execute template: %w", te.Err)
+	}
+	return err
 }
 
 // containerRow is one line of `ps`. Its exported fields and methods are

@@ -122,6 +122,17 @@ func NewTableWriter(out io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)
 }
 
+// TemplateError is a --format template that does not parse (Parse true) or
+// fails on a row. It reads "template parsing error: ..." for both, as most
+// docker list commands say; ps words them differently.
+type TemplateError struct {
+	Parse bool
+	Err   error
+}
+
+func (e *TemplateError) Error() string { return "template parsing error: " + e.Err.Error() }
+func (e *TemplateError) Unwrap() error { return e.Err }
+
 // Write renders rows with format. header maps the field names used in the
 // template to column titles; it is only used for table formats. Every row is
 // followed by a newline. Rows are typically structs (their exported fields
@@ -130,12 +141,12 @@ func Write[T any](out io.Writer, format Format, header map[string]string, rows [
 	text := format.Template()
 	tmpl, err := Parse(text)
 	if err != nil {
-		return fmt.Errorf("template parsing error: %w", err)
+		return &TemplateError{Parse: true, Err: err}
 	}
 	var buf bytes.Buffer
 	for _, r := range rows {
 		if err := tmpl.Execute(&buf, r); err != nil {
-			return err
+			return &TemplateError{Err: err}
 		}
 		buf.WriteByte('\n')
 	}
@@ -145,7 +156,7 @@ func Write[T any](out io.Writer, format Format, header map[string]string, rows [
 	}
 	htmpl, err := template.New("").Funcs(headerFuncs).Parse(text)
 	if err != nil {
-		return fmt.Errorf("template parsing error: %w", err)
+		return &TemplateError{Parse: true, Err: err}
 	}
 	tw := NewTableWriter(out)
 	if err := htmpl.Execute(tw, header); err != nil {
