@@ -617,6 +617,7 @@ func parseContainerOptions(fs *pflag.FlagSet, o *containerOptions, getenv func(s
 		DeviceCgroupRules:    o.deviceCgroupRules.GetAll(),
 		IOMaximumIOps:        o.ioMaxIOps,
 		IOMaximumBandwidth:   uint64(o.ioMaxBandwidth),
+		DeviceRequests:       o.gpus.values,
 	}
 	if devices == nil {
 		resources.Devices = []container.DeviceMapping{}

@@ -488,14 +488,66 @@ func (n *networkOpt) Set(value string) error {
 	return nil
 }
 
-// gpuOpts accepts --gpus; berth has no device drivers, so it only records
-// that the flag was used.
-type gpuOpts struct{ values []string }
+// gpuOpts is --gpus: "all", a count, or CSV fields count=, device=,
+// driver=, capabilities=, options=. Each value is one device request.
+type gpuOpts struct{ values []container.DeviceRequest }
 
 func (g *gpuOpts) String() string { return "" }
 func (g *gpuOpts) Type() string   { return "gpu-request" }
 func (g *gpuOpts) Set(s string) error {
-	g.values = append(g.values, s)
+	req := container.DeviceRequest{Capabilities: [][]string{{"gpu"}}}
+	fields, err := csv.NewReader(strings.NewReader(s)).Read()
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, f := range fields {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok {
+			if len(fields) > 1 || seen["count"] {
+				return fmt.Errorf("invalid field '%s' must be a key=value pair", f)
+			}
+			k, v = "count", f
+		}
+		if seen[k] {
+			return fmt.Errorf("gpu request key '%s' can be specified only once", k)
+		}
+		seen[k] = true
+		switch k {
+		case "count":
+			if v == "all" {
+				req.Count = -1
+			} else {
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					return fmt.Errorf("invalid count (%s): value must be either \"all\" or an integer: %w", v, err)
+				}
+				req.Count = n
+			}
+		case "device":
+			req.DeviceIDs = strings.Split(v, ",")
+		case "driver":
+			req.Driver = v
+		case "capabilities":
+			req.Capabilities = [][]string{append(strings.Split(v, ","), "gpu")}
+		case "options":
+			ro, err := csv.NewReader(strings.NewReader(v)).Read()
+			if err != nil {
+				return err
+			}
+			req.Options = map[string]string{}
+			for _, o := range ro {
+				ok, ov, _ := strings.Cut(o, "=")
+				req.Options[ok] = ov
+			}
+		default:
+			return fmt.Errorf("unexpected key '%s' in '%s'", k, f)
+		}
+	}
+	if req.Count != 0 && len(req.DeviceIDs) > 0 {
+		return errors.New("cannot set both Count and DeviceIDs on device request")
+	}
+	g.values = append(g.values, req)
 	return nil
 }
 
