@@ -289,7 +289,7 @@ func newPortCommand(c *CLI) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "port CONTAINER [PRIVATE_PORT[/PROTO]]",
 		Short: "List port mappings or a specific mapping for the container",
-		Args:  cobra.RangeArgs(1, 2),
+		Args:  rangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.Client()
 			if err != nil {
@@ -344,15 +344,7 @@ func newPortCommand(c *CLI) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Args = portArgs
 	return aliases(cmd, "container port", "port")
-}
-
-func portArgs(cmd *cobra.Command, args []string) error {
-	if len(args) < 1 {
-		return minArgs(1)(cmd, args)
-	}
-	return maxArgs(2)(cmd, args)
 }
 
 func hostPortString(b network.PortBinding) string {

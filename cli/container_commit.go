@@ -20,7 +20,7 @@ func newCommitCommand(c *CLI) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
 		Short: "Create a new image from a container's changes",
-		Args:  commitArgs,
+		Args:  rangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref := ""
 			if len(args) > 1 {
@@ -55,13 +55,6 @@ func newCommitCommand(c *CLI) *cobra.Command {
 	flags.StringVarP(&author, "author", "a", "", `Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")`)
 	flags.VarP(changes, "change", "c", "Apply Dockerfile instruction to the created image")
 	return cmd
-}
-
-func commitArgs(cmd *cobra.Command, args []string) error {
-	if len(args) < 1 {
-		return minArgs(1)(cmd, args)
-	}
-	return maxArgs(2)(cmd, args)
 }
 
 // newExportCommand is "berth export".

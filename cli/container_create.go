@@ -69,9 +69,11 @@ func runCreate(ctx context.Context, c *CLI, flags *pflag.FlagSet, opts createOpt
 	if err := validatePullOpt(opts.pull); err != nil {
 		return withHelp(err, "create")
 	}
+	// Unlike run, create reports what happens past the flags as is, with
+	// status 1.
 	id, err := c.createContainer(ctx, cfg, opts)
 	if err != nil {
-		return withHelp(interrupted(ctx, err), "create")
+		return interrupted(ctx, err)
 	}
 	fmt.Fprintln(c.Out, id)
 	return nil

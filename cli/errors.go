@@ -145,3 +145,13 @@ func maxArgs(n int) cobra.PositionalArgs {
 func templateParseError(err error) error {
 	return StatusError{Status: "template parsing error: " + err.Error(), StatusCode: 64, Cause: err}
 }
+
+// rangeArgs requires between min and max arguments.
+func rangeArgs(min, max int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) >= min && len(args) <= max {
+			return nil
+		}
+		return argsError(cmd, fmt.Sprintf("requires at least %d and at most %d %s", min, max, plural(max)), "Run")
+	}
+}
