@@ -164,7 +164,9 @@ func (c *CLI) createContainer(ctx context.Context, cfg *containerConfig, opts cr
 		if !cerrdefs.IsNotFound(err) || named == nil || opts.pull != pullMissing && opts.pull != "" || !isNoSuchImage(err) {
 			return "", err
 		}
-		fmt.Fprintf(c.Err, "Unable to find image '%s' locally\n", reference.FamiliarString(named))
+		if !opts.quiet {
+			fmt.Fprintf(c.Err, "Unable to find image '%s' locally\n", reference.FamiliarString(named))
+		}
 		if err := pull(); err != nil {
 			return "", err
 		}
