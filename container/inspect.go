@@ -73,7 +73,8 @@ func (s *Service) Inspect(ctx context.Context, idOrName string, size bool) (*con
 	}
 	if size {
 		rw, _ := s.cfg.Snapshots.Usage(ctx, c.ID)
-		resp.SizeRw = &rw
+		rootfs := rw + s.imageSize(ctx, c)
+		resp.SizeRw, resp.SizeRootFs = &rw, &rootfs
 	}
 	if s.network != nil {
 		s.network.FillInspect(c.ID, resp)
@@ -178,6 +179,7 @@ func (s *Service) List(ctx context.Context, o ListOptions) ([]container.Summary,
 		if o.Size {
 			rw, _ := s.cfg.Snapshots.Usage(ctx, c.ID)
 			sum.SizeRw = rw
+			sum.SizeRootFs = rw + s.imageSize(ctx, c)
 		}
 		out = append(out, sum)
 		if o.Limit > 0 && len(out) >= o.Limit {
@@ -302,4 +304,13 @@ func statusString(c *Container) string {
 	default:
 		return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, units.HumanDuration(time.Since(st.FinishedAt)))
 	}
+}
+
+// imageSize is the size of the container's image, for SizeRootFs.
+func (s *Service) imageSize(ctx context.Context, c *Container) int64 {
+	r, err := s.cfg.Images.Resolve(ctx, c.Image.String())
+	if err != nil {
+		return 0
+	}
+	return r.Size
 }

@@ -28,6 +28,9 @@ func validateHostConfig(h *container.HostConfig) error {
 	if h.BlkioWeight != 0 && (h.BlkioWeight < 10 || h.BlkioWeight > 1000) {
 		return errdefs.InvalidParameter("Range of blkio weight is from 10 to 1000")
 	}
+	for _, dr := range h.DeviceRequests {
+		return errdefs.InvalidParameter(fmt.Sprintf("could not select device driver %q with capabilities: %v", dr.Driver, dr.Capabilities))
+	}
 	if h.NanoCPUs < 0 {
 		return errdefs.InvalidParameter("Range of CPUs is from 0.01 to the number of CPUs available")
 	}
@@ -480,10 +483,9 @@ func (s *Service) Wait(ctx context.Context, idOrName string, condition container
 			removed := c.removed
 			changed := c.changed
 			c.mu.Unlock()
-			res := WaitResult{StatusCode: int64(st.ExitCode), Error: ""}
-			if st.Error != "" && !st.Running {
-				res.Error = st.Error
-			}
+			// Like Docker, a failed start is no wait error: its exit code
+			// (126, 127...) says it all.
+			res := WaitResult{StatusCode: int64(st.ExitCode)}
 			switch condition {
 			case container.WaitConditionRemoved:
 				if removed {

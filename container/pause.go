@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/berth/berth/errdefs"
+	"github.com/berth/berth/filters"
 )
 
 func (s *Service) runc(ctx context.Context, args ...string) error {
@@ -128,13 +130,29 @@ func (s *Service) Resize(ctx context.Context, idOrName string, h, w uint16) erro
 	return s.shimClient(c).Resize(ctx, w, h)
 }
 
-// Prune removes every stopped container.
-func (s *Service) Prune(ctx context.Context) (*container.PruneReport, error) {
+// Prune removes every stopped container that matches the filters
+// ("label", "label!", "until").
+func (s *Service) Prune(ctx context.Context, args filters.Args) (*container.PruneReport, error) {
+	if err := args.Validate("label", "label!", "until"); err != nil {
+		return nil, err
+	}
+	var until time.Time
+	if vs := args.Get("until"); len(vs) > 0 {
+		t, err := parseUntil(vs[0])
+		if err != nil {
+			return nil, err
+		}
+		until = t
+	}
 	s.mu.RLock()
 	var ids []string
 	for id, c := range s.byID {
 		c.mu.Lock()
-		if !c.State.Running && !c.State.Restarting {
+		keep := c.State.Running || c.State.Restarting ||
+			!args.MatchLabels("label", c.Config.Labels) ||
+			(args.Has("label!") && matchesAnyLabel(args.Get("label!"), c.Config.Labels)) ||
+			(!until.IsZero() && !c.Created.Before(until))
+		if !keep {
 			ids = append(ids, id)
 		}
 		c.mu.Unlock()
@@ -149,4 +167,34 @@ func (s *Service) Prune(ctx context.Context) (*container.PruneReport, error) {
 		}
 	}
 	return rep, nil
+}
+
+// parseUntil reads an "until" filter: a Unix timestamp, an RFC 3339 time
+// or a duration before now ("1h").
+func parseUntil(v string) (time.Time, error) {
+	if d, err := time.ParseDuration(v); err == nil {
+		return time.Now().Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse("2006-01-02", v); err == nil {
+		return t, nil
+	}
+	var sec, nsec int64
+	if n, _ := fmt.Sscanf(v, "%d.%d", &sec, &nsec); n >= 1 {
+		return time.Unix(sec, nsec), nil
+	}
+	return time.Time{}, fmt.Errorf("failed to parse value as time or duration: %q", v)
+}
+
+// matchesAnyLabel reports whether labels has any of the "k" or "k=v" given.
+func matchesAnyLabel(want []string, labels map[string]string) bool {
+	for _, f := range want {
+		k, v, hasValue := strings.Cut(f, "=")
+		if got, ok := labels[k]; ok && (!hasValue || got == v) {
+			return true
+		}
+	}
+	return false
 }

@@ -196,7 +196,9 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 		}
 	}
 	if s.network != nil {
-		if err := s.network.Validate(ctx, NetworkRequest{Name: strings.TrimPrefix(req.Name, "/"), Config: req.Config, HostConfig: req.HostConfig, Networking: req.NetworkConfig}); err != nil {
+		// An unknown network is found out at start, as in Docker (a 404
+		// here would make the docker CLI pull the image).
+		if err := s.network.Validate(ctx, NetworkRequest{Name: strings.TrimPrefix(req.Name, "/"), Config: req.Config, HostConfig: req.HostConfig, Networking: req.NetworkConfig}); err != nil && !errdefs.IsNotFound(err) {
 			return "", nil, err
 		}
 	}

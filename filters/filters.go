@@ -54,7 +54,7 @@ func (a Args) Validate(allowed ...string) error {
 			}
 		}
 		if !ok {
-			return errdefs.InvalidParameter(fmt.Sprintf("invalid filter '%s'", k))
+			return errdefs.InvalidParameter(fmt.Sprintf("Invalid filter '%s'", k))
 		}
 	}
 	return nil

@@ -337,7 +337,7 @@ func TestListFilters(t *testing.T) {
 	}
 
 	_, _, err := s.List(ctx, filters.Args{"label!": {"x"}})
-	wantErr(t, err, errdefs.IsInvalidParameter, "invalid filter 'label!'")
+	wantErr(t, err, errdefs.IsInvalidParameter, "Invalid filter 'label!'")
 	_, _, err = s.List(ctx, filters.Args{"dangling": {"maybe"}})
 	wantErr(t, err, errdefs.IsInvalidParameter, "invalid filter 'dangling=maybe'")
 }
@@ -397,7 +397,7 @@ func TestPrune(t *testing.T) {
 	_, err = s.Prune(ctx, filters.Args{"all": {"true", "false"}})
 	wantErr(t, err, errdefs.IsInvalidParameter, `invalid filter 'all=[true false]': only one value is expected`)
 	_, err = s.Prune(ctx, filters.Args{"dangling": {"true"}})
-	wantErr(t, err, errdefs.IsInvalidParameter, `invalid filter 'dangling'`)
+	wantErr(t, err, errdefs.IsInvalidParameter, `Invalid filter 'dangling'`)
 
 	s.pruning.Store(true)
 	_, err = s.Prune(ctx, filters.Args{})

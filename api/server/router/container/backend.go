@@ -7,6 +7,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	ctr "github.com/berth/berth/container"
+	"github.com/berth/berth/filters"
 )
 
 // Backend is what the container routes need from the container service.
@@ -26,7 +27,7 @@ type Backend interface {
 	Pause(ctx context.Context, id string) error
 	Unpause(ctx context.Context, id string) error
 	Rename(ctx context.Context, id, name string) error
-	Prune(ctx context.Context) (*container.PruneReport, error)
+	Prune(ctx context.Context, args filters.Args) (*container.PruneReport, error)
 	ExecCreate(ctx context.Context, id string, cfg container.ExecCreateRequest) (string, error)
 	ExecStart(ctx context.Context, execID string, conn ctr.Stream) error
 	ExecInspect(ctx context.Context, execID string) (*container.ExecInspectResponse, error)

@@ -414,7 +414,11 @@ func (cr *containerRouter) rename(ctx context.Context, w http.ResponseWriter, r 
 }
 
 func (cr *containerRouter) prune(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
-	rep, err := cr.b.Prune(ctx)
+	args, err := filters.Parse(r.Form.Get("filters"))
+	if err != nil {
+		return err
+	}
+	rep, err := cr.b.Prune(ctx, args)
 	if err != nil {
 		return err
 	}
@@ -425,6 +429,9 @@ func (cr *containerRouter) execCreate(ctx context.Context, w http.ResponseWriter
 	var req container.ExecCreateRequest
 	if err := httputils.ReadJSON(r, &req); err != nil {
 		return err
+	}
+	if _, err := parseDetachKeys(req.DetachKeys); err != nil {
+		return errdefs.InvalidParameter("Invalid escape keys (" + req.DetachKeys + ") provided")
 	}
 	id, err := cr.b.ExecCreate(ctx, vars["id"], req)
 	if err != nil {
