@@ -53,13 +53,19 @@ func main() {
 		fmt.Fprintln(os.Stderr, "berth-shim:", err)
 		os.Exit(1)
 	}
+	// Opened now, so that replacing stdin and stdout below never leaves
+	// fd 0 or 1 free for a moment: a connection accepted meanwhile would
+	// take that number and then be overwritten.
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "berth-shim:", err)
+		os.Exit(1)
+	}
 	_ = s.Serve(func() {
 		os.Stdout.WriteString("ready\n")
-		os.Stdout.Close()
-		// Nothing of ours may keep berthd's pipes or terminal open.
-		if devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0); err == nil {
-			_ = unix.Dup2(int(devnull.Fd()), 0)
-			_ = unix.Dup2(int(devnull.Fd()), 1)
-		}
+		// Nothing of ours may keep berthd's pipe or terminal open. dup2
+		// closes the old descriptor and installs the new one atomically.
+		_ = unix.Dup2(int(devnull.Fd()), 1)
+		_ = unix.Dup2(int(devnull.Fd()), 0)
 	})
 }

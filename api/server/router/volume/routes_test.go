@@ -176,7 +176,7 @@ func TestBadRequests(t *testing.T) {
 
 	h.expect(h.do("GET", "/v1.50/volumes/nosuch", ""), http.StatusNotFound, "get nosuch: no such volume")
 	h.expect(h.do("GET", "/v1.50/volumes/x/y", ""), http.StatusNotFound, "get x/y: no such volume")
-	h.expect(h.do("GET", "/v1.50/volumes?"+filtersQuery(map[string][]string{"bogus": {"x"}}), ""), http.StatusBadRequest, "invalid filter 'bogus'")
+	h.expect(h.do("GET", "/v1.50/volumes?"+filtersQuery(map[string][]string{"bogus": {"x"}}), ""), http.StatusBadRequest, "Invalid filter 'bogus'")
 	h.expect(h.do("GET", "/v1.50/volumes?filters=notjson", ""), http.StatusBadRequest, "")
 	h.expect(h.do("PUT", "/v1.50/volumes/cv?version=1", `{}`), http.StatusServiceUnavailable,
 		"volume update only valid for cluster volumes, but swarm is unavailable")
