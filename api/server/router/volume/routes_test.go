@@ -180,7 +180,7 @@ func TestBadRequests(t *testing.T) {
 	h.expect(h.do("GET", "/v1.50/volumes?filters=notjson", ""), http.StatusBadRequest, "")
 	h.expect(h.do("PUT", "/v1.50/volumes/cv?version=1", `{}`), http.StatusServiceUnavailable,
 		"volume update only valid for cluster volumes, but swarm is unavailable")
-	h.expect(h.do("POST", "/v1.50/volumes/prune?"+filtersQuery(map[string][]string{"until": {"1h"}}), ""), http.StatusBadRequest, "invalid filter 'until'")
+	h.expect(h.do("POST", "/v1.50/volumes/prune?"+filtersQuery(map[string][]string{"until": {"1h"}}), ""), http.StatusBadRequest, "Invalid filter 'until'")
 }
 
 func TestRemove(t *testing.T) {
