@@ -82,7 +82,13 @@ func (c *CLI) run(args ...string) result { return c.runStdin(nil, args...) }
 // runStdin runs the CLI with stdin as its standard input.
 func (c *CLI) runStdin(stdin []byte, args ...string) result {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	return c.runTimeout(cliTimeout, stdin, args...)
+}
+
+// runTimeout is runStdin with its own bound.
+func (c *CLI) runTimeout(timeout time.Duration, stdin []byte, args ...string) result {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, c.bin, append(append([]string{}, c.prefix...), args...)...)
 	cmd.Env = c.env
@@ -103,7 +109,7 @@ func (c *CLI) runStdin(stdin []byte, args ...string) result {
 		c.t.Fatalf("%s %s: %v", c.name, strings.Join(args, " "), err)
 	}
 	if ctx.Err() != nil {
-		c.t.Fatalf("%s %s: did not finish within %s\nstdout: %s\nstderr: %s", c.name, strings.Join(args, " "), cliTimeout, clip(r.Stdout), clip(r.Stderr))
+		c.t.Fatalf("%s %s: did not finish within %s\nstdout: %s\nstderr: %s", c.name, strings.Join(args, " "), timeout, clip(r.Stdout), clip(r.Stderr))
 	}
 	c.t.Logf("$ %s %s  # exit %d in %s\n%s%s", c.name, strings.Join(args, " "), r.Code, r.Elapsed.Round(time.Millisecond), indent("out| ", clip(r.Stdout)), indent("err| ", clip(r.Stderr)))
 	return r

@@ -28,6 +28,9 @@ type daemonOpts struct {
 	// dataRoot, when set, is used instead of a fresh directory (and is not
 	// removed by cleanup).
 	dataRoot string
+	// execRoot, when set, is used instead of a fresh directory (a restart
+	// finds its containers' shims and runtime state there).
+	execRoot string
 	// config is the content of the --config-file (default "{}"), so the
 	// machine's /etc/docker/daemon.json or /etc/berth/daemon.json is never read.
 	config string
@@ -106,6 +109,9 @@ func spawnDaemon(kind string, o daemonOpts) (*daemon, error) {
 	}
 	if d.dataRoot == "" {
 		d.dataRoot = filepath.Join(dir, "data")
+	}
+	if o.execRoot != "" {
+		d.execRoot = o.execRoot
 	}
 	cfg := o.config
 	if cfg == "" {
@@ -326,10 +332,11 @@ func (d *daemon) removeDir() error {
 	return os.RemoveAll(d.dir)
 }
 
-// restart starts a new daemon process on the same directories (for crash
-// tests). The caller has stopped or killed the old one.
+// restart starts a new daemon process on the same data and exec roots
+// (for crash tests). The caller has stopped or killed the old one.
 func (d *daemon) restart(o daemonOpts) (*daemon, error) {
 	o.dataRoot = d.dataRoot
+	o.execRoot = d.execRoot
 	return startDaemon(d.kind, o)
 }
 

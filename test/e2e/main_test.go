@@ -81,6 +81,10 @@ func runMain(m *testing.M) int {
 	env.d = d
 	fmt.Fprintf(os.Stderr, "e2e: target %s: daemon pid %d on %s ready in %s\n", env.target, d.pid(), d.sock, time.Since(start).Round(time.Millisecond))
 	code := m.Run()
+	if left := suiteLeftovers(d); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "e2e: the suite left things behind on the %s daemon:\n  %s\n", env.target, strings.Join(left, "\n  "))
+		code = 1
+	}
 	if code != 0 {
 		fmt.Fprintf(os.Stderr, "e2e: last lines of the %s daemon log (%s):\n%s\n", env.target, d.logPath, d.logTail(40))
 	}
