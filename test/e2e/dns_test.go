@@ -76,7 +76,7 @@ func TestContainerDNS(t *testing.T) {
 		if !regexp.MustCompile(`(?m)^1\.2\.3\.4\s+foo$`).MatchString(parts[1]) {
 			t.Errorf("--add-host foo:1.2.3.4: /etc/hosts has no such line:\n%s", parts[1])
 		}
-		if !regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(bridgeGW)+`\s+host\.docker\.internal$`).MatchString(parts[1]) {
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(bridgeGW) + `\s+host\.docker\.internal$`).MatchString(parts[1]) {
 			t.Errorf("--add-host host.docker.internal:host-gateway: /etc/hosts has no %s host.docker.internal line:\n%s", bridgeGW, parts[1])
 		}
 		if !regexp.MustCompile(`(?m)^\S+\s+myhost$`).MatchString(parts[1]) {
