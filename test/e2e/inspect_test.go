@@ -144,7 +144,7 @@ func TestContainerInspectShape(t *testing.T) {
 	}
 
 	// Exited.
-	a.call(t, "POST", "/containers/"+id+"/kill", nil, nil).wantStatus(t, 204)
+	a.call(t, "POST", "/containers/"+id+"/kill?signal=SIGKILL", nil, nil).wantStatus(t, 204)
 	ci = waitExited(t, a, id, 10*time.Second)
 	finished, err := time.Parse(time.RFC3339Nano, ci.State.FinishedAt)
 	if err != nil || finished.Before(started) || ci.State.Pid != 0 || ci.State.ExitCode != 137 || ci.State.Running {

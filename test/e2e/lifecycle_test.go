@@ -99,25 +99,7 @@ func TestKillRestartPause(t *testing.T) {
 	busybox(t)
 	a := env.d.api()
 	eachCLI(t, func(t *testing.T, c *CLI) {
-		name := ctrName(t, "kill")
-		c.ok(append([]string{"run", "-d", "--name", name}, ignoresTERM...)...)
-		waitRunning(t, a, name)
-		c.ok("kill", name).wantOut(t, c.name, name)
-		ci := waitExited(t, a, name, 10*time.Second)
-		if ci.State.ExitCode != 137 {
-			t.Errorf("after kill: ExitCode %d, want 137", ci.State.ExitCode)
-		}
-		// Docker: 409 Cannot kill container: <name>: Container <id> is not running
-		c.fail([]string{"kill", name}, "Cannot kill container: "+name+": Container "+ci.ID+" is not running")
-
-		name = ctrName(t, "kills")
-		c.ok(append([]string{"run", "-d", "--name", name}, trapping("USR1", 44)...)...)
-		waitLog(t, a, name, "ready")
-		c.ok("kill", "-s", "USR1", name)
-		if ci := waitExited(t, a, name, 10*time.Second); ci.State.ExitCode != 44 {
-			t.Errorf("after kill -s USR1: ExitCode %d, want 44", ci.State.ExitCode)
-		}
-
+		var name string
 		// rename (dockerd 20.10 with --bridge=none cannot rename a running
 		// container after a restart: "sandbox … not found"; so rename first).
 		name = ctrName(t, "restart")
@@ -150,7 +132,7 @@ func TestKillRestartPause(t *testing.T) {
 
 		// pause/unpause.
 		c.ok("pause", name).wantOut(t, c.name, name)
-		ci = inspectCtr(t, a, name)
+		ci := inspectCtr(t, a, name)
 		if ci.State.Status != "paused" || !ci.State.Paused || !ci.State.Running {
 			t.Errorf("after pause: Status %q Paused %v Running %v, want paused true true", ci.State.Status, ci.State.Paused, ci.State.Running)
 		}
@@ -177,6 +159,25 @@ func TestKillRestartPause(t *testing.T) {
 			t.Errorf("%s wait returned after %s, before the container exited", c.name, r.Elapsed)
 		}
 		c.ok("wait", name).wantOut(t, c.name, "7") // an exited container answers at once
+
+		// kill -s: the given signal; kill: SIGKILL by default.
+		name = ctrName(t, "kills")
+		c.ok(append([]string{"run", "-d", "--name", name}, trapping("USR1", 44)...)...)
+		waitLog(t, a, name, "ready")
+		c.ok("kill", "-s", "USR1", name)
+		if ci := waitExited(t, a, name, 10*time.Second); ci.State.ExitCode != 44 {
+			t.Errorf("after kill -s USR1: ExitCode %d, want 44", ci.State.ExitCode)
+		}
+		name = ctrName(t, "kill")
+		c.ok(append([]string{"run", "-d", "--name", name}, ignoresTERM...)...)
+		waitRunning(t, a, name)
+		c.ok("kill", name).wantOut(t, c.name, name)
+		ci = waitExited(t, a, name, 10*time.Second)
+		if ci.State.ExitCode != 137 {
+			t.Errorf("after kill: ExitCode %d, want 137", ci.State.ExitCode)
+		}
+		// Docker: 409 Cannot kill container: <name>: Container <id> is not running
+		c.fail([]string{"kill", name}, "Cannot kill container: "+name+": Container "+ci.ID+" is not running")
 	})
 }
 
@@ -272,7 +273,10 @@ func TestLifecycleAPI(t *testing.T) {
 	waitRunning(t, a, id)
 	// No signal: Docker's default is SIGKILL (what `docker kill` sends).
 	a.call(t, "POST", "/containers/"+name+"/kill", nil, nil).wantStatus(t, 204)
-	waitExited(t, a, id, 10*time.Second)
+	if !poll(10*time.Second, func() bool { return inspectCtr(t, a, id).State.Status == "exited" }) {
+		t.Errorf("POST /containers/{id}/kill without a signal: the container still runs 10s later (Docker's default signal is SIGKILL)")
+		a.call(t, "POST", "/containers/"+name+"/kill?signal=SIGKILL", nil, nil).wantStatus(t, 204)
+	}
 	var w struct {
 		StatusCode int
 		Error      *struct{ Message string }

@@ -37,6 +37,7 @@ func TestRestartPolicies(t *testing.T) {
 
 		// always: a process that dies is started again, a clean exit too.
 		name = ctrName(t, "always")
+		alwaysName := name
 		c.ok("run", "-d", "--name", name, "--restart", "always", "busybox", "sleep", "300")
 		ci = waitRunning(t, a, name)
 		if ci.State.Pid <= 1 {
@@ -48,12 +49,6 @@ func TestRestartPolicies(t *testing.T) {
 		waitCtr(t, a, name, "restarted after its process was killed", 30*time.Second, func(c ctrJSON) bool {
 			return c.State.Running && c.RestartCount == 1 && c.State.Pid != ci.State.Pid
 		})
-		// An explicit `kill` is a manual stop: Docker does not restart it.
-		c.ok("kill", name)
-		waitExited(t, a, name, 10*time.Second)
-		if poll(1500*time.Millisecond, func() bool { return inspectCtr(t, a, name).State.Running }) {
-			t.Errorf("restart=always: the container was restarted after an explicit kill (Docker leaves it stopped)")
-		}
 		name = ctrName(t, "alwaysexit")
 		c.ok("run", "-d", "--name", name, "--restart", "always", "busybox", "true")
 		waitCtr(t, a, name, "restarted twice after exiting 0", 30*time.Second, func(c ctrJSON) bool { return c.RestartCount >= 2 })
@@ -67,6 +62,14 @@ func TestRestartPolicies(t *testing.T) {
 		c.ok("stop", "-t", "0", name)
 		if poll(1500*time.Millisecond, func() bool { c := inspectCtr(t, a, name); return c.State.Running || c.RestartCount > 0 }) {
 			t.Errorf("restart=unless-stopped: restarted after stop")
+		}
+
+		// An explicit `kill` is a manual stop: Docker does not restart it.
+		name = alwaysName
+		c.ok("kill", name)
+		waitExited(t, a, name, 10*time.Second)
+		if poll(1500*time.Millisecond, func() bool { return inspectCtr(t, a, name).State.Running }) {
+			t.Errorf("restart=always: the container was restarted after an explicit kill (Docker leaves it stopped)")
 		}
 
 		// Docker: invalid restart policy 'bogus' (400)

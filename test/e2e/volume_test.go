@@ -164,27 +164,6 @@ func TestNamedVolumes(t *testing.T) {
 	busybox(t)
 	a := env.d.api()
 	eachCLI(t, func(t *testing.T, c *CLI) {
-		vol := volName(t, "named")
-		name := ctrName(t, "vwrite")
-		c.ok("run", "--name", name, "-v", vol+":/data", "busybox", "sh", "-c", "echo persisted > /data/f")
-		ci := inspectCtr(t, a, name)
-		if len(ci.Mounts) != 1 || ci.Mounts[0].Type != "volume" || ci.Mounts[0].Name != vol || ci.Mounts[0].Destination != "/data" || ci.Mounts[0].Driver != "local" || !ci.Mounts[0].RW {
-			t.Errorf("inspect Mounts %+v, want the local volume %s on /data", ci.Mounts, vol)
-		}
-		c.ok("rm", name)
-		c.ok("run", "--rm", "--name", ctrName(t, "vread"), "-v", vol+":/again", "busybox", "cat", "/again/f").wantOut(t, c.name, "persisted")
-		c.ok("run", "--rm", "--name", ctrName(t, "vmount"), "--mount", "type=volume,src="+vol+",dst=/m", "busybox", "cat", "/m/f").wantOut(t, c.name, "persisted")
-
-		// Copy-up: a new volume mounted on /etc is filled with the image's /etc.
-		etc := volName(t, "etc")
-		c.ok("run", "--rm", "--name", ctrName(t, "copyup"), "-v", etc+":/etc", "busybox", "true")
-		r := c.ok("run", "--rm", "--name", ctrName(t, "copyread"), "-v", etc+":/v", "busybox", "sh", "-c", "grep ^root: /v/passwd; echo mine > /v/marker")
-		if !strings.HasPrefix(r.Stdout, "root:x:0:0:") {
-			t.Errorf("%s: a new volume mounted on /etc does not hold the image's /etc/passwd: %q", c.name, r.Stdout)
-		}
-		// Not empty any more: no second copy-up over the data.
-		c.ok("run", "--rm", "--name", ctrName(t, "copyagain"), "-v", etc+":/etc", "busybox", "cat", "/etc/marker").wantOut(t, c.name, "mine")
-
 		// volume create / ls / inspect.
 		v2 := volName(t, "cli")
 		c.ok("volume", "create", "--label", "e2e.v=1", v2).wantOut(t, c.name, v2)
@@ -225,20 +204,77 @@ func TestNamedVolumes(t *testing.T) {
 			t.Errorf("%s volume rm: %s still exists", c.name, v2)
 		}
 
-		// prune: unused volumes with the label go, a used one stays.
+		// prune: which volumes go depends on the API version, as in
+		// Docker: up to 1.41 (dockerd 20.10) every unused volume, from 1.42
+		// (Docker 23+) only anonymous ones unless --all.
 		label := "e2e.vprune=" + uniq()
 		unused, used := volName(t, "punused"), volName(t, "pused")
 		c.ok("volume", "create", "--label", label, unused)
 		c.ok("volume", "create", "--label", label, used)
 		holder := ctrName(t, "pholder")
 		c.ok("create", "--name", holder, "-v", used+":/x", "busybox", "true")
-		r = c.ok("volume", "prune", "-f", "--filter", "label="+label)
+		allFlag := []string{}
+		if !versionLess(pingVersion(t, a), "1.42") {
+			r := c.ok("volume", "prune", "-f", "--filter", "label="+label)
+			if !volumeExists(t, a, unused) {
+				t.Errorf("%s volume prune (API >= 1.42, no --all): the named volume %s went; only anonymous ones may", c.name, unused)
+			}
+			if strings.Contains(r.Stdout, unused) {
+				t.Errorf("%s volume prune (API >= 1.42, no --all): output %q names %s", c.name, r.Stdout, unused)
+			}
+			allFlag = []string{"--all"}
+		}
+		r := c.ok(append(append([]string{"volume", "prune", "-f"}, allFlag...), "--filter", "label="+label)...)
 		// Docker: "Deleted Volumes:\n<name>\n\nTotal reclaimed space: 0B"
 		if !strings.HasPrefix(r.Stdout, "Deleted Volumes:\n"+unused+"\n") || !strings.Contains(r.Stdout, "Total reclaimed space:") {
-			t.Errorf("%s volume prune: %q, want Deleted Volumes: %s … Total reclaimed space:", c.name, r.Stdout, unused)
+			t.Errorf("%s volume prune %v: %q, want Deleted Volumes: %s … Total reclaimed space:", c.name, allFlag, r.Stdout, unused)
 		}
 		if volumeExists(t, a, unused) || !volumeExists(t, a, used) {
-			t.Errorf("%s volume prune: the unused volume must go and the used one stay", c.name)
+			t.Errorf("%s volume prune %v: the unused volume must go and the used one stay", c.name, allFlag)
+		}
+		// An anonymous volume its container left behind goes with any version.
+		anonHolder := ctrName(t, "panon")
+		c.ok("create", "--name", anonHolder, "-v", "/anon", "busybox", "true")
+		anonVol := inspectCtr(t, a, anonHolder).Mounts[0].Name
+		t.Cleanup(func() { rmVolume(t, a, anonVol) })
+		c.ok("rm", anonHolder)
+		r = c.ok("volume", "prune", "-f")
+		if volumeExists(t, a, anonVol) || !strings.Contains(r.Stdout, anonVol) {
+			t.Errorf("%s volume prune: the dangling anonymous volume %s is still there (output %q)", c.name, anonVol, r.Stdout)
+		}
+		if !volumeExists(t, a, used) {
+			t.Errorf("%s volume prune removed a volume in use", c.name)
+		}
+
+		// Copy-up: an empty volume mounted on /etc is filled with the
+		// image's /etc (Docker does it on the first mount).
+		etc := volName(t, "etc")
+		c.ok("volume", "create", etc)
+		c.ok("run", "--rm", "--name", ctrName(t, "copyup"), "-v", etc+":/etc", "busybox", "true")
+		r = c.ok("run", "--rm", "--name", ctrName(t, "copyread"), "-v", etc+":/v", "busybox", "sh", "-c", "grep ^root: /v/passwd; echo mine > /v/marker")
+		if !strings.HasPrefix(r.Stdout, "root:x:0:0:") {
+			t.Errorf("%s: a new volume mounted on /etc does not hold the image's /etc/passwd: %q", c.name, r.Stdout)
+		}
+		// Not empty any more: no second copy-up over the data.
+		c.ok("run", "--rm", "--name", ctrName(t, "copyagain"), "-v", etc+":/etc", "busybox", "cat", "/etc/marker").wantOut(t, c.name, "mine")
+
+		// A volume named in -v that does not exist yet is created, and
+		// its data outlives the container.
+		vol := volName(t, "named")
+		name := ctrName(t, "vwrite")
+		c.ok("run", "--name", name, "-v", vol+":/data", "busybox", "sh", "-c", "echo persisted > /data/f")
+		ci := inspectCtr(t, a, name)
+		if len(ci.Mounts) != 1 || ci.Mounts[0].Type != "volume" || ci.Mounts[0].Name != vol || ci.Mounts[0].Destination != "/data" || ci.Mounts[0].Driver != "local" || !ci.Mounts[0].RW {
+			t.Errorf("inspect Mounts %+v, want the local volume %s on /data", ci.Mounts, vol)
+		}
+		c.ok("rm", name)
+		c.ok("run", "--rm", "--name", ctrName(t, "vread"), "-v", vol+":/again", "busybox", "cat", "/again/f").wantOut(t, c.name, "persisted")
+		c.ok("run", "--rm", "--name", ctrName(t, "vmount"), "--mount", "type=volume,src="+vol+",dst=/m", "busybox", "cat", "/m/f").wantOut(t, c.name, "persisted")
+		// --mount type=volume with a new name creates it too.
+		vol2 := volName(t, "mountnew")
+		c.ok("run", "--rm", "--name", ctrName(t, "vmountnew"), "--mount", "type=volume,src="+vol2+",dst=/m", "busybox", "true")
+		if !volumeExists(t, a, vol2) {
+			t.Errorf("%s run --mount type=volume,src=%s: the volume was not created", c.name, vol2)
 		}
 	})
 }
