@@ -824,3 +824,27 @@ func parseUntil(v string) (time.Time, error) {
 	}
 	return time.Time{}, errdefs.InvalidParameter(fmt.Sprintf("invalid filter 'until=%s'", v))
 }
+
+// CloseIdle is Close, and when no container has a network sandbox it also
+// takes down berth's bridges and firewall rules, so a stopped berthd with
+// no containers leaves the host as it found it. The records stay: the next
+// start recreates everything with the same subnets.
+func (s *Service) CloseIdle() error {
+	if err := s.Close(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.sandboxes) > 0 {
+		return nil
+	}
+	for _, n := range s.networks {
+		if n.Bridge != "" {
+			if err := deleteBridge(n.Bridge); err != nil {
+				s.log.Warn("network: remove bridge", "bridge", n.Bridge, "err", err)
+			}
+		}
+	}
+	_ = s.fw.removeGate()
+	return s.fw.destroy()
+}

@@ -5,8 +5,10 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -170,7 +172,7 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 	if err != nil {
 		return nil, err
 	}
-	d.networks, err = network.New(network.Config{Root: filepath.Join(cfg.DataRoot, "network"), ExecRoot: cfg.ExecRoot, Logger: logger})
+	d.networks, err = network.New(network.Config{Root: filepath.Join(cfg.DataRoot, "network"), ExecRoot: cfg.ExecRoot, Prefix: kernelPrefix(cfg.DataRoot), Logger: logger})
 	if err != nil {
 		return nil, err
 	}
@@ -364,7 +366,11 @@ func (d *daemon) closeStores() {
 		d.containers.Close()
 	}
 	if d.networks != nil {
-		_ = d.networks.Close()
+		if d.containers != nil && len(runningOnly(d.containers.Running())) == 0 {
+			_ = d.networks.CloseIdle()
+		} else {
+			_ = d.networks.Close()
+		}
 	}
 	if d.images != nil {
 		_ = d.images.Close()
@@ -398,4 +404,29 @@ func findInit() string {
 		}
 	}
 	return ""
+}
+
+// kernelPrefix names the kernel objects (bridges, nftables table) of the
+// daemon on dataRoot: "berth" for the default data root, and a prefix of
+// its own for any other, so daemons side by side never share a bridge.
+func kernelPrefix(dataRoot string) string {
+	abs, err := filepath.Abs(dataRoot)
+	if err != nil {
+		abs = dataRoot
+	}
+	if abs == "/var/lib/berth" {
+		return "berth"
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return "b" + hex.EncodeToString(sum[:])[:7]
+}
+
+func runningOnly(m map[string]bool) []string {
+	var out []string
+	for id, running := range m {
+		if running {
+			out = append(out, id)
+		}
+	}
+	return out
 }
