@@ -184,6 +184,7 @@ REPORT=$W/res/report.md
 	echo
 	echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, kernel $(uname -r); berthd ${BV:-?} ($(git -C "$ROOT" describe --always --dirty 2>/dev/null)), $DV."
 	echo "Both engines in one network namespace of their own; another namespace on a veth is \"another machine\"."
+	echo "Load average at the start: $(cut -d' ' -f1-3 /proc/loadavg) (numbers from a busy host are noisy; compare the engines, interleaved, not runs)."
 	echo
 } >"$REPORT"
 
