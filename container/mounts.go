@@ -369,6 +369,9 @@ func (s *Service) writeEtcFiles(c *Container) error {
 				continue
 			}
 		}
+		if ip == "host-gateway" {
+			ip = s.hostGateway(c)
+		}
 		fmt.Fprintf(&hosts, "%s\t%s\n", ip, name)
 	}
 	if ip := s.containerIP(c); ip != "" && !hostNet {
@@ -445,4 +448,21 @@ func (s *Service) containerIP(c *Container) string {
 		return ""
 	}
 	return s.network.ContainerIP(c.ID)
+}
+
+// hostGateway is what --add-host NAME:host-gateway maps to: the gateway of
+// the container's network, the host's address on its bridge.
+func (s *Service) hostGateway(c *Container) string {
+	if s.network == nil {
+		return "127.0.0.1"
+	}
+	var resp container.InspectResponse
+	resp.NetworkSettings = &container.NetworkSettings{}
+	s.network.FillInspect(c.ID, &resp)
+	for _, ep := range resp.NetworkSettings.Networks {
+		if ep != nil && ep.Gateway.IsValid() {
+			return ep.Gateway.String()
+		}
+	}
+	return "127.0.0.1"
 }

@@ -217,8 +217,13 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 	merged.Image = req.Config.Image
 	// Everything the spec would reject at start (capabilities, ulimits,
 	// devices, sysctls...) is rejected now, as Docker does at create.
+	dryNetNS := ""
+	if req.HostConfig.NetworkMode.IsContainer() {
+		// The other container's namespace is looked up at start.
+		dryNetNS = "/proc/self/ns/net"
+	}
 	if _, err := rtspec.Generate(rtspec.Input{
-		ID: newID(), Config: merged, HostConfig: req.HostConfig, DryRun: true,
+		ID: newID(), Config: merged, HostConfig: req.HostConfig, DryRun: true, NetNSPath: dryNetNS,
 		CgroupsPath: "/berth/validate", InitPath: s.cfg.InitPath,
 	}); err != nil {
 		return "", nil, err
@@ -239,8 +244,13 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 	if c.HostConfig.LogConfig.Type == "" {
 		c.HostConfig.LogConfig.Type = "json-file"
 	}
-	if c.Config.Hostname == "" && !c.HostConfig.NetworkMode.IsHost() {
-		c.Config.Hostname = c.ID[:12]
+	if c.Config.Hostname == "" {
+		if c.HostConfig.NetworkMode.IsHost() {
+			// The host's network, the host's name, as in Docker.
+			c.Config.Hostname, _ = os.Hostname()
+		} else {
+			c.Config.Hostname = c.ID[:12]
+		}
 	}
 
 	s.mu.Lock()
