@@ -98,10 +98,14 @@ const fdMark = "E2E-STARTED"
 // TestWorkdirProcSelfFd: a working directory of /proc/self/fd/N (the
 // runc CVE-2024-21626 pattern) never leaves a process outside the
 // container's root, whether it comes from -w, exec -w or the image.
-// dockerd 20.10 with Debian's runc 1.1.5 (patched): create succeeds, start
-// fails ("mkdir /proc/self/fd/N: not a directory" or "no such file or
-// directory"; exec: exit 126 "chdir to cwd … failed"), the process never
-// runs. berth refuses the request with a 400.
+// dockerd 20.10 with Debian's runc 1.1.5+ds1-1+deb12u1 (patched): create
+// answers 201, start answers 400 "failed to create shim task: OCI runtime
+// create failed: … error during container init: mkdir /proc/self/fd/7: not
+// a directory" (or "no such file or directory"), State stays "created"
+// with ExitCode 127; exec create answers 201 and the start fails: "OCI
+// runtime exec failed: … chdir to cwd ("/proc/self/fd/N") set in
+// config.json failed", exit 126. The process never runs. berth refuses
+// the create (and the exec create) with a 400.
 func TestWorkdirProcSelfFd(t *testing.T) {
 	busybox(t)
 	a := env.d.api()
@@ -182,7 +186,7 @@ func TestWorkdirProcSelfFd(t *testing.T) {
 			t.Errorf("%s run of an image with WORKDIR /proc/self/fd/7: the process ran: %q", c.name, r.Stdout)
 		}
 	})
-	onlyBerth(t, "dockerd accepts the create and fails at start (500 from runc); berth refuses at create")
+	onlyBerth(t, "dockerd accepts the create and fails at start (400 with runc's mkdir error); berth refuses at create")
 	for _, body := range []string{
 		`{"Image":"busybox:latest","WorkingDir":"/proc/self/fd/7"}`,
 		`{"Image":"busybox:latest","WorkingDir":"/proc/self/fd/12/"}`,

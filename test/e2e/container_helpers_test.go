@@ -588,6 +588,28 @@ func (tm *term) exitCode(timeout time.Duration) int {
 	return code
 }
 
+// resize changes the terminal's size (the CLI gets SIGWINCH).
+func (tm *term) resize(cols, rows int) {
+	tm.t.Helper()
+	if out, err := exec.Command("tmux", "-L", tm.sock, "resize-window", "-t", "0", "-x", fmt.Sprint(cols), "-y", fmt.Sprint(rows)).CombinedOutput(); err != nil {
+		tm.t.Fatalf("tmux resize-window: %v: %s", err, out)
+	}
+}
+
+// wantSize checks that the program in the terminal sees rows x cols:
+// it types stty size until the answer shows (the resize travels from
+// the CLI's SIGWINCH through the daemon to the container's terminal).
+func (tm *term) wantSize(what string, rows, cols int) {
+	tm.t.Helper()
+	want := regexp.MustCompile(fmt.Sprintf(`(?m)^%d %d\s*$`, rows, cols))
+	if !poll(10*time.Second, func() bool {
+		tm.typeLine("stty size")
+		return tm.waitScreen(want, 700*time.Millisecond)
+	}) {
+		tm.t.Errorf("%s: the container's terminal never reported %d %d (stty size)", what, rows, cols)
+	}
+}
+
 // running reports whether the command in the terminal is still running.
 func (tm *term) running() bool {
 	_, err := os.Stat(tm.rcFile)
