@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -57,15 +56,6 @@ type daemon struct {
 
 	containerd       *exec.Cmd // dockerd only: its own containerd
 	containerdExited chan struct{}
-
-	// ownsData: the data root is this daemon's own (removed with it).
-	ownsData bool
-	// bridgeAddrsBefore: the host's berth0 addresses before this berthd
-	// started; bridgeAddr: the address it put on berth0 (its default
-	// bridge's gateway), removed when its data root goes (see
-	// forgetBridgeAddr).
-	bridgeAddrsBefore map[string]bool
-	bridgeAddr        string
 }
 
 // startDaemon starts a daemon of the given kind and waits until it answers
@@ -79,7 +69,6 @@ func startDaemon(kind string, o daemonOpts) (*daemon, error) {
 		d.cleanup()
 		return nil, err
 	}
-	d.noteBridgeAddr()
 	return d, nil
 }
 
@@ -120,7 +109,6 @@ func spawnDaemon(kind string, o daemonOpts) (*daemon, error) {
 	}
 	if d.dataRoot == "" {
 		d.dataRoot = filepath.Join(dir, "data")
-		d.ownsData = true
 	}
 	if o.execRoot != "" {
 		d.execRoot = o.execRoot
@@ -148,7 +136,6 @@ func spawnDaemon(kind string, o daemonOpts) (*daemon, error) {
 	case "berth":
 		bin = env.berthdBin
 		args = append(args, "--log-level", "debug")
-		d.bridgeAddrsBefore = hostBridgeAddrs(berthBridge)
 	case "docker":
 		if env.dockerd == "" {
 			d.removeDir()
@@ -335,78 +322,7 @@ func (d *daemon) cleanup() error {
 	}
 	// A shared data root (daemonOpts.dataRoot) lives in its owner's
 	// directory and goes with it.
-	if d.ownsData {
-		d.forgetBridgeAddr()
-	}
 	return errors.Join(err, d.removeDir())
-}
-
-// berthBridge is the host bridge berthd's default network uses.
-const berthBridge = "berth0"
-
-// hostBridgeAddrs lists the IPv4 addresses (CIDR) on the bridge.
-func hostBridgeAddrs(bridge string) map[string]bool {
-	out, err := exec.Command("ip", "-4", "-o", "addr", "show", "dev", bridge).Output()
-	addrs := map[string]bool{}
-	if err != nil {
-		return addrs
-	}
-	for _, l := range strings.Split(string(out), "\n") {
-		f := strings.Fields(l)
-		for i := 0; i+1 < len(f); i++ {
-			if f[i] == "inet" {
-				addrs[f[i+1]] = true
-			}
-		}
-	}
-	return addrs
-}
-
-// noteBridgeAddr records the address a berthd put on berth0 for its
-// default bridge: its gateway, if the bridge did not carry it before the
-// daemon started (never another daemon's address).
-func (d *daemon) noteBridgeAddr() {
-	if d.kind != "berth" || d.bridgeAddrsBefore == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	r, err := d.api().do(ctx, "GET", "/networks/bridge", nil, nil)
-	if err != nil || r.Status != 200 {
-		return
-	}
-	var n struct {
-		IPAM struct {
-			Config []struct{ Subnet, Gateway string }
-		}
-		Options map[string]string
-	}
-	if json.Unmarshal(r.Body, &n) != nil || len(n.IPAM.Config) == 0 || n.Options["com.docker.network.bridge.name"] != berthBridge {
-		return
-	}
-	c := n.IPAM.Config[0]
-	_, bits, ok := strings.Cut(c.Subnet, "/")
-	if !ok || c.Gateway == "" {
-		return
-	}
-	addr := c.Gateway + "/" + bits
-	if !d.bridgeAddrsBefore[addr] && hostBridgeAddrs(berthBridge)[addr] {
-		d.bridgeAddr = addr
-	}
-}
-
-// forgetBridgeAddr removes the berth0 address the daemon added. berthd
-// keeps its bridge across restarts by design (running containers keep
-// their network while it is down), so once its data root is deleted the
-// address is the suite's garbage: left there, every fresh berthd takes
-// another subnet until none is free.
-func (d *daemon) forgetBridgeAddr() {
-	if d.bridgeAddr == "" {
-		return
-	}
-	if err := exec.Command("ip", "addr", "del", d.bridgeAddr, "dev", berthBridge).Run(); err == nil {
-		d.bridgeAddr = ""
-	}
 }
 
 func (d *daemon) removeDir() error {
