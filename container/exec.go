@@ -93,10 +93,10 @@ func (s *Service) ExecCreate(ctx context.Context, idOrName string, cfg container
 	running, paused := c.State.Running, c.State.Paused
 	c.mu.Unlock()
 	if !running {
-		return "", errdefs.Conflict(fmt.Sprintf("container %s is not running", c.ID))
+		return "", errdefs.Conflict(fmt.Sprintf("Container %s is not running", c.ID))
 	}
 	if paused {
-		return "", errdefs.Conflict(fmt.Sprintf("container %s is paused, unpause the container before exec", c.ID))
+		return "", errdefs.Conflict(fmt.Sprintf("Container %s is paused, unpause the container before exec", c.ID))
 	}
 	if len(cfg.Cmd) == 0 {
 		return "", errdefs.InvalidParameter("No exec command specified")
@@ -319,11 +319,9 @@ func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) error {
 			logged, _ := os.ReadFile(runcLog)
 			msg := string(logged) + stderrBuf.String()
 			if strings.Contains(msg, "exec failed") {
-				if strings.Contains(msg, "executable file not found") || strings.Contains(msg, "no such file or directory") {
-					code = 127
-				} else {
-					code = 126
-				}
+				// Docker 20.10 answers 126 for any exec that runc could
+				// not start, a missing executable included.
+				code = 126
 			}
 		}
 		os.Remove(runcLog)

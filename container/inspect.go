@@ -3,6 +3,7 @@ package container
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -209,7 +210,10 @@ func (s *Service) summaryLocked(c *Container, o ListOptions, ancestors []string,
 	if vs := f.Get("name"); len(vs) > 0 {
 		ok := false
 		for _, v := range vs {
-			if strings.Contains(strings.TrimPrefix(c.Name, "/"), strings.TrimPrefix(v, "/")) {
+			// Docker matches names as regular expressions.
+			if re, err := regexp.Compile(strings.TrimPrefix(v, "/")); err == nil && re.MatchString(strings.TrimPrefix(c.Name, "/")) {
+				ok = true
+			} else if err != nil && strings.Contains(c.Name, v) {
 				ok = true
 			}
 		}
@@ -245,9 +249,9 @@ func (s *Service) summaryLocked(c *Container, o ListOptions, ancestors []string,
 	if !sinceT.IsZero() && !c.Created.After(sinceT) {
 		return container.Summary{}, false
 	}
-	cmd := c.Path
-	if len(c.Args) > 0 {
-		cmd += " " + strings.Join(c.Args, " ")
+	cmd := shellQuote(c.Path)
+	for _, a := range c.Args {
+		cmd += " " + shellQuote(a)
 	}
 	labels := c.Config.Labels
 	if labels == nil {
@@ -313,4 +317,13 @@ func (s *Service) imageSize(ctx context.Context, c *Container) int64 {
 		return 0
 	}
 	return r.Size
+}
+
+// shellQuote quotes an argument for ps's COMMAND as Docker shows it:
+// `sh -c 'exit 3'`.
+func shellQuote(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\n'\"\\$;&|<>(){}*?!#~`") {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

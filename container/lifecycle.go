@@ -38,14 +38,14 @@ func validateHostConfig(h *container.HostConfig) error {
 	switch p.Name {
 	case "", container.RestartPolicyDisabled, container.RestartPolicyAlways, container.RestartPolicyUnlessStopped:
 		if p.MaximumRetryCount != 0 {
-			return errdefs.InvalidParameter(fmt.Sprintf("invalid restart policy: maximum retry count can only be used with 'on-failure'"))
+			return errdefs.InvalidParameter(fmt.Sprintf("maximum retry count cannot be used with restart policy '%s'", p.Name))
 		}
 	case container.RestartPolicyOnFailure:
 		if p.MaximumRetryCount < 0 {
 			return errdefs.InvalidParameter("invalid restart policy: maximum retry count cannot be negative")
 		}
 	default:
-		return errdefs.InvalidParameter(fmt.Sprintf("invalid restart policy: unknown policy '%s'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'", p.Name))
+		return errdefs.InvalidParameter(fmt.Sprintf("invalid restart policy '%s'", p.Name))
 	}
 	if h.AutoRemove && p.Name != "" && p.Name != container.RestartPolicyDisabled {
 		return errdefs.InvalidParameter("can't create 'AutoRemove' container with restart policy")
@@ -331,6 +331,9 @@ func (s *Service) Kill(ctx context.Context, idOrName, signal string) error {
 	if err != nil {
 		return err
 	}
+	if signal == "" {
+		signal = "KILL" // docker kill's default
+	}
 	sig, err := signalByName(signal)
 	if err != nil {
 		return err
@@ -342,10 +345,10 @@ func (s *Service) Kill(ctx context.Context, idOrName, signal string) error {
 	}
 	c.mu.Unlock()
 	if !running {
-		return errdefs.Conflict(fmt.Sprintf("cannot kill container: %s: container %s is not running", idOrName, c.ID))
+		return errdefs.Conflict(fmt.Sprintf("Cannot kill container: %s: Container %s is not running", idOrName, c.ID))
 	}
 	if err := s.shimClient(c).Kill(ctx, sig); err != nil {
-		return errdefs.Conflict(fmt.Sprintf("cannot kill container: %s: %v", idOrName, err))
+		return errdefs.Conflict(fmt.Sprintf("Cannot kill container: %s: Container %s is not running", idOrName, c.ID))
 	}
 	s.emit(c, "kill", map[string]string{"signal": fmt.Sprint(int(sig))})
 	return nil
@@ -540,9 +543,9 @@ func (s *Service) Remove(ctx context.Context, idOrName string, o RemoveOptions) 
 	c.mu.Unlock()
 	if running && !o.Force {
 		if paused {
-			return errdefs.Conflict(fmt.Sprintf("cannot remove container %q: container is paused and must be unpaused first", strings.TrimPrefix(idOrName, "/")))
+			return errdefs.Conflict(fmt.Sprintf("You cannot remove a paused container %s. Unpause and then stop the container before attempting removal or force remove", c.ID))
 		}
-		return errdefs.Conflict(fmt.Sprintf("cannot remove container %q: container is running: stop the container before removing or force remove", idOrName))
+		return errdefs.Conflict(fmt.Sprintf("You cannot remove a running container %s. Stop the container before attempting removal or force remove", c.ID))
 	}
 	if running {
 		zero := 0
@@ -633,7 +636,8 @@ func (s *Service) restore(ctx context.Context) error {
 		if err != nil {
 			st = &shim.ExitStatus{ExitCode: 255, ExitedAt: time.Now().UTC(), Error: "container's shim is gone and left no exit status"}
 		}
-		go s.handleExit(c, st)
+		// Before serving anything: nobody may see the stale "running".
+		s.handleExit(c, st)
 	}
 	return nil
 }

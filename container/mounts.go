@@ -31,10 +31,18 @@ func parseBind(spec string) (container.MountPoint, error) {
 	case 1:
 		mp.Type, mp.Destination = mount.TypeVolume, parts[0]
 	case 2:
-		if path.IsAbs(parts[1]) {
-			mp.Source, mp.Destination = parts[0], parts[1]
-		} else {
+		if isModeList(parts[1]) {
+			// "/ctr:ro": an anonymous volume with a mode.
 			mp.Type, mp.Destination, opts = mount.TypeVolume, parts[0], parts[1]
+		} else {
+			mp.Source, mp.Destination = parts[0], parts[1]
+			if !path.IsAbs(mp.Destination) {
+				kind := "volume"
+				if path.IsAbs(mp.Source) {
+					kind = "bind"
+				}
+				return mp, errdefs.InvalidParameter(fmt.Sprintf("invalid volume specification: '%s': invalid mount config for type %q: invalid mount path: '%s' mount path must be absolute", spec, kind, mp.Destination))
+			}
 		}
 	case 3:
 		mp.Source, mp.Destination, opts = parts[0], parts[1], parts[2]
@@ -131,7 +139,7 @@ func parseMount(m mount.Mount) (container.MountPoint, error) {
 			mp.Mode = strings.Join(o, ",")
 		}
 	default:
-		return mp, errdefs.InvalidParameter(fmt.Sprintf("invalid mount config: mount type unknown: %q", m.Type))
+		return mp, errdefs.InvalidParameter(fmt.Sprintf("invalid mount config for type %q: mount type unknown", m.Type))
 	}
 	return mp, nil
 }
@@ -202,6 +210,12 @@ func (s *Service) setupMounts(ctx context.Context, c *Container, img *image.Imag
 					return err
 				}
 				mp.Name = v.Name
+			}
+			if !anonymous {
+				// -v name:/path creates the volume, as Docker does.
+				if _, err := s.cfg.Volumes.Create(ctx, mp.Name, "local", nil, nil); err != nil {
+					return err
+				}
 			}
 			src, err := s.cfg.Volumes.Acquire(ctx, mp.Name, c.ID)
 			if err != nil {
@@ -465,4 +479,19 @@ func (s *Service) hostGateway(c *Container) string {
 		}
 	}
 	return "127.0.0.1"
+}
+
+// isModeList reports whether s is a list of -v modes ("ro", "rw,z" ...).
+func isModeList(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, m := range strings.Split(s, ",") {
+		switch m {
+		case "ro", "rw", "z", "Z", "nocopy", "private", "rprivate", "shared", "rshared", "slave", "rslave", "consistent", "cached", "delegated":
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -30,10 +30,10 @@ func (s *Service) Pause(ctx context.Context, idOrName string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.State.Running {
-		return errdefs.Conflict(fmt.Sprintf("container %s is not running", c.ID))
+		return errdefs.Conflict(fmt.Sprintf("Container %s is not running", c.ID))
 	}
 	if c.State.Paused {
-		return errdefs.Conflict(fmt.Sprintf("container %s is already paused", c.ID))
+		return errdefs.Conflict(fmt.Sprintf("Container %s is already paused", c.ID))
 	}
 	if err := s.runc(ctx, "pause", c.ID); err != nil {
 		return err
@@ -56,7 +56,7 @@ func (s *Service) Unpause(ctx context.Context, idOrName string) error {
 	paused := c.State.Paused
 	c.mu.Unlock()
 	if !paused {
-		return errdefs.Conflict(fmt.Sprintf("container %s is not paused", c.ID))
+		return errdefs.Conflict(fmt.Sprintf("Container %s is not paused", c.ID))
 	}
 	return s.resume(ctx, c)
 }

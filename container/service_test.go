@@ -199,7 +199,7 @@ func TestStopKillsAfterTimeoutAndRemoveCleansUp(t *testing.T) {
 	if err := e.svc.Start(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.svc.Remove(ctx, id, RemoveOptions{}); !errdefs.IsConflict(err) || !strings.Contains(err.Error(), "container is running") {
+	if err := e.svc.Remove(ctx, id, RemoveOptions{}); !errdefs.IsConflict(err) || !strings.Contains(err.Error(), "You cannot remove a running container") {
 		t.Fatalf("rm running: %v", err)
 	}
 	one := 1

@@ -95,7 +95,7 @@ func (p *pool) allocate(holder string) (netip.Addr, error) {
 			a = a.Next()
 		}
 		if a == start {
-			return netip.Addr{}, errdefs.Unavailable(fmt.Sprintf("no available IPv4 addresses on this network's address pools: %s", p.subnet))
+			return netip.Addr{}, fmt.Errorf("no available IPv4 addresses on this network's address pools: %s", p.subnet)
 		}
 	}
 }

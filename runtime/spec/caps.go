@@ -106,7 +106,7 @@ func capsFromMask(m uint64) []string {
 
 // normalizeCaps turns --cap-add/--cap-drop values into CAP_* names:
 // case-insensitive, with or without the CAP_ prefix; "ALL" stays "ALL".
-func normalizeCaps(in []string) ([]string, error) {
+func normalizeCaps(in []string, field string) ([]string, error) {
 	out := make([]string, 0, len(in))
 	for _, c := range in {
 		c = strings.ToUpper(strings.TrimSpace(c))
@@ -118,7 +118,7 @@ func normalizeCaps(in []string) ([]string, error) {
 			c = "CAP_" + c
 		}
 		if _, ok := capBit[c]; !ok {
-			return nil, errdefs.InvalidParameter(fmt.Sprintf("unknown capability: %q", c))
+			return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid %s: unknown capability: %q", field, c))
 		}
 		out = append(out, c)
 	}
@@ -142,11 +142,11 @@ func computeCaps(host *Host, add, drop []string, privileged bool) ([]string, err
 		}
 		return filterCaps(DefaultCaps, hostMask), nil
 	}
-	adds, err := normalizeCaps(add)
+	adds, err := normalizeCaps(add, "CapAdd")
 	if err != nil {
 		return nil, err
 	}
-	drops, err := normalizeCaps(drop)
+	drops, err := normalizeCaps(drop, "CapDrop")
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,9 @@ package container
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +22,8 @@ import (
 )
 
 type containerRouter struct{ b Backend }
+
+var badPort = regexp.MustCompile(`invalid port '([^']*)'`)
 
 // New returns the container and exec routes.
 func New(b Backend) router.Router { return &containerRouter{b: b} }
@@ -62,6 +66,10 @@ type createBody struct {
 func (cr *containerRouter) create(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
 	var body createBody
 	if err := httputils.ReadJSON(r, &body); err != nil {
+		// A bad port key fails while decoding; say it as Docker does.
+		if m := badPort.FindStringSubmatch(err.Error()); m != nil {
+			return errdefs.InvalidParameter(fmt.Sprintf("invalid port specification: %q", m[1]))
+		}
 		return err
 	}
 	cfg := body.Config
@@ -108,6 +116,9 @@ func withLegacyNetworkFields(resp *container.InspectResponse) any {
 		return resp
 	}
 	out := inspectWithLegacy{InspectResponse: resp}
+	if resp.Config != nil {
+		out.Config = &configWithOnBuild{Config: resp.Config, OnBuild: resp.Config.OnBuild}
+	}
 	out.NetworkSettings.NetworkSettings = resp.NetworkSettings
 	if ep := resp.NetworkSettings.Networks["bridge"]; ep != nil {
 		out.NetworkSettings.EndpointID = ep.EndpointID
@@ -125,7 +136,14 @@ func withLegacyNetworkFields(resp *container.InspectResponse) any {
 
 type inspectWithLegacy struct {
 	*container.InspectResponse
+	Config          *configWithOnBuild `json:",omitempty"`
 	NetworkSettings legacyNetworkSettings
+}
+
+// configWithOnBuild always carries "OnBuild", null when empty, as Docker's.
+type configWithOnBuild struct {
+	*container.Config
+	OnBuild []string
 }
 
 type legacyNetworkSettings struct {
