@@ -174,6 +174,13 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		for _, p := range pending {
 			p.fail()
 		}
+		// The shim cleans up after the runtime's own refusal; after any
+		// other failure it would wait for a start that never comes.
+		var se *shim.StartError
+		if !errors.As(err, &se) {
+			shim.Abort(stateDir, c.ID)
+			_ = s.runc(context.WithoutCancel(ctx), "delete", "--force", c.ID)
+		}
 		if b, rerr := os.ReadFile(filepath.Join(stateDir, "shim.log")); rerr == nil && len(b) > 0 {
 			s.log.Warn("shim failed to start the container", "id", c.ID, "err", err, "shim.log", string(b))
 		}

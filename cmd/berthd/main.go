@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -74,6 +75,9 @@ func run(args []string) error {
 	if err := loadConfigFile(configFile, fs.Changed("config-file"), fs, &cfg); err != nil {
 		return err
 	}
+	// Descriptors berthd inherited must not leak into every shim and
+	// container (a caller's pipe would stay open as long as they run).
+	_ = unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC)
 	// Processes that runc starts detached (exec with a TTY) are reparented
 	// to berthd, which waits for them.
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {

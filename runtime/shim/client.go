@@ -66,10 +66,16 @@ func (c Client) Start(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	if resp.Error != "" {
-		return 0, errors.New(resp.Error)
+		return 0, &StartError{Msg: resp.Error}
 	}
 	return resp.Pid, nil
 }
+
+// StartError is the runtime's own refusal to start a container, as the
+// shim reports it (the shim then cleans up and exits by itself).
+type StartError struct{ Msg string }
+
+func (e *StartError) Error() string { return e.Msg }
 
 // Kill signals the container's init.
 func (c Client) Kill(ctx context.Context, sig syscall.Signal) error {
@@ -254,4 +260,22 @@ func WaitGone(stateDir, id string, d time.Duration) error {
 			return nil
 		}
 	}
+}
+
+// Abort ends a shim whose container failed to start, so it does not wait
+// for a start that will never come. It is a no-op when the shim is gone.
+func Abort(stateDir, id string) {
+	b, err := os.ReadFile(filepath.Join(stateDir, ShimPidName))
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !strings.Contains(string(cmdline), "berth-shim") || !strings.Contains(string(cmdline), id) {
+		return
+	}
+	_ = unix.Kill(pid, unix.SIGKILL)
 }
