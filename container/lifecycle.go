@@ -574,10 +574,9 @@ func (s *Service) Remove(ctx context.Context, idOrName string, o RemoveOptions) 
 	release := s.HoldRootfs(c.ID)
 	defer release()
 	_ = snapshot.Unmount(s.rootfs(c.ID))
-	// The shim deletes runc's state after reporting the exit; let it finish.
-	if err := shim.WaitGone(s.stateDir(c.ID), c.ID, 10*time.Second); err != nil {
-		s.log.Warn("shim still running at remove", "id", c.ID, "err", err)
-	}
+	// The shim may still be deleting runc's state (it does that after
+	// reporting the exit, off the path of `run --rm`); it needs nothing in
+	// the state directory for that, and finishes on its own.
 	_ = os.RemoveAll(s.stateDir(c.ID))
 	if err := s.cfg.Snapshots.RemoveContainer(ctx, c.ID); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 		s.log.Warn("remove writable layer", "id", c.ID, "err", err)
