@@ -742,7 +742,7 @@ report() {
 		echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 		echo "- machine: $(machine)"
 		echo "- load average at start / end: $LOAD_START / $(cut -d' ' -f1-3 /proc/loadavg) (other work on the host adds noise)"
-		echo "- berth: $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown); $(dockerd --version); $(podman --version) (runc, cgroupfs); $(runc --version | head -1); docker CLI $("$DOCKER_CLI" version -f '{{.Client.Version}}' 2>/dev/null || true)"
+		echo "- berth: $("$BIN/berthd" --version 2>/dev/null | head -1 || echo unknown) (tree $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)); $(dockerd --version); $(podman --version) (runc, cgroupfs); $(runc --version | head -1); docker CLI $("$DOCKER_CLI" version -f '{{.Client.Version}}' 2>/dev/null || true)"
 		echo "- data roots on: $FS ($FS_DESC); exec roots, sockets and runc state on a tmpfs"
 		echo "- registry: $REG (Debian's docker-registry on loopback); bench/big = ~115 MB gzip in 6 layers, 322 MB unpacked"
 		if has_section pull; then
