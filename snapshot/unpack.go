@@ -301,6 +301,10 @@ func (u *unpacker) whiteout(hdr *tar.Header, dir, base string) error {
 	if err := unix.Fchownat(dfd, target, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fmt.Errorf("tar entry %q: whiteout: %w", hdr.Name, err)
 	}
+	// The entry's time, so export and re-import give the same tree.
+	if err := setTimes(dfd, target, hdr); err != nil {
+		return fmt.Errorf("tar entry %q: whiteout: %w", hdr.Name, err)
+	}
 	return nil
 }
 
