@@ -186,6 +186,18 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 	if req.HostConfig.NetworkMode == "" || req.HostConfig.NetworkMode == "default" {
 		req.HostConfig.NetworkMode = "bridge"
 	}
+	if req.HostConfig.NetworkMode.IsContainer() {
+		if len(req.HostConfig.PortBindings) > 0 || req.HostConfig.PublishAllPorts {
+			return "", nil, errdefs.InvalidParameter("conflicting options: port publishing and the container type network mode")
+		}
+		if req.Config.Hostname != "" {
+			return "", nil, errdefs.InvalidParameter("conflicting options: hostname and the network mode")
+		}
+		// Docker records the other container by ID.
+		if other, err := s.Get(req.HostConfig.NetworkMode.ConnectedContainer()); err == nil {
+			req.HostConfig.NetworkMode = container.NetworkMode("container:" + other.ID)
+		}
+	}
 	if nc := req.NetworkConfig; nc != nil {
 		// The docker CLI names the default network "default".
 		if ep, ok := nc.EndpointsConfig["default"]; ok {

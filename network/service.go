@@ -526,13 +526,13 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*network.Creat
 			}
 			if c.Gateway != "" {
 				if gw, err = netip.ParseAddr(c.Gateway); err != nil {
-					return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid gateway address: %s", c.Gateway))
+					return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid gateway address %s in Ipam configuration", c.Gateway))
 				}
 				if !subnet.IsValid() {
 					return nil, errdefs.InvalidParameter("gateway requires a subnet")
 				}
 				if !subnet.Contains(gw) || gw == subnet.Addr() || gw == lastAddr(subnet) {
-					return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid gateway %s: not a host address of subnet %s", c.Gateway, subnet))
+					return nil, errdefs.InvalidParameter(fmt.Sprintf("failed to allocate gateway (%s): Requested address is out of range", c.Gateway))
 				}
 			}
 		}
