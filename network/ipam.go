@@ -66,7 +66,7 @@ func (p *pool) usable(a netip.Addr) bool {
 // request reserves a specific address (--ip) for holder.
 func (p *pool) request(a netip.Addr, holder string) error {
 	if !p.usable(a) {
-		return errdefs.InvalidParameter(fmt.Sprintf("no configured subnet or ip-range contain the IP address %s", a))
+		return errdefs.InvalidParameter(fmt.Sprintf("Invalid address %s: It does not belong to any of this network's subnets", a))
 	}
 	if h, ok := p.used[a]; ok && h != holder {
 		return errdefs.Conflict(fmt.Sprintf("Address already in use: %s", a))

@@ -138,7 +138,7 @@ func (s *Service) applyEndpointConfig(ep *endpoint, n *netRecord, es *network.En
 			return errdefs.InvalidParameter("user specified IP address is supported on user defined networks only")
 		}
 		if p := s.pools[n.ID]; p == nil || !p.usable(ip) {
-			return errdefs.InvalidParameter(fmt.Sprintf("no configured subnet or ip-range contain the IP address %s", ip))
+			return errdefs.InvalidParameter(fmt.Sprintf("Invalid address %s: It does not belong to any of this network's subnets", ip))
 		}
 		ep.RequestedIP = ip
 	}
