@@ -738,7 +738,10 @@ func (s hostState) diff(before hostState) string {
 func (sb *netSandbox) waitState(t *testing.T, execRoot string, before hostState, what string) {
 	t.Helper()
 	var d string
-	if !netPoll(15*time.Second, func() bool { d = sb.state(t, execRoot).diff(before); return d == "" }) {
+	// The kernel destroys unpinned namespaces, and their veths, in a
+	// background worker, one after another: after a burst of containers
+	// that takes a while on a loaded machine.
+	if !netPoll(90*time.Second, func() bool { d = sb.state(t, execRoot).diff(before); return d == "" }) {
 		t.Errorf("%s: the host is not as before:\n%s", what, d)
 	} else {
 		t.Logf("%s: links, nftables ruleset, listening sockets and pinned namespaces as before", what)

@@ -68,7 +68,17 @@ func TestNetworkCleanup(t *testing.T) {
 	a.call(t, "POST", "/networks/create", []byte(`{"Name":"`+tiny+`","IPAM":{"Config":[{"Subnet":"10.125.9.0/29"}]}}`), nil).wantStatus(t, 201)
 	nd.rmNetLater(t, tiny)
 	var before hostState
-	netPoll(10*time.Second, func() bool { before = sb.state(t, nd.execRoot); return before.Spares <= 1 })
+	// The warm-up container's veth goes with its namespace, which the
+	// kernel destroys in the background: wait for it before the baseline.
+	netPoll(90*time.Second, func() bool {
+		before = sb.state(t, nd.execRoot)
+		for _, l := range before.Links {
+			if strings.HasPrefix(l, "veth") && !strings.HasSuffix(l, "master=") {
+				return false
+			}
+		}
+		return before.Spares <= 1
+	})
 	t.Logf("baseline: links %q, %d spare veth, sockets %q, %d nft lines", before.Links, before.Spares, before.Sockets, len(lines(before.Nft)))
 
 	published := func(name string, port int, network string) map[string]any {
