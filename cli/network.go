@@ -89,6 +89,15 @@ func newNetworkCreateCommand(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Daemons older than API 1.44 create duplicates unless asked
+			// to check, which this client can no longer ask: check here.
+			if existing, lerr := cl.NetworkList(cmd.Context(), client.NetworkListOptions{Filters: make(client.Filters).Add("name", args[0])}); lerr == nil {
+				for _, n := range existing.Items {
+					if n.Name == args[0] {
+						return fmt.Errorf("Error response from daemon: network with name %s already exists", args[0])
+					}
+				}
+			}
 			res, err := cl.NetworkCreate(cmd.Context(), args[0], create)
 			if err != nil {
 				return interrupted(cmd.Context(), err)
