@@ -195,14 +195,7 @@ func TestNetworkCleanup(t *testing.T) {
 			a.call(t, "DELETE", "/containers/"+id+"?force=1", nil, nil).wantStatus(t, 204)
 		}
 		gone(8087)
-		// KNOWN ISSUE (open, see the closing note of session 1): one veth
-		// of a user-network container sometimes outlives kill -9, restart
-		// and rm (something keeps its namespace). Reported, not failed,
-		// until it is found; the 200 cycles below take their own baseline.
-		var d string
-		if !netPoll(90*time.Second, func() bool { d = sb.state(t, nd.execRoot).diff(before); return d == "" }) {
-			t.Logf("KNOWN ISSUE: after kill -9, restart and rm the host is not as before:\n%s", d)
-		}
+		sb.waitState(t, nd.execRoot, before, "after kill -9, restart and rm")
 	})
 
 	t.Run("200-cycles", func(t *testing.T) {
