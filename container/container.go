@@ -25,6 +25,8 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/berth/berth/internal/osutil"
 )
 
 // State is a container's run state, persisted with it.
@@ -96,7 +98,7 @@ func (c *Container) save(dir string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, recordName), b)
+	return osutil.WriteFileAtomic(filepath.Join(dir, recordName), b)
 }
 
 func loadContainer(dir string) (*Container, error) {
@@ -109,24 +111,4 @@ func loadContainer(dir string) (*Container, error) {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	return c, nil
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/errdefs"
+	"github.com/berth/berth/internal/osutil"
 )
 
 // Exec is one `docker exec` process.
@@ -259,7 +260,7 @@ func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) error {
 	s.emit(c, "exec_start: "+strings.Join(e.Config.Cmd, " "), map[string]string{"execID": e.ID})
 	var master *os.File
 	if ln != nil {
-		master, err = acceptConsole(ln, 10*time.Second)
+		master, err = osutil.ReceiveConsole(ln, 10*time.Second)
 		ln.Close()
 		os.Remove(consoleSock)
 		if err != nil {
@@ -343,30 +344,6 @@ func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) error {
 	}
 	finish()
 	return nil
-}
-
-func acceptConsole(ln *net.UnixListener, d time.Duration) (*os.File, error) {
-	_ = ln.SetDeadline(time.Now().Add(d))
-	c, err := ln.AcceptUnix()
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	buf := make([]byte, 256)
-	oob := make([]byte, unix.CmsgSpace(4))
-	_, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
-	if err != nil {
-		return nil, err
-	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil || len(msgs) == 0 {
-		return nil, fmt.Errorf("console socket: no fd")
-	}
-	fds, err := unix.ParseUnixRights(&msgs[0])
-	if err != nil || len(fds) == 0 {
-		return nil, fmt.Errorf("console socket: no fd")
-	}
-	return os.NewFile(uintptr(fds[0]), "exec-console"), nil
 }
 
 // frameWriter writes stdcopy frames for several streams to one writer.

@@ -62,7 +62,7 @@ func BusyboxArchive(t testing.TB, tag string, cmd []string) []byte {
 	diffID := "sha256:" + hex.EncodeToString(sum[:])
 	config := map[string]any{
 		"architecture": "amd64", "os": "linux", "created": "2025-05-20T00:00:00Z",
-		"config": map[string]any{"Env": []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, "Cmd": cmd},
+		"config":  map[string]any{"Env": []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, "Cmd": cmd},
 		"rootfs":  map[string]any{"type": "layers", "diff_ids": []string{diffID}},
 		"history": []map[string]any{{"created": "2025-05-20T00:00:00Z", "created_by": "ADD busybox /"}, {"created": "2025-05-20T00:00:00Z", "created_by": "CMD", "empty_layer": true}},
 	}

@@ -90,25 +90,3 @@ func ReadExit(stateDir string) (*ExitStatus, error) {
 	}
 	return &st, nil
 }
-
-// writeFileAtomic writes data to path through a temporary file, fsync and
-// rename, so a reader never sees half of it.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}

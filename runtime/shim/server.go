@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -22,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/container/logger"
+	"github.com/berth/berth/internal/osutil"
 )
 
 // Options configure a shim.
@@ -281,7 +281,7 @@ func (s *Server) start() (int, error) {
 		consoleDone = make(chan struct{})
 		go func() {
 			defer close(consoleDone)
-			s.console, consoleErr = receiveConsole(consoleLn)
+			s.console, consoleErr = osutil.ReceiveConsole(consoleLn, 30*time.Second)
 		}()
 	}
 	if err := cmd.Run(); err != nil {
@@ -357,30 +357,6 @@ func (s *Server) failStart(err error) error {
 	s.exit = st
 	s.mu.Unlock()
 	return err
-}
-
-func receiveConsole(l *net.UnixListener) (*os.File, error) {
-	_ = l.SetDeadline(time.Now().Add(30 * time.Second))
-	c, err := l.AcceptUnix()
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	buf := make([]byte, 256)
-	oob := make([]byte, unix.CmsgSpace(4))
-	_, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
-	if err != nil {
-		return nil, err
-	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil || len(msgs) == 0 {
-		return nil, fmt.Errorf("console socket: no control message: %v", err)
-	}
-	fds, err := unix.ParseUnixRights(&msgs[0])
-	if err != nil || len(fds) == 0 {
-		return nil, fmt.Errorf("console socket: no fd: %v", err)
-	}
-	return os.NewFile(uintptr(fds[0]), "console"), nil
 }
 
 // startIO copies the container's output to the log and to subscribers.
@@ -585,7 +561,7 @@ func (s *Server) finish(st *ExitStatus) {
 		st.OOMKilled = oomKilled(s.opts.CgroupPaths)
 	}
 	b, _ := json.Marshal(st)
-	_ = writeFileAtomic(filepath.Join(s.opts.StateDir, ExitName), b)
+	_ = osutil.WriteFileAtomic(filepath.Join(s.opts.StateDir, ExitName), b)
 	s.mu.Lock()
 	s.exit = st
 	waiters := s.waiters
