@@ -339,10 +339,10 @@ func (s *Service) Remove(ctx context.Context, nameOrID string, force, prune bool
 		}
 	}
 	if len(running) > 0 {
-		return nil, errdefs.Conflict(fmt.Sprintf("conflict: unable to delete %s (cannot be forced) - image is being used by running container %s", shortOrName(nameOrID, r), shortHexString(running[0])))
+		return nil, errdefs.Conflict(fmt.Sprintf("conflict: unable to delete %s (cannot be forced) - image is being used by running container %s", shortOrName(nameOrID, r), truncateID(running[0])))
 	}
 	if len(stopped) > 0 && !force {
-		return nil, errdefs.Conflict(fmt.Sprintf("conflict: unable to delete %s (must be forced) - image is being used by stopped container %s", shortOrName(nameOrID, r), shortHexString(stopped[0])))
+		return nil, errdefs.Conflict(fmt.Sprintf("conflict: unable to delete %s (must be forced) - image is being used by stopped container %s", shortOrName(nameOrID, r), truncateID(stopped[0])))
 	}
 	for _, t := range r.RepoTags {
 		if _, err := s.records.untag(t); err == nil {
@@ -380,13 +380,6 @@ func shortOrName(nameOrID string, r *Record) string {
 		return shortID(r.ID)
 	}
 	return nameOrID
-}
-
-func shortHexString(s string) string {
-	if len(s) > 12 {
-		return s[:12]
-	}
-	return s
 }
 
 // deleteRecord removes r and every layer and blob no other image needs.

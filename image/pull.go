@@ -157,7 +157,7 @@ func (s *Service) Pull(ctx context.Context, ref reference.Named, auth *registry.
 	var todo []int
 	for i, l := range mf.Layers {
 		refs[i] = LayerRef{Digest: digest.Digest(l.Digest.String()), MediaType: string(l.MediaType), Size: l.Size, DiffID: cfg.RootFS.DiffIDs[i]}
-		id := shortHex(refs[i].Digest)
+		id := shortID(refs[i].Digest)
 		if _, err := s.snapshots.Get(ctx, chains[i]); err == nil {
 			// The blob too: save and push need this image's own bytes.
 			if ok, _ := s.content.Has(ctx, refs[i].Digest); ok {
@@ -226,14 +226,6 @@ func (s *Service) Pull(ctx context.Context, ref reference.Named, auth *registry.
 	return nil
 }
 
-func shortHex(d digest.Digest) string {
-	h := d.Encoded()
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
-}
-
 // layersPresent reports whether every layer of rec is unpacked.
 func (s *Service) layersPresent(ctx context.Context, rec *Record) bool {
 	if rec.TopChain == "" {
@@ -248,7 +240,7 @@ func (s *Service) layersPresent(ctx context.Context, rec *Record) bool {
 // unpacked stream against the diff ID; on any failure nothing of this layer
 // stays behind.
 func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, ref LayerRef, parent digest.Digest, out progress.Output) error {
-	id := shortHex(ref.Digest)
+	id := shortID(ref.Digest)
 	rc, err := l.Compressed()
 	if err != nil {
 		return fmt.Errorf("layer %s: %w", id, err)

@@ -83,8 +83,11 @@ func FamiliarString(r reference.Named) string { return reference.FamiliarString(
 func FamiliarName(r reference.Named) string { return reference.FamiliarName(r) }
 
 // shortID returns the 12-hex-digit form of an image ID.
-func shortID(id digest.Digest) string {
-	h := id.Encoded()
+func shortID(id digest.Digest) string { return truncateID(id.Encoded()) }
+
+// truncateID is the 12-character form of a hex ID (an image's or a
+// container's).
+func truncateID(h string) string {
 	if len(h) > 12 {
 		return h[:12]
 	}
