@@ -136,13 +136,9 @@ func (s *Service) Prune(ctx context.Context, args filters.Args) (*container.Prun
 	if err := args.Validate("label", "label!", "until"); err != nil {
 		return nil, err
 	}
-	var until time.Time
-	if vs := args.Get("until"); len(vs) > 0 {
-		t, err := parseUntil(vs[0])
-		if err != nil {
-			return nil, err
-		}
-		until = t
+	until, err := args.Until(time.Now())
+	if err != nil {
+		return nil, err
 	}
 	s.mu.RLock()
 	var ids []string
@@ -151,7 +147,7 @@ func (s *Service) Prune(ctx context.Context, args filters.Args) (*container.Prun
 		keep := c.State.Running || c.State.Restarting ||
 			!args.MatchLabels("label", c.Config.Labels) ||
 			(args.Has("label!") && matchesAnyLabel(args.Get("label!"), c.Config.Labels)) ||
-			(!until.IsZero() && !c.Created.Before(until))
+			(!until.IsZero() && c.Created.After(until))
 		if !keep {
 			ids = append(ids, id)
 		}
@@ -167,25 +163,6 @@ func (s *Service) Prune(ctx context.Context, args filters.Args) (*container.Prun
 		}
 	}
 	return rep, nil
-}
-
-// parseUntil reads an "until" filter: a Unix timestamp, an RFC 3339 time
-// or a duration before now ("1h").
-func parseUntil(v string) (time.Time, error) {
-	if d, err := time.ParseDuration(v); err == nil {
-		return time.Now().Add(-d), nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse("2006-01-02", v); err == nil {
-		return t, nil
-	}
-	var sec, nsec int64
-	if n, _ := fmt.Sscanf(v, "%d.%d", &sec, &nsec); n >= 1 {
-		return time.Unix(sec, nsec), nil
-	}
-	return time.Time{}, fmt.Errorf("failed to parse value as time or duration: %q", v)
 }
 
 // matchesAnyLabel reports whether labels has any of the "k" or "k=v" given.
