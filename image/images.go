@@ -466,6 +466,10 @@ func (s *Service) Prune(ctx context.Context, args filters.Args) (*PruneReport, e
 	} else if set {
 		danglingOnly = v
 	}
+	until, err := args.Until(time.Now())
+	if err != nil {
+		return nil, err
+	}
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
 	recs, err := s.records.list()
@@ -482,8 +486,12 @@ func (s *Service) Prune(ctx context.Context, args filters.Args) (*PruneReport, e
 				continue
 			}
 		}
-		if c, err := s.Config(ctx, r); err == nil && !args.MatchLabels("label", c.Config.Labels) {
+		c, cfgErr := s.Config(ctx, r)
+		if cfgErr == nil && !args.MatchLabels("label", c.Config.Labels) {
 			continue
+		}
+		if !until.IsZero() && (cfgErr != nil || c.Created == nil || c.Created.After(until)) {
+			continue // Docker keeps an image newer than until, or of no known age
 		}
 		for _, ref := range append(append([]string{}, r.RepoTags...), r.RepoDigests...) {
 			if _, err := s.records.untag(ref); err == nil {

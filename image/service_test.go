@@ -13,10 +13,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -269,5 +271,51 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	}
 	if err := e.svc.Save(ctx, []string{"nosuch"}, io.Discard); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Fatalf("save missing: %v", err)
+	}
+}
+
+func TestPruneUntil(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	for tag, created := range map[string]time.Time{
+		"old": time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC),
+		"new": time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		img, err := random.Image(1024, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img, err = mutate.CreatedAt(img, v1.Time{Time: created}); err != nil {
+			t.Fatal(err)
+		}
+		ref, err := name.ParseReference(e.host + "/test/" + tag + ":1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := remote.Write(ref, img); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.pull(t, "test/"+tag+":1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := func(until ...string) filters.Args { return filters.Args{"dangling": {"false"}, "until": until} }
+	for _, bad := range []filters.Args{all("soon"), all("1h", "2h")} {
+		if rep, err := e.svc.Prune(ctx, bad); !errdefs.IsInvalidParameter(err) {
+			t.Fatalf("prune %v: %+v %v, want InvalidParameter", bad, rep, err)
+		}
+	}
+	rep, err := e.svc.Prune(ctx, all("2022-01-01T00:00:00Z"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.ImagesDeleted) == 0 || rep.ImagesDeleted[0].Untagged != e.host+"/test/old:1" {
+		t.Fatalf("prune until 2022: %+v", rep.ImagesDeleted)
+	}
+	if _, err := e.svc.Resolve(ctx, e.host+"/test/old:1"); !errdefs.IsNotFound(err) {
+		t.Fatalf("old image still resolves: %v", err)
+	}
+	if _, err := e.svc.Resolve(ctx, e.host+"/test/new:1"); err != nil {
+		t.Fatalf("new image pruned: %v", err)
 	}
 }
