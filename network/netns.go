@@ -37,9 +37,19 @@ func ensureSharedDir(dir string) error {
 	return nil
 }
 
+// Threads and namespaces. A goroutine that changes its thread's network
+// namespace locks itself to the thread first; it must put the thread back
+// into its own namespace before unlocking. Letting the goroutine exit
+// still locked, so that the runtime ends the thread, is not enough: when
+// the thread is the process's main thread, Go cannot end it and wedges it
+// instead, and a wedged main thread keeps the namespace it is in (and a
+// container's veth on the bridge with it) alive for as long as berthd
+// runs. So the thread always goes home; only if it cannot (setns failing
+// on a namespace we hold open, which should not happen) is it left locked
+// to end with its goroutine.
+
 // newNetNSHandle creates a network namespace held only by the returned
-// handle (closing it lets the kernel destroy the namespace). It is made on
-// a thread of its own that is thrown away afterwards.
+// handle (closing it lets the kernel destroy the namespace).
 func newNetNSHandle() (netns.NsHandle, error) {
 	type result struct {
 		h   netns.NsHandle
@@ -48,12 +58,28 @@ func newNetNSHandle() (netns.NsHandle, error) {
 	rc := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
-		// No UnlockOSThread: the thread ends with its goroutine.
+		home, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			rc <- result{-1, fmt.Errorf("open own netns: %w", err)}
+			return
+		}
+		defer home.Close()
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			rc <- result{-1, fmt.Errorf("unshare netns: %w", err)}
 			return
 		}
 		h, err := netns.Get()
+		if serr := netns.Set(home); serr != nil {
+			// Stays locked: the thread ends with this goroutine.
+			if err == nil {
+				h.Close()
+			}
+			rc <- result{-1, fmt.Errorf("back to own netns: %w", serr)}
+			return
+		}
+		runtime.UnlockOSThread()
 		rc <- result{h, err}
 	}()
 	r := <-rc
@@ -75,36 +101,14 @@ func pinNetNS(h netns.NsHandle, path string) error {
 }
 
 // newNetNS creates a network namespace and pins it at path with a bind
-// mount, so that it outlives berthd and runc can join it by path. The
-// namespace is made on a thread of its own that is thrown away afterwards
-// (the goroutine ends still locked), so no Go thread is left in it.
+// mount, so that it outlives berthd and runc can join it by path.
 func newNetNS(path string) error {
-	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
+	h, err := newNetNSHandle()
 	if err != nil {
 		return err
 	}
-	f.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// No UnlockOSThread: this thread's namespace is changed for good,
-		// and the runtime ends a thread whose goroutine exits locked.
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("unshare netns: %w", err)
-			return
-		}
-		src := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-		if err := unix.Mount(src, path, "none", unix.MS_BIND, ""); err != nil {
-			errc <- fmt.Errorf("bind netns: %w", err)
-			return
-		}
-		errc <- nil
-	}()
-	if err := <-errc; err != nil {
-		os.Remove(path)
-		return err
-	}
-	return nil
+	defer h.Close()
+	return pinNetNS(h, path)
 }
 
 // removeNetNS unpins the namespace at path. Missing is fine.
@@ -127,8 +131,8 @@ func isNetNS(path string) bool {
 	return st.Type == unix.NSFS_MAGIC
 }
 
-// inNetNS runs fn on a thread switched into the namespace at path. If the
-// thread cannot be switched back, it is thrown away.
+// inNetNS runs fn on a thread switched into the namespace at path, and
+// switches the thread back before it runs anything else.
 func inNetNS(path string, fn func() error) error {
 	target, err := netns.GetFromPath(path)
 	if err != nil {
@@ -140,6 +144,7 @@ func inNetNS(path string, fn func() error) error {
 		runtime.LockOSThread()
 		orig, err := netns.Get()
 		if err != nil {
+			runtime.UnlockOSThread()
 			errc <- err
 			return
 		}
@@ -151,7 +156,9 @@ func inNetNS(path string, fn func() error) error {
 		}
 		ferr := fn()
 		if err := netns.Set(orig); err != nil {
-			errc <- ferr // thread stays locked and dies
+			// Stays locked: the thread ends with this goroutine. What
+			// fn made (sockets) is the caller's either way.
+			errc <- ferr
 			return
 		}
 		runtime.UnlockOSThread()
