@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
@@ -56,11 +55,7 @@ func (s *Service) Update(ctx context.Context, name string, u container.UpdateCon
 		return nil, err
 	}
 	if c.State.Running && !c.State.Restarting {
-		res, err := updateResources(host, &merged.Resources)
-		if err != nil {
-			return nil, err
-		}
-		if err := s.runcUpdate(ctx, c.ID, res); err != nil {
+		if err := s.runcUpdate(ctx, c.ID, rtspec.UpdateResources(host, &merged.Resources)); err != nil {
 			return nil, cannot(err)
 		}
 	}
@@ -125,8 +120,8 @@ func checkUpdate(host *rtspec.Host, r *container.Resources) ([]string, error) {
 		if set.v == "" {
 			continue
 		}
-		ids, ok := parseCPUList(set.v)
-		if !ok {
+		ids, err := rtspec.ParseIDList(set.v)
+		if err != nil {
 			return nil, errdefs.InvalidParameter(fmt.Sprintf("Invalid value %s for cpuset %s", set.v, set.what))
 		}
 		if set.what == "cpus" {
@@ -162,28 +157,6 @@ func blkioWeightSupported(host *rtspec.Host) bool {
 		}
 	}
 	return false
-}
-
-// parseCPUList parses "0-2,4".
-func parseCPUList(s string) ([]int, bool) {
-	var out []int
-	for _, part := range strings.Split(s, ",") {
-		lo, hi, isRange := strings.Cut(part, "-")
-		a, err := strconv.Atoi(lo)
-		if err != nil || a < 0 {
-			return nil, false
-		}
-		b := a
-		if isRange {
-			if b, err = strconv.Atoi(hi); err != nil || b < a {
-				return nil, false
-			}
-		}
-		for i := a; i <= b; i++ {
-			out = append(out, i)
-		}
-	}
-	return out, true
 }
 
 // mergeResources applies the non-zero fields of r to cur, with Docker's
@@ -256,81 +229,6 @@ func mergeResources(cur, r *container.Resources) error {
 	}
 	return nil
 }
-
-// updateResources is what runc update gets for the merged resources.
-func updateResources(host *rtspec.Host, r *container.Resources) (*specs.LinuxResources, error) {
-	out := &specs.LinuxResources{}
-	if r.Memory > 0 || r.MemoryReservation > 0 || r.MemorySwap != 0 {
-		m := &specs.LinuxMemory{}
-		if r.Memory > 0 {
-			m.Limit = ptrTo(r.Memory)
-			if host.SwapLimit {
-				swap := r.MemorySwap
-				if swap == 0 {
-					swap = 2 * r.Memory
-				}
-				m.Swap = ptrTo(swap)
-			}
-		} else if r.MemorySwap == -1 && host.SwapLimit {
-			m.Swap = ptrTo(int64(-1))
-		}
-		if r.MemoryReservation > 0 {
-			m.Reservation = ptrTo(r.MemoryReservation)
-		}
-		out.Memory = m
-	}
-	cpu := &specs.LinuxCPU{}
-	set := false
-	if r.CPUShares > 0 {
-		cpu.Shares = ptrTo(uint64(min(max(r.CPUShares, 2), 262144)))
-		set = true
-	}
-	if r.NanoCPUs > 0 {
-		cpu.Period = ptrTo(uint64(100000))
-		cpu.Quota = ptrTo(r.NanoCPUs * 100000 / 1e9)
-		set = true
-	}
-	if r.CPUPeriod > 0 {
-		cpu.Period = ptrTo(uint64(r.CPUPeriod))
-		set = true
-	}
-	if r.CPUQuota != 0 {
-		cpu.Quota = ptrTo(r.CPUQuota)
-		set = true
-	}
-	if r.CPURealtimePeriod != 0 {
-		cpu.RealtimePeriod = ptrTo(uint64(r.CPURealtimePeriod))
-		set = true
-	}
-	if r.CPURealtimeRuntime != 0 {
-		cpu.RealtimeRuntime = ptrTo(r.CPURealtimeRuntime)
-		set = true
-	}
-	if r.CpusetCpus != "" {
-		cpu.Cpus = r.CpusetCpus
-		set = true
-	}
-	if r.CpusetMems != "" {
-		cpu.Mems = r.CpusetMems
-		set = true
-	}
-	if set {
-		out.CPU = cpu
-	}
-	if r.PidsLimit != nil {
-		limit := *r.PidsLimit
-		if limit <= 0 {
-			limit = -1 // unlimited
-		}
-		out.Pids = &specs.LinuxPids{Limit: &limit}
-	}
-	if r.BlkioWeight > 0 {
-		out.BlockIO = &specs.LinuxBlockIO{Weight: ptrTo(r.BlkioWeight)}
-	}
-	return out, nil
-}
-
-func ptrTo[T any](v T) *T { return &v }
 
 // runcUpdate applies resources to the running container.
 func (s *Service) runcUpdate(ctx context.Context, id string, res *specs.LinuxResources) error {

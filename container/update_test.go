@@ -49,6 +49,8 @@ func TestCheckUpdate(t *testing.T) {
 		{container.Resources{NanoCPUs: 3e9}, "Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available"},
 		{container.Resources{CpusetCpus: "5"}, "Requested CPUs are not available - requested 5, available: 0-1"},
 		{container.Resources{CpusetCpus: "x"}, "Invalid value x for cpuset cpus"},
+		{container.Resources{CpusetCpus: "0-100000"}, "Invalid value 0-100000 for cpuset cpus"}, // as at create
+		{container.Resources{CpusetMems: "a"}, "Invalid value a for cpuset mems"},
 		{container.Resources{BlkioWeight: 5}, "Range of blkio weight is from 10 to 1000"},
 	} {
 		r := c.r
@@ -109,6 +111,14 @@ func TestUpdateRunningContainer(t *testing.T) {
 	}
 	if _, err := e.svc.Update(ctx, "nope", container.UpdateConfig{}); !errdefs.IsNotFound(err) {
 		t.Fatalf("missing: %v", err)
+	}
+	// --pids-limit -1 lifts the limit of the running container.
+	unlimited := int64(-1)
+	if _, err := e.svc.Update(ctx, id, container.UpdateConfig{Resources: container.Resources{PidsLimit: &unlimited}}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(e.svc.cgroupDir(id, "pids") + "/pids.max"); strings.TrimSpace(string(b)) != "max" {
+		t.Fatalf("pids.max after --pids-limit -1: %q", b)
 	}
 	// A stopped container is updated for its next start.
 	e.stop(t, id)

@@ -31,27 +31,117 @@ func invalid(format string, a ...any) error {
 // oom-kill-disable on cgroup v2). A dry run leaves out the per-device blkio
 // limits, which need the devices' numbers.
 func resources(host *Host, r *container.Resources, dryRun bool) (*specs.LinuxResources, error) {
-	out := &specs.LinuxResources{}
+	if err := checkResources(host, r); err != nil {
+		return nil, err
+	}
+	out := limits(host, r)
+	if !host.CgroupV2 {
+		mem := specs.LinuxMemory{}
+		if out.Memory != nil {
+			mem = *out.Memory
+		}
+		if s := r.MemorySwappiness; s != nil && *s >= 0 {
+			mem.Swappiness = ptr(uint64(*s))
+		}
+		if r.OomKillDisable != nil {
+			mem.DisableOOMKiller = ptr(*r.OomKillDisable)
+		}
+		if mem != (specs.LinuxMemory{}) {
+			out.Memory = &mem
+		}
+	}
+	if !dryRun {
+		bio, err := blockIO(r)
+		if err != nil {
+			return nil, err
+		}
+		if bio != nil {
+			if out.BlockIO != nil {
+				bio.Weight = out.BlockIO.Weight
+			}
+			out.BlockIO = bio
+		}
+	}
+	return out, nil
+}
 
+// checkResources applies Docker's create-time checks to the cgroup limits,
+// in Docker's order and wording. The per-device blkio limits are checked
+// where they are converted (blockIO).
+func checkResources(host *Host, r *container.Resources) error {
 	// Memory.
 	if r.Memory != 0 && r.Memory < minMemory {
-		return nil, invalid("Minimum memory limit allowed is 6MB")
+		return invalid("Minimum memory limit allowed is 6MB")
 	}
 	if r.Memory > 0 && r.MemorySwap > 0 && r.MemorySwap < r.Memory {
-		return nil, invalid("Minimum memoryswap limit should be larger than memory limit, see usage")
+		return invalid("Minimum memoryswap limit should be larger than memory limit, see usage")
 	}
 	if r.Memory == 0 && r.MemorySwap > 0 {
-		return nil, invalid("You should always set the Memory limit when using Memoryswap limit, see usage")
+		return invalid("You should always set the Memory limit when using Memoryswap limit, see usage")
 	}
 	if r.MemoryReservation != 0 && r.MemoryReservation < minMemory {
-		return nil, invalid("Minimum memory reservation allowed is 6MB")
+		return invalid("Minimum memory reservation allowed is 6MB")
 	}
 	if r.Memory > 0 && r.MemoryReservation > 0 && r.Memory < r.MemoryReservation {
-		return nil, invalid("Minimum memory limit can not be less than memory reservation limit, see usage")
+		return invalid("Minimum memory limit can not be less than memory reservation limit, see usage")
 	}
 	if s := r.MemorySwappiness; s != nil && (*s < -1 || *s > 100) {
-		return nil, invalid("Invalid value: %v, valid memory swappiness range is 0-100", *s)
+		return invalid("Invalid value: %v, valid memory swappiness range is 0-100", *s)
 	}
+
+	// CPU.
+	if r.NanoCPUs != 0 && r.CPUPeriod != 0 {
+		return invalid("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+	}
+	if r.NanoCPUs != 0 && r.CPUQuota != 0 {
+		return invalid("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
+	}
+	if n := host.NumCPU; r.NanoCPUs < 0 || (r.NanoCPUs > 0 && r.NanoCPUs < 1e7) || (n > 0 && r.NanoCPUs > int64(n)*1e9) {
+		return invalid("Range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available", n, n)
+	}
+	if r.CPUPeriod != 0 && (r.CPUPeriod < 1000 || r.CPUPeriod > 1000000) {
+		return invalid("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
+	}
+	if r.CPUQuota > 0 && r.CPUQuota < 1000 {
+		return invalid("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+	}
+	if r.CPURealtimePeriod != 0 && r.CPURealtimeRuntime != 0 && r.CPURealtimeRuntime > r.CPURealtimePeriod {
+		return invalid("cpu-rt-runtime cannot be higher than cpu-rt-period")
+	}
+	if r.CPUShares < 0 {
+		return invalid("invalid CPU shares (%d): value must be a positive integer", r.CPUShares)
+	}
+	if r.CpusetCpus != "" {
+		ids, err := ParseIDList(r.CpusetCpus)
+		if err != nil {
+			return invalid("Invalid value %s for cpuset cpus", r.CpusetCpus)
+		}
+		for _, id := range ids {
+			if host.NumCPU > 0 && id >= host.NumCPU {
+				return invalid("Requested CPUs are not available - requested %s, available: 0-%d", r.CpusetCpus, host.NumCPU-1)
+			}
+		}
+	}
+	if r.CpusetMems != "" {
+		if _, err := ParseIDList(r.CpusetMems); err != nil {
+			return invalid("Invalid value %s for cpuset mems", r.CpusetMems)
+		}
+	}
+
+	// Block IO.
+	if r.BlkioWeight > 0 && (r.BlkioWeight < 10 || r.BlkioWeight > 1000) {
+		return invalid("Range of blkio weight is from 10 to 1000")
+	}
+	return nil
+}
+
+// limits converts the memory, CPU, PIDs and blkio weight limits of r into
+// runc's terms, unchecked; a field left at zero is left out. These are the
+// limits `runc update` can change too (see UpdateResources); swappiness,
+// oom-kill-disable and per-device blkio limits are create-time only.
+func limits(host *Host, r *container.Resources) *specs.LinuxResources {
+	out := &specs.LinuxResources{}
+
 	mem := &specs.LinuxMemory{}
 	if r.Memory > 0 {
 		mem.Limit = ptr(r.Memory)
@@ -68,40 +158,10 @@ func resources(host *Host, r *container.Resources, dryRun bool) (*specs.LinuxRes
 	if r.MemoryReservation > 0 {
 		mem.Reservation = ptr(r.MemoryReservation)
 	}
-	if !host.CgroupV2 {
-		if s := r.MemorySwappiness; s != nil && *s >= 0 {
-			mem.Swappiness = ptr(uint64(*s))
-		}
-		if r.OomKillDisable != nil {
-			mem.DisableOOMKiller = ptr(*r.OomKillDisable)
-		}
-	}
 	if *mem != (specs.LinuxMemory{}) {
 		out.Memory = mem
 	}
 
-	// CPU.
-	if r.NanoCPUs != 0 && r.CPUPeriod != 0 {
-		return nil, invalid("Conflicting options: Nano CPUs and CPU Period cannot both be set")
-	}
-	if r.NanoCPUs != 0 && r.CPUQuota != 0 {
-		return nil, invalid("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
-	}
-	if n := host.NumCPU; r.NanoCPUs < 0 || (r.NanoCPUs > 0 && r.NanoCPUs < 1e7) || (n > 0 && r.NanoCPUs > int64(n)*1e9) {
-		return nil, invalid("Range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available", n, n)
-	}
-	if r.CPUPeriod != 0 && (r.CPUPeriod < 1000 || r.CPUPeriod > 1000000) {
-		return nil, invalid("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
-	}
-	if r.CPUQuota > 0 && r.CPUQuota < 1000 {
-		return nil, invalid("CPU cfs quota can not be less than 1ms (i.e. 1000)")
-	}
-	if r.CPURealtimePeriod != 0 && r.CPURealtimeRuntime != 0 && r.CPURealtimeRuntime > r.CPURealtimePeriod {
-		return nil, invalid("cpu-rt-runtime cannot be higher than cpu-rt-period")
-	}
-	if r.CPUShares < 0 {
-		return nil, invalid("invalid CPU shares (%d): value must be a positive integer", r.CPUShares)
-	}
 	cpu := &specs.LinuxCPU{}
 	if r.CPUShares > 0 {
 		s := min(max(r.CPUShares, minCPUShares), maxCPUShares)
@@ -111,7 +171,7 @@ func resources(host *Host, r *container.Resources, dryRun bool) (*specs.LinuxRes
 		cpu.Period = ptr(uint64(cfsPeriod))
 		cpu.Quota = ptr(r.NanoCPUs * cfsPeriod / 1e9)
 	}
-	if r.CPUPeriod != 0 {
+	if r.CPUPeriod > 0 {
 		cpu.Period = ptr(uint64(r.CPUPeriod))
 	}
 	if r.CPUQuota != 0 {
@@ -123,56 +183,39 @@ func resources(host *Host, r *container.Resources, dryRun bool) (*specs.LinuxRes
 	if r.CPURealtimeRuntime != 0 {
 		cpu.RealtimeRuntime = ptr(r.CPURealtimeRuntime)
 	}
-	if r.CpusetCpus != "" {
-		ids, err := parseIDList(r.CpusetCpus)
-		if err != nil {
-			return nil, invalid("Invalid value %s for cpuset cpus", r.CpusetCpus)
-		}
-		for _, id := range ids {
-			if host.NumCPU > 0 && id >= host.NumCPU {
-				return nil, invalid("Requested CPUs are not available - requested %s, available: 0-%d", r.CpusetCpus, host.NumCPU-1)
-			}
-		}
-		cpu.Cpus = r.CpusetCpus
-	}
-	if r.CpusetMems != "" {
-		if _, err := parseIDList(r.CpusetMems); err != nil {
-			return nil, invalid("Invalid value %s for cpuset mems", r.CpusetMems)
-		}
-		cpu.Mems = r.CpusetMems
-	}
+	cpu.Cpus, cpu.Mems = r.CpusetCpus, r.CpusetMems
 	if *cpu != (specs.LinuxCPU{}) {
 		out.CPU = cpu
 	}
 
-	// PIDs: 0 and negative mean unlimited, which is what a fresh cgroup is.
 	if r.PidsLimit != nil && *r.PidsLimit > 0 {
 		out.Pids = &specs.LinuxPids{Limit: ptr(*r.PidsLimit)}
 	}
 
-	// Block IO.
-	if r.BlkioWeight > 0 && (r.BlkioWeight < 10 || r.BlkioWeight > 1000) {
-		return nil, invalid("Range of blkio weight is from 10 to 1000")
-	}
-	var bio *specs.LinuxBlockIO
-	if !dryRun {
-		var err error
-		if bio, err = blockIO(r); err != nil {
-			return nil, err
-		}
-	}
 	if r.BlkioWeight > 0 {
-		if bio == nil {
-			bio = &specs.LinuxBlockIO{}
-		}
-		bio.Weight = ptr(r.BlkioWeight)
+		out.BlockIO = &specs.LinuxBlockIO{Weight: ptr(r.BlkioWeight)}
 	}
-	out.BlockIO = bio
-	return out, nil
+	return out
 }
 
-// parseIDList parses a cpuset list such as "0-2,4,7-8".
-func parseIDList(s string) ([]int, error) {
+// UpdateResources is what `runc update --resources` gets for a running
+// container's resources: its HostConfig's, with the update merged in and
+// checked as Docker checks an update (not as at create). It is the
+// create-time conversion of memory, CPU, PIDs and blkio weight, except that
+// a PIDs limit of 0 or less (Docker's "unlimited") is sent as -1: for runc
+// update a missing or zero limit means "leave it as it is", and -1 lifts a
+// limit set before.
+func UpdateResources(host *Host, r *container.Resources) *specs.LinuxResources {
+	out := limits(host, r)
+	if r.PidsLimit != nil && *r.PidsLimit <= 0 {
+		out.Pids = &specs.LinuxPids{Limit: ptr(int64(-1))}
+	}
+	return out
+}
+
+// ParseIDList parses a cpuset list such as "0-2,4,7-8"; a range wider than
+// 65536 is refused.
+func ParseIDList(s string) ([]int, error) {
 	var ids []int
 	for part := range strings.SplitSeq(s, ",") {
 		lo, hi, isRange := strings.Cut(part, "-")

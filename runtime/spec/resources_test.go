@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"encoding/json"
 	"reflect"
 	"slices"
 	"testing"
@@ -298,4 +299,65 @@ func TestDevices(t *testing.T) {
 	if slices.ContainsFunc(s.Linux.Devices, func(d specs.LinuxDevice) bool { return d.Path == "/dev/console" }) {
 		t.Error("privileged devices include /dev/console")
 	}
+}
+
+func TestUpdateResources(t *testing.T) {
+	const mb = 1 << 20
+	swap := &Host{NumCPU: 2, SwapLimit: true}
+	noSwap := &Host{NumCPU: 2}
+	for _, tt := range []struct {
+		name string
+		host *Host
+		r    container.Resources
+		want specs.LinuxResources
+	}{
+		{"nothing", swap, container.Resources{}, specs.LinuxResources{}},
+		{"memory with default swap", swap, container.Resources{Memory: 64 * mb},
+			specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: ptr(int64(64 * mb)), Swap: ptr(int64(128 * mb))}}},
+		{"memory and swap", swap, container.Resources{Memory: 64 * mb, MemorySwap: 100 * mb, MemoryReservation: 32 * mb},
+			specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: ptr(int64(64 * mb)), Swap: ptr(int64(100 * mb)), Reservation: ptr(int64(32 * mb))}}},
+		{"memory without swap accounting", noSwap, container.Resources{Memory: 64 * mb, MemorySwap: 100 * mb},
+			specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: ptr(int64(64 * mb))}}},
+		{"unlimited swap alone", swap, container.Resources{MemorySwap: -1},
+			specs.LinuxResources{Memory: &specs.LinuxMemory{Swap: ptr(int64(-1))}}},
+		{"unlimited swap without swap accounting", noSwap, container.Resources{MemorySwap: -1}, specs.LinuxResources{}},
+		// Not checked here: the update path checks the request as Docker
+		// checks an update, and a merged record may look like this.
+		{"swap without memory", swap, container.Resources{MemorySwap: 64 * mb}, specs.LinuxResources{}},
+		{"swappiness and oom are create-time only", swap, container.Resources{MemorySwappiness: ptr(int64(10)), OomKillDisable: ptr(true)}, specs.LinuxResources{}},
+		{"cpus", swap, container.Resources{NanoCPUs: 1.5e9, CPUShares: 1 << 20},
+			specs.LinuxResources{CPU: &specs.LinuxCPU{Period: ptr(uint64(100000)), Quota: ptr(int64(150000)), Shares: ptr(uint64(262144))}}},
+		{"quota, period, realtime, cpuset", swap, container.Resources{CPUQuota: 50000, CPUPeriod: 200000, CPURealtimePeriod: 1000, CPURealtimeRuntime: 500, CpusetCpus: "0-1", CpusetMems: "0"},
+			specs.LinuxResources{CPU: &specs.LinuxCPU{Quota: ptr(int64(50000)), Period: ptr(uint64(200000)), RealtimePeriod: ptr(uint64(1000)), RealtimeRuntime: ptr(int64(500)), Cpus: "0-1", Mems: "0"}}},
+		{"pids", swap, container.Resources{PidsLimit: ptr(int64(50))}, specs.LinuxResources{Pids: &specs.LinuxPids{Limit: ptr(int64(50))}}},
+		{"pids unlimited lifts a limit", swap, container.Resources{PidsLimit: ptr(int64(0))}, specs.LinuxResources{Pids: &specs.LinuxPids{Limit: ptr(int64(-1))}}},
+		{"pids -1 lifts a limit", swap, container.Resources{PidsLimit: ptr(int64(-1))}, specs.LinuxResources{Pids: &specs.LinuxPids{Limit: ptr(int64(-1))}}},
+		{"blkio weight, not devices", swap, container.Resources{BlkioWeight: 300, BlkioDeviceReadBps: []*blkiodev.ThrottleDevice{{Path: "/dev/nonexistent", Rate: 1}}},
+			specs.LinuxResources{BlockIO: &specs.LinuxBlockIO{Weight: ptr(uint16(300))}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := UpdateResources(tt.host, &tt.r)
+			if !reflect.DeepEqual(*got, tt.want) {
+				t.Errorf("got %s\nwant %s", jsonOf(got), jsonOf(&tt.want))
+			}
+		})
+	}
+}
+
+func TestParseIDList(t *testing.T) {
+	for in, want := range map[string][]int{"0": {0}, "0-2,4": {0, 1, 2, 4}, "3,1": {3, 1}, "7-7": {7}} {
+		if got, err := ParseIDList(in); err != nil || !slices.Equal(got, want) {
+			t.Errorf("ParseIDList(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "x", "-1", "0-", "3-1", "1,,2", "0-100000"} {
+		if got, err := ParseIDList(in); err == nil {
+			t.Errorf("ParseIDList(%q) = %v, want an error", in, got)
+		}
+	}
+}
+
+func jsonOf(r *specs.LinuxResources) string {
+	b, _ := json.Marshal(r)
+	return string(b)
 }
