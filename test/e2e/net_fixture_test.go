@@ -169,23 +169,40 @@ func netRun(t *testing.T, name string, args ...string) string {
 
 // inNetns runs fn on a thread inside the namespace at path. Sockets made
 // in fn stay in that namespace and may be used from anywhere. The thread
-// is never unlocked, so it dies with its goroutine and never goes back to
-// the scheduler in the wrong namespace.
+// is switched back before it is unlocked; if that fails it stays locked and
+// dies with its goroutine. (Dying is not enough on its own: a goroutine
+// exiting locked to the main thread wedges it for good, and the namespace
+// lives as long as the test process.)
 func inNetns(path string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
+		home, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer home.Close()
 		f, err := os.Open(path)
 		if err != nil {
+			runtime.UnlockOSThread()
 			errc <- err
 			return
 		}
 		defer f.Close()
 		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("setns %s: %w", path, err)
 			return
 		}
-		errc <- fn()
+		ferr := fn()
+		if err := unix.Setns(int(home.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- ferr // stays locked: the thread dies with this goroutine
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
 	}()
 	return <-errc
 }
@@ -738,37 +755,48 @@ func (s hostState) diff(before hostState) string {
 func (sb *netSandbox) waitState(t *testing.T, execRoot string, before hostState, what string) {
 	t.Helper()
 	var d string
-	var cur hostState
 	// The kernel destroys unpinned namespaces, and their veths, in a
 	// background worker, one after another: after a burst of containers
 	// that takes a while on a loaded machine.
-	if netPoll(90*time.Second, func() bool { cur = sb.state(t, execRoot); d = cur.diff(before); return d == "" }) {
+	if netPoll(90*time.Second, func() bool { d = sb.state(t, execRoot).diff(before); return d == "" }) {
 		t.Logf("%s: links, nftables ruleset, listening sockets and pinned namespaces as before", what)
 		return
 	}
-	// KNOWN ISSUE (open, see session 1's closing note): under load a
-	// removed container's namespace sometimes lives on for minutes after
-	// it is unpinned, keeping its veth on the bridge, although its ports,
-	// rules, address and pin are gone. Veths are reported without failing;
-	// any other difference fails.
-	strict, base := cur, before
-	strict.Links, base.Links = withoutVeths(cur.Links), withoutVeths(before.Links)
-	if rest := strict.diff(base); rest == "" {
-		t.Logf("KNOWN ISSUE %s: veths differ (a removed container's namespace lives on):\n%s", what, d)
-		return
-	}
-	t.Errorf("%s: the host is not as before:\n%s", what, d)
+	t.Errorf("%s: the host is not as before:\n%s%s", what, d, sb.strayThreads())
 }
 
-// withoutVeths drops the veths from a list of links.
-func withoutVeths(links []string) []string {
-	var out []string
-	for _, l := range links {
-		if !strings.HasPrefix(l, "veth") {
-			out = append(out, l)
+// strayThreads names the threads of the sandbox's processes (the daemon,
+// its shims) that are in another network namespace: a thread left in a
+// removed container's namespace keeps it, and its veth, alive.
+func (sb *netSandbox) strayThreads() string {
+	home, err := os.Readlink(sb.path)
+	if err != nil {
+		if st, serr := os.Stat(sb.path); serr == nil {
+			home = fmt.Sprintf("net:[%d]", st.Sys().(*syscall.Stat_t).Ino)
 		}
 	}
-	return out
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	var b strings.Builder
+	for _, p := range procs {
+		tasks, _ := filepath.Glob(p + "/task/*")
+		var in, out []string
+		for _, task := range tasks {
+			ns, err := os.Readlink(task + "/ns/net")
+			if err != nil {
+				continue
+			}
+			if ns == home {
+				in = append(in, task)
+			} else {
+				out = append(out, filepath.Base(task)+" in "+ns)
+			}
+		}
+		if len(in) > 0 && len(out) > 0 {
+			comm, _ := os.ReadFile(p + "/comm")
+			fmt.Fprintf(&b, "process %s (%s): threads outside the sandbox's namespace: %s\n", filepath.Base(p), strings.TrimSpace(string(comm)), strings.Join(out, ", "))
+		}
+	}
+	return b.String()
 }
 
 func listDiff(before, after []string) string {
