@@ -742,7 +742,7 @@ func streamTar(ctx context.Context, write func(*treeTar) error, done func()) io.
 		bufp := tarBufPool.Get().(*[]byte)
 		defer tarBufPool.Put(bufp)
 		tw := tar.NewWriter(pw)
-		tt := &treeTar{ctx: ctx, tw: tw, buf: *bufp, links: map[[2]uint64]string{}}
+		tt := &treeTar{ctx: ctx, tw: tw, buf: *bufp}
 		err := write(tt)
 		if err == nil {
 			err = tw.Close()
@@ -771,7 +771,7 @@ type treeTar struct {
 	ctx      context.Context
 	tw       *tar.Writer
 	buf      []byte
-	links    map[[2]uint64]string
+	headers  snapshot.TarHeaders
 	oneMount bool // do not descend into other mounts (export)
 	rootMnt  uint64
 }
@@ -825,26 +825,17 @@ func mntID(dfd int, base string) uint64 {
 
 // add writes the entry base of dir (stat st) under name, and its contents.
 func (t *treeTar) add(dir int, base, name string, st *unix.Stat_t) error {
-	hdr := &tar.Header{
-		Name:    name,
-		Mode:    int64(st.Mode & 0o7777),
-		Uid:     int(st.Uid),
-		Gid:     int(st.Gid),
-		ModTime: time.Unix(st.Mtim.Sec, 0),
-		Format:  tar.FormatPAX,
+	hdr, err := t.headers.Header(dir, base, name, st)
+	if err != nil || hdr == nil {
+		return err // nil: a socket, not archivable, skipped as Docker does
 	}
-	kind := st.Mode & unix.S_IFMT
-	if kind != unix.S_IFLNK && kind != unix.S_IFSOCK {
+	if hdr.Typeflag != tar.TypeSymlink && hdr.Typeflag != tar.TypeLink {
 		if c, err := getXattr(dir, base, "security.capability"); err == nil && len(c) > 0 {
 			hdr.PAXRecords = map[string]string{"SCHILY.xattr.security.capability": string(c)}
 		}
 	}
-	switch kind {
-	case unix.S_IFDIR:
-		hdr.Typeflag = tar.TypeDir
-		if !strings.HasSuffix(hdr.Name, "/") {
-			hdr.Name += "/"
-		}
+	switch hdr.Typeflag {
+	case tar.TypeDir:
 		if err := t.tw.WriteHeader(hdr); err != nil {
 			return err
 		}
@@ -864,17 +855,7 @@ func (t *treeTar) add(dir int, base, name string, st *unix.Stat_t) error {
 			prefix = "./"
 		}
 		return t.children(fd, strings.TrimSuffix(prefix, "/")+"/")
-	case unix.S_IFREG:
-		if st.Nlink > 1 {
-			key := [2]uint64{st.Dev, st.Ino}
-			if first, ok := t.links[key]; ok {
-				hdr.Typeflag = tar.TypeLink
-				hdr.Linkname = first
-				hdr.PAXRecords = nil
-				return t.tw.WriteHeader(hdr)
-			}
-			t.links[key] = name
-		}
+	case tar.TypeReg:
 		fd, err := unix.Openat(dir, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 		if err != nil {
 			if err == unix.ENOENT {
@@ -888,7 +869,6 @@ func (t *treeTar) add(dir int, base, name string, st *unix.Stat_t) error {
 		if err := unix.Fstat(fd, &fst); err != nil || fst.Mode&unix.S_IFMT != unix.S_IFREG {
 			return nil // replaced meanwhile
 		}
-		hdr.Typeflag = tar.TypeReg
 		hdr.Size = fst.Size
 		if err := t.tw.WriteHeader(hdr); err != nil {
 			return err
@@ -904,27 +884,8 @@ func (t *treeTar) add(dir int, base, name string, st *unix.Stat_t) error {
 			}
 		}
 		return nil
-	case unix.S_IFLNK:
-		target, err := readlinkAt(dir, base)
-		if err != nil {
-			return err
-		}
-		hdr.Typeflag = tar.TypeSymlink
-		hdr.Linkname = target
-		return t.tw.WriteHeader(hdr)
-	case unix.S_IFCHR, unix.S_IFBLK:
-		hdr.Typeflag = tar.TypeChar
-		if kind == unix.S_IFBLK {
-			hdr.Typeflag = tar.TypeBlock
-		}
-		hdr.Devmajor = int64(unix.Major(st.Rdev))
-		hdr.Devminor = int64(unix.Minor(st.Rdev))
-		return t.tw.WriteHeader(hdr)
-	case unix.S_IFIFO:
-		hdr.Typeflag = tar.TypeFifo
-		return t.tw.WriteHeader(hdr)
 	}
-	return nil // sockets: not archivable, skipped as Docker does
+	return t.tw.WriteHeader(hdr)
 }
 
 // procPath names base in the directory fd dir through /proc, for the few

@@ -44,7 +44,7 @@ func TarDir(ctx context.Context, dir string) (io.ReadCloser, error) {
 		bufp := copyBufPool.Get().(*[]byte)
 		defer copyBufPool.Put(bufp)
 		tw := tar.NewWriter(pw)
-		t := &tarrer{ctx: ctx, tw: tw, buf: *bufp, links: make(map[inode]string)}
+		t := &tarrer{ctx: ctx, tw: tw, buf: *bufp}
 		err := t.walk(f, "")
 		if err == nil {
 			err = tw.Close()
@@ -56,11 +56,82 @@ func TarDir(ctx context.Context, dir string) (io.ReadCloser, error) {
 
 type inode struct{ dev, ino uint64 }
 
-type tarrer struct {
-	ctx   context.Context
-	tw    *tar.Writer
-	buf   []byte
+// TarHeaders makes the tar header of each file met while walking a tree
+// with *at calls, as Docker writes it: owner, permission bits, mtime in
+// whole seconds and PAX format, then what the type needs (a directory's
+// name ends in "/", a regular file has its size, a symlink its target, a
+// device its numbers). A regular file with more than one link becomes a
+// hard-link entry to the first name it was given under. Layer tars (TarDir)
+// and a container's archives (docker cp, export) both use it. The zero
+// value is ready for one tar.
+type TarHeaders struct {
 	links map[inode]string // first name of each multiply-linked file
+}
+
+// Header returns the header of base in the directory dfd, whose lstat is
+// st, named name in the tar; a symlink's target is read with readlinkat,
+// never followed. A socket, which cannot be archived (Docker skips them
+// too), has no header: nil, nil. The caller adds xattrs (PAX records) and,
+// for a regular file, the contents; a hard-link entry has neither.
+func (h *TarHeaders) Header(dfd int, base, name string, st *unix.Stat_t) (*tar.Header, error) {
+	hdr := &tar.Header{
+		Name:    name,
+		Mode:    int64(st.Mode & 0o7777),
+		Uid:     int(st.Uid),
+		Gid:     int(st.Gid),
+		ModTime: time.Unix(st.Mtim.Sec, 0),
+		Format:  tar.FormatPAX,
+	}
+	switch kind := st.Mode & unix.S_IFMT; kind {
+	case unix.S_IFDIR:
+		hdr.Typeflag = tar.TypeDir
+		if !strings.HasSuffix(hdr.Name, "/") {
+			hdr.Name += "/"
+		}
+	case unix.S_IFREG:
+		if st.Nlink > 1 {
+			key := inode{dev: st.Dev, ino: st.Ino}
+			if first, ok := h.links[key]; ok {
+				hdr.Typeflag = tar.TypeLink
+				hdr.Linkname = first
+				return hdr, nil
+			}
+			if h.links == nil {
+				h.links = make(map[inode]string)
+			}
+			h.links[key] = name
+		}
+		hdr.Typeflag = tar.TypeReg
+		hdr.Size = st.Size
+	case unix.S_IFLNK:
+		target, err := readlinkat(dfd, base)
+		if err != nil {
+			return nil, err
+		}
+		hdr.Typeflag = tar.TypeSymlink
+		hdr.Linkname = target
+	case unix.S_IFCHR, unix.S_IFBLK:
+		hdr.Typeflag = tar.TypeChar
+		if kind == unix.S_IFBLK {
+			hdr.Typeflag = tar.TypeBlock
+		}
+		hdr.Devmajor = int64(unix.Major(st.Rdev))
+		hdr.Devminor = int64(unix.Minor(st.Rdev))
+	case unix.S_IFIFO:
+		hdr.Typeflag = tar.TypeFifo
+	case unix.S_IFSOCK:
+		return nil, nil
+	default:
+		return nil, fmt.Errorf("unsupported file type %o", kind)
+	}
+	return hdr, nil
+}
+
+type tarrer struct {
+	ctx     context.Context
+	tw      *tar.Writer
+	buf     []byte
+	headers TarHeaders
 }
 
 // walk writes the entries of the directory d (named rel in the tar),
@@ -88,40 +159,34 @@ func (t *tarrer) entry(dfd int, base, name string) error {
 	if err := unix.Fstatat(dfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return err
 	}
-	hdr := &tar.Header{
-		Name:    name,
-		Mode:    int64(st.Mode & 0o7777),
-		Uid:     int(st.Uid),
-		Gid:     int(st.Gid),
-		ModTime: time.Unix(st.Mtim.Sec, 0),
-		Format:  tar.FormatPAX,
+	hdr, err := t.headers.Header(dfd, base, name, &st)
+	if err != nil || hdr == nil {
+		return err
 	}
-	kind := st.Mode & unix.S_IFMT
-	if kind == unix.S_IFCHR && st.Rdev == 0 {
+	if hdr.Typeflag == tar.TypeChar && st.Rdev == 0 {
 		// Overlayfs whiteout → Docker whiteout file.
 		hdr.Name = path.Join(path.Dir(name), whiteoutPrefix+base)
 		hdr.Typeflag = tar.TypeReg
 		hdr.Mode = 0o600
+		hdr.Devmajor, hdr.Devminor = 0, 0
 		return t.tw.WriteHeader(hdr)
 	}
-	if kind == unix.S_IFSOCK {
-		return nil // sockets cannot be archived; Docker skips them too
-	}
-	xattrs, opaque, err := listXattrs(dfd, base)
-	if err != nil {
-		return err
-	}
-	if len(xattrs) > 0 {
-		hdr.PAXRecords = make(map[string]string, len(xattrs))
-		for k, v := range xattrs {
-			hdr.PAXRecords[paxXattrPrefix+k] = v
+	var opaque bool
+	if hdr.Typeflag != tar.TypeLink { // a link's xattrs belong to the inode, already written
+		var xattrs map[string]string
+		if xattrs, opaque, err = listXattrs(dfd, base); err != nil {
+			return err
+		}
+		if len(xattrs) > 0 {
+			hdr.PAXRecords = make(map[string]string, len(xattrs))
+			for k, v := range xattrs {
+				hdr.PAXRecords[paxXattrPrefix+k] = v
+			}
 		}
 	}
 
-	switch kind {
-	case unix.S_IFDIR:
-		hdr.Typeflag = tar.TypeDir
-		hdr.Name += "/"
+	switch hdr.Typeflag {
+	case tar.TypeDir:
 		if err := t.tw.WriteHeader(hdr); err != nil {
 			return err
 		}
@@ -145,19 +210,7 @@ func (t *tarrer) entry(dfd int, base, name string) error {
 		sub := os.NewFile(uintptr(fd), name)
 		defer sub.Close()
 		return t.walk(sub, name)
-	case unix.S_IFREG:
-		if st.Nlink > 1 {
-			key := inode{dev: st.Dev, ino: st.Ino}
-			if first, ok := t.links[key]; ok {
-				hdr.Typeflag = tar.TypeLink
-				hdr.Linkname = first
-				hdr.PAXRecords = nil // they belong to the inode, already written
-				return t.tw.WriteHeader(hdr)
-			}
-			t.links[key] = name
-		}
-		hdr.Typeflag = tar.TypeReg
-		hdr.Size = st.Size
+	case tar.TypeReg:
 		fd, err := unix.Openat(dfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return err
@@ -172,27 +225,8 @@ func (t *tarrer) entry(dfd int, base, name string) error {
 			err = fmt.Errorf("file changed size while archiving")
 		}
 		return err
-	case unix.S_IFLNK:
-		target, err := readlinkat(dfd, base)
-		if err != nil {
-			return err
-		}
-		hdr.Typeflag = tar.TypeSymlink
-		hdr.Linkname = target
-		return t.tw.WriteHeader(hdr)
-	case unix.S_IFCHR, unix.S_IFBLK:
-		hdr.Typeflag = tar.TypeChar
-		if kind == unix.S_IFBLK {
-			hdr.Typeflag = tar.TypeBlock
-		}
-		hdr.Devmajor = int64(unix.Major(st.Rdev))
-		hdr.Devminor = int64(unix.Minor(st.Rdev))
-		return t.tw.WriteHeader(hdr)
-	case unix.S_IFIFO:
-		hdr.Typeflag = tar.TypeFifo
-		return t.tw.WriteHeader(hdr)
 	}
-	return fmt.Errorf("unsupported file type %o", kind)
+	return t.tw.WriteHeader(hdr)
 }
 
 func readlinkat(dfd int, base string) (string, error) {

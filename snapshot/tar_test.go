@@ -6,12 +6,16 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/berth/berth/errdefs"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
 )
 
 func readTar(t *testing.T, s *Store, chainID digest.Digest) []byte {
@@ -174,5 +178,86 @@ func TestDecompress(t *testing.T) {
 			t.Fatalf("%v: truncated stream: %v, want unexpected EOF", c, err)
 		}
 		rc.Close()
+	}
+}
+
+func TestTarHeaders(t *testing.T) {
+	requireRoot(t) // mknod
+	dir := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.Mkdir(filepath.Join(dir, "d"), 0o750))
+	must(os.WriteFile(filepath.Join(dir, "f"), []byte("hello"), 0o644))
+	must(os.Chown(filepath.Join(dir, "f"), 7, 8))
+	must(unix.Chmod(filepath.Join(dir, "f"), 0o4755)) // after chown, which clears setuid
+	must(os.Link(filepath.Join(dir, "f"), filepath.Join(dir, "g")))
+	must(os.Symlink("../nowhere", filepath.Join(dir, "l")))
+	must(unix.Mkfifo(filepath.Join(dir, "p"), 0o600))
+	must(unix.Mknod(filepath.Join(dir, "c"), unix.S_IFCHR|0o620, int(unix.Mkdev(5, 1))))
+	must(unix.Mknod(filepath.Join(dir, "b"), unix.S_IFBLK|0o660, int(unix.Mkdev(7, 2))))
+	must(unix.Mknod(filepath.Join(dir, "s"), unix.S_IFSOCK|0o755, 0))
+	mtime := time.Date(2020, 1, 2, 3, 4, 5, 678_000_000, time.UTC)
+	for n, mode := range map[string]os.FileMode{"d": 0o750, "p": 0o600, "c": 0o620, "b": 0o660} {
+		must(os.Chmod(filepath.Join(dir, n), mode)) // past the umask
+	}
+	for _, n := range []string{"d", "f", "p", "c", "b"} {
+		must(os.Chtimes(filepath.Join(dir, n), mtime, mtime))
+	}
+	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY, 0)
+	must(err)
+	defer unix.Close(dfd)
+
+	var h TarHeaders
+	header := func(base, name string) *tar.Header {
+		t.Helper()
+		var st unix.Stat_t
+		must(unix.Fstatat(dfd, base, &st, unix.AT_SYMLINK_NOFOLLOW))
+		hdr, err := h.Header(dfd, base, name, &st)
+		must(err)
+		return hdr
+	}
+	type want struct {
+		typ            byte
+		name, linkname string
+		mode, size     int64
+		uid, gid       int
+		major, minor   int64
+	}
+	check := func(hdr *tar.Header, w want) {
+		t.Helper()
+		got := want{hdr.Typeflag, hdr.Name, hdr.Linkname, hdr.Mode, hdr.Size, hdr.Uid, hdr.Gid, hdr.Devmajor, hdr.Devminor}
+		if got != w {
+			t.Errorf("header\n got %+v\nwant %+v", got, w)
+		}
+		if hdr.Format != tar.FormatPAX {
+			t.Errorf("%s: format %v", hdr.Name, hdr.Format)
+		}
+	}
+	d := header("d", "x/d")
+	check(d, want{typ: tar.TypeDir, name: "x/d/", mode: 0o750})
+	if !d.ModTime.Equal(mtime.Truncate(time.Second)) {
+		t.Errorf("mtime %v, want whole seconds of %v", d.ModTime, mtime)
+	}
+	check(header("d", "./"), want{typ: tar.TypeDir, name: "./", mode: 0o750})
+	check(header("f", "f"), want{typ: tar.TypeReg, name: "f", mode: 0o4755, size: 5, uid: 7, gid: 8})
+	// The second name of the same inode is a hard link to the first.
+	check(header("g", "other/g"), want{typ: tar.TypeLink, name: "other/g", linkname: "f", mode: 0o4755, uid: 7, gid: 8})
+	check(header("l", "l"), want{typ: tar.TypeSymlink, name: "l", linkname: "../nowhere", mode: 0o777})
+	check(header("p", "p"), want{typ: tar.TypeFifo, name: "p", mode: 0o600})
+	check(header("c", "c"), want{typ: tar.TypeChar, name: "c", mode: 0o620, major: 5, minor: 1})
+	check(header("b", "b"), want{typ: tar.TypeBlock, name: "b", mode: 0o660, major: 7, minor: 2})
+	if hdr := header("s", "s"); hdr != nil {
+		t.Errorf("socket: %+v, want no entry", hdr)
+	}
+	// Another tar starts with no links known.
+	var fresh TarHeaders
+	var st unix.Stat_t
+	must(unix.Fstatat(dfd, "g", &st, unix.AT_SYMLINK_NOFOLLOW))
+	if hdr, err := fresh.Header(dfd, "g", "g", &st); err != nil || hdr.Typeflag != tar.TypeReg {
+		t.Errorf("first name in a fresh tar: %+v %v", hdr, err)
 	}
 }
