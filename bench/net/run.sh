@@ -3,8 +3,9 @@
 # a dockerd WITH its networking (docker0, iptables, userland proxy), same host,
 # same images, same tools.
 #
-#   start  `run --rm busybox true`, default bridge vs --network none, hyperfine
-#          medians (BENCH_NET_RUNS runs each): the bridge's added cost per
+#   start  `run --rm busybox true`, default bridge vs --network none,
+#          BENCH_NET_RUNS rounds with the commands interleaved in each: medians
+#          and the median per-round difference, the bridge's added cost per
 #          container start (goal < 5 ms on berthd).
 #   http   wrk (2 threads, 50 connections, 10 s) against nginx:alpine published
 #          with -p: from the host to 127.0.0.1 (userland proxy path on both
@@ -24,7 +25,7 @@
 # mounts and the temp dir are removed on exit.
 #
 # Needs root, `make build`, `make registries`, and: dockerd containerd wrk
-# iperf3 hyperfine socat jq nsenter ip.
+# iperf3 socat jq nsenter ip.
 # Writes $BENCH_NET_OUT (default bench/net/results.md) and prints it.
 # Knobs: BENCH_NET_SECTIONS="start http c2c" BENCH_NET_RUNS=30 BENCH_NET_REPS=3
 #   BENCH_NET_DURATION=10s BENCH_BIN=<dir with berthd berth berth-shim>
@@ -55,8 +56,8 @@ has() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
 [[ $(id -u) -eq 0 ]] || die "must run as root"
 [[ -x $DOCKER_CLI ]] || DOCKER_CLI=$(command -v docker) || die "no docker CLI"
-for c in dockerd containerd wrk iperf3 hyperfine socat jq nsenter ip bc curl; do
-	command -v "$c" >/dev/null || die "missing $c (apt-get install wrk iperf3 hyperfine socat jq)"
+for c in dockerd containerd wrk iperf3 socat jq nsenter ip bc curl; do
+	command -v "$c" >/dev/null || die "missing $c (apt-get install wrk iperf3 socat jq)"
 done
 for b in berthd berth berth-shim; do [[ -x $BIN/$b ]] || die "missing $BIN/$b (run make build)"; done
 curl -fsS -m 5 -o /dev/null "http://$REG/v2/" || die "registry $REG does not answer (run make registries)"
@@ -190,24 +191,47 @@ REPORT=$W/res/report.md
 
 # ------------------------------------------------------------------ start
 if has start; then
-	log "start: run --rm busybox true, bridge vs --network none ($RUNS runs each)"
-	hyperfine -N -w 3 -r "$RUNS" --export-json "$W/res/start.json" \
-		-n berth-bridge "${BERTH[*]} run --rm busybox true" \
-		-n berth-none "${BERTH[*]} run --rm --network none busybox true" \
-		-n docker-bridge "${DOCKER[*]} run --rm busybox true" \
-		-n docker-none "${DOCKER[*]} run --rm --network none busybox true" >"$W/res/start.txt" 2>&1 ||
-		{ cat "$W/res/start.txt" >&2; die "hyperfine failed"; }
-	med() { jq -r --arg n "$1" '.results[] | select(.command==$n) | .median*1000' "$W/res/start.json"; }
-	bb=$(med berth-bridge) bn=$(med berth-none) db=$(med docker-bridge) dn=$(med docker-none)
+	# Interleaved, not hyperfine's one command after the other: each round
+	# runs the four commands (order rotating), so load from other work hits
+	# bridge and none alike; the per-round difference cancels what hits a
+	# whole round. See also startcost.sh (berth only, + a user network).
+	log "start: run --rm busybox true, bridge vs --network none ($RUNS interleaved rounds after 3 warm-ups)"
+	SNAMES=(berth-bridge berth-none docker-bridge docker-none)
+	start_cmd() {
+		case $1 in
+		berth-bridge) "${BERTH[@]}" run --rm busybox true ;;
+		berth-none) "${BERTH[@]}" run --rm --network none busybox true ;;
+		docker-bridge) "${DOCKER[@]}" run --rm busybox true ;;
+		docker-none) "${DOCKER[@]}" run --rm --network none busybox true ;;
+		esac
+	}
+	start_ms() {
+		local t0=$EPOCHREALTIME
+		start_cmd "$1" >/dev/null 2>"$W/res/start.err" || { cat "$W/res/start.err" >&2; die "$1 failed"; }
+		bc <<<"($EPOCHREALTIME - $t0) * 1000"
+	}
+	for _ in 1 2 3; do for c in "${SNAMES[@]}"; do start_ms "$c" >/dev/null; done; done
+	declare -A ST SD
+	for r in $(seq 0 $((RUNS - 1))); do
+		declare -A cur=()
+		for k in 0 1 2 3; do
+			c=${SNAMES[$(((k + r) % 4))]}
+			cur[$c]=$(start_ms "$c")
+			ST[$c]+="${cur[$c]} "
+		done
+		SD[berth]+="$(bc <<<"${cur[berth-bridge]} - ${cur[berth-none]}") "
+		SD[docker]+="$(bc <<<"${cur[docker-bridge]} - ${cur[docker-none]}") "
+	done
+	smed() { tr ' ' '\n' <<<"$1" | grep . | median; }
 	{
 		echo "## Container start: default bridge vs --network none"
 		echo
-		echo "\`run --rm busybox true\` end to end through each engine's CLI (berth CLI → berthd, docker CLI → dockerd), hyperfine median of $RUNS runs (3 warm-up)."
+		echo "\`run --rm busybox true\` end to end through each engine's CLI (berth CLI → berthd, docker CLI → dockerd); $RUNS rounds after 3 warm-ups, the four commands interleaved in every round (order rotating). Load average after: $(cut -d' ' -f1-3 /proc/loadavg)."
 		echo
-		echo "| engine | bridge (ms) | none (ms) | bridge's cost (ms) |"
+		echo "| engine | bridge median (ms) | none median (ms) | median of per-round (bridge − none) (ms) |"
 		echo "|---|---:|---:|---:|"
-		printf '| berthd | %.1f | %.1f | **%.1f** |\n' "$bb" "$bn" "$(bc -l <<<"$bb - $bn")"
-		printf '| dockerd | %.1f | %.1f | %.1f |\n' "$db" "$dn" "$(bc -l <<<"$db - $dn")"
+		printf '| berthd | %.1f | %.1f | **%.1f** |\n' "$(smed "${ST[berth-bridge]}")" "$(smed "${ST[berth-none]}")" "$(smed "${SD[berth]}")"
+		printf '| dockerd | %.1f | %.1f | %.1f |\n' "$(smed "${ST[docker-bridge]}")" "$(smed "${ST[docker-none]}")" "$(smed "${SD[docker]}")"
 		echo
 		echo "Goal: the bridge adds < 5 ms to a berth container start."
 		echo
