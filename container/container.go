@@ -98,6 +98,11 @@ func (c *Container) save(dir string) error {
 	if err != nil {
 		return err
 	}
+	if c.HostConfig != nil && c.HostConfig.AutoRemove {
+		// A --rm container does not outlive a crash (restore removes it):
+		// its record is never worth an fsync.
+		return osutil.ReplaceFile(filepath.Join(dir, recordName), b)
+	}
 	return osutil.WriteFileAtomic(filepath.Join(dir, recordName), b)
 }
 

@@ -125,7 +125,52 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 			}
 		}
 	}()
-	m, err := s.cfg.Snapshots.Mounts(ctx, c.ID)
+	// The shim boots (a few ms of process start) while the rootfs is
+	// mounted and the spec written: it needs neither until the start.
+	c.mu.Lock()
+	shimOpts := shim.Options{
+		ID: c.ID, Bundle: stateDir, StateDir: stateDir,
+		Runtime: s.cfg.Runtime, RuntimeRoot: s.runcRoot(),
+		LogPath: c.LogPath, Tty: c.Config.Tty, OpenStdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
+		CgroupPaths: s.cgroupPaths(c.ID),
+	}
+	shimOpts.LogMaxSize, shimOpts.LogMaxFiles = logLimits(c.HostConfig.LogConfig.Config)
+	c.mu.Unlock()
+	type spawned struct {
+		cl  shim.Client
+		err error
+	}
+	spawnDone := make(chan spawned, 1)
+	go func() {
+		cl, err := shim.Spawn(ctx, s.cfg.ShimPath, shimOpts)
+		spawnDone <- spawned{cl, err}
+	}()
+	var shimResult *spawned
+	waitShim := func() spawned {
+		if shimResult == nil {
+			r := <-spawnDone
+			shimResult = &r
+		}
+		return *shimResult
+	}
+	startAsked := false
+	cleanups = append(cleanups, func() {
+		// A start that failed before the shim was asked to run anything:
+		// the shim would wait for a start that never comes. (Once asked,
+		// the failure handling below knows what the shim does.)
+		if r := waitShim(); r.err == nil && !startAsked {
+			shim.Abort(stateDir, c.ID)
+		}
+	})
+	c.mu.Lock()
+	autoRemove := c.HostConfig.AutoRemove
+	c.mu.Unlock()
+	mounts := s.cfg.Snapshots.Mounts
+	if autoRemove {
+		// Its layer is deleted at exit: never spend a sync on it.
+		mounts = s.cfg.Snapshots.VolatileMounts
+	}
+	m, err := mounts(ctx, c.ID)
 	if err != nil {
 		return err
 	}
@@ -146,20 +191,11 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	if err := writeSpec(stateDir, spec); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	tty, openStdin, stdinOnce := c.Config.Tty, c.Config.OpenStdin, c.Config.StdinOnce
-	maxSize, maxFiles := logLimits(c.HostConfig.LogConfig.Config)
-	c.mu.Unlock()
-	cl, err := shim.Spawn(ctx, s.cfg.ShimPath, shim.Options{
-		ID: c.ID, Bundle: stateDir, StateDir: stateDir,
-		Runtime: s.cfg.Runtime, RuntimeRoot: s.runcRoot(),
-		LogPath: c.LogPath, LogMaxSize: maxSize, LogMaxFiles: maxFiles,
-		Tty: tty, OpenStdin: openStdin, StdinOnce: stdinOnce,
-		CgroupPaths: s.cgroupPaths(c.ID),
-	})
-	if err != nil {
-		return err
+	sr := waitShim()
+	if sr.err != nil {
+		return sr.err
 	}
+	cl := sr.cl
 	// Attachers that came before the start get their streams now, so they
 	// see the container's first byte.
 	c.mu.Lock()
@@ -169,6 +205,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	for _, p := range pending {
 		p.connect(ctx, cl)
 	}
+	startAsked = true
 	pid, err := cl.Start(ctx)
 	if err != nil {
 		for _, p := range pending {
@@ -277,7 +314,13 @@ func (s *Service) handleExit(c *Container, st *shim.ExitStatus) {
 	}
 	autoRemove := c.HostConfig.AutoRemove && !restart
 	ran := st.ExitedAt.Sub(c.State.StartedAt)
-	_ = c.save(s.dir(c.ID))
+	if !autoRemove {
+		// A container about to be removed skips the write: its record
+		// goes in a moment, and until then the one on disk (running, with
+		// the shim's exit file beside it) is settled the same way by a
+		// restart.
+		_ = c.save(s.dir(c.ID))
+	}
 	c.notifyLocked()
 	c.mu.Unlock()
 	if st.OOMKilled {
@@ -287,6 +330,9 @@ func (s *Service) handleExit(c *Container, st *shim.ExitStatus) {
 	if autoRemove {
 		if err := s.Remove(context.Background(), c.ID, RemoveOptions{Volumes: true}); err != nil {
 			s.log.Warn("auto-remove failed", "id", c.ID, "err", err)
+			c.mu.Lock()
+			_ = c.save(s.dir(c.ID))
+			c.mu.Unlock()
 		}
 		return
 	}
@@ -612,6 +658,18 @@ func (s *Service) restore(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Snapshots with no container directory are leftovers of a crash (a
+	// create cut short, a --rm container's unsynced layer): remove them.
+	// Unreadable records keep theirs.
+	recorded := map[string]bool{}
+	for _, e := range entries {
+		if e.IsDir() {
+			recorded[e.Name()] = true
+		}
+	}
+	if err := s.cfg.Snapshots.RemoveUnused(ctx, func(key string) bool { return recorded[key] }); err != nil {
+		s.log.Warn("remove leftover container layers", "err", err)
+	}
 	for _, e := range entries {
 		if !e.IsDir() {
 			continue
@@ -631,6 +689,12 @@ func (s *Service) restore(ctx context.Context) error {
 		s.byID[c.ID] = c
 		s.byName[c.Name] = c.ID
 		if !c.State.Running && !c.State.Restarting {
+			if c.HostConfig.AutoRemove {
+				// A --rm container that is not running (berthd or the host
+				// went down before its removal): Docker removes these when
+				// it starts.
+				go func() { _ = s.Remove(context.Background(), c.ID, RemoveOptions{Force: true, Volumes: true}) }()
+			}
 			continue
 		}
 		cl := s.shimClient(c)

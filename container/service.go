@@ -282,7 +282,11 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 			_ = os.RemoveAll(s.dir(c.ID))
 		}
 	}()
-	if _, err := s.cfg.Snapshots.Prepare(ctx, c.ID, img.TopChain); err != nil {
+	prepare := s.cfg.Snapshots.Prepare
+	if c.HostConfig.AutoRemove {
+		prepare = s.cfg.Snapshots.PrepareEphemeral
+	}
+	if _, err := prepare(ctx, c.ID, img.TopChain); err != nil {
 		return "", nil, err
 	}
 	if err := os.MkdirAll(s.dir(c.ID), 0o700); err != nil {

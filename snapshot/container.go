@@ -116,6 +116,19 @@ func (s *Store) containerDir(key string) string { return filepath.Join(s.contain
 // errdefs.ErrNotFound); an existing key is errdefs.ErrConflict. The mount's
 // lowerdirs list the chain from parentChainID down to the base layer.
 func (s *Store) Prepare(ctx context.Context, key string, parentChainID digest.Digest) (Mount, error) {
+	return s.prepare(ctx, key, parentChainID, true)
+}
+
+// PrepareEphemeral is Prepare for a snapshot that need not survive a
+// crash (a `run --rm` container's: a restart removes such a container):
+// nothing is synced to disk. After a crash the snapshot may be missing,
+// partial or left over without its container; RemoveUnused collects
+// leftovers.
+func (s *Store) PrepareEphemeral(ctx context.Context, key string, parentChainID digest.Digest) (Mount, error) {
+	return s.prepare(ctx, key, parentChainID, false)
+}
+
+func (s *Store) prepare(ctx context.Context, key string, parentChainID digest.Digest, durable bool) (Mount, error) {
 	if err := checkKey(key); err != nil {
 		return Mount{}, err
 	}
@@ -155,11 +168,13 @@ func (s *Store) Prepare(ctx context.Context, key string, parentChainID digest.Di
 	if err != nil {
 		return Mount{}, err
 	}
-	if err := writeFileSync(filepath.Join(tmp, "container.json"), meta); err != nil {
+	if err := writeFile(filepath.Join(tmp, "container.json"), meta, durable); err != nil {
 		return Mount{}, err
 	}
-	if err := syncDir(tmp); err != nil {
-		return Mount{}, err
+	if durable {
+		if err := syncDir(tmp); err != nil {
+			return Mount{}, err
+		}
 	}
 	if err := os.Rename(tmp, s.containerDir(key)); err != nil {
 		if errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
@@ -168,8 +183,10 @@ func (s *Store) Prepare(ctx context.Context, key string, parentChainID digest.Di
 		return Mount{}, err
 	}
 	committed = true
-	if err := syncDir(s.containersDir()); err != nil {
-		return Mount{}, err
+	if durable {
+		if err := syncDir(s.containersDir()); err != nil {
+			return Mount{}, err
+		}
 	}
 	return s.mount(key, chain)
 }
@@ -203,6 +220,26 @@ func (s *Store) RemoveContainer(ctx context.Context, key string) error {
 	}
 	syncDir(s.containersDir())
 	return os.RemoveAll(trash)
+}
+
+// RemoveUnused removes every container snapshot whose key keep rejects:
+// the leftovers of a crash between Prepare and the container's record, or
+// of an ephemeral snapshot. Call it before any other use of the store.
+func (s *Store) RemoveUnused(ctx context.Context, keep func(key string) bool) error {
+	entries, err := os.ReadDir(s.containersDir())
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range entries {
+		if keep(e.Name()) {
+			continue
+		}
+		if err := s.RemoveContainer(ctx, e.Name()); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Usage returns the bytes of regular file content in the snapshot's
@@ -357,7 +394,8 @@ func (s *Store) ensureLink(chainID digest.Digest) error {
 	return err
 }
 
-func writeFileSync(name string, data []byte) error {
+// writeFile creates name with data, synced to disk when durable.
+func writeFile(name string, data []byte, durable bool) error {
 	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
@@ -366,9 +404,11 @@ func writeFileSync(name string, data []byte) error {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	if durable {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	return f.Close()
 }

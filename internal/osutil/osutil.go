@@ -15,6 +15,18 @@ import (
 // WriteFileAtomic writes data to path through a temporary file, fsync and
 // rename, so a reader sees the old content or the new, never half of it.
 func WriteFileAtomic(path string, data []byte) error {
+	return writeFileAtomic(path, data, true)
+}
+
+// ReplaceFile is WriteFileAtomic without the fsync: readers see the old or
+// the new content, never a mix, but a crash may lose the write (or, on
+// some filesystems, leave an empty file). For records that need not
+// survive a crash.
+func ReplaceFile(path string, data []byte) error {
+	return writeFileAtomic(path, data, false)
+}
+
+func writeFileAtomic(path string, data []byte, durable bool) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -24,9 +36,11 @@ func WriteFileAtomic(path string, data []byte) error {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	if durable {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	if err := f.Close(); err != nil {
 		return err

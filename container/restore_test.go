@@ -1,0 +1,109 @@
+package container
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/berth/berth/errdefs"
+)
+
+// A restarted berthd removes what a crash leaves behind: --rm containers
+// that are not running (as dockerd does) and container layers whose
+// container record never got written.
+func TestRestoreRemovesLeftovers(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	keep := e.create(t, "keep", []string{"true"}, nil)
+	rm := e.create(t, "rmme", []string{"true"}, &container.HostConfig{AutoRemove: true})
+	if _, err := e.cfg.Snapshots.Prepare(ctx, "orphan1", e.svc.byID[keep].TopChain); err != nil {
+		t.Fatal(err)
+	}
+	snapDir := func(key string) string { return filepath.Join(e.cfg.Snapshots.Root(), "containers", key) }
+
+	e.svc.Close()
+	svc2, err := New(ctx, e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc2
+	if _, err := os.Stat(snapDir("orphan1")); !os.IsNotExist(err) {
+		t.Errorf("leftover layer orphan1 still there (%v)", err)
+	}
+	if _, err := svc2.Get(keep); err != nil {
+		t.Fatalf("container without --rm lost: %v", err)
+	}
+	if _, err := os.Stat(snapDir(keep)); err != nil {
+		t.Fatalf("layer of a kept container removed: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := svc2.Get(rm)
+		if errdefs.IsNotFound(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stopped --rm container not removed at restore: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := os.Stat(snapDir(rm)); !os.IsNotExist(err) {
+		t.Errorf("removed --rm container's layer still there (%v)", err)
+	}
+}
+
+// A start that fails after the shim was spawned (here: the network of a
+// container that is not running) leaves no shim waiting for a start.
+func TestFailedStartLeavesNoShim(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	other := e.create(t, "other", []string{"sleep", "10"}, nil)
+	id := e.create(t, "joiner", []string{"true"}, &container.HostConfig{NetworkMode: container.NetworkMode("container:" + other)})
+	err := e.svc.Start(ctx, id)
+	if err == nil || !strings.Contains(err.Error(), "non running container") {
+		t.Fatalf("start = %v, want the non-running container error", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pids := shimsOf(t, id)
+		if len(pids) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("shim(s) %v of the failed start still running", pids)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	insp, err := e.svc.Inspect(ctx, id, false)
+	if err != nil || insp.State.Status != container.StateCreated {
+		t.Fatalf("after the failed start: %+v %v", insp.State, err)
+	}
+}
+
+// shimsOf lists the PIDs of live berth-shim processes for container id.
+func shimsOf(t *testing.T, id string) []string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []string
+	for _, d := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		if err != nil || !strings.Contains(string(b), "berth-shim") || !strings.Contains(string(b), id) {
+			continue
+		}
+		if st, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat")); err == nil {
+			if f := strings.Fields(string(st)); len(f) > 2 && f[2] == "Z" {
+				continue // exited, not yet reaped
+			}
+		}
+		pids = append(pids, d.Name())
+	}
+	return pids
+}
