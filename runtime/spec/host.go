@@ -33,6 +33,12 @@ type Host struct {
 	SwapLimit bool
 	// NumCPU is the number of CPUs usable for --cpus and --cpuset-cpus.
 	NumCPU int
+	// NoX32 is true on an x86-64 kernel that does not run x32-ABI system
+	// calls (CONFIG_X86_X32_ABI off, or disabled at boot): there the
+	// seccomp profile's x32 section can never match anything an
+	// executable could do, and leaving it out halves the time runc spends
+	// compiling the filter (see seccompFor).
+	NoX32 bool
 }
 
 var detectHost = sync.OnceValue(func() *Host {
@@ -46,6 +52,7 @@ var detectHost = sync.OnceValue(func() *Host {
 		h.NofileHard = rl.Max
 	}
 	h.Caps = capsFromMask(readCapBnd())
+	h.NoX32 = runtime.GOARCH == "amd64" && !x32Syscalls()
 	if h.CgroupV2 {
 		if b, err := os.ReadFile("/sys/fs/cgroup/cgroup.controllers"); err == nil {
 			// As Docker: on v2 the memory controller brings memory.swap.max.
@@ -83,4 +90,13 @@ func readCapBnd() uint64 {
 		return m
 	}
 	return defaultCapMask
+}
+
+// x32Syscalls reports whether the kernel serves x32-ABI system calls: it
+// asks for getpid (39) with the x32 bit set, which a kernel without x32
+// answers with ENOSYS.
+func x32Syscalls() bool {
+	const x32Bit = 0x40000000
+	_, _, errno := unix.RawSyscall(x32Bit|39, 0, 0, 0)
+	return errno != unix.ENOSYS
 }

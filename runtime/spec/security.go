@@ -80,12 +80,18 @@ var seccompCache struct {
 
 // seccompFor returns the seccomp filter for s, whose capabilities must be
 // final. A cached default is shared between specs: treat it as read-only.
-func seccompFor(s *specs.Spec, profile string) (*specs.LinuxSeccomp, error) {
+// On a kernel without the x32 ABI (host.NoX32), the profile's x32
+// architecture is left out (see withoutX32).
+func seccompFor(s *specs.Spec, profile string, host *Host) (*specs.LinuxSeccomp, error) {
+	noX32 := host != nil && host.NoX32
 	switch profile {
 	case "unconfined":
 		return nil, nil
 	case "":
 		key := capMask(s.Process.Capabilities.Bounding)
+		if noX32 {
+			key |= 1 << 63 // no capability has that bit
+		}
 		seccompCache.Lock()
 		defer seccompCache.Unlock()
 		if p, ok := seccompCache.m[key]; ok {
@@ -94,6 +100,9 @@ func seccompFor(s *specs.Spec, profile string) (*specs.LinuxSeccomp, error) {
 		p, err := seccomp.GetDefaultProfile(s)
 		if err != nil {
 			return nil, errdefs.As(errdefs.ErrSystem, err)
+		}
+		if noX32 {
+			withoutX32(p)
 		}
 		if seccompCache.m == nil {
 			seccompCache.m = map[uint64]*specs.LinuxSeccomp{}
@@ -105,8 +114,33 @@ func seccompFor(s *specs.Spec, profile string) (*specs.LinuxSeccomp, error) {
 		if err != nil {
 			return nil, errdefs.As(errdefs.ErrInvalidParameter, err)
 		}
+		if noX32 {
+			withoutX32(p)
+		}
 		return p, nil
 	}
+}
+
+// withoutX32 drops SCMP_ARCH_X32 from p's architectures, on a kernel that
+// has no x32 ABI. There no x32 executable can run (execve refuses it) and
+// an x32 system call fails with ENOSYS, so the x32 half of the filter
+// never allows anything real. Leaving it out saves runc about 10 ms of
+// CPU per container start (libseccomp 2.5 builds each architecture's
+// filter separately; x86-64, x86 and x32 together cost ~20 ms). The one
+// observable difference: a process that issues an x32 system call by hand
+// (a number with bit 30 set) gets the filter's bad-architecture action
+// instead of ENOSYS.
+func withoutX32(p *specs.LinuxSeccomp) {
+	if p == nil {
+		return
+	}
+	archs := p.Architectures[:0:0]
+	for _, a := range p.Architectures {
+		if a != specs.ArchX32 {
+			archs = append(archs, a)
+		}
+	}
+	p.Architectures = archs
 }
 
 // seccompProfileUncached converts the default profile without the cache

@@ -380,7 +380,7 @@ func Generate(in Input) (*specs.Spec, error) {
 
 	// Seccomp last: the default profile depends on the capabilities.
 	if !hc.Privileged {
-		if s.Linux.Seccomp, err = seccompFor(s, sec.seccomp); err != nil {
+		if s.Linux.Seccomp, err = seccompFor(s, sec.seccomp, host); err != nil {
 			return nil, err
 		}
 	}
