@@ -11,8 +11,11 @@ E2E_TIMEOUT ?= 30m
 
 all: build
 
+# The shim (one per container) and the CLI (one per command) are static:
+# no libc to map and relocate, less memory per container, faster start.
 build:
-	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/berth ./cmd/berthd ./cmd/berth-shim
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/berthd
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/berth ./cmd/berth-shim
 
 deps:
 	./hack/deps.sh

@@ -82,6 +82,8 @@ type Server struct {
 	waiters   []chan *ExitStatus
 	stdinOpen bool
 
+	trim trimmer
+
 	ioDone sync.WaitGroup
 	// startDone is closed when the start attempt has ended. Reaping begins
 	// only then, so the reaper never steals runc's own exit status.
@@ -319,6 +321,12 @@ func (s *Server) start() (int, error) {
 	s.pid = pid
 	s.mu.Unlock()
 	s.startIO()
+	// Past start-up (and the first requests that follow it): from here
+	// on the shim mostly sleeps.
+	time.AfterFunc(time.Second, func() {
+		s.trim.trim(true)
+		s.trim.trimAfterCollections()
+	})
 	return pid, nil
 }
 
