@@ -88,7 +88,7 @@ bg "$W/relay-ns.log" nsenter --net="$NSP" socat "TCP-LISTEN:${REG##*:},bind=127.
 mkdir -p "$W/cfg"
 echo '{}' >"$W/daemon.json"
 bg "$W/berthd.log" nsenter --net="$NSP" "$BIN/berthd" --data-root "$W/data" --exec-root "$W/run" \
-	-H "unix://$SOCK" --pidfile "$W/pid" --config-file "$W/daemon.json" --registry-mirror "http://$REG"
+	-H "unix://$SOCK" --pidfile "$W/pid" --config-file "$W/daemon.json" --registry-mirror "http://$REG" --log-level debug
 for _ in $(seq 600); do
 	curl -fsS -m 1 --unix-socket "$SOCK" -o /dev/null http://x/_ping 2>/dev/null && break
 	sleep 0.1
@@ -106,6 +106,7 @@ netarg() {
 once() { # once MODE -> ms
 	local a t0 t1
 	a=$(netarg "$1")
+	echo "$1" >>"$W/order"
 	t0=$EPOCHREALTIME
 	"${BERTH[@]}" run --rm "$a" busybox true || die "run --rm $a failed"
 	t1=$EPOCHREALTIME
@@ -132,6 +133,15 @@ for r in $(seq 0 $((RUNS - 1))); do
 	((r % 10 == 9)) && log "  $((r + 1)) rounds"
 done
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
+# berthd's own time for each POST /containers/{id}/start (its debug log's
+# "api request ... dur="), in run order: network setup plus runc, without
+# the CLI, the attach and the wait. Warm-ups dropped.
+grep -E 'msg="api request" method=POST path=/v[0-9.]+/containers/[0-9a-f]+/start ' "$W/berthd.log" |
+	sed -E 's/.* dur=([^ ]+).*/\1/' |
+	awk '{v=$1; if (v ~ /µs$/) {sub(/µs$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; print v}' >"$W/startdur"
+[[ $(wc -l <"$W/startdur") -eq $(wc -l <"$W/order") ]] || die "start requests in the log ($(wc -l <"$W/startdur")) do not match the runs ($(wc -l <"$W/order"))"
+declare -A S
+while read -r m v; do S[$m]+="$v "; done < <(paste -d' ' "$W/order" "$W/startdur" | tail -n $((RUNS * n)))
 
 {
 	echo "### run --rm busybox true: --network none vs bridge vs a user-defined network"
@@ -139,13 +149,17 @@ LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 	echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, kernel $(uname -r), berth $(git -C "$ROOT" describe --always --dirty 2>/dev/null); berthd in a network namespace of its own."
 	echo "$RUNS rounds after $WARM warm-up rounds, the modes interleaved in every round (order rotating). Load average before: $LOAD0; after: $LOAD1."
 	echo
-	echo "| mode | median (ms) | min (ms) | median of per-round (mode − none) (ms) |"
-	echo "|---|---:|---:|---:|"
+	echo "| mode | run --rm median (ms) | min (ms) | median of per-round (mode − none) (ms) | berthd's start request, median (ms) | its median per-round (mode − none) (ms) |"
+	echo "|---|---:|---:|---:|---:|---:|"
 	for m in "${MODES[@]}"; do
 		med=$(tr ' ' '\n' <<<"${T[$m]}" | grep . | median)
 		min=$(tr ' ' '\n' <<<"${T[$m]}" | grep . | sort -g | head -1)
 		if [[ $m == none ]]; then d="—"; else d=$(printf '%.1f' "$(tr ' ' '\n' <<<"${D[$m]}" | grep . | median)"); fi
-		printf '| %s | %.1f | %.1f | %s |\n' "$m" "$med" "$min" "$d"
+		smed=$(tr ' ' '\n' <<<"${S[$m]}" | grep . | median)
+		if [[ $m == none ]]; then sd="—"; else
+			sd=$(printf '%.2f' "$(paste -d- <(tr ' ' '\n' <<<"${S[$m]}" | grep .) <(tr ' ' '\n' <<<"${S[none]}" | grep .) | bc -l | median)")
+		fi
+		printf '| %s | %.1f | %.1f | %s | %.2f | %s |\n' "$m" "$med" "$min" "$d" "$smed" "$sd"
 	done
 	echo
 } >"$W/report.md"
@@ -153,5 +167,6 @@ cat "$W/report.md"
 [[ -n $OUT ]] && cat "$W/report.md" >>"$OUT"
 if [[ -n ${BENCH_NET_RAW:-} ]]; then
 	for m in "${MODES[@]}"; do echo "$m ${T[$m]}"; done >"$BENCH_NET_RAW"
+	for m in "${MODES[@]}"; do echo "start-$m ${S[$m]}"; done >>"$BENCH_NET_RAW"
 fi
 exit 0
