@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -45,6 +46,13 @@ import (
 	"github.com/berth/berth/version"
 	"github.com/berth/berth/volume"
 )
+
+// The main thread stays with the main goroutine. Code that enters a
+// namespace or changes its working directory on a locked thread and then
+// lets its goroutine exit relies on Go ending that thread; Go never ends
+// the main thread, it parks it for good, still in that namespace. A locked
+// main goroutine means no other goroutine ever runs there.
+func init() { runtime.LockOSThread() }
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
