@@ -771,13 +771,9 @@ func (s *Service) Prune(ctx context.Context, args filters.Args) (*network.PruneR
 	if err := args.Validate("until", "label", "label!"); err != nil {
 		return nil, err
 	}
-	var until time.Time
-	for _, u := range args.Get("until") {
-		t, err := parseUntil(u)
-		if err != nil {
-			return nil, err
-		}
-		until = t
+	until, err := args.Until(time.Now())
+	if err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -791,7 +787,7 @@ func (s *Service) Prune(ctx context.Context, args filters.Args) (*network.PruneR
 		if n.Predefined || s.activeEndpoints(n.ID) > 0 {
 			continue
 		}
-		if !until.IsZero() && !n.Created.Before(until) {
+		if !until.IsZero() && n.Created.After(until) {
 			continue
 		}
 		if !args.MatchLabels("label", n.Labels) {
@@ -807,22 +803,6 @@ func (s *Service) Prune(ctx context.Context, args filters.Args) (*network.PruneR
 		rep.NetworksDeleted = append(rep.NetworksDeleted, n.Name)
 	}
 	return rep, nil
-}
-
-func parseUntil(v string) (time.Time, error) {
-	if d, err := time.ParseDuration(v); err == nil {
-		return time.Now().Add(-d), nil
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
-		if t, err := time.Parse(layout, v); err == nil {
-			return t, nil
-		}
-	}
-	var sec int64
-	if _, err := fmt.Sscanf(v, "%d", &sec); err == nil {
-		return time.Unix(sec, 0), nil
-	}
-	return time.Time{}, errdefs.InvalidParameter(fmt.Sprintf("invalid filter 'until=%s'", v))
 }
 
 // CloseIdle is Close, and when no container has a network sandbox it also

@@ -401,6 +401,12 @@ func TestUserDefinedNetworks(t *testing.T) {
 		c.ok("network", "create", p2)
 		nd.rmNetLater(t, p2)
 		c.ok("rm", "-f", inweb)
+		// until: networks created after it stay; a bad value is refused.
+		out = c.ok("network", "prune", "-f", "--filter", "until=1h").Stdout
+		if strings.Contains(out, p1) || strings.Contains(out, p2) {
+			t.Errorf("network prune --filter until=1h removed a network created just now:\n%s", out)
+		}
+		c.fail([]string{"network", "prune", "-f", "--filter", "until=notatime"}, `failed to parse value as time or duration: "notatime"`)
 		out = c.ok("network", "prune", "-f").Stdout
 		for _, n := range []string{p1, p2, ni2} {
 			if !strings.Contains(out, n) {
