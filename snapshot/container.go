@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base32"
 	"encoding/hex"
 	"encoding/json"
@@ -97,6 +98,8 @@ func Unmount(target string) error {
 type containerMeta struct {
 	// Chain lists the layers' chain IDs from the top (the parent) down.
 	Chain []digest.Digest `json:"chain"`
+	// Ephemeral snapshots are never synced to disk (PrepareEphemeral).
+	Ephemeral bool `json:"ephemeral,omitempty"`
 }
 
 var validKey = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
@@ -164,7 +167,7 @@ func (s *Store) prepare(ctx context.Context, key string, parentChainID digest.Di
 			return Mount{}, err
 		}
 	}
-	meta, err := json.Marshal(containerMeta{Chain: chain})
+	meta, err := json.Marshal(containerMeta{Chain: chain, Ephemeral: !durable})
 	if err != nil {
 		return Mount{}, err
 	}
@@ -203,14 +206,16 @@ func (s *Store) Mounts(ctx context.Context, key string) (Mount, error) {
 // RemoveContainer deletes the snapshot key and its writable layer. Unmount
 // it first.
 func (s *Store) RemoveContainer(ctx context.Context, key string) error {
-	if _, err := s.readContainer(ctx, key); err != nil {
+	meta, err := s.readContainer(ctx, key)
+	if err != nil {
 		return err
 	}
+	// Out of the way first (tmp/ is emptied at start-up), then deleted.
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	trash := filepath.Join(s.tmpDir(), "remove-"+key+"-"+hex.EncodeToString(rnd[:]))
 	s.refMu.Lock()
-	trash, err := os.MkdirTemp(s.tmpDir(), "remove-")
-	if err == nil {
-		err = os.Rename(s.containerDir(key), filepath.Join(trash, "c"))
-	}
+	err = os.Rename(s.containerDir(key), trash)
 	s.refMu.Unlock()
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -218,7 +223,9 @@ func (s *Store) RemoveContainer(ctx context.Context, key string) error {
 		}
 		return err
 	}
-	syncDir(s.containersDir())
+	if !meta.Ephemeral {
+		syncDir(s.containersDir())
+	}
 	return os.RemoveAll(trash)
 }
 

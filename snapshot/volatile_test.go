@@ -79,6 +79,15 @@ func TestRemoveUnused(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if _, err := s.Prepare(ctx, "durable1", base.ChainID); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]bool{"gone1": true, "durable1": false} {
+		m, err := s.readContainer(ctx, key)
+		if err != nil || m.Ephemeral != want {
+			t.Errorf("%s: ephemeral %v (%v), want %v", key, m.Ephemeral, err, want)
+		}
+	}
 	if err := s.RemoveUnused(ctx, func(k string) bool { return k == "keep1" }); err != nil {
 		t.Fatal(err)
 	}
