@@ -18,7 +18,11 @@ import (
 //   - MaskedPaths and ReadonlyPaths get the defaults unless privileged (or
 //     systempaths=unconfined, which the docker CLI sends as empty lists);
 //   - swappiness and OomKillDisable are dropped on cgroup v2, with
-//     Docker's warnings.
+//     Docker's warnings;
+//   - a limit whose cgroup controller the host lacks (see CgroupSupport)
+//     is dropped, with Docker's warning, as Docker's
+//     verifyPlatformContainerResources drops it; --cpus there is refused
+//     (checkResources), as by Docker.
 //
 // It returns the warnings Docker returns from create. host nil means
 // DetectHost().
@@ -26,7 +30,7 @@ func CreateDefaults(hc *container.HostConfig, host *Host) []string {
 	if host == nil {
 		host = DetectHost()
 	}
-	var warnings []string
+	warnings := discardUnsupported(hc, CgroupSupportOf(host))
 	if hc.CPUShares > 0 {
 		hc.CPUShares = min(max(hc.CPUShares, minCPUShares), maxCPUShares)
 	}
@@ -71,4 +75,63 @@ func CreateDefaults(hc *container.HostConfig, host *Host) []string {
 		}
 	}
 	return warnings
+}
+
+// discardUnsupported drops the limits the host's cgroups cannot apply, with
+// Docker's warnings, in Docker's order.
+func discardUnsupported(hc *container.HostConfig, sup CgroupSupport) []string {
+	var w []string
+	if hc.Memory > 0 && !sup.Memory {
+		w = append(w, "Your kernel does not support memory limit capabilities or the cgroup is not mounted. Limitation discarded.")
+		hc.Memory, hc.MemorySwap = 0, -1
+	}
+	if hc.MemoryReservation > 0 && !sup.Memory {
+		w = append(w, "Your kernel does not support memory soft limit capabilities or the cgroup is not mounted. Limitation discarded.")
+		hc.MemoryReservation = 0
+	}
+	if hc.PidsLimit != nil && !sup.Pids {
+		if *hc.PidsLimit > 0 {
+			w = append(w, "Your kernel does not support PIDs limit capabilities or the cgroup is not mounted. PIDs limit discarded.")
+		}
+		hc.PidsLimit = nil
+	}
+	if hc.CPUShares > 0 && !sup.CPU {
+		w = append(w, "Your kernel does not support CPU shares or the cgroup is not mounted. Shares discarded.")
+		hc.CPUShares = 0
+	}
+	if (hc.CPUPeriod != 0 || hc.CPUQuota != 0) && !sup.CPU {
+		w = append(w, "Your kernel does not support CPU CFS scheduler. CPU period/quota discarded.")
+		hc.CPUPeriod, hc.CPUQuota = 0, 0
+	}
+	if (hc.CpusetCpus != "" || hc.CpusetMems != "") && !sup.Cpuset {
+		w = append(w, "Your kernel does not support cpuset or the cgroup is not mounted. Cpuset discarded.")
+		hc.CpusetCpus, hc.CpusetMems = "", ""
+	}
+	if !sup.IO {
+		if hc.BlkioWeight > 0 {
+			w = append(w, "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.")
+			hc.BlkioWeight = 0
+		}
+		if len(hc.BlkioWeightDevice) > 0 {
+			w = append(w, "Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.")
+			hc.BlkioWeightDevice = nil
+		}
+		if len(hc.BlkioDeviceReadBps) > 0 {
+			w = append(w, "Your kernel does not support BPS Block I/O read limit or the cgroup is not mounted. Block I/O BPS read limit discarded.")
+			hc.BlkioDeviceReadBps = nil
+		}
+		if len(hc.BlkioDeviceWriteBps) > 0 {
+			w = append(w, "Your kernel does not support BPS Block I/O write limit or the cgroup is not mounted. Block I/O BPS write limit discarded.")
+			hc.BlkioDeviceWriteBps = nil
+		}
+		if len(hc.BlkioDeviceReadIOps) > 0 {
+			w = append(w, "Your kernel does not support IOPS Block read limit or the cgroup is not mounted. Block I/O IOPS read limit discarded.")
+			hc.BlkioDeviceReadIOps = nil
+		}
+		if len(hc.BlkioDeviceWriteIOps) > 0 {
+			w = append(w, "Your kernel does not support IOPS Block write limit or the cgroup is not mounted. Block I/O IOPS write limit discarded.")
+			hc.BlkioDeviceWriteIOps = nil
+		}
+	}
+	return w
 }

@@ -2,8 +2,11 @@ package spec
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -21,6 +24,81 @@ const (
 	DefaultNofile = 1048576
 )
 
+// CgroupSupport says which limits the host's cgroups can apply: on cgroup
+// v2 the controllers the root cgroup offers (its cgroup.controllers, where
+// Docker looks), on v1 the controllers mounted. A host can lack one: a
+// kernel built without it, or a v2 hierarchy whose controllers are bound to
+// v1 hierarchies (a hybrid host's /sys/fs/cgroup/unified). runc then fails
+// every start that asks for such a limit on a missing file (openat2
+// .../memory.max: no such file or directory); Docker instead discards the
+// limit at create with a warning (verifyPlatformContainerResources), and so
+// does CreateDefaults. limits() leaves such limits out too, so that no
+// container, whenever created, hands runc a limit it cannot apply.
+type CgroupSupport struct {
+	Memory bool // --memory, --memory-swap, --memory-reservation
+	CPU    bool // --cpus, --cpu-period, --cpu-quota, --cpu-shares, --cpu-rt-*
+	Cpuset bool // --cpuset-cpus, --cpuset-mems
+	Pids   bool // --pids-limit
+	IO     bool // --blkio-weight and the per-device blkio limits
+}
+
+// fullCgroupSupport is every controller.
+var fullCgroupSupport = CgroupSupport{Memory: true, CPU: true, Cpuset: true, Pids: true, IO: true}
+
+// ReadCgroupSupport reads what the cgroup hierarchy mounted at root (the
+// unified one when v2) can limit.
+func ReadCgroupSupport(root string, v2 bool) CgroupSupport {
+	if v2 {
+		b, err := os.ReadFile(filepath.Join(root, "cgroup.controllers"))
+		if err != nil {
+			return CgroupSupport{}
+		}
+		has := map[string]bool{}
+		for _, c := range strings.Fields(string(b)) {
+			has[c] = true
+		}
+		return CgroupSupport{Memory: has["memory"], CPU: has["cpu"], Cpuset: has["cpuset"], Pids: has["pids"], IO: has["io"]}
+	}
+	exists := func(paths ...string) bool {
+		for _, p := range paths {
+			if _, err := os.Stat(filepath.Join(root, p)); err == nil {
+				return true
+			}
+		}
+		return false
+	}
+	// A hierarchy's root has cgroup.procs but not every limit file (no
+	// pids.max): a mounted hierarchy is what counts. On v1 the blkio
+	// weight is BFQ's where blkio.weight is gone (see blockIO).
+	return CgroupSupport{
+		Memory: exists("memory/cgroup.procs"),
+		CPU:    exists("cpu/cgroup.procs", "cpu,cpuacct/cgroup.procs"),
+		Cpuset: exists("cpuset/cgroup.procs"),
+		Pids:   exists("pids/cgroup.procs"),
+		IO:     exists("blkio/cgroup.procs"),
+	}
+}
+
+var detectCgroupSupport = sync.OnceValue(func() CgroupSupport {
+	return ReadCgroupSupport("/sys/fs/cgroup", DetectHost().CgroupV2)
+})
+
+// cgroupSupportOverride holds the support of Hosts built by tests.
+var cgroupSupportOverride sync.Map // *Host → CgroupSupport
+
+// CgroupSupportOf is what host's cgroups can limit: this machine's (read
+// once) for DetectHost()'s host; every controller for a Host built
+// elsewhere, unless a test gave it a set.
+func CgroupSupportOf(host *Host) CgroupSupport {
+	if s, ok := cgroupSupportOverride.Load(host); ok {
+		return s.(CgroupSupport)
+	}
+	if host == DetectHost() {
+		return detectCgroupSupport()
+	}
+	return fullCgroupSupport
+}
+
 func invalid(format string, a ...any) error {
 	return errdefs.InvalidParameter(fmt.Sprintf(format, a...))
 }
@@ -35,7 +113,8 @@ func resources(host *Host, r *container.Resources, dryRun bool) (*specs.LinuxRes
 		return nil, err
 	}
 	out := limits(host, r)
-	if !host.CgroupV2 {
+	sup := CgroupSupportOf(host)
+	if !host.CgroupV2 && sup.Memory {
 		mem := specs.LinuxMemory{}
 		if out.Memory != nil {
 			mem = *out.Memory
@@ -50,7 +129,7 @@ func resources(host *Host, r *container.Resources, dryRun bool) (*specs.LinuxRes
 			out.Memory = &mem
 		}
 	}
-	if !dryRun {
+	if !dryRun && sup.IO {
 		bio, err := blockIO(r)
 		if err != nil {
 			return nil, err
@@ -96,6 +175,10 @@ func checkResources(host *Host, r *container.Resources) error {
 	if r.NanoCPUs != 0 && r.CPUQuota != 0 {
 		return invalid("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
 	}
+	sup := CgroupSupportOf(host)
+	if r.NanoCPUs > 0 && !sup.CPU {
+		return invalid("NanoCPUs can not be set, as your kernel does not support CPU CFS scheduler or the cgroup is not mounted")
+	}
 	if n := host.NumCPU; r.NanoCPUs < 0 || (r.NanoCPUs > 0 && r.NanoCPUs < 1e7) || (n > 0 && r.NanoCPUs > int64(n)*1e9) {
 		return invalid("Range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available", n, n)
 	}
@@ -111,7 +194,9 @@ func checkResources(host *Host, r *container.Resources) error {
 	if r.CPUShares < 0 {
 		return invalid("invalid CPU shares (%d): value must be a positive integer", r.CPUShares)
 	}
-	if r.CpusetCpus != "" {
+	// A cpuset the host cannot apply is discarded (CreateDefaults), not
+	// checked, as Docker does.
+	if r.CpusetCpus != "" && sup.Cpuset {
 		ids, err := ParseIDList(r.CpusetCpus)
 		if err != nil {
 			return invalid("Invalid value %s for cpuset cpus", r.CpusetCpus)
@@ -122,25 +207,48 @@ func checkResources(host *Host, r *container.Resources) error {
 			}
 		}
 	}
-	if r.CpusetMems != "" {
+	if r.CpusetMems != "" && sup.Cpuset {
 		if _, err := ParseIDList(r.CpusetMems); err != nil {
 			return invalid("Invalid value %s for cpuset mems", r.CpusetMems)
 		}
 	}
 
 	// Block IO.
-	if r.BlkioWeight > 0 && (r.BlkioWeight < 10 || r.BlkioWeight > 1000) {
+	if r.BlkioWeight > 0 && sup.IO && (r.BlkioWeight < 10 || r.BlkioWeight > 1000) {
 		return invalid("Range of blkio weight is from 10 to 1000")
 	}
 	return nil
 }
 
 // limits converts the memory, CPU, PIDs and blkio weight limits of r into
-// runc's terms, unchecked; a field left at zero is left out. These are the
+// runc's terms, unchecked; a field left at zero is left out, and so is a
+// limit whose controller the host lacks (see CgroupSupport). These are the
 // limits `runc update` can change too (see UpdateResources); swappiness,
 // oom-kill-disable and per-device blkio limits are create-time only.
 func limits(host *Host, r *container.Resources) *specs.LinuxResources {
 	out := &specs.LinuxResources{}
+	sup := CgroupSupportOf(host)
+	if !sup.Memory || !sup.CPU || !sup.Cpuset || !sup.Pids || !sup.IO {
+		// Work on a copy without what the host cannot apply.
+		rr := *r
+		if !sup.Memory {
+			rr.Memory, rr.MemorySwap, rr.MemoryReservation = 0, 0, 0
+		}
+		if !sup.CPU {
+			rr.CPUShares, rr.NanoCPUs, rr.CPUPeriod, rr.CPUQuota = 0, 0, 0, 0
+			rr.CPURealtimePeriod, rr.CPURealtimeRuntime = 0, 0
+		}
+		if !sup.Cpuset {
+			rr.CpusetCpus, rr.CpusetMems = "", ""
+		}
+		if !sup.Pids {
+			rr.PidsLimit = nil
+		}
+		if !sup.IO {
+			rr.BlkioWeight = 0
+		}
+		r = &rr
+	}
 
 	mem := &specs.LinuxMemory{}
 	if r.Memory > 0 {
@@ -207,7 +315,7 @@ func limits(host *Host, r *container.Resources) *specs.LinuxResources {
 // limit set before.
 func UpdateResources(host *Host, r *container.Resources) *specs.LinuxResources {
 	out := limits(host, r)
-	if r.PidsLimit != nil && *r.PidsLimit <= 0 {
+	if r.PidsLimit != nil && *r.PidsLimit <= 0 && CgroupSupportOf(host).Pids {
 		out.Pids = &specs.LinuxPids{Limit: ptr(int64(-1))}
 	}
 	return out
