@@ -14,6 +14,8 @@ import (
 	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
+
+	rtspec "github.com/berth/berth/runtime/spec"
 )
 
 // Counts reports how many objects of a kind exist.
@@ -48,11 +50,26 @@ type Service struct {
 	id   string
 	once sync.Once
 	runc string
+	// cgroups reports the cgroup version and what it can limit (this
+	// machine's; tests set their own).
+	cgroups func() cgroupFacts
+}
+
+// cgroupFacts is what /info says about the host's cgroups.
+type cgroupFacts struct {
+	v2        bool
+	swapLimit bool
+	support   rtspec.CgroupSupport
+}
+
+func detectCgroups() cgroupFacts {
+	h := rtspec.DetectHost()
+	return cgroupFacts{v2: h.CgroupV2, swapLimit: h.SwapLimit, support: rtspec.CgroupSupportOf(h)}
 }
 
 // New returns the system service.
 func New(cfg Config) *Service {
-	return &Service{cfg: cfg, id: hostID(cfg.DataRoot)}
+	return &Service{cfg: cfg, id: hostID(cfg.DataRoot), cgroups: detectCgroups}
 }
 
 func hostID(root string) string {
@@ -138,23 +155,16 @@ func (s *Service) SystemInfo(ctx context.Context) (*system.Info, error) {
 	_ = unix.Sysinfo(&si)
 	hostname, _ := os.Hostname()
 	info := &system.Info{
-		ID:                 s.id,
-		Driver:             "overlay2",
-		DriverStatus:       [][2]string{{"Backing Filesystem", "extfs"}, {"Supports d_type", "true"}},
-		MemoryLimit:        true,
-		SwapLimit:          true,
-		CPUCfsPeriod:       true,
-		CPUCfsQuota:        true,
-		CPUShares:          true,
-		CPUSet:             true,
-		PidsLimit:          true,
-		IPv4Forwarding:     true,
-		Debug:              s.cfg.Debug,
-		NGoroutines:        runtime.NumGoroutine(),
-		SystemTime:         time.Now().Format(time.RFC3339Nano),
-		LoggingDriver:      "json-file",
-		CgroupDriver:       s.cfg.CgroupDriver,
-		CgroupVersion:      CgroupVersion(),
+		ID:             s.id,
+		Driver:         "overlay2",
+		DriverStatus:   [][2]string{{"Backing Filesystem", "extfs"}, {"Supports d_type", "true"}},
+		IPv4Forwarding: true,
+		Debug:          s.cfg.Debug,
+		NGoroutines:    runtime.NumGoroutine(),
+		SystemTime:     time.Now().Format(time.RFC3339Nano),
+		LoggingDriver:  "json-file",
+		CgroupDriver:   s.cfg.CgroupDriver,
+
 		KernelVersion:      kernelVersion(),
 		OperatingSystem:    osName,
 		OSVersion:          osVersion,
@@ -171,6 +181,7 @@ func (s *Service) SystemInfo(ctx context.Context) (*system.Info, error) {
 		Runtimes:           map[string]system.RuntimeWithStatus{"runc": {Runtime: system.Runtime{Path: s.cfg.RuntimePath}}},
 		SecurityOptions:    []string{"name=seccomp,profile=builtin"},
 	}
+	s.fillCgroupInfo(info)
 	info.Swarm.LocalNodeState = "inactive"
 	info.Plugins.Volume = []string{"local"}
 	info.Plugins.Network = []string{"bridge", "host", "null"}
@@ -191,4 +202,46 @@ func (s *Service) SystemInfo(ctx context.Context) (*system.Info, error) {
 		info.NFd = len(fds)
 	}
 	return info, nil
+}
+
+// fillCgroupInfo reports the cgroup version, the limits the host's cgroups
+// can apply and, for those they cannot, Docker's warnings (its
+// fillPlatformInfo): a cgroup v2 host without the memory controller says
+// "WARNING: No memory limit support", and create discards the limit (see
+// rtspec.CreateDefaults). On v2 containers get a private cgroup namespace by
+// default, which Docker reports as the "name=cgroupns" security option.
+func (s *Service) fillCgroupInfo(info *system.Info) {
+	cg := s.cgroups()
+	sup := cg.support
+	info.CgroupVersion = "1"
+	if cg.v2 {
+		info.CgroupVersion = "2"
+		info.SecurityOptions = append(info.SecurityOptions, "name=cgroupns")
+	}
+	info.MemoryLimit = sup.Memory
+	info.SwapLimit = sup.Memory && cg.swapLimit
+	info.OomKillDisable = sup.Memory && !cg.v2
+	info.CPUCfsPeriod, info.CPUCfsQuota, info.CPUShares = sup.CPU, sup.CPU, sup.CPU
+	info.CPUSet = sup.Cpuset
+	info.PidsLimit = sup.Pids
+	warn := func(ok bool, msg string) {
+		if !ok {
+			info.Warnings = append(info.Warnings, "WARNING: "+msg)
+		}
+	}
+	warn(info.MemoryLimit, "No memory limit support")
+	warn(info.SwapLimit, "No swap limit support")
+	warn(info.CPUCfsQuota, "No cpu cfs quota support")
+	warn(info.CPUCfsPeriod, "No cpu cfs period support")
+	warn(info.CPUShares, "No cpu shares support")
+	warn(info.CPUSet, "No cpuset support")
+	if cg.v2 {
+		// Docker names the v2 files; it says nothing of blkio weights on v1.
+		warn(sup.IO, "No io.weight support")
+		warn(sup.IO, "No io.weight (per device) support")
+		warn(sup.IO, "No io.max (rbps) support")
+		warn(sup.IO, "No io.max (wbps) support")
+		warn(sup.IO, "No io.max (riops) support")
+		warn(sup.IO, "No io.max (wiops) support")
+	}
 }
