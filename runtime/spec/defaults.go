@@ -30,7 +30,7 @@ func CreateDefaults(hc *container.HostConfig, host *Host) []string {
 	if host == nil {
 		host = DetectHost()
 	}
-	warnings := discardUnsupported(hc, CgroupSupportOf(host))
+	warnings := DiscardUnsupported(host, &hc.Resources)
 	if hc.CPUShares > 0 {
 		hc.CPUShares = min(max(hc.CPUShares, minCPUShares), maxCPUShares)
 	}
@@ -77,9 +77,14 @@ func CreateDefaults(hc *container.HostConfig, host *Host) []string {
 	return warnings
 }
 
-// discardUnsupported drops the limits the host's cgroups cannot apply, with
-// Docker's warnings, in Docker's order.
-func discardUnsupported(hc *container.HostConfig, sup CgroupSupport) []string {
+// DiscardUnsupported drops from hc the limits the host's cgroups cannot
+// apply (see CgroupSupport), and returns Docker's warnings for them, in
+// Docker's order. Docker does this at create and at update alike.
+func DiscardUnsupported(host *Host, hc *container.Resources) []string {
+	if host == nil {
+		host = DetectHost()
+	}
+	sup := CgroupSupportOf(host)
 	var w []string
 	if hc.Memory > 0 && !sup.Memory {
 		w = append(w, "Your kernel does not support memory limit capabilities or the cgroup is not mounted. Limitation discarded.")

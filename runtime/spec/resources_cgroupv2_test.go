@@ -160,6 +160,23 @@ func TestGenerateLeavesOutUnsupportedLimits(t *testing.T) {
 	}
 }
 
+// TestDiscardUnsupportedForUpdate: what update uses; a host with every
+// controller keeps everything.
+func TestDiscardUnsupportedForUpdate(t *testing.T) {
+	r := &container.Resources{Memory: 64 << 20, MemorySwap: 128 << 20, PidsLimit: ptr(int64(-1))}
+	w := DiscardUnsupported(bareV2(t), r)
+	if !slices.Equal(w, []string{"Your kernel does not support memory limit capabilities or the cgroup is not mounted. Limitation discarded."}) {
+		t.Errorf("warnings %q (an unlimited PIDs limit is dropped without one)", w)
+	}
+	if r.Memory != 0 || r.MemorySwap != -1 || r.PidsLimit != nil {
+		t.Errorf("resources %+v", r)
+	}
+	r = &container.Resources{Memory: 64 << 20, PidsLimit: ptr(int64(5)), CPUShares: 3, CpusetCpus: "0", BlkioWeight: 10}
+	if w := DiscardUnsupported(testHost, r); len(w) != 0 || r.Memory == 0 || r.PidsLimit == nil || r.CPUShares == 0 || r.CpusetCpus == "" || r.BlkioWeight == 0 {
+		t.Errorf("full host: %q %+v", w, r)
+	}
+}
+
 // TestNanoCPUsWithoutCPUController: Docker refuses --cpus where the CPU
 // controller is missing; a cpuset there is discarded, not checked.
 func TestNanoCPUsWithoutCPUController(t *testing.T) {
