@@ -151,7 +151,7 @@ berth_shim_pids() {
 	fi
 	for f in "${files[@]}"; do
 		[[ -f $f ]] || continue
-		pid=$(<"$f")
+		read -r pid _ <"$f" # "PID START-TIME"
 		if pid_is "$pid" berth-shim; then echo "$pid"; fi
 	done
 }

@@ -142,7 +142,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	}
 	spawnDone := make(chan spawned, 1)
 	go func() {
-		cl, err := shim.Spawn(ctx, s.cfg.ShimPath, shimOpts)
+		cl, err := s.launcher.Spawn(ctx, shimOpts)
 		spawnDone <- spawned{cl, err}
 	}()
 	var shimResult *spawned
@@ -652,11 +652,13 @@ func (s *Service) Remove(ctx context.Context, idOrName string, o RemoveOptions) 
 
 // restore loads every record and reconciles it with reality: running
 // containers keep running under their shims; ones that exited while
-// berthd was away get their true exit status and restart policy.
-func (s *Service) restore(ctx context.Context) error {
+// berthd was away get their true exit status and restart policy. The
+// goroutines it needs (monitors, removals) are returned, for New to start
+// once nothing else writes the service's maps.
+func (s *Service) restore(ctx context.Context) (later []func(), err error) {
 	entries, err := os.ReadDir(s.cfg.Root)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// Snapshots with no container directory are leftovers of a crash (a
 	// create cut short, a --rm container's unsynced layer): remove them.
@@ -683,7 +685,7 @@ func (s *Service) restore(ctx context.Context) error {
 			// A remove was cut short: finish it.
 			s.byID[c.ID] = c
 			s.byName[c.Name] = c.ID
-			go func() { _ = s.Remove(context.Background(), c.ID, RemoveOptions{Force: true}) }()
+			later = append(later, func() { _ = s.Remove(context.Background(), c.ID, RemoveOptions{Force: true}) })
 			continue
 		}
 		s.byID[c.ID] = c
@@ -693,13 +695,13 @@ func (s *Service) restore(ctx context.Context) error {
 				// A --rm container that is not running (berthd or the host
 				// went down before its removal): Docker removes these when
 				// it starts.
-				go func() { _ = s.Remove(context.Background(), c.ID, RemoveOptions{Force: true, Volumes: true}) }()
+				later = append(later, func() { _ = s.Remove(context.Background(), c.ID, RemoveOptions{Force: true, Volumes: true}) })
 			}
 			continue
 		}
 		cl := s.shimClient(c)
 		if c.State.Running && cl.Alive(ctx) {
-			go s.monitor(c, cl)
+			later = append(later, func() { s.monitor(c, cl) })
 			continue
 		}
 		st, err := shim.ReadExit(s.stateDir(c.ID))
@@ -709,5 +711,5 @@ func (s *Service) restore(ctx context.Context) error {
 		// Before serving anything: nobody may see the stale "running".
 		s.handleExit(c, st)
 	}
-	return nil
+	return later, nil
 }

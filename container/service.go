@@ -69,9 +69,10 @@ type Service struct {
 	byID   map[string]*Container
 	byName map[string]string // "/name" → id
 
-	execs   *execStore
-	network Network
-	events  EventPublisher
+	execs    *execStore
+	network  Network
+	events   EventPublisher
+	launcher *shim.Launcher // starts shims, from a spare booted ahead
 
 	rootfsLocks rootfsLocks
 
@@ -82,7 +83,10 @@ type Service struct {
 }
 
 // Close stops watching containers. They keep running under their shims.
-func (s *Service) Close() { s.cancel() }
+func (s *Service) Close() {
+	s.cancel()
+	s.launcher.Close()
+}
 
 // New loads every container record and reconnects to the shims of the
 // running ones.
@@ -97,8 +101,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger, byID: map[string]*Container{}, byName: map[string]string{}, execs: newExecStore()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.launcher = shim.NewLauncher(cfg.ShimPath)
 	s.network = cfg.Network
-	if err := s.restore(ctx); err != nil {
+	later, err := s.restore(ctx)
+	if err != nil {
 		return nil, err
 	}
 	if cfg.Volumes != nil {
@@ -114,6 +120,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		}); err != nil {
 			s.log.Warn("reconcile volumes", "err", err)
 		}
+	}
+	for _, f := range later {
+		go f()
 	}
 	return s, nil
 }

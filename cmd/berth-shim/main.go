@@ -5,9 +5,12 @@
 package main
 
 import (
+	"bufio"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 
 	"golang.org/x/sys/unix"
@@ -19,6 +22,43 @@ type multi []string
 
 func (m *multi) String() string     { return fmt.Sprint(*m) }
 func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+
+// adopt waits for berthd to hand this spare shim its container: the
+// options as one JSON line on stdin. Until then the shim has booted but
+// done nothing; if berthd goes away first (stdin ends) it just exits.
+// Afterwards it is the same as a shim spawned with flags: its working
+// directory is the state directory and its stderr goes to shim.log there.
+func adopt() shim.Options {
+	var o shim.Options
+	line, err := bufio.NewReader(os.Stdin).ReadBytes('\n')
+	if err != nil {
+		os.Exit(0)
+	}
+	if err := json.Unmarshal(line, &o); err != nil {
+		fmt.Fprintln(os.Stderr, "berth-shim: bad options:", err)
+		os.Exit(2)
+	}
+	if o.StateDir == "" {
+		fmt.Fprintln(os.Stderr, "berth-shim: no state dir in the options")
+		os.Exit(2)
+	}
+	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
+		fmt.Fprintln(os.Stderr, "berth-shim:", err)
+		os.Exit(1)
+	}
+	logf, err := os.OpenFile(filepath.Join(o.StateDir, "shim.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "berth-shim:", err)
+		os.Exit(1)
+	}
+	_ = unix.Dup2(int(logf.Fd()), 2)
+	logf.Close()
+	if err := os.Chdir(o.StateDir); err != nil {
+		fmt.Fprintln(os.Stderr, "berth-shim:", err)
+		os.Exit(1)
+	}
+	return o
+}
 
 func main() {
 	debug.SetGCPercent(25)
@@ -37,9 +77,13 @@ func main() {
 	flag.BoolVar(&o.OpenStdin, "stdin", false, "keep stdin open")
 	flag.BoolVar(&o.StdinOnce, "stdin-once", false, "close stdin after the first attach ends")
 	flag.Var(&cgroups, "cgroup", "cgroup directory to check for OOM kills (repeatable)")
+	spare := flag.Bool("spare", false, "boot, then read the options as one JSON line on stdin (berthd's spare shim)")
 	flag.Parse()
 	o.LogMaxFiles = maxFiles
 	o.CgroupPaths = cgroups
+	if *spare {
+		o = adopt()
+	}
 	if o.ID == "" || o.Bundle == "" || o.StateDir == "" {
 		fmt.Fprintln(os.Stderr, "berth-shim: --id, --bundle and --state-dir are required")
 		os.Exit(2)

@@ -210,7 +210,10 @@ func Spawn(ctx context.Context, shimPath string, o Options) (Client, error) {
 		b, _ := os.ReadFile(filepath.Join(o.StateDir, "shim.log"))
 		return Client{}, fmt.Errorf("shim failed to start: %s%v", strings.TrimSpace(string(b)), err)
 	}
-	_ = os.WriteFile(filepath.Join(o.StateDir, ShimPidName), []byte(strconv.Itoa(cmd.Process.Pid)), 0o600)
+	if err := writeShimPid(o.StateDir, cmd.Process.Pid); err != nil {
+		_ = cmd.Process.Kill()
+		return Client{}, err
+	}
 	return Client{StateDir: o.StateDir}, nil
 }
 
@@ -225,17 +228,9 @@ func (c Client) Alive(ctx context.Context) bool {
 // WaitGone waits until the shim that last ran in stateDir has exited, so
 // its state directory and runc ID can be reused. It gives up after d.
 func WaitGone(stateDir, id string, d time.Duration) error {
-	b, err := os.ReadFile(filepath.Join(stateDir, ShimPidName))
-	if err != nil {
-		return nil // no shim ever ran here
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return nil
-	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || !strings.Contains(string(cmdline), "berth-shim") || !strings.Contains(string(cmdline), id) {
-		return nil // gone, or the PID now belongs to someone else
+	pid := liveShim(stateDir, id)
+	if pid == 0 {
+		return nil // gone, never ran here, or the PID is someone else's now
 	}
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
@@ -265,17 +260,7 @@ func WaitGone(stateDir, id string, d time.Duration) error {
 // Abort ends a shim whose container failed to start, so it does not wait
 // for a start that will never come. It is a no-op when the shim is gone.
 func Abort(stateDir, id string) {
-	b, err := os.ReadFile(filepath.Join(stateDir, ShimPidName))
-	if err != nil {
-		return
+	if pid := liveShim(stateDir, id); pid != 0 {
+		_ = unix.Kill(pid, unix.SIGKILL)
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return
-	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || !strings.Contains(string(cmdline), "berth-shim") || !strings.Contains(string(cmdline), id) {
-		return
-	}
-	_ = unix.Kill(pid, unix.SIGKILL)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -69,7 +70,10 @@ func containerLeftovers(d *daemon, gone map[string]bool) []string {
 		}
 		f.Close()
 	}
-	// Shims (their command line names the daemon's directories).
+	// Shims: their command line names the daemon's directories, or (a
+	// spare shim berthd booted ahead and then gave a container) their
+	// working directory is the container's state directory. An idle spare
+	// (cwd /) is the daemon's own, like its other processes.
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
 		b, err := os.ReadFile(p)
@@ -77,11 +81,9 @@ func containerLeftovers(d *daemon, gone map[string]bool) []string {
 			continue
 		}
 		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		for _, a := range args {
-			if under(a) {
-				out = append(out, fmt.Sprintf("shim process %s: %s", filepath.Base(filepath.Dir(p)), strings.Join(args, " ")))
-				break
-			}
+		cwd, _ := os.Readlink(filepath.Join(filepath.Dir(p), "cwd"))
+		if slices.ContainsFunc(args, under) || (cwd != "" && under(cwd)) {
+			out = append(out, fmt.Sprintf("shim process %s (in %s): %s", filepath.Base(filepath.Dir(p)), cwd, strings.Join(args, " ")))
 		}
 	}
 	// runc state (a state.json under the exec root) and files named
