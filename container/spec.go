@@ -17,12 +17,11 @@ import (
 func cgroupsPath(id string) string { return "/berth/" + id }
 
 // cgroupPaths lists the container's memory cgroup directories on the host,
-// where the shim looks for OOM kills.
+// where the shim looks for OOM kills (v1 memory.oom_control, v2
+// memory.events): the directory stats reads (cgroupDir), so that a
+// configured cgroup root moves both.
 func (s *Service) cgroupPaths(id string) []string {
-	if rtspec.DetectHost().CgroupV2 {
-		return []string{filepath.Join("/sys/fs/cgroup", cgroupsPath(id))}
-	}
-	return []string{filepath.Join("/sys/fs/cgroup/memory", cgroupsPath(id))}
+	return []string{s.cgroupDir(id, "memory")}
 }
 
 func writeSpec(bundle string, spec *specs.Spec) error {
