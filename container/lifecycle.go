@@ -207,6 +207,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	}
 	startAsked = true
 	pid, err := cl.Start(ctx)
+	s.launcher.Refill()
 	if err != nil {
 		for _, p := range pending {
 			p.fail()

@@ -585,10 +585,13 @@ func (s *Server) finish(st *ExitStatus) {
 	if s.logw != nil {
 		_ = s.logw.Close()
 	}
-	// Remove runc's state and the container's cgroups.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_ = exec.CommandContext(ctx, s.opts.Runtime, "--root", s.opts.RuntimeRoot, "delete", "--force", s.opts.ID).Run()
+	// Remove runc's state and the container's cgroups: by hand when that
+	// is certain to be what `runc delete` would do, else by runc.
+	if !removeRuncState(s.opts.RuntimeRoot, s.opts.ID) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = exec.CommandContext(ctx, s.opts.Runtime, "--root", s.opts.RuntimeRoot, "delete", "--force", s.opts.ID).Run()
+	}
 	// Give connected waiters a moment to read their answers: they were
 	// handed st above; closing the listener does not cut them.
 	s.ln.Close()

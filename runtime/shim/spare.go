@@ -47,13 +47,16 @@ func NewLauncher(path string) *Launcher {
 }
 
 // Spawn starts a shim for a container, from the spare when there is one,
-// and waits until it is ready.
+// and waits until it is ready. Call Refill once the container has started:
+// booting the next spare meanwhile would take CPU from the start.
 func (l *Launcher) Spawn(ctx context.Context, o Options) (Client, error) {
 	l.mu.Lock()
 	sp := l.spare
 	l.spare = nil
 	l.mu.Unlock()
-	l.refill()
+	if sp == nil {
+		l.refill()
+	}
 	if sp != nil {
 		if c, err := sp.adopt(o); err == nil {
 			return c, nil
@@ -77,7 +80,9 @@ func (l *Launcher) Close() {
 	}
 }
 
-// refill boots a spare in the background unless one is ready or booting.
+// Refill boots a spare in the background unless one is ready or booting.
+func (l *Launcher) Refill() { l.refill() }
+
 func (l *Launcher) refill() {
 	l.mu.Lock()
 	if l.closed || l.spare != nil || l.filling {

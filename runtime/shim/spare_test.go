@@ -87,6 +87,7 @@ func TestLauncherAdoptsSpare(t *testing.T) {
 		if err != nil || st.ExitCode != 4 || out != "out\n" {
 			t.Fatalf("round %d: wait %+v %v, output %q", round, st, err, out)
 		}
+		l.Refill()
 		if err := WaitGone(c.StateDir, id, 10*time.Second); err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,78 @@
+package shim
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The shim removes runc's state and the container's cgroups itself after
+// the exit, as `runc delete` would, without running runc for it.
+func TestShimRemovesRuncStateItself(t *testing.T) {
+	dir := bundle(t, []string{"cat"}, false)
+	runc, _ := exec.LookPath("runc")
+	// A runtime that logs how it is called, then is runc.
+	calls := filepath.Join(dir, "calls")
+	wrapper := filepath.Join(dir, "runtime.sh")
+	os.WriteFile(wrapper, []byte("#!/bin/sh\necho \"$*\" >> "+calls+"\nexec "+runc+" \"$@\"\n"), 0o755)
+	shimBin := buildShim(t)
+	id := "cleanuptest-" + filepath.Base(dir)
+	c, err := Spawn(context.Background(), shimBin, Options{
+		ID: id, Bundle: dir, StateDir: filepath.Join(dir, "state"), Runtime: wrapper,
+		RuntimeRoot: filepath.Join(dir, "runc"), LogMaxFiles: 1, OpenStdin: true, StdinOnce: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, err := c.Attach(ctx, true, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		CgroupPaths map[string]string `json:"cgroup_paths"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "runc", id, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &st); err != nil || len(st.CgroupPaths) == 0 {
+		t.Fatalf("runc state: %v, cgroups %v", err, st.CgroupPaths)
+	}
+	for _, p := range st.CgroupPaths {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("cgroup %s of the running container: %v", p, err)
+		}
+	}
+	a.CloseWrite() // cat exits
+	if ex, err := c.Wait(ctx); err != nil || ex.ExitCode != 0 {
+		t.Fatalf("wait: %+v %v", ex, err)
+	}
+	if err := WaitGone(c.StateDir, id, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "runc", id)); !os.IsNotExist(err) {
+		t.Errorf("runc state dir left (%v)", err)
+	}
+	for _, p := range st.CgroupPaths {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("cgroup %s left (%v)", p, err)
+		}
+	}
+	log, _ := os.ReadFile(calls)
+	if strings.Contains(string(log), " delete ") {
+		t.Errorf("the shim ran runc delete:\n%s", log)
+	}
+	if !strings.Contains(string(log), " run ") {
+		t.Errorf("runtime calls %q: no run (is the wrapper used?)", log)
+	}
+}
