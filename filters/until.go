@@ -11,7 +11,7 @@ import (
 
 // Until returns the "until" filter of a prune request as a time: the zero
 // time when it is absent, an InvalidParameter error when it is given more
-// than once or does not parse (see ParseUntil). Durations count back from
+// than once or does not parse (see ParseTime). Durations count back from
 // now. Docker's prune handlers (containers, images, networks) all read it so.
 func (a Args) Until(now time.Time) (time.Time, error) {
 	vs := a["until"]
@@ -19,12 +19,12 @@ func (a Args) Until(now time.Time) (time.Time, error) {
 	case 0:
 		return time.Time{}, nil
 	case 1:
-		return ParseUntil(vs[0], now)
+		return ParseTime(vs[0], now)
 	}
 	return time.Time{}, errdefs.InvalidParameter("more than one until filter specified")
 }
 
-// Layouts of the dates and times ParseUntil reads besides RFC 3339. Values
+// Layouts of the dates and times ParseTime reads besides RFC 3339. Values
 // without a zone are in now's zone.
 const (
 	layoutLocal          = "2006-01-02T15:04:05"
@@ -37,8 +37,12 @@ const (
 	layoutMinuteWithZone = "2006-01-02T15:04Z07:00"
 )
 
-// ParseUntil reads a time filter value as dockerd does for "until" (its
-// timetypes.GetTimestamp followed by ParseTimestamps):
+// ParseTime reads a time value as Docker does for the "until" filter of a
+// prune and for the since/until parameters of events and logs: what its
+// timetypes.GetTimestamp followed by ParseTimestamps accept together (for
+// events and logs the docker client runs GetTimestamp and the daemon
+// ParseTimestamps; berth's API takes either form). It is berth's one parser of
+// such times:
 //
 //   - a Go duration ("10m", "1h30m", "-5s"), which counts back from now and
 //     is cut to whole seconds; "0" is not a duration but the Unix epoch;
@@ -53,7 +57,7 @@ const (
 // with the date parser's own message, as Docker does; anything else with
 // `failed to parse value as time or duration: "<value>"`. Every error is
 // InvalidParameter.
-func ParseUntil(v string, now time.Time) (time.Time, error) {
+func ParseTime(v string, now time.Time) (time.Time, error) {
 	if d, err := time.ParseDuration(v); v != "0" && err == nil {
 		return time.Unix(now.Add(-d).Unix(), 0), nil
 	}

@@ -7,7 +7,7 @@ import (
 	"github.com/berth/berth/errdefs"
 )
 
-func TestParseUntil(t *testing.T) {
+func TestParseTime(t *testing.T) {
 	zone := time.FixedZone("X", 2*3600)
 	now := time.Date(2024, 5, 1, 12, 0, 0, 700_000_000, zone)
 	utc := func(s string) time.Time {
@@ -52,18 +52,18 @@ func TestParseUntil(t *testing.T) {
 		{"2024-04-30T10", utc("2024-04-30T08:00:00Z")},
 		{"2024-04-30", utc("2024-04-29T22:00:00Z")},
 	} {
-		got, err := ParseUntil(tc.in, now)
+		got, err := ParseTime(tc.in, now)
 		if err != nil {
-			t.Errorf("ParseUntil(%q): %v", tc.in, err)
+			t.Errorf("ParseTime(%q): %v", tc.in, err)
 			continue
 		}
 		if !got.Equal(tc.want) {
-			t.Errorf("ParseUntil(%q) = %v, want %v", tc.in, got, tc.want)
+			t.Errorf("ParseTime(%q) = %v, want %v", tc.in, got, tc.want)
 		}
 	}
 }
 
-func TestParseUntilRefuses(t *testing.T) {
+func TestParseTimeRefuses(t *testing.T) {
 	now := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	for _, tc := range []struct{ in, msg string }{
 		// Docker's words for a value that is no time at all.
@@ -81,16 +81,16 @@ func TestParseUntilRefuses(t *testing.T) {
 		{"2024-04-30T10:20:30z", `parsing time "2024-04-30T10:20:30z" as "2006-01-02T15:04:05Z07:00": cannot parse "z" as "Z07:00"`},
 		{"2024-04-30T25:00:00Z", `parsing time "2024-04-30T25:00:00Z": hour out of range`},
 	} {
-		_, err := ParseUntil(tc.in, now)
+		_, err := ParseTime(tc.in, now)
 		if err == nil {
-			t.Errorf("ParseUntil(%q) accepted", tc.in)
+			t.Errorf("ParseTime(%q) accepted", tc.in)
 			continue
 		}
 		if err.Error() != tc.msg {
-			t.Errorf("ParseUntil(%q) error %q, want %q", tc.in, err, tc.msg)
+			t.Errorf("ParseTime(%q) error %q, want %q", tc.in, err, tc.msg)
 		}
 		if !errdefs.IsInvalidParameter(err) {
-			t.Errorf("ParseUntil(%q) error %v is not InvalidParameter", tc.in, err)
+			t.Errorf("ParseTime(%q) error %v is not InvalidParameter", tc.in, err)
 		}
 	}
 }

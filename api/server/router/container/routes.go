@@ -319,37 +319,24 @@ func parseDetachKeys(s string) ([]byte, error) {
 	return out, nil
 }
 
-func parseTime(v string) (time.Time, error) {
+// logTime reads the since and until parameters of logs: "" and "0" are the
+// zero time (no bound; Docker ignores until=0 too), anything else what
+// filters.ParseTime reads (Unix seconds with an optional fraction, as the
+// docker client sends them, RFC 3339 times or durations back from now).
+func logTime(v string, now time.Time) (time.Time, error) {
 	if v == "" || v == "0" {
 		return time.Time{}, nil
 	}
-	if sec, frac, ok := strings.Cut(v, "."); ok || !strings.ContainsAny(v, "-:TZ") {
-		s, err := strconv.ParseInt(sec, 10, 64)
-		if err != nil {
-			return time.Time{}, errdefs.InvalidParameter("invalid time: " + v)
-		}
-		var ns int64
-		if frac != "" {
-			for len(frac) < 9 {
-				frac += "0"
-			}
-			ns, _ = strconv.ParseInt(frac[:9], 10, 64)
-		}
-		return time.Unix(s, ns), nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, v)
-	if err != nil {
-		return time.Time{}, errdefs.InvalidParameter("invalid time: " + v)
-	}
-	return t, nil
+	return filters.ParseTime(v, now)
 }
 
 func (cr *containerRouter) logs(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
-	since, err := parseTime(r.Form.Get("since"))
+	now := time.Now()
+	since, err := logTime(r.Form.Get("since"), now)
 	if err != nil {
 		return err
 	}
-	until, err := parseTime(r.Form.Get("until"))
+	until, err := logTime(r.Form.Get("until"), now)
 	if err != nil {
 		return err
 	}

@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/berth/berth/api/server/router"
@@ -32,48 +30,24 @@ func (e *eventsRouter) Routes() []router.Route {
 	return []router.Route{{Method: http.MethodGet, Path: "/events", Handler: e.events}}
 }
 
-// ParseTimestamp reads Docker's event time parameters: Unix seconds with an
-// optional fraction ("1700000000.5"), or an RFC 3339 time. "" is the zero
-// time.
-func ParseTimestamp(v string) (time.Time, error) {
+// eventTime reads the since and until parameters: "" is the zero time (no
+// bound), anything else what filters.ParseTime reads (Unix seconds with an
+// optional fraction, as the docker client sends them, RFC 3339 times or
+// durations back from now).
+func eventTime(v string, now time.Time) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
-	if sec, frac, _ := strings.Cut(v, "."); sec != "" && isDigits(sec) && (frac == "" || isDigits(frac)) {
-		s, err := strconv.ParseInt(sec, 10, 64)
-		if err != nil {
-			return time.Time{}, errdefs.InvalidParameter("invalid timestamp: " + v)
-		}
-		var ns int64
-		if frac != "" {
-			frac = (frac + "000000000")[:9]
-			ns, _ = strconv.ParseInt(frac, 10, 64)
-		}
-		return time.Unix(s, ns), nil
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
-		if t, err := time.Parse(layout, v); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, errdefs.InvalidParameter("invalid timestamp: " + v)
-}
-
-func isDigits(s string) bool {
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return s != ""
+	return filters.ParseTime(v, now)
 }
 
 func (e *eventsRouter) events(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
-	since, err := ParseTimestamp(r.Form.Get("since"))
+	now := time.Now()
+	since, err := eventTime(r.Form.Get("since"), now)
 	if err != nil {
 		return err
 	}
-	until, err := ParseTimestamp(r.Form.Get("until"))
+	until, err := eventTime(r.Form.Get("until"), now)
 	if err != nil {
 		return err
 	}

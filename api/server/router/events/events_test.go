@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,20 +18,61 @@ import (
 	"github.com/berth/berth/events"
 )
 
-func TestParseTimestamp(t *testing.T) {
-	for in, want := range map[string]time.Time{
-		"1700000000":           time.Unix(1700000000, 0),
-		"1700000000.5":         time.Unix(1700000000, 5e8),
-		"1700000000.000000001": time.Unix(1700000000, 1),
-		"2023-11-14T22:13:20Z": time.Unix(1700000000, 0),
+// TestEventTimes: since and until take what filters.ParseTime reads (Unix
+// seconds as the docker client sends them, RFC 3339, durations back from
+// now) and refuse anything else with Docker's words and a 400.
+func TestEventTimes(t *testing.T) {
+	bus := events.New(0)
+	srv := httptest.NewServer(server.New(server.Config{Version: "test"}, eventsrouter.New(bus)))
+	defer srv.Close()
+	bus.Publish("container", "create", "c1", nil)
+
+	// A past until ends the stream by itself.
+	for _, q := range []string{
+		"since=1700000000&until=1700000000.5",
+		"since=1700000000.000000001&until=2023-11-14T22:13:21Z",
+		"since=2023-11-14T22:13:20Z&until=2023-11-14T22:13:20.5Z",
+		"since=2h&until=1h",
+		"until=0",
 	} {
-		got, err := eventsrouter.ParseTimestamp(in)
-		if err != nil || !got.Equal(want) {
-			t.Errorf("%s: %v %v", in, got, err)
+		resp, err := http.Get(srv.URL + "/v1.50/events?" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || len(body) != 0 {
+			t.Errorf("%s: %d %q, want 200 and no events", q, resp.StatusCode, body)
 		}
 	}
-	if _, err := eventsrouter.ParseTimestamp("yesterday"); err == nil {
-		t.Error("bad time accepted")
+	// The live event is within since=10m&until=<in a second>.
+	until := strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10)
+	resp, err := http.Get(srv.URL + "/v1.50/events?since=10m&until=" + until)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `"id":"c1"`) {
+		t.Errorf("since=10m: %q, want the create event", body)
+	}
+
+	for q, msg := range map[string]string{
+		"since=tomorrow":     `failed to parse value as time or duration: \"tomorrow\"`,
+		"until=1700000000.":  `failed to parse value as time or duration: \"1700000000.\"`,
+		"since=2024-13-01":   `parsing time \"2024-13-01\": month out of range`,
+		"since=20&until=10":  "`since` time (20) cannot be after `until` time (10)",
+		"since=10m&until=1h": "`since` time (10m) cannot be after `until` time (1h)",
+	} {
+		resp, err := http.Get(srv.URL + "/v1.50/events?" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || !strings.Contains(string(body), msg) {
+			t.Errorf("%s: %d %s, want 400 with %s", q, resp.StatusCode, body, msg)
+		}
 	}
 }
 
