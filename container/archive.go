@@ -45,6 +45,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/errdefs"
+	"github.com/berth/berth/internal/osutil"
 	rtspec "github.com/berth/berth/runtime/spec"
 	"github.com/berth/berth/snapshot"
 )
@@ -429,7 +430,7 @@ func resolveInRoot(root int, p string, followFinal bool) (string, error) {
 			resolved = next
 			continue
 		}
-		target, err := readlinkAt(fd, "")
+		target, err := osutil.Readlinkat(fd, "")
 		unix.Close(fd)
 		if err != nil {
 			return "", err
@@ -443,19 +444,6 @@ func resolveInRoot(root int, p string, followFinal bool) (string, error) {
 		pending = append(strings.Split(target, "/"), pending...)
 	}
 	return resolved, nil
-}
-
-func readlinkAt(dfd int, base string) (string, error) {
-	for size := 256; ; size *= 2 {
-		b := make([]byte, size)
-		n, err := unix.Readlinkat(dfd, base, b)
-		if err != nil {
-			return "", err
-		}
-		if n < size {
-			return string(b[:n]), nil
-		}
-	}
 }
 
 // mkdirAllInRoot creates the directory p and its missing parents inside

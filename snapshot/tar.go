@@ -14,6 +14,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/internal/osutil"
 )
 
 // Tar streams the layer's diff directory as a tar in Docker's layer format:
@@ -104,7 +106,7 @@ func (h *TarHeaders) Header(dfd int, base, name string, st *unix.Stat_t) (*tar.H
 		hdr.Typeflag = tar.TypeReg
 		hdr.Size = st.Size
 	case unix.S_IFLNK:
-		target, err := readlinkat(dfd, base)
+		target, err := osutil.Readlinkat(dfd, base)
 		if err != nil {
 			return nil, err
 		}
@@ -227,19 +229,6 @@ func (t *tarrer) entry(dfd int, base, name string) error {
 		return err
 	}
 	return t.tw.WriteHeader(hdr)
-}
-
-func readlinkat(dfd int, base string) (string, error) {
-	for size := 256; ; size *= 2 {
-		b := make([]byte, size)
-		n, err := unix.Readlinkat(dfd, base, b)
-		if err != nil {
-			return "", err
-		}
-		if n < size {
-			return string(b[:n]), nil
-		}
-	}
 }
 
 // listXattrs returns the extended attributes of base in dfd (not following

@@ -48,6 +48,23 @@ func writeFileAtomic(path string, data []byte, durable bool) error {
 	return os.Rename(tmp, path)
 }
 
+// Readlinkat returns the target of the symlink base in the directory dfd,
+// however long it is. With base "" it reads the link dfd itself is an O_PATH
+// descriptor of (openat with O_PATH|O_NOFOLLOW), so a link found by a walk
+// that must stay inside a root is read without a second lookup by name.
+func Readlinkat(dfd int, base string) (string, error) {
+	for size := 256; ; size *= 2 {
+		b := make([]byte, size)
+		n, err := unix.Readlinkat(dfd, base, b)
+		if err != nil {
+			return "", err
+		}
+		if n < size {
+			return string(b[:n]), nil
+		}
+	}
+}
+
 // ReceiveConsole accepts one connection on l (runc's --console-socket)
 // within d and returns the pty master runc passes over it.
 func ReceiveConsole(l *net.UnixListener, d time.Duration) (*os.File, error) {

@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,5 +59,37 @@ func TestReceiveConsole(t *testing.T) {
 	}
 	if _, err := ReceiveConsole(l, 10*time.Millisecond); err == nil {
 		t.Fatal("no sender, yet a descriptor")
+	}
+}
+
+func TestReadlinkat(t *testing.T) {
+	dir := t.TempDir()
+	long := "/" + strings.Repeat("x/", 300) + "end" // more than the first 256-byte buffer
+	for name, target := range map[string]string{"short": "a/b", "long": long, "exact": strings.Repeat("y", 256)} {
+		if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(dfd)
+	for name, want := range map[string]string{"short": "a/b", "long": long, "exact": strings.Repeat("y", 256)} {
+		if got, err := Readlinkat(dfd, name); err != nil || got != want {
+			t.Errorf("Readlinkat(%s) = %q, %v; want %q", name, got, err, want)
+		}
+	}
+	// base "": the link an O_PATH|O_NOFOLLOW descriptor stands for.
+	fd, err := unix.Openat(dfd, "long", unix.O_PATH|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if got, err := Readlinkat(fd, ""); err != nil || got != long {
+		t.Errorf("Readlinkat(fd, \"\") = %q, %v", got, err)
+	}
+	if _, err := Readlinkat(dfd, "missing"); err == nil {
+		t.Error("a missing link read")
 	}
 }
