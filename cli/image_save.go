@@ -12,6 +12,8 @@ import (
 
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
+
+	"github.com/berth/berth/internal/osutil"
 )
 
 // newSaveCommand is "berth save" and "berth image save".
@@ -68,31 +70,9 @@ func checkOutputDir(output string) error {
 	return nil
 }
 
-// writeFileAtomic writes r to a temporary file next to path and renames it
-// into place, so that an interrupted save leaves no half-written archive.
-func writeFileAtomic(path string, r io.Reader) error {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, ".berth_temp_"+base)
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, r); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
+// writeFileAtomic writes the -o file of save and commit: path gets all of r
+// or, when the save is interrupted, keeps what it had.
+func writeFileAtomic(path string, r io.Reader) error { return osutil.WriteAtomic(path, r) }
 
 type loadOptions struct {
 	input string

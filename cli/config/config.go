@@ -23,6 +23,8 @@ import (
 	"strings"
 
 	"github.com/moby/moby/api/types/registry"
+
+	"github.com/berth/berth/internal/osutil"
 )
 
 const (
@@ -166,28 +168,14 @@ func (f *File) Save() error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, FileName+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	// Follow a symlinked config file instead of replacing the link.
+	// Follow a symlinked config file instead of replacing the link; the
+	// temporary file goes next to the real file, so the rename stays on
+	// its filesystem.
 	target := f.path
 	if resolved, err := filepath.EvalSymlinks(f.path); err == nil {
 		target = resolved
 	}
-	return os.Rename(tmp.Name(), target)
+	return osutil.WriteFileAtomic(target, data)
 }
 
 // GetAuth returns the credentials stored for a registry. server may be a

@@ -164,3 +164,46 @@ func TestHostname(t *testing.T) {
 		}
 	}
 }
+
+// TestSaveFollowsSymlink: a config file that is a symlink (dotfiles kept
+// elsewhere) is written through: the link stays, the file it names gets the
+// content, and no temporary file is left on either side.
+func TestSaveFollowsSymlink(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cfg")
+	target := filepath.Join(t.TempDir(), "dotfiles", "berth.json")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(target, []byte(`{"auths":{}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(dir, FileName)); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetAuth("127.0.0.1:5001", registry.AuthConfig{Username: "u", Password: "p"})
+	if err := f.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(filepath.Join(dir, FileName)); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the link was replaced: %v %v", fi, err)
+	}
+	g, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ac, ok := g.GetAuth("127.0.0.1:5001"); !ok || ac.Username != "u" {
+		t.Fatalf("saved through the link: %+v %v", ac, ok)
+	}
+	for _, d := range []string{dir, filepath.Dir(target)} {
+		if ents, _ := os.ReadDir(d); len(ents) != 1 {
+			t.Errorf("%s: %v, want only the config file", d, ents)
+		}
+	}
+}

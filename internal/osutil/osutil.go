@@ -1,12 +1,15 @@
-// Package osutil holds the few file and socket helpers that both berthd
-// and berth-shim need. It imports only the standard library and x/sys, so
+// Package osutil holds the few file and socket helpers that berthd,
+// berth-shim and the berth CLI share. It imports only the standard library and x/sys, so
 // the shim stays small.
 package osutil
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -15,7 +18,7 @@ import (
 // WriteFileAtomic writes data to path through a temporary file, fsync and
 // rename, so a reader sees the old content or the new, never half of it.
 func WriteFileAtomic(path string, data []byte) error {
-	return writeFileAtomic(path, data, true)
+	return writeAtomic(path, bytes.NewReader(data), true)
 }
 
 // ReplaceFile is WriteFileAtomic without the fsync: readers see the old or
@@ -23,29 +26,46 @@ func WriteFileAtomic(path string, data []byte) error {
 // some filesystems, leave an empty file). For records that need not
 // survive a crash.
 func ReplaceFile(path string, data []byte) error {
-	return writeFileAtomic(path, data, false)
+	return writeAtomic(path, bytes.NewReader(data), false)
 }
 
-func writeFileAtomic(path string, data []byte, durable bool) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+// WriteAtomic is WriteFileAtomic for content read from r (a saved image,
+// say): path gets all of it or keeps what it had.
+func WriteAtomic(path string, r io.Reader) error {
+	return writeAtomic(path, r, true)
+}
+
+// writeAtomic is the one write-sync-close-rename: a new temporary file in
+// path's directory (".NAME.*.tmp", mode 0600, so concurrent writers never
+// share one and a leftover is plainly temporary), fsync'd when durable, then
+// renamed over path. On failure the temporary file is removed.
+func writeAtomic(path string, r io.Reader, durable bool) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".*.tmp")
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err := io.Copy(f, r); err != nil {
 		return err
 	}
 	if durable {
 		if err := f.Sync(); err != nil {
-			f.Close()
 			return err
 		}
 	}
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	return os.Rename(f.Name(), path)
 }
 
 // Readlinkat returns the target of the symlink base in the directory dfd,

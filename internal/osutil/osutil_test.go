@@ -1,6 +1,8 @@
 package osutil
 
 import (
+	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -22,10 +24,76 @@ func TestWriteFileAtomic(t *testing.T) {
 	if b, _ := os.ReadFile(p); string(b) != "two" {
 		t.Fatalf("content %q", b)
 	}
-	if _, err := os.Stat(p + ".tmp"); !os.IsNotExist(err) {
-		t.Fatal("temporary file left")
+	if err := ReplaceFile(p, []byte("three")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "three" {
+		t.Fatalf("content %q", b)
+	}
+	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, want 0600", fi.Mode().Perm())
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(p)); len(ents) != 1 {
+		t.Fatalf("temporary file left: %v", ents)
 	}
 }
+
+type failingReader struct{ n int }
+
+func (r *failingReader) Read(b []byte) (int, error) {
+	if r.n == 0 {
+		return 0, errors.New("interrupted")
+	}
+	r.n--
+	return copy(b, "partial"), nil
+}
+
+// TestWriteAtomicFails: a reader that fails half way leaves the old content
+// and no temporary file; the temporary file is named .NAME.*.tmp beside the
+// target.
+func TestWriteAtomicFails(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "out.tar")
+	if err := WriteAtomic(p, strings.NewReader("old")); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteAtomic(p, &failingReader{n: 2}); err == nil || err.Error() != "interrupted" {
+		t.Fatalf("err %v, want interrupted", err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "old" {
+		t.Fatalf("content %q, want the old one", b)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("temporary file left: %v", ents)
+	}
+	// A missing directory: nothing is created.
+	if err := WriteFileAtomic(filepath.Join(dir, "no", "f"), nil); !os.IsNotExist(err) {
+		t.Fatalf("err %v, want not exist", err)
+	}
+
+	// The temporary file while it is written.
+	seen := make(chan []string, 1)
+	r := readerFunc(func(b []byte) (int, error) {
+		ents, _ := os.ReadDir(dir)
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		seen <- names
+		return 0, io.EOF
+	})
+	if err := WriteAtomic(p, r); err != nil {
+		t.Fatal(err)
+	}
+	names := <-seen
+	if len(names) != 2 || !strings.HasPrefix(names[0], ".out.tar.") || !strings.HasSuffix(names[0], ".tmp") {
+		t.Fatalf("directory during the write: %q, want .out.tar.*.tmp beside out.tar", names)
+	}
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(b []byte) (int, error) { return f(b) }
 
 func TestReceiveConsole(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "c.sock")
