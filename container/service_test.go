@@ -77,8 +77,9 @@ func newTestEnv(t *testing.T) *testEnv {
 	e := &testEnv{svc: svc, cfg: cfg, root: root}
 	t.Cleanup(func() {
 		for _, id := range e.ids() {
-			_ = svc.Remove(context.Background(), id, RemoveOptions{Force: true})
+			_ = e.svc.Remove(context.Background(), id, RemoveOptions{Force: true})
 		}
+		e.svc.Close() // and its spare shim
 		imgs.Close()
 		if b, _ := os.ReadFile("/proc/self/mountinfo"); bytes.Contains(b, []byte(root)) {
 			t.Errorf("mounts left under %s", root)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -29,6 +30,11 @@ func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 // Afterwards it is the same as a shim spawned with flags: its working
 // directory is the state directory and its stderr goes to shim.log there.
 func adopt() shim.Options {
+	// Meanwhile, what the first process start costs once: Go checks
+	// whether pidfds work by cloning a child (os.FindProcess does it).
+	if p, err := os.FindProcess(os.Getpid()); err == nil {
+		_ = p.Release()
+	}
 	var o shim.Options
 	line, err := bufio.NewReader(os.Stdin).ReadBytes('\n')
 	if err != nil {
@@ -57,7 +63,29 @@ func adopt() shim.Options {
 		fmt.Fprintln(os.Stderr, "berth-shim:", err)
 		os.Exit(1)
 	}
+	setTitle(os.Args[0] + " --id " + o.ID + " --state-dir " + o.StateDir)
 	return o
+}
+
+// setTitle rewrites this process's command line (what ps and
+// /proc/<pid>/cmdline show) in place, within the room the original
+// arguments took: a spare started as "berth-shim --spare --title-space=___"
+// then names its container like a shim started for it. The kernel laid the
+// arguments out one after another; os.Args points into that memory.
+func setTitle(title string) {
+	if len(os.Args) == 0 {
+		return
+	}
+	first, last := os.Args[0], os.Args[len(os.Args)-1]
+	start := unsafe.StringData(first)
+	end := uintptr(unsafe.Pointer(unsafe.StringData(last))) + uintptr(len(last))
+	n := int(end - uintptr(unsafe.Pointer(start)))
+	if n <= 0 || n > 1<<16 {
+		return
+	}
+	buf := unsafe.Slice(start, n)
+	k := copy(buf, title)
+	clear(buf[k:])
 }
 
 func main() {
@@ -78,6 +106,7 @@ func main() {
 	flag.BoolVar(&o.StdinOnce, "stdin-once", false, "close stdin after the first attach ends")
 	flag.Var(&cgroups, "cgroup", "cgroup directory to check for OOM kills (repeatable)")
 	spare := flag.Bool("spare", false, "boot, then read the options as one JSON line on stdin (berthd's spare shim)")
+	flag.String("title-space", "", "room in the command line for the title a spare takes once it has its container")
 	flag.Parse()
 	o.LogMaxFiles = maxFiles
 	o.CgroupPaths = cgroups

@@ -85,6 +85,9 @@ type Server struct {
 	trim trimmer
 
 	ioDone sync.WaitGroup
+	// replies counts wait requests registered before the exit and not yet
+	// answered.
+	replies sync.WaitGroup
 	// startDone is closed when the start attempt has ended. Reaping begins
 	// only then, so the reaper never steals runc's own exit status.
 	startDone chan struct{}
@@ -200,10 +203,13 @@ func (s *Server) handle(c net.Conn) {
 		reply(c, Response{Error: errString(s.kill(req.Signal))})
 		c.Close()
 	case "wait":
-		ch := s.waitCh()
+		ch, registered := s.waitCh()
 		st := <-ch
 		reply(c, Response{Exit: st, Pid: st.Pid})
 		c.Close()
+		if registered {
+			s.replies.Done()
+		}
 	case "state":
 		s.mu.Lock()
 		resp := Response{Pid: s.pid, Exit: s.exit}
@@ -228,16 +234,19 @@ func reply(c net.Conn, r Response) {
 	_, _ = c.Write(append(b, '\n'))
 }
 
-func (s *Server) waitCh() chan *ExitStatus {
-	ch := make(chan *ExitStatus, 1)
+// waitCh returns a channel that yields the exit status; registered says
+// the caller must call s.replies.Done once it has answered.
+func (s *Server) waitCh() (ch chan *ExitStatus, registered bool) {
+	ch = make(chan *ExitStatus, 1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.exit != nil {
 		ch <- s.exit
-		return ch
+		return ch, false
 	}
 	s.waiters = append(s.waiters, ch)
-	return ch
+	s.replies.Add(1)
+	return ch, true
 }
 
 // start runs the container with `runc run --detach`.
@@ -582,6 +591,14 @@ func (s *Server) finish(st *ExitStatus) {
 	for _, w := range waiters {
 		w <- st
 	}
+	// The waiters (berthd) learn the exit now, before the clean-up below
+	// and before this process exits, which would cut their connections.
+	answered := make(chan struct{})
+	go func() { s.replies.Wait(); close(answered) }()
+	select {
+	case <-answered:
+	case <-time.After(2 * time.Second):
+	}
 	if s.logw != nil {
 		_ = s.logw.Close()
 	}
@@ -592,8 +609,6 @@ func (s *Server) finish(st *ExitStatus) {
 		defer cancel()
 		_ = exec.CommandContext(ctx, s.opts.Runtime, "--root", s.opts.RuntimeRoot, "delete", "--force", s.opts.ID).Run()
 	}
-	// Give connected waiters a moment to read their answers: they were
-	// handed st above; closing the listener does not cut them.
 	s.ln.Close()
 }
 

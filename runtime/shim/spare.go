@@ -112,7 +112,8 @@ func (l *Launcher) refill() {
 // startSpare execs a shim in spare mode. It is ready for its options as
 // soon as it runs: its own start-up happens while it waits.
 func startSpare(path string) (*spareShim, error) {
-	cmd := exec.Command(path, "--spare")
+	// Room for the title the shim gives itself once it has a container.
+	cmd := exec.Command(path, "--spare", "--title-space="+strings.Repeat("_", 240))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Dir = "/"
 	in, err := cmd.StdinPipe()

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -64,6 +65,9 @@ func TestLauncherAdoptsSpare(t *testing.T) {
 		}
 		if pid := liveShim(c.StateDir, id); pid != sparePid {
 			t.Fatalf("round %d: container's shim is pid %d, not the spare %d", round, pid, sparePid)
+		}
+		if cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(sparePid) + "/cmdline"); !strings.Contains(string(cmdline), " --id "+id+" --state-dir "+c.StateDir) {
+			t.Errorf("adopted shim's command line %q does not name its container", cmdline)
 		}
 		if cwd, _ := os.Readlink("/proc/" + strconv.Itoa(sparePid) + "/cwd"); cwd != c.StateDir {
 			t.Errorf("adopted shim's working directory %q, want the state dir %q", cwd, c.StateDir)
