@@ -389,61 +389,32 @@ func openInRoot(root int, p string, flags int) (int, error) {
 	}
 }
 
-const maxSymlinks = 40
-
 // resolveInRoot follows every symlink of the container path p inside root,
 // as the container would see them (the last one only with followFinal),
-// and returns the resulting clean path. A missing component ends the walk:
-// the rest is appended as it is, as Docker's FollowSymlinkInScope does.
+// and returns the resulting clean path. p is cleaned first (".." is
+// lexical, as in Docker's FollowSymlinkInScope); every lookup is an openat2
+// confined to root, so no link or ".." leads out of it. A component that
+// does not exist counts as a plain directory: the rest is still walked.
 func resolveInRoot(root int, p string, followFinal bool) (string, error) {
-	pending := strings.Split(strings.TrimPrefix(path.Clean("/"+p), "/"), "/")
-	resolved := "/"
-	links := 0
-	for len(pending) > 0 {
-		comp := pending[0]
-		pending = pending[1:]
-		switch comp {
-		case "", ".":
-			continue
-		case "..":
-			resolved = path.Dir(resolved)
-			continue
-		}
-		next := path.Join(resolved, comp)
-		if len(pending) == 0 && !followFinal {
-			return next, nil
-		}
+	return osutil.WalkSymlinks(path.Clean("/"+p), followFinal, func(next string) (string, bool, error) {
 		fd, err := openInRoot(root, next, unix.O_PATH|unix.O_NOFOLLOW)
 		if err == unix.ENOENT || err == unix.ENOTDIR {
-			return path.Join(append([]string{next}, pending...)...), nil
+			return "", false, nil
 		}
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
+		defer unix.Close(fd)
 		var st unix.Stat_t
-		err = unix.Fstat(fd, &st)
-		if err != nil || st.Mode&unix.S_IFMT != unix.S_IFLNK {
-			unix.Close(fd)
-			if err != nil {
-				return "", err
-			}
-			resolved = next
-			continue
+		if err := unix.Fstat(fd, &st); err != nil {
+			return "", false, err
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFLNK {
+			return "", false, nil
 		}
 		target, err := osutil.Readlinkat(fd, "")
-		unix.Close(fd)
-		if err != nil {
-			return "", err
-		}
-		if links++; links > maxSymlinks {
-			return "", unix.ELOOP
-		}
-		if strings.HasPrefix(target, "/") {
-			resolved = "/"
-		}
-		pending = append(strings.Split(target, "/"), pending...)
-	}
-	return resolved, nil
+		return target, err == nil, err
+	})
 }
 
 // mkdirAllInRoot creates the directory p and its missing parents inside

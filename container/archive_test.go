@@ -374,6 +374,7 @@ func TestResolveInRoot(t *testing.T) {
 	os.Symlink(outside, filepath.Join(root, "hostlink"))
 	os.Symlink("loop2", filepath.Join(root, "loop1"))
 	os.Symlink("loop1", filepath.Join(root, "loop2"))
+	os.Symlink("missing/../etc/evil", filepath.Join(root, "viamissing"))
 	fd, err := os.Open(root)
 	if err != nil {
 		t.Fatal(err)
@@ -386,6 +387,10 @@ func TestResolveInRoot(t *testing.T) {
 		"/hostlink/secret":     outside + "/secret", // absolute: resolved from the container's root
 		"/etc/evil":            "/",
 		"/missing/x/../y":      "/missing/y",
+		// A missing component is a plain directory and the walk goes on,
+		// so the links after a ".." out of it are still resolved (in root).
+		"/viamissing/etc/secret": "/etc/secret",
+		"/viamissing/dots":       "/",
 	} {
 		got, err := resolveInRoot(rfd, in, true)
 		if err != nil || got != want {
@@ -399,7 +404,7 @@ func TestResolveInRoot(t *testing.T) {
 		t.Errorf("loop: %v", err)
 	}
 	// Opening through the escapes never reaches the host file.
-	for _, p := range []string{"/hostlink/secret", "/dots/" + strings.TrimPrefix(outside, "/") + "/secret", "/etc/evil/" + strings.TrimPrefix(outside, "/") + "/secret"} {
+	for _, p := range []string{"/hostlink/secret", "/viamissing/dots/" + strings.TrimPrefix(outside, "/") + "/secret", "/dots/" + strings.TrimPrefix(outside, "/") + "/secret", "/etc/evil/" + strings.TrimPrefix(outside, "/") + "/secret"} {
 		if fd, err := openInRoot(rfd, p, os.O_RDONLY); err == nil {
 			b := make([]byte, 64)
 			n, _ := unix.Read(fd, b)

@@ -14,6 +14,7 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth/berth/errdefs"
+	"github.com/berth/berth/internal/osutil"
 )
 
 // A view answers "what is at this path inside the container?" from the host,
@@ -120,7 +121,7 @@ func under(p, dir string) bool {
 
 var (
 	errIntoProc = errors.New("leads into /proc")
-	errLoop     = errors.New("too many levels of symbolic links")
+	errLoop     = syscall.ELOOP // "too many levels of symbolic links"
 )
 
 // resolve follows p inside the container and returns the path it reaches,
@@ -132,85 +133,57 @@ var (
 // is what runc creates for a missing working directory; the walk goes on,
 // so a later ".." and what follows are still checked.
 func (v *view) resolve(p string) (string, error) {
-	rest := strings.Split(p, "/")
-	cur := "/"
-	hops := 0
-	for len(rest) > 0 {
-		c := rest[0]
-		rest = rest[1:]
-		switch c {
-		case "", ".":
-			continue
-		case "..":
-			cur = path.Dir(cur)
-			continue
-		}
-		next := path.Join(cur, c)
-		if under(next, "/proc") {
-			return "", errIntoProc
-		}
-		m := v.mountFor(next)
-		rel := strings.TrimPrefix(strings.TrimPrefix(next, m.dest), "/")
-		if rel == "" && m.kind != kindHost {
-			// The mount point itself: a directory.
-			cur = next
-			continue
-		}
-		var target string
-		switch m.kind {
-		case kindProc:
-			return "", errIntoProc
-		case kindOpaque:
-			cur = next
-			continue
-		case kindDev:
-			t, ok := runcDevLinks[rel]
-			if !ok {
-				cur = next
-				continue
-			}
-			target = t
-		case kindHost:
-			if !m.evaluated && !v.inContainer {
-				// A bind source is a host path: its symlinks lead
-				// somewhere on the host, not in the container.
-				if src, err := filepath.EvalSymlinks(m.source); err == nil {
-					m.source = src
-				}
-				m.evaluated = true
-			}
-			hp := path.Join(m.source, rel)
-			if !v.inContainer && under(path.Clean(hp), "/proc") {
-				return "", errIntoProc
-			}
-			fi, err := os.Lstat(hp)
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-					cur = next
-					continue
-				}
-				return "", err
-			}
-			if fi.Mode()&fs.ModeSymlink == 0 {
-				cur = next
-				continue
-			}
-			t, err := os.Readlink(hp)
-			if err != nil {
-				return "", err
-			}
-			target = t
-		}
-		hops++
-		if hops > 40 {
-			return "", errLoop
-		}
-		if strings.HasPrefix(target, "/") {
-			cur = "/"
-		}
-		rest = append(strings.Split(target, "/"), rest...)
+	return osutil.WalkSymlinks(p, true, v.lookup)
+}
+
+// lookup says whether next (clean, its parent resolved) is a symlink in the
+// container and where it points, for resolve.
+func (v *view) lookup(next string) (string, bool, error) {
+	if under(next, "/proc") {
+		return "", false, errIntoProc
 	}
-	return cur, nil
+	m := v.mountFor(next)
+	rel := strings.TrimPrefix(strings.TrimPrefix(next, m.dest), "/")
+	if rel == "" && m.kind != kindHost {
+		// The mount point itself: a directory.
+		return "", false, nil
+	}
+	switch m.kind {
+	case kindProc:
+		return "", false, errIntoProc
+	case kindDev:
+		t, ok := runcDevLinks[rel]
+		return t, ok, nil
+	case kindHost:
+		if !m.evaluated && !v.inContainer {
+			// A bind source is a host path: its symlinks lead
+			// somewhere on the host, not in the container.
+			if src, err := filepath.EvalSymlinks(m.source); err == nil {
+				m.source = src
+			}
+			m.evaluated = true
+		}
+		hp := path.Join(m.source, rel)
+		if !v.inContainer && under(path.Clean(hp), "/proc") {
+			return "", false, errIntoProc
+		}
+		fi, err := os.Lstat(hp)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+				return "", false, nil
+			}
+			return "", false, err
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			return "", false, nil
+		}
+		t, err := os.Readlink(hp)
+		if err != nil {
+			return "", false, err
+		}
+		return t, true, nil
+	}
+	return "", false, nil // kindOpaque: a fresh filesystem, nothing in it yet
 }
 
 // checkCwd rejects a working directory that is not absolute or that reaches
