@@ -87,9 +87,19 @@ func classOf(err error) error {
 // checkUpdate applies Docker's checks to the requested resources, and
 // drops what the host cannot do, with a warning.
 func checkUpdate(host *rtspec.Host, r *container.Resources) ([]string, error) {
-	var warnings []string
 	if r.Memory != 0 && r.Memory < 6<<20 {
 		return nil, errdefs.InvalidParameter("Minimum memory limit allowed is 6MB")
+	}
+	// Limits the host's cgroups cannot apply go, with Docker's warnings,
+	// as at create.
+	askedMemory := r.Memory > 0
+	warnings := rtspec.DiscardUnsupported(host, r)
+	if askedMemory && r.Memory == 0 {
+		// A discarded memory limit comes back with MemorySwap -1
+		// ("unlimited", right for a new container), which the merge
+		// would write over the container's swap limit: leave swap alone
+		// instead, since the limit it goes with is not changing.
+		r.MemorySwap = 0
 	}
 	if r.Memory > 0 && r.MemorySwap > 0 && r.MemorySwap < r.Memory {
 		return nil, errdefs.InvalidParameter("Minimum memoryswap limit should be larger than memory limit, see usage")

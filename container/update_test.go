@@ -3,6 +3,7 @@ package container
 import (
 	"context"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -57,6 +58,76 @@ func TestCheckUpdate(t *testing.T) {
 		if _, err := checkUpdate(host, &r); !errdefs.IsInvalidParameter(err) || err.Error() != c.msg {
 			t.Errorf("%+v: %v, want %q", c.r, err, c.msg)
 		}
+	}
+}
+
+// TestCheckUpdateDiscardsUnsupported: on a host whose cgroups lack the
+// controllers, update drops the limits with Docker's warnings, as create
+// does; a dropped memory limit leaves the container's swap limit as it was
+// (not "unlimited").
+func TestCheckUpdateDiscardsUnsupported(t *testing.T) {
+	host := &rtspec.Host{NumCPU: 2, SwapLimit: true}
+	t.Cleanup(rtspec.OverrideCgroupSupport(host, rtspec.CgroupSupport{}))
+
+	// The 6MB check still comes first.
+	if _, err := checkUpdate(host, &container.Resources{Memory: 1 << 20}); err == nil || err.Error() != "Minimum memory limit allowed is 6MB" {
+		t.Fatalf("1MB: %v", err)
+	}
+
+	pids := int64(100)
+	r := container.Resources{
+		Memory: 100 << 20, MemorySwap: 300 << 20, MemoryReservation: 50 << 20,
+		CPUShares: 512, CPUPeriod: 100000, CPUQuota: 50000, CpusetCpus: "0",
+		PidsLimit: &pids, BlkioWeight: 500,
+	}
+	warnings, err := checkUpdate(host, &r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"Your kernel does not support memory limit capabilities or the cgroup is not mounted. Limitation discarded.",
+		"Your kernel does not support memory soft limit capabilities or the cgroup is not mounted. Limitation discarded.",
+		"Your kernel does not support PIDs limit capabilities or the cgroup is not mounted. PIDs limit discarded.",
+		"Your kernel does not support CPU shares or the cgroup is not mounted. Shares discarded.",
+		"Your kernel does not support CPU CFS scheduler. CPU period/quota discarded.",
+		"Your kernel does not support cpuset or the cgroup is not mounted. Cpuset discarded.",
+		"Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.",
+	}
+	if strings.Join(warnings, "\n") != strings.Join(want, "\n") {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(warnings, "\n"), strings.Join(want, "\n"))
+	}
+	if !reflect.DeepEqual(r, container.Resources{}) {
+		t.Errorf("left after the discard: %+v, want nothing", r)
+	}
+
+	// Merged into a container made with -m 64m --memory-swap 128m: every
+	// limit stays as it was, swap included.
+	cur := container.Resources{Memory: 64 << 20, MemorySwap: 128 << 20, CPUShares: 256, PidsLimit: &pids}
+	before := cur
+	if err := mergeResources(&cur, &r); err != nil {
+		t.Fatal(err)
+	}
+	if cur.Memory != before.Memory || cur.MemorySwap != before.MemorySwap || cur.CPUShares != before.CPUShares || cur.PidsLimit != before.PidsLimit {
+		t.Errorf("after the merge: %+v, want %+v", cur, before)
+	}
+
+	// Only the memory controller missing (and so swap accounting): the
+	// other limits go through, and there is no swap warning on top.
+	partial := &rtspec.Host{NumCPU: 2}
+	t.Cleanup(rtspec.OverrideCgroupSupport(partial, rtspec.CgroupSupport{CPU: true, Cpuset: true, Pids: true, IO: true}))
+	r = container.Resources{Memory: 100 << 20, CPUShares: 512}
+	warnings, err = checkUpdate(partial, &r)
+	if err != nil || len(warnings) != 1 || !strings.Contains(warnings[0], "memory limit") {
+		t.Fatalf("memory alone unsupported: %q %v", warnings, err)
+	}
+	if r.Memory != 0 || r.MemorySwap != 0 || r.CPUShares != 512 {
+		t.Errorf("memory alone unsupported: %+v", r)
+	}
+
+	// Every controller there: nothing is dropped, no warning.
+	r = container.Resources{Memory: 100 << 20, MemorySwap: 300 << 20, CPUShares: 512}
+	if warnings, err := checkUpdate(&rtspec.Host{NumCPU: 2, SwapLimit: true}, &r); err != nil || len(warnings) != 0 || r.Memory != 100<<20 || r.MemorySwap != 300<<20 {
+		t.Errorf("full support: %q %v %+v", warnings, err, r)
 	}
 }
 

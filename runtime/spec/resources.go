@@ -86,6 +86,14 @@ var detectCgroupSupport = sync.OnceValue(func() CgroupSupport {
 // cgroupSupportOverride holds the support of Hosts built by tests.
 var cgroupSupportOverride sync.Map // *Host → CgroupSupport
 
+// OverrideCgroupSupport makes CgroupSupportOf(host) report sup until the
+// returned undo is called. It is for tests, which build a Host that lacks
+// some controller (pass undo to t.Cleanup); berth itself never calls it.
+func OverrideCgroupSupport(host *Host, sup CgroupSupport) (undo func()) {
+	cgroupSupportOverride.Store(host, sup)
+	return func() { cgroupSupportOverride.Delete(host) }
+}
+
 // CgroupSupportOf is what host's cgroups can limit: this machine's (read
 // once) for DetectHost()'s host; every controller for a Host built
 // elsewhere, unless a test gave it a set.
