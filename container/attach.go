@@ -25,18 +25,26 @@ type Stream interface {
 
 type closeWriter interface{ CloseWrite() error }
 
-// pendingAttach is an attach that waits for the container to start.
+// pendingAttach is an attach that waits for the container to start. It is
+// registered before the client is told the stream is open, so a start the
+// client sends after that answer always finds it.
 type pendingAttach struct {
 	c    *Container
 	opts AttachOptions
-	conn Stream
 	tty  bool
 	done chan struct{}
 	once sync.Once
+
+	// conn is set before ready is closed: the client's stream, open and
+	// past any log replay. ready is never closed if opening failed.
+	conn  Stream
+	ready chan struct{}
 }
 
 func (p *pendingAttach) finish() { p.once.Do(func() { close(p.done) }) }
 
+// connect subscribes to the shim's output now (the shim holds what comes
+// before the client's stream is ready) and relays it once it is.
 func (p *pendingAttach) connect(ctx context.Context, cl shim.Client) {
 	a, err := cl.Attach(ctx, p.opts.Stdin, p.opts.Stdout, p.opts.Stderr)
 	if err != nil {
@@ -44,22 +52,36 @@ func (p *pendingAttach) connect(ctx context.Context, cl shim.Client) {
 		return
 	}
 	go func() {
+		select {
+		case <-p.ready:
+		case <-p.done: // the client never got its stream
+			a.Close()
+			return
+		}
 		relay(p.conn, a, p.tty, p.opts)
 		p.finish()
 	}()
 }
 
 func (p *pendingAttach) fail() {
-	p.conn.Close()
+	select {
+	case <-p.ready:
+		p.conn.Close()
+	default:
+	}
 	p.finish()
 }
 
 // DefaultDetachKeys is ctrl-p ctrl-q.
 var DefaultDetachKeys = []byte{16, 17}
 
-// Attach connects a client stream to a container's stdio. It returns when
-// the stream ends: the container exited, the client went away or detached.
-func (s *Service) Attach(ctx context.Context, idOrName string, o AttachOptions, conn Stream) error {
+// Attach connects a client stream to a container's stdio. open hijacks the
+// client's connection (answering 101); it is called once the attach is in
+// place, so that whatever the client does next (start the container)
+// cannot outrun it. Errors returned before open was called are the
+// client's answer; after it, Attach returns when the stream ends: the
+// container exited, the client went away or detached.
+func (s *Service) Attach(ctx context.Context, idOrName string, o AttachOptions, open func() (Stream, error)) error {
 	c, err := s.Get(idOrName)
 	if err != nil {
 		return err
@@ -69,7 +91,10 @@ func (s *Service) Attach(ctx context.Context, idOrName string, o AttachOptions, 
 	running := c.State.Running
 	logPath := c.LogPath
 	c.mu.Unlock()
-	if o.Logs {
+	replayLogs := func(conn Stream) {
+		if !o.Logs {
+			return
+		}
 		_ = logger.Read(ctx, logPath, 1, logger.ReadOptions{Tail: -1}, func(e logger.Entry) error {
 			if (e.Stream == "stdout" && !o.Stdout) || (e.Stream == "stderr" && !o.Stderr) {
 				return nil
@@ -78,26 +103,53 @@ func (s *Service) Attach(ctx context.Context, idOrName string, o AttachOptions, 
 		})
 	}
 	if !o.Stream {
+		conn, err := open()
+		if err != nil {
+			return err
+		}
+		replayLogs(conn)
 		return conn.Close()
 	}
-	s.emit(c, "attach", nil)
 	if o.DetachKeys == nil && o.Stdin {
 		o.DetachKeys = DefaultDetachKeys
 	}
 	if running {
 		a, err := s.shimClient(c).Attach(ctx, o.Stdin, o.Stdout, o.Stderr)
 		if err != nil {
-			conn.Close()
 			return errdefs.Conflict("container is not running")
 		}
+		conn, err := open()
+		if err != nil {
+			a.Close()
+			return err
+		}
+		s.emit(c, "attach", nil)
+		replayLogs(conn)
 		relay(conn, a, tty, o)
 		return nil
 	}
-	p := &pendingAttach{c: c, opts: o, conn: conn, tty: tty, done: make(chan struct{})}
+	p := &pendingAttach{c: c, opts: o, tty: tty, done: make(chan struct{}), ready: make(chan struct{})}
 	c.mu.Lock()
 	c.pending = append(c.pending, p)
 	changed := c.changed
 	c.mu.Unlock()
+	conn, err := open()
+	if err != nil {
+		p.finish() // a start meanwhile drops its subscription
+		c.mu.Lock()
+		for i, q := range c.pending {
+			if q == p {
+				c.pending = append(c.pending[:i], c.pending[i+1:]...)
+				break
+			}
+		}
+		c.mu.Unlock()
+		return err
+	}
+	s.emit(c, "attach", nil)
+	replayLogs(conn)
+	p.conn = conn
+	close(p.ready)
 	// Until the start, end the stream if the container is removed.
 	for {
 		select {

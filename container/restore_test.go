@@ -2,6 +2,9 @@ package container
 
 import (
 	"context"
+	"encoding/binary"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,4 +109,48 @@ func shimsOf(t *testing.T, id string) []string {
 		pids = append(pids, d.Name())
 	}
 	return pids
+}
+
+// A client that starts the container the moment its attach is answered
+// (docker run: attach, 101, then start) sees all of the output: the attach
+// is in place before the answer.
+func TestAttachAnsweredThenStarted(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		id := e.create(t, "", []string{"echo", "hello"}, nil)
+		client, server := net.Pipe()
+		got := make(chan string, 1)
+		go func() {
+			var out strings.Builder
+			var hdr [8]byte
+			for {
+				if _, err := io.ReadFull(client, hdr[:]); err != nil {
+					break
+				}
+				buf := make([]byte, binary.BigEndian.Uint32(hdr[4:]))
+				if _, err := io.ReadFull(client, buf); err != nil {
+					break
+				}
+				out.Write(buf)
+			}
+			got <- out.String()
+		}()
+		go e.svc.Attach(ctx, id, AttachOptions{Stdout: true, Stderr: true, Stream: true}, func() (Stream, error) {
+			// The client's next request, as soon as it has its answer.
+			if err := e.svc.Start(ctx, id); err != nil {
+				t.Error(err)
+			}
+			return pipeStream{server}, nil
+		})
+		select {
+		case out := <-got:
+			if out != "hello\n" {
+				t.Fatalf("round %d: attach got %q, want all of the output", i, out)
+			}
+		case <-time.After(10 * time.Second):
+			server.Close()
+			t.Fatalf("round %d: the attach stream never ended (the start went by it)", i)
+		}
+	}
 }

@@ -135,7 +135,7 @@ func TestRunExitCodeLogsAndAttach(t *testing.T) {
 	client, server := net.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- e.svc.Attach(ctx, id, AttachOptions{Stdout: true, Stderr: true, Stream: true}, pipeStream{server})
+		done <- e.svc.Attach(ctx, id, AttachOptions{Stdout: true, Stderr: true, Stream: true}, func() (Stream, error) { return pipeStream{server}, nil })
 	}()
 	// The attach registers before the start, so no output is lost.
 	got := make(chan map[byte]string, 1)

@@ -3,9 +3,11 @@ package shim
 import (
 	"bufio"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // exeRss sums the resident kB of this process's read-only mappings of its
@@ -47,5 +49,37 @@ func TestReleaseBinaryPages(t *testing.T) {
 	}
 	if after > before*3/4 {
 		t.Errorf("resident read-only pages %d kB → %d kB: not released", before, after)
+	}
+}
+
+// The trim runs after garbage collections, at most once per interval.
+func TestTrimAfterCollections(t *testing.T) {
+	var tr trimmer
+	tr.trimAfterCollections()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runtime.GC()
+		tr.mu.Lock()
+		last := tr.last
+		tr.mu.Unlock()
+		if !last.IsZero() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no trim after collections")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	tr.mu.Lock()
+	first := tr.last
+	tr.mu.Unlock()
+	runtime.GC()
+	runtime.GC()
+	time.Sleep(50 * time.Millisecond)
+	tr.mu.Lock()
+	again := tr.last
+	tr.mu.Unlock()
+	if !again.Equal(first) {
+		t.Errorf("trimmed again %v after the first: the interval is not kept", again.Sub(first))
 	}
 }

@@ -22,7 +22,7 @@ type Backend interface {
 	Inspect(ctx context.Context, id string, size bool) (*container.InspectResponse, error)
 	List(ctx context.Context, o ctr.ListOptions) ([]container.Summary, error)
 	Logs(ctx context.Context, id string, o ctr.LogsOptions, started func(tty bool), w io.Writer, flush func()) error
-	Attach(ctx context.Context, id string, o ctr.AttachOptions, conn ctr.Stream) error
+	Attach(ctx context.Context, id string, o ctr.AttachOptions, open func() (ctr.Stream, error)) error
 	Resize(ctx context.Context, id string, h, w uint16) error
 	Pause(ctx context.Context, id string) error
 	Unpause(ctx context.Context, id string) error

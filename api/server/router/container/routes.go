@@ -271,14 +271,19 @@ func (cr *containerRouter) attach(ctx context.Context, w http.ResponseWriter, r 
 		Stdin: httputils.BoolValue(r, "stdin"), Stdout: httputils.BoolValue(r, "stdout"), Stderr: httputils.BoolValue(r, "stderr"),
 		Stream: httputils.BoolValue(r, "stream"), Logs: httputils.BoolValue(r, "logs"), DetachKeys: keys,
 	}
-	conn, err := httputils.Hijack(w, r)
-	if err != nil {
-		return err
+	// The 101 goes out once the attach is in place (see Attach). The
+	// stream outlives this request's context only as long as the client's
+	// connection lives.
+	hijacked := false
+	err = cr.b.Attach(context.WithoutCancel(ctx), id, o, func() (ctr.Stream, error) {
+		conn, err := httputils.Hijack(w, r)
+		hijacked = err == nil
+		return conn, err
+	})
+	if hijacked {
+		return nil
 	}
-	// The stream outlives this request's context only as long as the
-	// client's connection lives.
-	_ = cr.b.Attach(context.WithoutCancel(ctx), id, o, conn)
-	return nil
+	return err
 }
 
 // parseDetachKeys reads Docker's detach key syntax: "ctrl-p,ctrl-q", "a".
