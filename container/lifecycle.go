@@ -502,7 +502,40 @@ func (s *Service) Restart(ctx context.Context, idOrName, signal string, timeout 
 	if err != nil {
 		return err
 	}
-	if err := s.Stop(ctx, c.ID, signal, timeout); err != nil && !errors.Is(err, errdefs.ErrNotModified) {
+	// As dockerd does, a --rm container is not removed by the stop half
+	// of a restart: AutoRemove is off until the stop is over. handleExit
+	// reads it under c.mu together with the exit, so the exit the stop
+	// waits for sees it off. HostConfig is replaced, never changed in
+	// place (inspect hands the pointer out; update replaces it too).
+	setAutoRemove := func(v bool) {
+		h := *c.HostConfig
+		h.AutoRemove = v
+		c.HostConfig = &h
+	}
+	c.mu.Lock()
+	autoRemove := c.HostConfig.AutoRemove
+	wasRunning := c.State.Running
+	if autoRemove {
+		setAutoRemove(false)
+	}
+	c.mu.Unlock()
+	err = s.Stop(ctx, c.ID, signal, timeout)
+	c.mu.Lock()
+	if autoRemove {
+		setAutoRemove(true)
+	}
+	exited := autoRemove && wasRunning && !c.State.Running && !c.removed
+	if exited {
+		// The exit wrote the record without AutoRemove.
+		_ = c.save(s.dir(c.ID))
+	}
+	c.mu.Unlock()
+	if err != nil && !errors.Is(err, errdefs.ErrNotModified) {
+		if exited {
+			// The stop failed (its caller went away) after the exit:
+			// remove the container as its exit would have.
+			go func() { _ = s.Remove(context.Background(), c.ID, RemoveOptions{Force: true, Volumes: true}) }()
+		}
 		return err
 	}
 	c.mu.Lock()
