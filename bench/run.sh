@@ -151,7 +151,7 @@ berth_shim_pids() {
 	fi
 	for f in "${files[@]}"; do
 		[[ -f $f ]] || continue
-		read -r pid _ <"$f" # "PID START-TIME"
+		read -r pid _ <"$f" || [[ -n $pid ]] # "PID START-TIME", no newline
 		if pid_is "$pid" berth-shim; then echo "$pid"; fi
 	done
 }
