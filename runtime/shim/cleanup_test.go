@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -74,5 +75,40 @@ func TestShimRemovesRuncStateItself(t *testing.T) {
 	}
 	if !strings.Contains(string(log), " run ") {
 		t.Errorf("runtime calls %q: no run (is the wrapper used?)", log)
+	}
+}
+
+// A container that exits at once still gets its start answered: the shim
+// does not finish (and, as a process, exit) before every answer is
+// written. (It used to, now and then, once its clean-up no longer waited
+// for a runc process.) The server runs in this process; a hook holds the
+// start's answer back while the container exits.
+func TestStartAnsweredBeforeShimEnds(t *testing.T) {
+	dir := bundle(t, []string{"true"}, false)
+	s, err := NewServer(Options{
+		ID: "quickexit-" + filepath.Base(dir), Bundle: dir, StateDir: filepath.Join(dir, "state"),
+		Runtime: "runc", RuntimeRoot: filepath.Join(dir, "runc"), LogMaxFiles: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var events []string
+	note := func(e string) { mu.Lock(); events = append(events, e); mu.Unlock() }
+	testHookBeforeStartReply = func() { time.Sleep(300 * time.Millisecond); note("answering") }
+	defer func() { testHookBeforeStartReply = nil }()
+	served := make(chan struct{})
+	go func() { s.Serve(nil); note("shim done"); close(served) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pid, err := Client{StateDir: filepath.Join(dir, "state")}.Start(ctx)
+	if err != nil || pid <= 0 {
+		t.Fatalf("start = %d, %v", pid, err)
+	}
+	<-served
+	mu.Lock()
+	defer mu.Unlock()
+	if len(events) != 2 || events[0] != "answering" {
+		t.Fatalf("events %v: the shim was done before it answered the start", events)
 	}
 }

@@ -85,9 +85,9 @@ type Server struct {
 	trim trimmer
 
 	ioDone sync.WaitGroup
-	// replies counts wait requests registered before the exit and not yet
-	// answered.
-	replies sync.WaitGroup
+	// replies counts requests not yet answered: wait requests registered
+	// before the exit, and every other request but attach.
+	replies inflight
 	// startDone is closed when the start attempt has ended. Reaping begins
 	// only then, so the reaper never steals runc's own exit status.
 	startDone chan struct{}
@@ -185,9 +185,17 @@ func (s *Server) handle(c net.Conn) {
 		c.Close()
 		return
 	}
+	if req.Op != "attach" && req.Op != "wait" {
+		// Answered before this process exits (see finish).
+		s.replies.add()
+		defer s.replies.done()
+	}
 	switch req.Op {
 	case "start":
 		pid, err := s.start()
+		if testHookBeforeStartReply != nil {
+			testHookBeforeStartReply()
+		}
 		if err != nil {
 			reply(c, Response{Error: err.Error()})
 		} else {
@@ -208,7 +216,7 @@ func (s *Server) handle(c net.Conn) {
 		reply(c, Response{Exit: st, Pid: st.Pid})
 		c.Close()
 		if registered {
-			s.replies.Done()
+			s.replies.done()
 		}
 	case "state":
 		s.mu.Lock()
@@ -221,6 +229,10 @@ func (s *Server) handle(c net.Conn) {
 		c.Close()
 	}
 }
+
+// testHookBeforeStartReply, when set (tests), runs between the start and
+// its answer.
+var testHookBeforeStartReply func()
 
 func errString(err error) string {
 	if err == nil {
@@ -235,7 +247,7 @@ func reply(c net.Conn, r Response) {
 }
 
 // waitCh returns a channel that yields the exit status; registered says
-// the caller must call s.replies.Done once it has answered.
+// the caller must call s.replies.done once it has answered.
 func (s *Server) waitCh() (ch chan *ExitStatus, registered bool) {
 	ch = make(chan *ExitStatus, 1)
 	s.mu.Lock()
@@ -245,7 +257,7 @@ func (s *Server) waitCh() (ch chan *ExitStatus, registered bool) {
 		return ch, false
 	}
 	s.waiters = append(s.waiters, ch)
-	s.replies.Add(1)
+	s.replies.add()
 	return ch, true
 }
 
@@ -592,13 +604,9 @@ func (s *Server) finish(st *ExitStatus) {
 		w <- st
 	}
 	// The waiters (berthd) learn the exit now, before the clean-up below
-	// and before this process exits, which would cut their connections.
-	answered := make(chan struct{})
-	go func() { s.replies.Wait(); close(answered) }()
-	select {
-	case <-answered:
-	case <-time.After(2 * time.Second):
-	}
+	// and before this process exits, which would cut their connections;
+	// so does the start request of a container that exited at once.
+	s.replies.wait(2 * time.Second)
 	if s.logw != nil {
 		_ = s.logw.Close()
 	}
@@ -610,6 +618,49 @@ func (s *Server) finish(st *ExitStatus) {
 		_ = exec.CommandContext(ctx, s.opts.Runtime, "--root", s.opts.RuntimeRoot, "delete", "--force", s.opts.ID).Run()
 	}
 	s.ln.Close()
+	s.replies.wait(2 * time.Second)
+}
+
+// inflight counts requests being answered. Unlike a sync.WaitGroup it may
+// go up from zero while someone waits.
+type inflight struct {
+	mu   sync.Mutex
+	n    int
+	zero chan struct{} // closed when n drops to 0 while someone waits
+}
+
+func (f *inflight) add() {
+	f.mu.Lock()
+	f.n++
+	f.mu.Unlock()
+}
+
+func (f *inflight) done() {
+	f.mu.Lock()
+	f.n--
+	if f.n == 0 && f.zero != nil {
+		close(f.zero)
+		f.zero = nil
+	}
+	f.mu.Unlock()
+}
+
+// wait returns when no request is being answered, or after d.
+func (f *inflight) wait(d time.Duration) {
+	f.mu.Lock()
+	if f.n == 0 {
+		f.mu.Unlock()
+		return
+	}
+	if f.zero == nil {
+		f.zero = make(chan struct{})
+	}
+	ch := f.zero
+	f.mu.Unlock()
+	select {
+	case <-ch:
+	case <-time.After(d):
+	}
 }
 
 // oomKilled reports whether the kernel's OOM killer acted in the
