@@ -112,3 +112,57 @@ func TestStartAnsweredBeforeShimEnds(t *testing.T) {
 		t.Fatalf("events %v: the shim was done before it answered the start", events)
 	}
 }
+
+// An attached client that reads slowly still gets all of the output of a
+// container that has exited: the shim ends (as a process: exits) only once
+// the stream has written everything.
+func TestAttachDrainedBeforeShimEnds(t *testing.T) {
+	dir := bundle(t, []string{"cat", "/bin/busybox"}, false)
+	bb, err := os.Stat(filepath.Join(dir, "rootfs", "bin", "busybox"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewServer(Options{
+		ID: "drain-" + filepath.Base(dir), Bundle: dir, StateDir: filepath.Join(dir, "state"),
+		Runtime: "runc", RuntimeRoot: filepath.Join(dir, "runc"), LogMaxFiles: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var events []string
+	note := func(e string) { mu.Lock(); events = append(events, e); mu.Unlock() }
+	testHookAttachEnded = func() { note("stream written") }
+	defer func() { testHookAttachEnded = nil }()
+	served := make(chan struct{})
+	go func() { s.Serve(nil); note("shim done"); close(served) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := Client{StateDir: filepath.Join(dir, "state")}
+	a, err := cl.Attach(ctx, false, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var got int64
+	buf := make([]byte, 64<<10)
+	for {
+		_, data, err := a.ReadFrame(buf)
+		if err != nil {
+			break
+		}
+		got += int64(len(data))
+		time.Sleep(2 * time.Millisecond) // a slow reader
+	}
+	<-served
+	if got != bb.Size() {
+		t.Errorf("attach got %d bytes, want %d", got, bb.Size())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(events) != 2 || events[0] != "stream written" {
+		t.Fatalf("events %v: the shim was done before its attach stream had written everything", events)
+	}
+}

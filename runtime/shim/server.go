@@ -86,7 +86,8 @@ type Server struct {
 
 	ioDone sync.WaitGroup
 	// replies counts requests not yet answered: wait requests registered
-	// before the exit, and every other request but attach.
+	// before the exit, attach streams not yet drained, and every other
+	// request.
 	replies inflight
 	// startDone is closed when the start attempt has ended. Reaping begins
 	// only then, so the reaper never steals runc's own exit status.
@@ -233,6 +234,10 @@ func (s *Server) handle(c net.Conn) {
 // testHookBeforeStartReply, when set (tests), runs between the start and
 // its answer.
 var testHookBeforeStartReply func()
+
+// testHookAttachEnded, when set (tests), runs when an attach stream has
+// written all it will.
+var testHookAttachEnded func()
 
 func errString(err error) string {
 	if err == nil {
@@ -453,6 +458,9 @@ func (s *Server) attach(c net.Conn, r *bufio.Reader, req Request) {
 	exited := s.exit != nil
 	if !exited {
 		s.subs[sub] = struct{}{}
+		// The output it still holds when the container exits is
+		// delivered before the shim ends (bounded, see finish).
+		s.replies.add()
 	}
 	s.mu.Unlock()
 	reply(c, Response{})
@@ -460,6 +468,7 @@ func (s *Server) attach(c net.Conn, r *bufio.Reader, req Request) {
 		c.Close()
 		return
 	}
+	defer s.replies.done()
 	if req.Stdin {
 		go s.copyStdin(r)
 	}
@@ -481,6 +490,9 @@ func (s *Server) attach(c net.Conn, r *bufio.Reader, req Request) {
 	}
 	s.mu.Unlock()
 	c.Close()
+	if testHookAttachEnded != nil {
+		testHookAttachEnded()
+	}
 }
 
 func (s *Server) copyStdin(r io.Reader) {
@@ -605,7 +617,8 @@ func (s *Server) finish(st *ExitStatus) {
 	}
 	// The waiters (berthd) learn the exit now, before the clean-up below
 	// and before this process exits, which would cut their connections;
-	// so does the start request of a container that exited at once.
+	// so does the start request of a container that exited at once, and
+	// attached clients get the last of the output.
 	s.replies.wait(2 * time.Second)
 	if s.logw != nil {
 		_ = s.logw.Close()
