@@ -205,10 +205,16 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	for _, p := range pending {
 		p.connect(ctx, cl)
 	}
+	// berthd's own wait goes in before the start: the shim tells it of the
+	// exit the moment it happens, however soon (run --rm true).
+	pw, werr := cl.SendWait(ctx)
 	startAsked = true
 	pid, err := cl.Start(ctx)
 	s.launcher.Refill()
 	if err != nil {
+		if pw != nil {
+			pw.Close()
+		}
 		for _, p := range pending {
 			p.fail()
 		}
@@ -231,7 +237,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	c.notifyLocked()
 	c.mu.Unlock()
 	s.emit(c, "start", nil)
-	go s.monitor(c, cl)
+	go s.monitor(c, cl, pw, werr)
 	return err
 }
 
@@ -277,8 +283,16 @@ func parseSize(v string) int64 {
 }
 
 // monitor waits for the container to exit and handles it.
-func (s *Service) monitor(c *Container, cl shim.Client) {
-	st, err := cl.Wait(s.ctx)
+// pw is a wait sent to the shim before the start, when sending it worked
+// (werr nil); otherwise monitor sends one now.
+func (s *Service) monitor(c *Container, cl shim.Client, pw *shim.PendingWait, werr error) {
+	var st *shim.ExitStatus
+	var err error
+	if pw != nil && werr == nil {
+		st, err = pw.Result(s.ctx)
+	} else {
+		st, err = cl.Wait(s.ctx)
+	}
 	if s.ctx.Err() != nil {
 		return
 	}
@@ -735,7 +749,7 @@ func (s *Service) restore(ctx context.Context) (later []func(), err error) {
 		}
 		cl := s.shimClient(c)
 		if c.State.Running && cl.Alive(ctx) {
-			later = append(later, func() { s.monitor(c, cl) })
+			later = append(later, func() { s.monitor(c, cl, nil, nil) })
 			continue
 		}
 		st, err := shim.ReadExit(s.stateDir(c.ID))

@@ -114,6 +114,53 @@ func (c Client) Wait(ctx context.Context) (*ExitStatus, error) {
 	return resp.Exit, nil
 }
 
+// PendingWait is a wait request already sent to the shim: registered
+// before the container starts, it hears of the exit the moment it happens.
+type PendingWait struct {
+	c    Client
+	conn net.Conn
+}
+
+// SendWait registers a wait with the shim and returns without waiting.
+func (c Client) SendWait(ctx context.Context) (*PendingWait, error) {
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b, _ := json.Marshal(Request{Op: "wait"})
+	if _, err := conn.Write(append(b, '\n')); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return &PendingWait{c: c, conn: conn}, nil
+}
+
+// Result waits for the exit status (or ctx's end), as Client.Wait does.
+func (w *PendingWait) Result(ctx context.Context) (*ExitStatus, error) {
+	defer w.conn.Close()
+	stop := context.AfterFunc(ctx, func() { w.conn.SetDeadline(time.Now()) })
+	defer stop()
+	line, err := bufio.NewReader(w.conn).ReadBytes('\n')
+	var resp Response
+	if err == nil {
+		err = json.Unmarshal(line, &resp)
+	}
+	if err != nil || resp.Exit == nil {
+		// The shim is gone: exit.json has the answer.
+		if st, rerr := ReadExit(w.c.StateDir); rerr == nil {
+			return st, nil
+		}
+		if err == nil {
+			err = errors.New("shim answered a wait without an exit status")
+		}
+		return nil, err
+	}
+	return resp.Exit, nil
+}
+
+// Close drops a wait that will not be read.
+func (w *PendingWait) Close() { w.conn.Close() }
+
 // State returns the init PID and, once exited, the exit status.
 func (c Client) State(ctx context.Context) (*Response, error) {
 	return c.call(ctx, Request{Op: "state"})
