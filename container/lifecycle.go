@@ -700,13 +700,15 @@ func (s *Service) Remove(ctx context.Context, idOrName string, o RemoveOptions) 
 
 // restore loads every record and reconciles it with reality: running
 // containers keep running under their shims; ones that exited while
-// berthd was away get their true exit status and restart policy. The
-// goroutines it needs (monitors, removals) are returned, for New to start
-// once nothing else writes the service's maps.
-func (s *Service) restore(ctx context.Context) (later []func(), err error) {
+// berthd was away get their true exit status and restart policy. What is
+// left to do is returned for New, once nothing else writes the service's
+// maps: removals (unfinished ones, --rm containers that are not running),
+// which New finishes before it returns, as dockerd does before it serves,
+// and monitors of running containers, which it starts.
+func (s *Service) restore(ctx context.Context) (removals, monitors []func(), err error) {
 	entries, err := os.ReadDir(s.cfg.Root)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Snapshots with no container directory are leftovers of a crash (a
 	// create cut short, a --rm container's unsynced layer): remove them.
@@ -733,7 +735,7 @@ func (s *Service) restore(ctx context.Context) (later []func(), err error) {
 			// A remove was cut short: finish it.
 			s.byID[c.ID] = c
 			s.byName[c.Name] = c.ID
-			later = append(later, func() { _ = s.Remove(context.Background(), c.ID, RemoveOptions{Force: true}) })
+			removals = append(removals, func() { _ = s.Remove(context.Background(), c.ID, RemoveOptions{Force: true}) })
 			continue
 		}
 		s.byID[c.ID] = c
@@ -743,13 +745,13 @@ func (s *Service) restore(ctx context.Context) (later []func(), err error) {
 				// A --rm container that is not running (berthd or the host
 				// went down before its removal): Docker removes these when
 				// it starts.
-				later = append(later, func() { _ = s.Remove(context.Background(), c.ID, RemoveOptions{Force: true, Volumes: true}) })
+				removals = append(removals, func() { _ = s.Remove(context.Background(), c.ID, RemoveOptions{Force: true, Volumes: true}) })
 			}
 			continue
 		}
 		cl := s.shimClient(c)
 		if c.State.Running && cl.Alive(ctx) {
-			later = append(later, func() { s.monitor(c, cl, nil, nil) })
+			monitors = append(monitors, func() { s.monitor(c, cl, nil, nil) })
 			continue
 		}
 		st, err := shim.ReadExit(s.stateDir(c.ID))
@@ -759,5 +761,5 @@ func (s *Service) restore(ctx context.Context) (later []func(), err error) {
 		// Before serving anything: nobody may see the stale "running".
 		s.handleExit(c, st)
 	}
-	return later, nil
+	return removals, monitors, nil
 }

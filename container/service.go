@@ -103,7 +103,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.launcher = shim.NewLauncher(cfg.ShimPath)
 	s.network = cfg.Network
-	later, err := s.restore(ctx)
+	removals, monitors, err := s.restore(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +121,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 			s.log.Warn("reconcile volumes", "err", err)
 		}
 	}
-	for _, f := range later {
+	for _, f := range removals {
+		f()
+	}
+	for _, f := range monitors {
 		go f()
 	}
 	return s, nil
