@@ -207,7 +207,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	}
 	// berthd's own wait goes in before the start: the shim tells it of the
 	// exit the moment it happens, however soon (run --rm true).
-	pw, werr := cl.SendWait(ctx)
+	pw, _ := cl.SendWait(ctx)
 	startAsked = true
 	pid, err := cl.Start(ctx)
 	s.launcher.Refill()
@@ -237,7 +237,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	c.notifyLocked()
 	c.mu.Unlock()
 	s.emit(c, "start", nil)
-	go s.monitor(c, cl, pw, werr)
+	go s.monitor(c, cl, pw)
 	return err
 }
 
@@ -283,12 +283,12 @@ func parseSize(v string) int64 {
 }
 
 // monitor waits for the container to exit and handles it.
-// pw is a wait sent to the shim before the start, when sending it worked
-// (werr nil); otherwise monitor sends one now.
-func (s *Service) monitor(c *Container, cl shim.Client, pw *shim.PendingWait, werr error) {
+// pw is a wait sent to the shim before the start; nil (sending it failed,
+// or a restarted berthd) has monitor send one now.
+func (s *Service) monitor(c *Container, cl shim.Client, pw *shim.PendingWait) {
 	var st *shim.ExitStatus
 	var err error
-	if pw != nil && werr == nil {
+	if pw != nil {
 		st, err = pw.Result(s.ctx)
 	} else {
 		st, err = cl.Wait(s.ctx)
@@ -751,7 +751,7 @@ func (s *Service) restore(ctx context.Context) (removals, monitors []func(), err
 		}
 		cl := s.shimClient(c)
 		if c.State.Running && cl.Alive(ctx) {
-			monitors = append(monitors, func() { s.monitor(c, cl, nil, nil) })
+			monitors = append(monitors, func() { s.monitor(c, cl, nil) })
 			continue
 		}
 		st, err := shim.ReadExit(s.stateDir(c.ID))

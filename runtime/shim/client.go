@@ -103,15 +103,20 @@ func (c Client) Resize(ctx context.Context, w, h uint16) error {
 
 // Wait blocks until the container exits (or ctx ends).
 func (c Client) Wait(ctx context.Context) (*ExitStatus, error) {
-	resp, err := c.call(ctx, Request{Op: "wait"})
+	w, err := c.SendWait(ctx)
 	if err != nil {
-		// The shim is gone: exit.json has the answer.
-		if st, rerr := ReadExit(c.StateDir); rerr == nil {
-			return st, nil
-		}
-		return nil, err
+		return c.exitOnDisk(err)
 	}
-	return resp.Exit, nil
+	return w.Result(ctx)
+}
+
+// exitOnDisk is the answer when the shim cannot give it (it is gone):
+// exit.json, or err.
+func (c Client) exitOnDisk(err error) (*ExitStatus, error) {
+	if st, rerr := ReadExit(c.StateDir); rerr == nil {
+		return st, nil
+	}
+	return nil, err
 }
 
 // PendingWait is a wait request already sent to the shim: registered
@@ -145,15 +150,11 @@ func (w *PendingWait) Result(ctx context.Context) (*ExitStatus, error) {
 	if err == nil {
 		err = json.Unmarshal(line, &resp)
 	}
-	if err != nil || resp.Exit == nil {
-		// The shim is gone: exit.json has the answer.
-		if st, rerr := ReadExit(w.c.StateDir); rerr == nil {
-			return st, nil
-		}
-		if err == nil {
-			err = errors.New("shim answered a wait without an exit status")
-		}
-		return nil, err
+	if err == nil && resp.Exit == nil {
+		err = errors.New("shim answered a wait without an exit status")
+	}
+	if err != nil {
+		return w.c.exitOnDisk(err)
 	}
 	return resp.Exit, nil
 }

@@ -56,15 +56,12 @@ func (l *Launcher) Spawn(ctx context.Context, o Options) (Client, error) {
 	l.mu.Unlock()
 	if sp == nil {
 		l.refill()
+	} else if c, err := sp.adopt(o); err == nil {
+		return c, nil
 	}
-	if sp != nil {
-		if c, err := sp.adopt(o); err == nil {
-			return c, nil
-		}
-		// A spare that died or failed its set-up: spawn afresh, which
-		// reports any real error (a bad state dir, a log that cannot be
-		// opened) the usual way.
-	}
+	// No spare, or one that died or failed its set-up: spawn afresh, which
+	// reports any real error (a bad state dir, a log that cannot be
+	// opened) the usual way.
 	return Spawn(ctx, l.path, o)
 }
 
@@ -136,10 +133,7 @@ func startSpare(path string) (*spareShim, error) {
 // adopt hands the spare its container and waits for it to be ready.
 func (sp *spareShim) adopt(o Options) (Client, error) {
 	defer sp.in.Close()
-	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
-		sp.cmd.Process.Kill()
-		return Client{}, err
-	}
+	// The shim makes the state dir itself before it answers.
 	b, err := json.Marshal(o)
 	if err != nil {
 		sp.cmd.Process.Kill()
