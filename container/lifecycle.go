@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -135,6 +136,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		CgroupPaths: s.cgroupPaths(c.ID),
 	}
 	shimOpts.LogMaxSize, shimOpts.LogMaxFiles = logLimits(c.HostConfig.LogConfig.Config)
+	autoRemove := c.HostConfig.AutoRemove
 	c.mu.Unlock()
 	type spawned struct {
 		cl  shim.Client
@@ -145,14 +147,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		cl, err := s.launcher.Spawn(ctx, shimOpts)
 		spawnDone <- spawned{cl, err}
 	}()
-	var shimResult *spawned
-	waitShim := func() spawned {
-		if shimResult == nil {
-			r := <-spawnDone
-			shimResult = &r
-		}
-		return *shimResult
-	}
+	waitShim := sync.OnceValue(func() spawned { return <-spawnDone })
 	startAsked := false
 	cleanups = append(cleanups, func() {
 		// A start that failed before the shim was asked to run anything:
@@ -162,9 +157,6 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 			shim.Abort(stateDir, c.ID)
 		}
 	})
-	c.mu.Lock()
-	autoRemove := c.HostConfig.AutoRemove
-	c.mu.Unlock()
 	mounts := s.cfg.Snapshots.Mounts
 	if autoRemove {
 		// Its layer is deleted at exit: never spend a sync on it.
