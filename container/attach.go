@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/berth/berth/container/logger"
@@ -114,17 +115,18 @@ func (s *Service) Attach(ctx context.Context, idOrName string, o AttachOptions, 
 		o.DetachKeys = DefaultDetachKeys
 	}
 	if running {
-		a, err := s.shimClient(c).Attach(ctx, o.Stdin, o.Stdout, o.Stderr)
-		if err != nil {
-			return errdefs.Conflict("container is not running")
-		}
+		// As dockerd: the log so far, then the live output.
 		conn, err := open()
 		if err != nil {
-			a.Close()
 			return err
 		}
-		s.emit(c, "attach", nil)
 		replayLogs(conn)
+		s.emit(c, "attach", nil)
+		a, err := s.shimClient(c).Attach(ctx, o.Stdin, o.Stdout, o.Stderr)
+		if err != nil {
+			conn.Close()
+			return errdefs.Conflict("container is not running")
+		}
 		relay(conn, a, tty, o)
 		return nil
 	}
@@ -137,12 +139,7 @@ func (s *Service) Attach(ctx context.Context, idOrName string, o AttachOptions, 
 	if err != nil {
 		p.finish() // a start meanwhile drops its subscription
 		c.mu.Lock()
-		for i, q := range c.pending {
-			if q == p {
-				c.pending = append(c.pending[:i], c.pending[i+1:]...)
-				break
-			}
-		}
+		c.pending = slices.DeleteFunc(c.pending, func(q *pendingAttach) bool { return q == p })
 		c.mu.Unlock()
 		return err
 	}
