@@ -40,6 +40,9 @@ type Mount struct {
 // pageSize bounds the mount data string (including its NUL terminator).
 var pageSize = os.Getpagesize()
 
+// fitsPage reports whether overlay options fit in one page of mount data.
+func fitsPage(opts []string) bool { return len(strings.Join(opts, ","))+1 <= pageSize }
+
 // Mount mounts m on target, an existing directory.
 func (m Mount) Mount(target string) error {
 	if m.Type == "bind" {
@@ -355,10 +358,9 @@ func (s *Store) mount(key string, chain []digest.Digest) (Mount, error) {
 			"metacopy=off",
 		}
 	}
-	fits := func(opts []string) bool { return len(strings.Join(opts, ","))+1 <= pageSize }
 
 	opts := build(func(id digest.Digest) string { return filepath.Join(s.layerDir(id), "diff") }, cdir)
-	if fits(opts) {
+	if fitsPage(opts) {
 		return Mount{Type: "overlay", Source: "overlay", Options: opts}, nil
 	}
 	for _, id := range chain {
@@ -367,11 +369,11 @@ func (s *Store) mount(key string, chain []digest.Digest) (Mount, error) {
 		}
 	}
 	opts = build(func(id digest.Digest) string { return filepath.Join(s.linksDir(), shortID(id)) }, cdir)
-	if fits(opts) {
+	if fitsPage(opts) {
 		return Mount{Type: "overlay", Source: "overlay", Options: opts}, nil
 	}
 	opts = build(func(id digest.Digest) string { return "l/" + shortID(id) }, filepath.Join("containers", key))
-	if !fits(opts) {
+	if !fitsPage(opts) {
 		return Mount{}, fmt.Errorf("snapshot %s: %d layers do not fit in one overlay mount: %w", key, len(chain), errdefs.ErrInvalidParameter)
 	}
 	return Mount{Type: "overlay", Source: "overlay", Options: opts, Dir: s.root}, nil

@@ -32,7 +32,7 @@ func (s *Store) VolatileMounts(ctx context.Context, key string) (Mount, error) {
 		return Mount{}, err
 	}
 	opts := append(append([]string(nil), m.Options...), "volatile")
-	if len(strings.Join(opts, ","))+1 > pageSize {
+	if !fitsPage(opts) {
 		return m, nil
 	}
 	m.Options = opts
