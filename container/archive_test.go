@@ -84,7 +84,7 @@ func newXEnv(t *testing.T) *xEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(root) })
-	cs, err := content.NewStore(filepath.Join(root, "content"))
+	cs, err := content.NewStore(filepath.Join(root, "content"), false)
 	if err != nil {
 		t.Fatal(err)
 	}

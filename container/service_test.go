@@ -51,7 +51,7 @@ func newTestEnv(t *testing.T) *testEnv {
 		t.Fatalf("build shim: %v\n%s", err, out)
 	}
 	_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-	cs, err := content.NewStore(filepath.Join(root, "content"))
+	cs, err := content.NewStore(filepath.Join(root, "content"), false)
 	if err != nil {
 		t.Fatal(err)
 	}

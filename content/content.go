@@ -1,83 +1,116 @@
-// Package content stores blobs (layers, manifests, configs) by digest.
+// Package content is berth's blob store: containerd's own local content
+// store (plugins/content/local) on berth's layout, behind containerd's
+// core/content interfaces. berth's services reach it through the metadata
+// layer of package storage, which adds namespaces, labels, leases and
+// garbage collection.
 //
 // Layout under the store's root:
 //
 //	blobs/<algorithm>/<hex>   committed blobs, read-only, never modified
-//	ingest/<random>           blobs being written; removed by NewStore
+//	ingest/<hash of ref>/     one resumable write in progress: data, ref,
+//	                          startedat, updatedat, total
 //
-// Lifecycle of a blob: a Writer streams bytes into a fresh ingest file while
-// hashing them. Commit checks size and digest, fsyncs the file, renames it
-// atomically into blobs/ and fsyncs the directory. A crash at any point
-// leaves either no blob or a complete, verified one; half-written ingest files
-// are never reused and are deleted the next time the store is opened.
-// Committed blobs are immutable until Delete.
+// Lifecycle of a blob: a Writer (opened with a ref, the name of the
+// ingest) streams bytes into ingest/<hash>/data while hashing them. A second
+// Writer on the same ref fails with ErrUnavailable while the first is open;
+// once it is closed without committing, a new Writer on the ref resumes
+// where it stopped. Commit checks size and digest, fsyncs the data, renames
+// it atomically into blobs/ and fsyncs that directory: a crash leaves either
+// no blob or a complete, verified one. Ingests nobody leases are collected
+// by the garbage collector (package storage), which also deletes blobs no
+// image, container or lease references.
+//
+// This is the layout berth always had for blobs/; earlier versions kept
+// ingests as plain files under ingest/, which NewStore removes.
 package content
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/plugins/content/local"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// Info describes a committed blob.
-type Info struct {
-	Digest digest.Digest
-	Size   int64
+// NewStore opens (creating if needed) the content store at root. Ingest
+// files left by an earlier berth (plain files under ingest/, never
+// resumable) are removed. With keepIngests false every ingest is removed
+// (nothing else would collect them); with true, ingests in the current
+// layout are kept for their owners to resume or for the garbage collector.
+func NewStore(root string, keepIngests bool) (content.Store, error) {
+	if err := os.MkdirAll(filepath.Join(root, "blobs", string(digest.SHA256)), 0o755); err != nil {
+		return nil, fmt.Errorf("content store: %w", err)
+	}
+	if err := removeIngests(filepath.Join(root, "ingest"), keepIngests); err != nil {
+		return nil, fmt.Errorf("content store: %w", err)
+	}
+	return local.NewStore(root)
 }
 
-// ReaderAt gives random access to a committed blob.
-type ReaderAt interface {
-	io.ReaderAt
-	io.Closer
-	// Size is the blob's size in bytes.
-	Size() int64
+func removeIngests(dir string, keepCurrent bool) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.IsDir() && keepCurrent {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// Provider opens committed blobs for reading.
-type Provider interface {
-	// Open returns a reader over the blob's bytes, or an error of class
-	// errdefs.ErrNotFound.
-	Open(ctx context.Context, d digest.Digest) (io.ReadCloser, error)
-	// ReaderAt returns random access to the blob, or an error of class
-	// errdefs.ErrNotFound.
-	ReaderAt(ctx context.Context, d digest.Digest) (ReaderAt, error)
+// ReadBlob returns the whole blob d; meant for small blobs such as
+// manifests and configs.
+func ReadBlob(ctx context.Context, p content.Provider, d digest.Digest) ([]byte, error) {
+	return content.ReadBlob(ctx, p, ocispec.Descriptor{Digest: d})
 }
 
-// InfoProvider reports what is stored without reading blobs.
-type InfoProvider interface {
-	// Info returns the blob's digest and size, or an error of class
-	// errdefs.ErrNotFound.
-	Info(ctx context.Context, d digest.Digest) (Info, error)
+// WriteBlob stores data under its sha256 digest and returns that digest.
+// Writing a blob that already exists succeeds.
+func WriteBlob(ctx context.Context, cs content.Ingester, data []byte, opts ...content.Opt) (digest.Digest, error) {
+	d := digest.FromBytes(data)
+	desc := ocispec.Descriptor{Digest: d, Size: int64(len(data))}
+	if err := content.WriteBlob(ctx, cs, "blob-"+d.String(), bytes.NewReader(data), desc, opts...); err != nil {
+		return "", err
+	}
+	return d, nil
 }
 
-// Ingester accepts new blobs.
-type Ingester interface {
-	// Writer starts a new ingest. expected may be "" when the digest is not
-	// known in advance; expectedSize may be -1 when the size is unknown.
-	Writer(ctx context.Context, expected digest.Digest, expectedSize int64) (*Writer, error)
+// Has reports whether blob d is committed. Errors other than "not found"
+// are returned.
+func Has(ctx context.Context, p content.InfoProvider, d digest.Digest) (bool, error) {
+	_, err := p.Info(ctx, d)
+	if cerrdefs.IsNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
-// Deleter removes blobs.
-type Deleter interface {
-	// Delete removes the blob, or returns an error of class errdefs.ErrNotFound.
-	Delete(ctx context.Context, d digest.Digest) error
+// Reader returns a reader over blob d, read from the start. The caller must
+// Close it.
+func Reader(ctx context.Context, p content.Provider, d digest.Digest) (io.ReadCloser, error) {
+	ra, err := p.ReaderAt(ctx, ocispec.Descriptor{Digest: d})
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{content.NewReader(ra), ra}, nil
 }
-
-// Walker enumerates committed blobs.
-type Walker interface {
-	// Walk calls fn for every committed blob until fn returns an error,
-	// which Walk then returns.
-	Walk(ctx context.Context, fn func(Info) error) error
-}
-
-// Manager is the full set of roles a Store plays.
-type Manager interface {
-	Provider
-	InfoProvider
-	Ingester
-	Deleter
-	Walker
-}
-
-var _ Manager = (*Store)(nil)

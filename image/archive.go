@@ -13,10 +13,12 @@ import (
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth/berth/content"
 	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/progress"
 	"github.com/berth/berth/snapshot"
@@ -81,8 +83,8 @@ func (s *Service) Save(ctx context.Context, names []string, w io.Writer) error {
 	// a tar stream cannot report an error halfway.
 	for _, e := range entries {
 		for _, l := range e.rec.Layers {
-			okBlob, _ := s.content.Has(ctx, l.Digest)
-			okDiff, _ := s.content.Has(ctx, l.DiffID)
+			okBlob, _ := content.Has(ctx, s.content, l.Digest)
+			okDiff, _ := content.Has(ctx, s.content, l.DiffID)
 			if !okBlob && !okDiff {
 				return fmt.Errorf("image %s: layer %s is not stored: pull the image again", shortID(e.rec.ID), l.Digest)
 			}
@@ -101,7 +103,7 @@ func (s *Service) Save(ctx context.Context, names []string, w io.Writer) error {
 	var manifests []archiveManifest
 	repositories := map[string]map[string]string{}
 	for _, e := range entries {
-		cfgBytes, err := s.content.ReadBlob(ctx, e.rec.ID)
+		cfgBytes, err := content.ReadBlob(ctx, s.content, e.rec.ID)
 		if err != nil {
 			return err
 		}
@@ -164,10 +166,10 @@ func isIDRef(name string, r *Record) bool {
 // be known before the tar header, so the layer is decompressed to a
 // temporary file first.
 func (s *Service) writeLegacyLayer(ctx context.Context, tw *tar.Writer, id, parent string, l LayerRef, mtime time.Time) error {
-	rc, err := s.content.Open(ctx, l.Digest)
-	if errors.Is(err, errdefs.ErrNotFound) {
+	rc, err := content.Reader(ctx, s.content, l.Digest)
+	if cerrdefs.IsNotFound(err) {
 		// An uncompressed copy of the layer (from a load) will do.
-		rc, err = s.content.Open(ctx, l.DiffID)
+		rc, err = content.Reader(ctx, s.content, l.DiffID)
 	}
 	if err != nil {
 		return err
@@ -226,7 +228,7 @@ func (s *Service) writeLegacyLayer(ctx context.Context, tw *tar.Writer, id, pare
 // or built locally), so it can be saved and pushed like a pulled one.
 func (s *Service) ensureManifest(ctx context.Context, r *Record) error {
 	if r.Manifest != "" {
-		if ok, _ := s.content.Has(ctx, r.Manifest); ok {
+		if ok, _ := content.Has(ctx, s.content, r.Manifest); ok {
 			return nil
 		}
 	}
@@ -243,7 +245,7 @@ func (s *Service) ensureManifest(ctx context.Context, r *Record) error {
 	if err != nil {
 		return err
 	}
-	d, err := s.content.WriteBlob(ctx, b)
+	d, err := content.WriteBlob(ctx, s.content, b)
 	if err != nil {
 		return err
 	}
@@ -377,7 +379,7 @@ func (s *Service) loadOne(ctx context.Context, dir string, m archiveManifest) (d
 		refs[i] = ref
 		size += l.Size
 	}
-	id, err := s.content.WriteBlob(ctx, rawConfig)
+	id, err := content.WriteBlob(ctx, s.content, rawConfig)
 	if err != nil {
 		return "", err
 	}
@@ -421,7 +423,7 @@ func (s *Service) importLayerFile(ctx context.Context, p string, parent, diffID 
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return LayerRef{}, snapshot.Layer{}, err
 	}
-	w, err := s.content.Writer(ctx, blob, st.Size())
+	w, err := s.blobWriter(ctx, blob, st.Size())
 	if err != nil {
 		return LayerRef{}, snapshot.Layer{}, err
 	}
@@ -438,7 +440,7 @@ func (s *Service) importLayerFile(ctx context.Context, p string, parent, diffID 
 	if _, err := io.Copy(w, f); err != nil {
 		return LayerRef{}, snapshot.Layer{}, err
 	}
-	if err := w.Commit(ctx); err != nil {
+	if err := w.Commit(ctx, st.Size(), blob); err != nil {
 		return LayerRef{}, snapshot.Layer{}, err
 	}
 	mt := mediaTypeDockerLayerGzip

@@ -2,15 +2,20 @@ package image
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"time"
 
+	ccontent "github.com/containerd/containerd/v2/core/content"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/klauspost/compress/gzip"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth/berth/content"
 	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/snapshot"
 )
@@ -114,7 +119,7 @@ func (s *Service) Commit(ctx context.Context, req CommitRequest) (digest.Digest,
 	if err != nil {
 		return "", err
 	}
-	id, err := s.content.WriteBlob(ctx, raw)
+	id, err := content.WriteBlob(ctx, s.content, raw)
 	if err != nil {
 		return "", err
 	}
@@ -139,7 +144,7 @@ func (s *Service) Commit(ctx context.Context, req CommitRequest) (digest.Digest,
 // storeLayer compresses the tar stream r into a blob, computing its diff
 // ID on the way, then unpacks the blob on top of parent.
 func (s *Service) storeLayer(ctx context.Context, parent digest.Digest, r io.Reader) (LayerRef, snapshot.Layer, error) {
-	w, err := s.content.Writer(ctx, "", -1)
+	w, err := s.content.Writer(ctx, ccontent.WithRef("commit-"+randomRef()))
 	if err != nil {
 		return LayerRef{}, snapshot.Layer{}, err
 	}
@@ -155,12 +160,16 @@ func (s *Service) storeLayer(ctx context.Context, parent digest.Digest, r io.Rea
 	if err := zw.Close(); err != nil {
 		return LayerRef{}, snapshot.Layer{}, err
 	}
-	blob, blobSize := w.Digest(), w.Size()
-	if err := w.Commit(ctx); err != nil {
+	st, err := w.Status()
+	if err != nil {
+		return LayerRef{}, snapshot.Layer{}, err
+	}
+	blob, blobSize := w.Digest(), st.Offset
+	if err := w.Commit(ctx, blobSize, blob); err != nil && !cerrdefs.IsAlreadyExists(err) {
 		return LayerRef{}, snapshot.Layer{}, err
 	}
 	diffID := diff.Digest()
-	rc, err := s.content.Open(ctx, blob)
+	rc, err := content.Reader(ctx, s.content, blob)
 	if err != nil {
 		return LayerRef{}, snapshot.Layer{}, err
 	}
@@ -188,4 +197,11 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// randomRef names an ingest whose digest is not known in advance.
+func randomRef() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

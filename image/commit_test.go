@@ -21,7 +21,7 @@ func newCommitService(t *testing.T) *Service {
 		t.Skip("unpacking layers needs root")
 	}
 	root := t.TempDir()
-	cs, err := content.NewStore(filepath.Join(root, "content"))
+	cs, err := content.NewStore(filepath.Join(root, "content"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestCommit(t *testing.T) {
 		t.Fatalf("layer content %q", b)
 	}
 	// The blob is gzip and decompresses to the diff ID.
-	blob, _ := s.content.ReadBlob(ctx, rec.Layers[1].Digest)
+	blob, _ := content.ReadBlob(ctx, s.content, rec.Layers[1].Digest)
 	if len(blob) < 2 || blob[0] != 0x1f || blob[1] != 0x8b {
 		t.Fatal("layer blob is not gzip")
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/storage"
@@ -414,7 +415,7 @@ func (s *Service) deleteRecord(ctx context.Context, r *Record) ([]imagetypes.Del
 		if b == "" || keepBlobs[b] {
 			continue
 		}
-		if err := s.content.Delete(ctx, b); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+		if err := s.content.Delete(ctx, b); err != nil && !cerrdefs.IsNotFound(err) {
 			s.log.Warn("remove blob", "digest", b, "err", err)
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	ccontent "github.com/containerd/containerd/v2/core/content"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -16,8 +18,10 @@ import (
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/berth/berth/content"
 	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/progress"
 	"github.com/berth/berth/snapshot"
@@ -160,7 +164,7 @@ func (s *Service) Pull(ctx context.Context, ref reference.Named, auth *registry.
 		id := shortID(refs[i].Digest)
 		if _, err := s.snapshots.Get(ctx, chains[i]); err == nil {
 			// The blob too: save and push need this image's own bytes.
-			if ok, _ := s.content.Has(ctx, refs[i].Digest); ok {
+			if ok, _ := content.Has(ctx, s.content, refs[i].Digest); ok {
 				_ = progress.Status(out, id, "Already exists")
 				continue
 			}
@@ -184,10 +188,10 @@ func (s *Service) Pull(ctx context.Context, ref reference.Named, auth *registry.
 		return err
 	}
 
-	if _, err := s.content.WriteBlob(ctx, rawConfig); err != nil {
+	if _, err := content.WriteBlob(ctx, s.content, rawConfig); err != nil {
 		return err
 	}
-	if _, err := s.content.WriteBlob(ctx, rawManifest); err != nil {
+	if _, err := content.WriteBlob(ctx, s.content, rawManifest); err != nil {
 		return err
 	}
 	var size int64
@@ -246,7 +250,7 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, ref LayerRef, pare
 		return fmt.Errorf("layer %s: %w", id, err)
 	}
 	defer rc.Close()
-	w, err := s.content.Writer(ctx, ref.Digest, ref.Size)
+	w, err := s.blobWriter(ctx, ref.Digest, ref.Size)
 	if err != nil {
 		return err
 	}
@@ -267,7 +271,7 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, ref LayerRef, pare
 		_, err = io.Copy(io.Discard, src)
 	}
 	if err == nil {
-		err = w.Commit(ctx)
+		err = w.Commit(ctx, ref.Size, ref.Digest)
 	}
 	if err != nil {
 		if preErr != nil { // this pull created the layer
@@ -283,3 +287,36 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, ref LayerRef, pare
 	_ = progress.Status(out, id, "Pull complete")
 	return nil
 }
+
+// blobWriter opens a writer for the blob d of the given size, starting from
+// its first byte. A concurrent write of the same blob is waited for; a blob
+// that is already stored gets a writer that discards what it is given.
+func (s *Service) blobWriter(ctx context.Context, d digest.Digest, size int64) (ccontent.Writer, error) {
+	w, err := ccontent.OpenWriter(ctx, s.content, ccontent.WithRef("blob-"+d.String()), ccontent.WithDescriptor(ocispec.Descriptor{Digest: d, Size: size}))
+	if cerrdefs.IsAlreadyExists(err) {
+		return discardWriter{d: d}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	// An ingest left by an interrupted write of the same blob: start over.
+	if st, err := w.Status(); err != nil || st.Offset != 0 {
+		if err := w.Truncate(0); err != nil {
+			w.Close()
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// discardWriter stands in for the writer of a blob that is already stored.
+type discardWriter struct{ d digest.Digest }
+
+func (discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (discardWriter) Close() error                { return nil }
+func (w discardWriter) Digest() digest.Digest     { return w.d }
+func (discardWriter) Commit(context.Context, int64, digest.Digest, ...ccontent.Opt) error {
+	return nil
+}
+func (discardWriter) Status() (ccontent.Status, error) { return ccontent.Status{}, nil }
+func (discardWriter) Truncate(int64) error             { return nil }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 
+	ccontent "github.com/containerd/containerd/v2/core/content"
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/opencontainers/go-digest"
@@ -29,7 +30,7 @@ import (
 type Config struct {
 	// Root holds the image metadata database.
 	Root      string
-	Content   *content.Store
+	Content   ccontent.Store
 	Snapshots *snapshot.Store
 	Registry  RegistryConfig
 	Version   string
@@ -40,7 +41,7 @@ type Config struct {
 type Service struct {
 	root      string
 	records   *recordStore
-	content   *content.Store
+	content   ccontent.Store
 	snapshots *snapshot.Store
 	transport http.RoundTripper
 	version   string
@@ -184,7 +185,7 @@ func (s *Service) Resolve(ctx context.Context, nameOrID string) (*Record, error)
 
 // Config returns the parsed image config of r.
 func (s *Service) Config(ctx context.Context, r *Record) (*ImageConfig, error) {
-	b, err := s.content.ReadBlob(ctx, r.ID)
+	b, err := content.ReadBlob(ctx, s.content, r.ID)
 	if err != nil {
 		return nil, fmt.Errorf("image %s config: %w", shortID(r.ID), err)
 	}

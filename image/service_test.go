@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	ccontent "github.com/containerd/containerd/v2/core/content"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -69,7 +70,7 @@ func newEnv(t *testing.T, handler func(http.Handler) http.Handler) *env {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	root := t.TempDir()
-	cs, err := content.NewStore(filepath.Join(root, "content"))
+	cs, err := content.NewStore(filepath.Join(root, "content"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +190,7 @@ func TestPullCorruptBlobCommitsNothing(t *testing.T) {
 		t.Fatalf("layers left after corrupt pull: %v %v", layers, err)
 	}
 	n := 0
-	_ = e.svc.content.Walk(context.Background(), func(content.Info) error { n++; return nil })
+	_ = e.svc.content.Walk(context.Background(), func(ccontent.Info) error { n++; return nil })
 	if n != 0 {
 		t.Fatalf("%d blobs committed after corrupt pull", n)
 	}

@@ -156,7 +156,7 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 			d.closeStores()
 		}
 	}()
-	cs, err := content.NewStore(filepath.Join(cfg.DataRoot, "content"))
+	cs, err := content.NewStore(filepath.Join(cfg.DataRoot, "content"), false)
 	if err != nil {
 		return nil, err
 	}
