@@ -40,11 +40,11 @@ import (
 	"sync"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"golang.org/x/sys/unix"
 
-	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/internal/osutil"
 	rtspec "github.com/berth/berth/runtime/spec"
 	"github.com/berth/berth/snapshot"
@@ -469,7 +469,7 @@ func createFileInRoot(root int, p string) error {
 // ---- GET / HEAD ----------------------------------------------------------
 
 func fileNotFound(p, name string) error {
-	return errdefs.NotFound(fmt.Sprintf("Could not find the file %s in container %s", p, name))
+	return cerrdefs.ErrNotFound.WithMessage(fmt.Sprintf("Could not find the file %s in container %s", p, name))
 }
 
 // archiveTarget is a path of a GET or HEAD, resolved.
@@ -607,7 +607,7 @@ func (s *Service) ArchiveStat(ctx context.Context, name, p string) (*container.P
 		return nil, err
 	}
 	if p == "" {
-		return nil, errdefs.InvalidParameter("path is required")
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage("path is required")
 	}
 	f, err := s.openFS(ctx, c, true)
 	if err != nil {
@@ -631,7 +631,7 @@ func (s *Service) ArchiveGet(ctx context.Context, name, p string) (*container.Pa
 		return nil, nil, err
 	}
 	if p == "" {
-		return nil, nil, errdefs.InvalidParameter("path is required")
+		return nil, nil, cerrdefs.ErrInvalidArgument.WithMessage("path is required")
 	}
 	f, err := s.openFS(ctx, c, true)
 	if err != nil {
@@ -673,10 +673,10 @@ func (s *Service) Export(ctx context.Context, name string) (io.ReadCloser, error
 	dead := c.State.Dead
 	c.mu.Unlock()
 	if removing {
-		return nil, errdefs.Conflict(fmt.Sprintf("You cannot export container %s which is being removed", c.ID))
+		return nil, cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("You cannot export container %s which is being removed", c.ID))
 	}
 	if dead {
-		return nil, errdefs.Conflict(fmt.Sprintf("You cannot export container %s which is Dead", c.ID))
+		return nil, cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("You cannot export container %s which is Dead", c.ID))
 	}
 	f, err := s.openFS(ctx, c, false)
 	if err != nil {
@@ -889,7 +889,7 @@ func (s *Service) ArchivePut(ctx context.Context, name, p string, o ExtractOptio
 		return err
 	}
 	if p == "" {
-		return errdefs.InvalidParameter("path is required")
+		return cerrdefs.ErrInvalidArgument.WithMessage("path is required")
 	}
 	f, err := s.openFS(ctx, c, true)
 	if err != nil {
@@ -914,14 +914,14 @@ func (s *Service) ArchivePut(ctx context.Context, name, p string, o ExtractOptio
 		return err
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return errdefs.InvalidParameter("extraction point is not a directory")
+		return cerrdefs.ErrInvalidArgument.WithMessage("extraction point is not a directory")
 	}
 	m := f.mountFor(dest)
 	if m.rootfs && !m.rw {
-		return errdefs.InvalidParameter("container rootfs is marked read-only")
+		return cerrdefs.ErrInvalidArgument.WithMessage("container rootfs is marked read-only")
 	}
 	if !m.rw {
-		return errdefs.InvalidParameter("mounted volume is marked read-only")
+		return cerrdefs.ErrInvalidArgument.WithMessage("mounted volume is marked read-only")
 	}
 	x := &extractor{ctx: ctx, root: f.root, dest: dest, noOverwrite: o.NoOverwriteDirNonDir, uid: -1, gid: -1, dirs: map[string]int{}}
 	defer x.closeDirs()
@@ -932,7 +932,7 @@ func (s *Service) ArchivePut(ctx context.Context, name, p string, o ExtractOptio
 		if user != "" {
 			u, err := rtspec.ResolveUser(readInRoot(f.root, "/etc/passwd"), readInRoot(f.root, "/etc/group"), user, nil)
 			if err != nil {
-				return errdefs.InvalidParameter(err.Error())
+				return cerrdefs.ErrInvalidArgument.WithMessage(err.Error())
 			}
 			x.uid, x.gid = int(u.UID), int(u.GID)
 		}
@@ -1024,7 +1024,7 @@ func (x *extractor) run(r io.Reader) error {
 			break
 		}
 		if err != nil {
-			return errdefs.InvalidParameter("invalid tar stream: " + err.Error())
+			return cerrdefs.ErrInvalidArgument.WithMessage("invalid tar stream: " + err.Error())
 		}
 		if err := x.entry(hdr, tr, *bufp); err != nil {
 			return err

@@ -17,12 +17,12 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/content"
-	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/image"
 	"github.com/berth/berth/progress"
 	"github.com/berth/berth/snapshot"
@@ -244,7 +244,7 @@ func (e *xEnv) exec(t *testing.T, id string, cmd ...string) string {
 func (e *xEnv) stop(t *testing.T, id string) {
 	t.Helper()
 	zero := 0
-	if err := e.svc.Stop(context.Background(), id, "KILL", &zero); err != nil && !errdefs.IsNotModified(err) {
+	if err := e.svc.Stop(context.Background(), id, "KILL", &zero); err != nil && !cerrdefs.IsNotModified(err) {
 		t.Fatal(err)
 	}
 }
@@ -479,7 +479,7 @@ func TestArchiveRunningContainer(t *testing.T) {
 	if err != nil || st.LinkTarget != "/etc/passwd" || st.Mode&os.ModeSymlink == 0 || st.Name != "plink" {
 		t.Fatalf("HEAD /plink: %+v %v", st, err)
 	}
-	if _, err := e.svc.ArchiveStat(ctx, id, "/nope"); !errdefs.IsNotFound(err) || err.Error() != "Could not find the file /nope in container "+id {
+	if _, err := e.svc.ArchiveStat(ctx, id, "/nope"); !cerrdefs.IsNotFound(err) || err.Error() != "Could not find the file /nope in container "+id {
 		t.Fatalf("HEAD /nope: %v", err)
 	}
 
@@ -503,14 +503,14 @@ func TestArchiveRunningContainer(t *testing.T) {
 		t.Fatalf("bind file: %q", b)
 	}
 	err = e.svc.ArchivePut(ctx, id, "/ro", ExtractOptions{}, xMakeTar(t, xTarFile{name: "x", body: "x"}))
-	if !errdefs.IsInvalidParameter(err) || err.Error() != "mounted volume is marked read-only" {
+	if !cerrdefs.IsInvalidArgument(err) || err.Error() != "mounted volume is marked read-only" {
 		t.Fatalf("PUT into :ro bind: %v", err)
 	}
 	err = e.svc.ArchivePut(ctx, id, "/hello", ExtractOptions{}, xMakeTar(t, xTarFile{name: "x", body: "x"}))
-	if !errdefs.IsInvalidParameter(err) || err.Error() != "extraction point is not a directory" {
+	if !cerrdefs.IsInvalidArgument(err) || err.Error() != "extraction point is not a directory" {
 		t.Fatalf("PUT onto a file: %v", err)
 	}
-	if err := e.svc.ArchivePut(ctx, id, "/missing", ExtractOptions{}, xMakeTar(t, xTarFile{name: "x", body: "x"})); !errdefs.IsNotFound(err) {
+	if err := e.svc.ArchivePut(ctx, id, "/missing", ExtractOptions{}, xMakeTar(t, xTarFile{name: "x", body: "x"})); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("PUT into a missing dir: %v", err)
 	}
 	// noOverwriteDirNonDir refuses to turn a directory into a file.
@@ -568,7 +568,7 @@ func TestArchiveSymlinkEscapes(t *testing.T) {
 			files := xReadTar(t, rc)
 			rc.Close()
 			t.Fatalf("GET %s escaped: %v", p, xNames(files))
-		} else if !errdefs.IsNotFound(err) {
+		} else if !cerrdefs.IsNotFound(err) {
 			t.Fatalf("GET %s: %v", p, err)
 		}
 	}
@@ -583,7 +583,7 @@ func TestArchiveSymlinkEscapes(t *testing.T) {
 	if err != nil || !st.Mode.IsDir() {
 		t.Fatalf("HEAD /etc/evil/.: %+v %v", st, err)
 	}
-	if _, err := e.svc.ArchiveStat(ctx, id, "/esc/"+hostRel+"/secret"); !errdefs.IsNotFound(err) {
+	if _, err := e.svc.ArchiveStat(ctx, id, "/esc/"+hostRel+"/secret"); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("HEAD through /esc: %v", err)
 	}
 
@@ -597,7 +597,7 @@ func TestArchiveSymlinkEscapes(t *testing.T) {
 	if err := e.svc.ArchivePut(ctx, id, "/esc/box", ExtractOptions{}, xMakeTar(t, xTarFile{name: "b", body: "b\n"})); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.svc.ArchivePut(ctx, id, "/hostlink", ExtractOptions{}, xMakeTar(t, xTarFile{name: "pwned", body: "x"})); !errdefs.IsNotFound(err) {
+	if err := e.svc.ArchivePut(ctx, id, "/hostlink", ExtractOptions{}, xMakeTar(t, xTarFile{name: "pwned", body: "x"})); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("PUT /hostlink: %v", err)
 	}
 	hostUntouched()

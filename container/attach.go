@@ -7,8 +7,9 @@ import (
 	"slices"
 	"sync"
 
+	cerrdefs "github.com/containerd/errdefs"
+
 	"github.com/berth/berth/container/logger"
-	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/runtime/shim"
 )
 
@@ -125,7 +126,7 @@ func (s *Service) Attach(ctx context.Context, idOrName string, o AttachOptions, 
 		a, err := s.shimClient(c).Attach(ctx, o.Stdin, o.Stdout, o.Stderr)
 		if err != nil {
 			conn.Close()
-			return errdefs.Conflict("container is not running")
+			return cerrdefs.ErrConflict.WithMessage("container is not running")
 		}
 		relay(conn, a, tty, o)
 		return nil

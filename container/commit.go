@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
@@ -19,7 +20,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/image"
 	"github.com/berth/berth/snapshot"
 )
@@ -56,7 +56,7 @@ func (s *Service) Commit(ctx context.Context, name string, o CommitOptions) (str
 	}
 	committer, ok := s.cfg.Images.(ImageCommitter)
 	if !ok {
-		return "", errdefs.NotImplemented("commit is not available")
+		return "", cerrdefs.ErrNotImplemented.WithMessage("commit is not available")
 	}
 	c.mu.Lock()
 	removing := c.removed || c.State.Status == container.StateRemoving
@@ -65,10 +65,10 @@ func (s *Service) Commit(ctx context.Context, name string, o CommitOptions) (str
 	imageID := c.Image
 	c.mu.Unlock()
 	if dead {
-		return "", errdefs.Conflict(fmt.Sprintf("You cannot commit container %s which is Dead", c.ID))
+		return "", cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("You cannot commit container %s which is Dead", c.ID))
 	}
 	if removing {
-		return "", errdefs.Conflict(fmt.Sprintf("You cannot commit container %s which is being removed", c.ID))
+		return "", cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("You cannot commit container %s which is being removed", c.ID))
 	}
 	tag, err := commitReference(o.Repo, o.Tag)
 	if err != nil {
@@ -148,15 +148,15 @@ func commitReference(repo, tag string) (string, error) {
 	}
 	ref, err := reference.ParseNormalizedNamed(repo)
 	if err != nil {
-		return "", errdefs.InvalidParameter(err.Error())
+		return "", cerrdefs.ErrInvalidArgument.WithMessage(err.Error())
 	}
 	if _, ok := ref.(reference.Digested); ok {
-		return "", errdefs.InvalidParameter("cannot import digest reference")
+		return "", cerrdefs.ErrInvalidArgument.WithMessage("cannot import digest reference")
 	}
 	if tag != "" {
 		tagged, err := reference.WithTag(reference.TrimNamed(ref), tag)
 		if err != nil {
-			return "", errdefs.InvalidParameter(err.Error())
+			return "", cerrdefs.ErrInvalidArgument.WithMessage(err.Error())
 		}
 		return tagged.String(), nil
 	}
@@ -239,14 +239,14 @@ func applyChanges(cfg *container.Config, changes []string) error {
 		}
 		cmd = strings.ToLower(cmd)
 		if !validCommitCommands[cmd] {
-			return errdefs.InvalidParameter(fmt.Sprintf("%s is not a valid change command", cmd))
+			return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s is not a valid change command", cmd))
 		}
 		insts = append(insts, inst{cmd, rest})
 	}
 	cmdSet := false
 	for _, in := range insts {
 		if in.rest == "" && in.cmd != "cmd" && in.cmd != "entrypoint" {
-			return errdefs.InvalidParameter(fmt.Sprintf("%s requires at least one argument", strings.ToUpper(in.cmd)))
+			return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s requires at least one argument", strings.ToUpper(in.cmd)))
 		}
 		switch in.cmd {
 		case "env", "label":
@@ -284,7 +284,7 @@ func applyChanges(cfg *container.Config, changes []string) error {
 			for _, f := range words {
 				pr, err := network.ParsePortRange(f)
 				if err != nil {
-					return errdefs.InvalidParameter(fmt.Sprintf("invalid containerPort: %s", f))
+					return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid containerPort: %s", f))
 				}
 				for p := range pr.All() {
 					cfg.ExposedPorts[p] = struct{}{}
@@ -327,7 +327,7 @@ func applyChanges(cfg *container.Config, changes []string) error {
 			}
 			for _, v := range vols {
 				if v = strings.TrimSpace(v); v == "" {
-					return errdefs.InvalidParameter("VOLUME specified can not be an empty string")
+					return cerrdefs.ErrInvalidArgument.WithMessage("VOLUME specified can not be an empty string")
 				}
 				cfg.Volumes[v] = struct{}{}
 			}
@@ -384,7 +384,7 @@ func parseHealthcheck(cfg *container.Config, rest string) (*container.HealthConf
 		rest = strings.TrimSpace(after)
 		k, v, ok := strings.Cut(strings.TrimPrefix(flag, "--"), "=")
 		if !ok {
-			return nil, errdefs.InvalidParameter("HEALTHCHECK flag needs a value: " + flag)
+			return nil, cerrdefs.ErrInvalidArgument.WithMessage("HEALTHCHECK flag needs a value: " + flag)
 		}
 		var d time.Duration
 		var err error
@@ -397,10 +397,10 @@ func parseHealthcheck(cfg *container.Config, rest string) (*container.HealthConf
 				h.Retries = n
 			}
 		default:
-			return nil, errdefs.InvalidParameter("Unknown flag: " + k)
+			return nil, cerrdefs.ErrInvalidArgument.WithMessage("Unknown flag: " + k)
 		}
 		if err != nil {
-			return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid value for --%s: %s", k, v))
+			return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid value for --%s: %s", k, v))
 		}
 		switch k {
 		case "interval":
@@ -415,7 +415,7 @@ func parseHealthcheck(cfg *container.Config, rest string) (*container.HealthConf
 	}
 	kw, cmd, _ := strings.Cut(rest, " ")
 	if !strings.EqualFold(kw, "cmd") {
-		return nil, errdefs.InvalidParameter("Unknown type " + kw + " in HEALTHCHECK (try CMD)")
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage("Unknown type " + kw + " in HEALTHCHECK (try CMD)")
 	}
 	cmd = strings.TrimSpace(cmd)
 	if args, ok := jsonArray(cmd); ok {
@@ -441,7 +441,7 @@ func parseKeyValues(cmd, rest string, env []string) ([][2]string, error) {
 			return nil, err
 		}
 		if len(vw) == 0 {
-			return nil, errdefs.InvalidParameter(strings.ToUpper(cmd) + " must have two arguments")
+			return nil, cerrdefs.ErrInvalidArgument.WithMessage(strings.ToUpper(cmd) + " must have two arguments")
 		}
 		return [][2]string{{key, strings.Join(vw, " ")}}, nil
 	}
@@ -449,7 +449,7 @@ func parseKeyValues(cmd, rest string, env []string) ([][2]string, error) {
 	for _, w := range words {
 		k, v, ok := strings.Cut(w, "=")
 		if !ok || k == "" {
-			return nil, errdefs.InvalidParameter(fmt.Sprintf("Syntax error - can't find = in %q. Must be of the form: name=value", w))
+			return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Syntax error - can't find = in %q. Must be of the form: name=value", w))
 		}
 		out = append(out, [2]string{k, v})
 	}
@@ -513,7 +513,7 @@ func shellWords(s string, env []string) ([]string, error) {
 		case r == '\'':
 			end := strings.IndexRune(string(rs[i+1:]), '\'')
 			if end < 0 {
-				return nil, errdefs.InvalidParameter("unexpected end of statement while looking for matching single-quote")
+				return nil, cerrdefs.ErrInvalidArgument.WithMessage("unexpected end of statement while looking for matching single-quote")
 			}
 			cur.WriteString(string(rs[i+1 : i+1+end]))
 			inWord = true
@@ -543,7 +543,7 @@ func shellWords(s string, env []string) ([]string, error) {
 				i++
 			}
 			if !closed {
-				return nil, errdefs.InvalidParameter("unexpected end of statement while looking for matching double-quote")
+				return nil, cerrdefs.ErrInvalidArgument.WithMessage("unexpected end of statement while looking for matching double-quote")
 			}
 		case r == '$':
 			v, next := expand(i)

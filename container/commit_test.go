@@ -8,10 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
-
-	"github.com/berth/berth/errdefs"
 )
 
 func TestShellWords(t *testing.T) {
@@ -103,7 +102,7 @@ func TestApplyChanges(t *testing.T) {
 		"ENV":               "ENV requires at least one argument",
 	} {
 		err := applyChanges(&container.Config{}, []string{change})
-		if !errdefs.IsInvalidParameter(err) || err.Error() != msg {
+		if !cerrdefs.IsInvalidArgument(err) || err.Error() != msg {
 			t.Errorf("%q: %v, want %q", change, err, msg)
 		}
 	}
@@ -132,7 +131,7 @@ func TestCommitReference(t *testing.T) {
 			t.Errorf("%v: %q %v", in, got, err)
 		}
 	}
-	if _, err := commitReference("UPPER", ""); !errdefs.IsInvalidParameter(err) {
+	if _, err := commitReference("UPPER", ""); !cerrdefs.IsInvalidArgument(err) {
 		t.Errorf("bad repo: %v", err)
 	}
 }
@@ -194,7 +193,7 @@ func TestCommitAndRun(t *testing.T) {
 	if code := e.wait(t, id2); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	if _, err := e.svc.ArchiveStat(ctx, id2, "/etc/group"); !errdefs.IsNotFound(err) {
+	if _, err := e.svc.ArchiveStat(ctx, id2, "/etc/group"); !cerrdefs.IsNotFound(err) {
 		t.Errorf("/etc/group was deleted before the commit: %v", err)
 	}
 	if _, files := xGet(t, e, id2, "/state"); files["state"].data != "committed\n" {
@@ -208,10 +207,10 @@ func TestCommitAndRun(t *testing.T) {
 func TestCommitErrors(t *testing.T) {
 	e := newXEnv(t)
 	id := e.create(t, []string{"true"}, nil)
-	if _, err := e.svc.Commit(context.Background(), id, CommitOptions{Changes: []string{"RUN x"}}); !errdefs.IsInvalidParameter(err) {
+	if _, err := e.svc.Commit(context.Background(), id, CommitOptions{Changes: []string{"RUN x"}}); !cerrdefs.IsInvalidArgument(err) {
 		t.Fatalf("bad change: %v", err)
 	}
-	if _, err := e.svc.Commit(context.Background(), "nope", CommitOptions{}); !errdefs.IsNotFound(err) {
+	if _, err := e.svc.Commit(context.Background(), "nope", CommitOptions{}); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("missing: %v", err)
 	}
 	// A never-started container commits to an empty layer on its image.

@@ -17,10 +17,10 @@ import (
 	"syscall"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"golang.org/x/sys/unix"
 
-	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/internal/osutil"
 )
 
@@ -79,7 +79,7 @@ func (s *Service) getExec(id string) (*Exec, error) {
 	defer s.execs.mu.Unlock()
 	e, ok := s.execs.execs[id]
 	if !ok {
-		return nil, errdefs.NotFound("No such exec instance: " + id)
+		return nil, cerrdefs.ErrNotFound.WithMessage("No such exec instance: " + id)
 	}
 	return e, nil
 }
@@ -94,13 +94,13 @@ func (s *Service) ExecCreate(ctx context.Context, idOrName string, cfg container
 	running, paused := c.State.Running, c.State.Paused
 	c.mu.Unlock()
 	if !running {
-		return "", errdefs.Conflict(fmt.Sprintf("Container %s is not running", c.ID))
+		return "", cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is not running", c.ID))
 	}
 	if paused {
-		return "", errdefs.Conflict(fmt.Sprintf("Container %s is paused, unpause the container before exec", c.ID))
+		return "", cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is paused, unpause the container before exec", c.ID))
 	}
 	if len(cfg.Cmd) == 0 {
-		return "", errdefs.InvalidParameter("No exec command specified")
+		return "", cerrdefs.ErrInvalidArgument.WithMessage("No exec command specified")
 	}
 	if err := checkCwd(cfg.WorkingDir); err != nil {
 		return "", err
@@ -120,11 +120,11 @@ func checkCwd(dir string) error {
 		return nil
 	}
 	if !strings.HasPrefix(dir, "/") {
-		return errdefs.InvalidParameter(fmt.Sprintf("the working directory '%s' is invalid, it needs to be an absolute path", dir))
+		return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("the working directory '%s' is invalid, it needs to be an absolute path", dir))
 	}
 	clean := filepath.Clean(dir)
 	if clean == "/proc" || strings.HasPrefix(clean, "/proc/") {
-		return errdefs.InvalidParameter(fmt.Sprintf("the working directory '%s' is invalid: it is inside /proc", dir))
+		return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("the working directory '%s' is invalid: it is inside /proc", dir))
 	}
 	return nil
 }
@@ -183,7 +183,7 @@ func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) error {
 	e.mu.Lock()
 	if e.started {
 		e.mu.Unlock()
-		return errdefs.Conflict(fmt.Sprintf("Error: Exec command %s is already running", id))
+		return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("Error: Exec command %s is already running", id))
 	}
 	e.started = true
 	e.mu.Unlock()
@@ -195,7 +195,7 @@ func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) error {
 	running := c.State.Running
 	c.mu.Unlock()
 	if !running {
-		return errdefs.Conflict(fmt.Sprintf("container %s is not running", c.ID))
+		return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("container %s is not running", c.ID))
 	}
 	proc, err := s.execProcess(ctx, c, e.Config)
 	if err != nil {

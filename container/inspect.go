@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
@@ -191,7 +192,7 @@ func (s *Service) List(ctx context.Context, o ListOptions) ([]container.Summary,
 }
 
 func invalidFilter(k, v string) error {
-	return errInvalidParameter(fmt.Sprintf("invalid filter '%s=%s'", k, v))
+	return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid filter '%s=%s'", k, v))
 }
 
 func (s *Service) summaryLocked(c *Container, o ListOptions, ancestors []string, beforeT, sinceT time.Time) (container.Summary, bool) {

@@ -11,9 +11,9 @@ import (
 	"syscall"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 
-	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/runtime/shim"
 	"github.com/berth/berth/snapshot"
 )
@@ -21,35 +21,35 @@ import (
 // validateHostConfig rejects what Docker rejects at create time.
 func validateHostConfig(h *container.HostConfig) error {
 	if h.Memory != 0 && h.Memory < 6*1024*1024 {
-		return errdefs.InvalidParameter("Minimum memory limit allowed is 6MB")
+		return cerrdefs.ErrInvalidArgument.WithMessage("Minimum memory limit allowed is 6MB")
 	}
 	if h.MemorySwap > 0 && h.Memory > 0 && h.MemorySwap < h.Memory {
-		return errdefs.InvalidParameter("Minimum memoryswap limit should be larger than memory limit, see usage")
+		return cerrdefs.ErrInvalidArgument.WithMessage("Minimum memoryswap limit should be larger than memory limit, see usage")
 	}
 	if h.BlkioWeight != 0 && (h.BlkioWeight < 10 || h.BlkioWeight > 1000) {
-		return errdefs.InvalidParameter("Range of blkio weight is from 10 to 1000")
+		return cerrdefs.ErrInvalidArgument.WithMessage("Range of blkio weight is from 10 to 1000")
 	}
 	for _, dr := range h.DeviceRequests {
-		return errdefs.InvalidParameter(fmt.Sprintf("could not select device driver %q with capabilities: %v", dr.Driver, dr.Capabilities))
+		return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("could not select device driver %q with capabilities: %v", dr.Driver, dr.Capabilities))
 	}
 	if h.NanoCPUs < 0 {
-		return errdefs.InvalidParameter("Range of CPUs is from 0.01 to the number of CPUs available")
+		return cerrdefs.ErrInvalidArgument.WithMessage("Range of CPUs is from 0.01 to the number of CPUs available")
 	}
 	p := h.RestartPolicy
 	switch p.Name {
 	case "", container.RestartPolicyDisabled, container.RestartPolicyAlways, container.RestartPolicyUnlessStopped:
 		if p.MaximumRetryCount != 0 {
-			return errdefs.InvalidParameter(fmt.Sprintf("maximum retry count cannot be used with restart policy '%s'", p.Name))
+			return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("maximum retry count cannot be used with restart policy '%s'", p.Name))
 		}
 	case container.RestartPolicyOnFailure:
 		if p.MaximumRetryCount < 0 {
-			return errdefs.InvalidParameter("invalid restart policy: maximum retry count cannot be negative")
+			return cerrdefs.ErrInvalidArgument.WithMessage("invalid restart policy: maximum retry count cannot be negative")
 		}
 	default:
-		return errdefs.InvalidParameter(fmt.Sprintf("invalid restart policy '%s'", p.Name))
+		return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid restart policy '%s'", p.Name))
 	}
 	if h.AutoRemove && p.Name != "" && p.Name != container.RestartPolicyDisabled {
-		return errdefs.InvalidParameter("can't create 'AutoRemove' container with restart policy")
+		return cerrdefs.ErrInvalidArgument.WithMessage("can't create 'AutoRemove' container with restart policy")
 	}
 	return nil
 }
@@ -65,13 +65,13 @@ func (s *Service) Start(ctx context.Context, idOrName string) error {
 		paused := c.State.Paused
 		c.mu.Unlock()
 		if paused {
-			return errdefs.Conflict("cannot start a paused container, try unpause instead")
+			return cerrdefs.ErrConflict.WithMessage("cannot start a paused container, try unpause instead")
 		}
-		return errdefs.As(errdefs.ErrNotModified, errors.New("container already started"))
+		return cerrdefs.ErrNotModified.WithMessage("container already started")
 	}
 	if c.removed || c.State.Status == container.StateRemoving {
 		c.mu.Unlock()
-		return errdefs.Conflict("container is marked for removal and cannot be started")
+		return cerrdefs.ErrConflict.WithMessage("container is marked for removal and cannot be started")
 	}
 	c.ManuallyStopped = false
 	c.mu.Unlock()
@@ -220,7 +220,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		if b, rerr := os.ReadFile(filepath.Join(stateDir, "shim.log")); rerr == nil && len(b) > 0 {
 			s.log.Warn("shim failed to start the container", "id", c.ID, "err", err, "shim.log", string(b))
 		}
-		return errdefs.As(errdefs.ErrInvalidParameter, startError(err))
+		return cerrdefs.ErrInvalidArgument.WithMessage(startError(err).Error())
 	}
 	c.mu.Lock()
 	c.State = State{Status: container.StateRunning, Running: true, Pid: pid, StartedAt: time.Now().UTC()}
@@ -405,10 +405,10 @@ func (s *Service) Kill(ctx context.Context, idOrName, signal string) error {
 	}
 	c.mu.Unlock()
 	if !running {
-		return errdefs.Conflict(fmt.Sprintf("Cannot kill container: %s: Container %s is not running", idOrName, c.ID))
+		return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("Cannot kill container: %s: Container %s is not running", idOrName, c.ID))
 	}
 	if err := s.shimClient(c).Kill(ctx, sig); err != nil {
-		return errdefs.Conflict(fmt.Sprintf("Cannot kill container: %s: Container %s is not running", idOrName, c.ID))
+		return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("Cannot kill container: %s: Container %s is not running", idOrName, c.ID))
 	}
 	s.emit(c, "kill", map[string]string{"signal": fmt.Sprint(int(sig))})
 	return nil
@@ -435,7 +435,7 @@ func (s *Service) Stop(ctx context.Context, idOrName string, signal string, time
 		if restarting {
 			return nil
 		}
-		return errdefs.As(errdefs.ErrNotModified, errors.New("container already stopped"))
+		return cerrdefs.ErrNotModified.WithMessage("container already stopped")
 	}
 	if signal == "" {
 		signal = c.Config.StopSignal
@@ -536,7 +536,7 @@ func (s *Service) Restart(ctx context.Context, idOrName, signal string, timeout 
 		_ = c.save(s.dir(c.ID))
 	}
 	c.mu.Unlock()
-	if err != nil && !errors.Is(err, errdefs.ErrNotModified) {
+	if err != nil && !errors.Is(err, cerrdefs.ErrNotModified) {
 		if exited {
 			// The stop failed (its caller went away) after the exit:
 			// remove the container as its exit would have.
@@ -636,13 +636,13 @@ func (s *Service) Remove(ctx context.Context, idOrName string, o RemoveOptions) 
 	c.mu.Unlock()
 	if running && !o.Force {
 		if paused {
-			return errdefs.Conflict(fmt.Sprintf("You cannot remove a paused container %s. Unpause and then stop the container before attempting removal or force remove", c.ID))
+			return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("You cannot remove a paused container %s. Unpause and then stop the container before attempting removal or force remove", c.ID))
 		}
-		return errdefs.Conflict(fmt.Sprintf("You cannot remove a running container %s. Stop the container before attempting removal or force remove", c.ID))
+		return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("You cannot remove a running container %s. Stop the container before attempting removal or force remove", c.ID))
 	}
 	if running {
 		zero := 0
-		if err := s.Stop(ctx, c.ID, "KILL", &zero); err != nil && !errors.Is(err, errdefs.ErrNotModified) {
+		if err := s.Stop(ctx, c.ID, "KILL", &zero); err != nil && !errors.Is(err, cerrdefs.ErrNotModified) {
 			return err
 		}
 	}
@@ -664,7 +664,7 @@ func (s *Service) Remove(ctx context.Context, idOrName string, o RemoveOptions) 
 	// reporting the exit, off the path of `run --rm`); it needs nothing in
 	// the state directory for that, and finishes on its own.
 	_ = os.RemoveAll(s.stateDir(c.ID))
-	if err := s.cfg.Snapshots.RemoveContainer(ctx, c.ID); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+	if err := s.cfg.Snapshots.RemoveContainer(ctx, c.ID); err != nil && !errors.Is(err, cerrdefs.ErrNotFound) {
 		s.log.Warn("remove writable layer", "id", c.ID, "err", err)
 	}
 	s.releaseMounts(ctx, c, o.Volumes)

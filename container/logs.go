@@ -5,8 +5,9 @@ import (
 	"io"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
+
 	"github.com/berth/berth/container/logger"
-	"github.com/berth/berth/errdefs"
 )
 
 // LogsOptions are GET /containers/{id}/logs's parameters.
@@ -24,7 +25,7 @@ type LogsOptions struct {
 // through started, so the caller can set headers.
 func (s *Service) Logs(ctx context.Context, idOrName string, o LogsOptions, started func(tty bool), w io.Writer, flush func()) error {
 	if !o.Stdout && !o.Stderr {
-		return errdefs.InvalidParameter("Bad parameters: you must choose at least one stream")
+		return cerrdefs.ErrInvalidArgument.WithMessage("Bad parameters: you must choose at least one stream")
 	}
 	c, err := s.Get(idOrName)
 	if err != nil {

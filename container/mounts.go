@@ -10,11 +10,11 @@ import (
 	"sort"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/image"
 )
 
@@ -23,7 +23,7 @@ var volumeName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 // parseBind parses one -v value: "/host:/ctr[:opts]", "name:/ctr[:opts]"
 // or "/ctr" (anonymous).
 func parseBind(spec string) (container.MountPoint, error) {
-	bad := errdefs.InvalidParameter(fmt.Sprintf("invalid volume specification: '%s'", spec))
+	bad := cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid volume specification: '%s'", spec))
 	parts := strings.Split(spec, ":")
 	mp := container.MountPoint{RW: true, Propagation: mount.PropagationRPrivate}
 	var opts string
@@ -41,7 +41,7 @@ func parseBind(spec string) (container.MountPoint, error) {
 				if path.IsAbs(mp.Source) {
 					kind = "bind"
 				}
-				return mp, errdefs.InvalidParameter(fmt.Sprintf("invalid volume specification: '%s': invalid mount config for type %q: invalid mount path: '%s' mount path must be absolute", spec, kind, mp.Destination))
+				return mp, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid volume specification: '%s': invalid mount config for type %q: invalid mount path: '%s' mount path must be absolute", spec, kind, mp.Destination))
 			}
 		}
 	case 3:
@@ -53,7 +53,7 @@ func parseBind(spec string) (container.MountPoint, error) {
 		if mp.Destination == "" {
 			return mp, bad
 		}
-		return mp, errdefs.InvalidParameter(fmt.Sprintf("invalid mount config for type \"volume\": invalid mount path: '%s' mount path must be absolute", mp.Destination))
+		return mp, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid mount config for type \"volume\": invalid mount path: '%s' mount path must be absolute", mp.Destination))
 	}
 	if mp.Source != "" || len(parts) > 1 && mp.Type == "" {
 		switch {
@@ -66,7 +66,7 @@ func parseBind(spec string) (container.MountPoint, error) {
 			mp.Type, mp.Name = mount.TypeVolume, mp.Source
 			mp.Source = ""
 		default:
-			return mp, errdefs.InvalidParameter(fmt.Sprintf("create %s: %q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path", mp.Source, mp.Source))
+			return mp, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("create %s: %q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path", mp.Source, mp.Source))
 		}
 	}
 	for _, o := range strings.Split(opts, ",") {
@@ -90,7 +90,7 @@ func parseBind(spec string) (container.MountPoint, error) {
 	}
 	mp.Destination = path.Clean(mp.Destination)
 	if mp.Destination == "/" {
-		return mp, errdefs.InvalidParameter("invalid specification: destination can't be '/'")
+		return mp, cerrdefs.ErrInvalidArgument.WithMessage("invalid specification: destination can't be '/'")
 	}
 	return mp, nil
 }
@@ -99,19 +99,19 @@ func parseBind(spec string) (container.MountPoint, error) {
 func parseMount(m mount.Mount) (container.MountPoint, error) {
 	mp := container.MountPoint{Type: m.Type, Destination: m.Target, RW: !m.ReadOnly}
 	if m.Target == "" {
-		return mp, errdefs.InvalidParameter("invalid mount config: Target must not be empty")
+		return mp, cerrdefs.ErrInvalidArgument.WithMessage("invalid mount config: Target must not be empty")
 	}
 	if !path.IsAbs(m.Target) {
-		return mp, errdefs.InvalidParameter(fmt.Sprintf("invalid mount config for type %q: invalid mount path: '%s' mount path must be absolute", m.Type, m.Target))
+		return mp, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid mount config for type %q: invalid mount path: '%s' mount path must be absolute", m.Type, m.Target))
 	}
 	mp.Destination = path.Clean(m.Target)
 	switch m.Type {
 	case mount.TypeBind:
 		if m.Source == "" {
-			return mp, errdefs.InvalidParameter("invalid mount config for type \"bind\": field Source must not be empty")
+			return mp, cerrdefs.ErrInvalidArgument.WithMessage("invalid mount config for type \"bind\": field Source must not be empty")
 		}
 		if _, err := os.Stat(m.Source); err != nil {
-			return mp, errdefs.InvalidParameter(fmt.Sprintf("invalid mount config for type \"bind\": bind source path does not exist: %s", m.Source))
+			return mp, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid mount config for type \"bind\": bind source path does not exist: %s", m.Source))
 		}
 		mp.Source = m.Source
 		mp.Propagation = mount.PropagationRPrivate
@@ -120,12 +120,12 @@ func parseMount(m mount.Mount) (container.MountPoint, error) {
 		}
 	case mount.TypeVolume:
 		if m.Source != "" && !volumeName.MatchString(m.Source) {
-			return mp, errdefs.InvalidParameter(fmt.Sprintf("invalid mount config for type \"volume\": invalid volume name %q", m.Source))
+			return mp, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid mount config for type \"volume\": invalid volume name %q", m.Source))
 		}
 		mp.Name = m.Source
 	case mount.TypeTmpfs:
 		if m.Source != "" {
-			return mp, errdefs.InvalidParameter("invalid mount config for type \"tmpfs\": field Source must not be specified")
+			return mp, cerrdefs.ErrInvalidArgument.WithMessage("invalid mount config for type \"tmpfs\": field Source must not be specified")
 		}
 		mp.Source = "tmpfs"
 		if m.TmpfsOptions != nil {
@@ -139,7 +139,7 @@ func parseMount(m mount.Mount) (container.MountPoint, error) {
 			mp.Mode = strings.Join(o, ",")
 		}
 	default:
-		return mp, errdefs.InvalidParameter(fmt.Sprintf("invalid mount config for type %q: mount type unknown", m.Type))
+		return mp, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid mount config for type %q: mount type unknown", m.Type))
 	}
 	return mp, nil
 }
@@ -154,7 +154,7 @@ func (s *Service) setupMounts(ctx context.Context, c *Container, img *image.Imag
 			return err
 		}
 		if _, dup := byDest[mp.Destination]; dup {
-			return errdefs.InvalidParameter(fmt.Sprintf("Duplicate mount point: %s", mp.Destination))
+			return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Duplicate mount point: %s", mp.Destination))
 		}
 		byDest[mp.Destination] = mp
 	}
@@ -164,13 +164,13 @@ func (s *Service) setupMounts(ctx context.Context, c *Container, img *image.Imag
 			return err
 		}
 		if _, dup := byDest[mp.Destination]; dup {
-			return errdefs.InvalidParameter(fmt.Sprintf("Duplicate mount point: %s", mp.Destination))
+			return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Duplicate mount point: %s", mp.Destination))
 		}
 		byDest[mp.Destination] = mp
 	}
 	for dst, opts := range c.HostConfig.Tmpfs {
 		if !path.IsAbs(dst) {
-			return errdefs.InvalidParameter(fmt.Sprintf("invalid mount config for type \"tmpfs\": invalid mount path: '%s' mount path must be absolute", dst))
+			return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid mount config for type \"tmpfs\": invalid mount path: '%s' mount path must be absolute", dst))
 		}
 		dst = path.Clean(dst)
 		byDest[dst] = container.MountPoint{Type: mount.TypeTmpfs, Source: "tmpfs", Destination: dst, RW: true, Mode: opts}
@@ -201,7 +201,7 @@ func (s *Service) setupMounts(ctx context.Context, c *Container, img *image.Imag
 		}
 		if mp.Type == mount.TypeVolume {
 			if s.cfg.Volumes == nil {
-				return errdefs.NotImplemented("volumes are not available")
+				return cerrdefs.ErrNotImplemented.WithMessage("volumes are not available")
 			}
 			anonymous := mp.Name == ""
 			if anonymous {

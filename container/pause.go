@@ -7,9 +7,9 @@ import (
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 
-	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/filters"
 )
 
@@ -30,10 +30,10 @@ func (s *Service) Pause(ctx context.Context, idOrName string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.State.Running {
-		return errdefs.Conflict(fmt.Sprintf("Container %s is not running", c.ID))
+		return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is not running", c.ID))
 	}
 	if c.State.Paused {
-		return errdefs.Conflict(fmt.Sprintf("Container %s is already paused", c.ID))
+		return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is already paused", c.ID))
 	}
 	if err := s.runc(ctx, "pause", c.ID); err != nil {
 		return err
@@ -56,7 +56,7 @@ func (s *Service) Unpause(ctx context.Context, idOrName string) error {
 	paused := c.State.Paused
 	c.mu.Unlock()
 	if !paused {
-		return errdefs.Conflict(fmt.Sprintf("Container %s is not paused", c.ID))
+		return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is not paused", c.ID))
 	}
 	return s.resume(ctx, c)
 }
@@ -84,14 +84,14 @@ func (s *Service) Rename(ctx context.Context, idOrName, newName string) error {
 		return err
 	}
 	if newName == "" {
-		return errdefs.InvalidParameter("Neither old nor new names may be empty")
+		return cerrdefs.ErrInvalidArgument.WithMessage("Neither old nor new names may be empty")
 	}
 	s.mu.Lock()
 	name, err := s.reserveNameLocked(newName, c.ID)
 	if err != nil {
 		s.mu.Unlock()
 		if c.Name == "/"+strings.TrimPrefix(newName, "/") {
-			return errdefs.Conflict(fmt.Sprintf("Renaming a container with the same name as its current name"))
+			return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("Renaming a container with the same name as its current name"))
 		}
 		return err
 	}
@@ -125,7 +125,7 @@ func (s *Service) Resize(ctx context.Context, idOrName string, h, w uint16) erro
 	running := c.State.Running
 	c.mu.Unlock()
 	if !running {
-		return errdefs.Conflict(fmt.Sprintf("Container %s is not running", c.ID))
+		return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is not running", c.ID))
 	}
 	return s.shimClient(c).Resize(ctx, w, h)
 }

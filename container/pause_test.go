@@ -5,7 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berth/berth/errdefs"
+	cerrdefs "github.com/containerd/errdefs"
+
 	"github.com/berth/berth/filters"
 )
 
@@ -23,8 +24,8 @@ func TestPruneUntil(t *testing.T) {
 	c.mu.Unlock()
 
 	for _, bad := range []filters.Args{{"until": {"soon"}}, {"until": {"1h", "2h"}}} {
-		if rep, err := e.svc.Prune(ctx, bad); !errdefs.IsInvalidParameter(err) {
-			t.Fatalf("prune %v: %+v %v, want InvalidParameter", bad, rep, err)
+		if rep, err := e.svc.Prune(ctx, bad); !cerrdefs.IsInvalidArgument(err) {
+			t.Fatalf("prune %v: %+v %v, want InvalidArgument", bad, rep, err)
 		}
 	}
 	rep, err := e.svc.Prune(ctx, filters.Args{"until": {"1h"}})

@@ -11,9 +11,8 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
-
-	"github.com/berth/berth/errdefs"
 )
 
 // A restarted berthd removes what a crash leaves behind: --rm containers
@@ -45,7 +44,7 @@ func TestRestoreRemovesLeftovers(t *testing.T) {
 		t.Fatalf("layer of a kept container removed: %v", err)
 	}
 	// Gone before the restarted service serves anything: its name is free.
-	if _, err := svc2.Get(rm); !errdefs.IsNotFound(err) {
+	if _, err := svc2.Get(rm); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("stopped --rm container still there when the service is up: %v", err)
 	}
 	again := e.create(t, "rmme", []string{"true"}, nil)

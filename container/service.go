@@ -13,12 +13,12 @@ import (
 	"syscall"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	volumetypes "github.com/moby/moby/api/types/volume"
 	"github.com/opencontainers/go-digest"
 
-	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/image"
 	"github.com/berth/berth/runtime/shim"
 	rtspec "github.com/berth/berth/runtime/spec"
@@ -146,7 +146,7 @@ func (s *Service) Get(idOrName string) (*Container, error) {
 
 func (s *Service) getLocked(idOrName string) (*Container, error) {
 	if idOrName == "" {
-		return nil, errdefs.NotFound("No such container: ")
+		return nil, cerrdefs.ErrNotFound.WithMessage("No such container: ")
 	}
 	if c, ok := s.byID[idOrName]; ok {
 		return c, nil
@@ -162,13 +162,13 @@ func (s *Service) getLocked(idOrName string) (*Container, error) {
 	for id, c := range s.byID {
 		if strings.HasPrefix(id, idOrName) {
 			if found != nil {
-				return nil, errdefs.InvalidParameter(fmt.Sprintf("multiple IDs found with provided prefix: %s", idOrName))
+				return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("multiple IDs found with provided prefix: %s", idOrName))
 			}
 			found = c
 		}
 	}
 	if found == nil {
-		return nil, errdefs.NotFound("No such container: " + idOrName)
+		return nil, cerrdefs.ErrNotFound.WithMessage("No such container: " + idOrName)
 	}
 	return found, nil
 }
@@ -190,7 +190,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 		req.HostConfig = &container.HostConfig{}
 	}
 	if req.Config.Image == "" {
-		return "", nil, errdefs.InvalidParameter("config cannot be empty in order to create a container")
+		return "", nil, cerrdefs.ErrInvalidArgument.WithMessage("config cannot be empty in order to create a container")
 	}
 	if err := validateHostConfig(req.HostConfig); err != nil {
 		return "", nil, err
@@ -200,10 +200,10 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 	}
 	if req.HostConfig.NetworkMode.IsContainer() {
 		if len(req.HostConfig.PortBindings) > 0 || req.HostConfig.PublishAllPorts {
-			return "", nil, errdefs.InvalidParameter("conflicting options: port publishing and the container type network mode")
+			return "", nil, cerrdefs.ErrInvalidArgument.WithMessage("conflicting options: port publishing and the container type network mode")
 		}
 		if req.Config.Hostname != "" {
-			return "", nil, errdefs.InvalidParameter("conflicting options: hostname and the network mode")
+			return "", nil, cerrdefs.ErrInvalidArgument.WithMessage("conflicting options: hostname and the network mode")
 		}
 		// Docker records the other container by ID.
 		if other, err := s.Get(req.HostConfig.NetworkMode.ConnectedContainer()); err == nil {
@@ -222,7 +222,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 	if s.network != nil {
 		// An unknown network is found out at start, as in Docker (a 404
 		// here would make the docker CLI pull the image).
-		if err := s.network.Validate(ctx, NetworkRequest{Name: strings.TrimPrefix(req.Name, "/"), Config: req.Config, HostConfig: req.HostConfig, Networking: req.NetworkConfig}); err != nil && !errdefs.IsNotFound(err) {
+		if err := s.network.Validate(ctx, NetworkRequest{Name: strings.TrimPrefix(req.Name, "/"), Config: req.Config, HostConfig: req.HostConfig, Networking: req.NetworkConfig}); err != nil && !cerrdefs.IsNotFound(err) {
 			return "", nil, err
 		}
 	}
@@ -336,13 +336,13 @@ func (s *Service) reserveNameLocked(name, id string) (string, error) {
 		}
 	}
 	if !validName.MatchString(name) {
-		return "", errdefs.InvalidParameter(fmt.Sprintf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name))
+		return "", cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name))
 	}
 	if !strings.HasPrefix(name, "/") {
 		name = "/" + name
 	}
 	if other, taken := s.byName[name]; taken {
-		return "", errdefs.Conflict(fmt.Sprintf("Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", name, other))
+		return "", cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", name, other))
 	}
 	s.byName[name] = id
 	return name, nil
@@ -439,7 +439,7 @@ func signalByName(s string) (syscall.Signal, error) {
 	var n int
 	if _, err := fmt.Sscanf(s, "%d", &n); err == nil && fmt.Sprint(n) == s {
 		if n <= 0 || n > 64 {
-			return 0, errdefs.InvalidParameter("Invalid signal: " + s)
+			return 0, cerrdefs.ErrInvalidArgument.WithMessage("Invalid signal: " + s)
 		}
 		return syscall.Signal(n), nil
 	}
@@ -447,7 +447,7 @@ func signalByName(s string) (syscall.Signal, error) {
 	if sig, ok := signals[name]; ok {
 		return sig, nil
 	}
-	return 0, errdefs.InvalidParameter("Invalid signal: " + s)
+	return 0, cerrdefs.ErrInvalidArgument.WithMessage("Invalid signal: " + s)
 }
 
 var signals = map[string]syscall.Signal{
@@ -467,5 +467,3 @@ func (s *Service) shimClient(c *Container) shim.Client {
 }
 
 var errNotRunning = errors.New("not running")
-
-func errInvalidParameter(msg string) error { return errdefs.InvalidParameter(msg) }

@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/content"
-	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/image"
 	"github.com/berth/berth/internal/testutil"
 	"github.com/berth/berth/progress"
@@ -200,7 +200,7 @@ func TestStopKillsAfterTimeoutAndRemoveCleansUp(t *testing.T) {
 	if err := e.svc.Start(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.svc.Remove(ctx, id, RemoveOptions{}); !errdefs.IsConflict(err) || !strings.Contains(err.Error(), "You cannot remove a running container") {
+	if err := e.svc.Remove(ctx, id, RemoveOptions{}); !cerrdefs.IsConflict(err) || !strings.Contains(err.Error(), "You cannot remove a running container") {
 		t.Fatalf("rm running: %v", err)
 	}
 	one := 1
@@ -218,7 +218,7 @@ func TestStopKillsAfterTimeoutAndRemoveCleansUp(t *testing.T) {
 	if err := e.svc.Remove(ctx, id, RemoveOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.Get(id); !errdefs.IsNotFound(err) {
+	if _, err := e.svc.Get(id); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("still there: %v", err)
 	}
 	if _, err := os.Stat(e.svc.stateDir(id)); !os.IsNotExist(err) {
@@ -250,14 +250,14 @@ func TestCreateBadInput(t *testing.T) {
 		want func(error) bool
 		msg  string
 	}{
-		{"taken", &container.Config{Image: "busybox"}, nil, errdefs.IsConflict, `The container name "/taken" is already in use`},
-		{"bad name!", &container.Config{Image: "busybox"}, nil, errdefs.IsInvalidParameter, "Invalid container name"},
-		{"", &container.Config{Image: "nosuchimage"}, nil, errdefs.IsNotFound, "No such image: nosuchimage:latest"},
-		{"", &container.Config{Image: "busybox"}, &container.HostConfig{Resources: container.Resources{Memory: 1 << 20}}, errdefs.IsInvalidParameter, "Minimum memory limit allowed is 6MB"},
-		{"", &container.Config{Image: "busybox"}, &container.HostConfig{CapAdd: []string{"FOO"}}, errdefs.IsInvalidParameter, "CAP_FOO"},
-		{"", &container.Config{Image: "busybox"}, &container.HostConfig{RestartPolicy: container.RestartPolicy{Name: "bogus"}}, errdefs.IsInvalidParameter, "invalid restart policy"},
-		{"", &container.Config{Image: "busybox"}, &container.HostConfig{Binds: []string{":/x"}}, errdefs.IsInvalidParameter, "invalid volume specification"},
-		{"", &container.Config{Image: "busybox", WorkingDir: "/proc/self/fd/5"}, nil, errdefs.IsInvalidParameter, "/proc/self/fd/5"},
+		{"taken", &container.Config{Image: "busybox"}, nil, cerrdefs.IsConflict, `The container name "/taken" is already in use`},
+		{"bad name!", &container.Config{Image: "busybox"}, nil, cerrdefs.IsInvalidArgument, "Invalid container name"},
+		{"", &container.Config{Image: "nosuchimage"}, nil, cerrdefs.IsNotFound, "No such image: nosuchimage:latest"},
+		{"", &container.Config{Image: "busybox"}, &container.HostConfig{Resources: container.Resources{Memory: 1 << 20}}, cerrdefs.IsInvalidArgument, "Minimum memory limit allowed is 6MB"},
+		{"", &container.Config{Image: "busybox"}, &container.HostConfig{CapAdd: []string{"FOO"}}, cerrdefs.IsInvalidArgument, "CAP_FOO"},
+		{"", &container.Config{Image: "busybox"}, &container.HostConfig{RestartPolicy: container.RestartPolicy{Name: "bogus"}}, cerrdefs.IsInvalidArgument, "invalid restart policy"},
+		{"", &container.Config{Image: "busybox"}, &container.HostConfig{Binds: []string{":/x"}}, cerrdefs.IsInvalidArgument, "invalid volume specification"},
+		{"", &container.Config{Image: "busybox", WorkingDir: "/proc/self/fd/5"}, nil, cerrdefs.IsInvalidArgument, "/proc/self/fd/5"},
 	}
 	before := len(e.ids())
 	for _, c := range cases {
@@ -269,10 +269,10 @@ func TestCreateBadInput(t *testing.T) {
 	if after := len(e.ids()); after != before {
 		t.Fatalf("failed creates left %d containers", after-before)
 	}
-	if _, err := e.svc.ExecCreate(ctx, "taken", container.ExecCreateRequest{Cmd: []string{"true"}}); !errdefs.IsConflict(err) {
+	if _, err := e.svc.ExecCreate(ctx, "taken", container.ExecCreateRequest{Cmd: []string{"true"}}); !cerrdefs.IsConflict(err) {
 		t.Fatalf("exec in stopped container: %v", err)
 	}
-	if err := e.svc.Start(ctx, "nosuch"); !errdefs.IsNotFound(err) {
+	if err := e.svc.Start(ctx, "nosuch"); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("start missing: %v", err)
 	}
 }
@@ -306,7 +306,7 @@ func TestRestartPolicyAndAutoRemove(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("auto-remove did not happen")
 	}
-	if _, err := e.svc.Get(rm); !errdefs.IsNotFound(err) {
+	if _, err := e.svc.Get(rm); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("auto-removed container still there: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -48,7 +49,7 @@ func (s *Service) netNSPath(ctx context.Context, c *Container) (string, error) {
 		pid, running := other.State.Pid, other.State.Running
 		other.mu.Unlock()
 		if !running {
-			return "", errInvalidParameter("cannot join network of a non running container: " + other.ID)
+			return "", cerrdefs.ErrInvalidArgument.WithMessage("cannot join network of a non running container: " + other.ID)
 		}
 		return filepath.Join("/proc", itoa(pid), "ns", "net"), nil
 	}

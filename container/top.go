@@ -14,9 +14,9 @@ import (
 	"strconv"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 
-	"github.com/berth/berth/errdefs"
 	rtspec "github.com/berth/berth/runtime/spec"
 )
 
@@ -38,10 +38,10 @@ func (s *Service) Top(ctx context.Context, name, psArgs string) (*container.TopR
 	running, restarting := c.State.Running, c.State.Restarting
 	c.mu.Unlock()
 	if restarting {
-		return nil, errdefs.Conflict(fmt.Sprintf("Container %s is restarting, wait until the container is running", c.ID))
+		return nil, cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is restarting, wait until the container is running", c.ID))
 	}
 	if !running {
-		return nil, errdefs.Conflict(fmt.Sprintf("Container %s is not running", c.ID))
+		return nil, cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is not running", c.ID))
 	}
 	pids, err := s.containerPids(c.ID)
 	if err != nil {
@@ -75,7 +75,7 @@ var psArgPID = regexp.MustCompile(`\s+([^\s]*)=\s*(PID[^\s]*)`)
 func validatePSArgs(a string) error {
 	for _, m := range psArgPID.FindAllStringSubmatch(a, -1) {
 		if m[1] != "pid" {
-			return errdefs.InvalidParameter(fmt.Sprintf("specifying \"%s=%s\" is not allowed", m[1], m[2]))
+			return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("specifying \"%s=%s\" is not allowed", m[1], m[2]))
 		}
 	}
 	return nil

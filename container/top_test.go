@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/berth/berth/errdefs"
+	cerrdefs "github.com/containerd/errdefs"
 )
 
 func TestParsePS(t *testing.T) {
@@ -71,7 +71,7 @@ func TestTopOnContainer(t *testing.T) {
 	}
 	e.stop(t, id)
 	_, err = e.svc.Top(context.Background(), id, "")
-	if !errdefs.IsConflict(err) || err.Error() != "Container "+id+" is not running" {
+	if !cerrdefs.IsConflict(err) || err.Error() != "Container "+id+" is not running" {
 		t.Fatalf("stopped: %v", err)
 	}
 }

@@ -12,10 +12,10 @@ import (
 	"path/filepath"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/berth/berth/errdefs"
 	rtspec "github.com/berth/berth/runtime/spec"
 )
 
@@ -34,12 +34,12 @@ func (s *Service) Update(ctx context.Context, name string, u container.UpdateCon
 		return nil, err
 	}
 	cannot := func(err error) error {
-		return errdefs.As(classOf(err), fmt.Errorf("Cannot update container %s: %s", c.ID, err.Error()))
+		return reclass(err, fmt.Sprintf("Cannot update container %s: %s", c.ID, err.Error()))
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.removed || c.State.Status == container.StateRemoving || c.State.Dead {
-		return nil, cannot(errdefs.Conflict(`container is marked for removal and cannot be "update"`))
+		return nil, cannot(cerrdefs.ErrConflict.WithMessage(`container is marked for removal and cannot be "update"`))
 	}
 	merged := *c.HostConfig
 	if err := mergeResources(&merged.Resources, &u.Resources); err != nil {
@@ -47,7 +47,7 @@ func (s *Service) Update(ctx context.Context, name string, u container.UpdateCon
 	}
 	if u.RestartPolicy.Name != "" {
 		if merged.AutoRemove && u.RestartPolicy.Name != container.RestartPolicyDisabled {
-			return nil, cannot(errdefs.Conflict("Restart policy cannot be updated because AutoRemove is enabled for the container"))
+			return nil, cannot(cerrdefs.ErrConflict.WithMessage("Restart policy cannot be updated because AutoRemove is enabled for the container"))
 		}
 		merged.RestartPolicy = u.RestartPolicy
 	}
@@ -72,23 +72,25 @@ func (s *Service) Update(ctx context.Context, name string, u container.UpdateCon
 	return warnings, nil
 }
 
-func classOf(err error) error {
+// reclass returns an error with message msg and err's class (conflict,
+// invalid argument or not found; anything else is internal).
+func reclass(err error, msg string) error {
 	switch {
-	case errdefs.IsConflict(err):
-		return errdefs.ErrConflict
-	case errdefs.IsInvalidParameter(err):
-		return errdefs.ErrInvalidParameter
-	case errdefs.IsNotFound(err):
-		return errdefs.ErrNotFound
+	case cerrdefs.IsConflict(err):
+		return cerrdefs.ErrConflict.WithMessage(msg)
+	case cerrdefs.IsInvalidArgument(err):
+		return cerrdefs.ErrInvalidArgument.WithMessage(msg)
+	case cerrdefs.IsNotFound(err):
+		return cerrdefs.ErrNotFound.WithMessage(msg)
 	}
-	return errdefs.ErrSystem
+	return cerrdefs.ErrInternal.WithMessage(msg)
 }
 
 // checkUpdate applies Docker's checks to the requested resources, and
 // drops what the host cannot do, with a warning.
 func checkUpdate(host *rtspec.Host, r *container.Resources) ([]string, error) {
 	if r.Memory != 0 && r.Memory < 6<<20 {
-		return nil, errdefs.InvalidParameter("Minimum memory limit allowed is 6MB")
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage("Minimum memory limit allowed is 6MB")
 	}
 	// Limits the host's cgroups cannot apply go, with Docker's warnings,
 	// as at create.
@@ -102,29 +104,29 @@ func checkUpdate(host *rtspec.Host, r *container.Resources) ([]string, error) {
 		r.MemorySwap = 0
 	}
 	if r.Memory > 0 && r.MemorySwap > 0 && r.MemorySwap < r.Memory {
-		return nil, errdefs.InvalidParameter("Minimum memoryswap limit should be larger than memory limit, see usage")
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage("Minimum memoryswap limit should be larger than memory limit, see usage")
 	}
 	if r.MemoryReservation != 0 && r.MemoryReservation < 6<<20 {
-		return nil, errdefs.InvalidParameter("Minimum memory reservation allowed is 6MB")
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage("Minimum memory reservation allowed is 6MB")
 	}
 	if r.NanoCPUs != 0 && (r.CPUPeriod != 0 || r.CPUQuota != 0) {
 		which := "Period"
 		if r.CPUPeriod == 0 {
 			which = "Quota"
 		}
-		return nil, errdefs.InvalidParameter("Conflicting options: Nano CPUs and CPU " + which + " cannot both be set")
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage("Conflicting options: Nano CPUs and CPU " + which + " cannot both be set")
 	}
 	if n := host.NumCPU; r.NanoCPUs < 0 || (r.NanoCPUs > 0 && r.NanoCPUs < 1e7) || (n > 0 && r.NanoCPUs > int64(n)*1e9) {
-		return nil, errdefs.InvalidParameter(fmt.Sprintf("Range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available", n, n))
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available", n, n))
 	}
 	if r.CPUPeriod != 0 && (r.CPUPeriod < 1000 || r.CPUPeriod > 1000000) {
-		return nil, errdefs.InvalidParameter("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
 	}
 	if r.CPUQuota > 0 && r.CPUQuota < 1000 {
-		return nil, errdefs.InvalidParameter("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage("CPU cfs quota can not be less than 1ms (i.e. 1000)")
 	}
 	if r.CPUShares < 0 {
-		return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid CPU shares (%d): value must be a positive integer", r.CPUShares))
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid CPU shares (%d): value must be a positive integer", r.CPUShares))
 	}
 	for _, set := range []struct{ v, what string }{{r.CpusetCpus, "cpus"}, {r.CpusetMems, "mems"}} {
 		if set.v == "" {
@@ -132,18 +134,18 @@ func checkUpdate(host *rtspec.Host, r *container.Resources) ([]string, error) {
 		}
 		ids, err := rtspec.ParseIDList(set.v)
 		if err != nil {
-			return nil, errdefs.InvalidParameter(fmt.Sprintf("Invalid value %s for cpuset %s", set.v, set.what))
+			return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Invalid value %s for cpuset %s", set.v, set.what))
 		}
 		if set.what == "cpus" {
 			for _, id := range ids {
 				if host.NumCPU > 0 && id >= host.NumCPU {
-					return nil, errdefs.InvalidParameter(fmt.Sprintf("Requested CPUs are not available - requested %s, available: 0-%d", set.v, host.NumCPU-1))
+					return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Requested CPUs are not available - requested %s, available: 0-%d", set.v, host.NumCPU-1))
 				}
 			}
 		}
 	}
 	if r.BlkioWeight > 0 && (r.BlkioWeight < 10 || r.BlkioWeight > 1000) {
-		return nil, errdefs.InvalidParameter("Range of blkio weight is from 10 to 1000")
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage("Range of blkio weight is from 10 to 1000")
 	}
 	if r.BlkioWeight > 0 && !blkioWeightSupported(host) {
 		warnings = append(warnings, "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.")
@@ -172,7 +174,7 @@ func blkioWeightSupported(host *rtspec.Host) bool {
 // mergeResources applies the non-zero fields of r to cur, with Docker's
 // conflict checks.
 func mergeResources(cur, r *container.Resources) error {
-	conflict := func(msg string) error { return errdefs.Conflict(msg) }
+	conflict := func(msg string) error { return cerrdefs.ErrConflict.WithMessage(msg) }
 	if r.NanoCPUs > 0 && cur.CPUPeriod > 0 {
 		return conflict("Conflicting options: Nano CPUs cannot be updated as CPU Period has already been set")
 	}

@@ -7,15 +7,15 @@ import (
 	"strings"
 	"testing"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 
-	"github.com/berth/berth/errdefs"
 	rtspec "github.com/berth/berth/runtime/spec"
 )
 
 func TestMergeResources(t *testing.T) {
 	cur := container.Resources{}
-	if err := mergeResources(&cur, &container.Resources{Memory: 100 << 20}); !errdefs.IsConflict(err) ||
+	if err := mergeResources(&cur, &container.Resources{Memory: 100 << 20}); !cerrdefs.IsConflict(err) ||
 		err.Error() != "Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time" {
 		t.Fatalf("memory without swap on an unlimited container: %v", err)
 	}
@@ -35,7 +35,7 @@ func TestMergeResources(t *testing.T) {
 		t.Fatalf("-m only: %v %+v", err, cur)
 	}
 	cur = container.Resources{CPUPeriod: 100000}
-	if err := mergeResources(&cur, &container.Resources{NanoCPUs: 1e9}); !errdefs.IsConflict(err) {
+	if err := mergeResources(&cur, &container.Resources{NanoCPUs: 1e9}); !cerrdefs.IsConflict(err) {
 		t.Fatalf("nano vs period: %v", err)
 	}
 }
@@ -55,7 +55,7 @@ func TestCheckUpdate(t *testing.T) {
 		{container.Resources{BlkioWeight: 5}, "Range of blkio weight is from 10 to 1000"},
 	} {
 		r := c.r
-		if _, err := checkUpdate(host, &r); !errdefs.IsInvalidParameter(err) || err.Error() != c.msg {
+		if _, err := checkUpdate(host, &r); !cerrdefs.IsInvalidArgument(err) || err.Error() != c.msg {
 			t.Errorf("%+v: %v, want %q", c.r, err, c.msg)
 		}
 	}
@@ -173,14 +173,14 @@ func TestUpdateRunningContainer(t *testing.T) {
 		t.Fatal("not saved")
 	}
 	// Docker's refusals.
-	if _, err := e.svc.Update(ctx, id, container.UpdateConfig{Resources: container.Resources{Memory: 300 << 20}}); !errdefs.IsConflict(err) ||
+	if _, err := e.svc.Update(ctx, id, container.UpdateConfig{Resources: container.Resources{Memory: 300 << 20}}); !cerrdefs.IsConflict(err) ||
 		!strings.HasPrefix(err.Error(), "Cannot update container "+id+": Memory limit should be smaller") {
 		t.Fatalf("memory above swap: %v", err)
 	}
-	if _, err := e.svc.Update(ctx, id, container.UpdateConfig{Resources: container.Resources{Memory: 1}}); !errdefs.IsInvalidParameter(err) {
+	if _, err := e.svc.Update(ctx, id, container.UpdateConfig{Resources: container.Resources{Memory: 1}}); !cerrdefs.IsInvalidArgument(err) {
 		t.Fatalf("tiny memory: %v", err)
 	}
-	if _, err := e.svc.Update(ctx, "nope", container.UpdateConfig{}); !errdefs.IsNotFound(err) {
+	if _, err := e.svc.Update(ctx, "nope", container.UpdateConfig{}); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("missing: %v", err)
 	}
 	// --pids-limit -1 lifts the limit of the running container.

@@ -9,7 +9,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/berth/berth/errdefs"
+	cerrdefs "github.com/containerd/errdefs"
 )
 
 // Args maps a filter key to its values.
@@ -35,7 +35,7 @@ func Parse(s string) (Args, error) {
 	}
 	var legacy map[string][]string
 	if err := json.Unmarshal([]byte(s), &legacy); err != nil {
-		return nil, errdefs.InvalidParameter("invalid filter: " + err.Error())
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage("invalid filter: " + err.Error())
 	}
 	for k, vs := range legacy {
 		args[k] = vs
@@ -54,7 +54,7 @@ func (a Args) Validate(allowed ...string) error {
 			}
 		}
 		if !ok {
-			return errdefs.InvalidParameter(fmt.Sprintf("Invalid filter '%s'", k))
+			return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Invalid filter '%s'", k))
 		}
 	}
 	return nil
@@ -91,5 +91,5 @@ func (a Args) Bool(key string) (value bool, set bool, err error) {
 	case "false", "0":
 		return false, true, nil
 	}
-	return false, true, errdefs.InvalidParameter(fmt.Sprintf("invalid filter '%s=%s'", key, vs[0]))
+	return false, true, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid filter '%s=%s'", key, vs[0]))
 }

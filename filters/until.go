@@ -6,11 +6,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/berth/berth/errdefs"
+	cerrdefs "github.com/containerd/errdefs"
 )
 
 // Until returns the "until" filter of a prune request as a time: the zero
-// time when it is absent, an InvalidParameter error when it is given more
+// time when it is absent, an InvalidArgument error when it is given more
 // than once or does not parse (see ParseTime). Durations count back from
 // now. Docker's prune handlers (containers, images, networks) all read it so.
 func (a Args) Until(now time.Time) (time.Time, error) {
@@ -21,7 +21,7 @@ func (a Args) Until(now time.Time) (time.Time, error) {
 	case 1:
 		return ParseTime(vs[0], now)
 	}
-	return time.Time{}, errdefs.InvalidParameter("more than one until filter specified")
+	return time.Time{}, cerrdefs.ErrInvalidArgument.WithMessage("more than one until filter specified")
 }
 
 // Layouts of the dates and times ParseTime reads besides RFC 3339. Values
@@ -56,7 +56,7 @@ const (
 // A value with a "-" that is not a duration and not such a date is refused
 // with the date parser's own message, as Docker does; anything else with
 // `failed to parse value as time or duration: "<value>"`. Every error is
-// InvalidParameter.
+// InvalidArgument.
 func ParseTime(v string, now time.Time) (time.Time, error) {
 	if d, err := time.ParseDuration(v); v != "0" && err == nil {
 		return time.Unix(now.Add(-d).Unix(), 0), nil
@@ -108,12 +108,12 @@ func ParseTime(v string, now time.Time) (time.Time, error) {
 	}
 	if strings.Contains(v, "-") {
 		// Meant as a date: the date parser says what is wrong with it.
-		return time.Time{}, errdefs.InvalidParameter(err.Error())
+		return time.Time{}, cerrdefs.ErrInvalidArgument.WithMessage(err.Error())
 	}
 	if t, ok := parseUnix(v); ok {
 		return t, nil
 	}
-	return time.Time{}, errdefs.InvalidParameter(fmt.Sprintf("failed to parse value as time or duration: %q", v))
+	return time.Time{}, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("failed to parse value as time or duration: %q", v))
 }
 
 // parseUnix reads "seconds" or "seconds.fraction", the fraction being

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berth/berth/errdefs"
+	cerrdefs "github.com/containerd/errdefs"
 )
 
 func TestParseTime(t *testing.T) {
@@ -89,8 +89,8 @@ func TestParseTimeRefuses(t *testing.T) {
 		if err.Error() != tc.msg {
 			t.Errorf("ParseTime(%q) error %q, want %q", tc.in, err, tc.msg)
 		}
-		if !errdefs.IsInvalidParameter(err) {
-			t.Errorf("ParseTime(%q) error %v is not InvalidParameter", tc.in, err)
+		if !cerrdefs.IsInvalidArgument(err) {
+			t.Errorf("ParseTime(%q) error %v is not InvalidArgument", tc.in, err)
 		}
 	}
 }
@@ -104,10 +104,10 @@ func TestArgsUntil(t *testing.T) {
 		t.Errorf("until=1h: %v %v", got, err)
 	}
 	_, err := (Args{"until": {"1h", "2h"}}).Until(now)
-	if err == nil || err.Error() != "more than one until filter specified" || !errdefs.IsInvalidParameter(err) {
+	if err == nil || err.Error() != "more than one until filter specified" || !cerrdefs.IsInvalidArgument(err) {
 		t.Errorf("two untils: %v", err)
 	}
-	if _, err := (Args{"until": {"soon"}}).Until(now); !errdefs.IsInvalidParameter(err) {
+	if _, err := (Args{"until": {"soon"}}).Until(now); !cerrdefs.IsInvalidArgument(err) {
 		t.Errorf("bad until: %v", err)
 	}
 }

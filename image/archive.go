@@ -19,7 +19,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth/berth/content"
-	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/progress"
 	"github.com/berth/berth/snapshot"
 )
@@ -267,13 +266,13 @@ func (s *Service) Load(ctx context.Context, r io.Reader, out progress.Output, qu
 	mb, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return errdefs.InvalidParameter("invalid archive: no manifest.json (is this a docker save archive?)")
+			return cerrdefs.ErrInvalidArgument.WithMessage("invalid archive: no manifest.json (is this a docker save archive?)")
 		}
 		return err
 	}
 	var manifests []archiveManifest
 	if err := json.Unmarshal(mb, &manifests); err != nil {
-		return errdefs.InvalidParameter("invalid archive: manifest.json: " + err.Error())
+		return cerrdefs.ErrInvalidArgument.WithMessage("invalid archive: manifest.json: " + err.Error())
 	}
 	for _, m := range manifests {
 		id, err := s.loadOne(ctx, dir, m)
@@ -302,7 +301,7 @@ func (s *Service) tmpDir() string {
 func archivePath(dir, name string) (string, error) {
 	clean := path.Clean("/" + name)
 	if clean == "/" {
-		return "", errdefs.InvalidParameter("invalid archive entry " + name)
+		return "", cerrdefs.ErrInvalidArgument.WithMessage("invalid archive entry " + name)
 	}
 	return filepath.Join(dir, filepath.FromSlash(clean)), nil
 }
@@ -318,7 +317,7 @@ func extractArchive(ctx context.Context, r io.Reader, dir string) error {
 			return nil
 		}
 		if err != nil {
-			return errdefs.InvalidParameter("invalid archive: " + err.Error())
+			return cerrdefs.ErrInvalidArgument.WithMessage("invalid archive: " + err.Error())
 		}
 		if h.Typeflag != tar.TypeReg {
 			continue
@@ -351,14 +350,14 @@ func (s *Service) loadOne(ctx context.Context, dir string, m archiveManifest) (d
 	}
 	rawConfig, err := os.ReadFile(cp)
 	if err != nil {
-		return "", errdefs.InvalidParameter("invalid archive: config " + m.Config + ": " + err.Error())
+		return "", cerrdefs.ErrInvalidArgument.WithMessage("invalid archive: config " + m.Config + ": " + err.Error())
 	}
 	var cfg ImageConfig
 	if err := json.Unmarshal(rawConfig, &cfg); err != nil {
-		return "", errdefs.InvalidParameter("invalid archive: config: " + err.Error())
+		return "", cerrdefs.ErrInvalidArgument.WithMessage("invalid archive: config: " + err.Error())
 	}
 	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
-		return "", errdefs.InvalidParameter(fmt.Sprintf("invalid archive: %d layers but config lists %d diff IDs", len(m.Layers), len(cfg.RootFS.DiffIDs)))
+		return "", cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid archive: %d layers but config lists %d diff IDs", len(m.Layers), len(cfg.RootFS.DiffIDs)))
 	}
 	chains := ChainIDs(cfg.RootFS.DiffIDs)
 	refs := make([]LayerRef, len(m.Layers))
@@ -408,7 +407,7 @@ func (s *Service) loadOne(ctx context.Context, dir string, m archiveManifest) (d
 func (s *Service) importLayerFile(ctx context.Context, p string, parent, diffID digest.Digest) (LayerRef, snapshot.Layer, error) {
 	f, err := os.Open(p)
 	if err != nil {
-		return LayerRef{}, snapshot.Layer{}, errdefs.InvalidParameter("invalid archive: " + err.Error())
+		return LayerRef{}, snapshot.Layer{}, cerrdefs.ErrInvalidArgument.WithMessage("invalid archive: " + err.Error())
 	}
 	defer f.Close()
 	st, err := f.Stat()

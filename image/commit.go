@@ -16,7 +16,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth/berth/content"
-	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/snapshot"
 )
 
@@ -181,7 +180,7 @@ func (s *Service) storeLayer(ctx context.Context, parent digest.Digest, r io.Rea
 	defer zr.Close()
 	l, err := s.snapshots.Apply(ctx, parent, diffID, zr)
 	if err != nil {
-		return LayerRef{}, snapshot.Layer{}, errdefs.As(errdefs.ErrSystem, fmt.Errorf("commit layer: %w", err))
+		return LayerRef{}, snapshot.Layer{}, cerrdefs.ErrInternal.WithMessage("commit layer: " + err.Error())
 	}
 	return LayerRef{Digest: blob, MediaType: mediaTypeDockerLayerGzip, Size: blobSize, DiffID: diffID}, l, nil
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/moby/moby/api/types/storage"
 	"github.com/opencontainers/go-digest"
 
-	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/filters"
 )
 
@@ -266,14 +265,14 @@ func (s *Service) Tag(ctx context.Context, nameOrID, repo, tag string) error {
 	}
 	ref, err := parseNormalized(repo)
 	if err != nil {
-		return errdefs.InvalidParameter(err.Error())
+		return cerrdefs.ErrInvalidArgument.WithMessage(err.Error())
 	}
 	if _, ok := ref.(reference.Digested); ok {
-		return errdefs.InvalidParameter("refusing to create a tag with a digest reference")
+		return cerrdefs.ErrInvalidArgument.WithMessage("refusing to create a tag with a digest reference")
 	}
 	if tag != "" {
 		if ref, err = reference.WithTag(reference.TrimNamed(ref), tag); err != nil {
-			return errdefs.InvalidParameter(err.Error())
+			return cerrdefs.ErrInvalidArgument.WithMessage(err.Error())
 		}
 	}
 	ref = reference.TagNameOnly(ref)
@@ -336,14 +335,14 @@ func (s *Service) Remove(ctx context.Context, nameOrID string, force, prune bool
 			}
 		}
 		if len(repos) > 1 {
-			return nil, errdefs.Conflict(fmt.Sprintf("conflict: unable to delete %s (must be forced) - image is referenced in multiple repositories", shortID(r.ID)))
+			return nil, cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("conflict: unable to delete %s (must be forced) - image is referenced in multiple repositories", shortID(r.ID)))
 		}
 	}
 	if len(running) > 0 {
-		return nil, errdefs.Conflict(fmt.Sprintf("conflict: unable to delete %s (cannot be forced) - image is being used by running container %s", shortOrName(nameOrID, r), truncateID(running[0])))
+		return nil, cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("conflict: unable to delete %s (cannot be forced) - image is being used by running container %s", shortOrName(nameOrID, r), truncateID(running[0])))
 	}
 	if len(stopped) > 0 && !force {
-		return nil, errdefs.Conflict(fmt.Sprintf("conflict: unable to delete %s (must be forced) - image is being used by stopped container %s", shortOrName(nameOrID, r), truncateID(stopped[0])))
+		return nil, cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("conflict: unable to delete %s (must be forced) - image is being used by stopped container %s", shortOrName(nameOrID, r), truncateID(stopped[0])))
 	}
 	for _, t := range r.RepoTags {
 		if _, err := s.records.untag(t); err == nil {
@@ -386,7 +385,7 @@ func shortOrName(nameOrID string, r *Record) string {
 // deleteRecord removes r and every layer and blob no other image needs.
 func (s *Service) deleteRecord(ctx context.Context, r *Record) ([]imagetypes.DeleteResponse, error) {
 	cfg, cfgErr := s.Config(ctx, r)
-	if err := s.records.deleteImage(r.ID); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+	if err := s.records.deleteImage(r.ID); err != nil && !errors.Is(err, cerrdefs.ErrNotFound) {
 		return nil, err
 	}
 	out := []imagetypes.DeleteResponse{{Deleted: r.ID.String()}}
@@ -402,7 +401,7 @@ func (s *Service) deleteRecord(ctx context.Context, r *Record) ([]imagetypes.Del
 			}
 			if err := s.snapshots.Remove(ctx, chains[i]); err == nil {
 				out = append(out, imagetypes.DeleteResponse{Deleted: chains[i].String()})
-			} else if !errors.Is(err, errdefs.ErrNotFound) {
+			} else if !errors.Is(err, cerrdefs.ErrNotFound) {
 				s.log.Warn("remove layer", "chain", chains[i], "err", err)
 			}
 		}

@@ -22,7 +22,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/berth/berth/content"
-	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/progress"
 	"github.com/berth/berth/snapshot"
 )
@@ -85,7 +84,7 @@ func (s *Service) resolve(ctx context.Context, ref reference.Named, auth *regist
 				continue
 			}
 			if strings.Contains(err.Error(), "no child with platform") {
-				return nil, errdefs.NotFound(fmt.Sprintf("no matching manifest for linux/amd64 in the manifest list entries"))
+				return nil, cerrdefs.ErrNotFound.WithMessage(fmt.Sprintf("no matching manifest for linux/amd64 in the manifest list entries"))
 			}
 			return nil, err
 		}
@@ -275,7 +274,7 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, ref LayerRef, pare
 	}
 	if err != nil {
 		if preErr != nil { // this pull created the layer
-			if rerr := s.snapshots.Remove(context.WithoutCancel(ctx), chain); rerr != nil && !errors.Is(rerr, errdefs.ErrNotFound) {
+			if rerr := s.snapshots.Remove(context.WithoutCancel(ctx), chain); rerr != nil && !errors.Is(rerr, cerrdefs.ErrNotFound) {
 				s.log.Warn("remove layer after failed pull", "chain", chain, "err", rerr)
 			}
 		}

@@ -4,10 +4,9 @@ import (
 	"fmt"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
-
-	"github.com/berth/berth/errdefs"
 )
 
 // ParseReference parses a user's image reference as Docker does: a name
@@ -16,7 +15,7 @@ import (
 func ParseReference(s string) (reference.Named, error) {
 	r, err := parseNormalized(s)
 	if err != nil {
-		return nil, errdefs.InvalidParameter(err.Error())
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage(err.Error())
 	}
 	return reference.TagNameOnly(r), nil
 }
@@ -55,7 +54,7 @@ func refError(s string, err error) string { return err.Error() }
 func ParsePullReference(fromImage, tag string) (reference.Named, error) {
 	r, err := parseNormalized(fromImage)
 	if err != nil {
-		return nil, errdefs.InvalidParameter(err.Error())
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage(err.Error())
 	}
 	if tag != "" {
 		if _, isTagged := r.(reference.Tagged); isTagged {
@@ -65,12 +64,12 @@ func ParsePullReference(fromImage, tag string) (reference.Named, error) {
 		if dgst, derr := digest.Parse(tag); derr == nil {
 			r, err = reference.WithDigest(reference.TrimNamed(r), dgst)
 		} else if strings.HasPrefix(tag, "sha256:") {
-			return nil, errdefs.InvalidParameter("invalid tag format")
+			return nil, cerrdefs.ErrInvalidArgument.WithMessage("invalid tag format")
 		} else {
 			r, err = reference.WithTag(r, tag)
 		}
 		if err != nil {
-			return nil, errdefs.InvalidParameter("invalid tag format")
+			return nil, cerrdefs.ErrInvalidArgument.WithMessage("invalid tag format")
 		}
 	}
 	return reference.TagNameOnly(r), nil

@@ -12,14 +12,13 @@ import (
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/moby/moby/api/types/registry"
-
-	"github.com/berth/berth/errdefs"
 )
 
 // RegistryConfig is the daemon's registry settings. It can be replaced at
@@ -138,7 +137,7 @@ func (s *Service) endpoints(ref reference.Named) ([]endpoint, error) {
 	}
 	repo, err := name.NewRepository(host+"/"+path, opts...)
 	if err != nil {
-		return nil, errdefs.InvalidParameter(err.Error())
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage(err.Error())
 	}
 	return append(out, endpoint{repo: repo}), nil
 }
@@ -157,11 +156,11 @@ func DecodeAuth(h string) (*registry.AuthConfig, error) {
 		}
 	}
 	if err != nil {
-		return nil, errdefs.InvalidParameter("invalid X-Registry-Auth header: " + err.Error())
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage("invalid X-Registry-Auth header: " + err.Error())
 	}
 	var ac registry.AuthConfig
 	if err := json.Unmarshal(raw, &ac); err != nil {
-		return nil, errdefs.InvalidParameter("invalid X-Registry-Auth header: " + err.Error())
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage("invalid X-Registry-Auth header: " + err.Error())
 	}
 	if ac == (registry.AuthConfig{}) {
 		return nil, nil
@@ -227,10 +226,10 @@ func classifyRegistryError(ref reference.Named, err error) error {
 		case http.StatusNotFound:
 			for _, d := range terr.Errors {
 				if d.Code == transport.ManifestUnknownErrorCode || d.Code == transport.NameUnknownErrorCode {
-					return errdefs.NotFound(fmt.Sprintf("manifest for %s not found: manifest unknown: %s", reference.FamiliarString(ref), d.Message))
+					return cerrdefs.ErrNotFound.WithMessage(fmt.Sprintf("manifest for %s not found: manifest unknown: %s", reference.FamiliarString(ref), d.Message))
 				}
 			}
-			return errdefs.NotFound(fmt.Sprintf("manifest for %s not found: manifest unknown: manifest unknown", reference.FamiliarString(ref)))
+			return cerrdefs.ErrNotFound.WithMessage(fmt.Sprintf("manifest for %s not found: manifest unknown: manifest unknown", reference.FamiliarString(ref)))
 		case http.StatusUnauthorized, http.StatusForbidden:
 			// Not a 401 to the client: the docker CLI would take it as
 			// its own login failing and prompt for credentials.
@@ -255,7 +254,7 @@ func (s *Service) Login(ctx context.Context, ac registry.AuthConfig) (registry.A
 	}
 	reg, err := name.NewRegistry(server, opts...)
 	if err != nil {
-		return registry.AuthResponse{}, errdefs.InvalidParameter(err.Error())
+		return registry.AuthResponse{}, cerrdefs.ErrInvalidArgument.WithMessage(err.Error())
 	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
@@ -267,7 +266,7 @@ func (s *Service) Login(ctx context.Context, ac registry.AuthConfig) (registry.A
 	scopes := []string{repo.Scope(transport.PullScope)}
 	tr, err := transport.NewWithContext(ctx, reg, auth, s.transport, scopes)
 	if err != nil {
-		return registry.AuthResponse{}, errdefs.As(errdefs.ErrUnauthorized, loginError(reg, err))
+		return registry.AuthResponse{}, cerrdefs.ErrUnauthenticated.WithMessage(loginError(reg, err).Error())
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s://%s/v2/", reg.Scheme(), reg.RegistryStr()), nil)
 	if err != nil {
@@ -275,11 +274,11 @@ func (s *Service) Login(ctx context.Context, ac registry.AuthConfig) (registry.A
 	}
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
-		return registry.AuthResponse{}, errdefs.As(errdefs.ErrUnauthorized, loginError(reg, err))
+		return registry.AuthResponse{}, cerrdefs.ErrUnauthenticated.WithMessage(loginError(reg, err).Error())
 	}
 	resp.Body.Close()
 	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-		return registry.AuthResponse{}, errdefs.Unauthorized(fmt.Sprintf("login attempt to %s://%s/v2/ failed with status: %d %s", reg.Scheme(), reg.RegistryStr(), resp.StatusCode, http.StatusText(resp.StatusCode)))
+		return registry.AuthResponse{}, cerrdefs.ErrUnauthenticated.WithMessage(fmt.Sprintf("login attempt to %s://%s/v2/ failed with status: %d %s", reg.Scheme(), reg.RegistryStr(), resp.StatusCode, http.StatusText(resp.StatusCode)))
 	}
 	return registry.AuthResponse{Status: "Login Succeeded"}, nil
 }

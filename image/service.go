@@ -17,12 +17,12 @@ import (
 	"sync"
 
 	ccontent "github.com/containerd/containerd/v2/core/content"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth/berth/content"
-	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/snapshot"
 )
 
@@ -153,13 +153,13 @@ func (s *Service) Resolve(ctx context.Context, nameOrID string) (*Record, error)
 		if ids := s.records.matchPrefix(d.Encoded()); len(ids) == 1 {
 			return s.records.get(ids[0])
 		}
-		return nil, errdefs.NotFound("No such image: " + nameOrID)
+		return nil, cerrdefs.ErrNotFound.WithMessage("No such image: " + nameOrID)
 	}
 	if strings.HasPrefix(nameOrID, "sha256:") && isHexPrefix(strings.TrimPrefix(nameOrID, "sha256:")) {
 		if ids := s.records.matchPrefix(strings.TrimPrefix(nameOrID, "sha256:")); len(ids) == 1 {
 			return s.records.get(ids[0])
 		}
-		return nil, errdefs.NotFound("No such image: " + nameOrID)
+		return nil, cerrdefs.ErrNotFound.WithMessage("No such image: " + nameOrID)
 	}
 	ref, perr := parseNormalized(nameOrID)
 	if perr == nil {
@@ -174,13 +174,13 @@ func (s *Service) Resolve(ctx context.Context, nameOrID string) (*Record, error)
 			return s.records.get(ids[0])
 		}
 		if len(ids) > 1 && len(nameOrID) < 64 {
-			return nil, errdefs.NotFound("No such image: " + nameOrID)
+			return nil, cerrdefs.ErrNotFound.WithMessage("No such image: " + nameOrID)
 		}
 	}
 	if perr != nil {
-		return nil, errdefs.InvalidParameter(fmt.Sprintf("no such image: %s: %v", nameOrID, perr))
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("no such image: %s: %v", nameOrID, perr))
 	}
-	return nil, errdefs.NotFound("No such image: " + reference.FamiliarString(ref))
+	return nil, cerrdefs.ErrNotFound.WithMessage("No such image: " + reference.FamiliarString(ref))
 }
 
 // Config returns the parsed image config of r.

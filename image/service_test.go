@@ -16,6 +16,7 @@ import (
 	"time"
 
 	ccontent "github.com/containerd/containerd/v2/core/content"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -24,7 +25,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/berth/berth/content"
-	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/filters"
 	"github.com/berth/berth/progress"
 	"github.com/berth/berth/snapshot"
@@ -150,7 +150,7 @@ func TestPullUnknownTagStoresNothing(t *testing.T) {
 	e := newEnv(t, nil)
 	e.push(t, "test/app:1", 1)
 	_, err := e.pull(t, "test/app:nosuchtag")
-	if !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), "manifest unknown") {
+	if !cerrdefs.IsNotFound(err) || !strings.Contains(err.Error(), "manifest unknown") {
 		t.Fatalf("err = %v", err)
 	}
 	if list, _ := e.svc.List(context.Background(), filters.Args{}, true); len(list) != 0 {
@@ -210,7 +210,7 @@ func TestTagRemoveSemantics(t *testing.T) {
 	r, _ := e.svc.Resolve(ctx, src)
 	// By ID with two repositories: a conflict unless forced.
 	_, err := e.svc.Remove(ctx, shortID(r.ID), false, true)
-	if !errdefs.IsConflict(err) || !strings.Contains(err.Error(), "image is referenced in multiple repositories") {
+	if !cerrdefs.IsConflict(err) || !strings.Contains(err.Error(), "image is referenced in multiple repositories") {
 		t.Fatalf("remove by id: %v", err)
 	}
 	// By name with another name left: untag only.
@@ -232,13 +232,13 @@ func TestTagRemoveSemantics(t *testing.T) {
 	if deleted != 3 { // the image and its two layers
 		t.Fatalf("remove output %+v", out)
 	}
-	if _, err := e.svc.Resolve(ctx, src); !errdefs.IsNotFound(err) {
+	if _, err := e.svc.Resolve(ctx, src); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("image still resolves: %v", err)
 	}
 	if l, _ := e.svc.snapshots.List(ctx); len(l) != 0 {
 		t.Fatalf("layers left: %v", l)
 	}
-	if _, err := e.svc.Remove(ctx, "nosuch:tag", false, true); !errdefs.IsNotFound(err) || err.Error() != "No such image: nosuch:tag" {
+	if _, err := e.svc.Remove(ctx, "nosuch:tag", false, true); !cerrdefs.IsNotFound(err) || err.Error() != "No such image: nosuch:tag" {
 		t.Fatalf("remove missing: %v", err)
 	}
 }
@@ -270,7 +270,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	if err != nil || after.ID != before.ID {
 		t.Fatalf("loaded %v (%v), want %s", after, err, before.ID)
 	}
-	if err := e.svc.Save(ctx, []string{"nosuch"}, io.Discard); !errors.Is(err, errdefs.ErrNotFound) {
+	if err := e.svc.Save(ctx, []string{"nosuch"}, io.Discard); !errors.Is(err, cerrdefs.ErrNotFound) {
 		t.Fatalf("save missing: %v", err)
 	}
 }
@@ -302,7 +302,7 @@ func TestPruneUntil(t *testing.T) {
 	}
 	all := func(until ...string) filters.Args { return filters.Args{"dangling": {"false"}, "until": until} }
 	for _, bad := range []filters.Args{all("soon"), all("1h", "2h")} {
-		if rep, err := e.svc.Prune(ctx, bad); !errdefs.IsInvalidParameter(err) {
+		if rep, err := e.svc.Prune(ctx, bad); !cerrdefs.IsInvalidArgument(err) {
 			t.Fatalf("prune %v: %+v %v, want InvalidParameter", bad, rep, err)
 		}
 	}
@@ -313,7 +313,7 @@ func TestPruneUntil(t *testing.T) {
 	if len(rep.ImagesDeleted) == 0 || rep.ImagesDeleted[0].Untagged != e.host+"/test/old:1" {
 		t.Fatalf("prune until 2022: %+v", rep.ImagesDeleted)
 	}
-	if _, err := e.svc.Resolve(ctx, e.host+"/test/old:1"); !errdefs.IsNotFound(err) {
+	if _, err := e.svc.Resolve(ctx, e.host+"/test/old:1"); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("old image still resolves: %v", err)
 	}
 	if _, err := e.svc.Resolve(ctx, e.host+"/test/new:1"); err != nil {

@@ -7,10 +7,9 @@ import (
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/berth/berth/errdefs"
 )
 
 // Record is what berth keeps about one image beside its blobs. The image's
@@ -77,7 +76,7 @@ func (s *recordStore) Close() error { return s.db.Close() }
 func getRecord(tx *bolt.Tx, id digest.Digest) (*Record, error) {
 	v := tx.Bucket(bucketImages).Get([]byte(id))
 	if v == nil {
-		return nil, fmt.Errorf("image %s: %w", id, errdefs.ErrNotFound)
+		return nil, fmt.Errorf("image %s: %w", id, cerrdefs.ErrNotFound)
 	}
 	var r Record
 	if err := json.Unmarshal(v, &r); err != nil {
@@ -225,7 +224,7 @@ func (s *recordStore) untag(ref string) (digest.Digest, error) {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketRefs).Get([]byte(ref))
 		if v == nil {
-			return fmt.Errorf("reference %s: %w", ref, errdefs.ErrNotFound)
+			return fmt.Errorf("reference %s: %w", ref, cerrdefs.ErrNotFound)
 		}
 		id = digest.Digest(v)
 		if err := tx.Bucket(bucketRefs).Delete([]byte(ref)); err != nil {

@@ -7,17 +7,16 @@ import (
 	"net"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/network"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
-
-	"github.com/berth/berth/errdefs"
 )
 
 func (s *Service) lookupContainer(ctx context.Context, ref string) (ContainerInfo, error) {
 	if s.lookup == nil {
-		return ContainerInfo{}, errdefs.Unavailable("network service has no container lookup")
+		return ContainerInfo{}, cerrdefs.ErrUnavailable.WithMessage("network service has no container lookup")
 	}
 	return s.lookup(ctx, ref)
 }
@@ -26,9 +25,9 @@ func (s *Service) lookupContainer(ctx context.Context, ref string) (ContainerInf
 func checkAttachable(mode string) error {
 	switch {
 	case mode == "host" || strings.HasPrefix(mode, "container:"):
-		return errdefs.InvalidParameter("container sharing network namespace with another container or host cannot be connected to any other network")
+		return cerrdefs.ErrInvalidArgument.WithMessage("container sharing network namespace with another container or host cannot be connected to any other network")
 	case mode == "none":
-		return errdefs.InvalidParameter("container cannot be connected to multiple networks with one of the networks in private (none) mode")
+		return cerrdefs.ErrInvalidArgument.WithMessage("container cannot be connected to multiple networks with one of the networks in private (none) mode")
 	}
 	return nil
 }
@@ -68,7 +67,7 @@ func (s *Service) Connect(ctx context.Context, netRef, ctrRef string, es *networ
 		return err
 	}
 	if n.Driver != "bridge" {
-		return errdefs.InvalidParameter("container cannot be disconnected from host network or connected to host network")
+		return cerrdefs.ErrInvalidArgument.WithMessage("container cannot be disconnected from host network or connected to host network")
 	}
 	sb, err := s.sandboxFor(info)
 	if err != nil {
@@ -76,7 +75,7 @@ func (s *Service) Connect(ctx context.Context, netRef, ctrRef string, es *networ
 	}
 	for _, ep := range sb.Endpoints {
 		if ep.NetworkID == n.ID {
-			return errdefs.As(errdefs.ErrForbidden, fmt.Errorf("endpoint with name %s already exists in network %s", info.Name, n.Name))
+			return cerrdefs.ErrPermissionDenied.WithMessage(fmt.Sprintf("endpoint with name %s already exists in network %s", info.Name, n.Name))
 		}
 	}
 	ep := &endpoint{NetworkID: n.ID}
@@ -128,7 +127,7 @@ func (s *Service) hotplug(sb *sandbox, ep *endpoint) (retErr error) {
 func (s *Service) Disconnect(ctx context.Context, netRef, ctrRef string, force bool) error {
 	info, err := s.lookupContainer(ctx, ctrRef)
 	if err != nil {
-		if force && errdefs.IsNotFound(err) {
+		if force && cerrdefs.IsNotFound(err) {
 			return nil
 		}
 		return err
@@ -140,7 +139,7 @@ func (s *Service) Disconnect(ctx context.Context, netRef, ctrRef string, force b
 		return err
 	}
 	if n.Driver == "host" || strings.HasPrefix(info.NetworkMode, "container:") || info.NetworkMode == "host" {
-		return errdefs.InvalidParameter("container cannot be disconnected from host network or connected to host network")
+		return cerrdefs.ErrInvalidArgument.WithMessage("container cannot be disconnected from host network or connected to host network")
 	}
 	sb, err := s.sandboxFor(info)
 	if err != nil {
@@ -153,7 +152,7 @@ func (s *Service) Disconnect(ctx context.Context, netRef, ctrRef string, force b
 		}
 	}
 	if idx < 0 {
-		return errdefs.As(errdefs.ErrForbidden, fmt.Errorf("container %s is not connected to network %s", info.ID, n.Name))
+		return cerrdefs.ErrPermissionDenied.WithMessage(fmt.Sprintf("container %s is not connected to network %s", info.ID, n.Name))
 	}
 	ep := sb.Endpoints[idx]
 	var errs []error

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/berth/berth/errdefs"
+	cerrdefs "github.com/containerd/errdefs"
 )
 
 // pool hands out the addresses of one IPv4 subnet. It lives in memory: the
@@ -66,10 +66,10 @@ func (p *pool) usable(a netip.Addr) bool {
 // request reserves a specific address (--ip) for holder.
 func (p *pool) request(a netip.Addr, holder string) error {
 	if !p.usable(a) {
-		return errdefs.InvalidParameter(fmt.Sprintf("Invalid address %s: It does not belong to any of this network's subnets", a))
+		return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Invalid address %s: It does not belong to any of this network's subnets", a))
 	}
 	if h, ok := p.used[a]; ok && h != holder {
-		return errdefs.Conflict(fmt.Sprintf("Address already in use: %s", a))
+		return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("Address already in use: %s", a))
 	}
 	p.used[a] = holder
 	return nil

@@ -9,10 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/network"
 	"golang.org/x/net/dns/dnsmessage"
-
-	"github.com/berth/berth/errdefs"
 )
 
 // TestRestartRestoresAndReconciles simulates kill -9 of berthd: the
@@ -60,7 +59,7 @@ func TestRestartRestoresAndReconciles(t *testing.T) {
 	}
 	// Its address is not handed out again.
 	n, _ := s2.find("rnet")
-	if err := s2.pools[n.ID].request(netip.MustParseAddr(keepIP), "someone"); !errdefs.IsConflict(err) {
+	if err := s2.pools[n.ID].request(netip.MustParseAddr(keepIP), "someone"); !cerrdefs.IsConflict(err) {
 		t.Fatalf("address of a running container given again: %v", err)
 	}
 	// A crash mid-setup left a pinned namespace nobody owns.
@@ -108,7 +107,7 @@ func TestConnectDisconnectRunning(t *testing.T) {
 		if i, ok := infos[ref]; ok {
 			return i, nil
 		}
-		return ContainerInfo{}, errdefs.NotFound("No such container: " + ref)
+		return ContainerInfo{}, cerrdefs.ErrNotFound.WithMessage("No such container: " + ref)
 	})
 	wpath, err := s.Setup(ctx, req(web, "web", "bridge", nil))
 	if err != nil {
@@ -142,10 +141,10 @@ func TestConnectDisconnectRunning(t *testing.T) {
 	if err := s.Connect(ctx, "back", "web", nil); err == nil || !strings.Contains(err.Error(), "already exists in network back") {
 		t.Fatal(err)
 	}
-	if err := s.Connect(ctx, "nope", "web", nil); !errdefs.IsNotFound(err) {
+	if err := s.Connect(ctx, "nope", "web", nil); !cerrdefs.IsNotFound(err) {
 		t.Fatal(err)
 	}
-	if err := s.Connect(ctx, "back", "ghost", nil); !errdefs.IsNotFound(err) {
+	if err := s.Connect(ctx, "back", "ghost", nil); !cerrdefs.IsNotFound(err) {
 		t.Fatal(err)
 	}
 	if err := s.Disconnect(ctx, "back", "web", false); err != nil {

@@ -11,12 +11,12 @@ import (
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
-	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/network/portspec"
 )
 
@@ -55,11 +55,11 @@ func (s *Service) Validate(ctx context.Context, req Request) error {
 	mode := req.mode()
 	if req.HostConfig != nil {
 		if err := portspec.CheckBindings(req.HostConfig.PortBindings); err != nil {
-			return errdefs.InvalidParameter(err.Error())
+			return cerrdefs.ErrInvalidArgument.WithMessage(err.Error())
 		}
 		for p := range req.HostConfig.PortBindings {
 			if p.Proto() == network.SCTP {
-				return errdefs.NotImplemented("publishing sctp ports is not supported by berth")
+				return cerrdefs.ErrNotImplemented.WithMessage("publishing sctp ports is not supported by berth")
 			}
 		}
 	}
@@ -69,7 +69,7 @@ func (s *Service) Validate(ctx context.Context, req Request) error {
 	case mode == "none":
 		for name := range req.endpointsConfig() {
 			if name != "none" {
-				return errdefs.InvalidParameter(fmt.Sprintf("Container cannot be connected to network endpoints: none, %s", name))
+				return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Container cannot be connected to network endpoints: none, %s", name))
 			}
 		}
 		return nil
@@ -88,7 +88,7 @@ func (s *Service) membership(req Request) ([]*endpoint, error) {
 		return nil, err
 	}
 	if primary.Driver != "bridge" {
-		return nil, errdefs.InvalidParameter(fmt.Sprintf("network %s cannot be used as a container's network mode here", primary.Name))
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("network %s cannot be used as a container's network mode here", primary.Name))
 	}
 	cfgs := req.endpointsConfig()
 	names := make([]string, 0, len(cfgs))
@@ -110,7 +110,7 @@ func (s *Service) membership(req Request) ([]*endpoint, error) {
 		}
 		if ep == nil {
 			if n.Driver != "bridge" {
-				return nil, errdefs.InvalidParameter(fmt.Sprintf("container cannot be connected to network %s and %s at once", primary.Name, n.Name))
+				return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("container cannot be connected to network %s and %s at once", primary.Name, n.Name))
 			}
 			ep = &endpoint{NetworkID: n.ID}
 			eps = append(eps, ep)
@@ -128,17 +128,17 @@ func (s *Service) applyEndpointConfig(ep *endpoint, n *netRecord, es *network.En
 	}
 	if len(es.Aliases) > 0 {
 		if n.Predefined {
-			return errdefs.InvalidParameter("network-scoped alias is supported only for containers in user defined networks")
+			return cerrdefs.ErrInvalidArgument.WithMessage("network-scoped alias is supported only for containers in user defined networks")
 		}
 		ep.Aliases = append([]string(nil), es.Aliases...)
 	}
 	if es.IPAMConfig != nil && es.IPAMConfig.IPv4Address.IsValid() {
 		ip := es.IPAMConfig.IPv4Address
 		if n.Predefined {
-			return errdefs.InvalidParameter("user specified IP address is supported on user defined networks only")
+			return cerrdefs.ErrInvalidArgument.WithMessage("user specified IP address is supported on user defined networks only")
 		}
 		if p := s.pools[n.ID]; p == nil || !p.usable(ip) {
-			return errdefs.InvalidParameter(fmt.Sprintf("Invalid address %s: It does not belong to any of this network's subnets", ip))
+			return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Invalid address %s: It does not belong to any of this network's subnets", ip))
 		}
 		ep.RequestedIP = ip
 	}
@@ -159,7 +159,7 @@ func (s *Service) Setup(ctx context.Context, req Request) (_ string, retErr erro
 	}
 	id := req.ContainerID
 	if id == "" {
-		return "", errdefs.InvalidParameter("network setup: container ID missing")
+		return "", cerrdefs.ErrInvalidArgument.WithMessage("network setup: container ID missing")
 	}
 	defer s.refill()
 	s.mu.Lock()
@@ -191,7 +191,7 @@ func (s *Service) Setup(ctx context.Context, req Request) (_ string, retErr erro
 	}
 	for _, ep := range sb.Endpoints {
 		if _, ok := s.networks[ep.NetworkID]; !ok {
-			return "", errdefs.NotFound(fmt.Sprintf("network %s not found", ep.NetworkID))
+			return "", cerrdefs.ErrNotFound.WithMessage(fmt.Sprintf("network %s not found", ep.NetworkID))
 		}
 	}
 	path := s.nsPath(id)
@@ -249,7 +249,7 @@ func (s *Service) Setup(ctx context.Context, req Request) (_ string, retErr erro
 func (s *Service) plug(sb *sandbox, ep *endpoint, nsh netns.NsHandle, nlh *netlink.Handle, sp *spare) error {
 	n := s.networks[ep.NetworkID]
 	if n == nil {
-		return errdefs.NotFound(fmt.Sprintf("network %s not found", ep.NetworkID))
+		return cerrdefs.ErrNotFound.WithMessage(fmt.Sprintf("network %s not found", ep.NetworkID))
 	}
 	p := s.pools[n.ID]
 	var ip netip.Addr

@@ -36,11 +36,11 @@ import (
 	"sync"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/network"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/filters"
 )
 
@@ -424,14 +424,14 @@ func (s *Service) find(ref string) (*netRecord, error) {
 		for _, n := range s.networks {
 			if strings.HasPrefix(n.ID, ref) {
 				if match != nil {
-					return nil, errdefs.InvalidParameter(fmt.Sprintf("network %s is ambiguous (%d matches found based on ID prefix)", ref, 2))
+					return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("network %s is ambiguous (%d matches found based on ID prefix)", ref, 2))
 				}
 				match = n
 			}
 		}
 	}
 	if match == nil {
-		return nil, errdefs.NotFound(fmt.Sprintf("network %s not found", ref))
+		return nil, cerrdefs.ErrNotFound.WithMessage(fmt.Sprintf("network %s not found", ref))
 	}
 	return match, nil
 }
@@ -478,17 +478,17 @@ type IPAMConfigRequest struct {
 // Create makes a user-defined bridge network.
 func (s *Service) Create(ctx context.Context, req CreateRequest) (*network.CreateResponse, error) {
 	if req.Name == "" {
-		return nil, errdefs.InvalidParameter("network name is required")
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage("network name is required")
 	}
 	switch req.Driver {
 	case "", "bridge":
 	case "host", "null":
-		return nil, errdefs.As(errdefs.ErrForbidden, fmt.Errorf("only one instance of \"%s\" network is allowed", req.Driver))
+		return nil, cerrdefs.ErrPermissionDenied.WithMessage(fmt.Sprintf("only one instance of \"%s\" network is allowed", req.Driver))
 	default:
-		return nil, errdefs.NotFound(fmt.Sprintf("plugin %q not found", req.Driver))
+		return nil, cerrdefs.ErrNotFound.WithMessage(fmt.Sprintf("plugin %q not found", req.Driver))
 	}
 	if req.EnableIPv6 != nil && *req.EnableIPv6 {
-		return nil, errdefs.NotImplemented("IPv6 networks are not supported by berth")
+		return nil, cerrdefs.ErrNotImplemented.WithMessage("IPv6 networks are not supported by berth")
 	}
 	var subnet, iprange netip.Prefix
 	var gw netip.Addr
@@ -496,43 +496,43 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*network.Creat
 	var ipamOpts map[string]string
 	if req.IPAM != nil {
 		if req.IPAM.Driver != "" && req.IPAM.Driver != "default" {
-			return nil, errdefs.NotFound(fmt.Sprintf("plugin %q not found", req.IPAM.Driver))
+			return nil, cerrdefs.ErrNotFound.WithMessage(fmt.Sprintf("plugin %q not found", req.IPAM.Driver))
 		}
 		ipamOpts = req.IPAM.Options
 		if len(req.IPAM.Config) > 1 {
-			return nil, errdefs.NotImplemented("berth supports one IPv4 subnet per network")
+			return nil, cerrdefs.ErrNotImplemented.WithMessage("berth supports one IPv4 subnet per network")
 		}
 		for _, c := range req.IPAM.Config {
 			var err error
 			if c.Subnet != "" {
 				if subnet, err = netip.ParsePrefix(c.Subnet); err != nil {
-					return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid CIDR address: %s", c.Subnet))
+					return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid CIDR address: %s", c.Subnet))
 				}
 				if !subnet.Addr().Is4() {
-					return nil, errdefs.NotImplemented("IPv6 subnets are not supported by berth")
+					return nil, cerrdefs.ErrNotImplemented.WithMessage("IPv6 subnets are not supported by berth")
 				}
 				if subnet.Bits() > 30 {
-					return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid subnet %s: too small for containers", c.Subnet))
+					return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid subnet %s: too small for containers", c.Subnet))
 				}
 				subnet = subnet.Masked()
 			}
 			if c.IPRange != "" {
 				if iprange, err = netip.ParsePrefix(c.IPRange); err != nil {
-					return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid CIDR address: %s", c.IPRange))
+					return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid CIDR address: %s", c.IPRange))
 				}
 				if !subnet.IsValid() || !subnet.Contains(iprange.Addr()) || iprange.Bits() < subnet.Bits() {
-					return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid ip-range %s: it must be inside the subnet", c.IPRange))
+					return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid ip-range %s: it must be inside the subnet", c.IPRange))
 				}
 			}
 			if c.Gateway != "" {
 				if gw, err = netip.ParseAddr(c.Gateway); err != nil {
-					return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid gateway address %s in Ipam configuration", c.Gateway))
+					return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid gateway address %s in Ipam configuration", c.Gateway))
 				}
 				if !subnet.IsValid() {
-					return nil, errdefs.InvalidParameter("gateway requires a subnet")
+					return nil, cerrdefs.ErrInvalidArgument.WithMessage("gateway requires a subnet")
 				}
 				if !subnet.Contains(gw) || gw == subnet.Addr() || gw == lastAddr(subnet) {
-					return nil, errdefs.InvalidParameter(fmt.Sprintf("failed to allocate gateway (%s): Requested address is out of range", c.Gateway))
+					return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("failed to allocate gateway (%s): Requested address is out of range", c.Gateway))
 				}
 			}
 		}
@@ -542,15 +542,15 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*network.Creat
 	for _, n := range s.networks {
 		if n.Name == req.Name {
 			if n.Predefined {
-				return nil, errdefs.As(errdefs.ErrForbidden, fmt.Errorf("%s is a pre-defined network and cannot be created", req.Name))
+				return nil, cerrdefs.ErrPermissionDenied.WithMessage(fmt.Sprintf("%s is a pre-defined network and cannot be created", req.Name))
 			}
-			return nil, errdefs.Conflict(fmt.Sprintf("network with name %s already exists", req.Name))
+			return nil, cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("network with name %s already exists", req.Name))
 		}
 	}
 	if subnet.IsValid() {
 		for _, n := range s.networks {
 			if n.Subnet.IsValid() && overlaps(n.Subnet, subnet) {
-				return nil, errdefs.As(errdefs.ErrForbidden, errors.New("Pool overlaps with other one on this address space"))
+				return nil, cerrdefs.ErrPermissionDenied.WithMessage("Pool overlaps with other one on this address space")
 			}
 		}
 	} else {
@@ -565,7 +565,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*network.Creat
 		}
 		p, ok := chooseSubnet(defaultPools(), taken)
 		if !ok {
-			return nil, errdefs.Unavailable("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")
+			return nil, cerrdefs.ErrUnavailable.WithMessage("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")
 		}
 		subnet = p
 	}
@@ -649,7 +649,7 @@ func (s *Service) List(ctx context.Context, args filters.Args) ([]network.Summar
 	}
 	for _, t := range args.Get("type") {
 		if t != "custom" && t != "builtin" {
-			return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid filter: 'type'='%s'", t))
+			return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid filter: 'type'='%s'", t))
 		}
 	}
 	dangling, hasDangling, err := args.Bool("dangling")
@@ -730,10 +730,10 @@ func (s *Service) Remove(ctx context.Context, ref string) error {
 
 func (s *Service) removeLocked(n *netRecord) error {
 	if n.Predefined {
-		return errdefs.As(errdefs.ErrForbidden, fmt.Errorf("%s is a pre-defined network and cannot be removed", n.Name))
+		return cerrdefs.ErrPermissionDenied.WithMessage(fmt.Sprintf("%s is a pre-defined network and cannot be removed", n.Name))
 	}
 	if s.activeEndpoints(n.ID) > 0 {
-		return errdefs.As(errdefs.ErrForbidden, fmt.Errorf("error while removing network: network %s id %s has active endpoints", n.Name, n.ID))
+		return cerrdefs.ErrPermissionDenied.WithMessage(fmt.Sprintf("error while removing network: network %s id %s has active endpoints", n.Name, n.ID))
 	}
 	if err := s.fw.removeNetwork(n.ID); err != nil {
 		return err

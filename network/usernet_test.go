@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/network"
 	"golang.org/x/net/dns/dnsmessage"
 
-	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/filters"
 )
 
@@ -123,7 +123,7 @@ func TestUserNetworksDNSAndIsolation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Create(ctx, CreateRequest{Name: "app"}); !errdefs.IsConflict(err) || err.Error() != "network with name app already exists" {
+	if _, err := s.Create(ctx, CreateRequest{Name: "app"}); !cerrdefs.IsConflict(err) || err.Error() != "network with name app already exists" {
 		t.Fatalf("duplicate: %v", err)
 	}
 	other, err := s.Create(ctx, CreateRequest{Name: "other", IPAM: &IPAMRequest{Config: []IPAMConfigRequest{{Subnet: "10.231.0.0/24", Gateway: "10.231.0.254"}}}})
@@ -233,7 +233,7 @@ func TestUserNetworksDNSAndIsolation(t *testing.T) {
 
 	// Removing a network in use is refused, with Docker's words.
 	err = s.Remove(ctx, "app")
-	if !errors.Is(err, errdefs.ErrForbidden) || !strings.Contains(err.Error(), "has active endpoints") {
+	if !errors.Is(err, cerrdefs.ErrPermissionDenied) || !strings.Contains(err.Error(), "has active endpoints") {
 		t.Fatalf("remove in use: %v", err)
 	}
 	for _, id := range []string{dbID, webID, farID, inA, inB} {
@@ -264,14 +264,14 @@ func TestCreateBadInput(t *testing.T) {
 		class error
 		msg   string
 	}{
-		{CreateRequest{Name: "b", IPAM: &IPAMRequest{Config: []IPAMConfigRequest{{Subnet: "10.232.5.0/24"}}}}, errdefs.ErrForbidden, "Pool overlaps with other one on this address space"},
-		{CreateRequest{Name: "b", IPAM: &IPAMRequest{Config: []IPAMConfigRequest{{Subnet: "300.1.0.0/16"}}}}, errdefs.ErrInvalidParameter, "invalid CIDR address: 300.1.0.0/16"},
-		{CreateRequest{Name: "b", IPAM: &IPAMRequest{Config: []IPAMConfigRequest{{Subnet: "abc"}}}}, errdefs.ErrInvalidParameter, "invalid CIDR address: abc"},
-		{CreateRequest{Name: "b", IPAM: &IPAMRequest{Config: []IPAMConfigRequest{{Subnet: "10.233.0.0/24", Gateway: "10.234.0.1"}}}}, errdefs.ErrInvalidParameter, "failed to allocate gateway (10.234.0.1): Requested address is out of range"},
-		{CreateRequest{Name: "b", IPAM: &IPAMRequest{Config: []IPAMConfigRequest{{Subnet: "10.233.0.0/24", Gateway: "nope"}}}}, errdefs.ErrInvalidParameter, "invalid gateway address nope in Ipam configuration"},
-		{CreateRequest{Name: "a"}, errdefs.ErrConflict, "network with name a already exists"},
-		{CreateRequest{Name: "bridge"}, errdefs.ErrForbidden, "bridge is a pre-defined network and cannot be created"},
-		{CreateRequest{Name: "b", Driver: "overlay"}, errdefs.ErrNotFound, `plugin "overlay" not found`},
+		{CreateRequest{Name: "b", IPAM: &IPAMRequest{Config: []IPAMConfigRequest{{Subnet: "10.232.5.0/24"}}}}, cerrdefs.ErrPermissionDenied, "Pool overlaps with other one on this address space"},
+		{CreateRequest{Name: "b", IPAM: &IPAMRequest{Config: []IPAMConfigRequest{{Subnet: "300.1.0.0/16"}}}}, cerrdefs.ErrInvalidArgument, "invalid CIDR address: 300.1.0.0/16"},
+		{CreateRequest{Name: "b", IPAM: &IPAMRequest{Config: []IPAMConfigRequest{{Subnet: "abc"}}}}, cerrdefs.ErrInvalidArgument, "invalid CIDR address: abc"},
+		{CreateRequest{Name: "b", IPAM: &IPAMRequest{Config: []IPAMConfigRequest{{Subnet: "10.233.0.0/24", Gateway: "10.234.0.1"}}}}, cerrdefs.ErrInvalidArgument, "failed to allocate gateway (10.234.0.1): Requested address is out of range"},
+		{CreateRequest{Name: "b", IPAM: &IPAMRequest{Config: []IPAMConfigRequest{{Subnet: "10.233.0.0/24", Gateway: "nope"}}}}, cerrdefs.ErrInvalidArgument, "invalid gateway address nope in Ipam configuration"},
+		{CreateRequest{Name: "a"}, cerrdefs.ErrConflict, "network with name a already exists"},
+		{CreateRequest{Name: "bridge"}, cerrdefs.ErrPermissionDenied, "bridge is a pre-defined network and cannot be created"},
+		{CreateRequest{Name: "b", Driver: "overlay"}, cerrdefs.ErrNotFound, `plugin "overlay" not found`},
 	}
 	before := ourLinks(t, s)
 	for _, c := range cases {
@@ -283,23 +283,23 @@ func TestCreateBadInput(t *testing.T) {
 	if after := ourLinks(t, s); after != before {
 		t.Fatalf("bad input changed links:\n%s\n%s", before, after)
 	}
-	if err := s.Remove(ctx, "bridge"); !errors.Is(err, errdefs.ErrForbidden) {
+	if err := s.Remove(ctx, "bridge"); !errors.Is(err, cerrdefs.ErrPermissionDenied) {
 		t.Fatal(err)
 	}
-	if err := s.Remove(ctx, "nope"); !errdefs.IsNotFound(err) || err.Error() != "network nope not found" {
+	if err := s.Remove(ctx, "nope"); !cerrdefs.IsNotFound(err) || err.Error() != "network nope not found" {
 		t.Fatal(err)
 	}
-	if err := s.Validate(ctx, req(containerID(), "x", "nope", nil)); !errdefs.IsNotFound(err) {
+	if err := s.Validate(ctx, req(containerID(), "x", "nope", nil)); !cerrdefs.IsNotFound(err) {
 		t.Fatal(err)
 	}
 	bad := req(containerID(), "x", "bridge", nil)
 	bad.HostConfig.PortBindings = network.PortMap{network.MustParsePort("80/tcp"): {{HostPort: "99999"}}}
-	if err := s.Validate(ctx, bad); !errdefs.IsInvalidParameter(err) || err.Error() != `invalid port specification: "99999"` {
+	if err := s.Validate(ctx, bad); !cerrdefs.IsInvalidArgument(err) || err.Error() != `invalid port specification: "99999"` {
 		t.Fatal(err)
 	}
 	alias := req(containerID(), "x", "bridge", nil)
 	alias.Networking = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{"bridge": {Aliases: []string{"y"}}}}
-	if err := s.Validate(ctx, alias); !errdefs.IsInvalidParameter(err) {
+	if err := s.Validate(ctx, alias); !cerrdefs.IsInvalidArgument(err) {
 		t.Fatal(err)
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/berth/berth/errdefs"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 )
@@ -31,7 +31,7 @@ var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<
 //
 // Apply reads r to EOF and checks that its digest equals diffID; if not, or if
 // the stream is truncated or corrupt, or ctx is cancelled, it returns an error
-// and leaves nothing behind (a mismatch is of class errdefs.ErrInvalidParameter).
+// and leaves nothing behind (a mismatch is of class cerrdefs.ErrInvalidArgument).
 // If the layer already exists, Apply drains r, checks its digest and returns
 // the existing layer. Concurrent Applys of the same layer unpack it once.
 //
@@ -68,7 +68,7 @@ func (s *Store) Apply(ctx context.Context, parent, diffID digest.Digest, r io.Re
 			return Layer{}, err
 		}
 		return l, nil
-	} else if !errdefs.IsNotFound(err) {
+	} else if !cerrdefs.IsNotFound(err) {
 		return Layer{}, err
 	}
 
@@ -163,14 +163,14 @@ func (h *hashingReader) drain(buf []byte) error {
 func (h *hashingReader) verify(want digest.Digest) error {
 	got := digest.NewDigest(want.Algorithm(), h.h)
 	if got != want {
-		return fmt.Errorf("layer digest mismatch: expected %s, got %s: %w", want, got, errdefs.ErrInvalidParameter)
+		return fmt.Errorf("layer digest mismatch: expected %s, got %s: %w", want, got, cerrdefs.ErrInvalidArgument)
 	}
 	return nil
 }
 
 // errInvalidEntry classes errors caused by the tar's content.
 func errInvalidEntry(format string, args ...any) error {
-	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), errdefs.ErrInvalidParameter)
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), cerrdefs.ErrInvalidArgument)
 }
 
 // isNotExist reports ENOENT however it is wrapped.

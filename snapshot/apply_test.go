@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berth/berth/errdefs"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/klauspost/compress/gzip"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -232,10 +232,10 @@ func TestApplyDigestMismatch(t *testing.T) {
 	b, _ := makeTar(t, fileEnt("a", "a", 0o644))
 	wrong := digest.FromString("something else")
 	_, err := s.Apply(context.Background(), "", wrong, bytes.NewReader(b))
-	if !errdefs.IsInvalidParameter(err) {
+	if !cerrdefs.IsInvalidArgument(err) {
 		t.Fatalf("err = %v, want invalid parameter", err)
 	}
-	if _, err := s.Get(context.Background(), wrong); !errdefs.IsNotFound(err) {
+	if _, err := s.Get(context.Background(), wrong); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("Get after mismatch: %v", err)
 	}
 	if ls, _ := s.List(context.Background()); len(ls) != 0 {
@@ -273,7 +273,7 @@ func TestApplyTruncatedGzip(t *testing.T) {
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("err = %v, want unexpected EOF", err)
 	}
-	if _, err := s.Get(context.Background(), d); !errdefs.IsNotFound(err) {
+	if _, err := s.Get(context.Background(), d); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("layer left behind: %v", err)
 	}
 	tmpEmpty(t, s)
@@ -319,7 +319,7 @@ func TestApplyCancel(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
-	if _, err := s.Get(context.Background(), d); !errdefs.IsNotFound(err) {
+	if _, err := s.Get(context.Background(), d); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("layer left behind: %v", err)
 	}
 	tmpEmpty(t, s)
@@ -343,7 +343,7 @@ func TestApplyDedupe(t *testing.T) {
 	}
 	// A wrong stream for an existing layer is still reported.
 	other, _ := makeTar(t, fileEnt("b", "b", 0o644))
-	if _, err := s.Apply(ctx, "", d, bytes.NewReader(other)); !errdefs.IsInvalidParameter(err) {
+	if _, err := s.Apply(ctx, "", d, bytes.NewReader(other)); !cerrdefs.IsInvalidArgument(err) {
 		t.Fatalf("mismatching stream for existing layer: %v", err)
 	}
 }
@@ -401,10 +401,10 @@ func TestApplyAnyOrderInParallel(t *testing.T) {
 
 func TestApplyInvalidArguments(t *testing.T) {
 	s := newTestStore(t)
-	if _, err := s.Apply(context.Background(), "", "sha256:nope", bytes.NewReader(nil)); !errdefs.IsInvalidParameter(err) {
+	if _, err := s.Apply(context.Background(), "", "sha256:nope", bytes.NewReader(nil)); !cerrdefs.IsInvalidArgument(err) {
 		t.Fatalf("bad diffID: %v", err)
 	}
-	if _, err := s.Apply(context.Background(), "../x", digest.FromString("x"), bytes.NewReader(nil)); !errdefs.IsInvalidParameter(err) {
+	if _, err := s.Apply(context.Background(), "../x", digest.FromString("x"), bytes.NewReader(nil)); !cerrdefs.IsInvalidArgument(err) {
 		t.Fatalf("bad parent: %v", err)
 	}
 }
@@ -426,10 +426,10 @@ func TestNewStoreCleansTmp(t *testing.T) {
 func TestGetListRemove(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()
-	if _, err := s.Get(ctx, digest.FromString("nope")); !errdefs.IsNotFound(err) {
+	if _, err := s.Get(ctx, digest.FromString("nope")); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("Get missing: %v", err)
 	}
-	if err := s.Remove(ctx, digest.FromString("nope")); !errdefs.IsNotFound(err) {
+	if err := s.Remove(ctx, digest.FromString("nope")); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("Remove missing: %v", err)
 	}
 	l1 := applyTar(t, s, "", fileEnt("a", "a", 0o644))
@@ -441,7 +441,7 @@ func TestGetListRemove(t *testing.T) {
 	if err := s.Remove(ctx, l1.ChainID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Get(ctx, l1.ChainID); !errdefs.IsNotFound(err) {
+	if _, err := s.Get(ctx, l1.ChainID); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("Get removed: %v", err)
 	}
 	if _, err := os.Stat(l1.Dir); !os.IsNotExist(err) {
@@ -482,7 +482,7 @@ func TestApplyRootEntry(t *testing.T) {
 		t.Fatalf("root: mode %o owner %d:%d mtime %d", st.Mode&0o7777, st.Uid, st.Gid, st.Mtim.Sec)
 	}
 	b, d := makeTar(t, fileEnt(".", "not a dir", 0o644))
-	if _, err := s.Apply(context.Background(), "", d, bytes.NewReader(b)); !errdefs.IsInvalidParameter(err) {
+	if _, err := s.Apply(context.Background(), "", d, bytes.NewReader(b)); !cerrdefs.IsInvalidArgument(err) {
 		t.Fatalf("non-directory root entry: %v", err)
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/berth/berth/errdefs"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 )
@@ -52,13 +52,13 @@ func Decompress(r io.Reader) (io.ReadCloser, Compression, error) {
 	case bytes.HasPrefix(magic, gzipMagic):
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, Gzip, errdefs.As(errdefs.ErrInvalidParameter, fmt.Errorf("gzip: %w", err))
+			return nil, Gzip, cerrdefs.ErrInvalidArgument.WithMessage("gzip: " + err.Error())
 		}
 		return zr, Gzip, nil
 	case bytes.HasPrefix(magic, zstdMagic):
 		zr, err := zstd.NewReader(br)
 		if err != nil {
-			return nil, Zstd, errdefs.As(errdefs.ErrInvalidParameter, fmt.Errorf("zstd: %w", err))
+			return nil, Zstd, cerrdefs.ErrInvalidArgument.WithMessage("zstd: " + err.Error())
 		}
 		return zstdReadCloser{zr}, Zstd, nil
 	}

@@ -17,7 +17,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/berth/berth/errdefs"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 )
@@ -109,7 +109,7 @@ var validKey = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 
 func checkKey(key string) error {
 	if !validKey.MatchString(key) {
-		return fmt.Errorf("invalid snapshot key %q: %w", key, errdefs.ErrInvalidParameter)
+		return fmt.Errorf("invalid snapshot key %q: %w", key, cerrdefs.ErrInvalidArgument)
 	}
 	return nil
 }
@@ -119,7 +119,7 @@ func (s *Store) containerDir(key string) string { return filepath.Join(s.contain
 // Prepare creates the writable snapshot key on top of the layer
 // parentChainID ("" for an empty root filesystem) and returns how to mount
 // it. The parent and every layer below it must exist (else
-// errdefs.ErrNotFound); an existing key is errdefs.ErrConflict. The mount's
+// cerrdefs.ErrNotFound); an existing key is cerrdefs.ErrConflict. The mount's
 // lowerdirs list the chain from parentChainID down to the base layer.
 func (s *Store) Prepare(ctx context.Context, key string, parentChainID digest.Digest) (Mount, error) {
 	return s.prepare(ctx, key, parentChainID, true)
@@ -151,7 +151,7 @@ func (s *Store) prepare(ctx context.Context, key string, parentChainID digest.Di
 		id = l.Parent
 	}
 	if _, err := os.Lstat(s.containerDir(key)); err == nil {
-		return Mount{}, fmt.Errorf("snapshot %s already exists: %w", key, errdefs.ErrConflict)
+		return Mount{}, fmt.Errorf("snapshot %s already exists: %w", key, cerrdefs.ErrConflict)
 	}
 
 	tmp, err := os.MkdirTemp(s.tmpDir(), "prepare-")
@@ -184,7 +184,7 @@ func (s *Store) prepare(ctx context.Context, key string, parentChainID digest.Di
 	}
 	if err := os.Rename(tmp, s.containerDir(key)); err != nil {
 		if errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
-			return Mount{}, fmt.Errorf("snapshot %s already exists: %w", key, errdefs.ErrConflict)
+			return Mount{}, fmt.Errorf("snapshot %s already exists: %w", key, cerrdefs.ErrConflict)
 		}
 		return Mount{}, err
 	}
@@ -222,7 +222,7 @@ func (s *Store) RemoveContainer(ctx context.Context, key string) error {
 	s.refMu.Unlock()
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("snapshot %s: %w", key, errdefs.ErrNotFound)
+			return fmt.Errorf("snapshot %s: %w", key, cerrdefs.ErrNotFound)
 		}
 		return err
 	}
@@ -245,7 +245,7 @@ func (s *Store) RemoveUnused(ctx context.Context, keep func(key string) bool) er
 		if keep(e.Name()) {
 			continue
 		}
-		if err := s.RemoveContainer(ctx, e.Name()); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+		if err := s.RemoveContainer(ctx, e.Name()); err != nil && !errors.Is(err, cerrdefs.ErrNotFound) {
 			errs = append(errs, err)
 		}
 	}
@@ -299,14 +299,14 @@ func (s *Store) readContainer(ctx context.Context, key string) (containerMeta, e
 	}
 	b, err := os.ReadFile(filepath.Join(s.containerDir(key), "container.json"))
 	if errors.Is(err, fs.ErrNotExist) {
-		return containerMeta{}, fmt.Errorf("snapshot %s: %w", key, errdefs.ErrNotFound)
+		return containerMeta{}, fmt.Errorf("snapshot %s: %w", key, cerrdefs.ErrNotFound)
 	}
 	if err != nil {
 		return containerMeta{}, err
 	}
 	var m containerMeta
 	if err := json.Unmarshal(b, &m); err != nil {
-		return containerMeta{}, fmt.Errorf("snapshot %s: corrupt metadata: %v: %w", key, err, errdefs.ErrSystem)
+		return containerMeta{}, fmt.Errorf("snapshot %s: corrupt metadata: %v: %w", key, err, cerrdefs.ErrInternal)
 	}
 	return m, nil
 }
@@ -374,7 +374,7 @@ func (s *Store) mount(key string, chain []digest.Digest) (Mount, error) {
 	}
 	opts = build(func(id digest.Digest) string { return "l/" + shortID(id) }, filepath.Join("containers", key))
 	if !fitsPage(opts) {
-		return Mount{}, fmt.Errorf("snapshot %s: %d layers do not fit in one overlay mount: %w", key, len(chain), errdefs.ErrInvalidParameter)
+		return Mount{}, fmt.Errorf("snapshot %s: %d layers do not fit in one overlay mount: %w", key, len(chain), cerrdefs.ErrInvalidArgument)
 	}
 	return Mount{Type: "overlay", Source: "overlay", Options: opts, Dir: s.root}, nil
 }
@@ -398,7 +398,7 @@ func (s *Store) ensureLink(chainID digest.Digest) error {
 		if got, rerr := os.Readlink(link); rerr == nil && got == target {
 			return nil
 		}
-		return fmt.Errorf("layer link %s exists with another target: %w", link, errdefs.ErrConflict)
+		return fmt.Errorf("layer link %s exists with another target: %w", link, cerrdefs.ErrConflict)
 	}
 	return err
 }

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/berth/berth/errdefs"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 )
@@ -119,10 +119,10 @@ func TestPrepareMountOverlay(t *testing.T) {
 		t.Errorf("Usage = %d, %v; want 5", n, err)
 	}
 
-	if err := s.Remove(ctx, base.ChainID); !errdefs.IsConflict(err) {
+	if err := s.Remove(ctx, base.ChainID); !cerrdefs.IsConflict(err) {
 		t.Errorf("removing a layer in use: %v", err)
 	}
-	if _, err := s.Prepare(ctx, "c1", top.ChainID); !errdefs.IsConflict(err) {
+	if _, err := s.Prepare(ctx, "c1", top.ChainID); !cerrdefs.IsConflict(err) {
 		t.Errorf("Prepare of existing key: %v", err)
 	}
 	again, err := s.Mounts(ctx, "c1")
@@ -136,10 +136,10 @@ func TestPrepareMountOverlay(t *testing.T) {
 	if err := s.RemoveContainer(ctx, "c1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Usage(ctx, "c1"); !errdefs.IsNotFound(err) {
+	if _, err := s.Usage(ctx, "c1"); !cerrdefs.IsNotFound(err) {
 		t.Errorf("Usage after remove: %v", err)
 	}
-	if err := s.RemoveContainer(ctx, "c1"); !errdefs.IsNotFound(err) {
+	if err := s.RemoveContainer(ctx, "c1"); !cerrdefs.IsNotFound(err) {
 		t.Errorf("second RemoveContainer: %v", err)
 	}
 	if err := s.Remove(ctx, base.ChainID); err != nil {
@@ -151,20 +151,20 @@ func TestPrepareMountOverlay(t *testing.T) {
 func TestPrepareErrors(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()
-	if _, err := s.Prepare(ctx, "c", digest.FromString("missing")); !errdefs.IsNotFound(err) {
+	if _, err := s.Prepare(ctx, "c", digest.FromString("missing")); !cerrdefs.IsNotFound(err) {
 		t.Errorf("missing parent: %v", err)
 	}
 	// A chain whose bottom layer is missing.
 	top := applyTar(t, s, digest.FromString("missing"), fileEnt("x", "x", 0o644))
-	if _, err := s.Prepare(ctx, "c", top.ChainID); !errdefs.IsNotFound(err) {
+	if _, err := s.Prepare(ctx, "c", top.ChainID); !cerrdefs.IsNotFound(err) {
 		t.Errorf("missing base: %v", err)
 	}
 	for _, key := range []string{"", "../x", "a/b", ".hidden", strings.Repeat("k", 200)} {
-		if _, err := s.Prepare(ctx, key, ""); !errdefs.IsInvalidParameter(err) {
+		if _, err := s.Prepare(ctx, key, ""); !cerrdefs.IsInvalidArgument(err) {
 			t.Errorf("key %q: %v", key, err)
 		}
 	}
-	if _, err := s.Mounts(ctx, "nope"); !errdefs.IsNotFound(err) {
+	if _, err := s.Mounts(ctx, "nope"); !cerrdefs.IsNotFound(err) {
 		t.Errorf("Mounts missing: %v", err)
 	}
 	tmpEmpty(t, s)

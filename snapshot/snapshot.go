@@ -38,7 +38,7 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/berth/berth/errdefs"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -115,13 +115,13 @@ const metadataFile = "layer.json"
 
 func validDigest(d digest.Digest, what string) error {
 	if err := d.Validate(); err != nil {
-		return fmt.Errorf("invalid %s %q: %w", what, d, errdefs.ErrInvalidParameter)
+		return fmt.Errorf("invalid %s %q: %w", what, d, cerrdefs.ErrInvalidArgument)
 	}
 	return nil
 }
 
 // Get returns the layer with the given chain ID, or an error of class
-// errdefs.ErrNotFound.
+// cerrdefs.ErrNotFound.
 func (s *Store) Get(ctx context.Context, chainID digest.Digest) (Layer, error) {
 	if err := ctx.Err(); err != nil {
 		return Layer{}, err
@@ -135,14 +135,14 @@ func (s *Store) Get(ctx context.Context, chainID digest.Digest) (Layer, error) {
 func (s *Store) readLayer(dir string) (Layer, error) {
 	b, err := os.ReadFile(filepath.Join(dir, metadataFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return Layer{}, fmt.Errorf("layer %s: %w", filepath.Base(dir), errdefs.ErrNotFound)
+		return Layer{}, fmt.Errorf("layer %s: %w", filepath.Base(dir), cerrdefs.ErrNotFound)
 	}
 	if err != nil {
 		return Layer{}, err
 	}
 	var l Layer
 	if err := json.Unmarshal(b, &l); err != nil {
-		return Layer{}, fmt.Errorf("layer %s: corrupt metadata: %v: %w", filepath.Base(dir), err, errdefs.ErrSystem)
+		return Layer{}, fmt.Errorf("layer %s: corrupt metadata: %v: %w", filepath.Base(dir), err, cerrdefs.ErrInternal)
 	}
 	l.Dir = filepath.Join(dir, "diff")
 	return l, nil
@@ -160,7 +160,7 @@ func (s *Store) List(ctx context.Context) ([]Layer, error) {
 			return nil, err
 		}
 		l, err := s.readLayer(filepath.Join(s.layersDir(), e.Name()))
-		if errdefs.IsNotFound(err) {
+		if cerrdefs.IsNotFound(err) {
 			continue // removed meanwhile
 		}
 		if err != nil {
@@ -173,7 +173,7 @@ func (s *Store) List(ctx context.Context) ([]Layer, error) {
 }
 
 // Remove deletes the layer with the given chain ID. It fails with
-// errdefs.ErrNotFound if there is no such layer and with errdefs.ErrConflict
+// cerrdefs.ErrNotFound if there is no such layer and with cerrdefs.ErrConflict
 // if a container snapshot uses it. Layers stacked on top of it are not
 // affected (each holds only its own files). Remove renames the layer out of
 // layers/ first, so a crash mid-way leaves no partial layer visible.
@@ -197,7 +197,7 @@ func (s *Store) Remove(ctx context.Context, chainID digest.Digest) error {
 		if err != nil {
 			return err
 		}
-		return fmt.Errorf("layer %s is in use by container snapshot %s: %w", chainID, key, errdefs.ErrConflict)
+		return fmt.Errorf("layer %s is in use by container snapshot %s: %w", chainID, key, cerrdefs.ErrConflict)
 	}
 	os.Remove(filepath.Join(s.linksDir(), shortID(chainID)))
 	trash, err := os.MkdirTemp(s.tmpDir(), "remove-")

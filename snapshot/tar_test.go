@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berth/berth/errdefs"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
@@ -116,7 +116,7 @@ func TestTarRoundTrip(t *testing.T) {
 
 func TestTarMissingLayer(t *testing.T) {
 	s := newTestStore(t)
-	if _, err := s.Tar(context.Background(), digest.FromString("x")); !errdefs.IsNotFound(err) {
+	if _, err := s.Tar(context.Background(), digest.FromString("x")); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -6,7 +6,8 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/berth/berth/errdefs"
+	cerrdefs "github.com/containerd/errdefs"
+
 	"github.com/berth/berth/filters"
 )
 
@@ -41,11 +42,11 @@ func newPruneMatcher(args filters.Args) (*matcher, error) {
 	all := false
 	switch vs := args.Get("all"); {
 	case len(vs) > 1:
-		return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid filter 'all=%s': only one value is expected", vs))
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid filter 'all=%s': only one value is expected", vs))
 	case len(vs) == 1:
 		v, err := strconv.ParseBool(vs[0])
 		if err != nil {
-			return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid filter 'all': %v", err))
+			return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid filter 'all': %v", err))
 		}
 		all = v
 	}

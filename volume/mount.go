@@ -30,10 +30,9 @@ import (
 	"strconv"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/go-units"
 	"golang.org/x/sys/unix"
-
-	"github.com/berth/berth/errdefs"
 )
 
 var validOpts = []string{"type", "o", "device", "size"}
@@ -55,16 +54,16 @@ func validateOpts(opts map[string]string) error {
 	slices.Sort(keys)
 	for _, k := range keys {
 		if !slices.Contains(validOpts, k) {
-			return errdefs.InvalidParameter(fmt.Sprintf("invalid option: %q", k))
+			return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid option: %q", k))
 		}
 	}
 	if v, ok := opts["size"]; ok {
 		size, err := units.RAMInBytes(v)
 		if err != nil {
-			return errdefs.InvalidParameter(err.Error())
+			return cerrdefs.ErrInvalidArgument.WithMessage(err.Error())
 		}
 		if size > 0 {
-			return errdefs.InvalidParameter("quota size requested but no quota support")
+			return cerrdefs.ErrInvalidArgument.WithMessage("quota size requested but no quota support")
 		}
 	}
 	for _, rule := range []struct {
@@ -80,7 +79,7 @@ func validateOpts(opts map[string]string) error {
 		}
 		for _, n := range rule.need {
 			if _, ok := opts[n]; !ok {
-				return errdefs.InvalidParameter(fmt.Sprintf("missing required option: %q", n))
+				return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("missing required option: %q", n))
 			}
 		}
 	}

@@ -10,9 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"golang.org/x/sys/unix"
-
-	"github.com/berth/berth/errdefs"
 )
 
 func TestParseMountOptions(t *testing.T) {
@@ -139,7 +138,7 @@ func TestTmpfsVolumeMountsWhileUsed(t *testing.T) {
 	if fsType(t, mp) != "tmpfs" {
 		t.Fatal("unmounted while c2 still uses it")
 	}
-	wantErr(t, s2.Remove(ctx, "scratch", false), errdefs.IsConflict, "remove scratch: volume is in use - [c1, c2]")
+	wantErr(t, s2.Remove(ctx, "scratch", false), cerrdefs.IsConflict, "remove scratch: volume is in use - [c1, c2]")
 	if err := s2.Unmount(ctx, "scratch", "c2"); err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/berth/berth/errdefs"
+	cerrdefs "github.com/containerd/errdefs"
 )
 
 // References follow a container's life, as Docker's do:
@@ -29,7 +29,7 @@ import (
 // "get <name>: no such volume" (not found).
 func (s *Service) Acquire(ctx context.Context, name, containerID string) (string, error) {
 	if containerID == "" {
-		return "", errdefs.InvalidParameter("acquire " + name + ": empty container ID")
+		return "", cerrdefs.ErrInvalidArgument.WithMessage("acquire " + name + ": empty container ID")
 	}
 	if err := ctx.Err(); err != nil {
 		return "", err

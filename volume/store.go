@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/berth/berth/errdefs"
+	cerrdefs "github.com/containerd/errdefs"
 )
 
 // record is a volume's persisted metadata (<root>/<name>/volume.json).
@@ -143,7 +143,7 @@ func (s *Service) createOnDisk(rec record) (*entry, error) {
 	dir := filepath.Join(s.root, rec.Name)
 	if err := os.Rename(tmp, dir); err != nil {
 		if errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
-			return nil, errdefs.Conflict("volume already exists under " + dir)
+			return nil, cerrdefs.ErrConflict.WithMessage("volume already exists under " + dir)
 		}
 		return nil, err
 	}

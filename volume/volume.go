@@ -50,9 +50,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	volumetypes "github.com/moby/moby/api/types/volume"
 
-	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/filters"
 )
 
@@ -156,7 +156,7 @@ func (s *Service) Create(ctx context.Context, name, driver string, labels, opts 
 		labels[AnonymousLabel] = ""
 	}
 	if driver != "" && driver != DriverName {
-		return nil, errdefs.NotFound(fmt.Sprintf("create %s: error looking up volume plugin %s: plugin %q not found", name, driver, driver))
+		return nil, cerrdefs.ErrNotFound.WithMessage(fmt.Sprintf("create %s: error looking up volume plugin %s: plugin %q not found", name, driver, driver))
 	}
 
 	s.mu.Lock()
@@ -195,10 +195,10 @@ func (s *Service) Create(ctx context.Context, name, driver string, labels, opts 
 // validateName applies the local driver's rules, with Docker's wording.
 func validateName(name string) error {
 	if len(name) == 1 {
-		return errdefs.InvalidParameter("volume name is too short, names should be at least two alphanumeric characters")
+		return cerrdefs.ErrInvalidArgument.WithMessage("volume name is too short, names should be at least two alphanumeric characters")
 	}
 	if !validName.MatchString(name) {
-		return errdefs.InvalidParameter(fmt.Sprintf("%q includes invalid characters for a local volume name, only %q are allowed. If you intended to pass a host directory, use absolute path", name, restrictedNameChars))
+		return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%q includes invalid characters for a local volume name, only %q are allowed. If you intended to pass a host directory, use absolute path", name, restrictedNameChars))
 	}
 	return nil
 }
@@ -224,7 +224,7 @@ func (s *Service) lookup(op, name string) (*entry, error) {
 }
 
 func noSuchVolume(op, name string) error {
-	return errdefs.NotFound(fmt.Sprintf("%s %s: no such volume", op, name))
+	return cerrdefs.ErrNotFound.WithMessage(fmt.Sprintf("%s %s: no such volume", op, name))
 }
 
 // Get returns the volume called name.
@@ -310,7 +310,7 @@ func (s *Service) Remove(ctx context.Context, name string, force bool) error {
 		return err
 	}
 	_, err = s.remove(e, force)
-	if errdefs.IsNotFound(err) && force {
+	if cerrdefs.IsNotFound(err) && force {
 		return nil
 	}
 	return err
@@ -331,7 +331,7 @@ func (s *Service) remove(e *entry, force bool) (removed bool, err error) {
 	if len(e.rec.Refs) > 0 {
 		refs := slices.Clone(e.rec.Refs)
 		e.mu.Unlock()
-		return false, errdefs.Conflict(fmt.Sprintf("remove %s: volume is in use - [%s]", name, strings.Join(refs, ", ")))
+		return false, cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("remove %s: volume is in use - [%s]", name, strings.Join(refs, ", ")))
 	}
 	// Nothing may stay mounted inside a directory about to be deleted:
 	// deleting through a bind mount would delete the host's files.
@@ -367,7 +367,7 @@ func (s *Service) remove(e *entry, force bool) (removed bool, err error) {
 // volumes are candidates, as in Docker ≥ 23. Volumes in use are kept.
 func (s *Service) Prune(ctx context.Context, args filters.Args) (*volumetypes.PruneReport, error) {
 	if !s.pruning.CompareAndSwap(false, true) {
-		return nil, errdefs.Conflict("a prune operation is already running")
+		return nil, cerrdefs.ErrConflict.WithMessage("a prune operation is already running")
 	}
 	defer s.pruning.Store(false)
 	m, err := newPruneMatcher(args)

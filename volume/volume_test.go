@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	volumetypes "github.com/moby/moby/api/types/volume"
 
-	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/filters"
 )
 
@@ -103,7 +103,7 @@ func TestCreateGetRemove(t *testing.T) {
 		t.Fatalf("get: %+v %v", got, err)
 	}
 	_, err = s.Get(ctx, "nosuch")
-	wantErr(t, err, errdefs.IsNotFound, "get nosuch: no such volume")
+	wantErr(t, err, cerrdefs.IsNotFound, "get nosuch: no such volume")
 
 	if err := os.WriteFile(filepath.Join(v.Mountpoint, "f"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
@@ -115,7 +115,7 @@ func TestCreateGetRemove(t *testing.T) {
 		t.Fatalf("volume dir still there: %v", err)
 	}
 	_, err = s.Get(ctx, "data")
-	wantErr(t, err, errdefs.IsNotFound, "get data: no such volume")
+	wantErr(t, err, cerrdefs.IsNotFound, "get data: no such volume")
 	assertNoLeftovers(t, s.Root())
 }
 
@@ -215,20 +215,20 @@ func TestCreateBadInput(t *testing.T) {
 		class        func(error) bool
 		msg          string
 	}{
-		{name: "x/y", class: errdefs.IsInvalidParameter, msg: invalid("x/y")},
-		{name: "x y", class: errdefs.IsInvalidParameter, msg: invalid("x y")},
-		{name: ".hidden", class: errdefs.IsInvalidParameter, msg: invalid(".hidden")},
-		{name: "-dash", class: errdefs.IsInvalidParameter, msg: invalid("-dash")},
-		{name: "..", class: errdefs.IsInvalidParameter, msg: invalid("..")},
-		{name: `"q"`, class: errdefs.IsInvalidParameter, msg: `create "q": "\"q\"" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`},
-		{name: "a", class: errdefs.IsInvalidParameter, msg: "create a: volume name is too short, names should be at least two alphanumeric characters"},
-		{name: "v1", driver: "foo", class: errdefs.IsNotFound, msg: `create v1: error looking up volume plugin foo: plugin "foo" not found`},
-		{name: "v1", opts: map[string]string{"bogus": "1"}, class: errdefs.IsInvalidParameter, msg: `create v1: invalid option: "bogus"`},
-		{name: "v1", opts: map[string]string{"o": "size=1m"}, class: errdefs.IsInvalidParameter, msg: `create v1: missing required option: "device"`},
-		{name: "v1", opts: map[string]string{"o": "size=1m", "device": "tmpfs"}, class: errdefs.IsInvalidParameter, msg: `create v1: missing required option: "type"`},
-		{name: "v1", opts: map[string]string{"type": "tmpfs"}, class: errdefs.IsInvalidParameter, msg: `create v1: missing required option: "device"`},
-		{name: "v1", opts: map[string]string{"size": "1m"}, class: errdefs.IsInvalidParameter, msg: "create v1: quota size requested but no quota support"},
-		{name: "v1", opts: map[string]string{"size": "abc"}, class: errdefs.IsInvalidParameter, msg: "create v1: invalid size: 'abc'"},
+		{name: "x/y", class: cerrdefs.IsInvalidArgument, msg: invalid("x/y")},
+		{name: "x y", class: cerrdefs.IsInvalidArgument, msg: invalid("x y")},
+		{name: ".hidden", class: cerrdefs.IsInvalidArgument, msg: invalid(".hidden")},
+		{name: "-dash", class: cerrdefs.IsInvalidArgument, msg: invalid("-dash")},
+		{name: "..", class: cerrdefs.IsInvalidArgument, msg: invalid("..")},
+		{name: `"q"`, class: cerrdefs.IsInvalidArgument, msg: `create "q": "\"q\"" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`},
+		{name: "a", class: cerrdefs.IsInvalidArgument, msg: "create a: volume name is too short, names should be at least two alphanumeric characters"},
+		{name: "v1", driver: "foo", class: cerrdefs.IsNotFound, msg: `create v1: error looking up volume plugin foo: plugin "foo" not found`},
+		{name: "v1", opts: map[string]string{"bogus": "1"}, class: cerrdefs.IsInvalidArgument, msg: `create v1: invalid option: "bogus"`},
+		{name: "v1", opts: map[string]string{"o": "size=1m"}, class: cerrdefs.IsInvalidArgument, msg: `create v1: missing required option: "device"`},
+		{name: "v1", opts: map[string]string{"o": "size=1m", "device": "tmpfs"}, class: cerrdefs.IsInvalidArgument, msg: `create v1: missing required option: "type"`},
+		{name: "v1", opts: map[string]string{"type": "tmpfs"}, class: cerrdefs.IsInvalidArgument, msg: `create v1: missing required option: "device"`},
+		{name: "v1", opts: map[string]string{"size": "1m"}, class: cerrdefs.IsInvalidArgument, msg: "create v1: quota size requested but no quota support"},
+		{name: "v1", opts: map[string]string{"size": "abc"}, class: cerrdefs.IsInvalidArgument, msg: "create v1: invalid size: 'abc'"},
 	} {
 		_, err := s.Create(ctx, tc.name, tc.driver, nil, tc.opts)
 		wantErr(t, err, tc.class, tc.msg)
@@ -258,9 +258,9 @@ func TestRemoveInUseAndMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := fmt.Sprintf("remove busy: volume is in use - [%s, %s]", c1, c2)
-	wantErr(t, s.Remove(ctx, "busy", false), errdefs.IsConflict, want)
+	wantErr(t, s.Remove(ctx, "busy", false), cerrdefs.IsConflict, want)
 	// force does not remove a volume in use either.
-	wantErr(t, s.Remove(ctx, "busy", true), errdefs.IsConflict, want)
+	wantErr(t, s.Remove(ctx, "busy", true), cerrdefs.IsConflict, want)
 
 	// A stopped container still holds its reference.
 	if err := s.Unmount(ctx, "busy", c1); err != nil {
@@ -269,7 +269,7 @@ func TestRemoveInUseAndMissing(t *testing.T) {
 	if err := s.Release(ctx, "busy", c2); err != nil {
 		t.Fatal(err)
 	}
-	wantErr(t, s.Remove(ctx, "busy", false), errdefs.IsConflict, "remove busy: volume is in use - ["+c1+"]")
+	wantErr(t, s.Remove(ctx, "busy", false), cerrdefs.IsConflict, "remove busy: volume is in use - ["+c1+"]")
 	if err := s.Release(ctx, "busy", c1); err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +280,7 @@ func TestRemoveInUseAndMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	wantErr(t, s.Remove(ctx, "nosuch", false), errdefs.IsNotFound, "get nosuch: no such volume")
+	wantErr(t, s.Remove(ctx, "nosuch", false), cerrdefs.IsNotFound, "get nosuch: no such volume")
 	if err := s.Remove(ctx, "nosuch", true); err != nil {
 		t.Fatalf("force remove of a missing volume: %v", err)
 	}
@@ -288,9 +288,9 @@ func TestRemoveInUseAndMissing(t *testing.T) {
 		t.Fatalf("release of a missing volume: %v", err)
 	}
 	_, err = s.Acquire(ctx, "nosuch", c1)
-	wantErr(t, err, errdefs.IsNotFound, "get nosuch: no such volume")
+	wantErr(t, err, cerrdefs.IsNotFound, "get nosuch: no such volume")
 	_, err = s.Acquire(ctx, "nosuch", "")
-	if !errdefs.IsInvalidParameter(err) {
+	if !cerrdefs.IsInvalidArgument(err) {
 		t.Fatalf("empty container ID: %v", err)
 	}
 }
@@ -337,9 +337,9 @@ func TestListFilters(t *testing.T) {
 	}
 
 	_, _, err := s.List(ctx, filters.Args{"label!": {"x"}})
-	wantErr(t, err, errdefs.IsInvalidParameter, "Invalid filter 'label!'")
+	wantErr(t, err, cerrdefs.IsInvalidArgument, "Invalid filter 'label!'")
 	_, _, err = s.List(ctx, filters.Args{"dangling": {"maybe"}})
-	wantErr(t, err, errdefs.IsInvalidParameter, "invalid filter 'dangling=maybe'")
+	wantErr(t, err, cerrdefs.IsInvalidArgument, "invalid filter 'dangling=maybe'")
 }
 
 func TestPrune(t *testing.T) {
@@ -393,15 +393,15 @@ func TestPrune(t *testing.T) {
 	}
 
 	_, err = s.Prune(ctx, filters.Args{"all": {"yes"}})
-	wantErr(t, err, errdefs.IsInvalidParameter, `invalid filter 'all': strconv.ParseBool: parsing "yes": invalid syntax`)
+	wantErr(t, err, cerrdefs.IsInvalidArgument, `invalid filter 'all': strconv.ParseBool: parsing "yes": invalid syntax`)
 	_, err = s.Prune(ctx, filters.Args{"all": {"true", "false"}})
-	wantErr(t, err, errdefs.IsInvalidParameter, `invalid filter 'all=[true false]': only one value is expected`)
+	wantErr(t, err, cerrdefs.IsInvalidArgument, `invalid filter 'all=[true false]': only one value is expected`)
 	_, err = s.Prune(ctx, filters.Args{"dangling": {"true"}})
-	wantErr(t, err, errdefs.IsInvalidParameter, `Invalid filter 'dangling'`)
+	wantErr(t, err, cerrdefs.IsInvalidArgument, `Invalid filter 'dangling'`)
 
 	s.pruning.Store(true)
 	_, err = s.Prune(ctx, filters.Args{})
-	wantErr(t, err, errdefs.IsConflict, "a prune operation is already running")
+	wantErr(t, err, cerrdefs.IsConflict, "a prune operation is already running")
 	s.pruning.Store(false)
 }
 
@@ -431,7 +431,7 @@ func TestReferencesSurviveRestart(t *testing.T) {
 	if got.CreatedAt != v.CreatedAt || got.Labels["l"] != "1" || got.Options["size"] != "0" || got.Mountpoint != v.Mountpoint {
 		t.Fatalf("after restart %+v, before %+v", got, v)
 	}
-	wantErr(t, s2.Remove(ctx, "keep", false), errdefs.IsConflict, "remove keep: volume is in use - [c1, c2]")
+	wantErr(t, s2.Remove(ctx, "keep", false), cerrdefs.IsConflict, "remove keep: volume is in use - [c1, c2]")
 
 	// c1 was removed while the daemon was down, c2 still exists.
 	err = s2.Reconcile(ctx, func(id string) (bool, bool) { return id == "c2", false })
@@ -523,7 +523,7 @@ func TestNewCleansCrashLeftovers(t *testing.T) {
 		t.Fatalf("adopted size %d %v", n, err)
 	}
 	// The name of a broken volume is not silently reused.
-	if _, err := s2.Create(ctx, "broken", "", nil, nil); !errdefs.IsConflict(err) {
+	if _, err := s2.Create(ctx, "broken", "", nil, nil); !cerrdefs.IsConflict(err) {
 		t.Fatalf("create over a broken volume: %v", err)
 	}
 }
@@ -550,7 +550,7 @@ func TestSizeAndDiskUsage(t *testing.T) {
 	if n, err := s.Size(ctx, "sized"); err != nil || n != 4099 {
 		t.Fatalf("size %d %v", n, err)
 	}
-	if _, err := s.Size(ctx, "nosuch"); !errdefs.IsNotFound(err) {
+	if _, err := s.Size(ctx, "nosuch"); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("size of missing: %v", err)
 	}
 	if _, err := s.Acquire(ctx, "sized", "c1"); err != nil {
@@ -593,7 +593,7 @@ func TestConcurrentUse(t *testing.T) {
 				if _, _, err := s.List(ctx, filters.Args{"dangling": {"false"}}); err != nil {
 					t.Error(err)
 				}
-				if err := s.Remove(ctx, "shared", false); !errdefs.IsConflict(err) {
+				if err := s.Remove(ctx, "shared", false); !cerrdefs.IsConflict(err) {
 					t.Errorf("remove while acquired: %v", err)
 				}
 				if err := s.Release(ctx, "shared", id); err != nil {

@@ -15,10 +15,11 @@ import (
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
+
 	"github.com/berth/berth/api/server/httpstatus"
 	"github.com/berth/berth/api/server/httputils"
 	"github.com/berth/berth/api/server/router"
-	"github.com/berth/berth/errdefs"
 )
 
 // API versions berth speaks.
@@ -181,10 +182,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, version, path string) error {
 	if version != "" {
 		if CompareVersions(version, DefaultVersion) > 0 {
-			return errdefs.InvalidParameter(fmt.Sprintf("client version %s is too new. Maximum supported API version is %s", version, DefaultVersion))
+			return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("client version %s is too new. Maximum supported API version is %s", version, DefaultVersion))
 		}
 		if CompareVersions(version, MinVersion) < 0 {
-			return errdefs.InvalidParameter(fmt.Sprintf("client version %s is too old. Minimum supported API version is %s, please upgrade your client to a newer version", version, MinVersion))
+			return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("client version %s is too old. Minimum supported API version is %s, please upgrade your client to a newer version", version, MinVersion))
 		}
 	} else {
 		version = DefaultVersion
@@ -198,14 +199,14 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, version, path 
 		vars := map[string]string{}
 		if match(c.segs, segs, vars) {
 			if err := r.ParseForm(); err != nil {
-				return errdefs.InvalidParameter(err.Error())
+				return cerrdefs.ErrInvalidArgument.WithMessage(err.Error())
 			}
 			ctx := httputils.WithVersion(r.Context(), version)
 			return c.handler(ctx, w, r, vars)
 		}
 	}
 	// Docker answers unknown paths with 404 and this text.
-	return errdefs.NotFound("page not found")
+	return cerrdefs.ErrNotFound.WithMessage("page not found")
 }
 
 // trackingWriter remembers whether a handler has sent its headers, so that

@@ -7,8 +7,9 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	cerrdefs "github.com/containerd/errdefs"
+
 	"github.com/berth/berth/api/server/router"
-	"github.com/berth/berth/errdefs"
 )
 
 type fakeRouter []router.Route
@@ -50,7 +51,7 @@ func TestServerHeadersVersionsAndErrors(t *testing.T) {
 	s := New(Config{Version: "test"}, fakeRouter{
 		{Method: "GET", Path: "/things/{id}", Handler: func(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
 			if vars["id"] == "missing" {
-				return errdefs.NotFound("No such thing: missing")
+				return cerrdefs.ErrNotFound.WithMessage("No such thing: missing")
 			}
 			w.WriteHeader(http.StatusNoContent)
 			return nil

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/berth/berth/errdefs"
+	cerrdefs "github.com/containerd/errdefs"
 )
 
 // capNames lists the Linux capabilities by bit number.
@@ -118,7 +118,7 @@ func normalizeCaps(in []string, field string) ([]string, error) {
 			c = "CAP_" + c
 		}
 		if _, ok := capBit[c]; !ok {
-			return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid %s: unknown capability: %q", field, c))
+			return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid %s: unknown capability: %q", field, c))
 		}
 		out = append(out, c)
 	}
@@ -165,7 +165,7 @@ func computeCaps(host *Host, add, drop []string, privileged bool) ([]string, err
 			continue
 		}
 		if hostMask&b == 0 {
-			return nil, errdefs.InvalidParameter(fmt.Sprintf("capability %s is not available on this host", c))
+			return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("capability %s is not available on this host", c))
 		}
 		have |= b
 		caps = append(caps, c)

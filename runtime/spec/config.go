@@ -6,11 +6,10 @@ import (
 	"slices"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
-
-	"github.com/berth/berth/errdefs"
 )
 
 // DefaultPathEnv is the PATH a container gets when neither the image nor the
@@ -31,7 +30,7 @@ const DefaultPathEnv = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:
 // entrypoint is gone after the first merge), so merge exactly once: either
 // here at create time, or by passing the image to Generate.
 //
-// A relative WorkingDir in the request is an InvalidParameter error, and so is
+// A relative WorkingDir in the request is an InvalidArgument error, and so is
 // a container with nothing to run ("No command specified").
 func MergeConfig(req *container.Config, img *dockerspec.DockerOCIImageConfig) (*container.Config, error) {
 	var c container.Config
@@ -51,7 +50,7 @@ func MergeConfig(req *container.Config, img *dockerspec.DockerOCIImageConfig) (*
 		}
 	}
 	if c.WorkingDir != "" && !strings.HasPrefix(c.WorkingDir, "/") {
-		return nil, errdefs.InvalidParameter(fmt.Sprintf("the working directory '%s' is invalid, it needs to be an absolute path", c.WorkingDir))
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("the working directory '%s' is invalid, it needs to be an absolute path", c.WorkingDir))
 	}
 	if img != nil {
 		mergeImage(&c, img)
@@ -60,7 +59,7 @@ func MergeConfig(req *container.Config, img *dockerspec.DockerOCIImageConfig) (*
 		c.Entrypoint = nil
 	}
 	if len(c.Entrypoint) == 0 && len(c.Cmd) == 0 {
-		return nil, errdefs.InvalidParameter("No command specified")
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage("No command specified")
 	}
 	return &c, nil
 }
@@ -191,7 +190,7 @@ func containerEnv(hostname string, tty bool, env []string) ([]string, error) {
 	for _, e := range env {
 		k, _, _ := strings.Cut(e, "=")
 		if k == "" || strings.IndexByte(e, 0) >= 0 {
-			return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid environment variable: %s", e))
+			return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid environment variable: %s", e))
 		}
 	}
 	base := make([]string, 0, 3+len(env))

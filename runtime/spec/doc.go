@@ -5,8 +5,8 @@
 // It is the one boundary where Docker's vocabulary becomes runc's: everything
 // that Docker would decide or reject when it builds a container's spec is
 // decided or rejected here, and the result is validated before it is handed
-// back. Errors meant for the API client carry an errdefs class (most are
-// errdefs.ErrInvalidParameter, i.e. HTTP 400) and Docker's wording.
+// back. Errors meant for the API client carry an errdefs class (github.com/containerd/errdefs; most are
+// cerrdefs.ErrInvalidArgument, i.e. HTTP 400) and Docker's wording.
 //
 // The package is on the container-start hot path. Generate does no I/O except
 // where documented: reading the container's /etc/passwd and /etc/group (through

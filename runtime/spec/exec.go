@@ -5,9 +5,8 @@ import (
 	"path"
 	"slices"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/opencontainers/runtime-spec/specs-go"
-
-	"github.com/berth/berth/errdefs"
 )
 
 // ExecInput is what `docker exec` asks for.
@@ -52,7 +51,7 @@ func ExecProcess(base *specs.Spec, in ExecInput) (*specs.Process, error) {
 		return nil, errors.New("exec: container spec has no process or root")
 	}
 	if len(in.Cmd) == 0 || in.Cmd[0] == "" {
-		return nil, errdefs.InvalidParameter("No exec command specified")
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage("No exec command specified")
 	}
 	host := in.Host
 	if host == nil {
@@ -136,7 +135,7 @@ func ExecProcess(base *specs.Spec, in ExecInput) (*specs.Process, error) {
 		return nil, err
 	}
 	if err := validateProcess(p); err != nil {
-		return nil, errdefs.InvalidParameter("invalid exec process: " + err.Error())
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage("invalid exec process: " + err.Error())
 	}
 	return p, nil
 }

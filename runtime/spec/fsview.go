@@ -11,9 +11,9 @@ import (
 	"strings"
 	"syscall"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/internal/osutil"
 )
 
@@ -194,7 +194,7 @@ func (v *view) lookup(next string) (string, bool, error) {
 // /proc, so the whole of it is refused, whatever runc is installed.
 func checkCwd(v *view, cwd string) error {
 	if !path.IsAbs(cwd) {
-		return errdefs.InvalidParameter(fmt.Sprintf("the working directory '%s' is invalid, it needs to be an absolute path", cwd))
+		return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("the working directory '%s' is invalid, it needs to be an absolute path", cwd))
 	}
 	if v == nil {
 		v = &view{mounts: []viewMount{{dest: "/", kind: kindOpaque}}}
@@ -202,9 +202,9 @@ func checkCwd(v *view, cwd string) error {
 	if _, err := v.resolve(cwd); err != nil {
 		switch {
 		case errors.Is(err, errIntoProc):
-			return errdefs.InvalidParameter(fmt.Sprintf("the working directory '%s' is invalid, it leads into /proc", cwd))
+			return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("the working directory '%s' is invalid, it leads into /proc", cwd))
 		case errors.Is(err, errLoop):
-			return errdefs.InvalidParameter(fmt.Sprintf("the working directory '%s' is invalid: %v", cwd, err))
+			return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("the working directory '%s' is invalid: %v", cwd, err))
 		default:
 			return fmt.Errorf("check working directory %q: %w", cwd, err)
 		}

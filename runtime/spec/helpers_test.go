@@ -5,10 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/opencontainers/runtime-spec/specs-go"
-
-	"github.com/berth/berth/errdefs"
 )
 
 // testHost is a host like this one: no CAP_SYS_RESOURCE, a hard nofile
@@ -66,14 +65,14 @@ func mustGenerate(t *testing.T, in Input) *specs.Spec {
 	return s
 }
 
-// wantInvalid checks err is an InvalidParameter error containing msg.
+// wantInvalid checks err is an InvalidArgument error containing msg.
 func wantInvalid(t *testing.T, err error, msg string) {
 	t.Helper()
 	if err == nil {
 		t.Fatalf("no error, want %q", msg)
 	}
-	if !errors.Is(err, errdefs.ErrInvalidParameter) {
-		t.Errorf("error %q is not InvalidParameter", err)
+	if !errors.Is(err, cerrdefs.ErrInvalidArgument) {
+		t.Errorf("error %q is not InvalidArgument", err)
 	}
 	if !strings.Contains(err.Error(), msg) {
 		t.Errorf("error %q, want it to contain %q", err, msg)

@@ -7,11 +7,10 @@ import (
 	"strconv"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/opencontainers/runtime-spec/specs-go"
-
-	"github.com/berth/berth/errdefs"
 )
 
 // DefaultShmSize is the size of /dev/shm when the request does not say
@@ -81,7 +80,7 @@ func mergeTmpfsOptions(opts []string) ([]string, error) {
 		if !ok {
 			k, _, hasValue := strings.Cut(o, "=")
 			if !hasValue || !tmpfsData[k] {
-				return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid tmpfs option %q", o))
+				return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid tmpfs option %q", o))
 			}
 			key = "=" + k
 		}
@@ -116,10 +115,10 @@ func tmpfsMount(dest, data string) (specs.Mount, error) {
 
 func checkMountDest(kind, dest string) error {
 	if !path.IsAbs(dest) {
-		return errdefs.InvalidParameter(fmt.Sprintf("invalid mount config for type %q: invalid mount path: '%s' mount path must be absolute", kind, dest))
+		return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid mount config for type %q: invalid mount path: '%s' mount path must be absolute", kind, dest))
 	}
 	if path.Clean(dest) == "/" {
-		return errdefs.InvalidParameter(fmt.Sprintf("invalid mount config for type %q: destination can't be '/'", kind))
+		return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid mount config for type %q: destination can't be '/'", kind))
 	}
 	return nil
 }
@@ -173,7 +172,7 @@ func userTmpfs(hc *container.HostConfig) ([]specs.Mount, error) {
 			continue
 		}
 		if mm.Source != "" {
-			return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid mount config for type %q: field Source must not be specified", "tmpfs"))
+			return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid mount config for type %q: field Source must not be specified", "tmpfs"))
 		}
 		m, err := tmpfsMount(mm.Target, tmpfsParam(mm))
 		if err != nil {
@@ -193,7 +192,7 @@ func combineMounts(defaults, user []specs.Mount) ([]specs.Mount, error) {
 	var ums []specs.Mount
 	for _, m := range user {
 		if !path.IsAbs(m.Destination) {
-			return nil, errdefs.InvalidParameter(fmt.Sprintf("invalid mount config: mount path must be absolute: '%s'", m.Destination))
+			return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid mount config: mount path must be absolute: '%s'", m.Destination))
 		}
 		m.Destination = path.Clean(m.Destination)
 		if i, ok := byDest[m.Destination]; ok {

@@ -8,10 +8,9 @@ import (
 	"strings"
 	"sync"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/opencontainers/runtime-spec/specs-go"
-
-	"github.com/berth/berth/errdefs"
 )
 
 const (
@@ -108,7 +107,7 @@ func CgroupSupportOf(host *Host) CgroupSupport {
 }
 
 func invalid(format string, a ...any) error {
-	return errdefs.InvalidParameter(fmt.Sprintf(format, a...))
+	return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf(format, a...))
 }
 
 // resources converts the request's cgroup limits, with Docker's checks and

@@ -4,10 +4,9 @@ import (
 	"strings"
 	"sync"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/profiles/seccomp"
 	"github.com/opencontainers/runtime-spec/specs-go"
-
-	"github.com/berth/berth/errdefs"
 )
 
 // securityOpts is what --security-opt says.
@@ -99,7 +98,7 @@ func seccompFor(s *specs.Spec, profile string, host *Host) (*specs.LinuxSeccomp,
 		}
 		p, err := seccomp.GetDefaultProfile(s)
 		if err != nil {
-			return nil, errdefs.As(errdefs.ErrSystem, err)
+			return nil, cerrdefs.ErrInternal.WithMessage(err.Error())
 		}
 		if noX32 {
 			withoutX32(p)
@@ -112,7 +111,7 @@ func seccompFor(s *specs.Spec, profile string, host *Host) (*specs.LinuxSeccomp,
 	default:
 		p, err := seccomp.LoadProfile(profile, s)
 		if err != nil {
-			return nil, errdefs.As(errdefs.ErrInvalidParameter, err)
+			return nil, cerrdefs.ErrInvalidArgument.WithMessage(err.Error())
 		}
 		if noX32 {
 			withoutX32(p)

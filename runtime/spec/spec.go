@@ -7,11 +7,10 @@ import (
 	"path"
 	"slices"
 
+	cerrdefs "github.com/containerd/errdefs"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
 	"github.com/opencontainers/runtime-spec/specs-go"
-
-	"github.com/berth/berth/errdefs"
 )
 
 // Input is everything Generate needs to know about one container.
@@ -92,7 +91,7 @@ func DefaultReadonlyPaths() []string {
 }
 
 // Generate builds the OCI runtime spec of a container. Errors in the request
-// are errdefs.ErrInvalidParameter with Docker's wording; see the package
+// are cerrdefs.ErrInvalidArgument with Docker's wording; see the package
 // documentation for the I/O it does.
 func Generate(in Input) (*specs.Spec, error) {
 	if in.ID == "" {
@@ -153,12 +152,12 @@ func Generate(in Input) (*specs.Spec, error) {
 	p.Args = append(slices.Clone(cfg.Entrypoint), cfg.Cmd...)
 	if hc.Init != nil && *hc.Init {
 		if in.InitPath == "" {
-			return nil, errdefs.As(errdefs.ErrSystem, errors.New("--init was requested but no init binary is configured"))
+			return nil, cerrdefs.ErrInternal.WithMessage("--init was requested but no init binary is configured")
 		}
 		p.Args = append([]string{InitDest, "--"}, p.Args...)
 	}
 	if p.Args[0] == "" {
-		return nil, errdefs.InvalidParameter("No command specified")
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage("No command specified")
 	}
 	if p.Env, err = containerEnv(hostname, cfg.Tty, cfg.Env); err != nil {
 		return nil, err
@@ -266,7 +265,7 @@ func Generate(in Input) (*specs.Spec, error) {
 		return nil, invalid("invalid cgroup namespace mode: %s", hc.CgroupnsMode)
 	}
 	if hc.UsernsMode != "" && hc.UsernsMode != "host" {
-		return nil, errdefs.NotImplemented(fmt.Sprintf("user namespace mode %q is not supported", hc.UsernsMode))
+		return nil, cerrdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("user namespace mode %q is not supported", hc.UsernsMode))
 	}
 	s.Linux.Namespaces = ns
 
@@ -330,7 +329,7 @@ func Generate(in Input) (*specs.Spec, error) {
 		s.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
 	} else if hc.Privileged {
 		if s.Linux.Devices, err = hostDevices(); err != nil {
-			return nil, errdefs.As(errdefs.ErrSystem, fmt.Errorf("list host devices: %w", err))
+			return nil, cerrdefs.ErrInternal.WithMessage("list host devices: " + err.Error())
 		}
 		// As Docker: a --device that only repeats a host node is already
 		// there; one mapped to another path is added; permissions are moot.

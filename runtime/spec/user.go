@@ -11,9 +11,8 @@ import (
 	"strings"
 	"syscall"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/opencontainers/runtime-spec/specs-go"
-
-	"github.com/berth/berth/errdefs"
 )
 
 // UserResolver resolves a Docker user spec — "", "uid", "uid:gid", "name",
@@ -187,7 +186,7 @@ func findGroup(group []byte, arg string) (int64, bool) {
 }
 
 func rangeErr() error {
-	return errdefs.InvalidParameter(fmt.Sprintf("uids and gids must be in range 0-%d", maxID))
+	return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("uids and gids must be in range 0-%d", maxID))
 }
 
 // ResolveUser resolves user and groupAdd (see UserResolver) against the
@@ -209,7 +208,7 @@ func ResolveUser(passwd, group []byte, user string, groupAdd []string) (specs.Us
 	if e, ok := findUser(passwd, userArg, uidArg, numeric); ok {
 		uid, gid, name = e.uid, e.gid, e.name
 	} else if !numeric {
-		return specs.User{}, errdefs.InvalidParameter(fmt.Sprintf("unable to find user %s: no matching entries in passwd file", userArg))
+		return specs.User{}, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("unable to find user %s: no matching entries in passwd file", userArg))
 	} else {
 		uid = uidArg
 	}
@@ -223,7 +222,7 @@ func ResolveUser(passwd, group []byte, user string, groupAdd []string) (specs.Us
 		if !ok {
 			n, err := strconv.ParseInt(groupArg, 10, 64)
 			if err != nil {
-				return specs.User{}, errdefs.InvalidParameter(fmt.Sprintf("unable to find group %s: no matching entries in group file", groupArg))
+				return specs.User{}, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("unable to find group %s: no matching entries in group file", groupArg))
 			}
 			g = n
 		}
@@ -248,7 +247,7 @@ func ResolveUser(passwd, group []byte, user string, groupAdd []string) (specs.Us
 		if !ok {
 			n, err := strconv.ParseInt(ga, 10, 64)
 			if err != nil {
-				return specs.User{}, errdefs.InvalidParameter(fmt.Sprintf("Unable to find group %s: no matching entries in group file", ga))
+				return specs.User{}, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Unable to find group %s: no matching entries in group file", ga))
 			}
 			g = n
 		}

@@ -4,9 +4,8 @@ import (
 	"fmt"
 	"path"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/opencontainers/runtime-spec/specs-go"
-
-	"github.com/berth/berth/errdefs"
 )
 
 // Validate checks the invariants a spec from this package always has, so
@@ -15,10 +14,10 @@ import (
 // empty inheritable and ambient sets; one rlimit per type; absolute, clean
 // and unique mount destinations; one namespace per type, joined by absolute
 // paths; a hostname only with a UTS namespace. Errors are of class
-// errdefs.ErrInvalidParameter.
+// cerrdefs.ErrInvalidArgument.
 func Validate(s *specs.Spec) error {
 	bad := func(format string, a ...any) error {
-		return errdefs.InvalidParameter("invalid runtime spec: " + fmt.Sprintf(format, a...))
+		return cerrdefs.ErrInvalidArgument.WithMessage("invalid runtime spec: " + fmt.Sprintf(format, a...))
 	}
 	if s.Root == nil || !path.IsAbs(s.Root.Path) {
 		return bad("root path must be absolute")

@@ -1,6 +1,13 @@
-// Package httpstatus maps berth's error classes to HTTP status codes. It is
-// the only place where that decision is made: handlers return errors and
-// never pick a status themselves.
+// Package httpstatus maps error classes to HTTP status codes. It is the only
+// place where that decision is made: handlers return errors and never pick a
+// status themselves.
+//
+// The classes are containerd's (github.com/containerd/errdefs): code anywhere
+// wraps one of its sentinels with %w (fmt.Errorf("no such image: %s: %w", ref,
+// cerrdefs.ErrNotFound)), or, when the message must be exactly Docker's
+// wording without a class suffix, uses the sentinel's WithMessage
+// (cerrdefs.ErrNotFound.WithMessage("No such image: " + ref)). Callers test a
+// class with the IsXxx helpers (cerrdefs.IsNotFound) or errors.Is.
 package httpstatus
 
 import (
@@ -8,7 +15,7 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/berth/berth/errdefs"
+	cerrdefs "github.com/containerd/errdefs"
 )
 
 // FromError returns the HTTP status code for err's class.
@@ -16,24 +23,32 @@ func FromError(err error) int {
 	switch {
 	case err == nil:
 		return http.StatusOK
-	case errors.Is(err, errdefs.ErrNotFound):
+	case cerrdefs.IsNotFound(err):
 		return http.StatusNotFound
-	case errors.Is(err, errdefs.ErrInvalidParameter):
+	case cerrdefs.IsInvalidArgument(err):
 		return http.StatusBadRequest
-	case errors.Is(err, errdefs.ErrConflict):
+	case cerrdefs.IsConflict(err), cerrdefs.IsAlreadyExists(err):
 		return http.StatusConflict
-	case errors.Is(err, errdefs.ErrUnauthorized):
+	case cerrdefs.IsUnauthorized(err):
 		return http.StatusUnauthorized
-	case errors.Is(err, errdefs.ErrForbidden):
+	case cerrdefs.IsPermissionDenied(err):
 		return http.StatusForbidden
-	case errors.Is(err, errdefs.ErrUnavailable):
+	case cerrdefs.IsUnavailable(err):
 		return http.StatusServiceUnavailable
-	case errors.Is(err, errdefs.ErrNotImplemented):
+	case cerrdefs.IsNotImplemented(err):
 		return http.StatusNotImplemented
-	case errors.Is(err, errdefs.ErrNotModified):
+	case cerrdefs.IsNotModified(err):
 		return http.StatusNotModified
+	case cerrdefs.IsFailedPrecondition(err):
+		return http.StatusPreconditionFailed
+	case cerrdefs.IsResourceExhausted(err):
+		return http.StatusTooManyRequests
+	case errors.Is(err, context.DeadlineExceeded):
+		// A deadline berthd set itself (a registry that does not answer,
+		// a stop that outlived its timeout) is a server-side failure.
+		return http.StatusInternalServerError
 	case errors.Is(err, context.Canceled):
-		// The client went away; nobody reads this status, but 499-like
+		// The client went away; nobody reads this status, and 499-like
 		// codes are not standard, so report a plain server error.
 		return http.StatusInternalServerError
 	default:

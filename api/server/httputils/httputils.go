@@ -17,7 +17,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/berth/berth/errdefs"
+	cerrdefs "github.com/containerd/errdefs"
 )
 
 type versionKey struct{}
@@ -50,9 +50,9 @@ func ReadJSON(r *http.Request, v any) error {
 		}
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return errdefs.InvalidParameter(fmt.Sprintf("request body too large: limit is %d bytes", MaxJSONBody))
+			return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("request body too large: limit is %d bytes", MaxJSONBody))
 		}
-		return errdefs.InvalidParameter("invalid JSON: " + err.Error())
+		return cerrdefs.ErrInvalidArgument.WithMessage("invalid JSON: " + err.Error())
 	}
 	return nil
 }
@@ -81,7 +81,7 @@ func IntValue(r *http.Request, k string, def int) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil {
-		return 0, errdefs.InvalidParameter(fmt.Sprintf("invalid value for %s: %q", k, s))
+		return 0, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid value for %s: %q", k, s))
 	}
 	return n, nil
 }
@@ -191,7 +191,7 @@ func (h *HijackedConn) CloseWrite() error {
 func Hijack(w http.ResponseWriter, r *http.Request) (*HijackedConn, error) {
 	h, ok := w.(http.Hijacker)
 	if !ok {
-		return nil, errdefs.InvalidParameter("connection cannot be hijacked")
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage("connection cannot be hijacked")
 	}
 	conn, rw, err := h.Hijack()
 	if err != nil {

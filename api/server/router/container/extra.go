@@ -6,12 +6,12 @@ import (
 	"io"
 	"net/http"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/berth/berth/api/server/httputils"
 	"github.com/berth/berth/api/server/router"
 	ctr "github.com/berth/berth/container"
-	"github.com/berth/berth/errdefs"
 )
 
 // extraRoutes are the endpoints beyond the core lifecycle: archive (cp),
@@ -44,7 +44,7 @@ const pathStatHeader = "X-Docker-Container-Path-Stat"
 func (x *extraRouter) archiveGet(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
 	p := r.Form.Get("path")
 	if p == "" {
-		return errdefs.InvalidParameter("path is required")
+		return cerrdefs.ErrInvalidArgument.WithMessage("path is required")
 	}
 	if r.Method == http.MethodHead {
 		st, err := x.b.ArchiveStat(ctx, vars["id"], p)
@@ -78,7 +78,7 @@ func (x *extraRouter) archiveGet(ctx context.Context, w http.ResponseWriter, r *
 func (x *extraRouter) archivePut(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
 	p := r.Form.Get("path")
 	if p == "" {
-		return errdefs.InvalidParameter("path is required")
+		return cerrdefs.ErrInvalidArgument.WithMessage("path is required")
 	}
 	o := ctr.ExtractOptions{
 		NoOverwriteDirNonDir: httputils.BoolValue(r, "noOverwriteDirNonDir"),
@@ -130,7 +130,7 @@ func boolDefault(r *http.Request, k string, def bool) bool {
 func (x *extraRouter) stats(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
 	o := ctr.StatsOptions{Stream: boolDefault(r, "stream", true), OneShot: boolDefault(r, "one-shot", false)}
 	if o.Stream && o.OneShot {
-		return errdefs.InvalidParameter("cannot have stream=true and one-shot=true")
+		return cerrdefs.ErrInvalidArgument.WithMessage("cannot have stream=true and one-shot=true")
 	}
 	flusher, _ := w.(http.Flusher)
 	enc := json.NewEncoder(w)

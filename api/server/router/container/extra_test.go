@@ -13,12 +13,12 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/berth/berth/api/server"
 	containerrouter "github.com/berth/berth/api/server/router/container"
 	ctr "github.com/berth/berth/container"
-	"github.com/berth/berth/errdefs"
 )
 
 var (
@@ -40,7 +40,7 @@ var stat = &container.PathStat{Name: "f", Size: 3, Mode: 0o644, Mtime: time.Unix
 
 func (f *fake) ArchiveStat(ctx context.Context, name, p string) (*container.PathStat, error) {
 	if p == "/missing" {
-		return nil, errdefs.NotFound("Could not find the file /missing in container " + name)
+		return nil, cerrdefs.ErrNotFound.WithMessage("Could not find the file /missing in container " + name)
 	}
 	return stat, nil
 }
@@ -71,7 +71,7 @@ func (f *fake) Changes(ctx context.Context, name string) ([]container.Filesystem
 
 func (f *fake) Commit(ctx context.Context, name string, o ctr.CommitOptions) (string, error) {
 	if name == "" {
-		return "", errdefs.NotFound("No such container: ")
+		return "", cerrdefs.ErrNotFound.WithMessage("No such container: ")
 	}
 	f.commit = o
 	return "sha256:abc", nil

@@ -11,13 +11,13 @@ import (
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/berth/berth/api/server/httputils"
 	"github.com/berth/berth/api/server/router"
 	ctr "github.com/berth/berth/container"
-	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/filters"
 )
 
@@ -68,7 +68,7 @@ func (cr *containerRouter) create(ctx context.Context, w http.ResponseWriter, r 
 	if err := httputils.ReadJSON(r, &body); err != nil {
 		// A bad port key fails while decoding; say it as Docker does.
 		if m := badPort.FindStringSubmatch(err.Error()); m != nil {
-			return errdefs.InvalidParameter(fmt.Sprintf("invalid port specification: %q", m[1]))
+			return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid port specification: %q", m[1]))
 		}
 		return err
 	}
@@ -160,7 +160,7 @@ type legacyNetworkSettings struct {
 
 func (cr *containerRouter) start(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
 	if err := cr.b.Start(ctx, vars["id"]); err != nil {
-		if errdefs.IsNotModified(err) {
+		if cerrdefs.IsNotModified(err) {
 			w.WriteHeader(http.StatusNotModified)
 			return nil
 		}
@@ -177,7 +177,7 @@ func timeoutParam(r *http.Request) (*int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil {
-		return nil, errdefs.InvalidParameter("invalid value for t: " + v)
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage("invalid value for t: " + v)
 	}
 	return &n, nil
 }
@@ -188,7 +188,7 @@ func (cr *containerRouter) stop(ctx context.Context, w http.ResponseWriter, r *h
 		return err
 	}
 	if err := cr.b.Stop(ctx, vars["id"], r.Form.Get("signal"), t); err != nil {
-		if errdefs.IsNotModified(err) {
+		if cerrdefs.IsNotModified(err) {
 			w.WriteHeader(http.StatusNotModified)
 			return nil
 		}
@@ -223,7 +223,7 @@ func (cr *containerRouter) wait(ctx context.Context, w http.ResponseWriter, r *h
 	switch cond {
 	case "", container.WaitConditionNotRunning, container.WaitConditionNextExit, container.WaitConditionRemoved:
 	default:
-		return errdefs.InvalidParameter("invalid condition: " + string(cond))
+		return cerrdefs.ErrInvalidArgument.WithMessage("invalid condition: " + string(cond))
 	}
 	ch, err := cr.b.Wait(ctx, vars["id"], cond)
 	if err != nil {
@@ -249,7 +249,7 @@ func (cr *containerRouter) wait(ctx context.Context, w http.ResponseWriter, r *h
 
 func (cr *containerRouter) remove(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
 	if httputils.BoolValue(r, "link") {
-		return errdefs.InvalidParameter("links are not supported")
+		return cerrdefs.ErrInvalidArgument.WithMessage("links are not supported")
 	}
 	if err := cr.b.Remove(ctx, vars["id"], ctr.RemoveOptions{Force: httputils.BoolValue(r, "force"), Volumes: httputils.BoolValue(r, "v")}); err != nil {
 		return err
@@ -315,10 +315,10 @@ func parseDetachKeys(s string) ([]byte, error) {
 			case c == '_':
 				out = append(out, 31)
 			default:
-				return nil, errdefs.InvalidParameter("Invalid detach keys (" + s + ") provided")
+				return nil, cerrdefs.ErrInvalidArgument.WithMessage("Invalid detach keys (" + s + ") provided")
 			}
 		default:
-			return nil, errdefs.InvalidParameter("Invalid detach keys (" + s + ") provided")
+			return nil, cerrdefs.ErrInvalidArgument.WithMessage("Invalid detach keys (" + s + ") provided")
 		}
 	}
 	return out, nil
@@ -349,7 +349,7 @@ func (cr *containerRouter) logs(ctx context.Context, w http.ResponseWriter, r *h
 	if t := r.Form.Get("tail"); t != "" && t != "all" {
 		n, err := strconv.Atoi(t)
 		if err != nil {
-			return errdefs.InvalidParameter("invalid tail: " + t)
+			return cerrdefs.ErrInvalidArgument.WithMessage("invalid tail: " + t)
 		}
 		tail = n
 	}
@@ -378,11 +378,11 @@ func (cr *containerRouter) logs(ctx context.Context, w http.ResponseWriter, r *h
 func sizeParams(r *http.Request) (uint16, uint16, error) {
 	h, err := strconv.Atoi(r.Form.Get("h"))
 	if err != nil || h < 0 || h > 65535 {
-		return 0, 0, errdefs.InvalidParameter("invalid resize height: " + r.Form.Get("h"))
+		return 0, 0, cerrdefs.ErrInvalidArgument.WithMessage("invalid resize height: " + r.Form.Get("h"))
 	}
 	wd, err := strconv.Atoi(r.Form.Get("w"))
 	if err != nil || wd < 0 || wd > 65535 {
-		return 0, 0, errdefs.InvalidParameter("invalid resize width: " + r.Form.Get("w"))
+		return 0, 0, cerrdefs.ErrInvalidArgument.WithMessage("invalid resize width: " + r.Form.Get("w"))
 	}
 	return uint16(h), uint16(wd), nil
 }
@@ -441,7 +441,7 @@ func (cr *containerRouter) execCreate(ctx context.Context, w http.ResponseWriter
 		return err
 	}
 	if _, err := parseDetachKeys(req.DetachKeys); err != nil {
-		return errdefs.InvalidParameter("Invalid escape keys (" + req.DetachKeys + ") provided")
+		return cerrdefs.ErrInvalidArgument.WithMessage("Invalid escape keys (" + req.DetachKeys + ") provided")
 	}
 	id, err := cr.b.ExecCreate(ctx, vars["id"], req)
 	if err != nil {

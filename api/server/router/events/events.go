@@ -10,8 +10,9 @@ import (
 	"net/http"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
+
 	"github.com/berth/berth/api/server/router"
-	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/events"
 	"github.com/berth/berth/filters"
 )
@@ -52,7 +53,7 @@ func (e *eventsRouter) events(ctx context.Context, w http.ResponseWriter, r *htt
 		return err
 	}
 	if !since.IsZero() && !until.IsZero() && until.Before(since) {
-		return errdefs.InvalidParameter(fmt.Sprintf("`since` time (%s) cannot be after `until` time (%s)", r.Form.Get("since"), r.Form.Get("until")))
+		return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("`since` time (%s) cannot be after `until` time (%s)", r.Form.Get("since"), r.Form.Get("until")))
 	}
 	args, err := filters.Parse(r.Form.Get("filters"))
 	if err != nil {

@@ -1,9 +1,9 @@
 package image
 
-import "github.com/berth/berth/errdefs"
+import cerrdefs "github.com/containerd/errdefs"
 
-func errInvalid(msg string) error { return errdefs.InvalidParameter(msg) }
+func errInvalid(msg string) error { return cerrdefs.ErrInvalidArgument.WithMessage(msg) }
 
 func errNotImplemented(what string) error {
-	return errdefs.NotImplemented(what + " is not implemented by berth yet")
+	return cerrdefs.ErrNotImplemented.WithMessage(what + " is not implemented by berth yet")
 }

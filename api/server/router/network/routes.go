@@ -5,11 +5,11 @@ import (
 	"context"
 	"net/http"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/berth/berth/api/server/httputils"
 	"github.com/berth/berth/api/server/router"
-	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/filters"
 	netsvc "github.com/berth/berth/network"
 )
@@ -90,7 +90,7 @@ func (nr *networkRouter) connect(ctx context.Context, w http.ResponseWriter, r *
 		return err
 	}
 	if req.Container == "" {
-		return errdefs.InvalidParameter("no container specified")
+		return cerrdefs.ErrInvalidArgument.WithMessage("no container specified")
 	}
 	if err := nr.b.Connect(ctx, vars["id"], req.Container, req.EndpointConfig); err != nil {
 		return err
@@ -105,7 +105,7 @@ func (nr *networkRouter) disconnect(ctx context.Context, w http.ResponseWriter, 
 		return err
 	}
 	if req.Container == "" {
-		return errdefs.InvalidParameter("no container specified")
+		return cerrdefs.ErrInvalidArgument.WithMessage("no container specified")
 	}
 	if err := nr.b.Disconnect(ctx, vars["id"], req.Container, req.Force); err != nil {
 		return err

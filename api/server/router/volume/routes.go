@@ -7,11 +7,11 @@ import (
 	"strconv"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	volumetypes "github.com/moby/moby/api/types/volume"
 
 	"github.com/berth/berth/api/server/httputils"
 	"github.com/berth/berth/api/server/router"
-	"github.com/berth/berth/errdefs"
 	"github.com/berth/berth/filters"
 )
 
@@ -70,7 +70,7 @@ func (vr *volumeRouter) create(ctx context.Context, w http.ResponseWriter, r *ht
 		return err
 	}
 	if req.ClusterVolumeSpec != nil && !versionLess(httputils.VersionFromContext(ctx), clusterVolumesVersion) {
-		return errdefs.Unavailable(errNoSwarm)
+		return cerrdefs.ErrUnavailable.WithMessage(errNoSwarm)
 	}
 	v, err := vr.b.Create(ctx, req.Name, req.Driver, req.Labels, req.DriverOpts)
 	if err != nil {
@@ -81,7 +81,7 @@ func (vr *volumeRouter) create(ctx context.Context, w http.ResponseWriter, r *ht
 
 // update is PUT /volumes/{name}: cluster volumes only.
 func (vr *volumeRouter) update(context.Context, http.ResponseWriter, *http.Request, map[string]string) error {
-	return errdefs.Unavailable("volume update only valid for cluster volumes, but swarm is unavailable")
+	return cerrdefs.ErrUnavailable.WithMessage("volume update only valid for cluster volumes, but swarm is unavailable")
 }
 
 func (vr *volumeRouter) remove(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
