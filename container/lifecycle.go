@@ -92,7 +92,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		return err
 	}
 	_ = os.RemoveAll(stateDir)
-	if err := os.MkdirAll(rootfs, 0o755); err != nil {
+	if err := os.MkdirAll(rootfs, 0o700); err != nil {
 		return err
 	}
 	var cleanups []func()

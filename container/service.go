@@ -20,6 +20,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth/berth/image"
+	"github.com/berth/berth/internal/osutil"
 	"github.com/berth/berth/runtime/shim"
 	rtspec "github.com/berth/berth/runtime/spec"
 	"github.com/berth/berth/snapshot"
@@ -94,8 +95,13 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	for _, d := range []string{cfg.Root, cfg.ExecRoot, filepath.Join(cfg.ExecRoot, "runc")} {
-		if err := os.MkdirAll(d, 0o711); err != nil {
+	// Containers' records, runc's state and the containers' mounted root
+	// filesystems (<exec-root>/c/<id>/rootfs): root's only.
+	if err := osutil.MkdirPrivate(cfg.ExecRoot, osutil.ExecRootMode); err != nil {
+		return nil, err
+	}
+	for _, d := range []string{cfg.Root, filepath.Join(cfg.ExecRoot, "runc"), filepath.Join(cfg.ExecRoot, "c")} {
+		if err := osutil.MkdirPrivate(d, osutil.PrivateMode); err != nil {
 			return nil, err
 		}
 	}

@@ -39,6 +39,8 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth/berth/internal/osutil"
 )
 
 // NewStore opens (creating if needed) the content store at root. Ingest
@@ -47,7 +49,11 @@ import (
 // (nothing else would collect them); with true, ingests in the current
 // layout are kept for their owners to resume or for the garbage collector.
 func NewStore(root string, keepIngests bool) (content.Store, error) {
-	if err := os.MkdirAll(filepath.Join(root, "blobs", string(digest.SHA256)), 0o755); err != nil {
+	// Blobs are private images' content: root's only (issue 12, item 1).
+	if err := osutil.MkdirPrivate(root, osutil.PrivateMode); err != nil {
+		return nil, fmt.Errorf("content store: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "blobs", string(digest.SHA256)), 0o700); err != nil {
 		return nil, fmt.Errorf("content store: %w", err)
 	}
 	if err := removeIngests(filepath.Join(root, "ingest"), keepIngests); err != nil {

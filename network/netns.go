@@ -9,6 +9,8 @@ import (
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/internal/osutil"
 )
 
 // ensureSharedDir makes dir a mount point of its own with shared
@@ -17,7 +19,7 @@ import (
 // mount namespace that copied it too (runc's, a shim's), so a stopped
 // container's namespace really goes away and its veth with it.
 func ensureSharedDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o711); err != nil {
+	if err := osutil.MkdirPrivate(dir, osutil.PrivateMode); err != nil {
 		return err
 	}
 	err := unix.Mount("", dir, "none", unix.MS_SHARED|unix.MS_REC, "")

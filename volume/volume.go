@@ -40,7 +40,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -54,6 +53,7 @@ import (
 	volumetypes "github.com/moby/moby/api/types/volume"
 
 	"github.com/berth/berth/filters"
+	"github.com/berth/berth/internal/osutil"
 )
 
 const (
@@ -117,7 +117,7 @@ func New(root string) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(abs, 0o701); err != nil {
+	if err := osutil.MkdirPrivate(abs, osutil.PrivateMode); err != nil {
 		return nil, err
 	}
 	// Mount points are compared with /proc/self/mountinfo, which shows

@@ -39,6 +39,7 @@ import (
 	"github.com/berth/berth/content"
 	"github.com/berth/berth/events"
 	"github.com/berth/berth/image"
+	"github.com/berth/berth/internal/osutil"
 	"github.com/berth/berth/network"
 	"github.com/berth/berth/network/containernet"
 	"github.com/berth/berth/snapshot"
@@ -141,10 +142,12 @@ type daemon struct {
 }
 
 func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
-	for _, dir := range []string{cfg.DataRoot, cfg.ExecRoot} {
-		if err := os.MkdirAll(dir, 0o711); err != nil {
-			return nil, err
-		}
+	// Nobody but root walks into berthd's state (see osutil.DataRootMode).
+	if err := osutil.MkdirPrivate(cfg.DataRoot, osutil.DataRootMode); err != nil {
+		return nil, err
+	}
+	if err := osutil.MkdirPrivate(cfg.ExecRoot, osutil.ExecRootMode); err != nil {
+		return nil, err
 	}
 	lock, err := lockDataRoot(cfg.DataRoot)
 	if err != nil {

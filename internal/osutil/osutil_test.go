@@ -161,3 +161,39 @@ func TestReadlinkat(t *testing.T) {
 		t.Error("a missing link read")
 	}
 }
+
+func TestMkdirPrivate(t *testing.T) {
+	old := unix.Umask(0o022)
+	defer unix.Umask(old)
+	root := t.TempDir()
+	fresh := filepath.Join(root, "a", "b")
+	if err := MkdirPrivate(fresh, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{filepath.Join(root, "a"), fresh} {
+		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o700 {
+			t.Errorf("%s: %v %v, want mode 0700", p, st.Mode(), err)
+		}
+	}
+	// A directory an older version left open is closed.
+	open := filepath.Join(root, "open")
+	if err := os.Mkdir(open, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o755|os.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	if err := MkdirPrivate(open, 0o710); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(open); st.Mode() != os.ModeDir|0o710 {
+		t.Errorf("existing 0755 dir: mode %v after MkdirPrivate(0710)", st.Mode())
+	}
+	file := filepath.Join(root, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := MkdirPrivate(file, 0o700); err == nil {
+		t.Error("MkdirPrivate on a regular file: no error")
+	}
+}
