@@ -42,6 +42,10 @@ type Config struct {
 	Containers   ContainerCounts
 	StartedAt    time.Time
 	CgroupDriver string
+	// Warnings are the daemon's own, found at start (an API served
+	// without client verification, a vulnerable runtime): /info reports
+	// them after the host's.
+	Warnings []string
 }
 
 // Service answers /info and /version.
@@ -182,6 +186,7 @@ func (s *Service) SystemInfo(ctx context.Context) (*system.Info, error) {
 		SecurityOptions:    []string{"name=seccomp,profile=builtin"},
 	}
 	s.fillCgroupInfo(info)
+	info.Warnings = append(info.Warnings, s.cfg.Warnings...)
 	info.Swarm.LocalNodeState = "inactive"
 	info.Plugins.Volume = []string{"local"}
 	info.Plugins.Network = []string{"bridge", "host", "null"}

@@ -30,6 +30,10 @@ type Config struct {
 	TLSCert            string              `json:"tlscert"`
 	TLSKey             string              `json:"tlskey"`
 	Group              string              `json:"group"`
+	// NoClientVerify says tlsverify was set to false explicitly (flag or
+	// file): the operator's stated intent to serve TCP with TLS but
+	// without client certificates. Without it, berthd refuses to.
+	NoClientVerify bool `json:"-"`
 }
 
 func defaultConfig() Config {
@@ -65,7 +69,7 @@ func bindFlags(fs *pflag.FlagSet, c *Config, configFile *string) {
 	fs.BoolVarP(&c.Debug, "debug", "D", false, "Enable debug mode")
 	fs.StringVar(&c.Runtime, "runtime", c.Runtime, "Path of the OCI runtime binary")
 	fs.BoolVar(&c.TLS, "tls", false, "Use TLS; implied by --tlsverify")
-	fs.BoolVar(&c.TLSVerify, "tlsverify", false, "Use TLS and verify the remote")
+	fs.BoolVar(&c.TLSVerify, "tlsverify", false, "Use TLS and accept only clients with a certificate from --tlscacert (needed for tcp://; =false serves it unauthenticated on purpose)")
 	fs.StringVar(&c.TLSCACert, "tlscacert", "", "Trust certs signed only by this CA")
 	fs.StringVar(&c.TLSCert, "tlscert", "", "Path to TLS certificate file")
 	fs.StringVar(&c.TLSKey, "tlskey", "", "Path to TLS key file")
@@ -115,7 +119,21 @@ func loadConfigFile(path string, explicit bool, fs *pflag.FlagSet, c *Config) er
 		sort.Strings(conflicts)
 		return fmt.Errorf("the following directives are specified both as a flag and in the configuration file: %s", strings.Join(conflicts, ", "))
 	}
-	return json.Unmarshal(b, c)
+	if err := json.Unmarshal(b, c); err != nil {
+		return err
+	}
+	if v, ok := raw["tlsverify"]; ok && strings.TrimSpace(string(v)) == "false" {
+		c.NoClientVerify = true
+	}
+	return nil
+}
+
+// applyFlagIntents records what the flags say on purpose beyond their
+// values (see Config.NoClientVerify).
+func applyFlagIntents(fs *pflag.FlagSet, c *Config) {
+	if fs.Changed("tlsverify") && !c.TLSVerify {
+		c.NoClientVerify = true
+	}
 }
 
 // splitMirrors separates Docker Hub mirrors from "host=url" mirrors of

@@ -26,6 +26,7 @@ func parse(t *testing.T, args []string, file string) (Config, error) {
 		return cfg, err
 	}
 	err := loadConfigFile(configFile, fs.Changed("config-file"), fs, &cfg)
+	applyFlagIntents(fs, &cfg)
 	return cfg, err
 }
 
@@ -96,5 +97,42 @@ func TestLockDataRoot(t *testing.T) {
 	defer f.Close()
 	if _, err := lockDataRoot(dir); err == nil || !strings.Contains(err.Error(), "in use by another berthd") {
 		t.Fatalf("second lock: %v", err)
+	}
+}
+
+func TestNoClientVerifyIsExplicit(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		file string
+		want bool
+	}{
+		{[]string{"--tls"}, "", false},
+		{[]string{"--tls", "--tlsverify=false"}, "", true},
+		{[]string{"--tlsverify"}, "", false},
+		{nil, `{"tls": true}`, false},
+		{nil, `{"tls": true, "tlsverify": false}`, true},
+		{nil, `{"tlsverify": true}`, false},
+	} {
+		cfg, err := parse(t, tc.args, tc.file)
+		if err != nil {
+			t.Fatalf("%v %s: %v", tc.args, tc.file, err)
+		}
+		if cfg.NoClientVerify != tc.want {
+			t.Errorf("%v %s: NoClientVerify = %v, want %v", tc.args, tc.file, cfg.NoClientVerify, tc.want)
+		}
+	}
+}
+
+func TestAPIWarnings(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.Hosts = []string{"unix:///run/x.sock", "tcp://127.0.0.1:2376"}
+	cfg.TLS = true
+	w := apiWarnings(cfg)
+	if len(w) != 1 || !strings.HasPrefix(w[0], "WARNING: API is accessible on https://127.0.0.1:2376 without TLS client verification.") {
+		t.Errorf("--tls without --tlsverify: warnings %q", w)
+	}
+	cfg.TLSVerify = true
+	if w := apiWarnings(cfg); len(w) != 0 {
+		t.Errorf("--tlsverify: warnings %q", w)
 	}
 }

@@ -84,6 +84,7 @@ func run(args []string) error {
 	if err := loadConfigFile(configFile, fs.Changed("config-file"), fs, &cfg); err != nil {
 		return err
 	}
+	applyFlagIntents(fs, &cfg)
 	// Descriptors berthd inherited must not leak into every shim and
 	// container (a caller's pipe would stay open as long as they run).
 	_ = unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC)
@@ -227,6 +228,7 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 		Images:       d.images,
 		Containers:   d.containers,
 		CgroupDriver: "cgroupfs",
+		Warnings:     apiWarnings(cfg),
 	})
 	d.server = server.New(server.Config{Version: version.Version, Logger: logger},
 		systemrouter.New(sys, d.images),
@@ -302,6 +304,9 @@ func (d *daemon) listen(host string) (net.Listener, error) {
 		if !d.cfg.TLS && !d.cfg.TLSVerify {
 			return nil, fmt.Errorf("refusing to listen on %s without TLS: an unprotected TCP socket gives root on this host to anyone who reaches it; pass --tlsverify --tlscacert --tlscert --tlskey", host)
 		}
+		if !d.cfg.TLSVerify && !d.cfg.NoClientVerify {
+			return nil, fmt.Errorf("refusing to listen on %s with --tls but without --tlsverify: with no client certificate to check, anyone who reaches the port gets root on this host; pass --tlsverify --tlscacert (clients then need a certificate from that CA), or --tlsverify=false to serve it unauthenticated on purpose", host)
+		}
 		tcfg, err := d.tlsConfig()
 		if err != nil {
 			return nil, err
@@ -310,9 +315,29 @@ func (d *daemon) listen(host string) (net.Listener, error) {
 		if err != nil {
 			return nil, err
 		}
+		if !d.cfg.TLSVerify {
+			d.log.Warn("!!! the API on this address checks no client certificate (--tlsverify=false): anyone who can reach it, a script in a browser on this host included, has root on this machine", "host", host)
+		}
 		return tls.NewListener(l, tcfg), nil
 	}
 	return nil, fmt.Errorf("invalid host %q: unsupported protocol %q", host, proto)
+}
+
+// apiWarnings are /info's warnings about the TCP sockets berthd serves,
+// in dockerd's words: a socket without client verification gives root
+// on this host to whoever reaches it. (Plain TCP is never served.)
+func apiWarnings(cfg Config) []string {
+	const why = `
+         Access to the remote API is equivalent to root access on the host. Refer
+         to the 'Docker daemon attack surface' section in the documentation for
+         more information: https://docs.docker.com/go/attack-surface/`
+	var out []string
+	for _, h := range cfg.Hosts {
+		if addr, ok := strings.CutPrefix(h, "tcp://"); ok && !cfg.TLSVerify {
+			out = append(out, "WARNING: API is accessible on https://"+addr+" without TLS client verification."+why)
+		}
+	}
+	return out
 }
 
 func (d *daemon) tlsConfig() (*tls.Config, error) {
