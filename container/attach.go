@@ -2,7 +2,6 @@ package container
 
 import (
 	"context"
-	"encoding/binary"
 	"io"
 	"slices"
 	"sync"
@@ -10,6 +9,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 
 	"github.com/berth/berth/container/logger"
+	"github.com/berth/berth/internal/stdcopy"
 	"github.com/berth/berth/runtime/shim"
 )
 
@@ -174,15 +174,11 @@ func writeOut(w io.Writer, stream string, data []byte, tty bool) error {
 		_, err := w.Write(data)
 		return err
 	}
-	var id byte = 1
+	id := stdcopy.Stdout
 	if stream == "stderr" {
-		id = 2
+		id = stdcopy.Stderr
 	}
-	hdr := make([]byte, 8, 8+len(data))
-	hdr[0] = id
-	binary.BigEndian.PutUint32(hdr[4:], uint32(len(data)))
-	_, err := w.Write(append(hdr, data...))
-	return err
+	return stdcopy.WriteFrame(w, id, data)
 }
 
 // relay copies the shim's output frames to the client (stdcopy frames
@@ -198,7 +194,6 @@ func relay(client Stream, a *shim.AttachConn, tty bool, o AttachOptions) {
 		}()
 	}
 	buf := make([]byte, 32*1024)
-	var hdr [8]byte
 	for {
 		stream, data, err := a.ReadFrame(buf)
 		if err != nil {
@@ -207,11 +202,7 @@ func relay(client Stream, a *shim.AttachConn, tty bool, o AttachOptions) {
 		if tty {
 			_, err = client.Write(data)
 		} else {
-			hdr[0] = stream
-			binary.BigEndian.PutUint32(hdr[4:], uint32(len(data)))
-			if _, err = client.Write(hdr[:]); err == nil {
-				_, err = client.Write(data)
-			}
+			err = stdcopy.WriteFrame(client, stream, data)
 		}
 		if err != nil {
 			// The client is gone; the container carries on.

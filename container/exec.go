@@ -3,7 +3,6 @@ package container
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/internal/osutil"
+	"github.com/berth/berth/internal/stdcopy"
 )
 
 // Exec is one `docker exec` process.
@@ -226,16 +226,16 @@ func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) error {
 	args = append(args, c.ID)
 	cmd := exec.Command(s.cfg.Runtime, args...)
 	var stderrBuf bytes.Buffer
-	var outW *frameWriter
+	var outW *stdcopy.Mux
 	var stdinW io.WriteCloser
 	if !e.Config.Tty {
 		if conn != nil {
-			outW = &frameWriter{w: conn}
+			outW = stdcopy.NewMux(conn)
 			if e.Config.AttachStdout {
-				cmd.Stdout = outW.stream(1)
+				cmd.Stdout = outW.Stream(stdcopy.Stdout)
 			}
 			if e.Config.AttachStderr {
-				cmd.Stderr = io.MultiWriter(outW.stream(2), &limitedBuffer{b: &stderrBuf})
+				cmd.Stderr = io.MultiWriter(outW.Stream(stdcopy.Stderr), &limitedBuffer{b: &stderrBuf})
 			} else {
 				cmd.Stderr = &limitedBuffer{b: &stderrBuf}
 			}
@@ -345,30 +345,6 @@ func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) error {
 	finish()
 	return nil
 }
-
-// frameWriter writes stdcopy frames for several streams to one writer.
-type frameWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (f *frameWriter) stream(id byte) io.Writer {
-	return writerFunc(func(p []byte) (int, error) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		var hdr [8]byte
-		hdr[0] = id
-		binary.BigEndian.PutUint32(hdr[4:], uint32(len(p)))
-		if _, err := f.w.Write(hdr[:]); err != nil {
-			return 0, err
-		}
-		return f.w.Write(p)
-	})
-}
-
-type writerFunc func([]byte) (int, error)
-
-func (w writerFunc) Write(p []byte) (int, error) { return w(p) }
 
 // limitedBuffer keeps the first 64 KiB written to it.
 type limitedBuffer struct{ b *bytes.Buffer }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -16,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berth/berth/internal/stdcopy"
 	"golang.org/x/sys/unix"
 )
 
@@ -194,19 +194,7 @@ type AttachConn struct {
 
 // ReadFrame reads one output frame.
 func (a *AttachConn) ReadFrame(buf []byte) (stream byte, data []byte, err error) {
-	var hdr [8]byte
-	if _, err := io.ReadFull(a.R, hdr[:]); err != nil {
-		return 0, nil, err
-	}
-	n := int(uint32(hdr[4])<<24 | uint32(hdr[5])<<16 | uint32(hdr[6])<<8 | uint32(hdr[7]))
-	if cap(buf) < n {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(a.R, buf); err != nil {
-		return 0, nil, err
-	}
-	return hdr[0], buf, nil
+	return stdcopy.ReadFrame(a.R, buf)
 }
 
 // Spawn starts a shim for a container and waits until it is ready. The

@@ -33,6 +33,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/berth/berth/internal/stdcopy"
 )
 
 // Request is one control request.
@@ -64,9 +66,9 @@ type ExitStatus struct {
 
 // Stream ids used in attach frames.
 const (
-	StreamStdin  = 0
-	StreamStdout = 1
-	StreamStderr = 2
+	StreamStdin  = stdcopy.Stdin
+	StreamStdout = stdcopy.Stdout
+	StreamStderr = stdcopy.Stderr
 )
 
 // File names inside a shim's state directory.

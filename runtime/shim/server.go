@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"io"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/berth/berth/container/logger"
 	"github.com/berth/berth/internal/osutil"
+	"github.com/berth/berth/internal/stdcopy"
 )
 
 // Options configure a shim.
@@ -472,14 +472,8 @@ func (s *Server) attach(c net.Conn, r *bufio.Reader, req Request) {
 	if req.Stdin {
 		go s.copyStdin(r)
 	}
-	hdr := make([]byte, 8)
 	for f := range sub.ch {
-		hdr[0] = f.stream
-		binary.BigEndian.PutUint32(hdr[4:], uint32(len(f.data)))
-		if _, err := c.Write(hdr); err != nil {
-			break
-		}
-		if _, err := c.Write(f.data); err != nil {
+		if err := stdcopy.WriteFrame(c, f.stream, f.data); err != nil {
 			break
 		}
 	}
