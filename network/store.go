@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/berth/berth/internal/osutil"
 )
 
 // netRecord is a network as persisted in <root>/networks/<id>.json.
@@ -66,48 +68,20 @@ type binding struct {
 	CtrPort  uint16
 }
 
-// writeJSON replaces path atomically (temporary file, rename). With sync
-// it is also flushed to disk first: networks are, since they must survive
-// a reboot. Sandbox records are not: they only describe kernel objects
-// that a reboot destroys anyway, and a berthd crash does not lose the page
-// cache, so a rename is enough and saves milliseconds on every start.
+// writeJSON replaces path atomically. With sync it is also durable:
+// networks are, since they must survive a reboot. Sandbox records are not:
+// they only describe kernel objects that a reboot destroys anyway, and a
+// berthd crash does not lose the page cache, so a rename is enough and saves
+// milliseconds on every start.
 func writeJSON(path string, v any, sync bool) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
 	if sync {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			os.Remove(tmp)
-			return err
-		}
+		return osutil.WriteFileAtomic(path, b)
 	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if sync {
-		if d, err := os.Open(filepath.Dir(path)); err == nil {
-			d.Sync()
-			d.Close()
-		}
-	}
-	return nil
+	return osutil.ReplaceFile(path, b)
 }
 
 // readDir decodes every <name>.json of dir with fn; unreadable files are

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/berth/berth/internal/osutil"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -125,7 +126,7 @@ func (s *Store) Apply(ctx context.Context, parent, diffID digest.Digest, r io.Re
 		return Layer{}, fmt.Errorf("apply layer %s: %w", diffID, err)
 	}
 	committed = true
-	if err := syncDir(s.layersDir()); err != nil {
+	if err := osutil.SyncDir(s.layersDir()); err != nil {
 		return Layer{}, err
 	}
 	l.Dir = filepath.Join(s.layerDir(chainID), "diff")

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/berth/berth/internal/osutil"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -178,7 +179,7 @@ func (s *Store) prepare(ctx context.Context, key string, parentChainID digest.Di
 		return Mount{}, err
 	}
 	if durable {
-		if err := syncDir(tmp); err != nil {
+		if err := osutil.SyncDir(tmp); err != nil {
 			return Mount{}, err
 		}
 	}
@@ -190,7 +191,7 @@ func (s *Store) prepare(ctx context.Context, key string, parentChainID digest.Di
 	}
 	committed = true
 	if durable {
-		if err := syncDir(s.containersDir()); err != nil {
+		if err := osutil.SyncDir(s.containersDir()); err != nil {
 			return Mount{}, err
 		}
 	}
@@ -227,7 +228,7 @@ func (s *Store) RemoveContainer(ctx context.Context, key string) error {
 		return err
 	}
 	if !meta.Ephemeral {
-		syncDir(s.containersDir())
+		osutil.SyncDir(s.containersDir())
 	}
 	return os.RemoveAll(trash)
 }

@@ -38,6 +38,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/berth/berth/internal/osutil"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 )
@@ -211,7 +212,7 @@ func (s *Store) Remove(ctx context.Context, chainID digest.Digest) error {
 		os.Remove(trash)
 		return fmt.Errorf("remove layer %s: %w", chainID, err)
 	}
-	syncDir(s.layersDir())
+	osutil.SyncDir(s.layersDir())
 	return os.RemoveAll(trash)
 }
 
@@ -255,14 +256,4 @@ func (k *keyLocks) lock(ctx context.Context, key string) (unlock func(), err err
 		release()
 		return nil, ctx.Err()
 	}
-}
-
-// syncDir makes renames into and out of dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berth/berth/internal/osutil"
 	cerrdefs "github.com/containerd/errdefs"
 )
 
@@ -60,35 +61,7 @@ func writeRecord(dir string, rec record) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, metaName+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		return err
-	}
-	if err := f.Chmod(0o600); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, metaName)); err != nil {
-		return err
-	}
-	ok = true
-	return syncDir(dir)
+	return osutil.WriteFileAtomic(filepath.Join(dir, metaName), append(b, '\n'))
 }
 
 func readRecord(dir string) (record, error) {
@@ -101,15 +74,6 @@ func readRecord(dir string) (record, error) {
 		return rec, fmt.Errorf("corrupt %s: %w", metaName, err)
 	}
 	return rec, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // createOnDisk assembles a volume in a hidden directory and renames it into
@@ -148,7 +112,7 @@ func (s *Service) createOnDisk(rec record) (*entry, error) {
 		return nil, err
 	}
 	ok = true
-	if err := syncDir(s.root); err != nil {
+	if err := osutil.SyncDir(s.root); err != nil {
 		return nil, err
 	}
 	return &entry{rec: rec, dir: dir}, nil
@@ -164,7 +128,7 @@ func (s *Service) moveToTrash(dir, name string) (string, error) {
 	if err := os.Rename(dir, trash); err != nil {
 		return "", err
 	}
-	return trash, syncDir(s.root)
+	return trash, osutil.SyncDir(s.root)
 }
 
 // deleteTree deletes dir, refusing when anything is mounted inside it.
@@ -216,7 +180,9 @@ func (s *Service) load() error {
 // loadOne loads the volume in path. It returns nil, nil for a directory that
 // is not a volume.
 func (s *Service) loadOne(name, path string) (*entry, error) {
-	// Temporary files of metadata writes that never got renamed.
+	// Temporary files of metadata writes that never got renamed (named
+	// volume.json.tmp-* before osutil wrote them).
+	osutil.RemoveTemps(filepath.Join(path, metaName))
 	if tmps, err := filepath.Glob(filepath.Join(path, metaName+".tmp-*")); err == nil {
 		for _, t := range tmps {
 			_ = os.Remove(t)

@@ -10,36 +10,89 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// WriteFileAtomic writes data to path through a temporary file, fsync and
-// rename, so a reader sees the old content or the new, never half of it.
+// WriteFileAtomic replaces path with data durably: a temporary file in
+// path's directory is written, fsync'd, renamed over path, and the directory
+// is fsync'd, so after a crash path holds the old content or the new, never
+// half of it, and a write that returned nil survives. Every daemon record
+// that must survive a crash is written with it.
 func WriteFileAtomic(path string, data []byte) error {
-	return writeAtomic(path, bytes.NewReader(data), true)
+	return writeAtomic(path, bytes.NewReader(data), true, realSteps)
 }
 
-// ReplaceFile is WriteFileAtomic without the fsync: readers see the old or
+// ReplaceFile is WriteFileAtomic without the fsyncs: readers see the old or
 // the new content, never a mix, but a crash may lose the write (or, on
 // some filesystems, leave an empty file). For records that need not
-// survive a crash.
+// survive a crash (a --rm container's, a sandbox's).
 func ReplaceFile(path string, data []byte) error {
-	return writeAtomic(path, bytes.NewReader(data), false)
+	return writeAtomic(path, bytes.NewReader(data), false, realSteps)
 }
 
 // WriteAtomic is WriteFileAtomic for content read from r (a saved image,
 // say): path gets all of it or keeps what it had.
 func WriteAtomic(path string, r io.Reader) error {
-	return writeAtomic(path, r, true)
+	return writeAtomic(path, r, true, realSteps)
 }
 
-// writeAtomic is the one write-sync-close-rename: a new temporary file in
-// path's directory (".NAME.*.tmp", mode 0600, so concurrent writers never
+// SyncDir fsyncs the directory dir, which makes the renames, creations and
+// removals of its entries durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// RemoveTemps removes the temporary files a write of path left behind when
+// it was cut short (by a crash: a failed write removes its own).
+func RemoveTemps(path string) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	tmps, _ := filepath.Glob(filepath.Join(dir, "."+globEscape(base)+".*.tmp"))
+	for _, t := range tmps {
+		_ = os.Remove(t)
+	}
+}
+
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// steps are the calls of writeAtomic that tests watch and fail.
+type steps struct {
+	syncFile func(f *os.File) error
+	rename   func(oldpath, newpath string) error
+	syncDir  func(dir string) error
+}
+
+var realSteps = steps{
+	syncFile: (*os.File).Sync,
+	rename:   os.Rename,
+	syncDir:  SyncDir,
+}
+
+// writeAtomic is the one write-sync-close-rename-sync: a new temporary file
+// in path's directory (".NAME.*.tmp", mode 0600, so concurrent writers never
 // share one and a leftover is plainly temporary), fsync'd when durable, then
-// renamed over path. On failure the temporary file is removed.
-func writeAtomic(path string, r io.Reader, durable bool) (err error) {
+// renamed over path, then the directory fsync'd when durable. On failure
+// before the rename the temporary file is removed and path is untouched.
+func writeAtomic(path string, r io.Reader, durable bool, do steps) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -48,8 +101,9 @@ func writeAtomic(path string, r io.Reader, durable bool) (err error) {
 	if err != nil {
 		return err
 	}
+	renamed := false
 	defer func() {
-		if err != nil {
+		if err != nil && !renamed {
 			f.Close()
 			os.Remove(f.Name())
 		}
@@ -58,14 +112,21 @@ func writeAtomic(path string, r io.Reader, durable bool) (err error) {
 		return err
 	}
 	if durable {
-		if err := f.Sync(); err != nil {
+		if err := do.syncFile(f); err != nil {
 			return err
 		}
 	}
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(f.Name(), path)
+	if err := do.rename(f.Name(), path); err != nil {
+		return err
+	}
+	renamed = true
+	if durable {
+		return do.syncDir(dir)
+	}
+	return nil
 }
 
 // Readlinkat returns the target of the symlink base in the directory dfd,

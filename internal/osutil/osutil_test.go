@@ -197,3 +197,101 @@ func TestMkdirPrivate(t *testing.T) {
 		t.Error("MkdirPrivate on a regular file: no error")
 	}
 }
+
+// recorder is a steps that logs every call and fails the one named fail.
+type recorder struct {
+	calls []string
+	fail  string
+}
+
+func (r *recorder) steps() steps {
+	step := func(name string, real func() error) error {
+		r.calls = append(r.calls, name)
+		if name == r.fail {
+			return errors.New(name + " failed")
+		}
+		return real()
+	}
+	return steps{
+		syncFile: func(f *os.File) error { return step("syncFile", f.Sync) },
+		rename: func(o, n string) error {
+			return step("rename", func() error { return os.Rename(o, n) })
+		},
+		syncDir: func(d string) error {
+			return step("syncDir:"+filepath.Clean(d), func() error { return SyncDir(d) })
+		},
+	}
+}
+
+// TestWriteAtomicSyncsFileThenDir: a durable write fsyncs the file before
+// the rename and path's directory after it; ReplaceFile does neither.
+func TestWriteAtomicSyncsFileThenDir(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "config.v2.json")
+	var r recorder
+	if err := writeAtomic(p, strings.NewReader("x"), true, r.steps()); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"syncFile", "rename", "syncDir:" + dir}
+	if strings.Join(r.calls, " ") != strings.Join(want, " ") {
+		t.Fatalf("calls %q, want %q", r.calls, want)
+	}
+	r = recorder{}
+	if err := writeAtomic(p, strings.NewReader("y"), false, r.steps()); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(r.calls, " ") != "rename" {
+		t.Fatalf("non-durable calls %q, want just the rename", r.calls)
+	}
+}
+
+// TestWriteAtomicFailedStepKeepsOldFile: a write whose fsync or rename
+// fails leaves the old content and no temporary file.
+func TestWriteAtomicFailedStepKeepsOldFile(t *testing.T) {
+	for _, fail := range []string{"syncFile", "rename"} {
+		t.Run(fail, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, "exit.json")
+			if err := WriteFileAtomic(p, []byte("old")); err != nil {
+				t.Fatal(err)
+			}
+			r := recorder{fail: fail}
+			if err := writeAtomic(p, strings.NewReader("new"), true, r.steps()); err == nil || err.Error() != fail+" failed" {
+				t.Fatalf("err %v, want %s failed", err, fail)
+			}
+			if b, _ := os.ReadFile(p); string(b) != "old" {
+				t.Fatalf("content %q, want the old one", b)
+			}
+			if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+				t.Fatalf("temporary file left: %v", ents)
+			}
+		})
+	}
+	// A failed directory sync is reported: the new content is in place but
+	// not known to be durable.
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	r := recorder{fail: "syncDir:" + dir}
+	if err := writeAtomic(p, strings.NewReader("new"), true, r.steps()); err == nil {
+		t.Fatal("a failed directory sync must be reported")
+	}
+}
+
+func TestRemoveTemps(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "opts[1].json")
+	for _, n := range []string{".opts[1].json.123.tmp", ".opts[1].json.456.tmp", ".other.json.1.tmp", "opts[1].json"} {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	RemoveTemps(p)
+	var names []string
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != ".other.json.1.tmp opts[1].json" {
+		t.Fatalf("left %q", names)
+	}
+}
