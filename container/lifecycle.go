@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/berth/berth/runtime/shim"
@@ -242,36 +244,25 @@ func startError(err error) error {
 	return fmt.Errorf("OCI runtime create failed: %s", msg)
 }
 
+// logLimits reads the json-file driver's max-size and max-file options as
+// dockerd's json-file logger does: max-size with go-units' FromHumanSize,
+// so it is decimal ("1k" is 1000 bytes, "1m" 1,000,000), and max-file an
+// integer of at least 1. A value that does not parse leaves the default
+// (no rotation, one file).
 func logLimits(opts map[string]string) (int64, int) {
 	var size int64
 	files := 1
 	if v := opts["max-size"]; v != "" {
-		size = parseSize(v)
-	}
-	if v := opts["max-file"]; v != "" {
-		fmt.Sscanf(v, "%d", &files)
-	}
-	if files < 1 {
-		files = 1
-	}
-	return size, files
-}
-
-func parseSize(v string) int64 {
-	v = strings.ToLower(strings.TrimSpace(v))
-	mult := int64(1)
-	for _, u := range []struct {
-		s string
-		m int64
-	}{{"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30}, {"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"b", 1}} {
-		if strings.HasSuffix(v, u.s) {
-			v, mult = strings.TrimSuffix(v, u.s), u.m
-			break
+		if n, err := units.FromHumanSize(v); err == nil && n > 0 {
+			size = n
 		}
 	}
-	var n int64
-	fmt.Sscanf(v, "%d", &n)
-	return n * mult
+	if v := opts["max-file"]; v != "" {
+		if n, err := strconv.Atoi(v); err == nil && n > 1 {
+			files = n
+		}
+	}
+	return size, files
 }
 
 // monitor waits for the container to exit and handles it.
