@@ -98,6 +98,9 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		return err
 	}
 	var cleanups []func()
+	// Docker's exit code for a start that failed: 128, or what the
+	// runtime's refusal says (127: no such executable, 126: not runnable).
+	exitCode := 128
 	defer func() {
 		if retErr != nil {
 			for i := len(cleanups) - 1; i >= 0; i-- {
@@ -105,12 +108,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 			}
 			c.mu.Lock()
 			c.State.Error = retErr.Error()
-			c.State.ExitCode = 128
-			if strings.Contains(retErr.Error(), "no such file or directory") || strings.Contains(retErr.Error(), "not found") {
-				c.State.ExitCode = 127
-			} else if strings.Contains(retErr.Error(), "permission denied") {
-				c.State.ExitCode = 126
-			}
+			c.State.ExitCode = exitCode
 			if !c.HasBeenStarted {
 				c.State.Status = container.StateCreated
 			} else {
@@ -219,10 +217,11 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 			shim.Abort(stateDir, c.ID)
 			_ = s.runc(context.WithoutCancel(ctx), "delete", "--force", c.ID)
 		}
+		exitCode = startExitCode(err)
 		if b, rerr := os.ReadFile(filepath.Join(stateDir, "shim.log")); rerr == nil && len(b) > 0 {
 			s.log.Warn("shim failed to start the container", "id", c.ID, "err", err, "shim.log", string(b))
 		}
-		return cerrdefs.ErrInvalidArgument.WithMessage(startError(err).Error())
+		return startError(err)
 	}
 	c.mu.Lock()
 	c.State = State{Status: container.StateRunning, Running: true, Pid: pid, StartedAt: time.Now().UTC()}
@@ -235,13 +234,31 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	return err
 }
 
-// startError words a runc failure as Docker does.
+// startError words a failed start as Docker does; it is of class invalid
+// argument (400), as dockerd's.
 func startError(err error) error {
 	msg := strings.TrimPrefix(err.Error(), "runc run failed: ")
-	if strings.Contains(msg, "executable file not found") || strings.Contains(msg, "no such file or directory") {
-		return fmt.Errorf("failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: %s: unknown", msg)
+	if startExitCode(err) == 127 {
+		msg = "failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: " + msg + ": unknown"
+	} else {
+		msg = "OCI runtime create failed: " + msg
 	}
-	return fmt.Errorf("OCI runtime create failed: %s", msg)
+	return cerrdefs.ErrInvalidArgument.WithMessage(msg)
+}
+
+// startExitCode is Docker's exit code for a failed start: 127 when the
+// runtime found no executable, 126 when it could not run it, else 128.
+func startExitCode(err error) int {
+	var se *shim.StartError
+	if errors.As(err, &se) {
+		switch se.Kind {
+		case shim.StartNotFound:
+			return 127
+		case shim.StartPermission:
+			return 126
+		}
+	}
+	return 128
 }
 
 // logLimits reads the json-file driver's max-size and max-file options as

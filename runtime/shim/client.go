@@ -66,14 +66,18 @@ func (c Client) Start(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	if resp.Error != "" {
-		return 0, &StartError{Msg: resp.Error}
+		return 0, &StartError{Msg: resp.Error, Kind: resp.Kind}
 	}
 	return resp.Pid, nil
 }
 
 // StartError is the runtime's own refusal to start a container, as the
-// shim reports it (the shim then cleans up and exits by itself).
-type StartError struct{ Msg string }
+// shim reports it (the shim then cleans up and exits by itself), and its
+// kind.
+type StartError struct {
+	Msg  string
+	Kind StartKind
+}
 
 func (e *StartError) Error() string { return e.Msg }
 

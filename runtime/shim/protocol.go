@@ -51,9 +51,24 @@ type Request struct {
 // Response answers a Request.
 type Response struct {
 	Error string      `json:"error,omitempty"`
+	Kind  StartKind   `json:"kind,omitempty"` // of a failed start
 	Pid   int         `json:"pid,omitempty"`
 	Exit  *ExitStatus `json:"exit,omitempty"`
 }
+
+// StartKind classifies a start the runtime refused, for the exit code
+// Docker gives it.
+type StartKind string
+
+const (
+	// StartFailed is any other refusal: exit code 128.
+	StartFailed StartKind = ""
+	// StartNotFound: the executable (or a file it needs) does not exist:
+	// exit code 127.
+	StartNotFound StartKind = "not-found"
+	// StartPermission: the executable cannot be run: exit code 126.
+	StartPermission StartKind = "permission"
+)
 
 // ExitStatus is how a container ended; the shim writes it to exit.json.
 type ExitStatus struct {

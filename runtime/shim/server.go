@@ -198,7 +198,12 @@ func (s *Server) handle(c net.Conn) {
 			testHookBeforeStartReply()
 		}
 		if err != nil {
-			reply(c, Response{Error: err.Error()})
+			resp := Response{Error: err.Error()}
+			var se *StartError
+			if errors.As(err, &se) {
+				resp.Kind = se.Kind
+			}
+			reply(c, resp)
 		} else {
 			reply(c, Response{Pid: pid})
 		}
@@ -324,7 +329,7 @@ func (s *Server) start() (int, error) {
 		if msg == "" {
 			msg = err.Error()
 		}
-		return 0, s.failStart(errors.New(msg))
+		return 0, s.failStart(&StartError{Msg: msg, Kind: runcStartKind(msg)})
 	}
 	if consoleLn != nil {
 		<-consoleDone
@@ -382,6 +387,21 @@ func cleanRuncError(s string) string {
 		return m
 	}
 	return s
+}
+
+// runcStartKind classifies runc's refusal to start a container. runc tells
+// why only in words (its log line), so this is the one place where they are
+// read, as dockerd reads containerd's: a missing executable or file is
+// StartNotFound, EACCES is StartPermission. Everything after it goes by
+// the kind.
+func runcStartKind(msg string) StartKind {
+	switch {
+	case strings.Contains(msg, "executable file not found") || strings.Contains(msg, syscall.ENOENT.Error()):
+		return StartNotFound
+	case strings.Contains(msg, syscall.EACCES.Error()):
+		return StartPermission
+	}
+	return StartFailed
 }
 
 // failStart records a failed start so waiters and berthd learn it.

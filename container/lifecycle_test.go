@@ -1,0 +1,61 @@
+package container
+
+import (
+	"errors"
+	"testing"
+
+	cerrdefs "github.com/containerd/errdefs"
+
+	"github.com/berth/berth/runtime/shim"
+)
+
+// TestLogLimits: max-size is decimal, as dockerd's json-file logger reads
+// it with go-units' FromHumanSize; max-file is at least 1.
+func TestLogLimits(t *testing.T) {
+	cases := []struct {
+		opts  map[string]string
+		size  int64
+		files int
+	}{
+		{nil, 0, 1},
+		{map[string]string{"max-size": "1k"}, 1000, 1},
+		{map[string]string{"max-size": "1m", "max-file": "3"}, 1000000, 3},
+		{map[string]string{"max-size": "10MB"}, 10000000, 1},
+		{map[string]string{"max-size": "1.5g"}, 1500000000, 1},
+		{map[string]string{"max-size": "512"}, 512, 1},
+		{map[string]string{"max-size": "abc", "max-file": "x"}, 0, 1},
+		{map[string]string{"max-size": "-1", "max-file": "0"}, 0, 1},
+	}
+	for _, c := range cases {
+		size, files := logLimits(c.opts)
+		if size != c.size || files != c.files {
+			t.Errorf("logLimits(%v) = %d, %d; want %d, %d", c.opts, size, files, c.size, c.files)
+		}
+	}
+}
+
+// TestStartErrorKind: the exit code and the wording of a failed start
+// follow the kind the shim gave the runtime's refusal, not its words.
+func TestStartErrorKind(t *testing.T) {
+	cases := []struct {
+		err  error
+		code int
+		msg  string
+	}{
+		{&shim.StartError{Msg: `runc run failed: exec: "nope": executable file not found in $PATH`, Kind: shim.StartNotFound}, 127,
+			`failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: exec: "nope": executable file not found in $PATH: unknown`},
+		{&shim.StartError{Msg: "exec /etc: permission denied", Kind: shim.StartPermission}, 126, "OCI runtime create failed: exec /etc: permission denied"},
+		{&shim.StartError{Msg: "cgroup not found"}, 128, "OCI runtime create failed: cgroup not found"},
+		// Words alone decide nothing.
+		{errors.New("network x not found: no such file or directory"), 128, "OCI runtime create failed: network x not found: no such file or directory"},
+	}
+	for _, c := range cases {
+		if got := startExitCode(c.err); got != c.code {
+			t.Errorf("startExitCode(%v) = %d, want %d", c.err, got, c.code)
+		}
+		err := startError(c.err)
+		if err.Error() != c.msg || !cerrdefs.IsInvalidArgument(err) {
+			t.Errorf("startError(%v) = %q (invalid argument %v), want %q", c.err, err, cerrdefs.IsInvalidArgument(err), c.msg)
+		}
+	}
+}
