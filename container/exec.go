@@ -1,7 +1,6 @@
 package container
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -210,7 +209,10 @@ func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) error {
 	runcLog := filepath.Join(stateDir, "exec-"+e.ID[:12]+".log")
 	// runc's own messages go to runcLog; stderr then carries only the
 	// process's output and, on failure, runc's one-line error.
-	args := []string{"--root", s.runcRoot(), "--log", runcLog, "--log-format", "json", "exec", "--process", procPath}
+	// runc writes the pid file only once the process runs: an exec that
+	// fails without one is one runc could not start.
+	pidFile := filepath.Join(stateDir, "e"+e.ID[:8]+".pid")
+	args := []string{"--root", s.runcRoot(), "--log", runcLog, "--log-format", "json", "exec", "--process", procPath, "--pid-file", pidFile}
 	var consoleSock string
 	var ln *net.UnixListener
 	if e.Config.Tty {
@@ -221,11 +223,10 @@ func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) error {
 		}
 		// runc takes a console socket only when it detaches: the process
 		// is then reparented to berthd, a child subreaper, which reaps it.
-		args = append(args, "--console-socket", consoleSock, "--detach", "--pid-file", filepath.Join(stateDir, "e"+e.ID[:8]+".pid"))
+		args = append(args, "--console-socket", consoleSock, "--detach")
 	}
 	args = append(args, c.ID)
 	cmd := exec.Command(s.cfg.Runtime, args...)
-	var stderrBuf bytes.Buffer
 	var outW *stdcopy.Mux
 	var stdinW io.WriteCloser
 	if !e.Config.Tty {
@@ -235,18 +236,12 @@ func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) error {
 				cmd.Stdout = outW.Stream(stdcopy.Stdout)
 			}
 			if e.Config.AttachStderr {
-				cmd.Stderr = io.MultiWriter(outW.Stream(stdcopy.Stderr), &limitedBuffer{b: &stderrBuf})
-			} else {
-				cmd.Stderr = &limitedBuffer{b: &stderrBuf}
+				cmd.Stderr = outW.Stream(stdcopy.Stderr)
 			}
 			if e.Config.AttachStdin {
 				stdinW, _ = cmd.StdinPipe()
 			}
-		} else {
-			cmd.Stderr = &limitedBuffer{b: &stderrBuf}
 		}
-	} else {
-		cmd.Stdout, cmd.Stderr = &limitedBuffer{b: &stderrBuf}, &limitedBuffer{b: &stderrBuf}
 	}
 	if err := cmd.Start(); err != nil {
 		if ln != nil {
@@ -289,9 +284,11 @@ func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) error {
 	}
 	finish := func() {
 		err := cmd.Wait()
+		_, serr := os.Stat(pidFile)
+		started := serr == nil
 		if err == nil && e.Config.Tty {
 			// runc detached: wait for the process itself.
-			err = waitDetached(filepath.Join(stateDir, "e"+e.ID[:8]+".pid"), e)
+			err = waitDetached(pidFile, e)
 		}
 		code := 0
 		var de detachedExit
@@ -316,16 +313,13 @@ func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) error {
 			ioWG.Wait()
 			master.Close()
 		}
-		if code != 0 {
-			logged, _ := os.ReadFile(runcLog)
-			msg := string(logged) + stderrBuf.String()
-			if strings.Contains(msg, "exec failed") {
-				// Docker 20.10 answers 126 for any exec that runc could
-				// not start, a missing executable included.
-				code = 126
-			}
+		if code != 0 && !started {
+			// Docker 20.10 answers 126 for any exec that runc could not
+			// start, a missing executable included.
+			code = 126
 		}
 		os.Remove(runcLog)
+		os.Remove(pidFile)
 		os.Remove(procPath)
 		e.mu.Lock()
 		e.Running = false
@@ -344,19 +338,6 @@ func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) error {
 	}
 	finish()
 	return nil
-}
-
-// limitedBuffer keeps the first 64 KiB written to it.
-type limitedBuffer struct{ b *bytes.Buffer }
-
-func (l *limitedBuffer) Write(p []byte) (int, error) {
-	if room := 64*1024 - l.b.Len(); room > 0 {
-		if len(p) < room {
-			room = len(p)
-		}
-		l.b.Write(p[:room])
-	}
-	return len(p), nil
 }
 
 // detachedExit is the exit code of a process runc started detached.
