@@ -193,6 +193,14 @@ func Hijack(w http.ResponseWriter, r *http.Request) (*HijackedConn, error) {
 	if !ok {
 		return nil, cerrdefs.ErrInvalidArgument.WithMessage("connection cannot be hijacked")
 	}
+	// The request's own body (dockerode sends its attach options as JSON)
+	// is not part of the stream: discard what is left of it, as dockerd
+	// does (per its Content-Length), so the container's stdin never sees it.
+	if r.Body != nil && r.ContentLength > 0 {
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			return nil, cerrdefs.ErrInvalidArgument.WithMessage("read the request body: " + err.Error())
+		}
+	}
 	conn, rw, err := h.Hijack()
 	if err != nil {
 		return nil, err
@@ -216,4 +224,25 @@ func Hijack(w http.ResponseWriter, r *http.Request) (*HijackedConn, error) {
 		return nil, err
 	}
 	return &HijackedConn{Conn: conn, r: rw.Reader}, nil
+}
+
+// VersionLess compares dotted API versions; an empty version is the newest.
+func VersionLess(a, b string) bool {
+	if a == "" {
+		return false
+	}
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(as) || i < len(bs); i++ {
+		var x, y int
+		if i < len(as) {
+			x, _ = strconv.Atoi(as[i])
+		}
+		if i < len(bs) {
+			y, _ = strconv.Atoi(bs[i])
+		}
+		if x != y {
+			return x < y
+		}
+	}
+	return false
 }
