@@ -164,12 +164,19 @@ func (s *Service) Pull(ctx context.Context, ref reference.Named, auth *registry.
 		if _, err := s.snapshots.Get(ctx, chains[i]); err == nil {
 			// The blob too: save and push need this image's own bytes.
 			if ok, _ := content.Has(ctx, s.content, refs[i].Digest); ok {
-				_ = progress.Status(out, id, "Already exists")
+				_ = progress.Update(out, id, "Already exists")
 				continue
 			}
 		}
-		_ = progress.Status(out, id, "Pulling fs layer")
+		_ = progress.Update(out, id, "Pulling fs layer")
 		todo = append(todo, i)
+	}
+	// Layers past the concurrency limit wait for a slot, and say so as
+	// Docker's do.
+	for k, i := range todo {
+		if k >= pullJobs {
+			_ = progress.Update(out, shortID(refs[i].Digest), "Waiting")
+		}
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -280,10 +287,10 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, ref LayerRef, pare
 		}
 		return fmt.Errorf("layer %s: %w", id, err)
 	}
-	_ = progress.Status(out, id, "Verifying Checksum")
-	_ = progress.Status(out, id, "Download complete")
+	_ = progress.Update(out, id, "Verifying Checksum")
+	_ = progress.Update(out, id, "Download complete")
 	_ = out.WriteMessage(progress.Message{ID: id, Status: "Extracting", ProgressDetail: &progress.Detail{Current: ref.Size, Total: ref.Size}, Progress: progress.Bar(ref.Size, ref.Size)})
-	_ = progress.Status(out, id, "Pull complete")
+	_ = progress.Update(out, id, "Pull complete")
 	return nil
 }
 

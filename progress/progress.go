@@ -49,9 +49,19 @@ type discard struct{}
 
 func (discard) WriteMessage(Message) error { return nil }
 
-// Status sends a plain status line for id (id may be empty).
+// Status sends a plain status line for id (id may be empty): "Pulling
+// from library/busybox", "Digest: ...". It carries no progressDetail.
 func Status(out Output, id, status string) error {
 	return out.WriteMessage(Message{ID: id, Status: status})
+}
+
+// Update sends a step of id's progress that has no byte count ("Pulling fs
+// layer", "Waiting", "Download complete", "Pull complete"). As Docker's, it
+// carries an empty "progressDetail":{}: the docker CLI draws such messages
+// on id's own line and updates it in place on a terminal, where a message
+// without progressDetail is printed as a new line.
+func Update(out Output, id, action string) error {
+	return out.WriteMessage(Message{ID: id, Status: action, ProgressDetail: &Detail{}})
 }
 
 // Bar renders the text progress bar older clients display, as Docker does:

@@ -1,6 +1,7 @@
 package progress
 
 import (
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -40,5 +41,28 @@ func TestReporterThrottlesButSendsFinal(t *testing.T) {
 	last := c.msgs[len(c.msgs)-1]
 	if last.ProgressDetail.Current != 1000 || last.ID != "abc" {
 		t.Fatalf("final message %+v", last)
+	}
+}
+
+func TestUpdateCarriesEmptyProgressDetail(t *testing.T) {
+	c := &collect{}
+	_ = Update(c, "0123456789ab", "Waiting")
+	_ = Status(c, "latest", "Pulling from library/busybox")
+	got := make([]string, 0, 2)
+	for _, m := range c.msgs {
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(b))
+	}
+	want := []string{
+		`{"status":"Waiting","progressDetail":{},"id":"0123456789ab"}`,
+		`{"status":"Pulling from library/busybox","id":"latest"}`,
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("message %d = %s, want %s (dockerd's shape)", i, got[i], want[i])
+		}
 	}
 }

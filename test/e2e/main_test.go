@@ -148,7 +148,7 @@ func checkRegistries() error {
 	if resp.StatusCode != http.StatusUnauthorized {
 		return fmt.Errorf("auth registry %s: GET /v2/ without credentials answered %s, want 401", authRegistry, resp.Status)
 	}
-	for _, ref := range []string{"library/busybox:latest", "library/busybox:multi", "library/busybox:zstd",
+	for _, ref := range []string{"library/busybox:latest", "library/busybox:multi", "library/busybox:zstd", "library/busybox:layers",
 		"library/alpine:3.18", "library/nginx:alpine", "library/debian:bookworm", "bench/big:latest"} {
 		repo, tag, _ := strings.Cut(ref, ":")
 		if _, _, err := headManifest(plainRegistry, repo, tag, ""); err != nil {

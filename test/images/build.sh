@@ -23,6 +23,7 @@ NGINX_V=1    # nginx layer
 PYTHON_V=1   # python3-minimal layer
 BENCH_V=1    # bench/big layers
 EXTRA_V=1    # busybox:multi and busybox:zstd layouts
+LAYERS_V=1   # busybox:layers (busybox + 5 tiny layers)
 
 CACHE=${BERTH_TEST_CACHE:-/var/cache/berth-test}
 IMAGES=$CACHE/images
@@ -45,7 +46,8 @@ python-3.11-slim 3.11-slim
 debian-bookworm bookworm
 bench-big latest
 busybox-multi multi
-busybox-zstd zstd'
+busybox-zstd zstd
+busybox-layers layers'
 
 log() { printf '[build %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -653,6 +655,27 @@ assemble_zstd() {
   log "image busybox-zstd:zstd -> $mdigest"
 }
 
+# busybox:layers - busybox plus five tiny layers (one small file each): a
+# pull after its removal has more layers to fetch than a daemon fetches at
+# once, so some of them wait ("Waiting"), at little cost.
+build_tiny_layers() {
+  local i r
+  for i in 1 2 3 4 5; do
+    layer_ok "tiny-$i" "tiny-v$LAYERS_V-$BUILD_VERSION" && continue
+    r=$WORK/tiny-root-$i
+    safe_rm "$r"
+    mkdir -p "$r/layers"
+    printf 'tiny layer %s of busybox:layers\n' "$i" >"$r/layers/$i"
+    touch -d "@$EPOCH" "$r/layers/$i" "$r/layers"
+    printf 'layers\0layers/%s\0' "$i" >"$WORK/tiny-$i.list"
+    make_layer "tiny-$i" "$r" "$WORK/tiny-$i.list"
+    layer_meta "tiny-$i" "tiny-v$LAYERS_V-$BUILD_VERSION" \
+      "/bin/sh -c #(nop) COPY file:$(layer_field "tiny-$i" diff_id | cut -c8-) in /layers/$i "
+    rm -f "$WORK/tiny-$i.list"
+    safe_rm "$r"
+  done
+}
+
 # Verify the layouts (re)assembled by this run with skopeo.
 BUILT=()
 verify_images() {
@@ -710,6 +733,10 @@ main() {
     "[\"/bin/sh -c #(nop)  LABEL org.opencontainers.image.description=berth benchmark image\",\"/bin/sh -c #(nop)  CMD [\\\"bash\\\"]\"]"
   assemble_multi
   assemble_zstd
+  build_tiny_layers
+  assemble busybox-layers layers busybox,tiny-1,tiny-2,tiny-3,tiny-4,tiny-5 \
+    "{\"Env\":[$env_path],\"Cmd\":[\"sh\"]}" \
+    '["/bin/sh -c #(nop)  CMD [\"sh\"]"]'
   verify_images
   log "done: layouts in $IMAGES"
 }

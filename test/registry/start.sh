@@ -38,7 +38,8 @@ debian-bookworm bookworm library/debian:bookworm v2s2
 debian-bookworm bookworm library/debian:latest v2s2
 bench-big latest bench/big:latest
 busybox-multi multi library/busybox:multi all
-busybox-zstd zstd library/busybox:zstd'
+busybox-zstd zstd library/busybox:zstd
+busybox-layers layers library/busybox:layers'
 AUTH_PUSHES='busybox latest printfchamp/busybox:latest'
 
 ACCEPT='application/vnd.oci.image.index.v1+json,application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.list.v2+json,application/vnd.docker.distribution.manifest.v2+json'
