@@ -139,7 +139,7 @@ func newVolumeRow(v volume.Volume) volumeRow {
 			r.Links = strconv.FormatInt(v.UsageData.RefCount, 10)
 		}
 		if v.UsageData.Size >= 0 {
-			r.Size = units.HumanSizeWithPrecision(float64(v.UsageData.Size), 3)
+			r.Size = units.HumanSize(float64(v.UsageData.Size))
 		}
 	}
 	return r
