@@ -205,6 +205,9 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, version, path 
 			return c.handler(ctx, w, r, vars)
 		}
 	}
+	if err := unsupportedError(method, segs); err != nil {
+		return err
+	}
 	// Docker answers unknown paths with 404 and this text.
 	return cerrdefs.ErrNotFound.WithMessage("page not found")
 }

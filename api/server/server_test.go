@@ -89,3 +89,28 @@ func TestServerHeadersVersionsAndErrors(t *testing.T) {
 		t.Fatalf("unknown path: %d", rec.Code)
 	}
 }
+
+func TestUnsupportedEndpointSaysWhat(t *testing.T) {
+	s := New(Config{Version: "test"}, fakeRouter{
+		{Method: "GET", Path: "/images/search", Handler: func(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}},
+	})
+	do := func(method, path string) (int, string) {
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+		var body struct{ Message string }
+		_ = json.Unmarshal(rec.Body.Bytes(), &body)
+		return rec.Code, body.Message
+	}
+	if code, msg := do("POST", "/v1.41/images/127.0.0.1:5000/x/y/push"); code != http.StatusNotImplemented || msg != "pushing images is not supported by berth" {
+		t.Errorf("push without a route: %d %q, want 501 saying what is missing", code, msg)
+	}
+	if code, _ := do("GET", "/v1.41/images/search"); code != http.StatusNoContent {
+		t.Errorf("a route must win over the unsupported list: %d", code)
+	}
+	if code, msg := do("GET", "/v1.41/no/such/endpoint"); code != http.StatusNotFound || msg != "page not found" {
+		t.Errorf("unknown path: %d %q, want 404 page not found as dockerd", code, msg)
+	}
+}

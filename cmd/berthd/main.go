@@ -33,6 +33,8 @@ import (
 	eventsrouter "github.com/berth/berth/api/server/router/events"
 	imagerouter "github.com/berth/berth/api/server/router/image"
 	networkrouter "github.com/berth/berth/api/server/router/network"
+	pluginrouter "github.com/berth/berth/api/server/router/plugin"
+	swarmrouter "github.com/berth/berth/api/server/router/swarm"
 	systemrouter "github.com/berth/berth/api/server/router/system"
 	volumerouter "github.com/berth/berth/api/server/router/volume"
 	"github.com/berth/berth/container"
@@ -237,6 +239,9 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 		volumerouter.New(vols),
 		networkrouter.New(d.networks),
 		eventsrouter.New(bus),
+		systemrouter.NewDiskUsage(&system.DiskUsage{Images: d.images, Containers: d.containers, Volumes: vols}),
+		swarmrouter.New(),
+		pluginrouter.New(),
 	)
 	for _, h := range cfg.Hosts {
 		l, err := d.listen(h)

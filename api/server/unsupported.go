@@ -1,0 +1,49 @@
+package server
+
+import (
+	"fmt"
+
+	cerrdefs "github.com/containerd/errdefs"
+)
+
+// unsupported lists Engine API endpoints that dockerd serves and berth does
+// not (yet). A request that no route takes but that names one of these is
+// answered 501 with what is missing, instead of dockerd's bare "page not
+// found" for paths that are not in the API at all. Routes always win: an
+// endpoint that gets implemented needs no change here to work.
+var unsupported = []struct {
+	method, path, what string
+}{
+	{"POST", "/build", "building images (POST /build)"},
+	{"POST", "/build/prune", "pruning the build cache"},
+	{"POST", "/build/cancel", "cancelling a build"},
+	{"POST", "/session", "BuildKit sessions (POST /session)"},
+	{"POST", "/grpc", "BuildKit's gRPC API (POST /grpc)"},
+	{"POST", "/images/{name:.*}/push", "pushing images"},
+	{"GET", "/images/search", "searching registries"},
+	{"GET", "/distribution/{name:.*}/json", "distribution inspect"},
+	{"GET", "/containers/{id}/attach/ws", "attaching over a websocket"},
+	{"GET", "/system/df", "disk usage (system df)"},
+}
+
+var unsupportedSegs = func() [][]string {
+	out := make([][]string, len(unsupported))
+	for i, u := range unsupported {
+		out[i] = splitPath(u.path)
+	}
+	return out
+}()
+
+// unsupportedError reports whether method and path name an endpoint berth
+// lacks, and says which.
+func unsupportedError(method string, segs []string) error {
+	for i, u := range unsupported {
+		if u.method != method {
+			continue
+		}
+		if match(unsupportedSegs[i], segs, map[string]string{}) {
+			return cerrdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("%s is not supported by berth", u.what))
+		}
+	}
+	return nil
+}
