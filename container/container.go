@@ -50,24 +50,27 @@ type State struct {
 type Container struct {
 	mu sync.Mutex
 
-	ID              string
-	Name            string // with Docker's leading slash
-	Created         time.Time
-	Path            string
-	Args            []string
-	Config          *container.Config
-	HostConfig      *container.HostConfig
-	NetworkConfig   *network.NetworkingConfig `json:",omitempty"`
-	Image           digest.Digest
-	ImageName       string
-	TopChain        digest.Digest
-	State           State
-	RestartCount    int
-	HasBeenStarted  bool
-	ManuallyStopped bool
-	LogPath         string
-	Mounts          []container.MountPoint
-	ExecIDs         []string `json:"-"`
+	ID         string
+	Name       string // with Docker's leading slash
+	Created    time.Time
+	Path       string
+	Args       []string
+	Config     *container.Config
+	HostConfig *container.HostConfig
+	// DefaultNetworkMode: the create request named no network mode (or
+	// "default"); HostConfig says "bridge", which it means.
+	DefaultNetworkMode bool                      `json:",omitempty"`
+	NetworkConfig      *network.NetworkingConfig `json:",omitempty"`
+	Image              digest.Digest
+	ImageName          string
+	TopChain           digest.Digest
+	State              State
+	RestartCount       int
+	HasBeenStarted     bool
+	ManuallyStopped    bool
+	LogPath            string
+	Mounts             []container.MountPoint
+	ExecIDs            []string `json:"-"`
 
 	// changed is closed and replaced on every state change: waiters block
 	// on it instead of polling.

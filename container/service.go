@@ -201,7 +201,8 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 	if err := validateHostConfig(req.HostConfig); err != nil {
 		return "", nil, err
 	}
-	if req.HostConfig.NetworkMode == "" || req.HostConfig.NetworkMode == "default" {
+	defaultNet := req.HostConfig.NetworkMode == "" || req.HostConfig.NetworkMode == "default"
+	if defaultNet {
 		req.HostConfig.NetworkMode = "bridge"
 	}
 	if req.HostConfig.NetworkMode.IsContainer() {
@@ -265,6 +266,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 	c.Created = time.Now().UTC()
 	c.Config = merged
 	c.HostConfig = req.HostConfig
+	c.DefaultNetworkMode = defaultNet
 	c.NetworkConfig = req.NetworkConfig
 	c.Image = img.ID
 	c.ImageName = req.Config.Image

@@ -21,6 +21,7 @@ type Backend interface {
 	Remove(ctx context.Context, id string, o ctr.RemoveOptions) error
 	Inspect(ctx context.Context, id string, size bool) (*container.InspectResponse, error)
 	List(ctx context.Context, o ctr.ListOptions) ([]container.Summary, error)
+	UsesDefaultNetworkMode(idOrName string) bool
 	Logs(ctx context.Context, id string, o ctr.LogsOptions, started func(tty bool), w io.Writer, flush func()) error
 	Attach(ctx context.Context, id string, o ctr.AttachOptions, open func() (ctr.Stream, error)) error
 	Resize(ctx context.Context, id string, h, w uint16) error

@@ -96,6 +96,7 @@ func (cr *containerRouter) list(ctx context.Context, w http.ResponseWriter, r *h
 	if err != nil {
 		return err
 	}
+	cr.listNetworkMode(ctx, list)
 	return httputils.WriteJSON(w, http.StatusOK, list)
 }
 
@@ -104,6 +105,7 @@ func (cr *containerRouter) inspect(ctx context.Context, w http.ResponseWriter, r
 	if err != nil {
 		return err
 	}
+	cr.inspectNetworkMode(ctx, resp)
 	return httputils.WriteJSON(w, http.StatusOK, withLegacyNetworkFields(resp))
 }
 

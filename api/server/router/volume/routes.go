@@ -4,8 +4,6 @@ package volume
 import (
 	"context"
 	"net/http"
-	"strconv"
-	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 	volumetypes "github.com/moby/moby/api/types/volume"
@@ -69,7 +67,7 @@ func (vr *volumeRouter) create(ctx context.Context, w http.ResponseWriter, r *ht
 	if err := httputils.ReadJSON(r, &req); err != nil {
 		return err
 	}
-	if req.ClusterVolumeSpec != nil && !versionLess(httputils.VersionFromContext(ctx), clusterVolumesVersion) {
+	if req.ClusterVolumeSpec != nil && !httputils.VersionLess(httputils.VersionFromContext(ctx), clusterVolumesVersion) {
 		return cerrdefs.ErrUnavailable.WithMessage(errNoSwarm)
 	}
 	v, err := vr.b.Create(ctx, req.Name, req.Driver, req.Labels, req.DriverOpts)
@@ -98,7 +96,7 @@ func (vr *volumeRouter) prune(ctx context.Context, w http.ResponseWriter, r *htt
 		return err
 	}
 	// Before API 1.42 prune removed every unused local volume, named or not.
-	if versionLess(httputils.VersionFromContext(ctx), clusterVolumesVersion) {
+	if httputils.VersionLess(httputils.VersionFromContext(ctx), clusterVolumesVersion) {
 		args["all"] = append(args["all"], "true")
 	}
 	rep, err := vr.b.Prune(ctx, args)
@@ -106,25 +104,4 @@ func (vr *volumeRouter) prune(ctx context.Context, w http.ResponseWriter, r *htt
 		return err
 	}
 	return httputils.WriteJSON(w, http.StatusOK, rep)
-}
-
-// versionLess compares dotted API versions; an empty version is the newest.
-func versionLess(a, b string) bool {
-	if a == "" {
-		return false
-	}
-	as, bs := strings.Split(a, "."), strings.Split(b, ".")
-	for i := 0; i < len(as) || i < len(bs); i++ {
-		var x, y int
-		if i < len(as) {
-			x, _ = strconv.Atoi(as[i])
-		}
-		if i < len(bs) {
-			y, _ = strconv.Atoi(bs[i])
-		}
-		if x != y {
-			return x < y
-		}
-	}
-	return false
 }
