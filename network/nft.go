@@ -25,6 +25,8 @@ import (
 //	  chain ports       { per published port: iifname != <bridge> [ip daddr <hostip>] <proto> dport <p> dnat to <ctr>:<p> }
 //	  chain postrouting { type nat hook postrouting priority srcnat; per network: ip saddr <subnet> oifname != <bridge> masquerade }
 //	  chain forward     { type filter hook forward priority filter; per network isolation drops }
+//	  chain input       { type filter hook input priority filter; per --internal network:
+//	                      iifname <bridge> ct state not established,related drop }
 //	}
 //
 // Rules carry a comment naming their owner ("c:<container id>" for ports,
@@ -44,6 +46,7 @@ const (
 	chPorts       = "ports"
 	chPostrouting = "postrouting"
 	chForward     = "forward"
+	chInput       = "input"
 )
 
 func newFirewall(prefix string) *firewall {
@@ -55,6 +58,7 @@ func newFirewall(prefix string) *firewall {
 	fw.chains[chPorts] = &nftables.Chain{Name: chPorts, Table: t}
 	fw.chains[chPostrouting] = &nftables.Chain{Name: chPostrouting, Table: t, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource}
 	fw.chains[chForward] = &nftables.Chain{Name: chForward, Table: t, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &accept}
+	fw.chains[chInput] = &nftables.Chain{Name: chInput, Table: t, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter, Policy: &accept}
 	return fw
 }
 
@@ -91,7 +95,7 @@ func (fw *firewall) reset(nets []*netRecord, ports map[string][]portRule) error 
 	c.AddTable(fw.table)
 	c.DelTable(fw.table)
 	c.AddTable(fw.table)
-	for _, name := range []string{chPorts, chPrerouting, chOutput, chPostrouting, chForward} {
+	for _, name := range []string{chPorts, chPrerouting, chOutput, chPostrouting, chForward, chInput} {
 		c.AddChain(fw.chains[name])
 	}
 	// prerouting: fib daddr type local jump ports
@@ -208,6 +212,15 @@ func (fw *firewall) addNetworkRules(c *nftables.Conn, n *netRecord) {
 	}
 	ud := comment("n:" + n.ID)
 	fwd := fw.chains[chForward]
+	if n.iccOff() {
+		// Between two containers of the network by way of the host (a
+		// frame to the gateway's MAC for a peer's address, or any bridged
+		// packet when br_netfilter hands those to this hook): the bridge's
+		// isolated ports stop the direct way (isolatePort).
+		c.AddRule(&nftables.Rule{Table: fw.table, Chain: fwd, UserData: ud, Exprs: cat(
+			ifname(expr.MetaKeyIIFNAME, expr.CmpOpEq, n.Bridge), ifname(expr.MetaKeyOIFNAME, expr.CmpOpEq, n.Bridge),
+			[]expr.Any{verdict(expr.VerdictDrop)})})
+	}
 	if n.Internal {
 		// Nothing in, nothing out: only traffic within the bridge.
 		c.AddRule(&nftables.Rule{Table: fw.table, Chain: fwd, UserData: ud, Exprs: cat(
@@ -215,6 +228,12 @@ func (fw *firewall) addNetworkRules(c *nftables.Conn, n *netRecord) {
 			[]expr.Any{verdict(expr.VerdictDrop)})})
 		c.AddRule(&nftables.Rule{Table: fw.table, Chain: fwd, UserData: ud, Exprs: cat(
 			ifname(expr.MetaKeyOIFNAME, expr.CmpOpEq, n.Bridge), ifname(expr.MetaKeyIIFNAME, expr.CmpOpNeq, n.Bridge),
+			[]expr.Any{verdict(expr.VerdictDrop)})})
+		// Nor to the host itself (its address on the bridge or any other):
+		// only answers to what the host started. The embedded DNS lives in
+		// each container's own namespace and needs nothing here.
+		c.AddRule(&nftables.Rule{Table: fw.table, Chain: fw.chains[chInput], UserData: ud, Exprs: cat(
+			ifname(expr.MetaKeyIIFNAME, expr.CmpOpEq, n.Bridge), ctNotEstablished(),
 			[]expr.Any{verdict(expr.VerdictDrop)})})
 		return
 	}
@@ -338,7 +357,7 @@ func (fw *firewall) addNetwork(n *netRecord) error {
 }
 
 func (fw *firewall) removeNetwork(id string) error {
-	return fw.removeOwned([]string{chForward, chPostrouting}, "n:"+id)
+	return fw.removeOwned([]string{chForward, chPostrouting, chInput}, "n:"+id)
 }
 
 // ensureGate lets berth's bridges through the iptables filter FORWARD

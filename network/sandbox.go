@@ -295,6 +295,11 @@ func (s *Service) plug(sb *sandbox, ep *endpoint, nsh netns.NsHandle, nlh *netli
 			return fmt.Errorf("create veth for %s: %w", n.Name, err)
 		}
 	}
+	if n.iccOff() {
+		if err := isolatePort(s.nl, ep.HostVeth); err != nil {
+			return err
+		}
+	}
 	link, err := nlh.LinkByName(ep.IfName)
 	if err != nil {
 		return err

@@ -490,6 +490,9 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*network.Creat
 	if req.EnableIPv6 != nil && *req.EnableIPv6 {
 		return nil, cerrdefs.ErrNotImplemented.WithMessage("IPv6 networks are not supported by berth")
 	}
+	if _, err := parseICC(req.Options); err != nil {
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage(err.Error())
+	}
 	var subnet, iprange netip.Prefix
 	var gw netip.Addr
 	ipamDriver := "default"

@@ -272,6 +272,8 @@ func TestCreateBadInput(t *testing.T) {
 		{CreateRequest{Name: "a"}, cerrdefs.ErrConflict, "network with name a already exists"},
 		{CreateRequest{Name: "bridge"}, cerrdefs.ErrPermissionDenied, "bridge is a pre-defined network and cannot be created"},
 		{CreateRequest{Name: "b", Driver: "overlay"}, cerrdefs.ErrNotFound, `plugin "overlay" not found`},
+		{CreateRequest{Name: "b", Options: map[string]string{iccOption: "nope"}}, cerrdefs.ErrInvalidArgument,
+			`failed to parse com.docker.network.bridge.enable_icc value: nope (strconv.ParseBool: parsing "nope": invalid syntax)`},
 	}
 	before := ourLinks(t, s)
 	for _, c := range cases {

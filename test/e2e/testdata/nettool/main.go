@@ -7,6 +7,7 @@
 //	nettool get [-t SECONDS] [-once] URL   print the body (retrying until the deadline unless -once)
 //	nettool lookup [-t SECONDS] NAME       print NAME's addresses, one a line
 //	nettool udpecho PORT                    answer every datagram with "echo:<datagram>"
+//	nettool ra IFACE PREFIX                 send IPv6 router advertisements for PREFIX (a /64) out of IFACE
 package main
 
 import (
@@ -50,6 +51,14 @@ func main() {
 			fmt.Println(strings.Join(addrs, "\n"))
 			return nil
 		})
+	case "ra":
+		if fs.NArg() != 2 {
+			usage()
+		}
+		if err := sendRA(fs.Arg(0), fs.Arg(1), 3); err != nil {
+			fmt.Fprintln(os.Stderr, "nettool:", err)
+			os.Exit(1)
+		}
 	case "udpecho":
 		if fs.NArg() != 1 {
 			usage()
@@ -61,7 +70,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: nettool get|lookup [-t SECONDS] [-once] URL|NAME, nettool udpecho PORT")
+	fmt.Fprintln(os.Stderr, "usage: nettool get|lookup [-t SECONDS] [-once] URL|NAME, nettool udpecho PORT, nettool ra IFACE PREFIX")
 	os.Exit(2)
 }
 
