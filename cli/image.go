@@ -10,6 +10,7 @@ import (
 func newImageCommand(c *CLI) *cobra.Command {
 	return groupCommand(c, "image", "Manage images",
 		newHistoryCommand(c),
+		newImportCommand(c),
 		newImageInspectCommand(c),
 		newLoadCommand(c),
 		newImageListCommand(c),

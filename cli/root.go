@@ -102,6 +102,7 @@ func addCommands(root *cobra.Command, c *CLI) {
 		newRmiCommand(c),
 		newSaveCommand(c),
 		newLoadCommand(c),
+		newImportCommand(c),
 		// containers
 		newContainerCommand(c),
 		newRunCommand(c),

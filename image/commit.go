@@ -40,6 +40,9 @@ type CommitRequest struct {
 	// Tag is a reference to point at the new image ("" for none), in any
 	// form ParseReference accepts ("app", "app:1", "registry:5000/x:y").
 	Tag string
+	// Platform, for an image from scratch, is its os and architecture
+	// (default linux/amd64).
+	Platform *ocispec.Platform
 }
 
 // Commit creates an image from req and returns its ID. The layer is stored
@@ -66,6 +69,9 @@ func (s *Service) Commit(ctx context.Context, req CommitRequest) (digest.Digest,
 	} else {
 		cfg.OS = "linux"
 		cfg.Architecture = "amd64"
+		if p := req.Platform; p != nil {
+			cfg.OS, cfg.Architecture, cfg.Variant = p.OS, p.Architecture, p.Variant
+		}
 		cfg.RootFS.Type = "layers"
 	}
 	if cfg.RootFS.Type == "" {

@@ -7,6 +7,7 @@ import (
 	"github.com/distribution/reference"
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/registry"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/berth/berth/filters"
 	"github.com/berth/berth/image"
@@ -24,4 +25,7 @@ type Backend interface {
 	Prune(ctx context.Context, args filters.Args) (*image.PruneReport, error)
 	Save(ctx context.Context, names []string, w io.Writer) error
 	Load(ctx context.Context, r io.Reader, out progress.Output, quiet bool) error
+	Import(ctx context.Context, req image.ImportRequest, out progress.Output) (digest.Digest, error)
+	Search(ctx context.Context, term string, limit int, args filters.Args, auth *registry.AuthConfig) ([]registry.SearchResult, error)
+	DistributionInspect(ctx context.Context, ref reference.Named, auth *registry.AuthConfig) (*registry.DistributionInspect, error)
 }

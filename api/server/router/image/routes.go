@@ -24,6 +24,8 @@ func (ir *imageRouter) Routes() []router.Route {
 		{Method: http.MethodPost, Path: "/images/prune", Handler: ir.prune},
 		{Method: http.MethodPost, Path: "/images/load", Handler: ir.load},
 		{Method: http.MethodGet, Path: "/images/get", Handler: ir.saveMany},
+		{Method: http.MethodGet, Path: "/images/search", Handler: ir.search},
+		{Method: http.MethodGet, Path: "/distribution/{name:.*}/json", Handler: ir.distribution},
 		{Method: http.MethodGet, Path: "/images/{name:.*}/json", Handler: ir.inspect},
 		{Method: http.MethodGet, Path: "/images/{name:.*}/history", Handler: ir.history},
 		{Method: http.MethodGet, Path: "/images/{name:.*}/get", Handler: ir.saveOne},
@@ -58,8 +60,8 @@ func runStream(w http.ResponseWriter, op func(out progress.Output) error) error 
 func (ir *imageRouter) create(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
 	from := r.Form.Get("fromImage")
 	if from == "" {
-		if r.Form.Get("fromSrc") != "" {
-			return errNotImplemented("import")
+		if src := r.Form.Get("fromSrc"); src != "" {
+			return ir.importImage(ctx, w, r, src)
 		}
 		return errInvalid("fromImage or fromSrc is required")
 	}
@@ -159,4 +161,54 @@ func (ir *imageRouter) save(ctx context.Context, w http.ResponseWriter, names []
 func (ir *imageRouter) load(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
 	quiet := httputils.BoolValue(r, "quiet")
 	return runStream(w, func(out progress.Output) error { return ir.b.Load(ctx, r.Body, out, quiet) })
+}
+
+// importImage answers POST /images/create?fromSrc= (docker import).
+func (ir *imageRouter) importImage(ctx context.Context, w http.ResponseWriter, r *http.Request, src string) error {
+	req := image.ImportRequest{
+		Src: src, Body: r.Body, Repo: r.Form.Get("repo"), Tag: r.Form.Get("tag"),
+		Message: r.Form.Get("message"), Changes: r.Form["changes"], Platform: r.Form.Get("platform"),
+	}
+	return runStream(w, func(out progress.Output) error {
+		_, err := ir.b.Import(ctx, req, out)
+		return err
+	})
+}
+
+// search answers GET /images/search.
+func (ir *imageRouter) search(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	args, err := filters.Parse(r.Form.Get("filters"))
+	if err != nil {
+		return err
+	}
+	limit, err := httputils.IntValue(r, "limit", 0)
+	if err != nil {
+		return err
+	}
+	auth, err := image.DecodeAuth(r.Header.Get("X-Registry-Auth"))
+	if err != nil {
+		return err
+	}
+	res, err := ir.b.Search(ctx, r.Form.Get("term"), limit, args, auth)
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, res)
+}
+
+// distribution answers GET /distribution/{name}/json.
+func (ir *imageRouter) distribution(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	ref, err := image.ParsePullReference(vars["name"], "")
+	if err != nil {
+		return err
+	}
+	auth, err := image.DecodeAuth(r.Header.Get("X-Registry-Auth"))
+	if err != nil {
+		return err
+	}
+	res, err := ir.b.DistributionInspect(ctx, ref, auth)
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, res)
 }
