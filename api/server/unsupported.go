@@ -20,10 +20,6 @@ var unsupported = []struct {
 	{"POST", "/session", "BuildKit sessions (POST /session)"},
 	{"POST", "/grpc", "BuildKit's gRPC API (POST /grpc)"},
 	{"POST", "/images/{name:.*}/push", "pushing images"},
-	{"GET", "/images/search", "searching registries"},
-	{"GET", "/distribution/{name:.*}/json", "distribution inspect"},
-	{"GET", "/containers/{id}/attach/ws", "attaching over a websocket"},
-	{"GET", "/system/df", "disk usage (system df)"},
 }
 
 var unsupportedSegs = func() [][]string {

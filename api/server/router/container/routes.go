@@ -44,6 +44,7 @@ func (cr *containerRouter) coreRoutes() []router.Route {
 		{Method: http.MethodPost, Path: "/containers/{id}/kill", Handler: cr.kill},
 		{Method: http.MethodPost, Path: "/containers/{id}/wait", Handler: cr.wait},
 		{Method: http.MethodPost, Path: "/containers/{id}/attach", Handler: cr.attach},
+		{Method: http.MethodGet, Path: "/containers/{id}/attach/ws", Handler: cr.wsAttach},
 		{Method: http.MethodGet, Path: "/containers/{id}/logs", Handler: cr.logs},
 		{Method: http.MethodPost, Path: "/containers/{id}/resize", Handler: cr.resize},
 		{Method: http.MethodPost, Path: "/containers/{id}/pause", Handler: cr.pause},
