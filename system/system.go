@@ -8,7 +8,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/moby/moby/api/types/registry"
@@ -30,12 +29,13 @@ type ContainerCounts interface {
 
 // Config is what /info and /version report about the daemon itself.
 type Config struct {
-	Version      string
-	APIVersion   string
-	MinAPI       string
-	GitCommit    string
-	DataRoot     string
-	RuntimePath  string
+	Version    string
+	APIVersion string
+	MinAPI     string
+	GitCommit  string
+	DataRoot   string
+	// Runtime is the OCI runtime berthd found at start (ProbeRuntime).
+	Runtime      Runtime
 	Debug        bool
 	Registry     func() *registry.ServiceConfig
 	Images       Counts
@@ -43,17 +43,15 @@ type Config struct {
 	StartedAt    time.Time
 	CgroupDriver string
 	// Warnings are the daemon's own, found at start (an API served
-	// without client verification, a vulnerable runtime): /info reports
-	// them after the host's.
+	// without client verification): /info reports them after the host's,
+	// and the runtime's after them.
 	Warnings []string
 }
 
 // Service answers /info and /version.
 type Service struct {
-	cfg  Config
-	id   string
-	once sync.Once
-	runc string
+	cfg Config
+	id  string
 	// cgroups reports the cgroup version and what it can limit (this
 	// machine's; tests set their own).
 	cgroups func() cgroupFacts
@@ -124,11 +122,6 @@ func CgroupVersion() string {
 	return "1"
 }
 
-func (s *Service) runcVersion() string {
-	s.once.Do(func() { s.runc = runcVersion(s.cfg.RuntimePath) })
-	return s.runc
-}
-
 // SystemVersion answers GET /version.
 func (s *Service) SystemVersion(ctx context.Context) system.VersionResponse {
 	kv := kernelVersion()
@@ -139,7 +132,7 @@ func (s *Service) SystemVersion(ctx context.Context) system.VersionResponse {
 				"ApiVersion": s.cfg.APIVersion, "MinAPIVersion": s.cfg.MinAPI, "Arch": runtime.GOARCH, "Os": runtime.GOOS,
 				"GoVersion": runtime.Version(), "GitCommit": s.cfg.GitCommit, "KernelVersion": kv, "Experimental": "false",
 			}},
-			{Name: "runc", Version: s.runcVersion(), Details: map[string]string{"GitCommit": ""}},
+			{Name: "runc", Version: s.cfg.Runtime.Version, Details: map[string]string{"GitCommit": s.cfg.Runtime.Commit}},
 		},
 		Version:       s.cfg.Version,
 		APIVersion:    s.cfg.APIVersion,
@@ -182,11 +175,13 @@ func (s *Service) SystemInfo(ctx context.Context) (*system.Info, error) {
 		Labels:             []string{},
 		ServerVersion:      s.cfg.Version,
 		DefaultRuntime:     "runc",
-		Runtimes:           map[string]system.RuntimeWithStatus{"runc": {Runtime: system.Runtime{Path: s.cfg.RuntimePath}}},
+		Runtimes:           map[string]system.RuntimeWithStatus{"runc": {Runtime: system.Runtime{Path: s.cfg.Runtime.Path}}},
+		RuncCommit:         system.Commit{ID: s.cfg.Runtime.Commit},
 		SecurityOptions:    []string{"name=seccomp,profile=builtin"},
 	}
 	s.fillCgroupInfo(info)
 	info.Warnings = append(info.Warnings, s.cfg.Warnings...)
+	info.Warnings = append(info.Warnings, s.cfg.Runtime.Warnings()...)
 	info.Swarm.LocalNodeState = "inactive"
 	info.Plugins.Volume = []string{"local"}
 	info.Plugins.Network = []string{"bridge", "host", "null"}

@@ -145,6 +145,15 @@ type daemon struct {
 }
 
 func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
+	// The OCI runtime: there, runnable, and how old (issue 12, item 7).
+	rt, err := system.ProbeRuntime(context.Background(), cfg.Runtime)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range rt.Warnings() {
+		logger.Warn(strings.TrimPrefix(w, "WARNING: "))
+	}
+	logger.Info("OCI runtime", "name", rt.Name, "version", rt.Version, "commit", rt.Commit, "path", rt.Path)
 	// Nobody but root walks into berthd's state (see osutil.DataRootMode).
 	if err := osutil.MkdirPrivate(cfg.DataRoot, osutil.DataRootMode); err != nil {
 		return nil, err
@@ -197,7 +206,7 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 	d.containers, err = container.New(context.Background(), container.Config{
 		Root:      filepath.Join(cfg.DataRoot, "containers"),
 		ExecRoot:  cfg.ExecRoot,
-		Runtime:   cfg.Runtime,
+		Runtime:   rt.Path,
 		ShimPath:  shimPath,
 		InitPath:  findInit(),
 		Images:    d.images,
@@ -224,7 +233,7 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 		MinAPI:       server.MinVersion,
 		GitCommit:    version.GitCommit,
 		DataRoot:     cfg.DataRoot,
-		RuntimePath:  cfg.Runtime,
+		Runtime:      rt,
 		Debug:        cfg.Debug,
 		Registry:     d.images.RegistryServiceConfigTyped,
 		Images:       d.images,
