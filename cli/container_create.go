@@ -161,7 +161,9 @@ func (c *CLI) createContainer(ctx context.Context, cfg *containerConfig, opts cr
 	}
 	res, err := create()
 	if err != nil {
-		if !cerrdefs.IsNotFound(err) || named == nil || opts.pull != pullMissing && opts.pull != "" || !isNoSuchImage(err) {
+		// As the docker CLI: any 404 of create pulls (a missing network
+		// or --volumes-from container then fails again after the pull).
+		if !cerrdefs.IsNotFound(err) || named == nil || opts.pull != pullMissing && opts.pull != "" {
 			return "", err
 		}
 		if !opts.quiet {
@@ -183,14 +185,6 @@ func (c *CLI) createContainer(ctx context.Context, cfg *containerConfig, opts cr
 		}
 	}
 	return res.ID, nil
-}
-
-// isNoSuchImage tells a missing image from other 404s of create (a missing
-// network, a missing container in --volumes-from).
-func isNoSuchImage(err error) bool {
-	msg := strings.ToLower(err.Error())
-	return strings.Contains(msg, "no such image") || strings.Contains(msg, "image not known") ||
-		strings.Contains(msg, "not found") && strings.Contains(msg, "image")
 }
 
 // pullImageForRun pulls named with its progress on stderr, as run and
@@ -217,7 +211,10 @@ func (c *CLI) pullImageForRun(ctx context.Context, named reference.Named, platfo
 
 // startErrorStatus maps a failed start to docker's exit status: 127 when
 // the command was not found, 126 when it could not be executed, 125
-// otherwise.
+// otherwise. The Engine API answers every failed start with 400 and words
+// (dockerd's and berthd's alike), so, as the docker CLI, this reads the
+// daemon's message: the one place the CLI decides by an error's text,
+// because the wire carries nothing else.
 func startErrorStatus(err error, cmd string) error {
 	msg := err.Error()
 	code := 125

@@ -3,9 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
@@ -231,9 +229,6 @@ func runLogs(ctx context.Context, c *CLI, opts logsOptions, name string) error {
 	}
 	if err != nil && ctx.Err() != nil {
 		return errCanceled
-	}
-	if err != nil && strings.Contains(err.Error(), "Unrecognized input header") {
-		return fmt.Errorf("error from daemon in stream: %w", err)
 	}
 	return err
 }

@@ -23,6 +23,7 @@ const ctrID = "3f2a6b1c9d8e7f60514a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e"
 type fakeContainer struct {
 	mu       sync.Mutex
 	noImage  int    // create answers "No such image" this many times
+	notFound string // ... or this 404 message
 	stdout   string // written on start
 	stderr   string
 	exitCode int
@@ -83,7 +84,11 @@ func (f *fakeContainer) serve(t *testing.T) func(w http.ResponseWriter, r *http.
 			defer f.mu.Unlock()
 			if f.noImage > 0 {
 				f.noImage--
-				notFound(w, "No such image: busybox:latest")
+				msg := "No such image: busybox:latest"
+				if f.notFound != "" {
+					msg = f.notFound
+				}
+				notFound(w, msg)
 				return true
 			}
 			_ = json.NewDecoder(r.Body).Decode(&f.created)
@@ -177,6 +182,28 @@ func TestRunForeground(t *testing.T) {
 	if c.Image != "busybox" || !c.AttachStdout || !c.AttachStderr || c.AttachStdin || c.OpenStdin ||
 		strings.Join(c.Cmd, " ") != "sh -c exit 3" || c.HostConfig.NetworkMode != "default" || c.HostConfig.RestartPolicy.Name != "no" {
 		t.Errorf("create request: %+v / %+v", c.Config, c.HostConfig)
+	}
+}
+
+// TestRunPullsOnAny404: as the docker CLI, run pulls when create answers
+// 404 of any kind (the class, not the words, decides), then creates again.
+func TestRunPullsOnAny404(t *testing.T) {
+	d := newFakeDaemon(t)
+	d.pullStream = []string{`{"status":"Status: Image is up to date for busybox:latest"}`}
+	f := newFakeContainer()
+	f.noImage = 1
+	f.notFound = "No such container: data"
+	d.extra = f.serve(t)
+	r := d.run(t, "", "", "run", "--rm", "busybox", "true")
+	if r.code != 0 {
+		t.Fatalf("run: %+v", r)
+	}
+	got := callPaths(d.calls())
+	if len(got) < 3 || got[0] != "POST /containers/create" || got[1] != "POST /images/create" || got[2] != "POST /containers/create" {
+		t.Errorf("requests: %q, want create, pull, create", got)
+	}
+	if !strings.HasPrefix(r.stderr, "Unable to find image 'busybox:latest' locally\n") {
+		t.Errorf("stderr %q", r.stderr)
 	}
 }
 

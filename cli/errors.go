@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"os"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
@@ -58,10 +61,11 @@ func (c *CLI) ErrorMessage(err error) string {
 	if err == nil || errors.Is(err, errCanceled) {
 		return ""
 	}
-	if client.IsErrConnectionFailed(err) && (errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) ||
-		strings.HasPrefix(err.Error(), "Cannot connect to the Docker daemon")) {
+	if client.IsErrConnectionFailed(err) {
 		host, _ := c.Host()
-		return fmt.Sprintf("Cannot connect to the berth daemon at %s. Is the berth daemon running?", host)
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) || nothingListens(host) {
+			return fmt.Sprintf("Cannot connect to the berth daemon at %s. Is the berth daemon running?", host)
+		}
 	}
 	return err.Error()
 }
@@ -154,4 +158,22 @@ func rangeArgs(min, max int) cobra.PositionalArgs {
 		}
 		return argsError(cmd, fmt.Sprintf("requires at least %d and at most %d %s", min, max, plural(max)), "Run")
 	}
+}
+
+// nothingListens reports whether no daemon answers at host: its socket is
+// missing or refuses connections, or a TCP dial times out. The client's
+// error does not always carry the cause (it words a refused connection as
+// "Cannot connect to the Docker daemon"), so the system is asked again,
+// with one dial.
+func nothingListens(host string) bool {
+	proto, addr, ok := strings.Cut(host, "://")
+	if !ok || proto != "unix" && proto != "tcp" {
+		return false
+	}
+	conn, err := net.DialTimeout(proto, addr, 2*time.Second)
+	if err == nil {
+		conn.Close()
+		return false
+	}
+	return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrDeadlineExceeded)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -229,7 +230,7 @@ func (c *CLI) holdHijackedConnection(ctx context.Context, resp client.HijackedRe
 }
 
 func isClosedConnErr(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || strings.Contains(err.Error(), "use of closed network connection")
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed)
 }
 
 // monitorTTYSize sends the terminal's size with resize now and again on

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/berth/berth/cli/formatter"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
@@ -335,7 +336,7 @@ func newNetworkRemoveCommand(c *CLI) *cobra.Command {
 					if ctx.Err() != nil {
 						return errCanceled
 					}
-					if force && isNotFoundErr(err) {
+					if force && cerrdefs.IsNotFound(err) {
 						continue
 					}
 					fmt.Fprintln(c.Err, err)
@@ -352,10 +353,6 @@ func newNetworkRemoveCommand(c *CLI) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Do not error if the network does not exist")
 	return cmd
-}
-
-func isNotFoundErr(err error) bool {
-	return err != nil && (strings.Contains(strings.ToLower(err.Error()), "not found") || strings.Contains(err.Error(), "No such"))
 }
 
 func newNetworkPruneCommand(c *CLI) *cobra.Command {

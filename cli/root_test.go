@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -189,4 +190,32 @@ func TestLoginLogout(t *testing.T) {
 	checkOutput(t, "config.json after logout", string(data), "{\n\t\"auths\": {}\n}")
 	r = d.run(t, dir, "", "logout")
 	checkOutput(t, "logout hub", r.stdout, "Removing login credentials for https://index.docker.io/v1/\n")
+}
+
+// TestConnectionRefusedSocket: a socket file nobody listens on (a berthd
+// that died) gets berth's message too, though the client's error words it
+// as Docker's without the cause.
+func TestConnectionRefusedSocket(t *testing.T) {
+	var out, errOut strings.Builder
+	c := New(strings.NewReader(""), &out, &errOut)
+	sock := filepath.Join(t.TempDir(), "dead.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.SetUnlinkOnClose(false)
+	l.Close()
+	c.Getenv = func(k string) string {
+		if k == EnvHost {
+			return "unix://" + sock
+		}
+		return ""
+	}
+	root := NewRootCommand(c)
+	root.SetArgs([]string{"images"})
+	err = root.Execute()
+	want := "Cannot connect to the berth daemon at unix://" + sock + ". Is the berth daemon running?"
+	if got := c.ErrorMessage(err); got != want {
+		t.Errorf("message %q, want %q", got, want)
+	}
 }

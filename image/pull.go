@@ -2,11 +2,11 @@ package image
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	ccontent "github.com/containerd/containerd/v2/core/content"
@@ -41,6 +41,29 @@ type resolved struct {
 	endpoint endpoint
 }
 
+// linuxAMD64 is the one platform berth pulls.
+var linuxAMD64 = v1.Platform{OS: "linux", Architecture: "amd64"}
+
+// indexHasPlatform reports whether the image index manifest lists an image
+// for platform, as go-containerregistry picks one (an entry without a
+// platform is linux/amd64).
+func indexHasPlatform(manifest []byte, platform v1.Platform) bool {
+	idx, err := v1.ParseIndexManifest(bytes.NewReader(manifest))
+	if err != nil {
+		return true // not this package's to judge: the error stands
+	}
+	for _, m := range idx.Manifests {
+		p := linuxAMD64
+		if m.Platform != nil {
+			p = *m.Platform
+		}
+		if p.Satisfies(platform) {
+			return true
+		}
+	}
+	return false
+}
+
 // resolve finds ref's manifest for linux/amd64, trying mirrors first. No
 // progress is sent, so its errors can still be HTTP statuses.
 func (s *Service) resolve(ctx context.Context, ref reference.Named, auth *registry.AuthConfig) (*resolved, error) {
@@ -62,7 +85,7 @@ func (s *Service) resolve(ctx context.Context, ref reference.Named, auth *regist
 		if ep.mirror {
 			ac = nil
 		}
-		opts := append(s.remoteOptions(ctx, authenticator(ac)), remote.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"}))
+		opts := append(s.remoteOptions(ctx, authenticator(ac)), remote.WithPlatform(linuxAMD64))
 		desc, err := remote.Get(nref, opts...)
 		if err != nil {
 			if ac == nil && isUnauthorized(err) {
@@ -83,8 +106,8 @@ func (s *Service) resolve(ctx context.Context, ref reference.Named, auth *regist
 				lastErr = err
 				continue
 			}
-			if strings.Contains(err.Error(), "no child with platform") {
-				return nil, cerrdefs.ErrNotFound.WithMessage(fmt.Sprintf("no matching manifest for linux/amd64 in the manifest list entries"))
+			if desc.MediaType.IsIndex() && !indexHasPlatform(desc.Manifest, linuxAMD64) {
+				return nil, cerrdefs.ErrNotFound.WithMessage("no matching manifest for linux/amd64 in the manifest list entries")
 			}
 			return nil, err
 		}

@@ -1,7 +1,7 @@
 package image
 
 import (
-	"fmt"
+	"errors"
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -35,13 +35,20 @@ func parseNormalized(s string) (reference.Named, error) {
 		name = name[:i]
 	}
 	if strings.ToLower(name) != name {
-		return nil, fmt.Errorf("%s", errUppercase)
+		return nil, errors.New(errUppercase)
+	}
+	// The library also takes a digest's algorithm without a tag before it
+	// ("x@SHA256:...") for part of the repository name.
+	if i := strings.IndexByte(s, '@'); i >= 0 && !strings.Contains(s[strings.LastIndexByte(s[:i], '/')+1:i], ":") {
+		if alg, _, _ := strings.Cut(s[i+1:], ":"); strings.ToLower(alg) != alg {
+			return nil, errors.New(errUppercase)
+		}
 	}
 	r, err := reference.ParseNormalizedNamed(s)
+	if errors.Is(err, reference.ErrNameContainsUppercase) {
+		return nil, errors.New(errUppercase)
+	}
 	if err != nil {
-		if strings.Contains(err.Error(), "must be lowercase") {
-			return nil, fmt.Errorf("%s", errUppercase)
-		}
 		return nil, err
 	}
 	return r, nil

@@ -3,6 +3,7 @@ package network
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -152,7 +153,7 @@ func (d *dnsServer) serveTCP() {
 }
 
 func isClosed(err error) bool {
-	return err != nil && (strings.Contains(err.Error(), "use of closed") || err == net.ErrClosed)
+	return errors.Is(err, net.ErrClosed)
 }
 
 // answer resolves a query: names of containers sharing a network with the
