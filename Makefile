@@ -6,6 +6,8 @@ BIN         := bin
 VERSION     ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -X github.com/berth/berth/version.Version=$(VERSION) -X github.com/berth/berth/version.GitCommit=$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 E2E_TIMEOUT ?= 30m
+# hack/deps.sh installs staticcheck (STATICCHECK_VERSION) into $(go env GOPATH)/bin.
+STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 
 .PHONY: all build deps quickstart test unit e2e e2e-docker bench bench-pull lint clean registries
 
@@ -27,10 +29,10 @@ registries: deps
 quickstart: deps build registries
 	./hack/quickstart.sh
 
-# The test command CI runs: vet, unit tests (race), then the e2e suite
-# against a real berthd with real runc and a real registry.
-test: deps build registries
-	$(GO) vet ./...
+# The test command CI runs: lint (gofmt, vet, staticcheck, go.mod tidy),
+# unit tests (race), then the e2e suite against a real berthd with real
+# runc and a real registry.
+test: deps lint build registries
 	$(GO) test -race -count=1 ./...
 	$(MAKE) e2e
 
@@ -47,9 +49,11 @@ e2e-docker: deps build registries
 bench: deps build registries
 	./bench/run.sh
 
-lint:
+lint: deps
 	gofmt -l . | (! grep .)
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
+	$(GO) mod tidy -diff
 
 clean:
 	rm -rf $(BIN)

@@ -15,11 +15,21 @@ if ((${#missing[@]})); then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+GO=go
 if ! command -v go >/dev/null; then
 	if [[ -x /usr/local/go/bin/go ]]; then
 		echo "deps: add /usr/local/go/bin to PATH" >&2
+		GO=/usr/local/go/bin/go
 	else
 		echo "deps: Go 1.26 is required (https://go.dev/dl)" >&2
 		exit 1
 	fi
+fi
+# staticcheck for `make lint`, pinned (2026.2.2 builds with Go 1.26), in
+# $(go env GOPATH)/bin, where the Makefile looks for it.
+STATICCHECK_VERSION=v0.8.2
+sc="$("$GO" env GOPATH)/bin/staticcheck"
+if ! [[ -x $sc ]] || ! "$sc" -version 2>/dev/null | grep -q "(${STATICCHECK_VERSION#v})"; then
+	echo "deps: installing staticcheck $STATICCHECK_VERSION"
+	"$GO" install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
 fi
