@@ -158,10 +158,9 @@ func (c *CLI) Client() (*client.Client, error) {
 		client.WithHost(host),
 		client.WithUserAgent(fmt.Sprintf("Berth-Client/%s (%s)", clientVersion(), runtime.GOOS)),
 	)
+	// Without a fixed version the client negotiates one with the daemon.
 	if v := c.Getenv(EnvAPIVersion); v != "" {
 		opts = append(opts, client.WithAPIVersion(v))
-	} else {
-		opts = append(opts, client.WithAPIVersionNegotiation())
 	}
 	cl, err := client.New(opts...)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/berth/berth/cli/formatter"
 	"github.com/moby/moby/api/types/container"
@@ -582,11 +581,6 @@ func newUpdateCommand(c *CLI) *cobra.Command {
 	flags.Int64Var(&pidsLimit, "pids-limit", 0, "Tune container pids limit (set -1 for unlimited)")
 	flags.StringVar(&restart, "restart", "", "Restart policy to apply when a container exits")
 	return cmd
-}
-
-// statusString renders a container summary's age for tables.
-func createdSince(created int64, now time.Time) string {
-	return formatter.Since(time.Unix(created, 0), now)
 }
 
 var _ = strconv.Itoa

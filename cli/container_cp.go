@@ -266,7 +266,7 @@ func extractTar(r io.Reader, dir, rootName string) error {
 			}
 			_ = os.Chmod(target, tarMode(hdr))
 			dirs = append(dirs, dirTime{target, hdr.ModTime})
-		case tar.TypeReg, tar.TypeRegA:
+		case tar.TypeReg: // the reader turns legacy TypeRegA into TypeReg
 			if fi, err := os.Lstat(target); err == nil && fi.IsDir() {
 				return fmt.Errorf("cannot overwrite directory %q with non-directory", target)
 			}

@@ -620,14 +620,6 @@ func validateAttach(val string) (string, error) {
 	return val, errors.New("valid streams are STDIN, STDOUT and STDERR")
 }
 
-// validateLinkLocalIP accepts a link-local IPv4 or IPv6 address.
-func validateLinkLocalIP(val string) (string, error) {
-	if _, err := netip.ParseAddr(val); err != nil {
-		return "", fmt.Errorf("%s is not an IP address", val)
-	}
-	return val, nil
-}
-
 // validateSysctl accepts "name=value".
 func validateSysctl(val string) (string, error) {
 	k, _, ok := strings.Cut(val, "=")

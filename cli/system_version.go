@@ -144,7 +144,7 @@ func serverVersion(sv client.ServerVersionResult) *system.VersionResponse {
 		MinAPIVersion: sv.MinAPIVersion,
 		Os:            sv.Os,
 		Arch:          sv.Arch,
-		Experimental:  sv.Experimental,
+		Experimental:  sv.Experimental, //lint:ignore SA1019 docker version still prints it
 		Components:    slices.Clone(sv.Components),
 	}
 	hasEngine := false
@@ -176,7 +176,7 @@ func serverVersion(sv client.ServerVersionResult) *system.VersionResponse {
 			"MinAPIVersion": sv.MinAPIVersion,
 			"Os":            sv.Os,
 			"Arch":          sv.Arch,
-			"Experimental":  fmt.Sprint(sv.Experimental),
+			"Experimental":  fmt.Sprint(sv.Experimental), //lint:ignore SA1019 docker version still prints it
 		}}
 		v.Components = append([]system.ComponentVersion{engine}, v.Components...)
 	}

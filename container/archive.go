@@ -1107,7 +1107,7 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader, buf []byte) error {
 		if err := unix.Mkdirat(dfd, base, 0o700); err != nil && err != unix.EEXIST {
 			return err
 		}
-	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
+	case tar.TypeReg, tar.TypeGNUSparse: // the reader turns legacy TypeRegA into TypeReg
 		fd, err := unix.Openat(dfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 		if err != nil {
 			return err

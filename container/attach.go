@@ -25,8 +25,6 @@ type Stream interface {
 	io.ReadWriteCloser
 }
 
-type closeWriter interface{ CloseWrite() error }
-
 // pendingAttach is an attach that waits for the container to start. It is
 // registered before the client is told the stream is open, so a start the
 // client sends after that answer always finds it.

@@ -665,7 +665,7 @@ func toImageConfig(c *container.Config) dockerspec.DockerOCIImageConfig {
 	ic.WorkingDir = c.WorkingDir
 	ic.Labels = c.Labels
 	ic.StopSignal = c.StopSignal
-	ic.ArgsEscaped = c.ArgsEscaped //nolint:staticcheck // carried over as Docker does
+	ic.ArgsEscaped = c.ArgsEscaped //lint:ignore SA1019 carried over as Docker does
 	if len(c.ExposedPorts) > 0 {
 		ic.ExposedPorts = map[string]struct{}{}
 		for p := range c.ExposedPorts {

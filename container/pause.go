@@ -91,7 +91,7 @@ func (s *Service) Rename(ctx context.Context, idOrName, newName string) error {
 	if err != nil {
 		s.mu.Unlock()
 		if c.Name == "/"+strings.TrimPrefix(newName, "/") {
-			return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("Renaming a container with the same name as its current name"))
+			return cerrdefs.ErrConflict.WithMessage("Renaming a container with the same name as its current name")
 		}
 		return err
 	}

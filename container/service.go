@@ -2,7 +2,6 @@ package container
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -473,5 +472,3 @@ var signals = map[string]syscall.Signal{
 func (s *Service) shimClient(c *Container) shim.Client {
 	return shim.Client{StateDir: s.stateDir(c.ID)}
 }
-
-var errNotRunning = errors.New("not running")

@@ -142,11 +142,6 @@ func readInto(p string, buf *[]byte) []byte {
 	}
 }
 
-// sample reads one StatsResponse.
-func (s *Service) sample(c *Container) *container.StatsResponse {
-	return s.sampleWith(c, s.newStatsReader(c.ID))
-}
-
 func (s *Service) sampleWith(c *Container, r *statsReader) *container.StatsResponse {
 	c.mu.Lock()
 	running := c.State.Running && !c.State.Restarting

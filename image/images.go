@@ -81,10 +81,6 @@ func (s *Service) List(ctx context.Context, args filters.Args, all bool) ([]imag
 		if danglingSet && isDangling != dangling {
 			continue
 		}
-		if !all && !danglingSet && isDangling && len(r.RepoDigests) == 0 {
-			// docker images hides untagged intermediate images unless -a;
-			// pulled-by-digest images still show.
-		}
 		if !args.MatchLabels("label", c.Config.Labels) {
 			continue
 		}

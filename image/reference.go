@@ -54,8 +54,6 @@ func parseNormalized(s string) (reference.Named, error) {
 	return r, nil
 }
 
-func refError(s string, err error) string { return err.Error() }
-
 // ParsePullReference combines the fromImage and tag query parameters of
 // POST /images/create. tag may be a tag or a digest ("sha256:...").
 func ParsePullReference(fromImage, tag string) (reference.Named, error) {

@@ -133,7 +133,7 @@ func (u *unpacker) entry(hdr *tar.Header, tr io.Reader) error {
 	switch hdr.Typeflag {
 	case tar.TypeDir:
 		err = u.mkdir(dfd, dir, base, name, hdr)
-	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse, tar.TypeCont:
+	case tar.TypeReg, tar.TypeGNUSparse, tar.TypeCont: // the reader turns legacy TypeRegA into TypeReg
 		err = u.file(dfd, name, base, hdr, tr)
 	case tar.TypeSymlink:
 		err = u.symlink(dfd, name, base, hdr)

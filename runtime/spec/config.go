@@ -96,7 +96,7 @@ func mergeImage(c *container.Config, img *dockerspec.DockerOCIImageConfig) {
 	if len(c.Entrypoint) == 0 {
 		if len(c.Cmd) == 0 {
 			c.Cmd = slices.Clone(img.Cmd)
-			c.ArgsEscaped = img.ArgsEscaped
+			c.ArgsEscaped = img.ArgsEscaped //lint:ignore SA1019 carried over as Docker does
 		}
 		if c.Entrypoint == nil {
 			c.Entrypoint = slices.Clone(img.Entrypoint)

@@ -87,12 +87,3 @@ func findMount(s *specs.Spec, dest string) *specs.Mount {
 	}
 	return nil
 }
-
-func hasNS(s *specs.Spec, t specs.LinuxNamespaceType) (specs.LinuxNamespace, bool) {
-	for _, n := range s.Linux.Namespaces {
-		if n.Type == t {
-			return n, true
-		}
-	}
-	return specs.LinuxNamespace{}, false
-}

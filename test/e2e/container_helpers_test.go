@@ -610,12 +610,6 @@ func (tm *term) wantSize(what string, rows, cols int) {
 	}
 }
 
-// running reports whether the command in the terminal is still running.
-func (tm *term) running() bool {
-	_, err := os.Stat(tm.rcFile)
-	return err != nil
-}
-
 func contextTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
 }

@@ -363,11 +363,9 @@ func (sb *netSandbox) tool() string {
 		return sb.toolPath
 	}
 	p := filepath.Join(sb.dir, "nettool")
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		goBin = "go"
-	}
-	cmd := exec.Command(goBin, "build", "-o", p, "./testdata/nettool")
+	// go test puts its own GOROOT/bin first on the test's PATH: this is
+	// the go that runs the suite.
+	cmd := exec.Command("go", "build", "-o", p, "./testdata/nettool")
 	cmd.Dir = filepath.Join(env.repoRoot, "test", "e2e")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
