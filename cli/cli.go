@@ -170,9 +170,6 @@ func (c *CLI) Client() (*client.Client, error) {
 	return cl, nil
 }
 
-// SetClient makes the CLI use cl instead of building its own (tests).
-func (c *CLI) SetClient(cl *client.Client) { c.client = cl }
-
 // Close releases the API client.
 func (c *CLI) Close() error {
 	if c.client != nil {

@@ -80,12 +80,6 @@ func ParsePullReference(fromImage, tag string) (reference.Named, error) {
 	return reference.TagNameOnly(r), nil
 }
 
-// FamiliarString is the short form users see: "nginx:alpine".
-func FamiliarString(r reference.Named) string { return reference.FamiliarString(r) }
-
-// FamiliarName is the short repository name: "nginx", "user/app".
-func FamiliarName(r reference.Named) string { return reference.FamiliarName(r) }
-
 // shortID returns the 12-hex-digit form of an image ID.
 func shortID(id digest.Digest) string { return truncateID(id.Encoded()) }
 
