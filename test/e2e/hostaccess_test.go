@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
@@ -43,11 +42,8 @@ func buildHostProbe(t *testing.T) string {
 		t.Fatal(err)
 	}
 	p := filepath.Join(dir, "hostprobe")
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		goBin = "go"
-	}
-	cmd := exec.Command(goBin, "build", "-o", p, "./testdata/hostprobe")
+	// go test puts its own GOROOT/bin first on the test's PATH.
+	cmd := exec.Command("go", "build", "-o", p, "./testdata/hostprobe")
 	cmd.Dir = filepath.Join(env.repoRoot, "test", "e2e")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
