@@ -16,6 +16,7 @@ func newImageCommand(c *CLI) *cobra.Command {
 		newImageListCommand(c),
 		newImagePruneCommand(c),
 		newPullCommand(c),
+		newPushCommand(c),
 		newImageRemoveCommand(c),
 		newSaveCommand(c),
 		newTagCommand(c),

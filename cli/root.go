@@ -96,6 +96,7 @@ func addCommands(root *cobra.Command, c *CLI) {
 		// images
 		newImageCommand(c),
 		newPullCommand(c),
+		newPushCommand(c),
 		newImagesCommand(c),
 		newHistoryCommand(c),
 		newTagCommand(c),

@@ -80,7 +80,7 @@ Options:
 	for _, s := range []string{
 		"Usage:  berth [OPTIONS] COMMAND\n\nA self-sufficient runtime for containers\n\nCommon Commands:\n" +
 			"  run         Create and run a new container from an image\n  exec        Execute a command in a running container\n" +
-			"  ps          List containers\n  pull        Download an image from a registry\n  images      List images\n",
+			"  ps          List containers\n  pull        Download an image from a registry\n  push        Upload an image to a registry\n  images      List images\n",
 		"\nManagement Commands:\n  container   Manage containers\n  image       Manage images\n",
 		"\nCommands:\n  attach      Attach local standard input, output, and error streams to a running container\n",
 		"  history     Show the history of an image\n",

@@ -167,6 +167,7 @@ func (s *Service) Pull(ctx context.Context, ref reference.Named, auth *registry.
 	if id, ok := s.records.lookupRef(ref.String()); ok && id == configDigest {
 		if rec, err := s.records.get(id); err == nil && s.layersPresent(ctx, rec) {
 			_ = s.records.addImage(rec, nil, []string{repoDigest})
+			s.recordPullSources(ref, rec)
 			_ = progress.Status(out, "", "Digest: "+res.desc.Digest.String())
 			_ = progress.Status(out, "", "Status: Image is up to date for "+reference.FamiliarString(ref))
 			s.emit("pull", reference.FamiliarString(ref), reference.FamiliarName(ref))
@@ -253,6 +254,7 @@ func (s *Service) Pull(ctx context.Context, ref reference.Named, auth *registry.
 	if err != nil {
 		return err
 	}
+	s.recordPullSources(ref, rec)
 	_ = progress.Status(out, "", "Digest: "+res.desc.Digest.String())
 	_ = progress.Status(out, "", "Status: Downloaded newer image for "+reference.FamiliarString(ref))
 	s.emit("pull", reference.FamiliarString(ref), reference.FamiliarName(ref))

@@ -80,6 +80,33 @@ func ParsePullReference(fromImage, tag string) (reference.Named, error) {
 	return reference.TagNameOnly(r), nil
 }
 
+// ParsePushReference combines the name in the path of POST
+// /images/{name}/push with its tag parameter: a tagged reference, or the
+// bare repository when tag is empty (every tag is pushed).
+func ParsePushReference(name, tag string) (reference.Named, error) {
+	r, err := parseNormalized(name)
+	if err != nil {
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage(err.Error())
+	}
+	if _, ok := r.(reference.Digested); ok {
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage("cannot push a digest reference")
+	}
+	if tag == "" {
+		if t, ok := r.(reference.Tagged); ok {
+			tag = t.Tag()
+		}
+	}
+	r = reference.TrimNamed(r)
+	if tag == "" {
+		return r, nil
+	}
+	tagged, err := reference.WithTag(r, tag)
+	if err != nil {
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage("invalid tag format")
+	}
+	return tagged, nil
+}
+
 // shortID returns the 12-hex-digit form of an image ID.
 func shortID(id digest.Digest) string { return truncateID(id.Encoded()) }
 

@@ -239,7 +239,14 @@ func classifyRegistryError(ref reference.Named, err error) error {
 	return err
 }
 
-// Login checks credentials against a registry, as POST /auth does.
+// Login checks credentials against a registry, as POST /auth does: the
+// registry's /v2/ challenge, then Basic credentials on /v2/ itself, or the
+// token service's verdict on them (an offline token asked for, as docker
+// login asks). Errors carry Docker's wording: "login attempt to
+// http://host/v2/ failed with status: 401 Unauthorized" (Basic) or `Get
+// "https://host/v2/": unauthorized: incorrect username or password`
+// (token). A refresh token the service hands out comes back as the
+// IdentityToken, which the CLI stores instead of the password.
 func (s *Service) Login(ctx context.Context, ac registry.AuthConfig) (registry.AuthResponse, error) {
 	server := ac.ServerAddress
 	server = strings.TrimPrefix(strings.TrimPrefix(server, "https://"), "http://")
@@ -248,47 +255,41 @@ func (s *Service) Login(ctx context.Context, ac registry.AuthConfig) (registry.A
 		server = name.DefaultRegistry
 	}
 	server = strings.TrimSuffix(strings.TrimSuffix(server, "/v1"), "/v2")
-	var opts []name.Option
-	if s.registryConfig().isInsecure(server) {
-		opts = append(opts, name.Insecure)
-	}
-	reg, err := name.NewRegistry(server, opts...)
-	if err != nil {
-		return registry.AuthResponse{}, cerrdefs.ErrInvalidArgument.WithMessage(err.Error())
-	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	auth := authenticator(&ac)
-	// Asking for a push-pull token on a probe repository makes token
-	// registries check the credentials; basic-auth registries check them
-	// on /v2/ itself.
-	repo := reg.Repo("berth-login-probe")
-	scopes := []string{repo.Scope(transport.PullScope)}
-	tr, err := transport.NewWithContext(ctx, reg, auth, s.transport, scopes)
-	if err != nil {
-		return registry.AuthResponse{}, cerrdefs.ErrUnauthenticated.WithMessage(loginError(reg, err).Error())
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s://%s/v2/", reg.Scheme(), reg.RegistryStr()), nil)
+	rs, err := s.openSession(ctx, server, &ac, nil)
 	if err != nil {
 		return registry.AuthResponse{}, err
 	}
-	resp, err := (&http.Client{Transport: tr}).Do(req)
+	v2 := rs.url("/v2/")
+	var identity string
+	if rs.challenge.scheme == "bearer" && ac.RegistryToken == "" {
+		tok, err := rs.fetchToken(ctx, nil, true)
+		if err != nil {
+			return registry.AuthResponse{}, cerrdefs.ErrUnauthenticated.WithMessage(fmt.Sprintf("Get %q: %s", v2, err))
+		}
+		identity = tok.RefreshToken
+		rs.mu.Lock()
+		rs.token = tok.token()
+		rs.mu.Unlock()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, v2, nil)
 	if err != nil {
-		return registry.AuthResponse{}, cerrdefs.ErrUnauthenticated.WithMessage(loginError(reg, err).Error())
+		return registry.AuthResponse{}, err
 	}
-	resp.Body.Close()
-	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-		return registry.AuthResponse{}, cerrdefs.ErrUnauthenticated.WithMessage(fmt.Sprintf("login attempt to %s://%s/v2/ failed with status: %d %s", reg.Scheme(), reg.RegistryStr(), resp.StatusCode, http.StatusText(resp.StatusCode)))
+	resp, err := rs.do(req)
+	if err != nil {
+		return registry.AuthResponse{}, err
 	}
-	return registry.AuthResponse{Status: "Login Succeeded"}, nil
-}
-
-func loginError(reg name.Registry, err error) error {
-	var terr *transport.Error
-	if errors.As(err, &terr) && (terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden) {
-		return fmt.Errorf("login attempt to %s://%s/v2/ failed with status: %d %s", reg.Scheme(), reg.RegistryStr(), terr.StatusCode, http.StatusText(terr.StatusCode))
+	drain(resp)
+	if resp.StatusCode != http.StatusOK {
+		msg := fmt.Sprintf("login attempt to %s failed with status: %d %s", v2, resp.StatusCode, http.StatusText(resp.StatusCode))
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+			return registry.AuthResponse{}, cerrdefs.ErrUnauthenticated.WithMessage(msg)
+		}
+		return registry.AuthResponse{}, errors.New(msg)
 	}
-	return err
+	return registry.AuthResponse{Status: "Login Succeeded", IdentityToken: identity}, nil
 }
 
 // isUnauthorized reports whether a registry refused for lack of credentials.

@@ -53,6 +53,9 @@ type Service struct {
 	// opMu serialises reference changes with deletions and prunes.
 	opMu sync.Mutex
 
+	// tokens are registry bearer tokens, kept until they expire.
+	tokens tokenCache
+
 	usage      InUse
 	layerUsage func() []digest.Digest
 	events     EventPublisher

@@ -8,6 +8,7 @@ import (
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth/berth/filters"
 	"github.com/berth/berth/image"
@@ -17,6 +18,7 @@ import (
 // Backend is what the image routes need from the image service.
 type Backend interface {
 	Pull(ctx context.Context, ref reference.Named, auth *registry.AuthConfig, out progress.Output) error
+	Push(ctx context.Context, ref reference.Named, platform *ocispec.Platform, auth *registry.AuthConfig, out progress.Output) error
 	List(ctx context.Context, args filters.Args, all bool) ([]imagetypes.Summary, error)
 	Inspect(ctx context.Context, name string) (*imagetypes.InspectResponse, error)
 	History(ctx context.Context, name string) ([]imagetypes.HistoryResponseItem, error)

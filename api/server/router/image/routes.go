@@ -3,7 +3,11 @@ package image
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"strings"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth/berth/api/server/httputils"
 	"github.com/berth/berth/api/server/router"
@@ -30,6 +34,7 @@ func (ir *imageRouter) Routes() []router.Route {
 		{Method: http.MethodGet, Path: "/images/{name:.*}/history", Handler: ir.history},
 		{Method: http.MethodGet, Path: "/images/{name:.*}/get", Handler: ir.saveOne},
 		{Method: http.MethodPost, Path: "/images/{name:.*}/tag", Handler: ir.tag},
+		{Method: http.MethodPost, Path: "/images/{name:.*}/push", Handler: ir.push},
 		{Method: http.MethodDelete, Path: "/images/{name:.*}", Handler: ir.remove},
 	}
 }
@@ -77,6 +82,51 @@ func (ir *imageRouter) create(ctx context.Context, w http.ResponseWriter, r *htt
 		return err
 	}
 	return runStream(w, func(out progress.Output) error { return ir.b.Pull(ctx, ref, auth, out) })
+}
+
+func (ir *imageRouter) push(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	ref, err := image.ParsePushReference(vars["name"], r.Form.Get("tag"))
+	if err != nil {
+		return err
+	}
+	var platform *ocispec.Platform
+	if p := r.Form.Get("platform"); p != "" {
+		if platform, err = parsePlatform(p); err != nil {
+			return err
+		}
+	}
+	auth, err := image.DecodeAuth(r.Header.Get("X-Registry-Auth"))
+	if err != nil {
+		return err
+	}
+	return runStream(w, func(out progress.Output) error { return ir.b.Push(ctx, ref, platform, auth, out) })
+}
+
+// parsePlatform reads the platform query parameter: the JSON of an OCI
+// platform, as the docker CLI sends it (API 1.46), or "os[/arch[/variant]]".
+func parsePlatform(s string) (*ocispec.Platform, error) {
+	var p ocispec.Platform
+	if strings.HasPrefix(strings.TrimSpace(s), "{") {
+		if err := json.Unmarshal([]byte(s), &p); err != nil {
+			return nil, errInvalid("invalid platform: " + err.Error())
+		}
+	} else {
+		parts := strings.Split(s, "/")
+		if len(parts) > 3 {
+			return nil, errInvalid("invalid platform: " + s)
+		}
+		p.OS = parts[0]
+		if len(parts) > 1 {
+			p.Architecture = parts[1]
+		}
+		if len(parts) > 2 {
+			p.Variant = parts[2]
+		}
+	}
+	if p.OS == "" {
+		return nil, errInvalid("invalid platform: os is required")
+	}
+	return &p, nil
 }
 
 func (ir *imageRouter) list(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {

@@ -1,0 +1,783 @@
+package image
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	ccontent "github.com/containerd/containerd/v2/core/content"
+	"github.com/distribution/reference"
+	"github.com/klauspost/compress/gzip"
+	"github.com/moby/moby/api/types/registry"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/berth/berth/content"
+	"github.com/berth/berth/progress"
+	"github.com/berth/berth/snapshot"
+)
+
+// pushJobs is how many layers upload at once: dockerd's default
+// max-concurrent-uploads.
+const pushJobs = 5
+
+// maxMountAttempts bounds the cross-repository mounts tried per blob.
+const maxMountAttempts = 3
+
+// uploadAttempts is how often a blob upload is tried before the push
+// fails; retryDelay(n) is the pause after the n-th failure.
+const uploadAttempts = 3
+
+var retryDelay = func(n int) time.Duration { return time.Duration(n) * 2 * time.Second }
+
+// Push uploads the image ref names to its registry, writing Docker's
+// progress messages to out. ref is a repository with a tag (that tag is
+// pushed) or without one (every local tag of the repository is pushed, as
+// `push --all-tags`). platform, when set, must be the image's own: berth
+// keeps one platform per image, so it only confirms what is pushed.
+//
+// Errors returned before the first message (a platform that does not
+// match) are the caller's to report as an HTTP status; later ones belong
+// in the stream. On success the registry holds every blob before the
+// manifest is written, so an interrupted push never leaves a manifest
+// naming missing blobs.
+func (s *Service) Push(ctx context.Context, ref reference.Named, platform *ocispec.Platform, auth *registry.AuthConfig, out progress.Output) error {
+	repo := reference.TrimNamed(ref)
+	var tags []reference.NamedTagged
+	if t, ok := ref.(reference.NamedTagged); ok {
+		tags = []reference.NamedTagged{t}
+	} else {
+		tags = s.repoTags(repo)
+	}
+	if platform != nil {
+		for _, t := range tags {
+			if err := s.checkPushPlatform(ctx, t, *platform); err != nil {
+				return err
+			}
+		}
+	}
+
+	_ = progress.Status(out, "", "The push refers to repository ["+repo.Name()+"]")
+	if len(s.repoTags(repo)) == 0 {
+		return cerrdefs.ErrNotFound.WithMessage("An image does not exist locally with the tag: " + reference.FamiliarName(repo))
+	}
+	recs := make([]*Record, len(tags))
+	for i, t := range tags {
+		id, ok := s.records.lookupRef(t.String())
+		if !ok {
+			return cerrdefs.ErrNotFound.WithMessage("tag does not exist: " + reference.FamiliarString(t))
+		}
+		rec, err := s.records.get(id)
+		if err != nil {
+			return err
+		}
+		recs[i] = rec
+	}
+
+	domain := reference.Domain(repo)
+	path := reference.Path(repo)
+	rs, err := s.openSession(ctx, registryHost(domain), auth, []string{"repository:" + path + ":pull,push"})
+	if err != nil {
+		return err
+	}
+	p := &pusher{s: s, rs: rs, named: repo, domain: domain, path: path, out: out}
+	for i, t := range tags {
+		if err := p.pushTag(ctx, t, recs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// repoTags lists the local tags of repository repo, sorted.
+func (s *Service) repoTags(repo reference.Named) []reference.NamedTagged {
+	recs, _ := s.records.list()
+	var out []reference.NamedTagged
+	for _, r := range recs {
+		for _, t := range r.RepoTags {
+			named, err := reference.ParseNormalizedNamed(t)
+			if err != nil || named.Name() != repo.Name() {
+				continue
+			}
+			if nt, ok := named.(reference.NamedTagged); ok {
+				out = append(out, nt)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b reference.NamedTagged) int { return strings.Compare(a.Tag(), b.Tag()) })
+	return out
+}
+
+// checkPushPlatform refuses a --platform the image does not have, with
+// dockerd's wording.
+func (s *Service) checkPushPlatform(ctx context.Context, ref reference.NamedTagged, want ocispec.Platform) error {
+	id, ok := s.records.lookupRef(ref.String())
+	if !ok {
+		return nil // reported in the stream, as without --platform
+	}
+	rec, err := s.records.get(id)
+	if err != nil {
+		return err
+	}
+	cfg, err := s.Config(ctx, rec)
+	if err != nil {
+		return err
+	}
+	have := ocispec.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}
+	if platformMatches(want, have) {
+		return nil
+	}
+	return cerrdefs.ErrNotFound.WithMessage(fmt.Sprintf("image with reference %s was found but does not match the specified platform: wanted %s, actual: %s",
+		ref.String(), formatPlatform(want), formatPlatform(have)))
+}
+
+func platformMatches(want, have ocispec.Platform) bool {
+	if want.OS != "" && want.OS != have.OS {
+		return false
+	}
+	if want.Architecture != "" && want.Architecture != have.Architecture {
+		return false
+	}
+	return want.Variant == "" || want.Variant == have.Variant
+}
+
+func formatPlatform(p ocispec.Platform) string {
+	parts := []string{p.OS}
+	if p.Architecture != "" {
+		parts = append(parts, p.Architecture)
+		if p.Variant != "" {
+			parts = append(parts, p.Variant)
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+// pusher pushes images to one repository through one registry session.
+type pusher struct {
+	s      *Service
+	rs     *regSession
+	named  reference.Named // the repository
+	domain string
+	path   string
+	out    progress.Output
+}
+
+// blobOutcome is what became of one blob.
+type blobOutcome int
+
+const (
+	blobPushed blobOutcome = iota
+	blobExists
+	blobMounted
+)
+
+// pushTag pushes rec as tag t: layers (in parallel), config, manifest.
+func (p *pusher) pushTag(ctx context.Context, t reference.NamedTagged, rec *Record) error {
+	layers, err := p.s.pushLayers(ctx, rec)
+	if err != nil {
+		return err
+	}
+	rec, err = p.s.records.get(rec.ID) // pushLayers may have given it a new manifest
+	if err != nil {
+		return err
+	}
+	if err := p.s.ensureManifest(ctx, rec); err != nil {
+		return err
+	}
+	manifest, err := content.ReadBlob(ctx, p.s.content, rec.Manifest)
+	if err != nil {
+		return fmt.Errorf("manifest of %s: %w", reference.FamiliarString(t), err)
+	}
+	cfgInfo, err := p.s.content.Info(ctx, rec.ID)
+	if err != nil {
+		return fmt.Errorf("config of %s: %w", reference.FamiliarString(t), err)
+	}
+
+	// Mount sources need a pull scope in the token.
+	candidates := make([][]string, len(layers))
+	for i, l := range layers {
+		for _, src := range p.s.records.sourcesIn(l.Digest, p.domain) {
+			if src != p.path && len(candidates[i]) < maxMountAttempts {
+				candidates[i] = append(candidates[i], src)
+				p.rs.addScope("repository:" + src + ":pull")
+			}
+		}
+	}
+
+	// Top layer first, as dockerd lists them.
+	order := make([]int, len(layers))
+	for i := range layers {
+		order[i] = len(layers) - 1 - i
+	}
+	for _, i := range order {
+		_ = p.layerStatus(layers[i], "Preparing")
+	}
+	sem := semaphore.NewWeighted(pushJobs)
+	g, gctx := errgroup.WithContext(ctx)
+	for _, i := range order {
+		l := layers[i]
+		if !sem.TryAcquire(1) {
+			_ = p.layerStatus(l, "Waiting")
+			if err := sem.Acquire(gctx, 1); err != nil {
+				break
+			}
+		}
+		g.Go(func() error {
+			defer sem.Release(1)
+			outcome, from, err := p.pushBlob(gctx, blobRef{Digest: l.Digest, Size: l.Size, MediaType: l.MediaType}, candidates[i], shortID(l.DiffID))
+			if err != nil {
+				return err
+			}
+			switch outcome {
+			case blobExists:
+				return p.layerStatus(l, "Layer already exists")
+			case blobMounted:
+				return p.layerStatus(l, "Mounted from "+from)
+			default:
+				return p.layerStatus(l, "Pushed")
+			}
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if _, _, err := p.pushBlob(ctx, blobRef{Digest: rec.ID, Size: cfgInfo.Size, MediaType: configMediaType(rec.ManifestMediaType)}, nil, ""); err != nil {
+		return err
+	}
+	mediaType := rec.ManifestMediaType
+	if mediaType == "" {
+		mediaType = mediaTypeDockerManifest
+	}
+	if err := p.putManifest(ctx, t.Tag(), manifest, mediaType); err != nil {
+		return err
+	}
+	md := digest.FromBytes(manifest)
+
+	// Remember where the blobs are now, for mounts into other repositories,
+	// and the image's digest in this repository.
+	blobs := []digest.Digest{rec.ID}
+	for _, l := range layers {
+		blobs = append(blobs, l.Digest)
+	}
+	if err := p.s.records.addSources(p.named, blobs); err != nil {
+		p.s.log.Warn("push: record distribution sources", "repo", p.named.String(), "err", err)
+	}
+	p.s.opMu.Lock()
+	err = p.s.records.addDigestRef(p.named.String()+"@"+md.String(), rec.ID)
+	p.s.opMu.Unlock()
+	if err != nil {
+		p.s.log.Warn("push: record repo digest", "repo", p.named.String(), "err", err)
+	}
+
+	_ = progress.Status(p.out, "", fmt.Sprintf("%s: digest: %s size: %d", t.Tag(), md, len(manifest)))
+	aux, _ := json.Marshal(struct {
+		Tag    string
+		Digest string
+		Size   int
+	}{t.Tag(), md.String(), len(manifest)})
+	raw := json.RawMessage(aux)
+	_ = p.out.WriteMessage(progress.Message{ProgressDetail: &progress.Detail{}, Aux: &raw})
+	p.s.emit("push", reference.FamiliarString(t), reference.FamiliarName(t))
+	return nil
+}
+
+func configMediaType(manifestType string) string {
+	if manifestType == ocispec.MediaTypeImageManifest {
+		return ocispec.MediaTypeImageConfig
+	}
+	return mediaTypeDockerConfig
+}
+
+// layerStatus sends a per-layer status, with the empty progressDetail
+// dockerd sends.
+func (p *pusher) layerStatus(l LayerRef, status string) error {
+	return p.out.WriteMessage(progress.Message{ID: shortID(l.DiffID), Status: status, ProgressDetail: &progress.Detail{}})
+}
+
+// blobRef is one blob to push.
+type blobRef struct {
+	Digest    digest.Digest
+	Size      int64
+	MediaType string
+}
+
+// pushBlob makes sure the repository has blob b: already there (HEAD), a
+// cross-repository mount from one of candidates, or an upload. id, when
+// set, gets "Pushing" progress and retry messages.
+func (p *pusher) pushBlob(ctx context.Context, b blobRef, candidates []string, id string) (blobOutcome, string, error) {
+	exists, err := p.blobExists(ctx, b.Digest)
+	if err != nil {
+		return 0, "", err
+	}
+	if exists {
+		return blobExists, "", nil
+	}
+	var location string
+	for i, src := range candidates {
+		loc, mounted, err := p.startUpload(ctx, b.Digest, src)
+		if err != nil {
+			p.s.log.Debug("push: mount failed", "blob", b.Digest, "from", src, "err", err)
+			continue
+		}
+		if mounted {
+			return blobMounted, src, nil
+		}
+		if i < len(candidates)-1 {
+			p.cancelUpload(ctx, loc)
+			continue
+		}
+		location = loc
+	}
+	for attempt := 1; ; attempt++ {
+		err = p.upload(ctx, b, location, id)
+		location = ""
+		if err == nil {
+			return blobPushed, "", nil
+		}
+		if attempt == uploadAttempts || !retryable(err) || ctx.Err() != nil {
+			return 0, "", err
+		}
+		p.s.log.Info("push: upload failed, retrying", "blob", b.Digest, "attempt", attempt, "err", err)
+		if err := p.waitRetry(ctx, id, retryDelay(attempt)); err != nil {
+			return 0, "", err
+		}
+	}
+}
+
+// waitRetry counts down before a new attempt, as dockerd shows it.
+func (p *pusher) waitRetry(ctx context.Context, id string, d time.Duration) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for left := int(d / time.Second); left > 0; left-- {
+		if id != "" {
+			plural := "s"
+			if left == 1 {
+				plural = ""
+			}
+			_ = p.out.WriteMessage(progress.Message{ID: id, Status: fmt.Sprintf("Retrying in %d second%s", left, plural), ProgressDetail: &progress.Detail{}})
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+func (p *pusher) blobURL(d digest.Digest) string {
+	return p.rs.url("/v2/" + p.path + "/blobs/" + d.String())
+}
+
+func (p *pusher) blobExists(ctx context.Context, d digest.Digest) (bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, p.blobURL(d), nil)
+	if err != nil {
+		return false, err
+	}
+	resp, err := p.rs.do(req)
+	if err != nil {
+		return false, err
+	}
+	defer drain(resp)
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return true, nil
+	case http.StatusNotFound:
+		return false, nil
+	}
+	return false, p.registryError(resp)
+}
+
+// startUpload opens an upload session, asking to mount d from repository
+// from when from is set. It returns the session's location, or mounted.
+func (p *pusher) startUpload(ctx context.Context, d digest.Digest, from string) (location string, mounted bool, err error) {
+	u := p.rs.url("/v2/" + p.path + "/blobs/uploads/")
+	if from != "" {
+		u += "?" + url.Values{"mount": {d.String()}, "from": {from}}.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return "", false, err
+	}
+	req.Header.Set("Content-Length", "0")
+	resp, err := p.rs.do(req)
+	if err != nil {
+		return "", false, err
+	}
+	defer drain(resp)
+	switch resp.StatusCode {
+	case http.StatusCreated:
+		if from != "" {
+			return "", true, nil
+		}
+	case http.StatusAccepted:
+		loc, err := p.nextLocation(resp)
+		return loc, false, err
+	}
+	return "", false, p.registryError(resp)
+}
+
+// cancelUpload abandons an upload session (a mount that did not happen).
+func (p *pusher) cancelUpload(ctx context.Context, location string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, location, nil)
+	if err != nil {
+		return
+	}
+	if resp, err := p.rs.do(req); err == nil {
+		drain(resp)
+	}
+}
+
+// nextLocation resolves a response's Location header against its request.
+func (p *pusher) nextLocation(resp *http.Response) (string, error) {
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		return "", fmt.Errorf("registry %s: %s %s answered %s without a Location", p.rs.host, resp.Request.Method, resp.Request.URL.Path, resp.Status)
+	}
+	u, err := url.Parse(loc)
+	if err != nil {
+		return "", fmt.Errorf("registry %s: bad Location %q: %w", p.rs.host, loc, err)
+	}
+	u = resp.Request.URL.ResolveReference(u)
+	if err := p.rs.allowedTarget(u); err != nil {
+		return "", err
+	}
+	return u.String(), nil
+}
+
+// upload sends blob b's bytes to the registry: in one PATCH, or in chunks
+// of the size the registry asks for (OCI-Chunk-Min-Length), then PUT with
+// the digest. location, when set, is an upload session already open.
+func (p *pusher) upload(ctx context.Context, b blobRef, location, id string) error {
+	var minChunk int64
+	if location == "" {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.rs.url("/v2/"+p.path+"/blobs/uploads/"), nil)
+		if err != nil {
+			return err
+		}
+		resp, err := p.rs.do(req)
+		if err != nil {
+			return err
+		}
+		drain(resp)
+		if resp.StatusCode != http.StatusAccepted {
+			return p.registryError(resp)
+		}
+		if location, err = p.nextLocation(resp); err != nil {
+			return err
+		}
+		if n, err := strconv.ParseInt(resp.Header.Get("OCI-Chunk-Min-Length"), 10, 64); err == nil && n > 0 {
+			minChunk = n
+		}
+	}
+	ra, err := p.s.content.ReaderAt(ctx, ocispec.Descriptor{Digest: b.Digest, Size: b.Size})
+	if err != nil {
+		return err
+	}
+	defer ra.Close()
+	if ra.Size() != b.Size {
+		return fmt.Errorf("blob %s: %d bytes stored, the manifest says %d", b.Digest, ra.Size(), b.Size)
+	}
+	var rep *progress.Reporter
+	if id != "" {
+		rep = progress.NewReporter(p.out, id, "Pushing", b.Size)
+	}
+	chunk := b.Size
+	if minChunk > 0 {
+		chunk = max(minChunk, 64<<10)
+	}
+	for off := int64(0); ; {
+		n := min(chunk, b.Size-off)
+		location, err = p.patch(ctx, location, io.NewSectionReader(ra, off, n), off, n, minChunk > 0, rep)
+		if err != nil {
+			return err
+		}
+		if off += n; off >= b.Size {
+			break
+		}
+	}
+	return p.commit(ctx, location, b.Digest)
+}
+
+// patch sends one chunk (the whole blob unless chunked) and returns the
+// location for the next request.
+func (p *pusher) patch(ctx context.Context, location string, sr *io.SectionReader, off, n int64, chunked bool, rep *progress.Reporter) (string, error) {
+	body := func() io.ReadCloser {
+		_, _ = sr.Seek(0, io.SeekStart)
+		return io.NopCloser(&countingReader{r: sr, rep: rep})
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, location, body())
+	if err != nil {
+		return "", err
+	}
+	// A replay (a token refreshed after a 401) starts over; the bar
+	// counts what went out, so it may pass the total, as dockerd's does.
+	req.GetBody = func() (io.ReadCloser, error) { return body(), nil }
+	req.ContentLength = n
+	req.Header.Set("Content-Type", "application/octet-stream")
+	if chunked {
+		req.Header.Set("Content-Range", fmt.Sprintf("%d-%d", off, off+n-1))
+	}
+	resp, err := p.rs.do(req)
+	if err != nil {
+		return "", err
+	}
+	defer drain(resp)
+	if resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusCreated {
+		return "", p.registryError(resp)
+	}
+	return p.nextLocation(resp)
+}
+
+// commit ends an upload with the blob's digest, and checks the registry
+// stored what was sent.
+func (p *pusher) commit(ctx context.Context, location string, d digest.Digest) error {
+	u, err := url.Parse(location)
+	if err != nil {
+		return err
+	}
+	q := u.Query()
+	q.Set("digest", d.String())
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), http.NoBody)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := p.rs.do(req)
+	if err != nil {
+		return err
+	}
+	defer drain(resp)
+	if resp.StatusCode != http.StatusCreated {
+		return p.registryError(resp)
+	}
+	if got := resp.Header.Get("Docker-Content-Digest"); got != "" && got != d.String() {
+		return (&integrityError{fmt.Sprintf("registry %s stored blob %s as %s: the upload was corrupted", p.rs.host, d, got)})
+	}
+	return nil
+}
+
+// putManifest writes the manifest under tag and checks the registry
+// stored it byte for byte.
+func (p *pusher) putManifest(ctx context.Context, tag string, manifest []byte, mediaType string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, p.rs.url("/v2/"+p.path+"/manifests/"+tag), bytes.NewReader(manifest))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", mediaType)
+	resp, err := p.rs.do(req)
+	if err != nil {
+		return err
+	}
+	defer drain(resp)
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusAccepted {
+		return p.registryError(resp)
+	}
+	want := digest.FromBytes(manifest)
+	if got := resp.Header.Get("Docker-Content-Digest"); got != "" && got != want.String() {
+		return &integrityError{fmt.Sprintf("registry %s stored the manifest of %s as %s, berth sent %s", p.rs.host, tag, got, want)}
+	}
+	return nil
+}
+
+// integrityError is a registry that stored something other than what was
+// sent: never retried.
+type integrityError struct{ msg string }
+
+func (e *integrityError) Error() string { return e.msg }
+
+// retryable reports whether an upload failure may go away on its own:
+// a dropped connection or a server error, not a refusal.
+func retryable(err error) bool {
+	var ie *integrityError
+	if errors.As(err, &ie) {
+		return false
+	}
+	var re *registryStatusError
+	if errors.As(err, &re) {
+		return re.status >= 500 || re.status == http.StatusRequestTimeout || re.status == http.StatusTooManyRequests
+	}
+	return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}
+
+// registryStatusError is a registry's refusal, worded as Docker words the
+// registry's error codes ("unauthorized: authentication required").
+type registryStatusError struct {
+	status int
+	msg    string
+	class  error // a containerd errdefs class, or nil
+}
+
+func (e *registryStatusError) Error() string { return e.msg }
+
+func (e *registryStatusError) Unwrap() error { return e.class }
+
+// statusClass is the error class of a registry's HTTP status.
+func statusClass(status int) error {
+	switch status {
+	case http.StatusUnauthorized:
+		return cerrdefs.ErrUnauthenticated
+	case http.StatusForbidden:
+		return cerrdefs.ErrPermissionDenied
+	case http.StatusNotFound:
+		return cerrdefs.ErrNotFound
+	}
+	return nil
+}
+
+// registryError reads a failed response's error body.
+func (p *pusher) registryError(resp *http.Response) error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var env struct {
+		Errors []struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"errors"`
+	}
+	var msgs []string
+	if json.Unmarshal(body, &env) == nil {
+		for _, e := range env.Errors {
+			code := strings.ToLower(strings.ReplaceAll(e.Code, "_", " "))
+			msgs = append(msgs, code+": "+e.Message)
+		}
+	}
+	var msg string
+	switch {
+	case len(msgs) == 1:
+		msg = msgs[0]
+	case len(msgs) > 1:
+		msg = "errors:\n" + strings.Join(msgs, "\n") + "\n"
+	case resp.StatusCode == http.StatusUnauthorized && basicHeader(p.rs.auth) == "" && p.rs.challenge.scheme == "basic":
+		msg = "no basic auth credentials"
+	case resp.StatusCode == http.StatusUnauthorized:
+		msg = "unauthorized: authentication required"
+	case resp.StatusCode == http.StatusForbidden:
+		msg = "denied: requested access to the resource is denied"
+	default:
+		msg = fmt.Sprintf("%s %s: unexpected status from the registry: %s", resp.Request.Method, resp.Request.URL.Redacted(), resp.Status)
+	}
+	return &registryStatusError{status: resp.StatusCode, msg: msg, class: statusClass(resp.StatusCode)}
+}
+
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+}
+
+// countingReader reports the bytes read to a progress reporter.
+type countingReader struct {
+	r   io.Reader
+	rep *progress.Reporter
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	if n > 0 && c.rep != nil {
+		c.rep.Add(int64(n))
+	}
+	return n, err
+}
+
+// pushLayers returns the blobs to push for rec's layers, in order. A
+// layer stored uncompressed (an image loaded from a docker save archive)
+// is compressed with gzip first, once: its new blob replaces the old one
+// in the record, with a new manifest, so the next push finds it ready.
+//
+// This is the hook where layer blobs are made when push needs them.
+func (s *Service) pushLayers(ctx context.Context, rec *Record) ([]LayerRef, error) {
+	layers := slices.Clone(rec.Layers)
+	var todo []int
+	for i, l := range layers {
+		if l.MediaType == mediaTypeOCILayer || l.MediaType == "application/vnd.docker.image.rootfs.diff.tar" {
+			todo = append(todo, i)
+		}
+	}
+	if len(todo) == 0 {
+		return layers, nil
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(pullJobs)
+	for _, i := range todo {
+		g.Go(func() error {
+			ref, err := s.compressBlob(gctx, layers[i])
+			if err != nil {
+				return err
+			}
+			layers[i] = ref
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
+	cur, err := s.records.get(rec.ID)
+	if err != nil {
+		return nil, err
+	}
+	cur.Layers = layers
+	cur.Manifest, cur.ManifestMediaType, cur.ManifestSize = "", "", 0
+	if err := s.ensureManifest(ctx, cur); err != nil {
+		return nil, err
+	}
+	return layers, nil
+}
+
+// compressBlob stores a gzip-compressed copy of an uncompressed layer blob.
+func (s *Service) compressBlob(ctx context.Context, l LayerRef) (LayerRef, error) {
+	rc, err := content.Reader(ctx, s.content, l.Digest)
+	if err != nil {
+		return LayerRef{}, err
+	}
+	defer rc.Close()
+	w, err := s.content.Writer(ctx, ccontent.WithRef("compress-"+randomRef()))
+	if err != nil {
+		return LayerRef{}, err
+	}
+	defer w.Close()
+	zw, err := gzip.NewWriterLevel(w, gzip.DefaultCompression)
+	if err != nil {
+		return LayerRef{}, err
+	}
+	diff := digest.Canonical.Digester()
+	dr, _, err := snapshot.Decompress(rc)
+	if err != nil {
+		return LayerRef{}, err
+	}
+	defer dr.Close()
+	if _, err := io.Copy(io.MultiWriter(zw, diff.Hash()), &ctxReader{ctx: ctx, r: dr}); err != nil {
+		return LayerRef{}, fmt.Errorf("compress layer %s: %w", shortID(l.DiffID), err)
+	}
+	if err := zw.Close(); err != nil {
+		return LayerRef{}, err
+	}
+	if diff.Digest() != l.DiffID {
+		return LayerRef{}, fmt.Errorf("layer %s: stored blob does not match its diff ID", shortID(l.DiffID))
+	}
+	st, err := w.Status()
+	if err != nil {
+		return LayerRef{}, err
+	}
+	d, size := w.Digest(), st.Offset
+	if err := w.Commit(ctx, size, d); err != nil && !cerrdefs.IsAlreadyExists(err) {
+		return LayerRef{}, err
+	}
+	return LayerRef{Digest: d, MediaType: mediaTypeDockerLayerGzip, Size: size, DiffID: l.DiffID}, nil
+}
