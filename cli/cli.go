@@ -220,10 +220,7 @@ func (c *CLI) ConfigDir() string {
 	if c.opts.configDir != "" {
 		return c.opts.configDir
 	}
-	if d := c.Getenv(config.EnvDir); d != "" {
-		return d
-	}
-	return config.Dir()
+	return config.DirFrom(c.Getenv)
 }
 
 // ConfigFile returns the loaded configuration file. A file that cannot be

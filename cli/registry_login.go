@@ -109,8 +109,8 @@ func login(ctx context.Context, cl *client.Client, ac registry.AuthConfig, serve
 
 // loginSucceeded stores the credentials (the identity token instead of the
 // password when the daemon returned one) and reports success. The warning
-// about unencrypted storage is shown when the stored credentials change,
-// which is when docker 28 shows it.
+// about unencrypted storage is shown when a password goes into the file
+// and the stored credentials change, which is when docker 28 shows it.
 func (c *CLI) loginSucceeded(server string, ac registry.AuthConfig, res registry.AuthResponse) error {
 	if res.IdentityToken != "" {
 		ac.Password = ""
@@ -119,11 +119,11 @@ func (c *CLI) loginSucceeded(server string, ac registry.AuthConfig, res registry
 	cfg := c.ConfigFile()
 	before, had := cfg.GetAuth(server)
 	changed := !had || before.Username != ac.Username || before.Password != ac.Password || before.IdentityToken != ac.IdentityToken
-	cfg.SetAuth(server, ac)
-	if err := cfg.Save(); err != nil {
-		return fmt.Errorf("Error saving credentials: %w", err)
+	plaintext, err := cfg.StoreAuth(server, ac)
+	if err != nil {
+		return fmt.Errorf("error saving credentials: %w", err)
 	}
-	if changed {
+	if plaintext && changed && ac.Password != "" {
 		fmt.Fprintf(c.Err, "\nWARNING! Your credentials are stored unencrypted in '%s'.\n"+
 			"Configure a credential helper to remove this warning. See\n"+
 			"https://docs.docker.com/go/credential-store/\n\n", cfg.Path())
@@ -189,12 +189,8 @@ func newLogoutCommand(c *CLI) *cobra.Command {
 func runLogout(c *CLI, server string) error {
 	server = normalizeServer(server)
 	fmt.Fprintf(c.Out, "Removing login credentials for %s\n", server)
-	cfg := c.ConfigFile()
-	if !cfg.RemoveAuth(server) {
-		return nil
-	}
-	if err := cfg.Save(); err != nil {
-		return fmt.Errorf("WARNING: could not erase credentials: %s: %w", server, err)
+	if _, err := c.ConfigFile().EraseAuth(server); err != nil {
+		fmt.Fprintf(c.Err, "WARNING: could not erase credentials:\n%s: %s\n", server, err)
 	}
 	return nil
 }

@@ -1,15 +1,23 @@
-// Package config reads and writes the berth CLI's configuration file,
-// ~/.berth/config.json. The file has the shape of docker's config.json:
+// Package config reads and writes the berth CLI's configuration file. It
+// is docker's config.json, in docker's place: $DOCKER_CONFIG/config.json or
+// ~/.docker/config.json ($BERTH_CONFIG overrides the directory for berth
+// alone), so the berth and docker CLIs share settings and credentials:
 //
 //	{
 //		"auths": {
 //			"registry.example.com": {"auth": "<base64 of user:password>"}
 //		},
+//		"credsStore": "pass",
+//		"credHelpers": {"ghcr.io": "secretservice"},
 //		"imagesFormat": "table {{.Repository}}\t{{.Tag}}"
 //	}
 //
-// Keys this package does not know are kept as they are when the file is
-// written back, so a file shared with other tools loses nothing.
+// Credentials go to a credential helper (docker-credential-<name> on PATH)
+// when credHelpers names one for the registry or credsStore names one for
+// all, through docker's own helper client; otherwise into "auths", in
+// plain text. Keys this package does not know are kept as they are when
+// the file is written back, so a file shared with other tools loses
+// nothing.
 package config
 
 import (
@@ -30,17 +38,27 @@ import (
 const (
 	// FileName is the name of the configuration file inside its directory.
 	FileName = "config.json"
-	// EnvDir names the environment variable that overrides the directory.
+	// EnvDir names the environment variable that overrides the directory
+	// for berth alone.
 	EnvDir = "BERTH_CONFIG"
-	// dirName is the directory in the user's home.
-	dirName = ".berth"
+	// EnvDockerDir is docker's variable for the same directory.
+	EnvDockerDir = "DOCKER_CONFIG"
+	// dirName is the directory in the user's home: docker's.
+	dirName = ".docker"
 )
 
-// Dir returns the configuration directory: $BERTH_CONFIG if set, otherwise
-// ~/.berth.
+// Dir returns the configuration directory: $BERTH_CONFIG if set, else
+// $DOCKER_CONFIG, else ~/.docker.
 func Dir() string {
-	if d := os.Getenv(EnvDir); d != "" {
-		return d
+	return DirFrom(os.Getenv)
+}
+
+// DirFrom is Dir with the environment read through getenv.
+func DirFrom(getenv func(string) string) string {
+	for _, k := range []string{EnvDir, EnvDockerDir} {
+		if d := getenv(k); d != "" {
+			return d
+		}
 	}
 	home, err := os.UserHomeDir()
 	if err != nil || home == "" {
@@ -76,19 +94,25 @@ type File struct {
 	// DetachKeys overrides the ctrl-p,ctrl-q detach sequence of run,
 	// attach, start and exec.
 	DetachKeys string
+	// CredsStore names the credential helper for every registry
+	// (docker-credential-<name>).
+	CredsStore string
+	// CredHelpers names a credential helper per registry host.
+	CredHelpers map[string]string
 
 	path  string
 	extra map[string]json.RawMessage // keys not interpreted here, kept on Save
 }
 
 // known lists the keys File interprets; everything else lands in extra.
-var known = map[string]bool{"auths": true}
+var known = map[string]bool{"auths": true, "credHelpers": true}
 
 // stringKeys maps the plain string settings to their fields.
 func (f *File) stringKeys() map[string]*string {
 	return map[string]*string{
 		"imagesFormat": &f.ImagesFormat, "psFormat": &f.PsFormat, "statsFormat": &f.StatsFormat,
 		"volumesFormat": &f.VolumesFormat, "networksFormat": &f.NetworksFormat, "detachKeys": &f.DetachKeys,
+		"credsStore": &f.CredsStore,
 	}
 }
 
@@ -130,6 +154,11 @@ func Load(dir string) (*File, error) {
 			return nil, fmt.Errorf("loading config file %s: auths: %w", f.path, err)
 		}
 	}
+	if v, ok := raw["credHelpers"]; ok && string(v) != "null" {
+		if err := json.Unmarshal(v, &f.CredHelpers); err != nil {
+			return nil, fmt.Errorf("loading config file %s: credHelpers: %w", f.path, err)
+		}
+	}
 	for k, dst := range strs {
 		if v, ok := raw[k]; ok {
 			if err := json.Unmarshal(v, dst); err != nil {
@@ -155,6 +184,9 @@ func (f *File) Save() error {
 		auths = map[string]AuthEntry{}
 	}
 	out["auths"] = auths
+	if len(f.CredHelpers) > 0 {
+		out["credHelpers"] = f.CredHelpers
+	}
 	for k, v := range f.stringKeys() {
 		if *v != "" {
 			out[k] = *v
@@ -178,10 +210,10 @@ func (f *File) Save() error {
 	return osutil.WriteFileAtomic(target, data)
 }
 
-// GetAuth returns the credentials stored for a registry. server may be a
-// bare host ("registry.example.com:5000") or a URL; an entry stored under
-// either form matches.
-func (f *File) GetAuth(server string) (registry.AuthConfig, bool) {
+// fileAuth returns the credentials stored in the file for a registry.
+// server may be a bare host ("registry.example.com:5000") or a URL; an
+// entry stored under either form matches.
+func (f *File) fileAuth(server string) (registry.AuthConfig, bool) {
 	key, ok := f.findKey(server)
 	if !ok {
 		return registry.AuthConfig{}, false
@@ -195,12 +227,15 @@ func (f *File) GetAuth(server string) (registry.AuthConfig, bool) {
 		}
 		ac.Username, ac.Password = user, pass
 	}
+	if ac.Username == "" && ac.Password == "" && ac.IdentityToken == "" {
+		return registry.AuthConfig{}, false // an entry a credential helper left
+	}
 	return ac, true
 }
 
-// SetAuth stores credentials for server. An identity token, when present,
-// is stored instead of the password.
-func (f *File) SetAuth(server string, ac registry.AuthConfig) {
+// setFileAuth stores credentials for server in the file (not saved yet).
+// An identity token, when present, is stored instead of the password.
+func (f *File) setFileAuth(server string, ac registry.AuthConfig) {
 	if f.Auths == nil {
 		f.Auths = map[string]AuthEntry{}
 	}
@@ -215,9 +250,9 @@ func (f *File) SetAuth(server string, ac registry.AuthConfig) {
 	f.Auths[server] = e
 }
 
-// RemoveAuth deletes every entry that matches server (as GetAuth matches)
-// and reports whether there was one.
-func (f *File) RemoveAuth(server string) bool {
+// removeFileAuth deletes every entry that matches server (as fileAuth
+// matches) and reports whether there was one.
+func (f *File) removeFileAuth(server string) bool {
 	removed := false
 	host := Hostname(server)
 	for k := range f.Auths {

@@ -27,8 +27,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.SetAuth("127.0.0.1:5001", registry.AuthConfig{Username: "printfchamp", Password: "secret123"})
-	if err := f.Save(); err != nil {
+	if _, err := f.StoreAuth("127.0.0.1:5001", registry.AuthConfig{Username: "printfchamp", Password: "secret123"}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -68,14 +67,11 @@ func TestRoundTrip(t *testing.T) {
 		t.Error("GetAuth matched another port")
 	}
 
-	if !g.RemoveAuth("http://127.0.0.1:5001") {
-		t.Error("RemoveAuth found nothing")
+	if removed, err := g.EraseAuth("http://127.0.0.1:5001"); !removed || err != nil {
+		t.Errorf("EraseAuth found nothing: %v", err)
 	}
-	if g.RemoveAuth("127.0.0.1:5001") {
-		t.Error("RemoveAuth removed twice")
-	}
-	if err := g.Save(); err != nil {
-		t.Fatal(err)
+	if removed, _ := g.EraseAuth("127.0.0.1:5001"); removed {
+		t.Error("EraseAuth removed twice")
 	}
 	data, _ = os.ReadFile(filepath.Join(dir, FileName))
 	if want := "{\n\t\"auths\": {}\n}"; string(data) != want {
@@ -105,8 +101,7 @@ func TestUnknownKeysSurvive(t *testing.T) {
 	if !ok || ac.Username != "u" || ac.Password != "p" || ac.ServerAddress != "https://index.docker.io/v1/" {
 		t.Errorf("GetAuth = %+v, %v", ac, ok)
 	}
-	f.SetAuth("ghcr.io", registry.AuthConfig{Username: "a", IdentityToken: "tok", Password: "ignored"})
-	if err := f.Save(); err != nil {
+	if _, err := f.StoreAuth("ghcr.io", registry.AuthConfig{Username: "a", IdentityToken: "tok", Password: "ignored"}); err != nil {
 		t.Fatal(err)
 	}
 	data, _ := os.ReadFile(filepath.Join(dir, FileName))
@@ -187,8 +182,7 @@ func TestSaveFollowsSymlink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.SetAuth("127.0.0.1:5001", registry.AuthConfig{Username: "u", Password: "p"})
-	if err := f.Save(); err != nil {
+	if _, err := f.StoreAuth("127.0.0.1:5001", registry.AuthConfig{Username: "u", Password: "p"}); err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Lstat(filepath.Join(dir, FileName)); err != nil || fi.Mode()&os.ModeSymlink == 0 {
@@ -205,5 +199,65 @@ func TestSaveFollowsSymlink(t *testing.T) {
 		if ents, _ := os.ReadDir(d); len(ents) != 1 {
 			t.Errorf("%s: %v, want only the config file", d, ents)
 		}
+	}
+}
+
+// TestCredentialHelper: with credsStore set, credentials go to the helper
+// (docker-credential-berthtest, the test helper) and the file keeps only an
+// empty entry, as docker writes it; credHelpers picks a helper per host.
+func TestCredentialHelper(t *testing.T) {
+	helperDir, err := filepath.Abs("../../test/credhelper")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", helperDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	creds := t.TempDir()
+	t.Setenv("BERTH_TEST_CREDS", creds)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, FileName), []byte(`{"credsStore":"berthtest"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plaintext, err := f.StoreAuth("127.0.0.1:5001", registry.AuthConfig{Username: "printfchamp", Password: "secret123"})
+	if err != nil || plaintext {
+		t.Fatalf("StoreAuth: plaintext %v, %v", plaintext, err)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, FileName))
+	if want := "{\n\t\"auths\": {\n\t\t\"127.0.0.1:5001\": {}\n\t},\n\t\"credsStore\": \"berthtest\"\n}"; string(data) != want {
+		t.Errorf("file:\n%s\nwant:\n%s", data, want)
+	}
+	if ents, _ := os.ReadDir(creds); len(ents) != 1 {
+		t.Fatalf("helper store has %d entries, want 1", len(ents))
+	}
+	g, _ := Load(dir)
+	ac, ok := g.GetAuth("127.0.0.1:5001")
+	if !ok || ac.Username != "printfchamp" || ac.Password != "secret123" {
+		t.Fatalf("GetAuth through the helper = %+v, %v", ac, ok)
+	}
+	if _, ok := g.GetAuth("127.0.0.1:5002"); ok {
+		t.Error("GetAuth found credentials for another registry")
+	}
+	if removed, err := g.EraseAuth("127.0.0.1:5001"); !removed || err != nil {
+		t.Fatalf("EraseAuth: %v %v", removed, err)
+	}
+	if ents, _ := os.ReadDir(creds); len(ents) != 0 {
+		t.Fatalf("helper store still has %d entries", len(ents))
+	}
+	if _, ok := g.GetAuth("127.0.0.1:5001"); ok {
+		t.Error("credentials still found after EraseAuth")
+	}
+
+	// credHelpers: one host through the helper, the rest in the file.
+	dir2 := t.TempDir()
+	os.WriteFile(filepath.Join(dir2, FileName), []byte(`{"credHelpers":{"ghcr.io":"berthtest"}}`), 0o600)
+	h, _ := Load(dir2)
+	if h.Helper("ghcr.io") != "berthtest" || h.Helper("127.0.0.1:5001") != "" {
+		t.Fatalf("helpers: %q %q", h.Helper("ghcr.io"), h.Helper("127.0.0.1:5001"))
+	}
+	if p, err := h.StoreAuth("127.0.0.1:5001", registry.AuthConfig{Username: "u", Password: "p"}); err != nil || !p {
+		t.Fatalf("file store: %v %v", p, err)
 	}
 }
