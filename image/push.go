@@ -23,10 +23,10 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/berth/berth/content"
 	"github.com/berth/berth/progress"
 	"github.com/berth/berth/snapshot"
+	cerrdefs "github.com/containerd/errdefs"
 )
 
 // pushJobs is how many layers upload at once: dockerd's default
