@@ -21,7 +21,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/sync/semaphore"
 
 	"github.com/berth/berth/content"
 	"github.com/berth/berth/progress"
@@ -224,18 +223,18 @@ func (p *pusher) pushTag(ctx context.Context, t reference.NamedTagged, rec *Reco
 	for _, i := range order {
 		_ = p.layerStatus(layers[i], "Preparing")
 	}
-	sem := semaphore.NewWeighted(pushJobs)
+	// Layers beyond the first pushJobs wait for a slot, and say so at
+	// once, as dockerd's upload queue does.
+	for k, i := range order {
+		if k >= pushJobs {
+			_ = p.layerStatus(layers[i], "Waiting")
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(pushJobs)
 	for _, i := range order {
 		l := layers[i]
-		if !sem.TryAcquire(1) {
-			_ = p.layerStatus(l, "Waiting")
-			if err := sem.Acquire(gctx, 1); err != nil {
-				break
-			}
-		}
 		g.Go(func() error {
-			defer sem.Release(1)
 			outcome, from, err := p.pushBlob(gctx, blobRef{Digest: l.Digest, Size: l.Size, MediaType: l.MediaType}, candidates[i], shortID(l.DiffID))
 			if err != nil {
 				return err
