@@ -710,9 +710,17 @@ func (s *Service) pushLayers(ctx context.Context, rec *Record) ([]LayerRef, erro
 	if len(todo) == 0 {
 		return layers, nil
 	}
+	// A layer another image already has compressed (the same diff ID)
+	// reuses that blob: the second push of a rebuilt image compresses only
+	// what changed.
+	known := s.compressedLayers(ctx)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(pullJobs)
 	for _, i := range todo {
+		if ref, ok := known[layers[i].DiffID]; ok {
+			layers[i] = ref
+			continue
+		}
 		g.Go(func() error {
 			ref, err := s.compressBlob(gctx, layers[i])
 			if err != nil {
@@ -737,6 +745,27 @@ func (s *Service) pushLayers(ctx context.Context, rec *Record) ([]LayerRef, erro
 		return nil, err
 	}
 	return layers, nil
+}
+
+// compressedLayers maps diff IDs to the gzip blobs images already have
+// for them (blobs present in the content store).
+func (s *Service) compressedLayers(ctx context.Context) map[digest.Digest]LayerRef {
+	recs, _ := s.records.list()
+	out := map[digest.Digest]LayerRef{}
+	for _, r := range recs {
+		for _, l := range r.Layers {
+			if l.MediaType != mediaTypeDockerLayerGzip && l.MediaType != mediaTypeOCILayerGzip {
+				continue
+			}
+			if _, ok := out[l.DiffID]; ok {
+				continue
+			}
+			if ok, _ := content.Has(ctx, s.content, l.Digest); ok {
+				out[l.DiffID] = l
+			}
+		}
+	}
+	return out
 }
 
 // compressBlob stores a gzip-compressed copy of an uncompressed layer blob.

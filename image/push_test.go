@@ -1,6 +1,7 @@
 package image
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -585,5 +586,61 @@ func TestPushNothingLocal(t *testing.T) {
 	err = e.svc.Push(context.Background(), ref, &ocispec.Platform{OS: "linux", Architecture: "arm64"}, nil, &collect{})
 	if !cerrdefs.IsNotFound(err) || !strings.Contains(err.Error(), "was found but does not match the specified platform: wanted linux/arm64, actual: linux/amd64") {
 		t.Fatalf("platform err = %v", err)
+	}
+}
+
+// TestPushLoadedImage: an image loaded from a docker save archive (layers
+// stored as plain tar) is pushed with gzip layers, compressed once: the
+// compressed blobs are remembered, and another image with the same layer
+// reuses them.
+func TestPushLoadedImage(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	rec := commitImage(t, e.svc, e.host+"/test/loaded:1", 3)
+	var archive bytes.Buffer
+	if err := e.svc.Save(ctx, []string{e.host + "/test/loaded:1"}, &archive); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Remove(ctx, rec.ID.String(), true, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Load(ctx, bytes.NewReader(archive.Bytes()), &collect{}, true); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := e.svc.Resolve(ctx, e.host+"/test/loaded:1")
+	if err != nil || loaded.ID != rec.ID {
+		t.Fatalf("loaded %v, %v", loaded, err)
+	}
+	if loaded.Layers[0].MediaType == mediaTypeDockerLayerGzip {
+		t.Skip("load now keeps compressed layers; nothing to compress on push")
+	}
+	c, err := e.pushLocal(t, "test/loaded:1", nil)
+	if err != nil {
+		t.Fatalf("push: %v\n%s", err, c.statuses())
+	}
+	ref, _ := name.ParseReference(e.host + "/test/loaded:1")
+	img, err := remote.Image(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, _ := img.ConfigName(); cfg.String() != rec.ID.String() {
+		t.Fatalf("pushed %s, want %s", cfg, rec.ID)
+	}
+	m, _ := img.Manifest()
+	for i, l := range m.Layers {
+		if string(l.MediaType) != mediaTypeDockerLayerGzip {
+			t.Errorf("layer %d pushed as %s", i, l.MediaType)
+		}
+	}
+	after, _ := e.svc.records.get(rec.ID)
+	for i, l := range after.Layers {
+		if l.MediaType != mediaTypeDockerLayerGzip || l.Digest.String() != m.Layers[i].Digest.String() {
+			t.Errorf("record layer %d: %+v, pushed %s", i, l, m.Layers[i].Digest)
+		}
+	}
+	// Pushed again: nothing to compress, nothing to upload.
+	c, err = e.pushLocal(t, "test/loaded:1", nil)
+	if err != nil || len(c.ids("Layer already exists")) != 3 {
+		t.Fatalf("second push: %v\n%s", err, c.statuses())
 	}
 }
