@@ -1,0 +1,182 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// startFrontedRegistry starts a registry with an in-process front whose
+// handler wrap decides what reaches it.
+func startFrontedRegistry(t *testing.T, wrap func(next http.Handler) http.Handler) *testRegistry {
+	t.Helper()
+	reg := startRegistry(t, registryOpts{})
+	reg.Host = serve(t, "127.0.0.1:0", wrap(proxyTo(reg.backend)))
+	return reg
+}
+
+// isUpload reports whether r carries blob bytes (PATCH, or PUT with a body).
+func isUpload(r *http.Request) bool {
+	return strings.Contains(r.URL.Path, "/blobs/uploads/") && (r.Method == http.MethodPatch || (r.Method == http.MethodPut && r.ContentLength != 0))
+}
+
+// digestLiar makes a 201 answer to an upload claim another digest.
+type digestLiar struct{ http.ResponseWriter }
+
+func (d *digestLiar) WriteHeader(code int) {
+	if code == http.StatusCreated {
+		d.Header().Set("Docker-Content-Digest", "sha256:0000000000000000000000000000000000000000000000000000000000000000")
+	}
+	d.ResponseWriter.WriteHeader(code)
+}
+
+// TestPushBadRegistries: a registry that answers an upload with another
+// digest, or drops the connection in the middle of one, or refuses every
+// token, fails the push loudly and in bounded time; no layer is reported
+// Pushed.
+func TestPushBadRegistries(t *testing.T) {
+	a := requireEnv(t).api()
+	ensureImage(t, a, "alpine:3.18")
+	cases := []struct {
+		name      string
+		wrap      func(next http.Handler) http.Handler
+		bound     time.Duration
+		berthOnly string
+	}{
+		{"wrong digest", func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/blobs/uploads/") {
+					next.ServeHTTP(&digestLiar{w}, r)
+					return
+				}
+				next.ServeHTTP(w, r)
+			})
+		}, 60 * time.Second, "dockerd 20.10 does not check the digest a registry answers a blob upload with: it reports Pushed and prints the digest"},
+		{"connection dropped", func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if isUpload(r) {
+					_, _ = io.CopyN(io.Discard, r.Body, 4096)
+					if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+						conn.Close()
+					}
+					return
+				}
+				next.ServeHTTP(w, r)
+			})
+		}, 150 * time.Second, ""}, // dockerd tries 5 times, 5 to 20 s apart
+		{"401 forever", func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/token" {
+					fmt.Fprint(w, `{"token":"never-good-enough","expires_in":300}`)
+					return
+				}
+				w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="http://%s/token",service="forever"`, r.Host))
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				fmt.Fprint(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]}`)
+			})
+		}, 60 * time.Second, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.berthOnly != "" {
+				onlyBerth(t, tc.berthOnly)
+			}
+			reg := startFrontedRegistry(t, tc.wrap)
+			c := cli(t, "docker")
+			repo := reg.Host + "/bad/alpine"
+			c.ok("tag", "alpine:3.18", repo+":1")
+			defer removeImage(t, a, repo+":1")
+			r := c.runTimeout(tc.bound+30*time.Second, nil, "push", repo+":1")
+			r.wantFailure(t, c.name)
+			if r.Elapsed > tc.bound {
+				t.Errorf("the push took %s, want at most %s", r.Elapsed.Round(time.Second), tc.bound)
+			}
+			for id, status := range pushedLayers(r.Stdout) {
+				if status == "Pushed" {
+					t.Errorf("layer %s reported Pushed:\n%s", id, r.Stdout)
+				}
+			}
+			if strings.Contains(r.Stdout, ": digest: sha256:") {
+				t.Errorf("a digest was printed:\n%s", r.Stdout)
+			}
+		})
+	}
+}
+
+// TestPushDaemonKilled: kill -9 of the daemon in the middle of a push,
+// then a restart: the next push completes and the registry holds a
+// consistent image (every blob its manifest names, the local image ID).
+func TestPushDaemonKilled(t *testing.T) {
+	requireEnv(t)
+	var mu sync.Mutex
+	arrived := make(chan struct{}, 1)
+	blocking := true
+	release := make(chan struct{})
+	reg := startFrontedRegistry(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			b := blocking
+			mu.Unlock()
+			if b && isUpload(r) {
+				select {
+				case arrived <- struct{}{}:
+				default:
+				}
+				<-release // hold the upload until the daemon is dead
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	defer func() {
+		mu.Lock()
+		if blocking {
+			blocking = false
+			close(release)
+		}
+		mu.Unlock()
+	}()
+
+	d := startTestDaemon(t, env.target, daemonOpts{mirror: true})
+	img := ensureImage(t, d.api(), "alpine:3.18")
+	repo := reg.Host + "/killed/alpine"
+	c := cliFor(t, "docker", d)
+	c.ok("tag", "alpine:3.18", repo+":1")
+
+	done := make(chan result, 1)
+	go func() { done <- c.runTimeout(120*time.Second, nil, "push", repo+":1") }()
+	select {
+	case <-arrived:
+	case r := <-done:
+		t.Fatalf("the push ended before any upload reached the registry: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	case <-time.After(60 * time.Second):
+		t.Fatal("no upload reached the registry")
+	}
+	d.kill9()
+	if r := <-done; r.Code == 0 {
+		t.Fatalf("the push succeeded though its daemon was killed:\n%s", r.Stdout)
+	}
+	mu.Lock()
+	blocking = false
+	close(release)
+	mu.Unlock()
+
+	d2 := restartOnSameContainerd(t, d)
+	c = cliFor(t, "docker", d2)
+	r := c.ok("push", repo+":1")
+	digest := wantPush(t, r, repo, "1", img, "")
+	m := registryImage(t, reg.Host, "killed/alpine", "1", "")
+	if m.ManifestDigest != digest || m.ConfigDigest != img.ID {
+		t.Errorf("registry: manifest %s config %s, want %s %s", m.ManifestDigest, m.ConfigDigest, digest, img.ID)
+	}
+	for _, l := range m.Layers {
+		if _, _, err := registryGet("HEAD", reg.Host, "/v2/killed/alpine/blobs/"+l, ""); err != nil {
+			t.Errorf("the manifest names blob %s, which the registry lacks: %v", l, err)
+		}
+	}
+}
