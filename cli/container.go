@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"strings"
@@ -417,19 +418,39 @@ func newDiffCommand(c *CLI) *cobra.Command {
 
 // newContainerInspectCommand is "berth container inspect".
 func newContainerInspectCommand(c *CLI) *cobra.Command {
-	var opts inspectOptions
+	cmd, opts := inspectCommand(c, "container", "CONTAINER", "containers")
+	cmd.Flags().BoolVarP(&opts.size, "size", "s", false, "Display total file sizes")
+	return cmd
+}
+
+// inspectCommand is "berth <typ> inspect" for objects of type typ, named
+// NOUN on the command line and nouns in its help; callers add their own
+// flags to the returned options.
+func inspectCommand(c *CLI, typ, noun, nouns string) (*cobra.Command, *inspectOptions) {
+	opts := &inspectOptions{typ: typ}
 	cmd := &cobra.Command{
-		Use:   "inspect [OPTIONS] CONTAINER [CONTAINER...]",
-		Short: "Display detailed information on one or more containers",
+		Use:   "inspect [OPTIONS] " + noun + " [" + noun + "...]",
+		Short: "Display detailed information on one or more " + nouns,
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.typ = "container"
-			return runInspect(cmd.Context(), c, opts, args)
+			return runInspect(cmd.Context(), c, *opts, args)
 		},
 	}
 	cmd.Flags().StringVarP(&opts.format, "format", "f", "", formatHelpPlain)
-	cmd.Flags().BoolVarP(&opts.size, "size", "s", false, "Display total file sizes")
-	return cmd
+	return cmd, opts
+}
+
+// printPruned prints what a prune removed as docker does: a title, one
+// item a line and a blank line; nothing when nothing was removed.
+func printPruned(w io.Writer, title string, items []string) {
+	if len(items) == 0 {
+		return
+	}
+	fmt.Fprintln(w, title)
+	for _, i := range items {
+		fmt.Fprintln(w, i)
+	}
+	fmt.Fprintln(w)
 }
 
 type pruneOptions struct {
@@ -460,13 +481,7 @@ func newContainerPruneCommand(c *CLI) *cobra.Command {
 			if err != nil {
 				return interrupted(ctx, err)
 			}
-			if len(res.Report.ContainersDeleted) > 0 {
-				fmt.Fprintln(c.Out, "Deleted Containers:")
-				for _, id := range res.Report.ContainersDeleted {
-					fmt.Fprintln(c.Out, id)
-				}
-				fmt.Fprintln(c.Out)
-			}
+			printPruned(c.Out, "Deleted Containers:", res.Report.ContainersDeleted)
 			fmt.Fprintf(c.Out, "Total reclaimed space: %s\n", formatter.SizeFull(int64(res.Report.SpaceReclaimed)))
 			return nil
 		},

@@ -49,25 +49,41 @@ func newCreateCommand(c *CLI) *cobra.Command {
 		},
 	}
 	aliases(cmd, "container create", "create")
-	flags := cmd.Flags()
-	flags.SetInterspersed(false)
-	flags.Bool("help", false, "Print usage")
-	flags.StringVar(&opts.name, "name", "", "Assign a name to the container")
-	flags.StringVar(&opts.pull, "pull", pullMissing, `Pull image before creating ("always", "|missing", "never")`)
-	flags.BoolVarP(&opts.quiet, "quiet", "q", false, "Suppress the pull output")
-	flags.StringVar(&opts.platform, "platform", c.Getenv("BERTH_DEFAULT_PLATFORM"), "Set platform if server is multi-platform capable")
-	flags.Bool("disable-content-trust", true, "Skip image verification")
-	copts = addContainerFlags(flags, c.lookupEnv)
+	// The docker CLI's wording, "|missing" included.
+	copts = opts.addFlags(c, cmd.Flags(), `Pull image before creating ("always", "|missing", "never")`)
 	return cmd
 }
 
-func runCreate(ctx context.Context, c *CLI, flags *pflag.FlagSet, opts createOptions, copts *containerOptions) error {
+// addFlags adds the flags create and run share: the container's
+// configuration and o's. pullHelp is each command's own wording of --pull.
+func (o *createOptions) addFlags(c *CLI, flags *pflag.FlagSet, pullHelp string) *containerOptions {
+	flags.SetInterspersed(false)
+	flags.Bool("help", false, "Print usage")
+	flags.StringVar(&o.name, "name", "", "Assign a name to the container")
+	flags.StringVar(&o.pull, "pull", pullMissing, pullHelp)
+	flags.BoolVarP(&o.quiet, "quiet", "q", false, "Suppress the pull output")
+	flags.StringVar(&o.platform, "platform", c.Getenv("BERTH_DEFAULT_PLATFORM"), "Set platform if server is multi-platform capable")
+	flags.Bool("disable-content-trust", true, "Skip image verification")
+	return addContainerFlags(flags, c.lookupEnv)
+}
+
+// parse turns the flags of create or run (cmd) into the container's
+// configuration; a bad flag is reported with cmd's help hint.
+func (o *createOptions) parse(c *CLI, flags *pflag.FlagSet, copts *containerOptions, cmd string) (*containerConfig, error) {
 	cfg, err := parseContainerOptions(flags, copts, c.lookupEnv)
 	if err != nil {
-		return withHelp(err, "create")
+		return nil, withHelp(err, cmd)
 	}
-	if err := validatePullOpt(opts.pull); err != nil {
-		return withHelp(err, "create")
+	if err := validatePullOpt(o.pull); err != nil {
+		return nil, withHelp(err, cmd)
+	}
+	return cfg, nil
+}
+
+func runCreate(ctx context.Context, c *CLI, flags *pflag.FlagSet, opts createOptions, copts *containerOptions) error {
+	cfg, err := opts.parse(c, flags, copts, "create")
+	if err != nil {
+		return err
 	}
 	// Unlike run, create reports what happens past the flags as is, with
 	// status 1.

@@ -40,27 +40,17 @@ func newRunCommand(c *CLI) *cobra.Command {
 	aliases(cmd, "container run", "run")
 	common(cmd, 1)
 	flags := cmd.Flags()
-	flags.SetInterspersed(false)
-	flags.Bool("help", false, "Print usage")
 	flags.BoolVarP(&opts.detach, "detach", "d", false, "Run container in background and print container ID")
 	flags.BoolVar(&opts.sigProxy, "sig-proxy", true, "Proxy received signals to the process")
-	flags.StringVar(&opts.name, "name", "", "Assign a name to the container")
 	flags.StringVar(&opts.detachKeys, "detach-keys", "", "Override the key sequence for detaching a container")
-	flags.StringVar(&opts.pull, "pull", pullMissing, `Pull image before running ("always", "missing", "never")`)
-	flags.BoolVarP(&opts.quiet, "quiet", "q", false, "Suppress the pull output")
-	flags.StringVar(&opts.platform, "platform", c.Getenv("BERTH_DEFAULT_PLATFORM"), "Set platform if server is multi-platform capable")
-	flags.Bool("disable-content-trust", true, "Skip image verification")
-	copts = addContainerFlags(flags, c.lookupEnv)
+	copts = opts.addFlags(c, flags, `Pull image before running ("always", "missing", "never")`)
 	return cmd
 }
 
 func runRun(ctx context.Context, c *CLI, flags *pflag.FlagSet, opts runOptions, copts *containerOptions) error {
-	cfg, err := parseContainerOptions(flags, copts, c.lookupEnv)
+	cfg, err := opts.parse(c, flags, copts, "run")
 	if err != nil {
-		return withHelp(err, "run")
-	}
-	if err := validatePullOpt(opts.pull); err != nil {
-		return withHelp(err, "run")
+		return err
 	}
 	config, hostConfig := cfg.Config, cfg.HostConfig
 	hostConfig.ConsoleSize = c.initialConsoleSize()

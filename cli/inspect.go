@@ -97,17 +97,7 @@ func newInspectCommand(c *CLI) *cobra.Command {
 
 // newImageInspectCommand is "berth image inspect".
 func newImageInspectCommand(c *CLI) *cobra.Command {
-	var opts inspectOptions
-	cmd := &cobra.Command{
-		Use:   "inspect [OPTIONS] IMAGE [IMAGE...]",
-		Short: "Display detailed information on one or more images",
-		Args:  minArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.typ = "image"
-			return runInspect(cmd.Context(), c, opts, args)
-		},
-	}
-	cmd.Flags().StringVarP(&opts.format, "format", "f", "", formatHelpPlain)
+	cmd, _ := inspectCommand(c, "image", "IMAGE", "images")
 	return cmd
 }
 

@@ -209,20 +209,8 @@ func networkIPAM(o networkCreateOptions) ([]network.IPAMConfig, error) {
 }
 
 func newNetworkInspectCommand(c *CLI) *cobra.Command {
-	var (
-		opts    inspectOptions
-		verbose bool
-	)
-	cmd := &cobra.Command{
-		Use:   "inspect [OPTIONS] NETWORK [NETWORK...]",
-		Short: "Display detailed information on one or more networks",
-		Args:  minArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.typ = "network"
-			return runInspect(cmd.Context(), c, opts, args)
-		},
-	}
-	cmd.Flags().StringVarP(&opts.format, "format", "f", "", formatHelpPlain)
+	cmd, _ := inspectCommand(c, "network", "NETWORK", "networks")
+	var verbose bool
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "Verbose output for diagnostics")
 	return cmd
 }
@@ -380,13 +368,7 @@ func newNetworkPruneCommand(c *CLI) *cobra.Command {
 			if err != nil {
 				return interrupted(ctx, err)
 			}
-			if len(res.Report.NetworksDeleted) > 0 {
-				fmt.Fprintln(c.Out, "Deleted Networks:")
-				for _, n := range res.Report.NetworksDeleted {
-					fmt.Fprintln(c.Out, n)
-				}
-				fmt.Fprintln(c.Out)
-			}
+			printPruned(c.Out, "Deleted Networks:", res.Report.NetworksDeleted)
 			return nil
 		},
 	}

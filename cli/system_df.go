@@ -196,16 +196,7 @@ func newSystemPruneCommand(c *CLI) *cobra.Command {
 				return err
 			}
 			var reclaimed uint64
-			section := func(title string, items []string) {
-				if len(items) == 0 {
-					return
-				}
-				fmt.Fprintln(c.Out, title)
-				for _, i := range items {
-					fmt.Fprintln(c.Out, i)
-				}
-				fmt.Fprintln(c.Out)
-			}
+			section := func(title string, items []string) { printPruned(c.Out, title, items) }
 			cres, err := cl.ContainerPrune(ctx, client.ContainerPruneOptions{Filters: filter.Filters()})
 			if err != nil {
 				return interrupted(ctx, err)

@@ -77,17 +77,7 @@ func labelMap(list []string) map[string]string {
 }
 
 func newVolumeInspectCommand(c *CLI) *cobra.Command {
-	var opts inspectOptions
-	cmd := &cobra.Command{
-		Use:   "inspect [OPTIONS] VOLUME [VOLUME...]",
-		Short: "Display detailed information on one or more volumes",
-		Args:  minArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.typ = "volume"
-			return runInspect(cmd.Context(), c, opts, args)
-		},
-	}
-	cmd.Flags().StringVarP(&opts.format, "format", "f", "", formatHelpPlain)
+	cmd, _ := inspectCommand(c, "volume", "VOLUME", "volumes")
 	return cmd
 }
 
@@ -261,13 +251,7 @@ func newVolumePruneCommand(c *CLI) *cobra.Command {
 			if err != nil {
 				return interrupted(ctx, err)
 			}
-			if len(res.Report.VolumesDeleted) > 0 {
-				fmt.Fprintln(c.Out, "Deleted Volumes:")
-				for _, v := range res.Report.VolumesDeleted {
-					fmt.Fprintln(c.Out, v)
-				}
-				fmt.Fprintln(c.Out)
-			}
+			printPruned(c.Out, "Deleted Volumes:", res.Report.VolumesDeleted)
 			fmt.Fprintf(c.Out, "Total reclaimed space: %s\n", formatter.SizeFull(int64(res.Report.SpaceReclaimed)))
 			return nil
 		},

@@ -174,39 +174,18 @@ func blkioWeightSupported(host *rtspec.Host) bool {
 // mergeResources applies the non-zero fields of r to cur, with Docker's
 // conflict checks.
 func mergeResources(cur, r *container.Resources) error {
-	conflict := func(msg string) error { return cerrdefs.ErrConflict.WithMessage(msg) }
-	if r.NanoCPUs > 0 && cur.CPUPeriod > 0 {
-		return conflict("Conflicting options: Nano CPUs cannot be updated as CPU Period has already been set")
-	}
-	if r.NanoCPUs > 0 && cur.CPUQuota > 0 {
-		return conflict("Conflicting options: Nano CPUs cannot be updated as CPU Quota has already been set")
-	}
-	if r.CPUPeriod > 0 && cur.NanoCPUs > 0 {
-		return conflict("Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set")
-	}
-	if r.CPUQuota > 0 && cur.NanoCPUs > 0 {
-		return conflict("Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set")
-	}
-	if r.BlkioWeight != 0 {
-		cur.BlkioWeight = r.BlkioWeight
-	}
-	if r.CPUShares != 0 {
-		cur.CPUShares = r.CPUShares
-	}
-	if r.NanoCPUs != 0 {
-		cur.NanoCPUs = r.NanoCPUs
-	}
-	if r.CPUPeriod != 0 {
-		cur.CPUPeriod = r.CPUPeriod
-	}
-	if r.CPUQuota != 0 {
-		cur.CPUQuota = r.CPUQuota
-	}
-	if r.CpusetCpus != "" {
-		cur.CpusetCpus = r.CpusetCpus
-	}
-	if r.CpusetMems != "" {
-		cur.CpusetMems = r.CpusetMems
+	for _, c := range []struct {
+		clash bool
+		msg   string
+	}{
+		{r.NanoCPUs > 0 && cur.CPUPeriod > 0, "Nano CPUs cannot be updated as CPU Period has already been set"},
+		{r.NanoCPUs > 0 && cur.CPUQuota > 0, "Nano CPUs cannot be updated as CPU Quota has already been set"},
+		{r.CPUPeriod > 0 && cur.NanoCPUs > 0, "CPU Period cannot be updated as NanoCPUs has already been set"},
+		{r.CPUQuota > 0 && cur.NanoCPUs > 0, "CPU Quota cannot be updated as NanoCPUs has already been set"},
+	} {
+		if c.clash {
+			return cerrdefs.ErrConflict.WithMessage("Conflicting options: " + c.msg)
+		}
 	}
 	if r.Memory != 0 {
 		// Docker records memory-swap as twice the memory when only
@@ -216,30 +195,36 @@ func mergeResources(cur, r *container.Resources) error {
 			swap = 2 * cur.Memory
 		}
 		if r.Memory > swap && r.MemorySwap == 0 {
-			return conflict("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time")
+			return cerrdefs.ErrConflict.WithMessage("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time")
 		}
-		if cur.MemorySwap == 0 && cur.Memory > 0 {
-			cur.MemorySwap = swap
-		}
-		cur.Memory = r.Memory
+		cur.MemorySwap = swap
 	}
-	if r.MemorySwap != 0 {
-		cur.MemorySwap = r.MemorySwap
-	}
-	if r.MemoryReservation != 0 {
-		cur.MemoryReservation = r.MemoryReservation
-	}
-	if r.CPURealtimePeriod != 0 {
-		cur.CPURealtimePeriod = r.CPURealtimePeriod
-	}
-	if r.CPURealtimeRuntime != 0 {
-		cur.CPURealtimeRuntime = r.CPURealtimeRuntime
-	}
+	setIfSet(&cur.BlkioWeight, r.BlkioWeight)
+	setIfSet(&cur.CPUShares, r.CPUShares)
+	setIfSet(&cur.NanoCPUs, r.NanoCPUs)
+	setIfSet(&cur.CPUPeriod, r.CPUPeriod)
+	setIfSet(&cur.CPUQuota, r.CPUQuota)
+	setIfSet(&cur.CpusetCpus, r.CpusetCpus)
+	setIfSet(&cur.CpusetMems, r.CpusetMems)
+	setIfSet(&cur.Memory, r.Memory)
+	setIfSet(&cur.MemorySwap, r.MemorySwap)
+	setIfSet(&cur.MemoryReservation, r.MemoryReservation)
+	setIfSet(&cur.CPURealtimePeriod, r.CPURealtimePeriod)
+	setIfSet(&cur.CPURealtimeRuntime, r.CPURealtimeRuntime)
 	if r.PidsLimit != nil {
 		v := *r.PidsLimit
 		cur.PidsLimit = &v
 	}
 	return nil
+}
+
+// setIfSet sets *dst to v unless v is the zero value: update leaves a
+// setting it was not given alone.
+func setIfSet[T comparable](dst *T, v T) {
+	var zero T
+	if v != zero {
+		*dst = v
+	}
 }
 
 // runcUpdate applies resources to the running container.

@@ -293,11 +293,11 @@ func inspectImage(t *testing.T, a *apiClient, ref string) imageInspect {
 	return out
 }
 
-// imageExists reports whether GET /images/{ref}/json answers 200 (404:
-// false; anything else fails the test).
-func imageExists(t *testing.T, a *apiClient, ref string) bool {
+// exists reports whether GET path answers 200 (404: false; anything else
+// fails the test).
+func (a *apiClient) exists(t *testing.T, path string) bool {
 	t.Helper()
-	r := a.call(t, "GET", "/images/"+ref+"/json", nil, nil)
+	r := a.call(t, "GET", path, nil, nil)
 	switch r.Status {
 	case 200:
 		return true
@@ -306,6 +306,12 @@ func imageExists(t *testing.T, a *apiClient, ref string) bool {
 	}
 	t.Fatalf("%s: want 200 or 404", r)
 	return false
+}
+
+// imageExists reports whether image ref exists.
+func imageExists(t *testing.T, a *apiClient, ref string) bool {
+	t.Helper()
+	return a.exists(t, "/images/"+ref+"/json")
 }
 
 // ensureImage pulls ref (a docker.io short name such as "busybox:latest",

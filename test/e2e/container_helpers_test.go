@@ -199,18 +199,10 @@ func inspectCtr(t *testing.T, a *apiClient, ref string) ctrJSON {
 	return c
 }
 
-// ctrExists reports whether GET /containers/{ref}/json answers 200.
+// ctrExists reports whether container ref exists.
 func ctrExists(t *testing.T, a *apiClient, ref string) bool {
 	t.Helper()
-	r := a.call(t, "GET", "/containers/"+ref+"/json", nil, nil)
-	switch r.Status {
-	case 200:
-		return true
-	case 404:
-		return false
-	}
-	t.Fatalf("%s: want 200 or 404", r)
-	return false
+	return a.exists(t, "/containers/"+ref+"/json")
 }
 
 // waitCtr polls inspect until cond holds, failing the test after timeout.

@@ -103,17 +103,10 @@ func listVolumes(t *testing.T, a *apiClient) []string {
 	return names
 }
 
+// volumeExists reports whether volume name exists.
 func volumeExists(t *testing.T, a *apiClient, name string) bool {
 	t.Helper()
-	r := a.call(t, "GET", "/volumes/"+name, nil, nil)
-	switch r.Status {
-	case 200:
-		return true
-	case 404:
-		return false
-	}
-	t.Fatalf("%s: want 200 or 404", r)
-	return false
+	return a.exists(t, "/volumes/"+name)
 }
 
 // TestBindMounts: -v /host:/ctr and :ro, --mount type=bind.
