@@ -14,15 +14,16 @@ package container
 //
 // Safety: the container owns everything under its root and may have planted
 // symlinks anywhere ("/etc/evil -> /", "x -> ../../..", ...). Every lookup
-// goes through openat2(2) with RESOLVE_IN_ROOT relative to the view's root
-// fd, so ".." and absolute symlinks stop at the container's root exactly as
-// they do inside the container, and every file is created, removed or
-// changed with *at system calls on a directory fd obtained that way, with
-// the last component never followed. A racing container can change which
-// of its own files we touch, never make us touch one outside it.
+// goes through the archive package's resolution in a root (filepath-
+// securejoin's pathrs-lite: openat2 with RESOLVE_IN_ROOT) from the view's
+// root handle, so ".." and absolute symlinks stop at the container's root
+// exactly as they do inside the container; archives are written and
+// extracted by the archive package with *at system calls on directory
+// handles obtained that way, the last component never followed. A racing
+// container can change which of its own files we touch, never make us
+// touch one outside it.
 
 import (
-	"archive/tar"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -45,7 +46,7 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	"golang.org/x/sys/unix"
 
-	"github.com/berth/berth/internal/osutil"
+	"github.com/berth/berth/archive"
 	rtspec "github.com/berth/berth/runtime/spec"
 	"github.com/berth/berth/snapshot"
 )
@@ -111,7 +112,7 @@ func (s *Service) HoldRootfs(id string) (release func()) { return s.lockRootfs(i
 
 // fsSession is a view of a container's filesystem. Close it when done.
 type fsSession struct {
-	root   int            // O_PATH fd of the container's "/"
+	root   *os.File       // O_PATH handle of the container's "/"
 	mounts []sessionMount // longest dest first; the last is "/"
 	close  func()
 }
@@ -121,8 +122,6 @@ type sessionMount struct {
 	rw     bool
 	rootfs bool
 }
-
-const resolveFlags = unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS
 
 // openFS builds a view of c's filesystem; withMounts adds its volumes,
 // binds and /etc files (cp), without them it is the rootfs alone (export).
@@ -151,7 +150,7 @@ func (s *Service) openFS(ctx context.Context, c *Container, withMounts bool) (*f
 	tmp := filepath.Join(s.cfg.ExecRoot, "fs", c.ID[:12]+"-"+hex.EncodeToString(rnd[:]))
 
 	type result struct {
-		root   int
+		root   *os.File
 		mounts []sessionMount
 		err    error
 	}
@@ -186,7 +185,7 @@ func (s *Service) openFS(ctx context.Context, c *Container, withMounts bool) (*f
 	f := &fsSession{root: res.root, mounts: sm}
 	f.close = func() {
 		once.Do(func() {
-			unix.Close(res.root)
+			res.root.Close()
 			close(done)
 			<-finished
 			_ = os.Remove(tmp)
@@ -237,29 +236,29 @@ func (s *Service) viewBinds(id string, mounts []container.MountPoint) []viewBind
 // mount namespace and assembles the view there. It returns the root fd, the
 // binds' resolved destinations and the mount to undo at the end ("" when
 // the running container's mount is reused).
-func buildView(rootfs, tmp string, snap snapshot.Mount, binds []viewBind) (int, []sessionMount, string, error) {
+func buildView(rootfs, tmp string, snap snapshot.Mount, binds []viewBind) (*os.File, []sessionMount, string, error) {
 	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-		return -1, nil, "", fmt.Errorf("unshare mount namespace: %w", err)
+		return nil, nil, "", fmt.Errorf("unshare mount namespace: %w", err)
 	}
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return -1, nil, "", fmt.Errorf("make mounts private: %w", err)
+		return nil, nil, "", fmt.Errorf("make mounts private: %w", err)
 	}
 	target, mountedAt := rootfs, ""
 	if !isMountPoint(rootfs) {
 		if err := os.MkdirAll(tmp, 0o700); err != nil {
-			return -1, nil, "", err
+			return nil, nil, "", err
 		}
 		if err := mountSnapshot(snap, tmp); err != nil {
-			return -1, nil, "", err
+			return nil, nil, "", err
 		}
 		target, mountedAt = tmp, tmp
 	}
-	root, err := unix.Open(target, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	root, err := os.OpenFile(target, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if mountedAt != "" {
 			_ = unix.Unmount(mountedAt, unix.MNT_DETACH)
 		}
-		return -1, nil, "", err
+		return nil, nil, "", err
 	}
 	var sm []sessionMount
 	for _, b := range binds {
@@ -307,27 +306,31 @@ func isMountPoint(p string) bool {
 
 // bindInto mounts b.source at b.dest inside the view rooted at root,
 // creating the mount point as runc would, and returns the resolved dest.
-func bindInto(root int, b viewBind) (string, error) {
-	dest, err := resolveInRoot(root, b.dest, true)
+func bindInto(root *os.File, b viewBind) (string, error) {
+	dest, err := archive.ResolveInRoot(root, b.dest, true)
 	if err != nil {
 		return "", err
 	}
-	fd, err := openInRoot(root, dest, unix.O_PATH|unix.O_NOFOLLOW)
+	mp, err := archive.OpenInRootNoFollow(root, dest)
 	if errors.Is(err, unix.ENOENT) {
 		if b.file {
 			err = createFileInRoot(root, dest)
 		} else {
-			_, err = mkdirAllInRoot(root, dest, -1, -1)
+			var d *os.File
+			if d, err = archive.MkdirAllInRoot(root, dest, 0o755); err == nil {
+				d.Close()
+			}
 		}
 		if err != nil {
 			return "", err
 		}
-		fd, err = openInRoot(root, dest, unix.O_PATH|unix.O_NOFOLLOW)
+		mp, err = archive.OpenInRootNoFollow(root, dest)
 	}
 	if err != nil {
 		return "", err
 	}
-	defer unix.Close(fd)
+	defer mp.Close()
+	fd := int(mp.Fd())
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return "", err
@@ -362,104 +365,14 @@ func (f *fsSession) mountFor(p string) sessionMount {
 	return f.mounts[len(f.mounts)-1]
 }
 
-// ---- confined path resolution -------------------------------------------
-
-// relRoot turns a clean absolute container path into openat2's argument.
-func relRoot(p string) string {
-	p = strings.TrimPrefix(path.Clean("/"+p), "/")
-	if p == "" {
-		return "."
-	}
-	return p
-}
-
-// openInRoot opens the container path p relative to root; symlinks and
-// ".." never leave root.
-func openInRoot(root int, p string, flags int) (int, error) {
-	how := unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Resolve: resolveFlags}
-	for i := 0; ; i++ {
-		fd, err := unix.Openat2(root, relRoot(p), &how)
-		if err == unix.EAGAIN && i < 64 {
-			continue // a rename raced the lookup
-		}
-		if err == unix.EINTR {
-			continue
-		}
-		return fd, err
-	}
-}
-
-// resolveInRoot follows every symlink of the container path p inside root,
-// as the container would see them (the last one only with followFinal),
-// and returns the resulting clean path. p is cleaned first (".." is
-// lexical, as in Docker's FollowSymlinkInScope); every lookup is an openat2
-// confined to root, so no link or ".." leads out of it. A component that
-// does not exist counts as a plain directory: the rest is still walked.
-func resolveInRoot(root int, p string, followFinal bool) (string, error) {
-	return osutil.WalkSymlinks(path.Clean("/"+p), followFinal, func(next string) (string, bool, error) {
-		fd, err := openInRoot(root, next, unix.O_PATH|unix.O_NOFOLLOW)
-		if err == unix.ENOENT || err == unix.ENOTDIR {
-			return "", false, nil
-		}
-		if err != nil {
-			return "", false, err
-		}
-		defer unix.Close(fd)
-		var st unix.Stat_t
-		if err := unix.Fstat(fd, &st); err != nil {
-			return "", false, err
-		}
-		if st.Mode&unix.S_IFMT != unix.S_IFLNK {
-			return "", false, nil
-		}
-		target, err := osutil.Readlinkat(fd, "")
-		return target, err == nil, err
-	})
-}
-
-// mkdirAllInRoot creates the directory p and its missing parents inside
-// root (mode 0755, owned by uid:gid unless negative) and returns an
-// O_PATH fd of it.
-func mkdirAllInRoot(root int, p string, uid, gid int) (int, error) {
-	cur, err := unix.Dup(root)
-	if err != nil {
-		return -1, err
-	}
-	unix.CloseOnExec(cur)
-	curPath := "/"
-	for _, comp := range strings.Split(strings.TrimPrefix(path.Clean("/"+p), "/"), "/") {
-		if comp == "" {
-			continue
-		}
-		next := path.Join(curPath, comp)
-		fd, err := openInRoot(root, next, unix.O_PATH|unix.O_DIRECTORY)
-		if err == unix.ENOENT {
-			if err := unix.Mkdirat(cur, comp, 0o755); err != nil && err != unix.EEXIST {
-				unix.Close(cur)
-				return -1, err
-			}
-			if uid >= 0 {
-				_ = unix.Fchownat(cur, comp, uid, gid, unix.AT_SYMLINK_NOFOLLOW)
-			}
-			fd, err = openInRoot(root, next, unix.O_PATH|unix.O_DIRECTORY)
-		}
-		unix.Close(cur)
-		if err != nil {
-			return -1, err
-		}
-		cur, curPath = fd, next
-	}
-	return cur, nil
-}
-
 // createFileInRoot creates an empty file at p (a mount point for a file).
-func createFileInRoot(root int, p string) error {
-	dir, err := mkdirAllInRoot(root, path.Dir(p), -1, -1)
+func createFileInRoot(root *os.File, p string) error {
+	dir, err := archive.MkdirAllInRoot(root, path.Dir(p), 0o755)
 	if err != nil {
 		return err
 	}
-	defer unix.Close(dir)
-	fd, err := unix.Openat(dir, path.Base(p), unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	defer dir.Close()
+	fd, err := unix.Openat(int(dir.Fd()), path.Base(p), unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
 	if err != nil {
 		return err
 	}
@@ -474,14 +387,14 @@ func fileNotFound(p, name string) error {
 
 // archiveTarget is a path of a GET or HEAD, resolved.
 type archiveTarget struct {
-	abs      string // the asked path made absolute, trailing "/." kept
-	resolved string // resolved path of the entry itself
-	parent   int    // O_PATH fd of its directory (or of itself when base is ".")
-	base     string // name in parent, "." for the directory itself
+	abs      string   // the asked path made absolute, trailing "/." kept
+	resolved string   // resolved path of the entry itself
+	parent   *os.File // O_PATH handle of its directory (or of itself when base is ".")
+	base     string   // name in parent, "." for the directory itself
 	st       unix.Stat_t
 }
 
-func (t *archiveTarget) close() { unix.Close(t.parent) }
+func (t *archiveTarget) close() { t.parent.Close() }
 
 // asAbs makes the asked path absolute, keeping a trailing "/" or "/.",
 // which mean "follow the last symlink" (and, for ".", "the contents").
@@ -506,28 +419,28 @@ func (f *fsSession) target(p, name string) (*archiveTarget, error) {
 	t := &archiveTarget{abs: abs}
 	var err error
 	if follow {
-		t.resolved, err = resolveInRoot(f.root, abs, true)
+		t.resolved, err = archive.ResolveInRoot(f.root, abs, true)
 		if err != nil {
 			return nil, err
 		}
 		t.base = "."
-		t.parent, err = openInRoot(f.root, t.resolved, unix.O_PATH|unix.O_NOFOLLOW)
+		t.parent, err = archive.OpenInRootNoFollow(f.root, t.resolved)
 	} else {
-		t.resolved, err = resolveInRoot(f.root, abs, false)
+		t.resolved, err = archive.ResolveInRoot(f.root, abs, false)
 		if err != nil {
 			return nil, err
 		}
 		t.base = path.Base(t.resolved)
-		t.parent, err = openInRoot(f.root, path.Dir(t.resolved), unix.O_PATH|unix.O_DIRECTORY)
+		t.parent, err = archive.OpenInRoot(f.root, path.Dir(t.resolved))
 	}
-	if err == unix.ENOENT || err == unix.ENOTDIR {
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 		return nil, fileNotFound(p, name)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if err := unix.Fstatat(t.parent, t.base, &t.st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		unix.Close(t.parent)
+	if err := unix.Fstatat(int(t.parent.Fd()), t.base, &t.st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		t.parent.Close()
 		if err == unix.ENOENT || err == unix.ENOTDIR {
 			return nil, fileNotFound(p, name)
 		}
@@ -535,7 +448,7 @@ func (f *fsSession) target(p, name string) (*archiveTarget, error) {
 	}
 	if follow && t.st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		// "x/" or "x/." of something that is not a directory.
-		unix.Close(t.parent)
+		t.parent.Close()
 		return nil, fileNotFound(p, name)
 	}
 	return t, nil
@@ -553,7 +466,7 @@ func (f *fsSession) pathStat(t *archiveTarget) (*container.PathStat, error) {
 		st.Name = "/"
 	}
 	if t.st.Mode&unix.S_IFMT == unix.S_IFLNK {
-		target, err := resolveInRoot(f.root, t.resolved, true)
+		target, err := archive.ResolveInRoot(f.root, t.resolved, true)
 		if err != nil {
 			return nil, err
 		}
@@ -652,9 +565,12 @@ func (s *Service) ArchiveGet(ctx context.Context, name, p string) (*container.Pa
 	if path.Clean(t.abs) == "/" {
 		rebase = "."
 	}
-	rc := streamTar(ctx, func(tt *treeTar) error {
+	// Owner names from the container's own passwd and group, as dockerd
+	// archives from inside the container's root.
+	names := archive.NewNames(archive.ReadFileInRoot(f.root, "/etc/passwd", 4<<20), archive.ReadFileInRoot(f.root, "/etc/group", 4<<20))
+	rc := archive.Stream(ctx, archive.WriterOptions{Names: names}, func(w *archive.Writer) error {
 		defer t.close()
-		return tt.add(t.parent, t.base, rebase, &t.st)
+		return w.Add(int(t.parent.Fd()), t.base, rebase, &t.st)
 	}, f.Close)
 	s.emit(c, "archive-path", nil)
 	return st, rc, nil
@@ -682,191 +598,11 @@ func (s *Service) Export(ctx context.Context, name string) (io.ReadCloser, error
 	if err != nil {
 		return nil, err
 	}
-	rc := streamTar(ctx, func(tt *treeTar) error {
-		tt.oneMount = true
-		return tt.children(f.root, "")
+	rc := archive.Stream(ctx, archive.WriterOptions{OneFileSystem: true}, func(w *archive.Writer) error {
+		return w.AddChildren(int(f.root.Fd()), "")
 	}, f.Close)
 	s.emit(c, "export", nil)
 	return rc, nil
-}
-
-// streamTar runs write in a goroutine feeding a pipe; done runs once the
-// writing is over (finished, failed or the reader closed).
-func streamTar(ctx context.Context, write func(*treeTar) error, done func()) io.ReadCloser {
-	pr, pw := io.Pipe()
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		defer done()
-		bufp := tarBufPool.Get().(*[]byte)
-		defer tarBufPool.Put(bufp)
-		tw := tar.NewWriter(pw)
-		tt := &treeTar{ctx: ctx, tw: tw, buf: *bufp}
-		err := write(tt)
-		if err == nil {
-			err = tw.Close()
-		}
-		pw.CloseWithError(err)
-	}()
-	return &tarStream{PipeReader: pr, finished: finished}
-}
-
-type tarStream struct {
-	*io.PipeReader
-	finished chan struct{}
-}
-
-func (t *tarStream) Close() error {
-	t.PipeReader.CloseWithError(errors.New("archive reader closed"))
-	<-t.finished
-	return nil
-}
-
-var tarBufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
-
-// treeTar writes a directory tree as a tar, working only with *at calls on
-// directory fds: no symlink is ever followed.
-type treeTar struct {
-	ctx      context.Context
-	tw       *tar.Writer
-	buf      []byte
-	headers  snapshot.TarHeaders
-	oneMount bool // do not descend into other mounts (export)
-	rootMnt  uint64
-}
-
-// children writes the entries of directory dir (an fd), their names
-// prefixed with prefix ("" or ending in "/").
-func (t *treeTar) children(dir int, prefix string) error {
-	fd, err := unix.Openat(dir, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	d := os.NewFile(uintptr(fd), prefix)
-	defer d.Close()
-	if t.oneMount && t.rootMnt == 0 {
-		t.rootMnt = mntID(fd, "")
-	}
-	names, err := d.Readdirnames(-1)
-	if err != nil {
-		return err
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		if err := t.ctx.Err(); err != nil {
-			return err
-		}
-		var st unix.Stat_t
-		if err := unix.Fstatat(fd, n, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			if err == unix.ENOENT {
-				continue // deleted meanwhile
-			}
-			return err
-		}
-		if err := t.add(fd, n, prefix+n, &st); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func mntID(dfd int, base string) uint64 {
-	var st unix.Statx_t
-	flags := unix.AT_SYMLINK_NOFOLLOW
-	if base == "" {
-		flags |= unix.AT_EMPTY_PATH
-	}
-	if err := unix.Statx(dfd, base, flags, unix.STATX_MNT_ID, &st); err != nil {
-		return 0
-	}
-	return st.Mnt_id
-}
-
-// add writes the entry base of dir (stat st) under name, and its contents.
-func (t *treeTar) add(dir int, base, name string, st *unix.Stat_t) error {
-	hdr, err := t.headers.Header(dir, base, name, st)
-	if err != nil || hdr == nil {
-		return err // nil: a socket, not archivable, skipped as Docker does
-	}
-	if hdr.Typeflag != tar.TypeSymlink && hdr.Typeflag != tar.TypeLink {
-		if c, err := getXattr(dir, base, "security.capability"); err == nil && len(c) > 0 {
-			hdr.PAXRecords = map[string]string{"SCHILY.xattr.security.capability": string(c)}
-		}
-	}
-	switch hdr.Typeflag {
-	case tar.TypeDir:
-		if err := t.tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		fd, err := unix.Openat(dir, base, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if err != nil {
-			if err == unix.ENOENT {
-				return nil
-			}
-			return err
-		}
-		defer unix.Close(fd)
-		if t.oneMount && t.rootMnt != 0 && mntID(fd, "") != t.rootMnt {
-			return nil // a mount point: export shows the directory only
-		}
-		prefix := name
-		if prefix == "." {
-			prefix = "./"
-		}
-		return t.children(fd, strings.TrimSuffix(prefix, "/")+"/")
-	case tar.TypeReg:
-		fd, err := unix.Openat(dir, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-		if err != nil {
-			if err == unix.ENOENT {
-				return nil
-			}
-			return err
-		}
-		f := os.NewFile(uintptr(fd), name)
-		defer f.Close()
-		var fst unix.Stat_t
-		if err := unix.Fstat(fd, &fst); err != nil || fst.Mode&unix.S_IFMT != unix.S_IFREG {
-			return nil // replaced meanwhile
-		}
-		hdr.Size = fst.Size
-		if err := t.tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		// Exactly Size bytes, whatever the file does meanwhile.
-		n, err := io.CopyBuffer(t.tw, io.LimitReader(f, hdr.Size), t.buf)
-		if err != nil {
-			return err
-		}
-		for ; n < hdr.Size; n++ {
-			if _, err := t.tw.Write([]byte{0}); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	return t.tw.WriteHeader(hdr)
-}
-
-// procPath names base in the directory fd dir through /proc, for the few
-// calls that have no *at form; the last component is never followed by
-// the l* calls that use it.
-func procPath(dir int, base string) string {
-	return fmt.Sprintf("/proc/self/fd/%d/%s", dir, base)
-}
-
-func getXattr(dir int, base, attr string) ([]byte, error) {
-	b := make([]byte, 256)
-	for {
-		n, err := unix.Lgetxattr(procPath(dir, base), attr, b)
-		if err == unix.ERANGE && len(b) < 1<<16 {
-			b = make([]byte, len(b)*4)
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		return b[:n], nil
-	}
 }
 
 // ---- PUT -----------------------------------------------------------------
@@ -896,20 +632,20 @@ func (s *Service) ArchivePut(ctx context.Context, name, p string, o ExtractOptio
 		return err
 	}
 	defer f.Close()
-	dest, err := resolveInRoot(f.root, path.Join("/", p), true)
+	dest, err := archive.ResolveInRoot(f.root, path.Join("/", p), true)
 	if err != nil {
 		return err
 	}
-	fd, err := openInRoot(f.root, dest, unix.O_PATH|unix.O_NOFOLLOW)
-	if err == unix.ENOENT || err == unix.ENOTDIR {
+	dh, err := archive.OpenInRootNoFollow(f.root, dest)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 		return fileNotFound(p, name)
 	}
 	if err != nil {
 		return err
 	}
 	var st unix.Stat_t
-	err = unix.Fstat(fd, &st)
-	unix.Close(fd)
+	err = unix.Fstat(int(dh.Fd()), &st)
+	dh.Close()
 	if err != nil {
 		return err
 	}
@@ -923,365 +659,24 @@ func (s *Service) ArchivePut(ctx context.Context, name, p string, o ExtractOptio
 	if !m.rw {
 		return cerrdefs.ErrInvalidArgument.WithMessage("mounted volume is marked read-only")
 	}
-	x := &extractor{ctx: ctx, root: f.root, dest: dest, noOverwrite: o.NoOverwriteDirNonDir, uid: -1, gid: -1, dirs: map[string]int{}}
-	defer x.closeDirs()
+	// Device nodes too, as dockerd: the container's device cgroup, not
+	// the file, decides what it may open.
+	opts := archive.ExtractOptions{NoOverwriteDirNonDir: o.NoOverwriteDirNonDir, Devices: true}
 	if o.CopyUIDGID {
 		c.mu.Lock()
 		user := c.Config.User
 		c.mu.Unlock()
 		if user != "" {
-			u, err := rtspec.ResolveUser(readInRoot(f.root, "/etc/passwd"), readInRoot(f.root, "/etc/group"), user, nil)
+			u, err := rtspec.ResolveUser(archive.ReadFileInRoot(f.root, "/etc/passwd", 4<<20), archive.ReadFileInRoot(f.root, "/etc/group", 4<<20), user, nil)
 			if err != nil {
 				return cerrdefs.ErrInvalidArgument.WithMessage(err.Error())
 			}
-			x.uid, x.gid = int(u.UID), int(u.GID)
+			opts.Owner = &archive.Owner{UID: int(u.UID), GID: int(u.GID)}
 		}
 	}
-	if err := x.run(r); err != nil {
+	if err := archive.Extract(ctx, f.root, dest, r, opts); err != nil {
 		return err
 	}
 	s.emit(c, "extract-to-dir", nil)
 	return nil
-}
-
-// readInRoot reads a small file of the container (nil if it can't).
-func readInRoot(root int, p string) []byte {
-	fd, err := openInRoot(root, p, unix.O_RDONLY|unix.O_NONBLOCK)
-	if err != nil {
-		return nil
-	}
-	f := os.NewFile(uintptr(fd), p)
-	defer f.Close()
-	var st unix.Stat_t
-	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil
-	}
-	b, _ := io.ReadAll(io.LimitReader(f, 4<<20))
-	return b
-}
-
-type extractor struct {
-	ctx         context.Context
-	root        int
-	dest        string
-	noOverwrite bool
-	uid, gid    int            // forced owner (copyUIDGID), -1 if not
-	dirs        map[string]int // container path → O_PATH dir fd
-	dirTimes    []dirTime
-}
-
-type dirTime struct {
-	path         string
-	atime, mtime time.Time
-}
-
-func (x *extractor) closeDirs() {
-	for _, fd := range x.dirs {
-		unix.Close(fd)
-	}
-	x.dirs = map[string]int{}
-}
-
-// forget drops cached directory fds at or under p, which changed.
-func (x *extractor) forget(p string) {
-	for k, fd := range x.dirs {
-		if k == p || strings.HasPrefix(k, p+"/") || p == "/" {
-			unix.Close(fd)
-			delete(x.dirs, k)
-		}
-	}
-}
-
-// dir returns an fd of the directory p, creating it and its parents.
-func (x *extractor) dir(p string) (int, error) {
-	if fd, ok := x.dirs[p]; ok {
-		return fd, nil
-	}
-	if len(x.dirs) > 256 {
-		x.closeDirs()
-	}
-	fd, err := openInRoot(x.root, p, unix.O_PATH|unix.O_DIRECTORY)
-	if err == unix.ENOENT {
-		fd, err = mkdirAllInRoot(x.root, p, 0, 0)
-	}
-	if err != nil {
-		return -1, err
-	}
-	x.dirs[p] = fd
-	return fd, nil
-}
-
-func (x *extractor) run(r io.Reader) error {
-	tr := tar.NewReader(r)
-	bufp := tarBufPool.Get().(*[]byte)
-	defer tarBufPool.Put(bufp)
-	for {
-		if err := x.ctx.Err(); err != nil {
-			return err
-		}
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return cerrdefs.ErrInvalidArgument.WithMessage("invalid tar stream: " + err.Error())
-		}
-		if err := x.entry(hdr, tr, *bufp); err != nil {
-			return err
-		}
-	}
-	for i := len(x.dirTimes) - 1; i >= 0; i-- {
-		d := x.dirTimes[i]
-		fd, err := openInRoot(x.root, d.path, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW)
-		if err != nil {
-			continue
-		}
-		_ = unix.UtimesNanoAt(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", fd), timespecs(d.atime, d.mtime), 0)
-		unix.Close(fd)
-	}
-	return nil
-}
-
-func timespecs(atime, mtime time.Time) []unix.Timespec {
-	if atime.Before(mtime) {
-		atime = mtime
-	}
-	return []unix.Timespec{unix.NsecToTimespec(atime.UnixNano()), unix.NsecToTimespec(mtime.UnixNano())}
-}
-
-// within reports whether the clean path p is dir or under it.
-func within(p, dir string) bool {
-	return dir == "/" || p == dir || strings.HasPrefix(p, dir+"/")
-}
-
-func breakout(format string, a ...any) error {
-	return fmt.Errorf("invalid tar entry: %s", fmt.Sprintf(format, a...))
-}
-
-func (x *extractor) entry(hdr *tar.Header, r io.Reader, buf []byte) error {
-	switch hdr.Typeflag {
-	case tar.TypeXGlobalHeader, tar.TypeXHeader, tar.TypeGNULongName, tar.TypeGNULongLink:
-		return nil
-	}
-	// As Docker: names are taken relative to the destination ("/x" is
-	// dest/x) and must not climb out of it.
-	name := path.Clean(hdr.Name)
-	full := path.Join(x.dest, name)
-	if !within(full, x.dest) {
-		return breakout("%q is outside of %q", hdr.Name, x.dest)
-	}
-	if full == x.dest {
-		if hdr.Typeflag != tar.TypeDir {
-			return breakout("%q would replace the destination", hdr.Name)
-		}
-		return x.meta(full, hdr)
-	}
-	parent, base := path.Dir(full), path.Base(full)
-	dfd, err := x.dir(parent)
-	if err != nil {
-		return err
-	}
-	isDirEntry := hdr.Typeflag == tar.TypeDir
-	var st unix.Stat_t
-	if err := unix.Fstatat(dfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil {
-		isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
-		if x.noOverwrite && isDir && !isDirEntry {
-			return fmt.Errorf("cannot overwrite directory %q with non-directory %q", full, hdr.Name)
-		}
-		if x.noOverwrite && !isDir && isDirEntry {
-			return fmt.Errorf("cannot overwrite non-directory %q with directory %q", full, hdr.Name)
-		}
-		if !(isDir && isDirEntry) {
-			if err := removeAllAt(dfd, base); err != nil {
-				return err
-			}
-			x.forget(full)
-		}
-	} else if err != unix.ENOENT {
-		return err
-	}
-
-	mode := uint32(hdr.Mode & 0o7777)
-	switch hdr.Typeflag {
-	case tar.TypeDir:
-		if err := unix.Mkdirat(dfd, base, 0o700); err != nil && err != unix.EEXIST {
-			return err
-		}
-	case tar.TypeReg, tar.TypeGNUSparse: // the reader turns legacy TypeRegA into TypeReg
-		fd, err := unix.Openat(dfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-		if err != nil {
-			return err
-		}
-		f := os.NewFile(uintptr(fd), full)
-		_, err = io.CopyBuffer(f, io.LimitReader(r, hdr.Size), buf)
-		if err == nil {
-			err = x.owner(fd, "", hdr)
-		}
-		if err == nil {
-			err = unix.Fchmod(fd, mode)
-		}
-		if err == nil {
-			x.xattrs(fd, hdr)
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
-		return unix.UtimesNanoAt(dfd, base, timespecs(hdr.AccessTime, hdr.ModTime), unix.AT_SYMLINK_NOFOLLOW)
-	case tar.TypeSymlink:
-		// As Docker: a relative target must not point above the
-		// destination (absolute ones resolve inside the container).
-		if !path.IsAbs(hdr.Linkname) && !within(path.Join(parent, hdr.Linkname), x.dest) {
-			return breakout("invalid symlink %q -> %q", full, hdr.Linkname)
-		}
-		if err := unix.Symlinkat(hdr.Linkname, dfd, base); err != nil {
-			return err
-		}
-		x.forget(full)
-		if err := x.owner(dfd, base, hdr); err != nil {
-			return err
-		}
-		return unix.UtimesNanoAt(dfd, base, timespecs(hdr.AccessTime, hdr.ModTime), unix.AT_SYMLINK_NOFOLLOW)
-	case tar.TypeLink:
-		target := path.Join(x.dest, path.Clean(hdr.Linkname))
-		if !within(target, x.dest) || target == x.dest {
-			return breakout("invalid hardlink %q -> %q", full, hdr.Linkname)
-		}
-		tdir, err := x.dir(path.Dir(target))
-		if err != nil {
-			return err
-		}
-		return unix.Linkat(tdir, path.Base(target), dfd, base, 0)
-	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-		kind := uint32(unix.S_IFIFO)
-		switch hdr.Typeflag {
-		case tar.TypeChar:
-			kind = unix.S_IFCHR
-		case tar.TypeBlock:
-			kind = unix.S_IFBLK
-		}
-		dev := int(unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor)))
-		if err := unix.Mknodat(dfd, base, kind|0o600, dev); err != nil {
-			return err
-		}
-	default:
-		return nil // unknown entry types are skipped
-	}
-	return x.meta(full, hdr)
-}
-
-// meta applies owner, mode, xattrs and (later, for directories) times to
-// the entry at full, which is not a symlink.
-func (x *extractor) meta(full string, hdr *tar.Header) error {
-	flags := unix.O_PATH | unix.O_NOFOLLOW
-	if hdr.Typeflag == tar.TypeDir {
-		flags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW
-	}
-	parent, err := x.dir(path.Dir(full))
-	if err != nil {
-		return err
-	}
-	base := path.Base(full)
-	if full == x.dest {
-		parent, base = x.root, relRoot(full)
-	}
-	fd, err := openAtNoFollow(parent, base, flags, full == x.dest)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return err
-	}
-	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
-		return nil
-	}
-	if err := x.owner(fd, "", hdr); err != nil {
-		return err
-	}
-	mode := uint32(hdr.Mode & 0o7777)
-	if err := unix.Fchmodat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", fd), mode, 0); err != nil {
-		return err
-	}
-	if hdr.Typeflag == tar.TypeDir {
-		x.xattrs(fd, hdr)
-		x.dirTimes = append(x.dirTimes, dirTime{path: full, atime: hdr.AccessTime, mtime: hdr.ModTime})
-		return nil
-	}
-	return unix.UtimesNanoAt(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", fd), timespecs(hdr.AccessTime, hdr.ModTime), 0)
-}
-
-// openAtNoFollow opens base in dir without following a last symlink; with
-// inRoot, base is a path resolved inside the container's root instead.
-func openAtNoFollow(dir int, base string, flags int, inRoot bool) (int, error) {
-	if inRoot {
-		return openInRoot(dir, base, flags)
-	}
-	return unix.Openat(dir, base, flags|unix.O_CLOEXEC, 0)
-}
-
-// owner sets the entry's owner: the tar's, or the forced one. With base
-// "" fd is the entry itself.
-func (x *extractor) owner(fd int, base string, hdr *tar.Header) error {
-	uid, gid := hdr.Uid, hdr.Gid
-	if x.uid >= 0 {
-		uid, gid = x.uid, x.gid
-	}
-	if base == "" {
-		return unix.Fchownat(fd, "", uid, gid, unix.AT_EMPTY_PATH)
-	}
-	return unix.Fchownat(fd, base, uid, gid, unix.AT_SYMLINK_NOFOLLOW)
-}
-
-// xattrs applies the tar's extended attributes that a container may own.
-func (x *extractor) xattrs(fd int, hdr *tar.Header) {
-	for k, v := range hdr.PAXRecords {
-		attr, ok := strings.CutPrefix(k, "SCHILY.xattr.")
-		if !ok {
-			continue
-		}
-		if strings.HasPrefix(attr, "user.") || attr == "security.capability" || strings.HasPrefix(attr, "system.posix_acl_") {
-			_ = unix.Fsetxattr(fd, attr, []byte(v), 0)
-		}
-	}
-}
-
-// removeAllAt removes base in dir and, if it is a directory, everything
-// under it, never following a symlink.
-func removeAllAt(dir int, base string) error {
-	err := unix.Unlinkat(dir, base, 0)
-	if err == nil || err == unix.ENOENT {
-		return nil
-	}
-	if err != unix.EISDIR && err != unix.EPERM {
-		return err
-	}
-	for attempt := 0; ; attempt++ {
-		fd, err := unix.Openat(dir, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		d := os.NewFile(uintptr(fd), base)
-		names, err := d.Readdirnames(-1)
-		for _, n := range names {
-			if err == nil {
-				err = removeAllAt(fd, n)
-			}
-		}
-		d.Close()
-		if err != nil {
-			return err
-		}
-		err = unix.Unlinkat(dir, base, unix.AT_REMOVEDIR)
-		if err == nil || err == unix.ENOENT {
-			return nil
-		}
-		if err != unix.ENOTEMPTY || attempt > 8 {
-			return err
-		}
-		// Something was created meanwhile: go again.
-	}
 }

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -20,7 +19,6 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/opencontainers/go-digest"
-	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/content"
 	"github.com/berth/berth/image"
@@ -358,59 +356,6 @@ func TestFileMode(t *testing.T) {
 	}
 	if m := fileMode(0o104755); m != os.ModeSetuid|0o755 {
 		t.Errorf("setuid: %v", m)
-	}
-}
-
-// TestResolveInRoot plants the classic escapes in a plain directory and
-// checks resolution and opening stay inside it.
-func TestResolveInRoot(t *testing.T) {
-	root := t.TempDir()
-	outside := t.TempDir()
-	os.WriteFile(filepath.Join(outside, "secret"), []byte("host secret"), 0o600)
-	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
-	os.WriteFile(filepath.Join(root, "etc", "secret"), []byte("container file"), 0o600)
-	os.Symlink("/", filepath.Join(root, "etc", "evil"))
-	os.Symlink("../../../../../../", filepath.Join(root, "dots"))
-	os.Symlink(outside, filepath.Join(root, "hostlink"))
-	os.Symlink("loop2", filepath.Join(root, "loop1"))
-	os.Symlink("loop1", filepath.Join(root, "loop2"))
-	os.Symlink("missing/../etc/evil", filepath.Join(root, "viamissing"))
-	fd, err := os.Open(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fd.Close()
-	rfd := int(fd.Fd())
-	for in, want := range map[string]string{
-		"/etc/evil/etc/secret": "/etc/secret",
-		"/dots/etc/secret":     "/etc/secret",
-		"/hostlink/secret":     outside + "/secret", // absolute: resolved from the container's root
-		"/etc/evil":            "/",
-		"/missing/x/../y":      "/missing/y",
-		// A missing component is a plain directory and the walk goes on,
-		// so the links after a ".." out of it are still resolved (in root).
-		"/viamissing/etc/secret": "/etc/secret",
-		"/viamissing/dots":       "/",
-	} {
-		got, err := resolveInRoot(rfd, in, true)
-		if err != nil || got != want {
-			t.Errorf("resolveInRoot(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	if got, _ := resolveInRoot(rfd, "/etc/evil", false); got != "/etc/evil" {
-		t.Errorf("no-follow final = %q", got)
-	}
-	if _, err := resolveInRoot(rfd, "/loop1/x", true); !errors.Is(err, unix.ELOOP) {
-		t.Errorf("loop: %v", err)
-	}
-	// Opening through the escapes never reaches the host file.
-	for _, p := range []string{"/hostlink/secret", "/viamissing/dots/" + strings.TrimPrefix(outside, "/") + "/secret", "/dots/" + strings.TrimPrefix(outside, "/") + "/secret", "/etc/evil/" + strings.TrimPrefix(outside, "/") + "/secret"} {
-		if fd, err := openInRoot(rfd, p, os.O_RDONLY); err == nil {
-			b := make([]byte, 64)
-			n, _ := unix.Read(fd, b)
-			unix.Close(fd)
-			t.Errorf("opened %s: %q", p, b[:max(n, 0)])
-		}
 	}
 }
 

@@ -19,6 +19,7 @@ package container
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
@@ -28,6 +29,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth/berth/archive"
 	"github.com/berth/berth/snapshot"
 )
 
@@ -167,8 +169,9 @@ func isWhiteout(st *unix.Stat_t) bool {
 }
 
 func isOpaque(dfd int, name string) bool {
-	v, err := getXattr(dfd, name, "trusted.overlay.opaque")
-	return err == nil && string(v) == "y"
+	b := make([]byte, 8)
+	n, err := unix.Lgetxattr(fmt.Sprintf("/proc/self/fd/%d/%s", dfd, name), archive.OpaqueXattr, b)
+	return err == nil && string(b[:n]) == "y"
 }
 
 func openSub(dfd int, name string) (int, error) {

@@ -20,8 +20,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth/berth/archive"
 	"github.com/berth/berth/image"
-	"github.com/berth/berth/snapshot"
 )
 
 // ImageCommitter is what commit needs from the image service
@@ -108,7 +108,7 @@ func (s *Service) Commit(ctx context.Context, name string, o CommitOptions) (str
 	if err != nil {
 		return "", err
 	}
-	rc, err := snapshot.TarDir(ctx, upper)
+	rc, err := archive.TarDir(ctx, upper, archive.WriterOptions{Layer: true})
 	if err != nil {
 		return "", err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth/berth/archive"
 	"github.com/berth/berth/content"
 	"github.com/berth/berth/progress"
 	"github.com/berth/berth/snapshot"
@@ -174,7 +175,7 @@ func (s *Service) writeLegacyLayer(ctx context.Context, tw *tar.Writer, id, pare
 		return err
 	}
 	defer rc.Close()
-	dr, _, err := snapshot.Decompress(rc)
+	dr, _, err := archive.Decompress(rc)
 	if err != nil {
 		return err
 	}
@@ -427,9 +428,14 @@ func (s *Service) importLayerFile(ctx context.Context, p string, parent, diffID 
 		return LayerRef{}, snapshot.Layer{}, err
 	}
 	defer w.Close()
-	dr, comp, err := snapshot.Decompress(io.TeeReader(f, w))
+	dr, comp, err := archive.Decompress(io.TeeReader(f, w))
 	if err != nil {
 		return LayerRef{}, snapshot.Layer{}, err
+	}
+	if comp != archive.None && comp != archive.Gzip && comp != archive.Zstd {
+		dr.Close()
+		// No image media type names such a blob: it could not be pushed.
+		return LayerRef{}, snapshot.Layer{}, fmt.Errorf("%s layers in an archive: %w", archive.Name(comp), cerrdefs.ErrNotImplemented)
 	}
 	l, err := s.snapshots.Apply(ctx, parent, diffID, dr)
 	dr.Close()
@@ -443,10 +449,10 @@ func (s *Service) importLayerFile(ctx context.Context, p string, parent, diffID 
 		return LayerRef{}, snapshot.Layer{}, err
 	}
 	mt := mediaTypeDockerLayerGzip
-	switch {
-	case strings.Contains(comp.String(), "zstd"):
+	switch comp {
+	case archive.Zstd:
 		mt = mediaTypeOCILayerZstd
-	case strings.Contains(comp.String(), "none") || strings.Contains(comp.String(), "uncompressed"):
+	case archive.None:
 		mt = mediaTypeOCILayer
 	}
 	return LayerRef{Digest: blob, MediaType: mt, Size: st.Size(), DiffID: diffID}, l, nil

@@ -15,6 +15,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth/berth/archive"
 	"github.com/berth/berth/content"
 	"github.com/berth/berth/snapshot"
 )
@@ -179,7 +180,7 @@ func (s *Service) storeLayer(ctx context.Context, parent digest.Digest, r io.Rea
 		return LayerRef{}, snapshot.Layer{}, err
 	}
 	defer rc.Close()
-	zr, _, err := snapshot.Decompress(rc)
+	zr, _, err := archive.Decompress(rc)
 	if err != nil {
 		return LayerRef{}, snapshot.Layer{}, err
 	}

@@ -15,8 +15,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth/berth/archive"
 	"github.com/berth/berth/progress"
-	"github.com/berth/berth/snapshot"
 )
 
 // ImportRequest is POST /images/create?fromSrc= (docker import): a root
@@ -97,7 +97,7 @@ func (s *Service) Import(ctx context.Context, req ImportRequest, out progress.Ou
 	if msg == "" {
 		msg = "Imported from " + src
 	}
-	tr, _, err := snapshot.Decompress(body)
+	tr, _, err := archive.Decompress(body)
 	if err != nil {
 		return "", fmt.Errorf("import: %w", err)
 	}

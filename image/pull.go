@@ -21,6 +21,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/berth/berth/archive"
 	"github.com/berth/berth/content"
 	"github.com/berth/berth/progress"
 	"github.com/berth/berth/snapshot"
@@ -288,7 +289,7 @@ func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, ref LayerRef, pare
 	defer w.Close()
 	rep := progress.NewReporter(out, id, "Downloading", ref.Size)
 	src := bufio.NewReaderSize(io.TeeReader(io.TeeReader(rc, w), rep), 1<<20)
-	dr, _, err := snapshot.Decompress(src)
+	dr, _, err := archive.Decompress(src)
 	if err != nil {
 		return fmt.Errorf("layer %s: %w", id, err)
 	}

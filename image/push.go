@@ -22,9 +22,9 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/berth/berth/archive"
 	"github.com/berth/berth/content"
 	"github.com/berth/berth/progress"
-	"github.com/berth/berth/snapshot"
 	cerrdefs "github.com/containerd/errdefs"
 )
 
@@ -785,7 +785,7 @@ func (s *Service) compressBlob(ctx context.Context, l LayerRef) (LayerRef, error
 		return LayerRef{}, err
 	}
 	diff := digest.Canonical.Digester()
-	dr, _, err := snapshot.Decompress(rc)
+	dr, _, err := archive.Decompress(rc)
 	if err != nil {
 		return LayerRef{}, err
 	}

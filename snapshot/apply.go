@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -16,9 +15,11 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/archive"
 )
 
-// copyBufPool holds the 1 MiB buffers used to copy file contents.
+// copyBufPool holds the 1 MiB buffers used to drain layer streams.
 var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
 // readerPool holds the buffered readers that sit under the tar reader, so
@@ -88,7 +89,7 @@ func (s *Store) Apply(ctx context.Context, parent, diffID digest.Digest, r io.Re
 	if err := mkdirMode(diffDir, 0o755); err != nil {
 		return Layer{}, err
 	}
-	size, err := unpack(ctx, diffDir, hr, *bufp)
+	size, err := archive.UnpackLayer(ctx, diffDir, hr)
 	if err != nil {
 		return Layer{}, fmt.Errorf("apply layer %s: %w", diffID, err)
 	}
@@ -168,14 +169,6 @@ func (h *hashingReader) verify(want digest.Digest) error {
 	}
 	return nil
 }
-
-// errInvalidEntry classes errors caused by the tar's content.
-func errInvalidEntry(format string, args ...any) error {
-	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), cerrdefs.ErrInvalidArgument)
-}
-
-// isNotExist reports ENOENT however it is wrapped.
-func isNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }
 
 // mkdirMode creates dir with exactly mode, whatever the process umask.
 func mkdirMode(dir string, mode os.FileMode) error {

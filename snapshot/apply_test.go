@@ -14,6 +14,8 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+
+	"github.com/berth/berth/archive"
 	"github.com/klauspost/compress/gzip"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -171,7 +173,7 @@ func TestApplyWhiteouts(t *testing.T) {
 		}
 	}
 	for _, dir := range []string{"var/cache", "opq-implicit"} {
-		if v, err := getXattr(filepath.Join(l.Dir, dir), opaqueXattr); err != nil || v != "y" {
+		if v, err := getXattr(filepath.Join(l.Dir, dir), archive.OpaqueXattr); err != nil || v != "y" {
 			t.Errorf("%s opaque xattr = %q, %v", dir, v, err)
 		}
 	}
@@ -264,8 +266,8 @@ func TestApplyTruncatedGzip(t *testing.T) {
 	zw.Close()
 	cut := gz.Bytes()[:gz.Len()/2]
 
-	rc, c, err := Decompress(bytes.NewReader(cut))
-	if err != nil || c != Gzip {
+	rc, c, err := archive.Decompress(bytes.NewReader(cut))
+	if err != nil || c != archive.Gzip {
 		t.Fatalf("Decompress = %v, %v", c, err)
 	}
 	defer rc.Close()

@@ -7,6 +7,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/berth/berth/archive"
 )
 
 // synthTar builds a layer of files files of size bytes each, spread over
@@ -65,7 +67,7 @@ func BenchmarkTar(b *testing.B) {
 	b.SetBytes(int64(len(tarball)))
 	b.ResetTimer()
 	for range b.N {
-		rc, err := s.Tar(context.Background(), l.ChainID)
+		rc, err := archive.TarDir(context.Background(), l.Dir, archive.WriterOptions{Layer: true})
 		if err != nil {
 			b.Fatal(err)
 		}

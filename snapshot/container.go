@@ -253,6 +253,8 @@ func (s *Store) RemoveUnused(ctx context.Context, keep func(key string) bool) er
 	return errors.Join(errs...)
 }
 
+type inode struct{ dev, ino uint64 }
+
 // Usage returns the bytes of regular file content in the snapshot's
 // writable layer, counting each hardlinked file once.
 func (s *Store) Usage(ctx context.Context, key string) (int64, error) {

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	cerrdefs "github.com/containerd/errdefs"
+
+	"github.com/berth/berth/archive"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 )
@@ -95,7 +97,7 @@ func TestPrepareMountOverlay(t *testing.T) {
 		t.Errorf("lower layers changed:\n%s\n---\n%s", before, after)
 	}
 	// The upper dir exports as a layer diff (what commit and build need).
-	rc, err := TarDir(ctx, upper)
+	rc, err := archive.TarDir(ctx, upper, archive.WriterOptions{Layer: true})
 	if err != nil {
 		t.Fatal(err)
 	}

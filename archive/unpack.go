@@ -1,4 +1,4 @@
-package snapshot
+package archive
 
 import (
 	"archive/tar"
@@ -9,28 +9,18 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	cerrdefs "github.com/containerd/errdefs"
 )
 
-// Overlayfs whiteout conventions in Docker's layer tar format.
-const (
-	whiteoutPrefix    = ".wh."
-	whiteoutMetaPref  = ".wh..wh."
-	whiteoutOpaqueDir = ".wh..wh..opq"
-	opaqueXattr       = "trusted.overlay.opaque"
-	paxXattrPrefix    = "SCHILY.xattr."
-	// Overlayfs keeps private metadata (redirects, metacopy, origin ...)
-	// under this prefix; a layer tar never gets to set it directly.
-	overlayXattrPrefix = "trusted.overlay."
-	// Cached parent-directory fds, so consecutive entries in one directory
-	// don't each walk the path from the root again.
-	dirCacheSize = 64
-)
+// Cached parent-directory fds, so consecutive entries in one directory
+// don't each walk the path from the root again.
+const dirCacheSize = 64
 
 // unpacker writes the entries of one layer tar into a directory.
 //
@@ -53,19 +43,30 @@ type unpacker struct {
 
 type tarTimes struct{ atime, mtime time.Time }
 
-// unpack unpacks the tar stream r into dir (an empty directory) and returns
-// the number of bytes of regular file content written. It stops at the
-// end-of-archive marker; the caller drains whatever follows.
-func unpack(ctx context.Context, dir string, r io.Reader, buf []byte) (int64, error) {
+// UnpackLayer unpacks the layer tar stream r (uncompressed) into dir, an
+// empty directory that becomes the layer's overlayfs diff directory:
+// ".wh.NAME" entries become overlayfs whiteouts (0/0 character devices),
+// ".wh..wh..opq" marks its directory opaque, owners, modes (setuid
+// included), times, xattrs (but overlayfs' own), hard links and device
+// nodes are kept. It returns the number of bytes of regular file content
+// written. It stops at the end-of-archive marker; the caller drains
+// whatever follows (to check the stream's digest).
+//
+// A tar that is not well formed gives an error of class
+// cerrdefs.ErrInvalidArgument; so does an entry that would lead out of
+// dir. The caller removes dir after an error.
+func UnpackLayer(ctx context.Context, dir string, r io.Reader) (int64, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return 0, err
 	}
 	defer root.Close()
+	bufp := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(bufp)
 	u := &unpacker{
 		ctx:   ctx,
 		root:  root,
-		buf:   buf,
+		buf:   *bufp,
 		dirs:  make(map[string]*os.File),
 		times: make(map[string]tarTimes),
 	}
@@ -81,7 +82,7 @@ func unpack(ctx context.Context, dir string, r io.Reader, buf []byte) (int64, er
 			break
 		}
 		if err != nil {
-			return 0, fmt.Errorf("read tar: %w", err)
+			return 0, invalidTar(err)
 		}
 		if err := u.entry(hdr, tr); err != nil {
 			return 0, err
@@ -122,7 +123,7 @@ func (u *unpacker) entry(hdr *tar.Header, tr io.Reader) error {
 		return u.rootEntry(hdr)
 	}
 
-	if strings.HasPrefix(base, whiteoutPrefix) {
+	if strings.HasPrefix(base, WhiteoutPrefix) {
 		return u.whiteout(hdr, dir, base)
 	}
 
@@ -270,20 +271,20 @@ func (u *unpacker) rootEntry(hdr *tar.Header) error {
 }
 
 func (u *unpacker) whiteout(hdr *tar.Header, dir, base string) error {
-	if base == whiteoutOpaqueDir {
+	if base == WhiteoutOpaqueDir {
 		fd, err := u.dir(dir)
 		if err != nil {
 			return fmt.Errorf("tar entry %q: %w", hdr.Name, err)
 		}
-		if err := unix.Fsetxattr(fd, opaqueXattr, []byte("y"), 0); err != nil {
+		if err := unix.Fsetxattr(fd, OpaqueXattr, []byte("y"), 0); err != nil {
 			return fmt.Errorf("tar entry %q: set opaque: %w", hdr.Name, err)
 		}
 		return nil
 	}
-	if strings.HasPrefix(base, whiteoutMetaPref) {
+	if strings.HasPrefix(base, WhiteoutMetaPrefix) {
 		return nil // other aufs/Docker bookkeeping entries (.wh..wh.plnk ...)
 	}
-	target := base[len(whiteoutPrefix):]
+	target := base[len(WhiteoutPrefix):]
 	if target == "" || target == "." || target == ".." {
 		return errInvalidEntry("tar entry %q: invalid whiteout", hdr.Name)
 	}
@@ -373,7 +374,7 @@ func (u *unpacker) file(dfd int, name, base string, hdr *tar.Header, tr io.Reade
 			break
 		}
 		if rerr != nil {
-			return fmt.Errorf("read tar: %w", rerr)
+			return invalidTar(rerr)
 		}
 	}
 	if err := u.fdMeta(fd, hdr); err != nil {
@@ -528,10 +529,6 @@ func setXattrs(hdr *tar.Header, fd, dfd int, base string) error {
 	return nil
 }
 
-func procPath(dfd int, base string) string {
-	return "/proc/self/fd/" + strconv.Itoa(dfd) + "/" + base
-}
-
 func entryTimes(hdr *tar.Header) tarTimes {
 	at := hdr.AccessTime
 	if at.IsZero() {
@@ -570,3 +567,29 @@ func (u *unpacker) setDirTimes(name string, t tarTimes) error {
 	ts := []unix.Timespec{timespec(t.atime), timespec(t.mtime)}
 	return unix.UtimesNanoAt(dfd, base, ts, unix.AT_SYMLINK_NOFOLLOW)
 }
+
+// errInvalidEntry classes errors caused by the tar's content.
+func errInvalidEntry(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), cerrdefs.ErrInvalidArgument)
+}
+
+// invalidTar is a tar stream that cannot be read: of class invalid
+// argument, unless the stream's own reader failed (a decompressor's
+// CorruptError is already classed).
+func invalidTar(err error) error {
+	if errors.Is(err, cerrdefs.ErrInvalidArgument) {
+		return err
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, tar.ErrHeader) || errors.Is(err, tar.ErrFieldTooLong) || errors.Is(err, tar.ErrInsecurePath) {
+		return &invalidTarError{err}
+	}
+	return fmt.Errorf("read tar: %w", err)
+}
+
+type invalidTarError struct{ err error }
+
+func (e *invalidTarError) Error() string   { return "invalid tar stream: " + e.err.Error() }
+func (e *invalidTarError) Unwrap() []error { return []error{cerrdefs.ErrInvalidArgument, e.err} }
+
+// isNotExist reports ENOENT however it is wrapped.
+func isNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }
