@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -381,5 +382,71 @@ func TestResolveInRoot(t *testing.T) {
 			h.Close()
 			t.Errorf("opened %s: %q", p, b)
 		}
+	}
+}
+
+// Spool takes any of dockerd's compressions and refuses, before anything
+// is extracted, a body that is corrupt, cut short or breaks the rules.
+func TestSpool(t *testing.T) {
+	good := bytes.Buffer{}
+	tw := tar.NewWriter(&good)
+	for i := range 50 {
+		body := bytes.Repeat([]byte{byte(i)}, 10000)
+		tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("f%02d", i), Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
+		tw.Write(body)
+	}
+	tw.Close()
+	for _, c := range []Compression{None, Gzip, Bzip2, Xz, Zstd} {
+		in := compressed(t, c, good.Bytes())
+		f, err := Spool(context.Background(), bytes.NewReader(in), t.TempDir())
+		if err != nil {
+			t.Fatalf("%s: %v", Name(c), err)
+		}
+		b, _ := io.ReadAll(f)
+		f.Close()
+		if !bytes.Equal(b, good.Bytes()) {
+			t.Fatalf("%s: spooled %d bytes, want the %d of the tar", Name(c), len(b), good.Len())
+		}
+		if c == None {
+			continue
+		}
+		for name, bad := range map[string][]byte{
+			"truncated": in[:len(in)*2/3],
+			"corrupt":   append(append([]byte(nil), in[:len(in)*2/3]...), bytes.Repeat([]byte{0x5a}, 4096)...),
+		} {
+			if f, err := Spool(context.Background(), bytes.NewReader(bad), t.TempDir()); !cerrdefs.IsInvalidArgument(err) {
+				if f != nil {
+					f.Close()
+				}
+				t.Errorf("%s %s: %v, want an invalid argument", Name(c), name, err)
+			}
+		}
+	}
+	cut := good.Bytes()[:good.Len()/2]
+	if _, err := Spool(context.Background(), bytes.NewReader(cut), t.TempDir()); !cerrdefs.IsInvalidArgument(err) {
+		t.Errorf("cut tar: %v", err)
+	}
+	for _, e := range []tar.Header{
+		{Name: "../x", Typeflag: tar.TypeReg},
+		{Name: "a/b", Typeflag: tar.TypeSymlink, Linkname: "../../x"},
+		{Name: "h", Typeflag: tar.TypeLink, Linkname: "../x"},
+	} {
+		var b bytes.Buffer
+		tw := tar.NewWriter(&b)
+		tw.WriteHeader(&e)
+		tw.Close()
+		if _, err := Spool(context.Background(), &b, t.TempDir()); !cerrdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "invalid tar entry") {
+			t.Errorf("%s: %v, want an invalid tar entry", e.Name, err)
+		}
+	}
+	// The temporary file is never left in the directory.
+	dir := t.TempDir()
+	f, err := Spool(context.Background(), bytes.NewReader(good.Bytes()), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("spool left %v", ents)
 	}
 }

@@ -76,7 +76,7 @@ func Extract(ctx context.Context, root *os.File, dest string, r io.Reader, opts 
 			break
 		}
 		if err != nil {
-			return invalidTar(err)
+			return InvalidTar(err)
 		}
 		if err := x.entry(hdr, tr, *bufp); err != nil {
 			return err
@@ -234,7 +234,7 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader, buf []byte) error {
 		f := os.NewFile(uintptr(fd), full)
 		_, err = io.CopyBuffer(f, io.LimitReader(r, hdr.Size), buf)
 		if err != nil {
-			err = invalidTar(err)
+			err = InvalidTar(err)
 		}
 		if err == nil {
 			err = x.fdMeta(fd, hdr)

@@ -82,7 +82,7 @@ func UnpackLayer(ctx context.Context, dir string, r io.Reader) (int64, error) {
 			break
 		}
 		if err != nil {
-			return 0, invalidTar(err)
+			return 0, InvalidTar(err)
 		}
 		if err := u.entry(hdr, tr); err != nil {
 			return 0, err
@@ -374,7 +374,7 @@ func (u *unpacker) file(dfd int, name, base string, hdr *tar.Header, tr io.Reade
 			break
 		}
 		if rerr != nil {
-			return invalidTar(rerr)
+			return InvalidTar(rerr)
 		}
 	}
 	if err := u.fdMeta(fd, hdr); err != nil {
@@ -573,11 +573,12 @@ func errInvalidEntry(format string, args ...any) error {
 	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), cerrdefs.ErrInvalidArgument)
 }
 
-// invalidTar is a tar stream that cannot be read: of class invalid
-// argument, unless the stream's own reader failed (a decompressor's
-// CorruptError is already classed).
-func invalidTar(err error) error {
-	if errors.Is(err, cerrdefs.ErrInvalidArgument) {
+// InvalidTar classes an error met reading a tar stream: a stream that is
+// cut short or not a tar is of class invalid argument (a decompressor's
+// CorruptError already is); any other error (of the stream's own
+// source, say) comes back as it is.
+func InvalidTar(err error) error {
+	if errors.Is(err, cerrdefs.ErrInvalidArgument) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, tar.ErrHeader) || errors.Is(err, tar.ErrFieldTooLong) || errors.Is(err, tar.ErrInsecurePath) {

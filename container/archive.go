@@ -617,8 +617,11 @@ type ExtractOptions struct {
 	CopyUIDGID bool
 }
 
-// ArchivePut answers PUT /containers/{id}/archive: it extracts the tar r
-// into the directory p of the container.
+// ArchivePut answers PUT /containers/{id}/archive: it extracts the tar r,
+// uncompressed or compressed with gzip, bzip2, xz or zstd (dockerd 20.10
+// takes all but zstd, newer ones zstd too), into the directory p of the
+// container. A body that is not a whole, valid (compressed) tar is an
+// invalid argument and changes nothing.
 func (s *Service) ArchivePut(ctx context.Context, name, p string, o ExtractOptions, r io.Reader) error {
 	c, err := s.Get(name)
 	if err != nil {
@@ -674,7 +677,14 @@ func (s *Service) ArchivePut(ctx context.Context, name, p string, o ExtractOptio
 			opts.Owner = &archive.Owner{UID: int(u.UID), GID: int(u.GID)}
 		}
 	}
-	if err := archive.Extract(ctx, f.root, dest, r, opts); err != nil {
+	// The whole body first: a corrupt or cut upload (any of dockerd's
+	// compressions) is refused before anything is written.
+	body, err := archive.Spool(ctx, r, s.cfg.Root)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	if err := archive.Extract(ctx, f.root, dest, body, opts); err != nil {
 		return err
 	}
 	s.emit(c, "extract-to-dir", nil)

@@ -1,11 +1,17 @@
 package container
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	cerrdefs "github.com/containerd/errdefs"
 
 	"github.com/berth/berth/archive"
 	"github.com/berth/berth/archive/archivetest"
@@ -63,4 +69,74 @@ func TestArchiveSuite(t *testing.T) {
 			},
 		})
 	})
+}
+
+// PUT takes the compressions dockerd takes; a corrupt or cut body is an
+// invalid argument and leaves nothing behind, not even the entries before
+// the damage.
+func TestArchivePutCompressed(t *testing.T) {
+	e := newXEnv(t)
+	ctx := context.Background()
+	id := e.create(t, []string{"true"}, nil)
+	var tarball bytes.Buffer
+	tw := tar.NewWriter(&tarball)
+	for i := range 20 {
+		body := bytes.Repeat([]byte{'a' + byte(i)}, 20000)
+		tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("f%02d", i), Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
+		tw.Write(body)
+	}
+	tw.Close()
+	for _, c := range []archive.Compression{archive.None, archive.Gzip, archive.Bzip2, archive.Xz, archive.Zstd} {
+		body := compressWith(t, c, tarball.Bytes())
+		dir := "/" + archive.Name(c)
+		if err := e.svc.ArchivePut(ctx, id, "/", ExtractOptions{}, xMakeTar(t, xTarFile{name: dir[1:] + "/", typ: tar.TypeDir})); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.svc.ArchivePut(ctx, id, dir, ExtractOptions{}, bytes.NewReader(body)); err != nil {
+			t.Fatalf("%s: %v", archive.Name(c), err)
+		}
+		if _, files := xGet(t, e, id, dir+"/f19"); files["f19"].data != strings.Repeat("t", 20000) {
+			t.Fatalf("%s: f19 is not there", archive.Name(c))
+		}
+		if c == archive.None {
+			continue
+		}
+		bad := append(append([]byte(nil), body[:len(body)*2/3]...), bytes.Repeat([]byte{0x5a}, 4096)...)
+		if err := e.svc.ArchivePut(ctx, id, "/", ExtractOptions{}, xMakeTar(t, xTarFile{name: "bad/", typ: tar.TypeDir})); err != nil {
+			t.Fatal(err)
+		}
+		err := e.svc.ArchivePut(ctx, id, "/bad", ExtractOptions{}, bytes.NewReader(bad))
+		if !cerrdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "invalid ") {
+			t.Errorf("%s, corrupt: %v, want an invalid argument", archive.Name(c), err)
+		}
+		if _, files := xGet(t, e, id, "/bad/."); len(files) != 1 {
+			t.Errorf("%s, corrupt: /bad holds %v after a refused PUT", archive.Name(c), xNames(files))
+		}
+	}
+}
+
+// compressWith compresses b with c (bzip2 and xz through the system's
+// tools, which berth does not need otherwise).
+func compressWith(t *testing.T, c archive.Compression, b []byte) []byte {
+	t.Helper()
+	switch c {
+	case archive.None:
+		return b
+	case archive.Bzip2, archive.Xz:
+		cmd := exec.Command(archive.Name(c), "-c")
+		cmd.Stdin = bytes.NewReader(b)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Skipf("%s: %v", archive.Name(c), err)
+		}
+		return out
+	}
+	var buf bytes.Buffer
+	w, err := archive.Compress(&buf, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(b)
+	w.Close()
+	return buf.Bytes()
 }

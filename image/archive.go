@@ -254,14 +254,23 @@ func (s *Service) ensureManifest(ctx context.Context, r *Record) error {
 }
 
 // Load reads a docker-archive (as written by any `docker save`, or an OCI
-// layout with manifest.json) and imports its images, as POST /images/load.
+// layout with manifest.json), uncompressed or compressed with gzip, bzip2,
+// xz or zstd, and imports its images, as POST /images/load.
 func (s *Service) Load(ctx context.Context, r io.Reader, out progress.Output, quiet bool) error {
 	dir, err := os.MkdirTemp(s.tmpDir(), "load-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	if err := extractArchive(ctx, r, dir); err != nil {
+	// dockerd takes the archive compressed too (gzip, bzip2, xz; zstd
+	// since 23.0): `docker load -i image.tar.gz`. All of it is unpacked
+	// before any image is imported, so a corrupt stream loads nothing.
+	dr, _, err := archive.Decompress(r)
+	if err != nil {
+		return err
+	}
+	defer dr.Close()
+	if err := extractArchive(ctx, dr, dir); err != nil {
 		return err
 	}
 	mb, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
@@ -315,10 +324,15 @@ func extractArchive(ctx context.Context, r io.Reader, dir string) error {
 		}
 		h, err := tr.Next()
 		if err == io.EOF {
+			// The rest of the stream too: a compressed archive's
+			// checksum is at its very end.
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return fmt.Errorf("invalid archive: %w", archive.InvalidTar(err))
+			}
 			return nil
 		}
 		if err != nil {
-			return cerrdefs.ErrInvalidArgument.WithMessage("invalid archive: " + err.Error())
+			return fmt.Errorf("invalid archive: %w", archive.InvalidTar(err))
 		}
 		if h.Typeflag != tar.TypeReg {
 			continue
@@ -339,7 +353,7 @@ func extractArchive(ctx context.Context, r io.Reader, dir string) error {
 			err = cerr
 		}
 		if err != nil {
-			return fmt.Errorf("invalid archive: %s: %w", h.Name, err)
+			return fmt.Errorf("invalid archive: %s: %w", h.Name, archive.InvalidTar(err))
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/berth/berth/archive"
 	"github.com/berth/berth/content"
 	"github.com/berth/berth/filters"
 	"github.com/berth/berth/progress"
@@ -272,6 +274,59 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	}
 	if err := e.svc.Save(ctx, []string{"nosuch"}, io.Discard); !errors.Is(err, cerrdefs.ErrNotFound) {
 		t.Fatalf("save missing: %v", err)
+	}
+}
+
+// Load takes the archive compressed as dockerd does; a corrupt stream is
+// an invalid argument and loads nothing.
+func TestLoadCompressed(t *testing.T) {
+	e := newEnv(t, nil)
+	e.push(t, "test/app:1", 2)
+	if _, err := e.pull(t, "test/app:1"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ref := e.host + "/test/app:1"
+	var buf bytes.Buffer
+	if err := e.svc.Save(ctx, []string{ref}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []archive.Compression{archive.Gzip, archive.Zstd, archive.Xz, archive.Bzip2} {
+		var z []byte
+		switch c {
+		case archive.Gzip, archive.Zstd:
+			var b bytes.Buffer
+			w, _ := archive.Compress(&b, c)
+			w.Write(buf.Bytes())
+			w.Close()
+			z = b.Bytes()
+		default:
+			cmd := exec.Command(archive.Name(c), "-c")
+			cmd.Stdin = bytes.NewReader(buf.Bytes())
+			out, err := cmd.Output()
+			if err != nil {
+				t.Logf("%s: %v", archive.Name(c), err)
+				continue
+			}
+			z = out
+		}
+		if _, err := e.svc.Remove(ctx, ref, true, true); err != nil {
+			t.Fatal(err)
+		}
+		bad := append(append([]byte(nil), z[:len(z)/2]...), bytes.Repeat([]byte{0x5a}, 4096)...)
+		if err := e.svc.Load(ctx, bytes.NewReader(bad), &collect{}, false); !cerrdefs.IsInvalidArgument(err) {
+			t.Errorf("%s, corrupt: %v, want an invalid argument", archive.Name(c), err)
+		}
+		if imgs, _ := e.svc.List(ctx, filters.Args{}, true); len(imgs) != 0 {
+			t.Errorf("%s, corrupt: %d images after a refused load", archive.Name(c), len(imgs))
+		}
+		col := &collect{}
+		if err := e.svc.Load(ctx, bytes.NewReader(z), col, false); err != nil {
+			t.Fatalf("%s: %v", archive.Name(c), err)
+		}
+		if !strings.Contains(col.statuses(), "Loaded image: "+ref) {
+			t.Fatalf("%s: load said %q", archive.Name(c), col.statuses())
+		}
 	}
 }
 

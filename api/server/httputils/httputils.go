@@ -66,6 +66,13 @@ func WriteJSON(w http.ResponseWriter, status int, v any) error {
 	return enc.Encode(v)
 }
 
+// DrainBody reads what is left of a request body that a handler gave up
+// on (a corrupt upload), up to 1 GiB, so that a client still sending it
+// gets to read the error answer instead of a broken pipe.
+func DrainBody(r *http.Request) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<30))
+}
+
 // BoolValue reports whether query parameter k is set to a true value, as
 // Docker reads it: anything but "", "0", "no", "false" and "none" is true.
 func BoolValue(r *http.Request, k string) bool {

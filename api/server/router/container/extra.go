@@ -85,6 +85,7 @@ func (x *extraRouter) archivePut(ctx context.Context, w http.ResponseWriter, r *
 		CopyUIDGID:           httputils.BoolValue(r, "copyUIDGID"),
 	}
 	if err := x.b.ArchivePut(ctx, vars["id"], p, o, r.Body); err != nil {
+		httputils.DrainBody(r)
 		return err
 	}
 	w.WriteHeader(http.StatusOK)

@@ -210,7 +210,13 @@ func (ir *imageRouter) save(ctx context.Context, w http.ResponseWriter, names []
 
 func (ir *imageRouter) load(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
 	quiet := httputils.BoolValue(r, "quiet")
-	return runStream(w, func(out progress.Output) error { return ir.b.Load(ctx, r.Body, out, quiet) })
+	return runStream(w, func(out progress.Output) error {
+		err := ir.b.Load(ctx, r.Body, out, quiet)
+		if err != nil {
+			httputils.DrainBody(r)
+		}
+		return err
+	})
 }
 
 // importImage answers POST /images/create?fromSrc= (docker import).

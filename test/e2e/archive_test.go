@@ -1,0 +1,210 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// compress returns b compressed with kind: gzip and zstd in process,
+// bzip2 and xz with Debian's tools.
+func compress(t *testing.T, kind string, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	switch kind {
+	case "identity":
+		return b
+	case "gzip":
+		zw := gzip.NewWriter(&buf)
+		zw.Write(b)
+		zw.Close()
+	case "zstd":
+		zw, err := zstd.NewWriter(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zw.Write(b)
+		zw.Close()
+	case "bzip2", "xz":
+		cmd := exec.Command(kind, "-c")
+		cmd.Stdin = bytes.NewReader(b)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s -c: %v (apt-get install %s)", kind, err, map[string]string{"xz": "xz-utils", "bzip2": "bzip2"}[kind])
+		}
+		return out
+	default:
+		t.Fatalf("no compression %q", kind)
+	}
+	return buf.Bytes()
+}
+
+// tarOf makes a tar of files (name → content), a directory for names
+// ending in "/".
+func tarOf(t *testing.T, files ...string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for i := 0; i+1 < len(files); i += 2 {
+		name, body := files[i], files[i+1]
+		h := &tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg, ModTime: time.Unix(1700000000, 0)}
+		if strings.HasSuffix(name, "/") {
+			h.Typeflag, h.Mode, h.Size = tar.TypeDir, 0o755, 0
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(body))
+	}
+	tw.Close()
+	return buf.Bytes()
+}
+
+// corrupt keeps the first two thirds of a compressed stream and adds
+// garbage: the stream starts well and breaks after some entries.
+func corrupt(b []byte) []byte {
+	return append(append([]byte(nil), b[:len(b)*2/3]...), bytes.Repeat([]byte{0x5a}, 4096)...)
+}
+
+// TestCpCompressedArchive: `docker cp - ctr:/dir` and PUT
+// /containers/{id}/archive take gzip, bzip2 and xz bodies (dockerd 20.10;
+// zstd too on berth and on newer dockerd), as testcontainers-go and
+// docker-py send them; a corrupt body fails and (berth) changes nothing.
+func TestCpCompressedArchive(t *testing.T) {
+	busybox(t)
+	a := env.d.api()
+	name, _ := runDetached(t, a, "cpz", nil, "sleep", "300")
+	waitRunning(t, a, name)
+	big := strings.Repeat("0123456789abcdef", 4096)
+	content := tarOf(t, "conf/", "", "conf/app.conf", "listen 80\n", "conf/big", big, "zz-last", "last\n")
+
+	eachCLI(t, func(t *testing.T, c *CLI) {
+		for _, kind := range []string{"identity", "gzip", "bzip2", "xz"} {
+			dir := "/" + c.name + "-" + kind
+			c.ok("exec", name, "mkdir", dir)
+			c.runStdin(compress(t, kind, content), "cp", "-", name+":"+dir).wantCode(t, c.name+" cp - ("+kind+")", 0)
+			c.ok("exec", name, "cat", dir+"/conf/app.conf", dir+"/zz-last").wantOut(t, c.name+" "+kind, "listen 80\nlast")
+		}
+	})
+
+	// The raw API, as an SDK sends it.
+	put := func(path string, body []byte) *apiResp {
+		return a.call(t, "PUT", "/containers/"+name+"/archive?path="+path, body, http.Header{"Content-Type": {"application/x-tar"}})
+	}
+	get := func(path string) *apiResp {
+		return a.call(t, "GET", "/containers/"+name+"/archive?path="+path, nil, nil)
+	}
+	for _, kind := range []string{"gzip", "bzip2", "xz"} {
+		put("/tmp", compress(t, kind, tarOf(t, "api-"+kind+".txt", kind))).wantStatus(t, 200)
+		r := get("/tmp/api-" + kind + ".txt").wantStatus(t, 200)
+		tr := tar.NewReader(bytes.NewReader(r.Body))
+		if h, err := tr.Next(); err != nil || h.Name != "api-"+kind+".txt" {
+			t.Errorf("PUT %s body: GET gives %v %v", kind, h, err)
+		}
+	}
+
+	// Corrupt bodies fail with a message (dockerd: 500 "Error processing
+	// tar file(...)"; berth: 400).
+	for _, kind := range []string{"gzip", "xz"} {
+		dir := "/tmp/bad-" + kind
+		c := cli(t, "docker")
+		c.ok("exec", name, "mkdir", dir)
+		r := put(dir, corrupt(compress(t, kind, content)))
+		if r.Status < 400 || len(bytes.TrimSpace(r.Body)) == 0 {
+			t.Errorf("PUT corrupt %s: %d %q, want an error with a message", kind, r.Status, r.Body)
+		}
+		c.runStdin(corrupt(compress(t, kind, content)), "cp", "-", name+":"+dir).wantFailure(t, "docker cp - (corrupt "+kind+")")
+	}
+
+	// zstd: dockerd 20.10 refuses it (its go-archive lacks it), 23.0 and
+	// later take it, as berth does.
+	t.Run("zstd", func(t *testing.T) {
+		onlyBerth(t, "dockerd 20.10 answers 500 Error processing tar file(exit status 1): unexpected EOF")
+		put("/tmp", compress(t, "zstd", tarOf(t, "api-zstd.txt", "zstd"))).wantStatus(t, 200)
+		get("/tmp/api-zstd.txt").wantStatus(t, 200)
+	})
+
+	t.Run("corrupt changes nothing", func(t *testing.T) {
+		onlyBerth(t, "dockerd extracts up to the damage and answers 500, leaving the first entries behind")
+		for _, kind := range []string{"gzip", "xz"} {
+			dir := "/tmp/bad-" + kind
+			r := put(dir, corrupt(compress(t, kind, content)))
+			r.wantError(t, 400, "invalid")
+			get(dir+"/conf/app.conf").wantStatus(t, 404)
+		}
+	})
+}
+
+// TestLoadCompressed: `docker load -i image.tar.gz` (and .tar.xz, .tar.bz2)
+// loads, as dockerd does; POST /images/load takes the compressed body; a
+// corrupt one fails and loads nothing.
+func TestLoadCompressed(t *testing.T) {
+	busybox(t)
+	a := env.d.api()
+	tag := "e2e/loadz:" + uniq()
+	a.call(t, "POST", "/images/busybox:latest/tag?repo=e2e/loadz&tag="+strings.TrimPrefix(tag, "e2e/loadz:"), nil, nil).wantStatus(t, 201)
+	t.Cleanup(func() { removeImage(t, a, tag) })
+	saved := a.call(t, "GET", "/images/get?names="+tag, nil, nil).wantStatus(t, 200).Body
+
+	eachCLI(t, func(t *testing.T, c *CLI) {
+		dir := t.TempDir()
+		for _, kind := range []string{"gzip", "xz", "bzip2"} {
+			ext := map[string]string{"gzip": "gz", "xz": "xz", "bzip2": "bz2"}[kind]
+			file := writeFile(t, dir, "image.tar."+ext, compress(t, kind, saved))
+			removeImage(t, a, tag)
+			r := c.ok("load", "-i", file)
+			if strings.TrimSpace(r.Stdout) != "Loaded image: "+tag {
+				t.Errorf("%s load -i image.tar.%s: %q, want Loaded image: %s", c.name, ext, r.Stdout, tag)
+			}
+			if !imageExists(t, a, tag) {
+				t.Errorf("%s load -i image.tar.%s: %s is not there", c.name, ext, tag)
+			}
+		}
+		// Corrupt: a failure with a message, and the store as it was.
+		for _, kind := range []string{"gzip", "xz"} {
+			removeImage(t, a, tag)
+			before := imageState(t, a)
+			bad := writeFile(t, dir, "bad."+kind, corrupt(compress(t, kind, saved)))
+			r := c.run("load", "-i", bad)
+			r.wantFailure(t, c.name+" load -i corrupt "+kind)
+			if strings.TrimSpace(r.Stderr) == "" {
+				t.Errorf("%s load of a corrupt %s archive: empty stderr", c.name, kind)
+			}
+			if after := imageState(t, a); after != before {
+				t.Errorf("%s: the image store changed after a corrupt %s load:\nbefore:\n%safter:\n%s", c.name, kind, before, after)
+			}
+		}
+	})
+
+	// The raw API with a gzip body.
+	removeImage(t, a, tag)
+	r := a.call(t, "POST", "/images/load?quiet=1", compress(t, "gzip", saved), http.Header{"Content-Type": {"application/x-tar"}}).wantStatus(t, 200)
+	if msgs := parseMessages(t, r.Body); len(msgs) == 0 || strings.TrimSpace(msgs[len(msgs)-1].Stream) != "Loaded image: "+tag {
+		t.Errorf("POST /images/load (gzip): %s", r.Body)
+	}
+
+	t.Run("zstd", func(t *testing.T) {
+		onlyBerth(t, "dockerd 20.10 answers Error processing tar file(exit status 1): archive/tar: invalid tar header; 23.0 and later load it")
+		removeImage(t, a, tag)
+		a.call(t, "POST", "/images/load?quiet=1", compress(t, "zstd", saved), nil).wantStatus(t, 200)
+		if !imageExists(t, a, tag) {
+			t.Errorf("zstd load: %s is not there", tag)
+		}
+	})
+
+	t.Run("corrupt is a 400", func(t *testing.T) {
+		onlyBerth(t, "dockerd answers 200 and puts the error in the JSON stream")
+		before := imageState(t, a)
+		a.call(t, "POST", "/images/load?quiet=1", corrupt(compress(t, "gzip", saved)), nil).wantError(t, 400, "invalid")
+		if after := imageState(t, a); after != before {
+			t.Errorf("the image store changed after a corrupt load")
+		}
+	})
+}
