@@ -136,18 +136,30 @@ func (s *Service) openFS(ctx context.Context, c *Container, withMounts bool) (*f
 	c.mu.Lock()
 	mounts := append([]container.MountPoint(nil), c.Mounts...)
 	readonly := c.HostConfig.ReadonlyRootfs
+	created := c.Created
 	c.mu.Unlock()
 	snap, err := s.cfg.Snapshots.Mounts(ctx, c.ID)
 	if err != nil {
 		return nil, err
 	}
-	var binds []viewBind
-	if withMounts {
-		binds = s.viewBinds(c.ID, mounts)
-	}
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	tmp := filepath.Join(s.cfg.ExecRoot, "fs", c.ID[:12]+"-"+hex.EncodeToString(rnd[:]))
+	var binds []viewBind
+	standIn := ""
+	if withMounts {
+		binds = s.viewBinds(c.ID, mounts, func() string {
+			if standIn == "" {
+				standIn = emptyFile(tmp+".empty", created)
+			}
+			return standIn
+		})
+	}
+	defer func() {
+		if !ok && standIn != "" {
+			_ = os.Remove(standIn)
+		}
+	}()
 
 	type result struct {
 		root   *os.File
@@ -189,11 +201,32 @@ func (s *Service) openFS(ctx context.Context, c *Container, withMounts bool) (*f
 			close(done)
 			<-finished
 			_ = os.Remove(tmp)
+			if standIn != "" {
+				_ = os.Remove(standIn)
+			}
 			unlock()
 		})
 	}
 	ok = true
 	return f, nil
+}
+
+// emptyFile makes the empty, mode 0755 file at p that stands for a
+// never-started container's /etc files; "" if it cannot.
+func emptyFile(p string, mtime time.Time) string {
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return ""
+	}
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o755)
+	if err != nil {
+		return ""
+	}
+	f.Close()
+	if os.Chmod(p, 0o755) != nil || os.Chtimes(p, mtime, mtime) != nil {
+		os.Remove(p)
+		return ""
+	}
+	return p
 }
 
 // Close releases the view.
@@ -208,12 +241,18 @@ type viewBind struct {
 }
 
 // viewBinds lists what cp sees mounted in the container, shallowest first.
-func (s *Service) viewBinds(id string, mounts []container.MountPoint) []viewBind {
+// A container that never started has no /etc files of its own yet; in
+// their place it shows empty ones, as dockerd's init layer does (empty,
+// mode 0755, owned by root): standIn makes such a file, read-only, on
+// demand ("" if it cannot).
+func (s *Service) viewBinds(id string, mounts []container.MountPoint, standIn func() string) []viewBind {
 	var out []viewBind
 	for _, f := range []struct{ name, dst string }{{"hosts", "/etc/hosts"}, {"hostname", "/etc/hostname"}, {"resolv.conf", "/etc/resolv.conf"}} {
 		src := filepath.Join(s.dir(id), f.name)
 		if st, err := os.Stat(src); err == nil && st.Mode().IsRegular() {
 			out = append(out, viewBind{source: src, dest: f.dst, rw: true, file: true})
+		} else if empty := standIn(); empty != "" {
+			out = append(out, viewBind{source: empty, dest: f.dst, file: true})
 		}
 	}
 	for _, mp := range mounts {

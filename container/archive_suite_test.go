@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -139,4 +140,42 @@ func compressWith(t *testing.T, c archive.Compression, b []byte) []byte {
 	w.Write(b)
 	w.Close()
 	return buf.Bytes()
+}
+
+// docker cp ctr:path - carries the owner names of the container's own
+// passwd and group, as dockerd's; a created, never started container shows
+// empty /etc files, as dockerd's init layer does.
+func TestArchiveGetNamesAndCreated(t *testing.T) {
+	e := newXEnv(t)
+	ctx := context.Background()
+	id := e.create(t, []string{"true"}, nil)
+	for _, p := range []string{"/etc/hostname", "/etc/hosts", "/etc/resolv.conf"} {
+		st, files := xGet(t, e, id, p)
+		f, ok := files[path.Base(p)]
+		if !ok || f.data != "" || st.Size != 0 || st.Mode.Perm() != 0o755 || f.hdr.Uname != "root" {
+			t.Errorf("created container, GET %s: stat %+v, entry %+v", p, st, f.hdr)
+		}
+	}
+	xNoSessionMounts(t, e)
+	if ents, _ := os.ReadDir(filepath.Join(e.root, "run", "fs")); len(ents) != 0 {
+		t.Errorf("stand-in files left: %v", ents)
+	}
+
+	// Names: uid 1000 is "app" in the image's passwd, 4242 is nobody's.
+	tarball := xMakeTar(t, xTarFile{name: "d/", typ: tar.TypeDir}, xTarFile{name: "d/app", body: "a"}, xTarFile{name: "d/anon", body: "b"})
+	if err := e.svc.ArchivePut(ctx, id, "/", ExtractOptions{}, tarball); err != nil {
+		t.Fatal(err)
+	}
+	up, _, err := e.svc.layerDirs(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Lchown(filepath.Join(up, "d", "app"), 1000, 1000)
+	os.Lchown(filepath.Join(up, "d", "anon"), 4242, 4242)
+	_, files := xGet(t, e, id, "/d")
+	for name, want := range map[string][2]string{"d/": {"root", "root"}, "d/app": {"app", "app"}, "d/anon": {"", ""}} {
+		if h := files[name].hdr; h == nil || h.Uname != want[0] || h.Gname != want[1] {
+			t.Errorf("%s: uname/gname %v, want %v", name, h, want)
+		}
+	}
 }

@@ -4,8 +4,12 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -103,7 +107,7 @@ func TestCpCompressedArchive(t *testing.T) {
 	}
 	for _, kind := range []string{"gzip", "bzip2", "xz"} {
 		put("/tmp", compress(t, kind, tarOf(t, "api-"+kind+".txt", kind))).wantStatus(t, 200)
-		r := get("/tmp/api-" + kind + ".txt").wantStatus(t, 200)
+		r := get("/tmp/api-"+kind+".txt").wantStatus(t, 200)
 		tr := tar.NewReader(bytes.NewReader(r.Body))
 		if h, err := tr.Next(); err != nil || h.Name != "api-"+kind+".txt" {
 			t.Errorf("PUT %s body: GET gives %v %v", kind, h, err)
@@ -206,5 +210,87 @@ func TestLoadCompressed(t *testing.T) {
 		if after := imageState(t, a); after != before {
 			t.Errorf("the image store changed after a corrupt load")
 		}
+	})
+}
+
+// readTarEntries reads a whole tar: headers by name, and contents.
+func readTarEntries(t *testing.T, b []byte) (map[string]*tar.Header, map[string]string) {
+	t.Helper()
+	hdrs, data := map[string]*tar.Header{}, map[string]string{}
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			if err != io.EOF {
+				t.Errorf("not a tar: %v", err)
+			}
+			return hdrs, data
+		}
+		body, _ := io.ReadAll(tr)
+		hdrs[h.Name], data[h.Name] = h, string(body)
+	}
+}
+
+// TestCpOwnerNames: the tar of `docker cp ctr:path -` names owners as the
+// container's own /etc/passwd and /etc/group do (dockerd archives from
+// inside the container's root); an owner the container does not know has
+// no name.
+func TestCpOwnerNames(t *testing.T) {
+	busybox(t)
+	a := env.d.api()
+	name, _ := runDetached(t, a, "cpnames", nil, "sh", "-c",
+		"echo 'zed:x:4242:4343::/:/bin/sh' >> /etc/passwd; echo 'zgrp:x:4343:' >> /etc/group; mkdir /d; echo hi > /d/f; chown 4242:4343 /d/f; echo x > /d/nobody; chown 9999:9998 /d/nobody; touch /ready; exec sleep 300")
+	if !poll(20*time.Second, func() bool {
+		return a.call(t, "HEAD", "/containers/"+name+"/archive?path=/ready", nil, nil).Status == 200
+	}) {
+		t.Fatal("the container never got ready")
+	}
+	eachCLI(t, func(t *testing.T, c *CLI) {
+		hdrs, data := readTarEntries(t, []byte(c.ok("cp", name+":/d", "-").Stdout))
+		for entry, want := range map[string][4]any{
+			"d/":       {0, 0, "root", "root"},
+			"d/f":      {4242, 4343, "zed", "zgrp"},
+			"d/nobody": {9999, 9998, "", ""},
+		} {
+			h := hdrs[entry]
+			if h == nil {
+				t.Errorf("%s cp ctr:/d -: no %s in %v", c.name, entry, hdrs)
+				continue
+			}
+			if got := [4]any{h.Uid, h.Gid, h.Uname, h.Gname}; got != want {
+				t.Errorf("%s cp ctr:/d -: %s is %v, want uid, gid, uname, gname %v", c.name, entry, got, want)
+			}
+		}
+		if data["d/f"] != "hi\n" {
+			t.Errorf("%s cp ctr:/d -: d/f holds %q", c.name, data["d/f"])
+		}
+	})
+}
+
+// TestCpCreatedContainer: cp from a container that was created and never
+// started sees the container's own files, and empty /etc/hostname,
+// /etc/hosts and /etc/resolv.conf (dockerd's init layer), not an error.
+func TestCpCreatedContainer(t *testing.T) {
+	busybox(t)
+	a := env.d.api()
+	eachCLI(t, func(t *testing.T, c *CLI) {
+		name := ctrName(t, "cpcreated")
+		c.ok("create", "--name", name, "busybox", "true")
+		hdrs, data := readTarEntries(t, []byte(c.ok("cp", name+":/etc/hostname", "-").Stdout))
+		if h := hdrs["hostname"]; h == nil || h.Size != 0 || data["hostname"] != "" || h.Uname != "root" {
+			t.Errorf("%s cp created:/etc/hostname -: %v, want one empty file owned by root", c.name, hdrs)
+		}
+		for _, p := range []string{"/etc/hosts", "/etc/resolv.conf"} {
+			r := a.call(t, "GET", "/containers/"+name+"/archive?path="+p, nil, nil).wantStatus(t, 200)
+			if _, data := readTarEntries(t, r.Body); data[path.Base(p)] != "" {
+				t.Errorf("GET %s of a created container: %q, want empty", p, data[path.Base(p)])
+			}
+		}
+		dir := t.TempDir()
+		c.ok("cp", name+":/etc/passwd", dir)
+		if b, err := os.ReadFile(filepath.Join(dir, "passwd")); err != nil || !strings.HasPrefix(string(b), "root:") {
+			t.Errorf("%s cp created:/etc/passwd: %q %v", c.name, b, err)
+		}
+		c.ok("rm", name)
 	})
 }
