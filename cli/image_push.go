@@ -50,9 +50,9 @@ func runPush(ctx context.Context, c *CLI, name string, opts pushOptions) error {
 			return err
 		}
 		platform = &p
-		fmt.Fprintln(c.Out, "Using --platform pushes only the specified platform manifest of a multi-platform image index.\n"+
-			"Other components, like attestations, will not be included.\n"+
-			"To push the complete multi-platform image, remove the --platform flag.")
+		c.printNote("Using --platform pushes only the specified platform manifest of a multi-platform image index.\n" +
+			"Other components, like attestations, will not be included.\n" +
+			"To push the complete multi-platform image, remove the --platform flag.\n")
 	}
 	named, err := reference.ParseNormalizedNamed(name)
 	if err != nil {
