@@ -184,21 +184,7 @@ const (
 
 // pushTag pushes rec as tag t: layers (in parallel), config, manifest.
 func (p *pusher) pushTag(ctx context.Context, t reference.NamedTagged, rec *Record) error {
-	layers, err := p.s.pushLayers(ctx, rec)
-	if err != nil {
-		return err
-	}
-	rec, err = p.s.records.get(rec.ID) // pushLayers may have given it a new manifest
-	if err != nil {
-		return err
-	}
-	if err := p.s.ensureManifest(ctx, rec); err != nil {
-		return err
-	}
-	manifest, err := content.ReadBlob(ctx, p.s.content, rec.Manifest)
-	if err != nil {
-		return fmt.Errorf("manifest of %s: %w", reference.FamiliarString(t), err)
-	}
+	layers, fresh := p.s.pushLayers(ctx, rec)
 	cfgInfo, err := p.s.content.Info(ctx, rec.ID)
 	if err != nil {
 		return fmt.Errorf("config of %s: %w", reference.FamiliarString(t), err)
@@ -207,6 +193,9 @@ func (p *pusher) pushTag(ctx context.Context, t reference.NamedTagged, rec *Reco
 	// Mount sources need a pull scope in the token.
 	candidates := make([][]string, len(layers))
 	for i, l := range layers {
+		if fresh[i] {
+			continue
+		}
 		for _, src := range p.s.records.sourcesIn(l.Digest, p.domain) {
 			if src != p.path && len(candidates[i]) < maxMountAttempts {
 				candidates[i] = append(candidates[i], src)
@@ -235,6 +224,17 @@ func (p *pusher) pushTag(ctx context.Context, t reference.NamedTagged, rec *Reco
 	for _, i := range order {
 		l := layers[i]
 		g.Go(func() error {
+			if fresh[i] {
+				// Compressed on the way up, and kept: its digest is
+				// known only at the end, so there is nothing to check
+				// or mount first (dockerd does the same).
+				ref, err := p.streamLayer(gctx, l)
+				if err != nil {
+					return err
+				}
+				layers[i] = ref
+				return p.layerStatus(l, "Pushed")
+			}
 			outcome, from, err := p.pushBlob(gctx, blobRef{Digest: l.Digest, Size: l.Size, MediaType: l.MediaType}, candidates[i], shortID(l.DiffID))
 			if err != nil {
 				return err
@@ -254,6 +254,15 @@ func (p *pusher) pushTag(ctx context.Context, t reference.NamedTagged, rec *Reco
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	// The record remembers the compressed blobs (and gets the manifest
+	// that names them), so the next push compresses nothing.
+	if rec, err = p.s.rememberLayers(ctx, rec, layers); err != nil {
+		return err
+	}
+	manifest, err := content.ReadBlob(ctx, p.s.content, rec.Manifest)
+	if err != nil {
+		return fmt.Errorf("manifest of %s: %w", reference.FamiliarString(t), err)
 	}
 	if _, _, err := p.pushBlob(ctx, blobRef{Digest: rec.ID, Size: cfgInfo.Size, MediaType: configMediaType(rec.ManifestMediaType)}, nil, ""); err != nil {
 		return err
@@ -693,58 +702,52 @@ func (c *countingReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// pushLayers returns the blobs to push for rec's layers, in order. A
-// layer stored uncompressed (an image loaded from a docker save archive)
-// is compressed with gzip first, once: its new blob replaces the old one
-// in the record, with a new manifest, so the next push finds it ready.
+// pushLayers returns the blobs to push for rec's layers, in order, and
+// which of them have no compressed blob yet (fresh): a layer stored
+// uncompressed (an image loaded from a docker save archive) is compressed
+// with gzip as it goes up, once. A layer some image already has
+// compressed (the same diff ID) reuses that blob: the push of a rebuilt
+// image compresses only what changed.
 //
-// This is the hook where layer blobs are made when push needs them.
-func (s *Service) pushLayers(ctx context.Context, rec *Record) ([]LayerRef, error) {
+// This is where push meets the layer store: layers that have no
+// pushable blob are the fresh ones.
+func (s *Service) pushLayers(ctx context.Context, rec *Record) ([]LayerRef, []bool) {
 	layers := slices.Clone(rec.Layers)
-	var todo []int
+	fresh := make([]bool, len(layers))
+	var known map[digest.Digest]LayerRef
 	for i, l := range layers {
-		if l.MediaType == mediaTypeOCILayer || l.MediaType == "application/vnd.docker.image.rootfs.diff.tar" {
-			todo = append(todo, i)
+		if l.MediaType != mediaTypeOCILayer && l.MediaType != "application/vnd.docker.image.rootfs.diff.tar" {
+			continue
 		}
-	}
-	if len(todo) == 0 {
-		return layers, nil
-	}
-	// A layer another image already has compressed (the same diff ID)
-	// reuses that blob: the second push of a rebuilt image compresses only
-	// what changed.
-	known := s.compressedLayers(ctx)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(pullJobs)
-	for _, i := range todo {
-		if ref, ok := known[layers[i].DiffID]; ok {
+		if known == nil {
+			known = s.compressedLayers(ctx)
+		}
+		if ref, ok := known[l.DiffID]; ok {
 			layers[i] = ref
 			continue
 		}
-		g.Go(func() error {
-			ref, err := s.compressBlob(gctx, layers[i])
-			if err != nil {
-				return err
-			}
-			layers[i] = ref
-			return nil
-		})
+		fresh[i] = true
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
+	return layers, fresh
+}
+
+// rememberLayers records layers (now all compressed) as rec's, with a
+// manifest naming them, unless they are rec's already.
+func (s *Service) rememberLayers(ctx context.Context, rec *Record, layers []LayerRef) (*Record, error) {
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
 	cur, err := s.records.get(rec.ID)
 	if err != nil {
 		return nil, err
 	}
-	cur.Layers = layers
-	cur.Manifest, cur.ManifestMediaType, cur.ManifestSize = "", "", 0
+	if !slices.Equal(cur.Layers, layers) {
+		cur.Layers = layers
+		cur.Manifest, cur.ManifestMediaType, cur.ManifestSize = "", "", 0
+	}
 	if err := s.ensureManifest(ctx, cur); err != nil {
 		return nil, err
 	}
-	return layers, nil
+	return cur, nil
 }
 
 // compressedLayers maps diff IDs to the gzip blobs images already have
@@ -768,19 +771,162 @@ func (s *Service) compressedLayers(ctx context.Context) map[digest.Digest]LayerR
 	return out
 }
 
-// compressBlob stores a gzip-compressed copy of an uncompressed layer blob.
-func (s *Service) compressBlob(ctx context.Context, l LayerRef) (LayerRef, error) {
+// streamLayer pushes a layer that has no compressed blob: its tar is
+// gzipped once, and the compressed bytes go both to the registry (as they
+// come, in one PATCH or in the chunks the registry asks for) and into the
+// content store. The PUT that ends the upload names the digest computed
+// on the way. A failed attempt is retried from the stored blob when the
+// compression finished, from the start otherwise.
+func (p *pusher) streamLayer(ctx context.Context, l LayerRef) (LayerRef, error) {
+	id := shortID(l.DiffID)
+	var err error
+	for attempt := 1; ; attempt++ {
+		var ref LayerRef
+		ref, err = p.streamOnce(ctx, l, id)
+		if err == nil {
+			return ref, nil
+		}
+		if ref.Digest != "" {
+			// Compressed and stored; only the upload failed.
+			b := blobRef{Digest: ref.Digest, Size: ref.Size, MediaType: ref.MediaType}
+			if _, _, err := p.pushBlob(ctx, b, nil, id); err != nil {
+				return LayerRef{}, err
+			}
+			return ref, nil
+		}
+		if attempt == uploadAttempts || !retryable(err) || ctx.Err() != nil {
+			return LayerRef{}, err
+		}
+		p.s.log.Info("push: upload failed, retrying", "layer", l.DiffID, "attempt", attempt, "err", err)
+		if err := p.waitRetry(ctx, id, retryDelay(attempt)); err != nil {
+			return LayerRef{}, err
+		}
+	}
+}
+
+// streamOnce is one attempt of streamLayer. A returned LayerRef with a
+// digest means the blob is stored, whatever the error.
+func (p *pusher) streamOnce(ctx context.Context, l LayerRef, id string) (LayerRef, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.rs.url("/v2/"+p.path+"/blobs/uploads/"), nil)
+	if err != nil {
+		return LayerRef{}, err
+	}
+	resp, err := p.rs.do(req)
+	if err != nil {
+		return LayerRef{}, err
+	}
+	drain(resp)
+	if resp.StatusCode != http.StatusAccepted {
+		return LayerRef{}, p.registryError(resp)
+	}
+	location, err := p.nextLocation(resp)
+	if err != nil {
+		return LayerRef{}, err
+	}
+	var minChunk int64
+	if n, err := strconv.ParseInt(resp.Header.Get("OCI-Chunk-Min-Length"), 10, 64); err == nil && n > 0 {
+		minChunk = max(n, 64<<10)
+	}
+
+	// The compressor writes into the store and a pipe; the upload reads
+	// the pipe. Whatever happens, the compressor is done when this returns.
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	type result struct {
+		ref LayerRef
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ref, err := p.s.compressLayer(cctx, l, pw)
+		pw.CloseWithError(err)
+		done <- result{ref, err}
+	}()
+	wait := func(uploadErr error) (LayerRef, error) {
+		if uploadErr != nil {
+			cancel()
+			_ = pr.CloseWithError(uploadErr)
+		}
+		r := <-done
+		if uploadErr != nil {
+			return r.ref, uploadErr
+		}
+		return r.ref, r.err
+	}
+
+	rep := progress.NewReporter(p.out, id, "Pushing", l.Size)
+	if minChunk == 0 {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPatch, location, &countingReader{r: pr, rep: rep})
+		if err != nil {
+			return wait(err)
+		}
+		req.ContentLength = -1
+		req.Header.Set("Content-Type", "application/octet-stream")
+		resp, err := p.rs.do(req)
+		if err != nil {
+			return wait(err)
+		}
+		drain(resp)
+		if resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusCreated {
+			return wait(p.registryError(resp))
+		}
+		if location, err = p.nextLocation(resp); err != nil {
+			return wait(err)
+		}
+	} else {
+		buf := make([]byte, minChunk)
+		for off := int64(0); ; {
+			n, rerr := io.ReadFull(pr, buf)
+			if n > 0 {
+				if location, err = p.patch(ctx, location, io.NewSectionReader(bytesReaderAt(buf[:n]), 0, int64(n)), off, int64(n), true, rep); err != nil {
+					return wait(err)
+				}
+				off += int64(n)
+			}
+			if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+				break
+			}
+			if rerr != nil {
+				return wait(rerr)
+			}
+		}
+	}
+	ref, err := wait(nil)
+	if err != nil {
+		return ref, err
+	}
+	return ref, p.commit(ctx, location, ref.Digest)
+}
+
+type bytesReaderAt []byte
+
+func (b bytesReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off >= int64(len(b)) {
+		return 0, io.EOF
+	}
+	n := copy(p, b[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// compressLayer gzips an uncompressed layer blob into the content store
+// and into w, checking the tar against the layer's diff ID, and returns
+// the compressed blob's reference.
+func (s *Service) compressLayer(ctx context.Context, l LayerRef, w io.Writer) (LayerRef, error) {
 	rc, err := content.Reader(ctx, s.content, l.Digest)
 	if err != nil {
 		return LayerRef{}, err
 	}
 	defer rc.Close()
-	w, err := s.content.Writer(ctx, ccontent.WithRef("compress-"+randomRef()))
+	cw, err := s.content.Writer(ctx, ccontent.WithRef("compress-"+randomRef()))
 	if err != nil {
 		return LayerRef{}, err
 	}
-	defer w.Close()
-	zw, err := gzip.NewWriterLevel(w, gzip.DefaultCompression)
+	defer cw.Close()
+	zw, err := gzip.NewWriterLevel(io.MultiWriter(cw, w), gzip.DefaultCompression)
 	if err != nil {
 		return LayerRef{}, err
 	}
@@ -799,12 +945,12 @@ func (s *Service) compressBlob(ctx context.Context, l LayerRef) (LayerRef, error
 	if diff.Digest() != l.DiffID {
 		return LayerRef{}, fmt.Errorf("layer %s: stored blob does not match its diff ID", shortID(l.DiffID))
 	}
-	st, err := w.Status()
+	st, err := cw.Status()
 	if err != nil {
 		return LayerRef{}, err
 	}
-	d, size := w.Digest(), st.Offset
-	if err := w.Commit(ctx, size, d); err != nil && !cerrdefs.IsAlreadyExists(err) {
+	d, size := cw.Digest(), st.Offset
+	if err := cw.Commit(ctx, size, d); err != nil && !cerrdefs.IsAlreadyExists(err) {
 		return LayerRef{}, err
 	}
 	return LayerRef{Digest: d, MediaType: mediaTypeDockerLayerGzip, Size: size, DiffID: l.DiffID}, nil

@@ -594,7 +594,19 @@ func TestPushNothingLocal(t *testing.T) {
 // compressed blobs are remembered, and another image with the same layer
 // reuses them.
 func TestPushLoadedImage(t *testing.T) {
-	e := newEnv(t, nil)
+	// The registry asks for chunks: the compressed stream goes up in them.
+	var chunks atomic.Int32
+	e := newEnv(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/blobs/uploads/") {
+				w.Header().Set("OCI-Chunk-Min-Length", "65536")
+			}
+			if r.Method == http.MethodPatch && r.Header.Get("Content-Range") != "" {
+				chunks.Add(1)
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
 	ctx := context.Background()
 	rec := commitImage(t, e.svc, e.host+"/test/loaded:1", 3)
 	var archive bytes.Buffer
@@ -638,9 +650,58 @@ func TestPushLoadedImage(t *testing.T) {
 			t.Errorf("record layer %d: %+v, pushed %s", i, l, m.Layers[i].Digest)
 		}
 	}
+	if chunks.Load() < 3 {
+		t.Errorf("%d chunks sent, want the layers in chunks", chunks.Load())
+	}
 	// Pushed again: nothing to compress, nothing to upload.
 	c, err = e.pushLocal(t, "test/loaded:1", nil)
 	if err != nil || len(c.ids("Layer already exists")) != 3 {
 		t.Fatalf("second push: %v\n%s", err, c.statuses())
+	}
+}
+
+// TestPushLoadedDroppedConnection: a layer compressed on the way up to a
+// registry that drops the upload fails the push after bounded attempts;
+// nothing is reported Pushed, and no half-written blob stays.
+func TestPushLoadedDroppedConnection(t *testing.T) {
+	defer func(f func(int) time.Duration) { retryDelay = f }(retryDelay)
+	retryDelay = func(int) time.Duration { return 0 }
+	var patches atomic.Int32
+	e := newEnv(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPatch {
+				patches.Add(1)
+				buf := make([]byte, 1024)
+				_, _ = r.Body.Read(buf)
+				if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+					conn.Close()
+				}
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	ctx := context.Background()
+	rec := commitImage(t, e.svc, e.host+"/test/ldrop:1", 1)
+	var archive bytes.Buffer
+	if err := e.svc.Save(ctx, []string{e.host + "/test/ldrop:1"}, &archive); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Remove(ctx, rec.ID.String(), true, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Load(ctx, &archive, &collect{}, true); err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.pushLocal(t, "test/ldrop:1", nil)
+	if err == nil || len(c.ids("Pushed")) != 0 {
+		t.Fatalf("push: %v\n%s", err, c.statuses())
+	}
+	if n := patches.Load(); n != uploadAttempts {
+		t.Fatalf("%d attempts, want %d", n, uploadAttempts)
+	}
+	after, _ := e.svc.records.get(rec.ID)
+	if after.Layers[0].MediaType == mediaTypeDockerLayerGzip {
+		t.Errorf("the record names a compressed blob though no push finished: %+v", after.Layers[0])
 	}
 }

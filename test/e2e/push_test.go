@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -273,4 +274,40 @@ func TestPushTerminal(t *testing.T) {
 	if screens["berth"] != "" && screens["docker"] != "" && screens["berth"] != screens["docker"] {
 		t.Errorf("the CLIs' screens differ:\nberth:\n%s\ndocker:\n%s", screens["berth"], screens["docker"])
 	}
+}
+
+// TestPushLoadedImage: an image loaded from a docker save archive has no
+// compressed layers; push compresses them on the way up, and the registry
+// gets an image that pulls back with the same ID. The second push finds
+// every layer there.
+func TestPushLoadedImage(t *testing.T) {
+	a := requireEnv(t).api()
+	img := ensureImage(t, a, "alpine:3.18")
+	eachCLI(t, func(t *testing.T, c *CLI) {
+		reg := startRegistry(t, registryOpts{})
+		archive := filepath.Join(t.TempDir(), "alpine.tar")
+		c.ok("save", "-o", archive, "alpine:3.18")
+		removeImageEverywhere(t, a, "alpine:3.18")
+		defer func() {
+			removeImageEverywhere(t, a, "alpine:3.18")
+			ensureImage(t, a, "alpine:3.18")
+		}()
+		c.ok("load", "-i", archive)
+		repo := reg.Host + "/" + c.name + "/loaded"
+		c.ok("tag", "alpine:3.18", repo+":1")
+		defer removeImage(t, a, repo+":1")
+		d := wantPush(t, c.ok("push", repo+":1"), repo, "1", img, "Pushed")
+		m := registryImage(t, reg.Host, c.name+"/loaded", "1", "")
+		if m.ManifestDigest != d || m.ConfigDigest != img.ID {
+			t.Errorf("registry: %s %s, want %s %s", m.ManifestDigest, m.ConfigDigest, d, img.ID)
+		}
+		for i, mt := range m.LayerTypes {
+			if !strings.HasSuffix(mt, "gzip") {
+				t.Errorf("layer %d pushed as %s, want gzip", i, mt)
+			}
+		}
+		if d2 := wantPush(t, c.ok("push", repo+":1"), repo, "1", img, "Layer already exists"); d2 != d {
+			t.Errorf("second push %s, first %s", d2, d)
+		}
+	})
 }

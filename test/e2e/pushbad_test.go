@@ -180,3 +180,52 @@ func TestPushDaemonKilled(t *testing.T) {
 		}
 	}
 }
+
+// TestPushChunkedUpload: a registry that asks for chunks
+// (OCI-Chunk-Min-Length on the upload's POST) gets the blob in chunks of
+// at least that size, each with its Content-Range, and the image arrives
+// whole.
+func TestPushChunkedUpload(t *testing.T) {
+	a := requireEnv(t).api()
+	img := ensureImage(t, a, "alpine:3.18")
+	const chunk = 256 << 10
+	var mu sync.Mutex
+	var patches []string
+	reg := startFrontedRegistry(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/blobs/uploads/") {
+				w.Header().Set("OCI-Chunk-Min-Length", fmt.Sprint(chunk))
+			}
+			if r.Method == http.MethodPatch {
+				mu.Lock()
+				patches = append(patches, fmt.Sprintf("%s/%d", r.Header.Get("Content-Range"), r.ContentLength))
+				mu.Unlock()
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	c := cli(t, "docker")
+	repo := reg.Host + "/chunked/alpine"
+	c.ok("tag", "alpine:3.18", repo+":1")
+	defer removeImage(t, a, repo+":1")
+	d := wantPush(t, c.ok("push", repo+":1"), repo, "1", img, "Pushed")
+	m := registryImage(t, reg.Host, "chunked/alpine", "1", "")
+	if m.ManifestDigest != d || m.ConfigDigest != img.ID {
+		t.Errorf("registry: %s %s, want %s %s", m.ManifestDigest, m.ConfigDigest, d, img.ID)
+	}
+	onlyBerth(t, "dockerd 20.10 ignores OCI-Chunk-Min-Length and sends each blob in one PATCH")
+	mu.Lock()
+	defer mu.Unlock()
+	second := false
+	for _, p := range patches {
+		if !strings.Contains(p, "-") || strings.HasPrefix(p, "/") {
+			t.Errorf("a PATCH without Content-Range: %q (all: %v)", p, patches)
+		}
+		if strings.HasPrefix(p, fmt.Sprintf("%d-", chunk)) {
+			second = true
+		}
+	}
+	if !second {
+		t.Errorf("no blob went up in more than one chunk: %v", patches)
+	}
+}
