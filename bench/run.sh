@@ -12,6 +12,13 @@
 #         and two references: bare `runc run` of the same busybox rootfs with
 #         `runc spec`'s config (the floor) and with berthd's own OCI spec.
 #                                                               (issue 3, item 10)
+#   push  first push of a fresh image (6 layers, ~127 MB of /usr files: a generated docker-save
+#         archive loaded into each engine, so each compresses its layers) to a
+#         registry of the benchmark's own, then a push of the same image with
+#         its top layer changed; new content every run; each engine's own CLI,
+#         runs interleaved. Wall time, CPU time, and what the second push
+#         uploaded (layers reported pushed, bytes the registry gained).
+#                                                               (issue 10, item 7)
 #   net   bench/net/run.sh (networking, issue 4 item 7), its report folded in.
 #   mem   N `run -d busybox sleep 600` on berthd: berthd's RSS before/after,
 #         every berth-shim's RSS, Pss and private memory (smaps_rollup); for
@@ -29,7 +36,8 @@
 # that one bug does not hide every number.
 #
 # Writes $BENCH_OUT (default bench/results/latest.md) and prints it.
-# Knobs (environment): BENCH_SECTIONS="pull run net mem"  BENCH_PULL_RUNS=5
+# Knobs (environment): BENCH_SECTIONS="pull push run net mem"  BENCH_PULL_RUNS=5
+#   BENCH_PUSH_RUNS=3 BENCH_PUSH_LAYERS=6 BENCH_PUSH_MB=20 (MiB per layer)
 #   BENCH_RUN_RUNS=20  BENCH_RUN_WARMUP=3  BENCH_RUN_TIMEOUT=20s
 #   BENCH_RUN_RETRIES=5  BENCH_MEM_N=100  BENCH_MEM_CMP_N=10
 #   BENCH_NET_RUNS=20 BENCH_NET_REPS=2 BENCH_NET_DURATION=5s (bench/net/run.sh)
@@ -43,8 +51,11 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 BIN=${BENCH_BIN:-$ROOT/bin}
-SECTIONS=${BENCH_SECTIONS:-pull run net mem}
+SECTIONS=${BENCH_SECTIONS:-pull push run net mem}
 PULL_RUNS=${BENCH_PULL_RUNS:-5}
+PUSH_RUNS=${BENCH_PUSH_RUNS:-3}
+PUSH_LAYERS=${BENCH_PUSH_LAYERS:-6}
+PUSH_MB=${BENCH_PUSH_MB:-20}
 RUN_RUNS=${BENCH_RUN_RUNS:-20}
 RUN_WARMUP=${BENCH_RUN_WARMUP:-3}
 MEM_N=${BENCH_MEM_N:-100}
@@ -72,7 +83,7 @@ has_section() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
 [[ $(id -u) -eq 0 ]] || die "must run as root"
 [[ -x $DOCKER_CLI ]] || DOCKER_CLI=$(command -v docker) || die "no docker CLI"
-for c in dockerd podman runc jq curl bc go mkfs.ext4 losetup findmnt getconf nsenter ip socat; do
+for c in dockerd podman runc jq curl bc go mkfs.ext4 losetup findmnt getconf nsenter ip socat docker-registry; do
 	command -v "$c" >/dev/null || die "missing $c (run ./hack/deps.sh)"
 done
 for b in berthd berth berth-shim; do
@@ -112,7 +123,7 @@ export CONTAINERS_REGISTRIES_CONF=$PDIR/registries.conf CONTAINERS_CONF=$PDIR/co
 	CONTAINERS_STORAGE_CONF=$PDIR/storage.conf
 unset DOCKER_HOST BERTH_HOST DOCKER_CONTEXT
 
-BERTHD_PID='' DOCKERD_PID=''
+BERTHD_PID='' DOCKERD_PID='' PUSH_REG_PID='' PUSH_REG=''
 CLEANED=0
 
 # ------------------------------------------------------------------ cleanup
@@ -225,6 +236,7 @@ cleanup() {
 			runc --root "$RUNC_ROOT" delete -f "$id" >/dev/null 2>&1 || true
 		done
 	fi
+	stop_pid "$PUSH_REG_PID" docker-registry
 	local p
 	for p in "${RELAY_PIDS[@]}"; do stop_pid "$p" socat; done
 	if [[ -e /run/netns/$NS ]]; then
@@ -555,6 +567,121 @@ bench_pull() {
 	done
 }
 
+# ------------------------------------------------------------------ push
+# A registry of the benchmark's own (Debian's docker-registry, storage on
+# $DATA), on a free loopback port, relayed into $NS like $REG.
+setup_push_registry() {
+	local port='' p i
+	for p in $(seq 5310 5399); do
+		curl -s -m 1 -o /dev/null "http://127.0.0.1:$p/" && continue
+		[[ $? == 7 ]] && { port=$p; break; }
+	done
+	[[ -n $port ]] || die "push: no free port in 5310-5399 for the push registry"
+	PUSH_REG=127.0.0.1:$port
+	cat >"$W/push-registry.yml" <<-EOF
+		version: 0.1
+		log:
+		  level: warn
+		storage:
+		  filesystem:
+		    rootdirectory: $DATA/push-registry
+		  delete:
+		    enabled: true
+		http:
+		  addr: $PUSH_REG
+		  secret: berth-bench
+	EOF
+	docker-registry serve "$W/push-registry.yml" </dev/null >"$W/logs/push-registry.log" 2>&1 &
+	PUSH_REG_PID=$!
+	wait_ready docker-registry "$PUSH_REG_PID" "$W/logs/push-registry.log" curl -fsS -m 2 -o /dev/null "http://$PUSH_REG/v2/"
+	socat -b 262144 "UNIX-LISTEN:$RUN/push-registry.sock,fork,unlink-early" "TCP:$PUSH_REG" </dev/null >"$W/logs/relay-push-host.log" 2>&1 &
+	RELAY_PIDS+=($!)
+	"${IN_NS[@]}" socat -b 262144 "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" "UNIX-CONNECT:$RUN/push-registry.sock" \
+		</dev/null >"$W/logs/relay-push-ns.log" 2>&1 &
+	RELAY_PIDS+=($!)
+	for ((i = 0; i < 50; i++)); do
+		"${IN_NS[@]}" curl -fsS -m 2 -o /dev/null "http://$PUSH_REG/v2/" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	die "the push registry relay into network namespace $NS does not answer"
+}
+push_cli() { # push_cli ENGINE SUBCOMMAND ARGS...: the engine's own CLI
+	case $1 in
+	berth) shift; "${BERTH[@]}" "$@" ;;
+	docker) shift; "${DOCKER[@]}" "$@" ;;
+	podman) shift; "${IN_NS[@]}" "${PODMAN[@]}" "$@" ;;
+	esac
+}
+push_timed() { # push_timed ENGINE REF LOG: a timed push; CPU to $RES/cli-cpu
+	local cli extra=()
+	case $1 in
+	berth) cli=("${BERTH[@]}") ;;
+	docker) cli=("${DOCKER[@]}") ;;
+	podman) cli=("${IN_NS[@]}" "${PODMAN[@]}"); extra=(--tls-verify=false) ;;
+	esac
+	timeout 900 "$TOOL" run -o "$RES/cli-cpu" "${cli[@]}" push "${extra[@]}" "$2" >"$3" 2>&1 </dev/null
+}
+# pushed_layers ENGINE LOG: layers the push uploaded, by its own report
+pushed_layers() {
+	case $1 in
+	podman) grep 'Copying blob' "$2" | grep -vc 'skipped' || true ;;
+	*) grep -c ': Pushed' "$2" || true ;;
+	esac
+}
+registry_bytes() { du -sb "$DATA/push-registry" 2>/dev/null | cut -f1 || echo 0; }
+
+bench_push() {
+	local engines=(berth docker podman) r k e n ref seed t0 t1 c0 c1 hz b0 b1 logf tag med min max cnt
+	hz=$(getconf CLK_TCK)
+	n=${#engines[@]}
+	setup_push_registry
+	log "push: $PUSH_RUNS runs per engine of a fresh $PUSH_LAYERS-layer image ($PUSH_MB MiB per layer) to $PUSH_REG, then with its top layer changed"
+	for ((r = 0; r < PUSH_RUNS; r++)); do
+		for ((k = 0; k < n; k++)); do
+			e=${engines[(k + r) % n]}
+			seed=$((100 * (r + 1) + k + 1)) # new content for every engine and run
+			ref=$PUSH_REG/bench/push-$e-$r
+			"$TOOL" image -o "$W/push-a.tar" -tag "$ref:1" -layers "$PUSH_LAYERS" -mb "$PUSH_MB" -seed "$seed"
+			"$TOOL" image -o "$W/push-b.tar" -tag "$ref:2" -layers "$PUSH_LAYERS" -mb "$PUSH_MB" -seed "$seed" -change-top
+			push_cli "$e" load -i "$W/push-a.tar" >>"$W/logs/push-$e.log" 2>&1 </dev/null || die "$e: load failed (log: $W/logs/push-$e.log)"
+			push_cli "$e" load -i "$W/push-b.tar" >>"$W/logs/push-$e.log" 2>&1 </dev/null || die "$e: load failed (log: $W/logs/push-$e.log)"
+			rm -f "$W/push-a.tar" "$W/push-b.tar"
+			for tag in 1 2; do
+				logf=$W/logs/push-$e-$r-$tag.log
+				sync
+				b0=$(registry_bytes)
+				c0=$(daemon_ticks "$e")
+				t0=$EPOCHREALTIME
+				push_timed "$e" "$ref:$tag" "$logf" || die "$e push $ref:$tag failed (log: $logf)"
+				t1=$EPOCHREALTIME
+				c1=$(daemon_ticks "$e")
+				b1=$(registry_bytes)
+				echo "$t1 - $t0" | bc >>"$RES/push-$tag-$e"
+				awk -v d=$((c1 - c0)) -v hz="$hz" '{print d / hz + $1 + $2}' "$RES/cli-cpu" >>"$RES/push-$tag-$e.cpu"
+				pushed_layers "$e" "$logf" >>"$RES/push-$tag-$e.layers"
+				echo $((b1 - b0)) >>"$RES/push-$tag-$e.bytes"
+			done
+			push_cli "$e" rmi -f "$ref:1" "$ref:2" >/dev/null 2>&1 </dev/null || true
+			[[ $e == podman ]] && { podman_ image prune -af >/dev/null 2>&1 || true; }
+		done
+		log "push: run $((r + 1))/$PUSH_RUNS: first $(for e in "${engines[@]}"; do printf '%s %.2fs ' "$e" "$(tail -1 "$RES/push-1-$e")"; done)| second $(for e in "${engines[@]}"; do printf '%s %.2fs (%s layer(s)) ' "$e" "$(tail -1 "$RES/push-2-$e")" "$(tail -1 "$RES/push-2-$e.layers")"; done)"
+	done
+	for tag in 1 2; do
+		for e in "${engines[@]}"; do
+			read -r med min max cnt < <("$TOOL" stats <"$RES/push-$tag-$e")
+			put "push_${tag}_${e}_median" "$med"
+			put "push_${tag}_${e}_min" "$min"
+			put "push_${tag}_${e}_max" "$max"
+			put "push_${tag}_${e}_runs" "$(paste -sd' ' "$RES/push-$tag-$e" | xargs printf '%.2f ')"
+			read -r med _ < <("$TOOL" stats <"$RES/push-$tag-$e.cpu")
+			put "push_${tag}_${e}_cpu" "$med"
+			put "push_${tag}_${e}_layers" "$(paste -sd' ' "$RES/push-$tag-$e.layers")"
+			read -r med _ < <("$TOOL" stats <"$RES/push-$tag-$e.bytes")
+			put "push_${tag}_${e}_bytes" "$med"
+		done
+	done
+}
+
 # ------------------------------------------------------------------ run
 BERTH_CLI_RUN=''
 # detect_berth_cli_run: sets BERTH_CLI_RUN=1 if the berth CLI can run containers
@@ -760,6 +887,20 @@ report() {
 				done
 			done
 		fi
+		if has_section push; then
+			echo
+			echo "## Push (issue 10: goal berth's first push ≤ 0.5× dockerd; the second push uploads only the changed layer)"
+			echo
+			echo "$PUSH_RUNS runs per engine, interleaved; each run a fresh image of $PUSH_LAYERS layers × $PUSH_MB MiB (files of this machine's /usr, each prefixed by a line unique to the run, engine and layer; a docker-save archive loaded into the engine, so every engine compresses its layers), pushed to a registry of the benchmark's own ($PUSH_REG), then the same image with its top layer changed pushed as a second tag of the same repository. New content every run and engine. Wall seconds, each engine's own CLI; CPU: the engine's processes plus the CLI; layers: what the push reported uploading (\"Pushed\"; podman: blobs copied, not skipped); MB: what the registry's storage grew by (median)."
+			echo
+			echo "| engine | first push median | min | max | ratio to dockerd | CPU s | second push median | ratio to dockerd | layers uploaded (first / second) | registry MB (first / second) |"
+			echo "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"
+			for e in berth docker podman; do
+				echo "| $(engine_name "$e") | $(sec "$(get "push_1_${e}_median")") | $(sec "$(get "push_1_${e}_min")") | $(sec "$(get "push_1_${e}_max")") | $(ratio "$(get "push_1_${e}_median")" "$(get push_1_docker_median)")× | $(sec "$(get "push_1_${e}_cpu")") | $(sec "$(get "push_2_${e}_median")") | $(ratio "$(get "push_2_${e}_median")" "$(get push_2_docker_median)")× | $(get "push_1_${e}_layers") / $(get "push_2_${e}_layers") | $(num '%.1f' "$(bc -l <<<"$(get "push_1_${e}_bytes") / 1048576")") / $(num '%.1f' "$(bc -l <<<"$(get "push_2_${e}_bytes") / 1048576")") |"
+			done
+			echo
+			echo "Runs (first push): $(for e in berth docker podman; do printf '%s: %s; ' "$e" "$(get "push_1_${e}_runs")"; done)"
+		fi
 		if has_section run; then
 			echo
 			echo "## run --rm busybox true (issue 3: goal berth ≤ 2× the runc floor)"
@@ -835,6 +976,7 @@ start_berthd
 start_dockerd
 setup_podman
 has_section pull && bench_pull
+has_section push && bench_push
 has_section run && bench_run
 has_section net && bench_net
 has_section mem && bench_mem

@@ -22,6 +22,9 @@
 //	    with medians and sums, in KiB.
 //	benchtool stats
 //	    Reads numbers (one per line) on stdin; prints "median min max n".
+//	benchtool image -o FILE -tag REPO:TAG [-layers N] [-mb M] [-seed S] [-change-top]
+//	    Writes a docker-save archive of a made-up image for the push
+//	    benchmark (see image.go).
 package main
 
 import (
@@ -54,6 +57,8 @@ func main() {
 		err = memCmd(os.Args[2:])
 	case "stats":
 		err = statsCmd()
+	case "image":
+		err = imageCmd(os.Args[2:])
 	default:
 		usage()
 	}
@@ -64,7 +69,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: benchtool time|run|mem|stats ... (see the source)")
+	fmt.Fprintln(os.Stderr, "usage: benchtool time|run|mem|stats|image ... (see the source)")
 	os.Exit(2)
 }
 
