@@ -16,7 +16,6 @@ import (
 
 	ccontent "github.com/containerd/containerd/v2/core/content"
 	"github.com/distribution/reference"
-	"github.com/klauspost/compress/gzip"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -926,7 +925,7 @@ func (s *Service) compressLayer(ctx context.Context, l LayerRef, w io.Writer) (L
 		return LayerRef{}, err
 	}
 	defer cw.Close()
-	zw, err := gzip.NewWriterLevel(io.MultiWriter(cw, w), gzip.DefaultCompression)
+	zw, err := archive.Compress(io.MultiWriter(cw, w), archive.Gzip)
 	if err != nil {
 		return LayerRef{}, err
 	}
