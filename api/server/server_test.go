@@ -104,8 +104,8 @@ func TestUnsupportedEndpointSaysWhat(t *testing.T) {
 		_ = json.Unmarshal(rec.Body.Bytes(), &body)
 		return rec.Code, body.Message
 	}
-	if code, msg := do("POST", "/v1.41/images/127.0.0.1:5000/x/y/push"); code != http.StatusNotImplemented || msg != "pushing images is not supported by berth" {
-		t.Errorf("push without a route: %d %q, want 501 saying what is missing", code, msg)
+	if code, msg := do("POST", "/v1.41/build/cancel?id=x"); code != http.StatusNotImplemented || msg != "cancelling a build is not supported by berth" {
+		t.Errorf("build cancel without a route: %d %q, want 501 saying what is missing", code, msg)
 	}
 	if code, _ := do("GET", "/v1.41/images/search"); code != http.StatusNoContent {
 		t.Errorf("a route must win over the unsupported list: %d", code)

@@ -19,7 +19,6 @@ var unsupported = []struct {
 	{"POST", "/build/cancel", "cancelling a build"},
 	{"POST", "/session", "BuildKit sessions (POST /session)"},
 	{"POST", "/grpc", "BuildKit's gRPC API (POST /grpc)"},
-	{"POST", "/images/{name:.*}/push", "pushing images"},
 }
 
 var unsupportedSegs = func() [][]string {
