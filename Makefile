@@ -9,7 +9,7 @@ E2E_TIMEOUT ?= 30m
 # hack/deps.sh installs staticcheck (STATICCHECK_VERSION) into $(go env GOPATH)/bin.
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: all build deps quickstart test unit e2e e2e-docker bench bench-pull lint clean registries
+.PHONY: all build deps quickstart test unit e2e e2e-docker bench bench-pull lint clean registries clients-deps test-clients test-clients-quick
 
 all: build
 
@@ -31,10 +31,11 @@ quickstart: deps build registries
 
 # The test command CI runs: lint (gofmt, vet, staticcheck, go.mod tidy),
 # unit tests (race), then the e2e suite against a real berthd with real
-# runc and a real registry.
+# runc and a real registry, then the quick part of the real-client tier.
 test: deps lint build registries
 	$(GO) test -race -count=1 ./...
 	$(MAKE) e2e
+	$(MAKE) test-clients-quick
 
 unit:
 	$(GO) test -race -count=1 ./...
@@ -45,6 +46,23 @@ e2e: build
 # The same e2e suite against Debian's real dockerd: proof the expectations are Docker's.
 e2e-docker: deps build registries
 	BERTH_E2E_TARGET=docker $(GO) test -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/ -args -target=docker
+
+# The real-client tier (test/clients): Compose v5 and docker-compose 1.29,
+# testcontainers-go and -node, dockerode, docker-py, each against berthd and
+# then against Debian's dockerd, with the same assertions. Set
+# DOCKERD_LOCK=/path to serialize the dockerd run with others on the host.
+CLIENTS_TIMEOUT ?= 40m
+clients-deps:
+	./hack/clients-deps.sh
+
+test-clients: deps build registries clients-deps
+	cd test/clients && $(GO) test -count=1 -timeout $(CLIENTS_TIMEOUT) -v . -args -target=berth
+	cd test/clients && $(if $(DOCKERD_LOCK),flock $(DOCKERD_LOCK)) $(GO) test -count=1 -timeout $(CLIENTS_TIMEOUT) -v . -args -target=docker
+
+# The part of the tier `make test` runs: one Compose, testcontainers-go,
+# dockerode and docker-py against berthd (a few minutes).
+test-clients-quick: deps build registries clients-deps
+	cd test/clients && $(GO) test -count=1 -timeout 15m -v . -args -target=berth -quick
 
 bench: deps build registries
 	./bench/run.sh
