@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -147,28 +146,11 @@ func checkUpdate(host *rtspec.Host, r *container.Resources) ([]string, error) {
 	if r.BlkioWeight > 0 && (r.BlkioWeight < 10 || r.BlkioWeight > 1000) {
 		return nil, cerrdefs.ErrInvalidArgument.WithMessage("Range of blkio weight is from 10 to 1000")
 	}
-	if r.BlkioWeight > 0 && !blkioWeightSupported(host) {
-		warnings = append(warnings, "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.")
-		r.BlkioWeight = 0
-	}
 	if r.MemorySwap != 0 && !host.SwapLimit {
 		warnings = append(warnings, "Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.")
 		r.MemorySwap = -1
 	}
 	return warnings, nil
-}
-
-func blkioWeightSupported(host *rtspec.Host) bool {
-	files := []string{"/sys/fs/cgroup/blkio/blkio.weight", "/sys/fs/cgroup/blkio/blkio.bfq.weight"}
-	if host.CgroupV2 {
-		files = []string{"/sys/fs/cgroup/berth/io.weight", "/sys/fs/cgroup/berth/io.bfq.weight", "/sys/fs/cgroup/io.weight", "/sys/fs/cgroup/io.bfq.weight"}
-	}
-	for _, f := range files {
-		if _, err := os.Stat(f); err == nil {
-			return true
-		}
-	}
-	return false
 }
 
 // mergeResources applies the non-zero fields of r to cur, with Docker's

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -122,6 +123,18 @@ func TestCheckUpdateDiscardsUnsupported(t *testing.T) {
 	}
 	if r.Memory != 0 || r.MemorySwap != 0 || r.CPUShares != 512 {
 		t.Errorf("memory alone unsupported: %+v", r)
+	}
+
+	// The blkio controller without a weight file (mq-deadline, no BFQ):
+	// the weight goes with Docker's warning, before its range is checked.
+	noWeight := &rtspec.Host{NumCPU: 2, SwapLimit: true}
+	t.Cleanup(rtspec.OverrideCgroupSupport(noWeight, rtspec.CgroupSupport{Memory: true, CPU: true, Cpuset: true, Pids: true, IO: true, IOThrottle: true}))
+	for _, weight := range []uint16{300, 5} {
+		r = container.Resources{BlkioWeight: weight, CPUShares: 512}
+		warnings, err = checkUpdate(noWeight, &r)
+		if err != nil || !slices.Equal(warnings, []string{"Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded."}) || r.BlkioWeight != 0 || r.CPUShares != 512 {
+			t.Errorf("weight %d without a weight file: %q %v %+v", weight, warnings, err, r)
+		}
 	}
 
 	// Every controller there: nothing is dropped, no warning.

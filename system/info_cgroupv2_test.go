@@ -59,7 +59,7 @@ func TestInfoCgroupV2WithoutControllers(t *testing.T) {
 // TestInfoCgroupV2Full: a production v2 host (all controllers, swap
 // accounting) warns of nothing.
 func TestInfoCgroupV2Full(t *testing.T) {
-	all := rtspec.CgroupSupport{Memory: true, CPU: true, Cpuset: true, Pids: true, IO: true}
+	all := rtspec.CgroupSupport{Memory: true, CPU: true, Cpuset: true, Pids: true, IO: true, IOWeight: true, IOWeightDevice: true, IOThrottle: true}
 	v, w, so, flags := infoWith(t, cgroupFacts{v2: true, swapLimit: true, support: all})
 	if v != "2" || len(w) != 0 || flags != [7]bool{true, true, true, true, true, true, true} || !slices.Contains(so, "name=cgroupns") {
 		t.Errorf("full v2: version %q warnings %q flags %v secopts %q", v, w, flags, so)
@@ -69,7 +69,7 @@ func TestInfoCgroupV2Full(t *testing.T) {
 // TestInfoCgroupV1: this machine's kind of host: version 1, no cgroupns
 // option, no warnings when every hierarchy is mounted.
 func TestInfoCgroupV1(t *testing.T) {
-	all := rtspec.CgroupSupport{Memory: true, CPU: true, Cpuset: true, Pids: true, IO: true}
+	all := rtspec.CgroupSupport{Memory: true, CPU: true, Cpuset: true, Pids: true, IO: true, IOWeight: true, IOWeightDevice: true, IOThrottle: true}
 	v, w, so, flags := infoWith(t, cgroupFacts{swapLimit: true, support: all})
 	if v != "1" || len(w) != 0 || flags != [7]bool{true, true, true, true, true, true, true} || slices.Contains(so, "name=cgroupns") {
 		t.Errorf("v1: version %q warnings %q flags %v secopts %q", v, w, flags, so)
@@ -77,6 +77,23 @@ func TestInfoCgroupV1(t *testing.T) {
 	_, w, _, _ = infoWith(t, cgroupFacts{support: all})
 	if !slices.Equal(w, []string{"WARNING: No swap limit support"}) {
 		t.Errorf("v1 without swap accounting: %q", w)
+	}
+	// No blkio weight (mq-deadline, no BFQ): Docker says nothing of it on
+	// v1; without throttling it names the v1 files.
+	noWeight := all
+	noWeight.IOWeight, noWeight.IOWeightDevice = false, false
+	if _, w, _, _ = infoWith(t, cgroupFacts{swapLimit: true, support: noWeight}); len(w) != 0 {
+		t.Errorf("v1 without blkio weight: %q", w)
+	}
+	noWeight.IOThrottle = false
+	_, w, _, _ = infoWith(t, cgroupFacts{swapLimit: true, support: noWeight})
+	if want := []string{
+		"WARNING: No blkio throttle.read_bps_device support",
+		"WARNING: No blkio throttle.write_bps_device support",
+		"WARNING: No blkio throttle.read_iops_device support",
+		"WARNING: No blkio throttle.write_iops_device support",
+	}; !slices.Equal(w, want) {
+		t.Errorf("v1 without blkio throttling: %q", w)
 	}
 }
 

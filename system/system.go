@@ -235,13 +235,18 @@ func (s *Service) fillCgroupInfo(info *system.Info) {
 	warn(info.CPUCfsPeriod, "No cpu cfs period support")
 	warn(info.CPUShares, "No cpu shares support")
 	warn(info.CPUSet, "No cpuset support")
+	// Docker names the v2 files; on v1 it says nothing of blkio weights.
 	if cg.v2 {
-		// Docker names the v2 files; it says nothing of blkio weights on v1.
-		warn(sup.IO, "No io.weight support")
-		warn(sup.IO, "No io.weight (per device) support")
-		warn(sup.IO, "No io.max (rbps) support")
-		warn(sup.IO, "No io.max (wbps) support")
-		warn(sup.IO, "No io.max (riops) support")
-		warn(sup.IO, "No io.max (wiops) support")
+		warn(sup.IOWeight, "No io.weight support")
+		warn(sup.IOWeightDevice, "No io.weight (per device) support")
+		warn(sup.IOThrottle, "No io.max (rbps) support")
+		warn(sup.IOThrottle, "No io.max (wbps) support")
+		warn(sup.IOThrottle, "No io.max (riops) support")
+		warn(sup.IOThrottle, "No io.max (wiops) support")
+	} else {
+		warn(sup.IOThrottle, "No blkio throttle.read_bps_device support")
+		warn(sup.IOThrottle, "No blkio throttle.write_bps_device support")
+		warn(sup.IOThrottle, "No blkio throttle.read_iops_device support")
+		warn(sup.IOThrottle, "No blkio throttle.write_iops_device support")
 	}
 }

@@ -112,15 +112,15 @@ func DiscardUnsupported(host *Host, hc *container.Resources) []string {
 		w = append(w, "Your kernel does not support cpuset or the cgroup is not mounted. Cpuset discarded.")
 		hc.CpusetCpus, hc.CpusetMems = "", ""
 	}
-	if !sup.IO {
-		if hc.BlkioWeight > 0 {
-			w = append(w, "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.")
-			hc.BlkioWeight = 0
-		}
-		if len(hc.BlkioWeightDevice) > 0 {
-			w = append(w, "Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.")
-			hc.BlkioWeightDevice = nil
-		}
+	if hc.BlkioWeight > 0 && !sup.IOWeight {
+		w = append(w, "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.")
+		hc.BlkioWeight = 0
+	}
+	if len(hc.BlkioWeightDevice) > 0 && !sup.IOWeightDevice {
+		w = append(w, "Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.")
+		hc.BlkioWeightDevice = nil
+	}
+	if !sup.IOThrottle {
 		if len(hc.BlkioDeviceReadBps) > 0 {
 			w = append(w, "Your kernel does not support BPS Block I/O read limit or the cgroup is not mounted. Block I/O BPS read limit discarded.")
 			hc.BlkioDeviceReadBps = nil

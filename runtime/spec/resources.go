@@ -38,15 +38,46 @@ type CgroupSupport struct {
 	CPU    bool // --cpus, --cpu-period, --cpu-quota, --cpu-shares, --cpu-rt-*
 	Cpuset bool // --cpuset-cpus, --cpuset-mems
 	Pids   bool // --pids-limit
-	IO     bool // --blkio-weight and the per-device blkio limits
+	IO     bool // the blkio (v1) or io (v2) controller
+
+	// The blkio limits are decided file by file, as Docker's sysinfo
+	// does: a host can have the controller and not the weight (a v1
+	// kernel since 5.0 has blkio.weight only with BFQ, and BFQ only
+	// where it is built and loaded). runc writes whichever weight file
+	// exists, the BFQ one first, and fails the start when neither does.
+	IOWeight       bool // --blkio-weight
+	IOWeightDevice bool // --blkio-weight-device
+	IOThrottle     bool // --device-read-bps, --device-write-bps, --device-read-iops, --device-write-iops
 }
 
 // fullCgroupSupport is every controller.
-var fullCgroupSupport = CgroupSupport{Memory: true, CPU: true, Cpuset: true, Pids: true, IO: true}
+var fullCgroupSupport = CgroupSupport{Memory: true, CPU: true, Cpuset: true, Pids: true, IO: true,
+	IOWeight: true, IOWeightDevice: true, IOThrottle: true}
 
 // ReadCgroupSupport reads what the cgroup hierarchy mounted at root (the
 // unified one when v2) can limit.
+//
+// The blkio weight is where Docker's sysinfo looks for it, blkio.weight at
+// the blkio root (v1), or BFQ's blkio.bfq.weight, which runc writes when
+// it is there: BFQ offers it in every cgroup but the root, so a cgroup
+// below the root is looked at too. On v2 the io controller's weight is
+// io.weight (io.cost, whose io.cost.qos sits at the root) or BFQ's
+// io.bfq.weight, both in the cgroups below the root only. A host with
+// neither (the mq-deadline scheduler and no BFQ) gets Docker's "Weight
+// discarded" warning at create and update, and runc is never asked.
 func ReadCgroupSupport(root string, v2 bool) CgroupSupport {
+	// anywhere: name at dir or in a cgroup right below it.
+	anywhere := func(dir string, names ...string) bool {
+		for _, n := range names {
+			if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
+				return true
+			}
+			if m, _ := filepath.Glob(filepath.Join(dir, "*", n)); len(m) > 0 {
+				return true
+			}
+		}
+		return false
+	}
 	if v2 {
 		b, err := os.ReadFile(filepath.Join(root, "cgroup.controllers"))
 		if err != nil {
@@ -56,7 +87,9 @@ func ReadCgroupSupport(root string, v2 bool) CgroupSupport {
 		for _, c := range strings.Fields(string(b)) {
 			has[c] = true
 		}
-		return CgroupSupport{Memory: has["memory"], CPU: has["cpu"], Cpuset: has["cpuset"], Pids: has["pids"], IO: has["io"]}
+		weight := has["io"] && anywhere(root, "io.cost.qos", "io.weight", "io.bfq.weight")
+		return CgroupSupport{Memory: has["memory"], CPU: has["cpu"], Cpuset: has["cpuset"], Pids: has["pids"], IO: has["io"],
+			IOWeight: weight, IOWeightDevice: weight, IOThrottle: has["io"]}
 	}
 	exists := func(paths ...string) bool {
 		for _, p := range paths {
@@ -67,14 +100,17 @@ func ReadCgroupSupport(root string, v2 bool) CgroupSupport {
 		return false
 	}
 	// A hierarchy's root has cgroup.procs but not every limit file (no
-	// pids.max): a mounted hierarchy is what counts. On v1 the blkio
-	// weight is BFQ's where blkio.weight is gone (see blockIO).
+	// pids.max): a mounted hierarchy is what counts.
+	blkio := filepath.Join(root, "blkio")
 	return CgroupSupport{
-		Memory: exists("memory/cgroup.procs"),
-		CPU:    exists("cpu/cgroup.procs", "cpu,cpuacct/cgroup.procs"),
-		Cpuset: exists("cpuset/cgroup.procs"),
-		Pids:   exists("pids/cgroup.procs"),
-		IO:     exists("blkio/cgroup.procs"),
+		Memory:         exists("memory/cgroup.procs"),
+		CPU:            exists("cpu/cgroup.procs", "cpu,cpuacct/cgroup.procs"),
+		Cpuset:         exists("cpuset/cgroup.procs"),
+		Pids:           exists("pids/cgroup.procs"),
+		IO:             exists("blkio/cgroup.procs"),
+		IOWeight:       anywhere(blkio, "blkio.weight", "blkio.bfq.weight"),
+		IOWeightDevice: anywhere(blkio, "blkio.weight_device", "blkio.bfq.weight_device"),
+		IOThrottle:     exists("blkio/blkio.throttle.read_bps_device"),
 	}
 }
 
@@ -136,8 +172,15 @@ func resources(host *Host, r *container.Resources, dryRun bool) (*specs.LinuxRes
 			out.Memory = &mem
 		}
 	}
-	if !dryRun && sup.IO {
-		bio, err := blockIO(r)
+	if !dryRun && (sup.IOWeightDevice || sup.IOThrottle) {
+		rr := *r
+		if !sup.IOWeightDevice {
+			rr.BlkioWeightDevice = nil
+		}
+		if !sup.IOThrottle {
+			rr.BlkioDeviceReadBps, rr.BlkioDeviceWriteBps, rr.BlkioDeviceReadIOps, rr.BlkioDeviceWriteIOps = nil, nil, nil, nil
+		}
+		bio, err := blockIO(&rr)
 		if err != nil {
 			return nil, err
 		}
@@ -221,7 +264,7 @@ func checkResources(host *Host, r *container.Resources) error {
 	}
 
 	// Block IO.
-	if r.BlkioWeight > 0 && sup.IO && (r.BlkioWeight < 10 || r.BlkioWeight > 1000) {
+	if r.BlkioWeight > 0 && sup.IOWeight && (r.BlkioWeight < 10 || r.BlkioWeight > 1000) {
 		return invalid("Range of blkio weight is from 10 to 1000")
 	}
 	return nil
@@ -235,7 +278,7 @@ func checkResources(host *Host, r *container.Resources) error {
 func limits(host *Host, r *container.Resources) *specs.LinuxResources {
 	out := &specs.LinuxResources{}
 	sup := CgroupSupportOf(host)
-	if !sup.Memory || !sup.CPU || !sup.Cpuset || !sup.Pids || !sup.IO {
+	if !sup.Memory || !sup.CPU || !sup.Cpuset || !sup.Pids || !sup.IOWeight {
 		// Work on a copy without what the host cannot apply.
 		rr := *r
 		if !sup.Memory {
@@ -251,7 +294,7 @@ func limits(host *Host, r *container.Resources) *specs.LinuxResources {
 		if !sup.Pids {
 			rr.PidsLimit = nil
 		}
-		if !sup.IO {
+		if !sup.IOWeight {
 			rr.BlkioWeight = 0
 		}
 		r = &rr

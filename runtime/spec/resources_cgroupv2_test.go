@@ -41,8 +41,22 @@ func TestReadCgroupSupportV2(t *testing.T) {
 		t.Errorf("hugetlb only: %+v, want nothing", got)
 	}
 	write("cpuset cpu io memory hugetlb pids rdma misc\n")
+	// The io controller without io.cost or BFQ has no weight (io.max
+	// only): runc would fail to write io.weight.
+	noWeight := fullCgroupSupport
+	noWeight.IOWeight, noWeight.IOWeightDevice = false, false
+	if got := ReadCgroupSupport(dir, true); got != noWeight {
+		t.Errorf("all controllers, no io weight file: %+v, want %+v", got, noWeight)
+	}
+	// BFQ's io.bfq.weight is in the cgroups below the root.
+	if err := os.MkdirAll(filepath.Join(dir, "system.slice"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "system.slice", "io.bfq.weight"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if got := ReadCgroupSupport(dir, true); got != fullCgroupSupport {
-		t.Errorf("all controllers: %+v", got)
+		t.Errorf("all controllers, BFQ: %+v", got)
 	}
 	write("cpu memory\n")
 	if got := ReadCgroupSupport(dir, true); got != (CgroupSupport{Memory: true, CPU: true}) {
@@ -67,6 +81,71 @@ func TestReadCgroupSupportV1(t *testing.T) {
 	want := CgroupSupport{Memory: true, CPU: true, Pids: true}
 	if got := ReadCgroupSupport(dir, false); got != want {
 		t.Errorf("v1 memory, cpu,cpuacct, pids: %+v, want %+v", got, want)
+	}
+
+	// blkio as on a kernel since 5.0 with the mq-deadline scheduler (this
+	// machine): throttling, no weight at all.
+	touch := func(f string) {
+		t.Helper()
+		p := filepath.Join(dir, "blkio", f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	touch("cgroup.procs")
+	touch("blkio.throttle.read_bps_device")
+	want.IO, want.IOThrottle = true, true
+	if got := ReadCgroupSupport(dir, false); got != want {
+		t.Errorf("v1 blkio without weight files: %+v, want %+v", got, want)
+	}
+	// BFQ loaded: its files are in the cgroups below the root.
+	touch("berth/blkio.bfq.weight")
+	touch("berth/blkio.bfq.weight_device")
+	want.IOWeight, want.IOWeightDevice = true, true
+	if got := ReadCgroupSupport(dir, false); got != want {
+		t.Errorf("v1 blkio with BFQ: %+v, want %+v", got, want)
+	}
+}
+
+// TestDiscardBlkioWeightWithoutWeightFile: the controller is there, the
+// weight is not (mq-deadline, no BFQ): the weight is discarded with
+// Docker's warning before its range is checked (dockerd discards a weight
+// of 5 too), and runc is never asked for it; throttling stays.
+func TestDiscardBlkioWeightWithoutWeightFile(t *testing.T) {
+	h := withSupport(t, &Host{NumCPU: 2, Caps: testHost.Caps}, CgroupSupport{Memory: true, CPU: true, Cpuset: true, Pids: true, IO: true, IOThrottle: true})
+	for _, weight := range []uint16{300, 5} {
+		hc := &container.HostConfig{}
+		hc.BlkioWeight = weight
+		hc.BlkioWeightDevice = []*blkiodev.WeightDevice{{Path: "/dev/null", Weight: 100}}
+		hc.BlkioDeviceReadBps = []*blkiodev.ThrottleDevice{{Path: "/dev/null", Rate: 1 << 20}}
+		if _, err := Generate(Input{ID: "x", Config: &container.Config{Cmd: []string{"sh"}}, HostConfig: hc, DryRun: true, Host: h, Users: testUsers}); err != nil {
+			t.Fatalf("weight %d: dry run: %v", weight, err)
+		}
+		w := DiscardUnsupported(h, &hc.Resources)
+		want := []string{
+			"Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.",
+			"Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.",
+		}
+		if !slices.Equal(w, want) {
+			t.Errorf("weight %d: warnings\n got %q\nwant %q", weight, w, want)
+		}
+		if hc.BlkioWeight != 0 || hc.BlkioWeightDevice != nil || len(hc.BlkioDeviceReadBps) != 1 {
+			t.Errorf("weight %d: resources after discard %+v", weight, hc.Resources)
+		}
+	}
+	// A HostConfig that still holds a weight (made before) gives runc none.
+	hc := &container.HostConfig{}
+	hc.BlkioWeight = 300
+	in := testInput(nil, hc)
+	in.Host = h
+	if s := mustGenerate(t, in); s.Linux.Resources.BlockIO != nil {
+		t.Errorf("spec BlockIO %+v, want none", s.Linux.Resources.BlockIO)
+	}
+	if u := UpdateResources(h, &hc.Resources); u.BlockIO != nil {
+		t.Errorf("update BlockIO %+v, want none", u.BlockIO)
 	}
 }
 
@@ -152,7 +231,7 @@ func TestGenerateLeavesOutUnsupportedLimits(t *testing.T) {
 	}
 
 	// Only the missing controller's limits go.
-	mem := withSupport(t, &Host{CgroupV2: true, NumCPU: 2, Caps: testHost.Caps}, CgroupSupport{Memory: true, IO: true})
+	mem := withSupport(t, &Host{CgroupV2: true, NumCPU: 2, Caps: testHost.Caps}, CgroupSupport{Memory: true, IO: true, IOWeight: true})
 	in.Host = mem
 	s = mustGenerate(t, in)
 	if lr := s.Linux.Resources; lr.Memory == nil || *lr.Memory.Limit != 64<<20 || lr.CPU != nil || lr.Pids != nil || lr.BlockIO == nil {
