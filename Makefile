@@ -9,7 +9,7 @@ E2E_TIMEOUT ?= 30m
 # hack/deps.sh installs staticcheck (STATICCHECK_VERSION) into $(go env GOPATH)/bin.
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: all build deps quickstart test unit e2e e2e-docker bench bench-pull lint clean registries clients-deps test-clients test-clients-quick
+.PHONY: all build deps quickstart test unit e2e e2e-docker bench bench-pull lint clean registries clients-deps test-clients test-clients-quick crashloop crashloop-docker
 
 all: build
 
@@ -46,6 +46,18 @@ e2e: build
 # The same e2e suite against Debian's real dockerd: proof the expectations are Docker's.
 e2e-docker: deps build registries
 	BERTH_E2E_TARGET=docker $(GO) test -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/ -args -target=docker
+
+# The crash loop (issue 13, test/e2e/crashloop_test.go) for CRASHLOOP
+# (`make test` runs it for 90 s): random operations, kill -9 of berthd and
+# of shims, invariants checked after each restart. crashloop-docker runs
+# the same loop against dockerd with live-restore, for comparison (set
+# DOCKERD_LOCK=/path to serialize it with other dockerd runs).
+CRASHLOOP ?= 30m
+crashloop: build registries
+	BERTH_E2E_TARGET=berth $(GO) test -count=1 -timeout 4h -v -run 'TestCrashLoop$$' ./test/e2e/ -args -target=berth -crashloop=$(CRASHLOOP)
+
+crashloop-docker: deps build registries
+	$(if $(DOCKERD_LOCK),flock $(DOCKERD_LOCK)) env BERTH_E2E_TARGET=docker $(GO) test -count=1 -timeout 4h -v -run 'TestCrashLoop$$' ./test/e2e/ -args -target=docker -crashloop=$(CRASHLOOP)
 
 # The real-client tier (test/clients): Compose v5 and docker-compose 1.29,
 # testcontainers-go and -node, dockerode, docker-py, each against berthd and
