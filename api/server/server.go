@@ -32,7 +32,18 @@ const (
 type Config struct {
 	Version string // berth's own version, for the Server header
 	Logger  *slog.Logger
+	// IdleTimeout closes a keep-alive connection that carries no request
+	// for that long (DefaultIdleTimeout if zero), so that clients that
+	// never close their idle connections cannot pile them up to the
+	// daemon's file limit. A request in progress, a stream (logs -f,
+	// events) and a hijacked connection (attach, exec) are not idle.
+	IdleTimeout time.Duration
 }
+
+// DefaultIdleTimeout is shorter than the idle timeout of Go's and Python's
+// HTTP clients (90 s in Go's DefaultTransport): the server closes first, and
+// the clients see it before they reuse the connection.
+const DefaultIdleTimeout = 60 * time.Second
 
 // Server routes Engine API requests to handlers.
 type Server struct {
@@ -51,13 +62,16 @@ func New(cfg Config, routers ...router.Router) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
 	s := &Server{cfg: cfg, routes: map[string][]compiled{}}
 	for _, rt := range routers {
 		for _, r := range rt.Routes() {
 			s.routes[r.Method] = append(s.routes[r.Method], compiled{segs: splitPath(r.Path), handler: r.Handler})
 		}
 	}
-	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second}
+	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: cfg.IdleTimeout}
 	return s
 }
 

@@ -1,11 +1,19 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 
@@ -112,5 +120,69 @@ func TestUnsupportedEndpointSaysWhat(t *testing.T) {
 	}
 	if code, msg := do("GET", "/v1.41/no/such/endpoint"); code != http.StatusNotFound || msg != "page not found" {
 		t.Errorf("unknown path: %d %q, want 404 page not found as dockerd", code, msg)
+	}
+}
+
+// TestIdleKeepAliveClosed (issue 13 item 10): a keep-alive connection that
+// carries no request for IdleTimeout is closed by the server; a request
+// that takes longer than that (a stream) is not cut.
+func TestIdleKeepAliveClosed(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	s := New(Config{Version: "test", IdleTimeout: idle}, fakeRouter{
+		{Method: "GET", Path: "/slow", Handler: func(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+			w.WriteHeader(http.StatusOK)
+			for i := range 4 {
+				fmt.Fprintf(w, "tick %d\n", i)
+				w.(http.Flusher).Flush()
+				time.Sleep(idle / 2)
+			}
+			return nil
+		}},
+	})
+	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "api.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(l) }()
+	t.Cleanup(func() {
+		s.Close()
+		<-done
+	})
+	conn, err := net.Dial("unix", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	get := func(path string) string {
+		t.Helper()
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("GET %s: body: %v", path, err)
+		}
+		return string(b)
+	}
+	// A response that takes twice the idle timeout comes whole.
+	if got := get("/slow"); !strings.Contains(got, "tick 3") {
+		t.Fatalf("slow response cut: %q", got)
+	}
+	// The connection stays usable for another request...
+	get("/_ping")
+	// ...and is closed once idle: the read ends with EOF well before the
+	// client's own deadline.
+	began := time.Now()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("idle keep-alive connection: read returned %v after %s, want EOF", err, time.Since(began))
+	}
+	if d := time.Since(began); d < idle/2 {
+		t.Errorf("closed after %s, before the idle timeout %s", d, idle)
 	}
 }
