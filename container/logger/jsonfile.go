@@ -8,7 +8,9 @@ package logger
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sync"
 	"time"
@@ -26,19 +28,38 @@ const maxLine = 16 * 1024
 
 // Writer appends entries to a json-file log, rotating it when it would
 // grow past MaxSize (0 = never) and keeping MaxFiles files in all.
+//
+// An entry that cannot be written (the disk is full) is dropped whole:
+// what a failed write left of it is cut off again, so the file stays one
+// JSON object per line. The writer counts what it drops, and the first
+// entry it can write again is preceded by one on stderr saying how many
+// were lost and why ("berth: 12 log lines dropped: no space left on
+// device"), which `docker logs` shows in place of the gap.
 type Writer struct {
 	path     string
 	maxSize  int64
 	maxFiles int
+	report   func(string)
 
-	mu   sync.Mutex
-	f    *os.File
-	size int64
-	buf  bytes.Buffer
+	mu      sync.Mutex
+	f       *os.File
+	size    int64
+	buf     bytes.Buffer
+	dropped int64 // entries lost since the last notice
+	dropErr error // why the first of them was lost
+}
+
+// Option configures a Writer.
+type Option func(*Writer)
+
+// WithReport has the writer tell report when it starts dropping entries
+// and when it can write again (for the shim's own log).
+func WithReport(report func(msg string)) Option {
+	return func(w *Writer) { w.report = report }
 }
 
 // NewWriter opens (appending to) the log at path.
-func NewWriter(path string, maxSize int64, maxFiles int) (*Writer, error) {
+func NewWriter(path string, maxSize int64, maxFiles int, opts ...Option) (*Writer, error) {
 	if maxFiles < 1 {
 		maxFiles = 1
 	}
@@ -51,31 +72,99 @@ func NewWriter(path string, maxSize int64, maxFiles int) (*Writer, error) {
 		f.Close()
 		return nil, err
 	}
-	return &Writer{path: path, maxSize: maxSize, maxFiles: maxFiles, f: f, size: st.Size()}, nil
+	w := &Writer{path: path, maxSize: maxSize, maxFiles: maxFiles, f: f, size: st.Size()}
+	for _, o := range opts {
+		o(w)
+	}
+	return w, nil
 }
 
-// Write records one entry.
+// Write records one entry. An error means the entry was dropped (and
+// counted, see Writer).
 func (w *Writer) Write(e Entry) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf.Reset()
+	if w.dropped > 0 {
+		// The notice goes in with the entry, in one write: both or neither.
+		notice := Entry{Log: fmt.Sprintf("berth: %d log lines dropped: %s\n", w.dropped, errText(w.dropErr)), Stream: "stderr", Time: e.Time}
+		if err := w.encode(notice); err != nil {
+			return err
+		}
+	}
+	if err := w.encode(e); err != nil {
+		return err
+	}
+	if err := w.write(); err != nil {
+		return w.drop(err)
+	}
+	if w.dropped > 0 {
+		if w.report != nil {
+			w.report(fmt.Sprintf("log %s: writing again after %d entries were dropped (%s)", w.path, w.dropped, errText(w.dropErr)))
+		}
+		w.dropped, w.dropErr = 0, nil
+	}
+	return nil
+}
+
+// drop counts an entry lost to err. Call with mu held.
+func (w *Writer) drop(err error) error {
+	if w.dropped == 0 {
+		w.dropErr = err
+		if w.report != nil {
+			w.report(fmt.Sprintf("log %s: dropping entries: %v", w.path, err))
+		}
+	}
+	w.dropped++
+	return err
+}
+
+// Dropped is how many entries were lost since the last notice.
+func (w *Writer) Dropped() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.dropped
+}
+
+// errText is an error's cause without the path (the log's own).
+func errText(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// encode adds one entry, as a line, to buf. Call with mu held.
+func (w *Writer) encode(e Entry) error {
 	enc := json.NewEncoder(&w.buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(struct {
+	return enc.Encode(struct {
 		Log    string `json:"log"`
 		Stream string `json:"stream"`
 		Time   string `json:"time"`
-	}{e.Log, e.Stream, e.Time.UTC().Format(time.RFC3339Nano)}); err != nil {
-		return err
-	}
+	}{e.Log, e.Stream, e.Time.UTC().Format(time.RFC3339Nano)})
+}
+
+// write appends buf whole, or nothing. Call with mu held.
+func (w *Writer) write() error {
 	if w.maxSize > 0 && w.size > 0 && w.size+int64(w.buf.Len()) > w.maxSize {
 		if err := w.rotate(); err != nil {
 			return err
 		}
 	}
 	n, err := w.f.Write(w.buf.Bytes())
+	if err != nil {
+		if n > 0 {
+			// Half a line would break every reader of the file.
+			if terr := w.f.Truncate(w.size); terr != nil {
+				w.size += int64(n)
+			}
+		}
+		return err
+	}
 	w.size += int64(n)
-	return err
+	return nil
 }
 
 func (w *Writer) rotate() error {

@@ -101,7 +101,10 @@ func NewServer(o Options) (*Server, error) {
 		return nil, err
 	}
 	if o.LogPath != "" {
-		w, err := logger.NewWriter(o.LogPath, o.LogMaxSize, o.LogMaxFiles)
+		// Entries lost to a full disk are counted and said in the log
+		// itself; the shim's own log (stderr, shim.log) hears of it too.
+		w, err := logger.NewWriter(o.LogPath, o.LogMaxSize, o.LogMaxFiles,
+			logger.WithReport(func(m string) { _, _ = os.Stderr.WriteString("berth-shim: " + m + "\n") }))
 		if err != nil {
 			return nil, err
 		}
