@@ -144,7 +144,7 @@ func (s *Service) openFS(ctx context.Context, c *Container, withMounts bool) (*f
 	}
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
-	tmp := filepath.Join(s.cfg.ExecRoot, "fs", c.ID[:12]+"-"+hex.EncodeToString(rnd[:]))
+	tmp := filepath.Join(s.viewsDir(), c.ID[:12]+"-"+hex.EncodeToString(rnd[:]))
 	var binds []viewBind
 	standIn := ""
 	if withMounts {
@@ -209,6 +209,31 @@ func (s *Service) openFS(ctx context.Context, c *Container, withMounts bool) (*f
 	}
 	ok = true
 	return f, nil
+}
+
+// viewsDir holds the views cp and export assemble of stopped containers
+// (each an empty directory, mounted only in a private mount namespace,
+// and the stand-in file of a never-started container's /etc files).
+func (s *Service) viewsDir() string { return filepath.Join(s.cfg.ExecRoot, "fs") }
+
+// removeViewLeftovers removes what cp and export left when a crash cut
+// them short: views in viewsDir (their mounts died with the process that
+// made them: empty directories and empty files, removed one by one, never
+// recursively; whatever is not empty is not a leftover of ours) and the
+// spool file of an upload (archive.Spool unlinks it at once; a crash in
+// between leaves it).
+func (s *Service) removeViewLeftovers() {
+	ents, _ := os.ReadDir(s.viewsDir())
+	var left []string
+	for _, e := range ents {
+		left = append(left, filepath.Join(s.viewsDir(), e.Name()))
+	}
+	spools, _ := filepath.Glob(filepath.Join(s.cfg.Root, "spool-*"))
+	for _, p := range append(left, spools...) {
+		if err := os.Remove(p); err != nil {
+			s.log.Warn("cannot remove the leftover of a cp or export", "path", p, "err", err)
+		}
+	}
 }
 
 // emptyFile makes the empty, mode 0755 file at p that stands for a

@@ -108,6 +108,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.launcher = shim.NewLauncher(cfg.ShimPath)
 	s.network = cfg.Network
+	s.removeViewLeftovers()
 	removals, monitors, err := s.restore(ctx)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -325,4 +328,66 @@ func TestCrashDuringRemoveFinishes(t *testing.T) {
 	for _, l := range left {
 		t.Errorf("left after the removal was finished: %s", l)
 	}
+}
+
+// TestCrashDuringCpLeavesNoTempDir (issue 13 item 10): berthd killed while
+// a cp into a stopped container is under way (its view of the container
+// is assembled in a directory of the exec root): the restarted berthd
+// leaves no such directory behind, and the container works.
+func TestCrashDuringCpLeavesNoTempDir(t *testing.T) {
+	requireEnv(t)
+	onlyBerth(t, "kill -9 of the daemon in the middle of a cp; berth's exec root")
+	b := startTestDaemon(t, "berth", daemonOpts{mirror: true})
+	a := b.api()
+	ensureImage(t, a, "busybox:latest")
+	c := cliFor(t, "docker", b)
+	c.ok("create", "--name", "cpdst", "busybox", "cat", "/etc/hostname-copy")
+	c.ok("run", "--name", "cpdst2", "busybox", "true")
+	views := filepath.Join(b.execRoot, "fs")
+	for i, name := range []string{"cpdst", "cpdst2"} {
+		// The upload never ends: the daemon holds the view meanwhile.
+		pr, pw := io.Pipe()
+		defer pw.Close()
+		go func() {
+			req, _ := http.NewRequest("PUT", "http://api.moby.localhost/containers/"+name+"/archive?path=/", pr)
+			req.Header.Set("Content-Type", "application/x-tar")
+			if resp, err := a.hc.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}()
+		if _, err := pw.Write(tarOf(t, "first", "1")[:512]); err != nil {
+			t.Fatal(err)
+		}
+		if !poll(20*time.Second, func() bool {
+			ents, _ := os.ReadDir(views)
+			n := 0
+			for _, e := range ents {
+				if e.IsDir() {
+					n++
+				}
+			}
+			return n > i
+		}) {
+			t.Fatalf("cp into %s: no view under %s", name, views)
+		}
+	}
+	ents, _ := os.ReadDir(views)
+	t.Logf("kill -9 berthd with views %v", dirNames(ents))
+	b.kill9()
+	b2 := restartAfterCrash(t, b, daemonOpts{mirror: true})
+	c = cliFor(t, "docker", b2)
+	if ents, _ := os.ReadDir(views); len(ents) > 0 {
+		t.Errorf("left in %s after the restart: %v", views, dirNames(ents))
+	}
+	c.ok("cp", "-", "cpdst:/etc/")
+	c.ok("start", "cpdst2")
+	c.ok("rm", "-f", "cpdst", "cpdst2")
+}
+
+func dirNames(ents []os.DirEntry) []string {
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
 }
