@@ -14,6 +14,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	volumetypes "github.com/moby/moby/api/types/volume"
 	"github.com/opencontainers/go-digest"
@@ -57,7 +58,7 @@ type Volumes interface {
 	Release(ctx context.Context, name, containerID string) error
 	Remove(ctx context.Context, name string, force bool) error
 	CopyUp(ctx context.Context, name, srcDir string) error
-	Reconcile(ctx context.Context, state func(containerID string) (exists, running bool)) error
+	Reconcile(ctx context.Context, state func(containerID string) (exists, running bool), holders map[string][]string) error
 }
 
 // Service manages containers.
@@ -115,15 +116,22 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	if cfg.Volumes != nil {
 		// Volumes know which containers hold them; forget the holds of
-		// containers that are gone.
+		// containers that are gone, and find again those a damaged volume
+		// record lost (the containers' records name their volumes).
 		states := map[string]bool{}
+		holders := map[string][]string{}
 		for id, c := range s.byID {
 			states[id] = c.State.Running
+			for _, m := range c.Mounts {
+				if m.Type == mount.TypeVolume && m.Name != "" {
+					holders[m.Name] = append(holders[m.Name], id)
+				}
+			}
 		}
 		if err := cfg.Volumes.Reconcile(ctx, func(id string) (bool, bool) {
 			running, ok := states[id]
 			return ok, running
-		}); err != nil {
+		}, holders); err != nil {
 			s.log.Warn("reconcile volumes", "err", err)
 		}
 	}

@@ -268,6 +268,12 @@ func protoNum(p string) byte {
 }
 
 func (fw *firewall) addPortRule(c *nftables.Conn, owner string, r portRule) {
+	c.AddRule(&nftables.Rule{Table: fw.table, Chain: fw.chains[chPorts], Exprs: portRuleExprs(r), UserData: comment("c:" + owner)})
+}
+
+// portRuleExprs are the expressions of a published port's DNAT rule
+// (parsePortRule reads them back).
+func portRuleExprs(r portRule) []expr.Any {
 	ex := ifname(expr.MetaKeyIIFNAME, expr.CmpOpNeq, r.Bridge)
 	if r.HostIP.IsValid() && !r.HostIP.IsUnspecified() {
 		a := r.HostIP.As4()
@@ -285,7 +291,7 @@ func (fw *firewall) addPortRule(c *nftables.Conn, owner string, r portRule) {
 		&expr.Immediate{Register: 2, Data: binary.BigEndian.AppendUint16(nil, r.CtrPort)},
 		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2, Specified: true},
 	)
-	c.AddRule(&nftables.Rule{Table: fw.table, Chain: fw.chains[chPorts], Exprs: ex, UserData: comment("c:" + owner)})
+	return ex
 }
 
 // addPorts installs the DNAT rules of one container in one transaction.

@@ -99,6 +99,7 @@ type Service struct {
 	refilling chan struct{}
 	bg        sync.WaitGroup
 	gateAt    time.Time // last ensureGate
+	damage    []string  // damaged records New found (Damage)
 }
 
 // runtimeState is what lives only in berthd's memory for a set-up sandbox.
@@ -193,25 +194,34 @@ func (s *Service) bridgeName(id string) string {
 // load reads networks and sandboxes, creating the predefined networks on
 // first start.
 func (s *Service) load() error {
-	bad := func(name string, err error) {
-		s.log.Warn("network: skipping unreadable record", "file", name, "err", err)
-	}
-	_ = readDir(filepath.Join(s.cfg.Root, "networks"), func(b []byte) error {
+	// Unreadable records: see damage.go.
+	netDir, sbDir := filepath.Join(s.cfg.Root, "networks"), filepath.Join(s.cfg.Root, "sandboxes")
+	damagedNets := map[string]string{} // network ID → file
+	netCauses := map[string]error{}    // network ID → why
+	damagedSbs := map[string]error{}   // container ID → why
+	_ = readDir(netDir, func(b []byte) error {
 		var n netRecord
 		if err := json.Unmarshal(b, &n); err != nil {
 			return err
 		}
 		s.networks[n.ID] = &n
 		return nil
-	}, bad)
-	_ = readDir(filepath.Join(s.cfg.Root, "sandboxes"), func(b []byte) error {
+	}, func(name string, err error) {
+		path, err := unreadable(netDir, name, err)
+		id := strings.TrimSuffix(name, ".json")
+		damagedNets[id], netCauses[id] = path, err
+	})
+	_ = readDir(sbDir, func(b []byte) error {
 		var sb sandbox
 		if err := json.Unmarshal(b, &sb); err != nil {
 			return err
 		}
 		s.sandboxes[sb.ContainerID] = &sb
 		return nil
-	}, bad)
+	}, func(name string, err error) {
+		_, err = unreadable(sbDir, name, err)
+		damagedSbs[strings.TrimSuffix(name, ".json")] = err
+	})
 	have := map[string]bool{}
 	for _, n := range s.networks {
 		if n.Predefined {
@@ -230,24 +240,32 @@ func (s *Service) load() error {
 		}
 	}
 	if !have["bridge"] {
-		subnet, err := s.pickDefaultSubnet()
-		if err != nil {
-			return err
-		}
-		n := &netRecord{
-			ID: newID(), Name: "bridge", Driver: "bridge", Scope: "local", Created: now, Predefined: true,
-			Subnet: subnet, Gateway: subnet.Addr().Next(), Bridge: s.defaultBridge(), IPAMDriver: "default",
-			Options: map[string]string{
-				"com.docker.network.bridge.default_bridge":       "true",
-				"com.docker.network.bridge.enable_icc":           "true",
-				"com.docker.network.bridge.enable_ip_masquerade": "true",
-				"com.docker.network.bridge.host_binding_ipv4":    "0.0.0.0",
-				"com.docker.network.bridge.name":                 s.defaultBridge(),
-				"com.docker.network.driver.mtu":                  "1500",
-			},
-		}
-		if err := s.saveNetwork(n); err != nil {
-			return err
+		if n := s.rebuildDefaultBridge(damagedNets); n != nil {
+			file := s.netPath(n.ID)
+			if _, ok := damagedNets[n.ID]; ok {
+				if err := keepDamaged(file); err != nil {
+					return err
+				}
+				s.damage = append(s.damage, fmt.Sprintf("network: the record %s of the default bridge was damaged (%v): rebuilt with its ID and the subnet %s its bridge %s has; the damaged record is kept as %s",
+					file, netCauses[n.ID], n.Subnet, n.Bridge, file+damagedSuffix))
+				delete(damagedNets, n.ID)
+			}
+			if err := s.saveNetwork(n); err != nil {
+				return err
+			}
+		} else {
+			subnet, err := s.pickDefaultSubnet()
+			if err != nil {
+				return err
+			}
+			n := &netRecord{
+				ID: newID(), Name: "bridge", Driver: "bridge", Scope: "local", Created: now, Predefined: true,
+				Subnet: subnet, Gateway: subnet.Addr().Next(), Bridge: s.defaultBridge(), IPAMDriver: "default",
+				Options: defaultBridgeOptions(s.defaultBridge()),
+			}
+			if err := s.saveNetwork(n); err != nil {
+				return err
+			}
 		}
 	}
 	for _, n := range s.networks {
@@ -255,7 +273,30 @@ func (s *Service) load() error {
 			s.pools[n.ID] = newPool(n.Subnet, n.IPRange, n.Gateway)
 		}
 	}
+	for id, path := range damagedNets {
+		s.damage = append(s.damage, fmt.Sprintf("network: the record %s is damaged (%v): the network is left out, its containers lose it; the file is left in place for repair (remove it to drop the network)", path, netCauses[id]))
+	}
+	for id, why := range damagedSbs {
+		s.loadDamagedSandbox(id, s.sbPath(id), why)
+	}
+	for _, msg := range s.damage {
+		s.log.Warn(msg)
+	}
 	return nil
+}
+
+func timeNow() time.Time { return time.Now().UTC() }
+
+// defaultBridgeOptions are the default bridge's options, as dockerd's.
+func defaultBridgeOptions(bridge string) map[string]string {
+	return map[string]string{
+		"com.docker.network.bridge.default_bridge":       "true",
+		"com.docker.network.bridge.enable_icc":           "true",
+		"com.docker.network.bridge.enable_ip_masquerade": "true",
+		"com.docker.network.bridge.host_binding_ipv4":    "0.0.0.0",
+		"com.docker.network.bridge.name":                 bridge,
+		"com.docker.network.driver.mtu":                  "1500",
+	}
 }
 
 func (s *Service) pickDefaultSubnet() (netip.Prefix, error) {
@@ -310,6 +351,8 @@ func (s *Service) restore() error {
 			nets = append(nets, n)
 		}
 	}
+	// Bridges of networks that are gone, once no container uses them.
+	s.removeOrphanBridges(false)
 	sort.Slice(nets, func(i, j int) bool { return nets[i].Created.Before(nets[j].Created) })
 	ports := map[string][]portRule{}
 	for id, sb := range s.sandboxes {
@@ -828,6 +871,7 @@ func (s *Service) CloseIdle() error {
 			}
 		}
 	}
+	s.removeOrphanBridges(true)
 	_ = s.fw.removeGate()
 	return s.fw.destroy()
 }

@@ -88,11 +88,15 @@ func (s *Service) Release(ctx context.Context, name, containerID string) error {
 }
 
 // Reconcile corrects references after a daemon restart: state reports
-// whether a container exists and whether it runs. References of containers
-// that no longer exist are dropped, and mount uses of containers that do not
-// run, unmounting what nobody needs any more. state is called with a volume
-// locked and must not call back into the Service.
-func (s *Service) Reconcile(ctx context.Context, state func(containerID string) (exists, running bool)) error {
+// whether a container exists and whether it runs, holders lists, per
+// volume, the containers whose records name it. References of containers
+// that no longer exist are dropped, and mount uses of containers that do
+// not run, unmounting what nobody needs any more. References that the
+// containers' records show and the volume's record lacks (a record rebuilt
+// after damage) are added back, so a volume a container holds is never
+// removed or pruned. state is called with a volume locked and must not
+// call back into the Service.
+func (s *Service) Reconcile(ctx context.Context, state func(containerID string) (exists, running bool), holders map[string][]string) error {
 	gone := func(id string) bool { ok, _ := state(id); return !ok }
 	stopped := func(id string) bool { _, run := state(id); return !run }
 	var errs []error
@@ -104,9 +108,43 @@ func (s *Service) Reconcile(ctx context.Context, state func(containerID string) 
 		if err := sn.e.dropLocked(gone, stopped); err != nil {
 			errs = append(errs, err)
 		}
+		if err := sn.e.addHoldersLocked(holders[sn.e.rec.Name], state); err != nil {
+			errs = append(errs, err)
+		}
 		sn.e.mu.Unlock()
 	}
 	return errors.Join(errs...)
+}
+
+// addHoldersLocked adds the references (and, for running containers, the
+// mount uses) of holders that the record lacks. e.mu is held.
+func (e *entry) addHoldersLocked(holders []string, state func(string) (bool, bool)) error {
+	if e.removed {
+		return nil
+	}
+	var refs, users []string
+	for _, id := range holders {
+		exists, running := state(id)
+		if !exists {
+			continue
+		}
+		if !slices.Contains(e.rec.Refs, id) {
+			refs = append(refs, id)
+		}
+		if running && !needsMount(e.rec.Options) && !slices.Contains(e.rec.Users, id) {
+			users = append(users, id)
+		}
+	}
+	if len(refs) == 0 && len(users) == 0 {
+		return nil
+	}
+	if err := e.updateLocked(func(r *record) {
+		r.Refs = append(r.Refs, refs...)
+		r.Users = append(r.Users, users...)
+	}); err != nil {
+		return fmt.Errorf("restore the holders of %s: %w", e.rec.Name, err)
+	}
+	return nil
 }
 
 func (s *Service) update(name string, f func(*entry) error) error {

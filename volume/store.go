@@ -64,6 +64,13 @@ func writeRecord(dir string, rec record) error {
 	return osutil.WriteFileAtomic(filepath.Join(dir, metaName), append(b, '\n'))
 }
 
+// errDamaged is the class of a record that exists and cannot be read.
+var errDamaged = errors.New("damaged record")
+
+// damagedSuffix names the copy of a damaged record kept beside its rebuilt
+// one.
+const damagedSuffix = ".damaged"
+
 func readRecord(dir string) (record, error) {
 	var rec record
 	b, err := os.ReadFile(filepath.Join(dir, metaName))
@@ -71,9 +78,24 @@ func readRecord(dir string) (record, error) {
 		return rec, err
 	}
 	if err := json.Unmarshal(b, &rec); err != nil {
-		return rec, fmt.Errorf("corrupt %s: %w", metaName, err)
+		return rec, fmt.Errorf("%w: %w", errDamaged, err)
 	}
 	return rec, nil
+}
+
+// adoptRecord makes the record of a volume directory that has a _data
+// directory and no readable record. ok is false when the directory has no
+// _data: it is not a volume.
+func adoptRecord(name, path string) (record, bool) {
+	fi, err := os.Lstat(filepath.Join(path, dataDirName))
+	if err != nil || !fi.IsDir() {
+		return record{}, false
+	}
+	created := fi.ModTime()
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		created = time.Unix(st.Ctim.Unix())
+	}
+	return record{Name: name, Driver: DriverName, CreatedAt: created.UTC()}, true
 }
 
 // createOnDisk assembles a volume in a hidden directory and renames it into
@@ -189,27 +211,49 @@ func (s *Service) loadOne(name, path string) (*entry, error) {
 		}
 	}
 	rec, err := readRecord(path)
+	if err == nil && rec.Name != name {
+		err = fmt.Errorf("%w: it names volume %q", errDamaged, rec.Name)
+	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		// A directory with _data but no metadata: a volume made by Docker or
 		// by hand. Adopt it, as Docker's local driver does.
-		fi, serr := os.Lstat(filepath.Join(path, dataDirName))
-		if serr != nil || !fi.IsDir() {
+		r, ok := adoptRecord(name, path)
+		if !ok {
 			return nil, nil
 		}
-		created := fi.ModTime()
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			created = time.Unix(st.Ctim.Unix())
-		}
-		rec = record{Name: name, Driver: DriverName, CreatedAt: created.UTC()}
-		if err := writeRecord(path, rec); err != nil {
+		if err := writeRecord(path, r); err != nil {
 			return nil, err
 		}
+		rec = r
+	case errors.Is(err, errDamaged):
+		// The record is damaged, the volume is not: a local volume is its
+		// _data. Adopt it as above (labels and options are lost; the
+		// containers holding it are found again by Reconcile) and keep the
+		// damaged record beside it.
+		meta := filepath.Join(path, metaName)
+		r, ok := adoptRecord(name, path)
+		if !ok {
+			return nil, err
+		}
+		if data, rerr := os.ReadDir(filepath.Join(path, dataDirName)); rerr == nil && len(data) > 0 {
+			r.Populated = true
+		}
+		damaged, rerr := os.ReadFile(meta)
+		if rerr == nil {
+			rerr = osutil.WriteFileAtomic(meta+damagedSuffix, damaged)
+		}
+		if rerr != nil {
+			return nil, errors.Join(err, rerr)
+		}
+		if werr := writeRecord(path, r); werr != nil {
+			return nil, errors.Join(err, werr)
+		}
+		rec = r
+		s.damage = append(s.damage, fmt.Sprintf("volume %s: its record %s was damaged (%v): rebuilt from its data, without its labels and options; the damaged record is kept as %s",
+			name, meta, strings.TrimPrefix(err.Error(), errDamaged.Error()+": "), meta+damagedSuffix))
 	case err != nil:
 		return nil, err
-	}
-	if rec.Name != name {
-		return nil, fmt.Errorf("metadata names volume %q", rec.Name)
 	}
 	if rec.Driver == "" {
 		rec.Driver = DriverName

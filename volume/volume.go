@@ -85,6 +85,8 @@ type Service struct {
 	vols map[string]*entry
 	// warnings are problems New found with volumes it could not load.
 	warnings []string
+	// damage are the records New found damaged and rebuilt (Damage).
+	damage []string
 
 	pruning atomic.Bool
 }
@@ -289,9 +291,17 @@ func (s *Service) List(ctx context.Context, args filters.Args) ([]volumetypes.Vo
 		}
 	}
 	s.mu.Lock()
-	warnings := slices.Clone(s.warnings)
+	warnings := append(slices.Clone(s.warnings), s.damage...)
 	s.mu.Unlock()
 	return out, warnings, nil
+}
+
+// Damage describes the records New found damaged and rebuilt, each naming
+// its file (for the daemon's log and /info's warnings).
+func (s *Service) Damage() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.damage)
 }
 
 // Remove deletes a volume and its data. A volume in use by a container is a

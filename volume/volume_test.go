@@ -434,7 +434,7 @@ func TestReferencesSurviveRestart(t *testing.T) {
 	wantErr(t, s2.Remove(ctx, "keep", false), cerrdefs.IsConflict, "remove keep: volume is in use - [c1, c2]")
 
 	// c1 was removed while the daemon was down, c2 still exists.
-	err = s2.Reconcile(ctx, func(id string) (bool, bool) { return id == "c2", false })
+	err = s2.Reconcile(ctx, func(id string) (bool, bool) { return id == "c2", false }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,9 +488,14 @@ func TestNewCleansCrashLeftovers(t *testing.T) {
 	mk("junk")
 	mk("lost+found")
 	write("metadata.db", "bolt")
-	// Metadata that cannot be read: skipped, reported as a warning.
+	// Metadata that cannot be read: the volume is rebuilt from its data,
+	// the damaged record kept beside it, the damage reported.
 	mk("broken/_data")
+	write("broken/_data/kept", "precious")
 	write("broken/volume.json", "{not json")
+	// Metadata naming another volume: the same.
+	mk("misnamed/_data")
+	write("misnamed/volume.json", `{"Name":"other","Driver":"local"}`)
 
 	s2, err := New(root)
 	if err != nil {
@@ -505,11 +510,26 @@ func TestNewCleansCrashLeftovers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"fromdocker", "good"}; !slices.Equal(names(vs), want) {
+	if want := []string{"broken", "fromdocker", "good", "misnamed"}; !slices.Equal(names(vs), want) {
 		t.Fatalf("volumes %v, want %v", names(vs), want)
 	}
-	if len(warnings) != 1 || !strings.Contains(warnings[0], "volume broken: corrupt volume.json") {
+	brokenMeta := filepath.Join(root, "broken", "volume.json")
+	if len(warnings) != 2 || !strings.Contains(warnings[0], "volume broken: its record "+brokenMeta+" was damaged (invalid character") ||
+		!strings.Contains(warnings[0], "kept as "+brokenMeta+".damaged") || !strings.Contains(warnings[1], `volume misnamed: its record`) {
 		t.Fatalf("warnings %q", warnings)
+	}
+	if d := s2.Damage(); !slices.Equal(d, warnings) {
+		t.Fatalf("Damage() %q, want the warnings", d)
+	}
+	if b, _ := os.ReadFile(brokenMeta + ".damaged"); string(b) != "{not json" {
+		t.Fatalf("the damaged record was not kept: %q", b)
+	}
+	if n, err := s2.Size(ctx, "broken"); err != nil || n != 8 {
+		t.Fatalf("broken's data after the rebuild: %d %v", n, err)
+	}
+	// Rebuilt for good: a restart finds no damage.
+	if s3, err := New(root); err != nil || len(s3.Damage()) != 0 {
+		t.Fatalf("after the rebuild: %v %q", err, s3.Damage())
 	}
 	good, _ := s2.Get(ctx, "good")
 	if good.Labels["v"] != "old" {
@@ -522,9 +542,50 @@ func TestNewCleansCrashLeftovers(t *testing.T) {
 	if n, err := s2.Size(ctx, "fromdocker"); err != nil || n != 5 {
 		t.Fatalf("adopted size %d %v", n, err)
 	}
-	// The name of a broken volume is not silently reused.
-	if _, err := s2.Create(ctx, "broken", "", nil, nil); !cerrdefs.IsConflict(err) {
-		t.Fatalf("create over a broken volume: %v", err)
+}
+
+// TestReconcileFindsHoldersAgain: a volume whose record was rebuilt lost
+// its references; Reconcile takes them back from the containers' records,
+// so the volume cannot be removed or pruned while a container holds it.
+func TestReconcileFindsHoldersAgain(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s, err := New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, s, "held", nil, nil)
+	if _, err := s.Acquire(ctx, "held", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "held", "volume.json"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if refs, _ := s2.Refs(ctx, "held"); len(refs) != 0 {
+		t.Fatalf("refs of the rebuilt record %v", refs)
+	}
+	state := func(id string) (bool, bool) { return id == "c1" || id == "c2", id == "c1" }
+	if err := s2.Reconcile(ctx, state, map[string][]string{"held": {"c1", "gone"}, "missing": {"c2"}}); err != nil {
+		t.Fatal(err)
+	}
+	if refs, _ := s2.Refs(ctx, "held"); !slices.Equal(refs, []string{"c1"}) {
+		t.Fatalf("refs after reconcile %v, want [c1]", refs)
+	}
+	wantErr(t, s2.Remove(ctx, "held", false), cerrdefs.IsConflict, "remove held: volume is in use - [c1]")
+	if rep, err := s2.Prune(ctx, filters.Args{"all": {"true"}}); err != nil || len(rep.VolumesDeleted) != 0 {
+		t.Fatalf("prune removed a held volume: %+v %v", rep, err)
+	}
+	// The holds are on disk again.
+	s3, err := New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if refs, _ := s3.Refs(ctx, "held"); !slices.Equal(refs, []string{"c1"}) {
+		t.Fatalf("refs after another restart %v", refs)
 	}
 }
 

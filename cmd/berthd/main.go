@@ -199,6 +199,9 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, m := range vols.Damage() {
+		logger.Warn(m)
+	}
 	d.networks, err = network.New(network.Config{Root: filepath.Join(cfg.DataRoot, "network"), ExecRoot: cfg.ExecRoot, Prefix: kernelPrefix(cfg.DataRoot), Logger: logger})
 	if err != nil {
 		return nil, err
@@ -239,7 +242,7 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 		Images:       d.images,
 		Containers:   d.containers,
 		CgroupDriver: "cgroupfs",
-		Warnings:     apiWarnings(cfg),
+		Warnings:     append(apiWarnings(cfg), damageWarnings(vols.Damage(), d.networks.Damage())...),
 	})
 	d.server = server.New(server.Config{Version: version.Version, Logger: logger},
 		systemrouter.New(sys, d.images),
@@ -349,6 +352,19 @@ func apiWarnings(cfg Config) []string {
 	for _, h := range cfg.Hosts {
 		if addr, ok := strings.CutPrefix(h, "tcp://"); ok && !cfg.TLSVerify {
 			out = append(out, "WARNING: API is accessible on https://"+addr+" without TLS client verification."+why)
+		}
+	}
+	return out
+}
+
+// damageWarnings are /info's warnings about the damaged records the
+// services found at start (issue 13 item 9): each names its file and says
+// what became of it.
+func damageWarnings(lists ...[]string) []string {
+	var out []string
+	for _, l := range lists {
+		for _, m := range l {
+			out = append(out, "WARNING: "+m)
 		}
 	}
 	return out

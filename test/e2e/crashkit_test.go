@@ -3,6 +3,8 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -217,12 +219,14 @@ func killPid(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) }
 var cgroupControllers = []string{"blkio", "cpu", "cpuacct", "cpuset", "devices", "freezer", "hugetlb", "memory", "net_cls", "net_prio", "perf_event", "pids", "rdma", "misc", "systemd", "unified"}
 
 // knownContainerIDs are the IDs of every container a daemon has (its data
-// root's records) or was asked about (its log).
+// root's records) or was asked about by ID (its log).
 func knownContainerIDs(ds ...*daemon) map[string]bool {
 	ids := map[string]bool{}
 	for _, d := range ds {
-		for id := range daemonContainerIDs(d) {
-			ids[id] = true
+		if b, err := os.ReadFile(d.logPath); err == nil {
+			for _, m := range containerPathRE.FindAllStringSubmatch(string(b), -1) {
+				ids[m[1]] = true
+			}
 		}
 		ents, _ := os.ReadDir(filepath.Join(d.dataRoot, "containers"))
 		for _, e := range ents {
@@ -257,9 +261,16 @@ func cgroupProcs(id string) []int {
 // them and the test. It thaws and kills every process in the cgroups of
 // the daemons' containers, removes those cgroups, and reports what it had
 // to kill.
-func reapContainers(t *testing.T, ds ...*daemon) {
+func reapContainers(t *testing.T, ds ...*daemon) { reapContainerIDs(t, nil, ds...) }
+
+// reapContainerIDs is reapContainers for the containers ids too.
+func reapContainerIDs(t *testing.T, ids map[string]bool, ds ...*daemon) {
 	t.Helper()
-	for id := range knownContainerIDs(ds...) {
+	all := knownContainerIDs(ds...)
+	for id := range ids {
+		all[id] = true
+	}
+	for id := range all {
 		procs := cgroupProcs(id)
 		if len(procs) > 0 {
 			t.Errorf("container %s: processes %v still alive when the test ended; killed", id[:12], procs)
@@ -274,6 +285,37 @@ func reapContainers(t *testing.T, ds ...*daemon) {
 		}
 		_ = syscall.Rmdir("/sys/fs/cgroup/berth/" + id)
 	}
+	// A daemon stopped with containers left keeps its bridges and rules
+	// (for them): once they are gone, so are those.
+	for _, d := range ds {
+		if d.kind != "berth" {
+			continue
+		}
+		prefix := kernelPrefix(d.dataRoot)
+		out, _ := runOut("ip", "-o", "link", "show", "type", "bridge")
+		for _, l := range strings.Split(out, "\n") {
+			f := strings.Fields(l)
+			if len(f) < 2 {
+				continue
+			}
+			name := strings.TrimSuffix(f[1], ":")
+			if name == prefix+"0" || strings.HasPrefix(name, prefix+"-") {
+				_, _ = runOut("ip", "link", "del", name)
+			}
+		}
+		_, _ = runOut("nft", "delete", "table", "ip", prefix)
+	}
+}
+
+// kernelPrefix is the prefix of the kernel objects (bridges, nftables
+// table) of the berthd on dataRoot, as cmd/berthd names them.
+func kernelPrefix(dataRoot string) string {
+	abs, err := filepath.Abs(dataRoot)
+	if err != nil {
+		abs = dataRoot
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return "b" + hex.EncodeToString(sum[:])[:7]
 }
 
 // runOut runs a host command and returns its output.

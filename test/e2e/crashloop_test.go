@@ -95,6 +95,19 @@ type crashLoop struct {
 
 	iterations int
 	shimKills  int
+	ids        map[string]bool // every container ID the loop learnt
+}
+
+// noteID remembers a container ID the loop learnt (for the leftover checks
+// and the reaper).
+func (l *crashLoop) noteID(id string) {
+	if !hexIDRE.MatchString(id) {
+		return
+	}
+	l.mu.Lock()
+	l.ids[id] = true
+	l.mu.Unlock()
+	noteContainer(id)
 }
 
 func (l *crashLoop) intn(n int) int {
@@ -161,7 +174,7 @@ func (l *crashLoop) ok(op string, timeout time.Duration, method, path string, bo
 	if good && r.Status == 201 {
 		var created struct{ Id string }
 		if json.Unmarshal(r.Body, &created) == nil {
-			noteContainer(created.Id)
+			l.noteID(created.Id)
 		}
 	}
 	return r, good
@@ -185,7 +198,7 @@ func TestCrashLoop(t *testing.T) {
 	l := &crashLoop{
 		t: t, target: env.target, rng: rand.New(rand.NewSource(seed)),
 		ctrs: map[string]*loopCtr{}, vols: map[string]bool{}, nets: map[string]bool{}, images: map[string]bool{},
-		ops: map[string][2]int{}, sample: map[string]string{}, finds: map[string]int{},
+		ops: map[string][2]int{}, sample: map[string]string{}, finds: map[string]int{}, ids: map[string]bool{},
 	}
 	l.opts = daemonOpts{mirror: true}
 	if env.target == "docker" {
@@ -195,7 +208,7 @@ func TestCrashLoop(t *testing.T) {
 	}
 	d := startTestDaemon(t, env.target, l.opts)
 	l.first, l.d, l.all, l.a = d, d, []*daemon{d}, d.api()
-	t.Cleanup(func() { reapContainers(t, l.all...) })
+	t.Cleanup(func() { reapContainerIDs(t, l.ids, l.all...) })
 	ensureImage(t, l.a, "busybox:latest")
 	if l.target == "berth" {
 		var n struct{ Options map[string]string }
@@ -630,8 +643,9 @@ func (l *crashLoop) learnIDs() {
 			delete(l.ctrs, n)
 		case r.Status == 200:
 			var ci ctrJSON
-			if json.Unmarshal(r.Body, &ci) == nil {
+			if json.Unmarshal(r.Body, &ci) == nil && hexIDRE.MatchString(ci.ID) {
 				c.id = ci.ID
+				l.ids[ci.ID] = true
 			}
 		}
 		l.mu.Unlock()
@@ -679,7 +693,7 @@ func (l *crashLoop) invariants() []string {
 			continue
 		}
 		exists[ci.ID] = ci
-		noteContainer(ci.ID)
+		l.noteID(ci.ID)
 		st := ci.State
 		if st.Running {
 			if st.Pid == 0 || !procAlive(st.Pid) {
@@ -802,6 +816,11 @@ func (l *crashLoop) ownerless(exists map[string]ctrJSON) []string {
 	var out []string
 	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
 	known := knownContainerIDs(l.all...)
+	l.mu.Lock()
+	for id := range l.ids {
+		known[id] = true
+	}
+	l.mu.Unlock()
 	gone := map[string]bool{}
 	for id := range known {
 		ci, ok := exists[id]

@@ -41,7 +41,6 @@ func wantDamageReported(t *testing.T, d *daemon, files ...string) {
 func TestDamagedVolumeRecords(t *testing.T) {
 	requireEnv(t)
 	onlyBerth(t, "berth's volume records (dockerd keeps its own, in a bolt database)")
-	knownDefect(t, "issue 13 item 9: a damaged volume.json makes the volume vanish, with a warning only in GET /volumes")
 	b := startTestDaemon(t, "berth", daemonOpts{mirror: true})
 	a := b.api()
 	ensureImage(t, a, "busybox:latest")
@@ -75,7 +74,7 @@ func TestDamagedVolumeRecords(t *testing.T) {
 		t.Errorf("the container using the damaged volume: State %+v, want running as pid %d", ci.State, pid)
 	}
 	c.fail([]string{"volume", "rm", "garbled"}, "volume is in use")
-	c.ok("volume", "prune", "-af")
+	c.ok("volume", "prune", "-af") // keepme and emptied go: nothing uses them
 	if !volumeExists(t, a, "garbled") {
 		t.Errorf("volume prune removed the volume a running container uses")
 	}
@@ -90,7 +89,8 @@ func TestDamagedVolumeRecords(t *testing.T) {
 			t.Errorf("a warning about volumes after their records were rebuilt: %s", w)
 		}
 	}
-	c.ok("volume", "rm", "keepme", "garbled", "emptied")
+	c.ok("run", "--rm", "-v", "garbled:/data", "busybox", "cat", "/data/f").wantOut(t, "docker", "data-of-garbled")
+	c.ok("volume", "rm", "garbled")
 }
 
 // TestDamagedNetworkRecords: the default bridge's record garbled, a user
@@ -102,7 +102,6 @@ func TestDamagedVolumeRecords(t *testing.T) {
 func TestDamagedNetworkRecords(t *testing.T) {
 	requireEnv(t)
 	onlyBerth(t, "berth's network records (dockerd keeps its own, in a bolt database)")
-	knownDefect(t, "issue 13 item 9: a damaged network record is skipped silently; the default bridge is remade with another subnet; a running container's damaged sandbox frees its address")
 	b := startTestDaemon(t, "berth", daemonOpts{mirror: true})
 	a := b.api()
 	ensureImage(t, a, "busybox:latest")
@@ -120,10 +119,12 @@ func TestDamagedNetworkRecords(t *testing.T) {
 	c.ok("network", "create", "lost")
 	c.ok("network", "create", "kept")
 	lost, kept, bridge := inspectNet(a, "lost"), inspectNet(a, "kept"), inspectNet(a, "bridge")
-	c.ok("run", "-d", "--name", "c0", "busybox", "sleep", "1000")
+	c.ok("run", "-d", "--name", "c0", "-p", "0.0.0.0::80", "busybox", "sleep", "1000")
+	hostPort := strings.TrimSpace(c.ok("inspect", "-f", `{{(index (index .NetworkSettings.Ports "80/tcp") 0).HostPort}}`, "c0").Stdout)
 	c.ok("run", "-d", "--name", "c1", "busybox", "sleep", "1000")
 	c.ok("run", "-d", "--name", "c2", "--network", "kept", "busybox", "sleep", "1000")
-	c0, c1, c2 := inspectCtr(t, a, "c0"), inspectCtr(t, a, "c1"), inspectCtr(t, a, "c2")
+	c.ok("run", "-d", "--name", "c3", "--network", "lost", "busybox", "sleep", "1000")
+	c0, c1, c2, c3 := inspectCtr(t, a, "c0"), inspectCtr(t, a, "c1"), inspectCtr(t, a, "c2"), inspectCtr(t, a, "c3")
 	addr0, addr1, addr2 := ctrAddrs(t, a, "c0")["bridge"], ctrAddrs(t, a, "c1")["bridge"], ctrAddrs(t, a, "c2")["kept"]
 	if err := b.stop(); err != nil {
 		t.Fatal(err)
@@ -145,7 +146,7 @@ func TestDamagedNetworkRecords(t *testing.T) {
 	if nk := inspectNet(a, "kept"); nk.ID != kept.ID {
 		t.Errorf("network kept: %+v", nk)
 	}
-	for _, ci := range []ctrJSON{c0, c1, c2} {
+	for _, ci := range []ctrJSON{c0, c1, c2, c3} {
 		if now := inspectCtr(t, a, ci.ID); !now.State.Running || now.State.Pid != ci.State.Pid {
 			t.Errorf("%s after the restart: State %+v, want running as pid %d", ci.Name, now.State, ci.State.Pid)
 		}
@@ -163,8 +164,11 @@ func TestDamagedNetworkRecords(t *testing.T) {
 			t.Errorf("%s got %+v, which a running container holds (c0 %+v, c1 %+v)", n, o, addr0, addr1)
 		}
 	}
+	// c0's published port is still its own.
+	c.run("run", "-d", "--name", "n4", "-p", hostPort+":80", "busybox", "sleep", "1000").wantCode(t, "docker", 125, "port is already allocated")
+	c.run("rm", "-f", "n4")
 	// A new network takes none of the subnets in use, the lost one's
-	// included (its bridge is still there).
+	// included (c3 still runs on its bridge).
 	c.ok("network", "create", "fresh")
 	fresh := inspectNet(a, "fresh")
 	for _, old := range []netJSON{lost, kept, bridge} {
@@ -172,7 +176,7 @@ func TestDamagedNetworkRecords(t *testing.T) {
 			t.Errorf("network fresh got subnet %s, the one of %s", fresh.IPAM.Config[0].Subnet, old.Name)
 		}
 	}
-	c.ok("rm", "-f", "c0", "c1", "c2", "n0", "n1", "n2", "n3")
+	c.ok("rm", "-f", "c0", "c1", "c2", "c3", "n0", "n1", "n2", "n3")
 	c.ok("network", "rm", "kept", "fresh")
 	c.run("network", "rm", "lost")
 }

@@ -23,8 +23,15 @@ func TestLogLinesDroppedOnFullDiskAreReported(t *testing.T) {
 		t.Skipf("mount a tmpfs for the data root: %v", err)
 	}
 	t.Cleanup(func() { _ = unmountUnder(root); _ = syscall.Unmount(root, syscall.MNT_DETACH) })
-	b := startTestDaemon(t, "berth", daemonOpts{mirror: true, dataRoot: filepath.Join(root, "data")})
-	t.Cleanup(func() { reapContainers(t, b) })
+	var b *daemon
+	// After the daemon stopped (cleanups run last first): what a failed
+	// run left alive.
+	t.Cleanup(func() {
+		if b != nil {
+			reapContainers(t, b)
+		}
+	})
+	b = startTestDaemon(t, "berth", daemonOpts{mirror: true, dataRoot: filepath.Join(root, "data")})
 	a := b.api()
 	ensureImage(t, a, "busybox:latest")
 	c := cliFor(t, "docker", b)
