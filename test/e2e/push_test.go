@@ -210,8 +210,20 @@ func TestPushBasicAuth(t *testing.T) {
 	repo := reg.Host + "/api/busybox"
 	a.call(t, "POST", "/images/busybox:latest/tag?repo="+repo+"&tag=7", nil, nil).wantStatus(t, 201)
 	defer removeImage(t, a, repo+":7")
+
+	// A wrong password: Docker's unauthorized error in the stream, and
+	// nothing reaches the registry.
+	bad := http.Header{"X-Registry-Auth": {registryAuth(authUser, "wrongpass", reg.Host)}}
+	resp := a.call(t, "POST", "/images/"+repo+"/push?tag=7", nil, bad).wantStatus(t, 200)
+	if e := streamError(parseMessages(t, resp.Body)); !strings.Contains(e, "unauthorized") {
+		t.Errorf("push with a wrong password: stream error %q, want Docker's unauthorized", e)
+	}
+	if tags := registryTags(t, reg.Host, "api/busybox", authUser+":"+authPassword); len(tags) != 0 {
+		t.Errorf("the registry has tags %v after a push with a wrong password", tags)
+	}
+
 	hdr := http.Header{"X-Registry-Auth": {registryAuth(authUser, authPassword, reg.Host)}}
-	resp := a.call(t, "POST", "/images/"+repo+"/push?tag=7", nil, hdr).wantStatus(t, 200)
+	resp = a.call(t, "POST", "/images/"+repo+"/push?tag=7", nil, hdr).wantStatus(t, 200)
 	msgs := parseMessages(t, resp.Body)
 	if e := streamError(msgs); e != "" {
 		t.Fatalf("push: %s", e)
