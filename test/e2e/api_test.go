@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -286,4 +287,41 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestEmptyOrMalformedBody: the requests dockerd refuses without a body
+// (volume and network create, network connect and disconnect, exec create
+// and start) answer 400 "got EOF while reading request body" for an empty
+// one, and 400 with the decoder's words for a malformed one; nothing is
+// created (an empty volume create used to make an anonymous volume).
+func TestEmptyOrMalformedBody(t *testing.T) {
+	a := requireEnv(t).api()
+	count := func(path string) int {
+		var list []json.RawMessage
+		if path == "/volumes" {
+			var v struct{ Volumes []json.RawMessage }
+			a.call(t, "GET", path, nil, nil).wantStatus(t, 200).decode(t, &v)
+			return len(v.Volumes)
+		}
+		a.call(t, "GET", path, nil, nil).wantStatus(t, 200).decode(t, &list)
+		return len(list)
+	}
+	vols, nets := count("/volumes"), count("/networks")
+	js := http.Header{"Content-Type": {"application/json"}}
+	for _, path := range []string{
+		"/volumes/create",
+		"/networks/create",
+		"/networks/bridge/connect",
+		"/networks/bridge/disconnect",
+		"/containers/e2e-no-such-container/exec",
+		"/exec/e2e-no-such-exec/start",
+	} {
+		// dockerd 20.10: 400 {"message":"got EOF while reading request body"}
+		a.call(t, "POST", path, nil, js).wantError(t, 400, "got EOF while reading request body")
+		// dockerd 20.10: 400 {"message":"invalid character 'i' looking for beginning of object key string"}
+		a.call(t, "POST", path, []byte("{invalid json"), js).wantError(t, 400, "invalid character 'i' looking for beginning of object key string")
+	}
+	if v, n := count("/volumes"), count("/networks"); v != vols || n != nets {
+		t.Errorf("after the refused requests: %d volumes, %d networks; before %d, %d", v, n, vols, nets)
+	}
 }

@@ -57,6 +57,31 @@ func ReadJSON(r *http.Request, v any) error {
 	return nil
 }
 
+// errEmptyBody is dockerd's answer to an empty body where one is needed.
+var errEmptyBody = cerrdefs.ErrInvalidArgument.WithMessage("invalid JSON: got EOF while reading request body")
+
+// ReadJSONBody is ReadJSON for the requests dockerd refuses without a body
+// (network create, connect and disconnect, volume create, exec create and
+// start): an empty body is a 400 "got EOF while reading request body",
+// and nothing is created.
+func ReadJSONBody(r *http.Request, v any) error {
+	if r.Body == nil || r.Body == http.NoBody {
+		return errEmptyBody
+	}
+	body := http.MaxBytesReader(nil, r.Body, MaxJSONBody)
+	if err := json.NewDecoder(body).Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return errEmptyBody
+		}
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("request body too large: limit is %d bytes", MaxJSONBody))
+		}
+		return cerrdefs.ErrInvalidArgument.WithMessage("invalid JSON: " + err.Error())
+	}
+	return nil
+}
+
 // WriteJSON writes v as JSON with the given status.
 func WriteJSON(w http.ResponseWriter, status int, v any) error {
 	w.Header().Set("Content-Type", "application/json")

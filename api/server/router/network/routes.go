@@ -46,7 +46,7 @@ func (nr *networkRouter) list(ctx context.Context, w http.ResponseWriter, r *htt
 
 func (nr *networkRouter) create(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
 	var req netsvc.CreateRequest
-	if err := httputils.ReadJSON(r, &req); err != nil {
+	if err := httputils.ReadJSONBody(r, &req); err != nil {
 		return err
 	}
 	resp, err := nr.b.Create(ctx, req)
@@ -86,7 +86,7 @@ func (nr *networkRouter) prune(ctx context.Context, w http.ResponseWriter, r *ht
 
 func (nr *networkRouter) connect(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
 	var req network.ConnectRequest
-	if err := httputils.ReadJSON(r, &req); err != nil {
+	if err := httputils.ReadJSONBody(r, &req); err != nil {
 		return err
 	}
 	if req.Container == "" {
@@ -101,7 +101,7 @@ func (nr *networkRouter) connect(ctx context.Context, w http.ResponseWriter, r *
 
 func (nr *networkRouter) disconnect(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
 	var req network.DisconnectRequest
-	if err := httputils.ReadJSON(r, &req); err != nil {
+	if err := httputils.ReadJSONBody(r, &req); err != nil {
 		return err
 	}
 	if req.Container == "" {

@@ -64,7 +64,7 @@ func (vr *volumeRouter) inspect(ctx context.Context, w http.ResponseWriter, r *h
 
 func (vr *volumeRouter) create(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
 	var req volumetypes.CreateRequest
-	if err := httputils.ReadJSON(r, &req); err != nil {
+	if err := httputils.ReadJSONBody(r, &req); err != nil {
 		return err
 	}
 	if req.ClusterVolumeSpec != nil && !httputils.VersionLess(httputils.VersionFromContext(ctx), clusterVolumesVersion) {

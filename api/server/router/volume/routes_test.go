@@ -114,8 +114,12 @@ func TestCreateInspectList(t *testing.T) {
 		t.Fatalf("second create %+v", again)
 	}
 
-	// No body: an anonymous volume.
+	// No body: refused as dockerd does, nothing created.
 	rec = h.do("POST", "/v1.50/volumes/create", "")
+	h.expect(rec, http.StatusBadRequest, "invalid JSON: got EOF while reading request body")
+
+	// An empty object: an anonymous volume.
+	rec = h.do("POST", "/v1.50/volumes/create", "{}")
 	h.expect(rec, http.StatusCreated, "")
 	anon := decode[volumetypes.Volume](t, rec)
 	if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(anon.Name) {
