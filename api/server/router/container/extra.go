@@ -157,6 +157,14 @@ func (x *extraRouter) update(ctx context.Context, w http.ResponseWriter, r *http
 	if err := httputils.ReadJSON(r, &u); err != nil {
 		return err
 	}
+	// As dockerd: before API 1.40 an update cannot change the PIDs limit;
+	// 0 or less lifts it, and the container then reads back 0.
+	if httputils.VersionLess(httputils.VersionFromContext(ctx), "1.40") {
+		u.PidsLimit = nil
+	}
+	if u.PidsLimit != nil && *u.PidsLimit <= 0 {
+		u.PidsLimit = new(int64)
+	}
 	warnings, err := x.b.Update(ctx, vars["id"], u)
 	if err != nil {
 		return err

@@ -74,6 +74,7 @@ func (cr *containerRouter) create(ctx context.Context, w http.ResponseWriter, r 
 		return err
 	}
 	cfg := body.Config
+	adjustCreate(httputils.VersionFromContext(ctx), body.HostConfig)
 	id, warnings, err := cr.b.Create(ctx, ctr.CreateRequest{Name: r.Form.Get("name"), Config: &cfg, HostConfig: body.HostConfig, NetworkConfig: body.NetworkingConfig})
 	if err != nil {
 		return err
@@ -82,6 +83,33 @@ func (cr *containerRouter) create(ctx context.Context, w http.ResponseWriter, r 
 		warnings = []string{}
 	}
 	return httputils.WriteJSON(w, http.StatusCreated, container.CreateResponse{ID: id, Warnings: warnings})
+}
+
+// adjustCreate does to a create request what dockerd does for the API
+// version the client speaks: up to 1.24 the client removes an AutoRemove
+// container itself; before 1.40 BindOptions.NonRecursive did not exist and
+// the default IPC mode was "shareable"; and a PidsLimit of 0 or less, at
+// any version, means no limit (stored as none).
+func adjustCreate(version string, hc *container.HostConfig) {
+	if hc == nil {
+		return
+	}
+	if httputils.VersionLess(version, "1.25") {
+		hc.AutoRemove = false
+	}
+	if httputils.VersionLess(version, "1.40") {
+		for i := range hc.Mounts {
+			if bo := hc.Mounts[i].BindOptions; bo != nil {
+				bo.NonRecursive = false
+			}
+		}
+		if hc.IpcMode == "" {
+			hc.IpcMode = container.IPCModeShareable
+		}
+	}
+	if hc.PidsLimit != nil && *hc.PidsLimit <= 0 {
+		hc.PidsLimit = nil
+	}
 }
 
 func (cr *containerRouter) list(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
@@ -440,7 +468,7 @@ func (cr *containerRouter) prune(ctx context.Context, w http.ResponseWriter, r *
 
 func (cr *containerRouter) execCreate(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
 	var req container.ExecCreateRequest
-	if err := httputils.ReadJSON(r, &req); err != nil {
+	if err := httputils.ReadJSONBody(r, &req); err != nil {
 		return err
 	}
 	if _, err := parseDetachKeys(req.DetachKeys); err != nil {
@@ -455,7 +483,7 @@ func (cr *containerRouter) execCreate(ctx context.Context, w http.ResponseWriter
 
 func (cr *containerRouter) execStart(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
 	var req container.ExecStartRequest
-	if err := httputils.ReadJSON(r, &req); err != nil {
+	if err := httputils.ReadJSONBody(r, &req); err != nil {
 		return err
 	}
 	if _, err := cr.b.ExecInspect(ctx, vars["id"]); err != nil {
