@@ -389,9 +389,11 @@ func (s *Service) writeEtcFiles(c *Container) error {
 		fmt.Fprintf(&hosts, "%s\t%s\n", ip, name)
 	}
 	if ip := s.containerIP(c); ip != "" && !hostNet {
-		names := hostname
-		if fqdn != hostname {
-			names = fqdn + " " + hostname
+		// dockerd: the FQDN, then the bare name when it has a domain,
+		// whether the domain came with --hostname or --domainname.
+		names := fqdn
+		if short, _, ok := strings.Cut(fqdn, "."); ok {
+			names = fqdn + " " + short
 		}
 		fmt.Fprintf(&hosts, "%s\t%s\n", ip, names)
 	}
@@ -401,59 +403,22 @@ func (s *Service) writeEtcFiles(c *Container) error {
 	if err := os.WriteFile(filepath.Join(dir, "hostname"), []byte(hostname+"\n"), 0o644); err != nil {
 		return err
 	}
+	embedded := ""
 	if s.network != nil {
 		// On user-defined networks the embedded DNS server answers (and
 		// forwards to any --dns servers), as in Docker.
-		if embedded := s.network.ResolvConf(c.ID); len(embedded) > 0 {
-			dns = embedded
-			opts = append([]string{"ndots:0"}, opts...)
+		if e := s.network.ResolvConf(c.ID); len(e) > 0 {
+			embedded = e[0]
 		}
 	}
-	return os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte(resolvConf(dns, search, opts)), 0o644)
-}
-
-// resolvConf builds the container's resolv.conf: the host's, with
-// loopback resolvers (unreachable from a container's own network) left
-// out, and the --dns options applied.
-func resolvConf(dns, search, opts []string) string {
-	b, _ := os.ReadFile("/etc/resolv.conf")
-	var servers, searches, options []string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		switch f[0] {
-		case "nameserver":
-			if !strings.HasPrefix(f[1], "127.") && f[1] != "::1" {
-				servers = append(servers, f[1])
-			}
-		case "search":
-			searches = f[1:]
-		case "options":
-			options = append(options, f[1:]...)
-		}
+	if hostNet && len(dns)+len(search)+len(opts) == 0 {
+		// The host's network: the host's file as it is (its loopback
+		// resolvers are reachable), as dockerd copies it.
+		b, _ := os.ReadFile("/etc/resolv.conf")
+		return os.WriteFile(filepath.Join(dir, "resolv.conf"), b, 0o644)
 	}
-	if len(dns) > 0 {
-		servers = dns
-	}
-	if len(search) > 0 {
-		searches = search
-	}
-	if len(opts) > 0 {
-		options = opts
-	}
-	var out strings.Builder
-	for _, s := range servers {
-		fmt.Fprintf(&out, "nameserver %s\n", s)
-	}
-	if len(searches) > 0 {
-		fmt.Fprintf(&out, "search %s\n", strings.Join(searches, " "))
-	}
-	if len(options) > 0 {
-		fmt.Fprintf(&out, "options %s\n", strings.Join(options, " "))
-	}
-	return out.String()
+	host, _ := os.ReadFile(hostResolvConfPath())
+	return os.WriteFile(filepath.Join(dir, "resolv.conf"), makeResolvConf(host, dns, search, opts, embedded), 0o644)
 }
 
 // containerIP is the container's address on its network, if any.

@@ -322,13 +322,18 @@ func (s *Service) resolve(id, name string, qtype dnsmessage.Type) (ips []netip.A
 	return ips, ptr, internal, upstreams
 }
 
-// dnsNameMatch: the container's name, its 12-character ID, its aliases on
-// that network, each also qualified with the network's name.
+// dnsNameMatch: the container's name, its 12-character ID, its hostname
+// (dockerd adds it to the container's aliases on each user-defined
+// network), its aliases on that network, each also qualified with the
+// network's name.
 func dnsNameMatch(sb *sandbox, ep *endpoint, name, netName string) bool {
 	if base, ok := strings.CutSuffix(name, "."+strings.ToLower(netName)); ok {
 		name = base
 	}
 	if strings.EqualFold(sb.Name, name) || (len(sb.ContainerID) >= 12 && sb.ContainerID[:12] == name) {
+		return true
+	}
+	if sb.Hostname != "" && strings.EqualFold(sb.Hostname, name) {
 		return true
 	}
 	for _, a := range ep.Aliases {

@@ -2,6 +2,7 @@ package network
 
 import (
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -91,9 +92,18 @@ func (s *Service) endpointSettings(sb *sandbox, ep *endpoint, n *netRecord) *net
 		es.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: ep.RequestedIP}
 	}
 	if !n.Predefined {
-		es.DNSNames = append([]string{sb.Name}, ep.Aliases...)
+		// Docker's order: name, aliases, short ID, hostname; no repeats.
+		names := append([]string{sb.Name}, ep.Aliases...)
 		if len(sb.ContainerID) >= 12 {
-			es.DNSNames = append(es.DNSNames, sb.ContainerID[:12])
+			names = append(names, sb.ContainerID[:12])
+		}
+		if sb.Hostname != "" {
+			names = append(names, sb.Hostname)
+		}
+		for _, nm := range names {
+			if nm != "" && !slices.Contains(es.DNSNames, nm) {
+				es.DNSNames = append(es.DNSNames, nm)
+			}
 		}
 	}
 	if ep.IP.IsValid() {

@@ -137,6 +137,7 @@ func TestUserNetworksDNSAndIsolation(t *testing.T) {
 
 	dbID, webID := containerID(), containerID()
 	dbReq := req(dbID, "db", "app", nil)
+	dbReq.Hostname = "dbhost.example.com" // --hostname: resolvable as is, as with dockerd
 	dbReq.Networking = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{"app": {Aliases: []string{"database"}}}}
 	dbPath, err := s.Setup(ctx, dbReq)
 	if err != nil {
@@ -151,7 +152,7 @@ func TestUserNetworksDNSAndIsolation(t *testing.T) {
 		t.Fatalf("resolv.conf nameservers %v", rc)
 	}
 	dbIP := netip.MustParseAddr(s.ContainerIP(dbID))
-	for _, name := range []string{"db", "database", "DB", dbID[:12], "db.app"} {
+	for _, name := range []string{"db", "database", "DB", dbID[:12], "db.app", "dbhost.example.com", "dbhost.example.com.app"} {
 		for _, tr := range []string{"udp", "tcp"} {
 			rc, ips := query(t, webPath, name, dnsmessage.TypeA, tr)
 			if rc != dnsmessage.RCodeSuccess || len(ips) != 1 || ips[0] != dbIP {
