@@ -164,7 +164,13 @@ func wantedPorts(req Request) ([]wanted, []string, error) {
 			}
 		}
 	}
+	// As dockerd (go-connections' SortPortMap): the bindings that name a
+	// host port first, so a port picked for another binding of the same
+	// request never takes one that is named.
 	sort.SliceStable(out, func(i, j int) bool {
+		if ei, ej := out[i].hosts.Start != 0, out[j].hosts.Start != 0; ei != ej {
+			return ei
+		}
 		if out[i].ctrPort != out[j].ctrPort {
 			return out[i].ctrPort < out[j].ctrPort
 		}
