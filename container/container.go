@@ -70,7 +70,10 @@ type Container struct {
 	ManuallyStopped    bool
 	LogPath            string
 	Mounts             []container.MountPoint
-	ExecIDs            []string `json:"-"`
+	// NamedFrom: the destinations of the named volumes taken from another
+	// container with --volumes-from (kept by rm -v, as named volumes are).
+	NamedFrom []string `json:",omitempty"`
+	ExecIDs   []string `json:"-"`
 
 	// changed is closed and replaced on every state change: waiters block
 	// on it instead of polling.

@@ -7,6 +7,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -175,6 +176,18 @@ func (s *Service) setupMounts(ctx context.Context, c *Container, img *image.Imag
 		dst = path.Clean(dst)
 		byDest[dst] = container.MountPoint{Type: mount.TypeTmpfs, Source: "tmpfs", Destination: dst, RW: true, Mode: opts}
 	}
+	from, err := s.volumesFrom(c)
+	if err != nil {
+		return err
+	}
+	for dst, mp := range from {
+		if _, ok := byDest[dst]; ok {
+			delete(from, dst) // -v, --mount or --tmpfs wins
+			c.NamedFrom = slices.DeleteFunc(c.NamedFrom, func(d string) bool { return d == dst })
+			continue
+		}
+		byDest[dst] = mp
+	}
 	for v := range c.Config.Volumes {
 		v = path.Clean(v)
 		if _, ok := byDest[v]; !ok {
@@ -198,6 +211,15 @@ func (s *Service) setupMounts(ctx context.Context, c *Container, img *image.Imag
 					return err
 				}
 			}
+		}
+		if _, ok := from[mp.Destination]; ok && mp.Type == mount.TypeVolume && s.cfg.Volumes != nil {
+			// Another container's volume: one more reference, as it is.
+			if _, err := s.cfg.Volumes.Acquire(ctx, mp.Name, c.ID); err != nil {
+				return err
+			}
+			acquired = append(acquired, mp.Name)
+			out = append(out, mp)
+			continue
 		}
 		if mp.Type == mount.TypeVolume {
 			if s.cfg.Volumes == nil {
@@ -271,6 +293,9 @@ func (s *Service) releaseMounts(ctx context.Context, c *Container, removeAnon bo
 }
 
 func isAnonymous(c *Container, mp container.MountPoint) bool {
+	if slices.Contains(c.NamedFrom, mp.Destination) {
+		return false
+	}
 	for _, b := range c.HostConfig.Binds {
 		if p, err := parseBind(b); err == nil && p.Destination == mp.Destination && p.Name != "" {
 			return false
