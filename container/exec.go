@@ -174,7 +174,7 @@ func (s *Service) ExecResize(ctx context.Context, id string, h, w uint16) error 
 
 // ExecStart runs the exec. With a stream it relays stdio until the
 // process ends; detached (conn nil) it returns once the process runs.
-func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) error {
+func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) (retErr error) {
 	e, err := s.getExec(id)
 	if err != nil {
 		return err
@@ -186,14 +186,26 @@ func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) error {
 	}
 	e.started = true
 	e.mu.Unlock()
+	running := false // the process started: its own exit code follows
+	defer func() {
+		if retErr != nil && !running {
+			// Refused or failed before it ran: 126, as dockerd says of an
+			// exec it could not start (never a success to exec inspect).
+			code := 126
+			e.mu.Lock()
+			e.ExitCode = &code
+			e.mu.Unlock()
+			close(e.done)
+		}
+	}()
 	c, err := s.Get(e.ContainerID)
 	if err != nil {
 		return err
 	}
 	c.mu.Lock()
-	running := c.State.Running
+	ctrRunning := c.State.Running
 	c.mu.Unlock()
-	if !running {
+	if !ctrRunning {
 		return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("container %s is not running", c.ID))
 	}
 	proc, err := s.execProcess(ctx, c, e.Config)
@@ -249,6 +261,7 @@ func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) error {
 		}
 		return err
 	}
+	running = true
 	e.mu.Lock()
 	e.Running = true
 	e.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +39,11 @@ type Config struct {
 	// daemon's file limit. A request in progress, a stream (logs -f,
 	// events) and a hijacked connection (attach, exec) are not idle.
 	IdleTimeout time.Duration
+	// BodyTimeout and BodyPace: a request body must deliver BodyPace
+	// bytes every BodyTimeout, or end (httputils.PaceBody); defaults
+	// httputils.PaceTimeout and PaceBytes.
+	BodyTimeout time.Duration
+	BodyPace    int64
 }
 
 // DefaultIdleTimeout is shorter than the idle timeout of Go's and Python's
@@ -64,6 +70,12 @@ func New(cfg Config, routers ...router.Router) *Server {
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.BodyTimeout == 0 {
+		cfg.BodyTimeout = httputils.PaceTimeout
+	}
+	if cfg.BodyPace == 0 {
+		cfg.BodyPace = httputils.PaceBytes
 	}
 	s := &Server{cfg: cfg, routes: map[string][]compiled{}}
 	for _, rt := range routers {
@@ -184,7 +196,10 @@ func (s *Server) setCommonHeaders(h http.Header) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	s.setCommonHeaders(w.Header())
-	version, rest := ParseVersion(r.URL.Path)
+	httputils.PaceBody(w, r, s.cfg.BodyTimeout, s.cfg.BodyPace)
+	// Routing works on the escaped path, one unescaped segment at a time:
+	// a "%2F" inside a name stays in its segment.
+	version, rest := ParseVersion(r.URL.EscapedPath())
 	tw := &trackingWriter{ResponseWriter: w}
 	err := s.dispatch(tw, r, version, rest)
 	if err != nil {
@@ -205,6 +220,13 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, version, path 
 		version = DefaultVersion
 	}
 	segs := splitPath(path)
+	for i, seg := range segs {
+		u, err := url.PathUnescape(seg)
+		if err != nil {
+			return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid path %q: %v", path, err))
+		}
+		segs[i] = u
+	}
 	method := r.Method
 	if method == http.MethodHead && path != "/_ping" {
 		method = http.MethodGet

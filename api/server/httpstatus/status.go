@@ -16,6 +16,8 @@ import (
 	"net/http"
 
 	cerrdefs "github.com/containerd/errdefs"
+
+	"github.com/berth/berth/api/server/httputils"
 )
 
 // FromError returns the HTTP status code for err's class.
@@ -43,6 +45,11 @@ func FromError(err error) int {
 		return http.StatusPreconditionFailed
 	case cerrdefs.IsResourceExhausted(err):
 		return http.StatusTooManyRequests
+	case errors.As(err, new(*http.MaxBytesError)):
+		// A request body over its limit (httputils.BodyTooLargeError).
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, httputils.ErrBodyTimeout):
+		return http.StatusRequestTimeout
 	case errors.Is(err, context.DeadlineExceeded):
 		// A deadline berthd set itself (a registry that does not answer,
 		// a stop that outlived its timeout) is a server-side failure.

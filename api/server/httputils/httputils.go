@@ -37,7 +37,8 @@ func VersionFromContext(ctx context.Context) string {
 const MaxJSONBody = 10 << 20
 
 // ReadJSON decodes r's JSON body into v. An empty body leaves v untouched.
-// Malformed JSON and oversized bodies are invalid parameters (400).
+// Malformed JSON is an invalid parameter (400), a body over MaxJSONBody a
+// BodyTooLargeError (413), one that stopped coming ErrBodyTimeout (408).
 func ReadJSON(r *http.Request, v any) error {
 	if r.Body == nil {
 		return nil
@@ -50,7 +51,10 @@ func ReadJSON(r *http.Request, v any) error {
 		}
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("request body too large: limit is %d bytes", MaxJSONBody))
+			return &BodyTooLargeError{Limit: MaxJSONBody, Err: tooBig}
+		}
+		if errors.Is(err, ErrBodyTimeout) {
+			return err
 		}
 		return cerrdefs.ErrInvalidArgument.WithMessage("invalid JSON: " + err.Error())
 	}
@@ -63,8 +67,12 @@ var errEmptyBody = cerrdefs.ErrInvalidArgument.WithMessage("invalid JSON: got EO
 // ReadJSONBody is ReadJSON for the requests dockerd refuses without a body
 // (network create, connect and disconnect, volume create, exec create and
 // start): an empty body is a 400 "got EOF while reading request body",
-// and nothing is created.
+// and nothing is created. The Content-Type must be JSON (CheckForJSON),
+// as dockerd checks it on these endpoints.
 func ReadJSONBody(r *http.Request, v any) error {
+	if err := CheckForJSON(r); err != nil {
+		return err
+	}
 	if r.Body == nil || r.Body == http.NoBody {
 		return errEmptyBody
 	}
@@ -75,7 +83,10 @@ func ReadJSONBody(r *http.Request, v any) error {
 		}
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("request body too large: limit is %d bytes", MaxJSONBody))
+			return &BodyTooLargeError{Limit: MaxJSONBody, Err: tooBig}
+		}
+		if errors.Is(err, ErrBodyTimeout) {
+			return err
 		}
 		return cerrdefs.ErrInvalidArgument.WithMessage("invalid JSON: " + err.Error())
 	}

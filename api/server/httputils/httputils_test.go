@@ -16,6 +16,7 @@ func TestReadJSONBody(t *testing.T) {
 	var v struct{ Name string }
 	for _, body := range []string{"", " "} {
 		r := httptest.NewRequest("POST", "/volumes/create", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
 		err := ReadJSONBody(r, &v)
 		if !cerrdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "got EOF while reading request body") {
 			t.Errorf("body %q: %v, want invalid argument \"got EOF while reading request body\"", body, err)
@@ -26,10 +27,12 @@ func TestReadJSONBody(t *testing.T) {
 		}
 	}
 	r := httptest.NewRequest("POST", "/volumes/create", strings.NewReader("{invalid json"))
+	r.Header.Set("Content-Type", "application/json")
 	if err := ReadJSONBody(r, &v); !cerrdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "invalid character 'i' looking for beginning of object key string") {
 		t.Errorf("malformed: %v", err)
 	}
 	r = httptest.NewRequest("POST", "/volumes/create", strings.NewReader(`{"Name":"x"}`))
+	r.Header.Set("Content-Type", "application/json")
 	if err := ReadJSONBody(r, &v); err != nil || v.Name != "x" {
 		t.Errorf("good body: %v %+v", err, v)
 	}

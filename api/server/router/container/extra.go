@@ -3,11 +3,14 @@ package container
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/api/server/httputils"
 	"github.com/berth/berth/api/server/router"
@@ -41,10 +44,32 @@ type extraRouter struct{ b ExtraBackend }
 
 const pathStatHeader = "X-Docker-Container-Path-Stat"
 
-func (x *extraRouter) archiveGet(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+// archivePath is the path query parameter of the archive endpoints: one a
+// file system could name. A NUL byte, a path longer than PATH_MAX or an
+// element longer than NAME_MAX is the client's mistake (400), not a
+// failure of the daemon's (dockerd answers 500 with its host paths).
+func archivePath(r *http.Request) (string, error) {
 	p := r.Form.Get("path")
-	if p == "" {
-		return cerrdefs.ErrInvalidArgument.WithMessage("path is required")
+	switch {
+	case p == "":
+		return "", cerrdefs.ErrInvalidArgument.WithMessage("path is required")
+	case strings.IndexByte(p, 0) >= 0:
+		return "", cerrdefs.ErrInvalidArgument.WithMessage("invalid path: it contains a NUL byte")
+	case len(p) >= unix.PathMax:
+		return "", cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid path: longer than %d bytes", unix.PathMax-1))
+	}
+	for _, el := range strings.Split(p, "/") {
+		if len(el) > unix.NAME_MAX {
+			return "", cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid path: the element %.40q... is longer than %d bytes", el, unix.NAME_MAX))
+		}
+	}
+	return p, nil
+}
+
+func (x *extraRouter) archiveGet(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	p, err := archivePath(r)
+	if err != nil {
+		return err
 	}
 	if r.Method == http.MethodHead {
 		st, err := x.b.ArchiveStat(ctx, vars["id"], p)
@@ -76,9 +101,9 @@ func (x *extraRouter) archiveGet(ctx context.Context, w http.ResponseWriter, r *
 }
 
 func (x *extraRouter) archivePut(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
-	p := r.Form.Get("path")
-	if p == "" {
-		return cerrdefs.ErrInvalidArgument.WithMessage("path is required")
+	p, err := archivePath(r)
+	if err != nil {
+		return err
 	}
 	o := ctr.ExtractOptions{
 		NoOverwriteDirNonDir: httputils.BoolValue(r, "noOverwriteDirNonDir"),
@@ -154,7 +179,7 @@ func (x *extraRouter) stats(ctx context.Context, w http.ResponseWriter, r *http.
 
 func (x *extraRouter) update(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
 	var u container.UpdateConfig
-	if err := httputils.ReadJSON(r, &u); err != nil {
+	if err := httputils.ReadJSONTyped(r, &u); err != nil {
 		return err
 	}
 	// As dockerd: before API 1.40 an update cannot change the PIDs limit;
@@ -177,7 +202,7 @@ func (x *extraRouter) update(ctx context.Context, w http.ResponseWriter, r *http
 
 func (x *extraRouter) commit(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
 	var cfg *container.Config
-	if err := httputils.ReadJSON(r, &cfg); err != nil {
+	if err := httputils.ReadJSONTyped(r, &cfg); err != nil {
 		return err
 	}
 	o := ctr.CommitOptions{

@@ -104,6 +104,9 @@ func serve(t *testing.T, f *fake, method, target, body string) *httptest.Respons
 	t.Helper()
 	srv := server.New(server.Config{Version: "test"}, containerrouter.New(f))
 	req := httptest.NewRequest(method, target, strings.NewReader(body))
+	if strings.HasPrefix(body, "{") {
+		req.Header.Set("Content-Type", "application/json") // as every client sends it
+	}
 	rec := httptest.NewRecorder()
 	srv.ServeHTTP(rec, req)
 	return rec

@@ -19,6 +19,7 @@ import (
 	"github.com/berth/berth/api/server/router"
 	ctr "github.com/berth/berth/container"
 	"github.com/berth/berth/filters"
+	"github.com/berth/berth/internal/stdcopy"
 )
 
 type containerRouter struct{ b Backend }
@@ -66,7 +67,7 @@ type createBody struct {
 
 func (cr *containerRouter) create(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
 	var body createBody
-	if err := httputils.ReadJSON(r, &body); err != nil {
+	if err := httputils.ReadJSONTyped(r, &body); err != nil {
 		// A bad port key fails while decoding; say it as Docker does.
 		if m := badPort.FindStringSubmatch(err.Error()); m != nil {
 			return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid port specification: %q", m[1]))
@@ -486,7 +487,8 @@ func (cr *containerRouter) execStart(ctx context.Context, w http.ResponseWriter,
 	if err := httputils.ReadJSONBody(r, &req); err != nil {
 		return err
 	}
-	if _, err := cr.b.ExecInspect(ctx, vars["id"]); err != nil {
+	ei, err := cr.b.ExecInspect(ctx, vars["id"])
+	if err != nil {
 		return err
 	}
 	if req.Detach {
@@ -501,7 +503,15 @@ func (cr *containerRouter) execStart(ctx context.Context, w http.ResponseWriter,
 		return err
 	}
 	if err := cr.b.ExecStart(context.WithoutCancel(ctx), vars["id"], conn); err != nil {
-		_, _ = conn.Write([]byte(err.Error() + "\r\n"))
+		// Past the hijack the error can only go into the stream, as
+		// dockerd puts it: on stdout, in a frame unless the exec has a TTY
+		// (raw text in a multiplexed stream is read as a frame header).
+		msg := []byte(err.Error() + "\r\n")
+		if ei.ProcessConfig != nil && ei.ProcessConfig.Tty {
+			_, _ = conn.Write(msg)
+		} else {
+			_ = stdcopy.WriteFrame(conn, stdcopy.Stdout, msg)
+		}
 		conn.Close()
 	}
 	return nil

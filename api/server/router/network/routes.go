@@ -25,10 +25,12 @@ func (nr *networkRouter) Routes() []router.Route {
 		{Method: http.MethodGet, Path: "/networks/", Handler: nr.list},
 		{Method: http.MethodPost, Path: "/networks/create", Handler: nr.create},
 		{Method: http.MethodPost, Path: "/networks/prune", Handler: nr.prune},
-		{Method: http.MethodGet, Path: "/networks/{id}", Handler: nr.inspect},
-		{Method: http.MethodDelete, Path: "/networks/{id}", Handler: nr.remove},
-		{Method: http.MethodPost, Path: "/networks/{id}/connect", Handler: nr.connect},
-		{Method: http.MethodPost, Path: "/networks/{id}/disconnect", Handler: nr.disconnect},
+		// A network's name may hold "/" (dockerd allows it): the docker
+		// CLI sends it as is, other clients escape it ("%2F").
+		{Method: http.MethodGet, Path: "/networks/{id:.*}", Handler: nr.inspect},
+		{Method: http.MethodDelete, Path: "/networks/{id:.*}", Handler: nr.remove},
+		{Method: http.MethodPost, Path: "/networks/{id:.*}/connect", Handler: nr.connect},
+		{Method: http.MethodPost, Path: "/networks/{id:.*}/disconnect", Handler: nr.disconnect},
 	}
 }
 
