@@ -530,18 +530,27 @@ func (t *tokenResponse) token() string {
 const maxTokenResponse = 1 << 20
 
 // tokenRealmAllowed says whether the session's credentials may go to a
-// token service at realm: over https, or over plain http only to the
-// registry's own host (an insecure registry serving its tokens itself).
-// Anything else would hand a password to another machine in the clear.
+// token service at realm (see the package-level tokenRealmAllowed).
 func (rs *regSession) tokenRealmAllowed(realm *url.URL) error {
+	return tokenRealmAllowed(rs.host, rs.insecure, realm)
+}
+
+// tokenRealmAllowed is berth's one policy for credentials and token
+// services (push and login through regSession, pull through
+// credentialGuard): credentials for registry (host:port) go to a token
+// service at realm over https, or over plain http only to the registry's
+// own host (an insecure registry serving its tokens itself). Anything
+// else would hand a password to another machine in the clear. dockerd
+// follows any realm the registry names; berth does not, on purpose.
+func tokenRealmAllowed(registry string, insecure bool, realm *url.URL) error {
 	switch realm.Scheme {
 	case "https":
 		return nil
 	case "http":
-		if rs.insecure && strings.EqualFold(realm.Hostname(), hostOnly(rs.host)) {
+		if insecure && strings.EqualFold(realm.Hostname(), hostOnly(registry)) {
 			return nil
 		}
-		return fmt.Errorf("refusing to send credentials to the token service %s over plain http: it is not registry %s's own host", realm.Redacted(), rs.host)
+		return fmt.Errorf("refusing to send credentials to the token service %s over plain http: it is not registry %s's own host", realm.Redacted(), registry)
 	}
 	return fmt.Errorf("token service %q: only https (or http on an insecure registry's own host) is used", realm.Redacted())
 }

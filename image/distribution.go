@@ -34,7 +34,7 @@ func (s *Service) DistributionInspect(ctx context.Context, ref reference.Named, 
 		if ep.mirror {
 			ac = nil
 		}
-		opts := s.remoteOptions(ctx, authenticator(ac))
+		opts := s.remoteOptions(ctx, ep.repo.Registry, authenticator(ac))
 		desc, err := remote.Get(nref, opts...)
 		if err != nil {
 			lastErr = classifyRegistryError(ref, err)

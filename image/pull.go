@@ -86,7 +86,7 @@ func (s *Service) resolve(ctx context.Context, ref reference.Named, auth *regist
 		if ep.mirror {
 			ac = nil
 		}
-		opts := append(s.remoteOptions(ctx, authenticator(ac)), remote.WithPlatform(linuxAMD64))
+		opts := append(s.remoteOptions(ctx, ep.repo.Registry, authenticator(ac)), remote.WithPlatform(linuxAMD64))
 		desc, err := remote.Get(nref, opts...)
 		if err != nil {
 			if ac == nil && isUnauthorized(err) {

@@ -189,15 +189,47 @@ func authenticator(ac *registry.AuthConfig) authn.Authenticator {
 	return authn.FromConfig(cfg)
 }
 
-// remoteOptions are the options every registry call uses.
-func (s *Service) remoteOptions(ctx context.Context, auth authn.Authenticator) []remote.Option {
+// remoteOptions are the options every registry call to reg uses.
+func (s *Service) remoteOptions(ctx context.Context, reg name.Registry, auth authn.Authenticator) []remote.Option {
 	return []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuth(auth),
-		remote.WithTransport(s.transport),
+		remote.WithTransport(credentialGuard{inner: s.transport, registry: reg.RegistryStr(), insecure: reg.Scheme() == "http"}),
 		remote.WithUserAgent("berth/" + s.version),
 		remote.WithRetryBackoff(remote.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Steps: 2}),
 	}
+}
+
+// credentialGuard holds go-containerregistry's requests for registry to
+// berth's token policy (tokenRealmAllowed): one that would carry
+// credentials (an Authorization header, or an OAuth form with a password
+// or refresh token) to another host is refused unless the policy allows
+// it. go-containerregistry itself sends them over plain http to any public
+// realm an insecure registry names.
+type credentialGuard struct {
+	inner    http.RoundTripper
+	registry string // host:port
+	insecure bool
+}
+
+func (g credentialGuard) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !strings.EqualFold(req.URL.Host, g.registry) && carriesCredentials(req) {
+		if err := tokenRealmAllowed(g.registry, g.insecure, req.URL); err != nil {
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			return nil, err
+		}
+	}
+	return g.inner.RoundTrip(req)
+}
+
+func carriesCredentials(req *http.Request) bool {
+	if req.Header.Get("Authorization") != "" {
+		return true
+	}
+	ct, _, _ := strings.Cut(req.Header.Get("Content-Type"), ";")
+	return req.Method == http.MethodPost && strings.EqualFold(strings.TrimSpace(ct), "application/x-www-form-urlencoded")
 }
 
 // newTransport is the HTTP transport to registries: bounded dial and
