@@ -632,6 +632,9 @@ type RemoveOptions struct {
 func (s *Service) Remove(ctx context.Context, idOrName string, o RemoveOptions) error {
 	c, err := s.Get(idOrName)
 	if err != nil {
+		if id, ok := s.corruptID(idOrName); ok && cerrdefs.IsNotFound(err) {
+			return s.removeCorrupt(ctx, id, o)
+		}
 		return err
 	}
 	c.mu.Lock()
@@ -728,7 +731,7 @@ func (s *Service) restore(ctx context.Context) (removals, monitors []func(), err
 		}
 		c, err := loadContainer(filepath.Join(s.cfg.Root, e.Name()))
 		if err != nil {
-			s.log.Warn("skip unreadable container record", "dir", e.Name(), "err", err)
+			s.noteCorrupt(e.Name(), err)
 			continue
 		}
 		if c.State.Status == container.StateRemoving {

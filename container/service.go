@@ -77,6 +77,10 @@ type Service struct {
 
 	rootfsLocks rootfsLocks
 
+	// corrupt holds the containers whose records are unreadable, by ID,
+	// with the reason (see corrupt.go). Guarded by mu.
+	corrupt map[string]error
+
 	// ctx ends at Close: monitors stop watching their shims, leaving the
 	// containers running for the next berthd.
 	ctx    context.Context

@@ -113,3 +113,48 @@ func TestBridgeHardening(t *testing.T) {
 		t.Errorf("forward chain after the networks' removal: %s", fwd)
 	}
 }
+
+func isMountPoint(t *testing.T, dir string) bool {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && f[4] == dir {
+			return true
+		}
+	}
+	return false
+}
+
+// TestCloseIdleReleasesNetnsMount (issue 12, item 11): a berthd stopping
+// with no container running unmounts <exec-root>/netns; one whose
+// container still runs (its namespace pinned there) keeps it.
+func TestCloseIdleReleasesNetnsMount(t *testing.T) {
+	s := newTestService(t)
+	ctx := context.Background()
+	dir := netnsDir(s.cfg.ExecRoot)
+	if !isMountPoint(t, dir) {
+		t.Fatalf("%s is not a mount point after New", dir)
+	}
+	id := containerID()
+	if _, err := s.Setup(ctx, req(id, "c", "bridge", nil)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CloseIdle(); err != nil {
+		t.Fatal(err)
+	}
+	if !isMountPoint(t, dir) {
+		t.Errorf("%s was unmounted under a running container's namespace", dir)
+	}
+	if err := s.Release(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CloseIdle(); err != nil {
+		t.Fatal(err)
+	}
+	if isMountPoint(t, dir) {
+		t.Errorf("%s is still mounted after CloseIdle with no container", dir)
+	}
+}

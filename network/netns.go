@@ -39,6 +39,20 @@ func ensureSharedDir(dir string) error {
 	return nil
 }
 
+// releaseSharedDir undoes ensureSharedDir when no namespace is pinned in
+// dir any more (a stopping berthd whose containers are all gone): the
+// next start makes the mount again. With namespaces in it, it stays.
+func releaseSharedDir(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil || len(ents) > 0 {
+		return err
+	}
+	if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("unmount %s: %w", dir, err)
+	}
+	return nil
+}
+
 // Threads and namespaces. A goroutine that changes its thread's network
 // namespace locks itself to the thread first; it must put the thread back
 // into its own namespace before unlocking. Letting the goroutine exit

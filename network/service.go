@@ -851,13 +851,19 @@ func (s *Service) Prune(ctx context.Context, args filters.Args) (*network.PruneR
 	return rep, nil
 }
 
-// CloseIdle is Close, and when no container has a network sandbox it also
-// takes down berth's bridges and firewall rules, so a stopped berthd with
-// no containers leaves the host as it found it. The records stay: the next
+// CloseIdle is Close for a berthd none of whose containers runs: it
+// unmounts the namespaces' directory, and when no container has a network
+// sandbox it also takes down berth's bridges and firewall rules, so a
+// stopped berthd with no containers leaves the host as it found it. The records stay: the next
 // start recreates everything with the same subnets.
 func (s *Service) CloseIdle() error {
 	if err := s.Close(); err != nil {
 		return err
+	}
+	// No container runs: unless one left its namespace pinned, the
+	// namespaces' mount goes too.
+	if err := releaseSharedDir(netnsDir(s.cfg.ExecRoot)); err != nil {
+		s.log.Warn("network: release the namespaces' mount", "err", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -44,8 +44,15 @@ type Config struct {
 	CgroupDriver string
 	// Warnings are the daemon's own, found at start (an API served
 	// without client verification): /info reports them after the host's,
-	// and the runtime's after them.
-	Warnings []string
+	// and the runtime's after them, then those of WarningSources (asked
+	// at each /info: unreadable container records).
+	Warnings       []string
+	WarningSources []WarningSource
+}
+
+// WarningSource is a service with something to say in /info's Warnings.
+type WarningSource interface {
+	Warnings() []string
 }
 
 // Service answers /info and /version.
@@ -182,6 +189,9 @@ func (s *Service) SystemInfo(ctx context.Context) (*system.Info, error) {
 	s.fillCgroupInfo(info)
 	info.Warnings = append(info.Warnings, s.cfg.Warnings...)
 	info.Warnings = append(info.Warnings, s.cfg.Runtime.Warnings()...)
+	for _, ws := range s.cfg.WarningSources {
+		info.Warnings = append(info.Warnings, ws.Warnings()...)
+	}
 	info.Swarm.LocalNodeState = "inactive"
 	info.Plugins.Volume = []string{"local"}
 	info.Plugins.Network = []string{"bridge", "host", "null"}

@@ -1,6 +1,8 @@
 package spec
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -23,7 +25,7 @@ func TestCreateDefaults(t *testing.T) {
 	}
 	// The spec agrees with the stored HostConfig.
 	s := mustGenerate(t, testInput(nil, hc))
-	if *s.Linux.Resources.Memory.Swap != 2<<30 || len(s.Linux.MaskedPaths) != 11 {
+	if *s.Linux.Resources.Memory.Swap != 2<<30 || !slices.Equal(s.Linux.MaskedPaths, DefaultMaskedPaths()) {
 		t.Errorf("spec from defaults: %+v", s.Linux.Resources.Memory)
 	}
 
@@ -81,5 +83,26 @@ func TestDryRun(t *testing.T) {
 		{nil, &container.HostConfig{SecurityOpt: []string{"bogus=1"}}, "invalid --security-opt 2"},
 	} {
 		wantInvalid(t, dry(tc.cfg, tc.hc), tc.wantErr)
+	}
+}
+
+func TestDefaultMaskedPathsCurrentDocker(t *testing.T) {
+	got := DefaultMaskedPaths()
+	if !slices.Contains(got, "/proc/interrupts") {
+		t.Errorf("masked paths %q lack /proc/interrupts (GHSA-6fw5-f8r9-fgfm)", got)
+	}
+	got[0] = "changed"
+	if DefaultMaskedPaths()[0] == "changed" {
+		t.Error("DefaultMaskedPaths hands out its own slice")
+	}
+	dir := t.TempDir()
+	for _, p := range []string{"cpu0/thermal_throttle", "cpu10/thermal_throttle", "cpu2/thermal_throttle", "cpu1", "cpufreq/thermal_throttle"} {
+		if err := os.MkdirAll(filepath.Join(dir, p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{dir + "/cpu0/thermal_throttle", dir + "/cpu2/thermal_throttle", dir + "/cpu10/thermal_throttle"}
+	if got := thermalThrottleDirs(dir); !slices.Equal(got, want) {
+		t.Errorf("thermalThrottleDirs = %q, want %q", got, want)
 	}
 }

@@ -168,7 +168,7 @@ func statusField(status, name string) string {
 
 func TestRuncDefaultIsolation(t *testing.T) {
 	e := newRuncEnv(t)
-	script := `cat /proc/self/status; echo "HOST=$(hostname)"; ls -l /proc/kcore /proc/keys /proc/timer_list 2>/dev/null; echo CGROUP; cat /proc/self/cgroup;
+	script := `cat /proc/self/status; echo "HOST=$(hostname)"; ls -l /proc/kcore /proc/keys /proc/timer_list /proc/interrupts 2>/dev/null; echo CGROUP; cat /proc/self/cgroup;
 echo "MEM=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)";
 echo "PIDS=$(cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max)";
 echo "NOFILE=$(ulimit -n)"; echo "ID=$(id)"; echo "PWD=$(pwd)"; echo "SHM=$(df -k /dev/shm | tail -1)";
@@ -218,7 +218,7 @@ head -c1 /dev/urandom >/dev/null && echo URANDOM_OK`
 	}
 	// Masked files are covered with /dev/null: a char device 1, 3. Which of
 	// them exist depends on the kernel.
-	for _, f := range []string{"/proc/kcore", "/proc/keys", "/proc/timer_list"} {
+	for _, f := range []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/interrupts"} {
 		if _, err := os.Stat(f); err != nil {
 			continue
 		}

@@ -162,8 +162,11 @@ func TestSecurityOpts(t *testing.T) {
 
 func TestMaskedAndReadonlyPaths(t *testing.T) {
 	s := mustGenerate(t, testInput(nil, nil))
-	want := []string{"/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-		"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"}
+	// Current Docker's (moby's daemon/pkg/oci defaults), this host's CPUs'
+	// thermal_throttle directories after them.
+	want := []string{"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+		"/proc/sched_debug", "/proc/scsi", "/proc/timer_list", "/proc/timer_stats", "/sys/devices/virtual/powercap", "/sys/firmware"}
+	want = append(want, thermalThrottleDirs("/sys/devices/system/cpu")...)
 	if !slices.Equal(s.Linux.MaskedPaths, want) {
 		t.Errorf("masked paths %v", s.Linux.MaskedPaths)
 	}

@@ -4,8 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
+	"sync"
 
 	cerrdefs "github.com/containerd/errdefs"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
@@ -65,23 +70,54 @@ type Input struct {
 
 // DefaultMaskedPaths returns the paths Docker hides from a container
 // (covered with /dev/null, or an empty read-only tmpfs for a directory, by
-// runc, which skips those the kernel lacks). It is Docker 20.10's list — the
-// one Debian's dockerd shows as HostConfig.MaskedPaths — so a container
-// service can fill HostConfig with it at create, as Docker does.
-func DefaultMaskedPaths() []string {
-	return []string{
-		"/proc/asound",
+// runc, which skips those the kernel lacks), so that a container service
+// can fill HostConfig with it at create, as Docker does. It is current
+// Docker's list: Docker 20.10's plus /proc/interrupts and each CPU's
+// thermal_throttle directory this host has (GHSA-6fw5-f8r9-fgfm: thermal
+// interrupt counts leak what other tenants run), in Docker's order.
+func DefaultMaskedPaths() []string { return slices.Clone(defaultMaskedPaths()) }
+
+var defaultMaskedPaths = sync.OnceValue(func() []string {
+	paths := []string{
 		"/proc/acpi",
+		"/proc/asound",
+		"/proc/interrupts",
 		"/proc/kcore",
 		"/proc/keys",
 		"/proc/latency_stats",
-		"/proc/timer_list",
-		"/proc/timer_stats",
 		"/proc/sched_debug",
 		"/proc/scsi",
-		"/sys/firmware",
+		"/proc/timer_list",
+		"/proc/timer_stats",
 		"/sys/devices/virtual/powercap",
+		"/sys/firmware",
 	}
+	return append(paths, thermalThrottleDirs("/sys/devices/system/cpu")...)
+})
+
+// thermalThrottleDirs lists <cpuDir>/cpuN/thermal_throttle for each CPU
+// that has one, by CPU number.
+func thermalThrottleDirs(cpuDir string) []string {
+	ents, err := os.ReadDir(cpuDir)
+	if err != nil {
+		return nil
+	}
+	var cpus []int
+	for _, e := range ents {
+		n, err := strconv.Atoi(strings.TrimPrefix(e.Name(), "cpu"))
+		if err != nil || !strings.HasPrefix(e.Name(), "cpu") {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(cpuDir, e.Name(), "thermal_throttle")); err == nil {
+			cpus = append(cpus, n)
+		}
+	}
+	slices.Sort(cpus)
+	out := make([]string, 0, len(cpus))
+	for _, n := range cpus {
+		out = append(out, filepath.Join(cpuDir, "cpu"+strconv.Itoa(n), "thermal_throttle"))
+	}
+	return out
 }
 
 // DefaultReadonlyPaths returns the paths Docker makes read-only in a

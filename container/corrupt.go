@@ -1,0 +1,110 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+
+	"github.com/berth/berth/runtime/shim"
+	"github.com/berth/berth/snapshot"
+)
+
+// Unreadable records (issue 12, item 11). A container directory whose
+// record cannot be read (a corrupt or missing config.v2.json) is no
+// container the API can show, but it still holds a writable layer, a log,
+// perhaps a running process under its shim. berthd keeps its ID and the
+// reason (Service.corrupt), says so at start and in /info's Warnings, and
+// lets `rm <id>` remove what it holds. dockerd only logs it, and then
+// never speaks of it again.
+
+// noteCorrupt records an unreadable record found by restore.
+func (s *Service) noteCorrupt(id string, err error) {
+	s.log.Warn("container record unreadable: the container is not shown; `rm` with its ID removes it", "id", id, "err", err)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.corrupt == nil {
+		s.corrupt = map[string]error{}
+	}
+	s.corrupt[id] = err
+}
+
+// Warnings are /info's words on unreadable container records.
+func (s *Service) Warnings() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []string
+	for id, err := range s.corrupt {
+		out = append(out, fmt.Sprintf("WARNING: container %s has an unreadable record (%v): it is not listed; `docker rm %s` removes it", id, err, id))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// corruptID finds ref (a full ID or a unique prefix) among the unreadable
+// records.
+func (s *Service) corruptID(ref string) (string, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if _, ok := s.corrupt[ref]; ok {
+		return ref, true
+	}
+	found := ""
+	for id := range s.corrupt {
+		if ref != "" && strings.HasPrefix(id, ref) {
+			if found != "" {
+				return "", false
+			}
+			found = id
+		}
+	}
+	return found, found != ""
+}
+
+// removeCorrupt removes what an unreadable record's container holds: its
+// process (with force, through its shim), mount, state, writable layer,
+// network sandbox and directory. Its volumes' holds were dropped at start
+// (volume reconcile knows no such container).
+func (s *Service) removeCorrupt(ctx context.Context, id string, o RemoveOptions) error {
+	stateDir := s.stateDir(id)
+	if (shim.Client{StateDir: stateDir}).Alive(ctx) {
+		if !o.Force {
+			return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("You cannot remove container %s: its record is unreadable and its process may still run. Force remove (-f) to kill it", id))
+		}
+		if err := (shim.Client{StateDir: stateDir}).Kill(ctx, syscall.SIGKILL); err != nil {
+			s.log.Warn("kill the container of an unreadable record", "id", id, "err", err)
+		}
+		if err := shim.WaitGone(stateDir, id, 10*time.Second); err != nil {
+			return err
+		}
+	}
+	ctx = context.WithoutCancel(ctx)
+	release := s.HoldRootfs(id)
+	defer release()
+	_ = snapshot.Unmount(s.rootfs(id))
+	_ = os.RemoveAll(stateDir)
+	if err := s.cfg.Snapshots.RemoveContainer(ctx, id); err != nil && !errors.Is(err, cerrdefs.ErrNotFound) {
+		s.log.Warn("remove writable layer", "id", id, "err", err)
+	}
+	if s.network != nil {
+		if err := s.network.Release(ctx, id); err != nil {
+			s.log.Warn("network release", "id", id, "err", err)
+		}
+	}
+	if err := os.RemoveAll(s.dir(id)); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	delete(s.corrupt, id)
+	s.mu.Unlock()
+	if p := s.publisher(); p != nil {
+		p.Publish("container", "destroy", id, map[string]string{})
+	}
+	return nil
+}
