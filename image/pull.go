@@ -135,6 +135,13 @@ func (s *Service) Pull(ctx context.Context, ref reference.Named, auth *registry.
 	}
 	_ = progress.Status(out, tagOrDigest, "Pulling from "+reference.Path(ref))
 
+	mf, err := res.img.Manifest()
+	if err != nil {
+		return fmt.Errorf("image manifest: %w", err)
+	}
+	if err := checkManifest(mf); err != nil {
+		return err
+	}
 	rawConfig, err := res.img.RawConfigFile()
 	if err != nil {
 		return fmt.Errorf("fetch image config: %w", err)
@@ -143,10 +150,6 @@ func (s *Service) Pull(ctx context.Context, ref reference.Named, auth *registry.
 	var cfg ImageConfig
 	if err := jsonUnmarshal(rawConfig, &cfg); err != nil {
 		return fmt.Errorf("image config: %w", err)
-	}
-	mf, err := res.img.Manifest()
-	if err != nil {
-		return fmt.Errorf("image manifest: %w", err)
 	}
 	if mf.Config.Digest.String() != configDigest.String() {
 		return fmt.Errorf("config digest mismatch: manifest says %s, got %s", mf.Config.Digest, configDigest)

@@ -194,7 +194,7 @@ func (s *Service) remoteOptions(ctx context.Context, reg name.Registry, auth aut
 	return []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuth(auth),
-		remote.WithTransport(credentialGuard{inner: s.transport, registry: reg.RegistryStr(), insecure: reg.Scheme() == "http"}),
+		remote.WithTransport(credentialGuard{inner: manifestLimit{s.transport}, registry: reg.RegistryStr(), insecure: reg.Scheme() == "http"}),
 		remote.WithUserAgent("berth/" + s.version),
 		remote.WithRetryBackoff(remote.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Steps: 2}),
 	}
