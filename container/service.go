@@ -18,6 +18,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 	volumetypes "github.com/moby/moby/api/types/volume"
 	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth/berth/image"
 	"github.com/berth/berth/internal/osutil"
@@ -224,10 +225,29 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 		if req.Config.Hostname != "" {
 			return "", nil, cerrdefs.ErrInvalidArgument.WithMessage("conflicting options: hostname and the network mode")
 		}
-		// Docker records the other container by ID.
-		if other, err := s.Get(req.HostConfig.NetworkMode.ConnectedContainer()); err == nil {
-			req.HostConfig.NetworkMode = container.NetworkMode("container:" + other.ID)
+	}
+	// Docker records the containers whose namespaces are shared by ID (so
+	// a rename keeps them); one not found is reported at start.
+	hc := req.HostConfig
+	if hc.NetworkMode.IsContainer() {
+		if other, err := s.Get(hc.NetworkMode.ConnectedContainer()); err == nil {
+			hc.NetworkMode = container.NetworkMode("container:" + other.ID)
 		}
+	}
+	// A PID or IPC donor must exist now (dockerd: 400).
+	if hc.IpcMode.IsContainer() {
+		other, err := s.Get(hc.IpcMode.Container())
+		if err != nil {
+			return "", nil, cerrdefs.ErrInvalidArgument.WithMessage(err.Error())
+		}
+		hc.IpcMode = container.IpcMode("container:" + other.ID)
+	}
+	if hc.PidMode.IsContainer() {
+		other, err := s.Get(hc.PidMode.Container())
+		if err != nil {
+			return "", nil, cerrdefs.ErrInvalidArgument.WithMessage(err.Error())
+		}
+		hc.PidMode = container.PidMode("container:" + other.ID)
 	}
 	if nc := req.NetworkConfig; nc != nil {
 		// The docker CLI names the default network "default".
@@ -260,13 +280,19 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 	merged.Image = req.Config.Image
 	// Everything the spec would reject at start (capabilities, ulimits,
 	// devices, sysctls...) is rejected now, as Docker does at create.
-	dryNetNS := ""
+	// The namespaces of other containers are looked up at start.
+	dryNetNS, dryNS := "", map[specs.LinuxNamespaceType]string{}
 	if req.HostConfig.NetworkMode.IsContainer() {
-		// The other container's namespace is looked up at start.
 		dryNetNS = "/proc/self/ns/net"
 	}
+	if req.HostConfig.PidMode.IsContainer() {
+		dryNS[specs.PIDNamespace] = "/proc/self/ns/pid"
+	}
+	if req.HostConfig.IpcMode.IsContainer() {
+		dryNS[specs.IPCNamespace] = "/proc/self/ns/ipc"
+	}
 	if _, err := rtspec.Generate(rtspec.Input{
-		ID: newID(), Config: merged, HostConfig: req.HostConfig, DryRun: true, NetNSPath: dryNetNS,
+		ID: newID(), Config: merged, HostConfig: req.HostConfig, DryRun: true, NetNSPath: dryNetNS, NSPaths: dryNS,
 		CgroupsPath: "/berth/validate", InitPath: s.cfg.InitPath,
 	}); err != nil {
 		return "", nil, err

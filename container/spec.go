@@ -3,6 +3,8 @@ package container
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,25 +35,106 @@ func writeSpec(bundle string, spec *specs.Spec) error {
 	return os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o600)
 }
 
-// netNSPath is the network namespace a container joins ("" = a new one).
-// Call with c.mu held.
-func (s *Service) netNSPath(ctx context.Context, c *Container) (string, error) {
+// joined are the namespaces a container takes from others (--network,
+// --pid, --ipc container:X), found before its own lock is taken.
+type joined struct {
+	netNS string                              // /proc/PID/ns/net, or ""
+	ns    map[specs.LinuxNamespaceType]string // PID and IPC namespaces
+}
+
+// joinedNamespaces looks up the containers whose namespaces c joins, with
+// Docker's errors. It must be called without c.mu held and takes each
+// other container's lock alone: a container may name itself (Docker:
+// "cannot join own network"; its own PID or IPC namespace: not running)
+// and two may name each other, so holding one container's lock while
+// taking another's could deadlock.
+func (s *Service) joinedNamespaces(c *Container) (joined, error) {
+	c.mu.Lock()
+	netMode, pidMode, ipcMode := c.HostConfig.NetworkMode, c.HostConfig.PidMode, c.HostConfig.IpcMode
+	c.mu.Unlock()
+	var j joined
+	// running returns the PID of a running other container, or Docker's
+	// error for one that is not (notRunning words the usual case).
+	running := func(other *Container, notRunning string) (int, error) {
+		other.mu.Lock()
+		defer other.mu.Unlock()
+		switch {
+		case other.State.Restarting:
+			return 0, cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is restarting, wait until the container is running", other.ID))
+		case !other.State.Running:
+			if notRunning == "" {
+				notRunning = fmt.Sprintf("container %s is not running", other.ID)
+			}
+			return 0, cerrdefs.ErrConflict.WithMessage(notRunning)
+		}
+		return other.State.Pid, nil
+	}
+	if netMode.IsContainer() {
+		ref := netMode.ConnectedContainer()
+		other, err := s.Get(ref)
+		if err != nil {
+			return j, err
+		}
+		if other == c {
+			return j, errors.New("cannot join own network")
+		}
+		pid, err := running(other, "cannot join network of a non running container: "+ref)
+		if err != nil {
+			return j, err
+		}
+		j.netNS = nsPath(pid, "net")
+	}
+	// dockerd answers 500 for a PID or IPC donor that is not running.
+	if pidMode.IsContainer() {
+		ref := pidMode.Container()
+		other, err := s.Get(ref)
+		if err != nil {
+			return j, fmt.Errorf("cannot join PID of a non running container: %s: %w", ref, err)
+		}
+		pid, err := running(other, "")
+		if err != nil {
+			return j, errors.New(err.Error())
+		}
+		j.ns = map[specs.LinuxNamespaceType]string{specs.PIDNamespace: nsPath(pid, "pid")}
+	}
+	if ipcMode.IsContainer() {
+		ref := ipcMode.Container()
+		msg := "can't join IPC of container " + ref
+		other, err := s.Get(ref)
+		if err != nil {
+			return j, fmt.Errorf("%s: %w", msg, err)
+		}
+		pid, err := running(other, "")
+		if err != nil {
+			return j, errors.New(msg + ": " + err.Error())
+		}
+		other.mu.Lock()
+		shareable := other.HostConfig.IpcMode.IsShareable()
+		other.mu.Unlock()
+		if !shareable {
+			return j, errors.New(msg + ": non-shareable IPC (hint: use IpcMode:shareable for the donor container)")
+		}
+		if j.ns == nil {
+			j.ns = map[specs.LinuxNamespaceType]string{}
+		}
+		// The IPC namespace only: the donor's /dev/shm is a tmpfs in its
+		// own mount namespace, which a bind mount cannot reach.
+		j.ns[specs.IPCNamespace] = nsPath(pid, "ipc")
+	}
+	return j, nil
+}
+
+func nsPath(pid int, ns string) string { return filepath.Join("/proc", itoa(pid), "ns", ns) }
+
+// netNSPath is the network namespace a container joins ("" = a new one),
+// given what joinedNamespaces found. Call with c.mu held.
+func (s *Service) netNSPath(ctx context.Context, c *Container, j joined) (string, error) {
 	mode := c.HostConfig.NetworkMode
 	switch {
 	case mode.IsHost():
 		return "host", nil
 	case mode.IsContainer():
-		other, err := s.Get(mode.ConnectedContainer())
-		if err != nil {
-			return "", err
-		}
-		other.mu.Lock()
-		pid, running := other.State.Pid, other.State.Running
-		other.mu.Unlock()
-		if !running {
-			return "", cerrdefs.ErrInvalidArgument.WithMessage("cannot join network of a non running container: " + other.ID)
-		}
-		return filepath.Join("/proc", itoa(pid), "ns", "net"), nil
+		return j.netNS, nil
 	}
 	if s.network != nil {
 		return s.network.Setup(ctx, s.networkRequest(c))
@@ -78,10 +161,14 @@ func itoa(n int) string {
 
 // generateSpec builds the OCI spec for c on rootfs.
 func (s *Service) generateSpec(ctx context.Context, c *Container, rootfs string) (*specs.Spec, error) {
+	j, err := s.joinedNamespaces(c)
+	if err != nil {
+		return nil, err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	// The network first: /etc/hosts and resolv.conf depend on it.
-	nsPath, err := s.netNSPath(ctx, c)
+	netNS, err := s.netNSPath(ctx, c, j)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +183,8 @@ func (s *Service) generateSpec(ctx context.Context, c *Container, rootfs string)
 		Rootfs:      rootfs,
 		Hostname:    c.Config.Hostname,
 		Mounts:      mounts,
-		NetNSPath:   nsPath,
+		NetNSPath:   netNS,
+		NSPaths:     j.ns,
 		CgroupsPath: cgroupsPath(c.ID),
 		InitPath:    s.cfg.InitPath,
 		Users:       rtspec.RootfsUsers(rootfs),

@@ -1,0 +1,110 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestSharedNamespaceRefusals (issue 14 items 1 and 5): a container that
+// names itself for --network container: is refused at start as dockerd
+// refuses it ("cannot join own network", 500) and the daemon keeps
+// answering (berthd used to take the container's lock twice and hang every
+// later request); two containers naming each other, started at once, are
+// both refused without hanging (dockerd 20.10 hangs there, so that part
+// is berth's only); --pid and --ipc container: need a donor
+// that exists at create (400) and runs at start (500); a running donor's
+// PID namespace is joined.
+func TestSharedNamespaceRefusals(t *testing.T) {
+	busybox(t)
+	a := env.d.api()
+
+	self := ctrName(t, "ownnet")
+	createCtr(t, a, self, map[string]any{"Image": "busybox", "Cmd": []string{"true"},
+		"HostConfig": map[string]any{"NetworkMode": "container:" + self}})
+	a.call(t, "POST", "/containers/"+self+"/start", nil, nil).wantError(t, 500, "cannot join own network")
+	// Still answering: list, info, inspect, remove.
+	a.call(t, "GET", "/containers/json?all=1", nil, nil).wantStatus(t, 200)
+	a.call(t, "GET", "/info", nil, nil).wantStatus(t, 200)
+	if st := inspectCtr(t, a, self).State; st.Status != "created" || !strings.Contains(st.Error, "cannot join own network") {
+		t.Errorf("%s after the refused start: status %q error %q, want created and the refusal", self, st.Status, st.Error)
+	}
+	c := cli(t, "docker")
+	selfCLI := ctrName(t, "ownnetcli")
+	r := c.runTimeout(time.Minute, nil, "run", "--name", selfCLI, "--net=container:"+selfCLI, "busybox", "true")
+	r.wantCode(t, "docker", 125, "cannot join own network")
+
+	// --pid/--ipc container: a missing donor is refused at create and
+	// nothing is created; a stopped one at start.
+	label := "e2e-sharedns-" + uniq()
+	for _, hc := range []map[string]any{
+		{"PidMode": "container:e2e-no-such-donor"},
+		{"IpcMode": "container:e2e-no-such-donor"},
+	} {
+		body, _ := json.Marshal(map[string]any{"Image": "busybox", "Cmd": []string{"true"}, "Labels": map[string]string{label: ""}, "HostConfig": hc})
+		a.call(t, "POST", "/containers/create", body, nil).wantError(t, 400, "No such container: e2e-no-such-donor")
+	}
+	var left []any
+	a.call(t, "GET", "/containers/json?all=1&filters="+url.QueryEscape(`{"label":["`+label+`"]}`), nil, nil).wantStatus(t, 200).decode(t, &left)
+	if len(left) != 0 {
+		t.Errorf("refused creates left %d containers", len(left))
+	}
+	donor := ctrName(t, "donor")
+	donorID := createCtr(t, a, donor, map[string]any{"Image": "busybox", "Cmd": []string{"sleep", "300"}})
+	pidJoiner := ctrName(t, "pidjoin")
+	createCtr(t, a, pidJoiner, map[string]any{"Image": "busybox", "Cmd": []string{"sh", "-c", "ps -o comm | grep -c sleep"},
+		"HostConfig": map[string]any{"PidMode": "container:" + donor}})
+	ipcJoiner := ctrName(t, "ipcjoin")
+	createCtr(t, a, ipcJoiner, map[string]any{"Image": "busybox", "Cmd": []string{"true"},
+		"HostConfig": map[string]any{"IpcMode": "container:" + donor}})
+	var hc struct {
+		HostConfig struct{ PidMode, IpcMode string }
+	}
+	a.call(t, "GET", "/containers/"+pidJoiner+"/json", nil, nil).wantStatus(t, 200).decode(t, &hc)
+	if got := hc.HostConfig.PidMode; got != "container:"+donorID {
+		t.Errorf("%s: PidMode %q, want container:%s (by ID, as dockerd records it)", pidJoiner, got, donorID)
+	}
+	a.call(t, "POST", "/containers/"+pidJoiner+"/start", nil, nil).wantError(t, 500, "container "+donorID+" is not running")
+	a.call(t, "POST", "/containers/"+ipcJoiner+"/start", nil, nil).wantError(t, 500, "can't join IPC of container "+donorID+": container "+donorID+" is not running")
+	startCtr(t, a, donor)
+	waitRunning(t, a, donor)
+	// A private (default) IPC namespace is not shared.
+	a.call(t, "POST", "/containers/"+ipcJoiner+"/start", nil, nil).wantError(t, 500, "non-shareable IPC")
+	startCtr(t, a, pidJoiner)
+	waitExited(t, a, pidJoiner, time.Minute)
+	out, _, err := demux(a.call(t, "GET", "/containers/"+pidJoiner+"/logs?stdout=1", nil, nil).wantStatus(t, 200).Body)
+	if err != nil || strings.TrimSpace(out) != "1" {
+		t.Errorf("%s in the donor's PID namespace: sleep processes seen %q (%v), want 1", pidJoiner, out, err)
+	}
+
+	// Two naming each other, started at once: neither hangs.
+	t.Run("mutual", func(t *testing.T) {
+		onlyBerth(t, "dockerd 20.10 deadlocks when two containers naming each other for --network container: start at once (its start requests never answer)")
+		x, y := ctrName(t, "mutx"), ctrName(t, "muty")
+		createCtr(t, a, x, map[string]any{"Image": "busybox", "Cmd": []string{"true"},
+			"HostConfig": map[string]any{"NetworkMode": "container:" + y}})
+		createCtr(t, a, y, map[string]any{"Image": "busybox", "Cmd": []string{"true"},
+			"HostConfig": map[string]any{"NetworkMode": "container:" + x}})
+		for range 5 {
+			var wg sync.WaitGroup
+			for _, n := range []string{x, y} {
+				wg.Go(func() {
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					defer cancel()
+					r, err := a.do(ctx, "POST", "/containers/"+n+"/start", nil, nil)
+					switch {
+					case err != nil:
+						t.Errorf("start %s: %v", n, err)
+					case r.Status != 409 || !strings.Contains(r.message(), "cannot join network of a non running container"):
+						t.Errorf("start %s: %s; want 409 cannot join network of a non running container", n, r)
+					}
+				})
+			}
+			wg.Wait()
+		}
+	})
+}
