@@ -70,6 +70,7 @@ func parseBind(spec string) (container.MountPoint, error) {
 			return mp, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("create %s: %q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path", mp.Source, mp.Source))
 		}
 	}
+	explicitProp := false
 	for _, o := range strings.Split(opts, ",") {
 		switch o {
 		case "":
@@ -80,6 +81,7 @@ func parseBind(spec string) (container.MountPoint, error) {
 		case "z", "Z", "nocopy", "private", "rprivate", "shared", "rshared", "slave", "rslave":
 			if strings.Contains(o, "private") || strings.Contains(o, "shared") || strings.Contains(o, "slave") {
 				mp.Propagation = mount.Propagation(o)
+				explicitProp = true
 			}
 			mp.Mode = o
 		default:
@@ -88,6 +90,10 @@ func parseBind(spec string) (container.MountPoint, error) {
 	}
 	if opts != "" {
 		mp.Mode = opts
+	}
+	if mp.Type == mount.TypeVolume && explicitProp {
+		// dockerd: a plain error (500), its mount parser's words.
+		return mp, fmt.Errorf("invalid volume specification: '%s': invalid mount config for type \"volume\": field BindOptions must not be specified", spec)
 	}
 	mp.Destination = path.Clean(mp.Destination)
 	if mp.Destination == "/" {
@@ -106,6 +112,17 @@ func parseMount(m mount.Mount) (container.MountPoint, error) {
 		return mp, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid mount config for type %q: invalid mount path: '%s' mount path must be absolute", m.Type, m.Target))
 	}
 	mp.Destination = path.Clean(m.Target)
+	extra := func(field string) error {
+		return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid mount config for type %q: field %s must not be specified", m.Type, field))
+	}
+	switch {
+	case m.Type == mount.TypeBind && m.VolumeOptions != nil:
+		return mp, extra("VolumeOptions")
+	case (m.Type == mount.TypeVolume || m.Type == mount.TypeTmpfs) && m.BindOptions != nil:
+		return mp, extra("BindOptions")
+	case m.Type == mount.TypeVolume && m.Source == "" && m.ReadOnly:
+		return mp, cerrdefs.ErrInvalidArgument.WithMessage("invalid mount config for type \"volume\": must not set ReadOnly mode when using anonymous volumes")
+	}
 	switch m.Type {
 	case mount.TypeBind:
 		if m.Source == "" {

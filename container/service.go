@@ -18,6 +18,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 	volumetypes "github.com/moby/moby/api/types/volume"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth/berth/image"
@@ -198,6 +199,26 @@ type CreateRequest struct {
 	Config        *container.Config
 	HostConfig    *container.HostConfig
 	NetworkConfig *network.NetworkingConfig
+	// MacAddress is Config.MacAddress of clients before API 1.44.
+	MacAddress string
+	// Platform is the ?platform= of API 1.41 and later: the image must
+	// be of it.
+	Platform *ocispec.Platform
+}
+
+// requestedMAC is the MAC address the request asks for on its network.
+func (r CreateRequest) requestedMAC() string {
+	if r.MacAddress != "" {
+		return r.MacAddress
+	}
+	if r.NetworkConfig != nil {
+		for _, ep := range r.NetworkConfig.EndpointsConfig {
+			if ep != nil && len(ep.MacAddress) > 0 {
+				return ep.MacAddress.String()
+			}
+		}
+	}
+	return ""
 }
 
 // Create makes a container record and its writable layer.
@@ -211,20 +232,18 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 	if req.Config.Image == "" {
 		return "", nil, cerrdefs.ErrInvalidArgument.WithMessage("config cannot be empty in order to create a container")
 	}
+	if err := validateNetMode(req.Config, req.HostConfig, req.requestedMAC()); err != nil {
+		return "", nil, err
+	}
+	if err := validateHealthcheck(req.Config.Healthcheck); err != nil {
+		return "", nil, err
+	}
 	if err := validateHostConfig(req.HostConfig); err != nil {
 		return "", nil, err
 	}
 	defaultNet := req.HostConfig.NetworkMode == "" || req.HostConfig.NetworkMode == "default"
 	if defaultNet {
 		req.HostConfig.NetworkMode = "bridge"
-	}
-	if req.HostConfig.NetworkMode.IsContainer() {
-		if len(req.HostConfig.PortBindings) > 0 || req.HostConfig.PublishAllPorts {
-			return "", nil, cerrdefs.ErrInvalidArgument.WithMessage("conflicting options: port publishing and the container type network mode")
-		}
-		if req.Config.Hostname != "" {
-			return "", nil, cerrdefs.ErrInvalidArgument.WithMessage("conflicting options: hostname and the network mode")
-		}
 	}
 	// Docker records the containers whose namespaces are shared by ID (so
 	// a rename keeps them); one not found is reported at start.
@@ -271,6 +290,12 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 	}
 	imgCfg, err := s.cfg.Images.Config(ctx, img)
 	if err != nil {
+		return "", nil, err
+	}
+	if err := matchPlatform(req.Config.Image, req.Platform, imgCfg); err != nil {
+		return "", nil, err
+	}
+	if _, err := s.resolveLinks(req.HostConfig); err != nil {
 		return "", nil, err
 	}
 	merged, err := rtspec.MergeConfig(req.Config, &imgCfg.Config)

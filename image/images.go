@@ -266,6 +266,10 @@ func (s *Service) Tag(ctx context.Context, nameOrID, repo, tag string) error {
 	if _, ok := ref.(reference.Digested); ok {
 		return cerrdefs.ErrInvalidArgument.WithMessage("refusing to create a tag with a digest reference")
 	}
+	if reference.FamiliarName(ref) == string(digest.Canonical) {
+		// "sha256:..." would read as a digest (dockerd's reference store).
+		return cerrdefs.ErrInvalidArgument.WithMessage("refusing to create an ambiguous tag using digest algorithm as name")
+	}
 	if tag != "" {
 		if ref, err = reference.WithTag(reference.TrimNamed(ref), tag); err != nil {
 			return cerrdefs.ErrInvalidArgument.WithMessage(err.Error())

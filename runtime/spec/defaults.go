@@ -31,9 +31,6 @@ func CreateDefaults(hc *container.HostConfig, host *Host) []string {
 		host = DetectHost()
 	}
 	warnings := DiscardUnsupported(host, &hc.Resources)
-	if hc.CPUShares > 0 {
-		hc.CPUShares = min(max(hc.CPUShares, minCPUShares), maxCPUShares)
-	}
 	if hc.Memory > 0 && hc.MemorySwap == 0 {
 		hc.MemorySwap = 2 * hc.Memory
 	}

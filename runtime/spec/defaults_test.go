@@ -12,12 +12,12 @@ import (
 func TestCreateDefaults(t *testing.T) {
 	hc := &container.HostConfig{}
 	hc.Memory = 1 << 30
-	hc.CPUShares = 1
+	hc.CPUShares = 1 // kept: runc refuses it at start, as under dockerd
 	if w := CreateDefaults(hc, testHost); len(w) != 0 {
 		t.Errorf("warnings %q", w)
 	}
 	if hc.MemorySwap != 2<<30 || hc.ShmSize != 64<<20 || hc.IpcMode != "private" || hc.CgroupnsMode != "host" ||
-		hc.OomKillDisable == nil || *hc.OomKillDisable || hc.CPUShares != 2 {
+		hc.OomKillDisable == nil || *hc.OomKillDisable || hc.CPUShares != 1 {
 		t.Errorf("defaults %+v", hc)
 	}
 	if !slices.Equal(hc.MaskedPaths, DefaultMaskedPaths()) || !slices.Equal(hc.ReadonlyPaths, DefaultReadonlyPaths()) {

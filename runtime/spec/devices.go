@@ -2,6 +2,7 @@ package spec
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
@@ -155,17 +156,23 @@ func userDevices(maps []container.DeviceMapping, checkOnly bool) ([]specs.LinuxD
 		}
 		fi, err := os.Stat(m.PathOnHost)
 		if err == nil && fi.IsDir() {
+			// Every device below it; none is not a device (dockerd).
+			before := len(devs)
 			err = filepath.WalkDir(m.PathOnHost, func(p string, de fs.DirEntry, err error) error {
 				if err != nil || de.IsDir() || de.Type()&(fs.ModeDevice|fs.ModeCharDevice) == 0 {
 					return nil
 				}
 				return add(p, path.Join(dst, strings.TrimPrefix(p, m.PathOnHost)))
 			})
+			if err == nil && len(devs) == before {
+				err = errors.New("not a device node")
+			}
 		} else if err == nil {
 			err = add(m.PathOnHost, dst)
 		}
 		if err != nil {
-			return nil, nil, invalid("error gathering device information while adding custom device %q: %v", m.PathOnHost, unwrapPathErr(err))
+			// Found at start; dockerd answers it with a 500.
+			return nil, nil, fmt.Errorf("error gathering device information while adding custom device %q: %v", m.PathOnHost, unwrapPathErr(err))
 		}
 	}
 	return devs, rules, nil

@@ -242,7 +242,8 @@ func checkResources(host *Host, r *container.Resources) error {
 		return invalid("cpu-rt-runtime cannot be higher than cpu-rt-period")
 	}
 	if r.CPUShares < 0 {
-		return invalid("invalid CPU shares (%d): value must be a positive integer", r.CPUShares)
+		// dockerd's words (it says so at start, berth at create).
+		return invalid("shares: invalid argument")
 	}
 	// A cpuset the host cannot apply is discarded (CreateDefaults), not
 	// checked, as Docker does.
@@ -322,8 +323,10 @@ func limits(host *Host, r *container.Resources) *specs.LinuxResources {
 
 	cpu := &specs.LinuxCPU{}
 	if r.CPUShares > 0 {
-		s := min(max(r.CPUShares, minCPUShares), maxCPUShares)
-		cpu.Shares = ptr(uint64(s))
+		// As given: out of 2..262144, runc refuses it at start with
+		// "the minimum (maximum) allowed cpu-shares is ...", as under
+		// dockerd (which clamps only for API clients before 1.19).
+		cpu.Shares = ptr(uint64(r.CPUShares))
 	}
 	if r.NanoCPUs > 0 {
 		cpu.Period = ptr(uint64(cfsPeriod))
@@ -365,6 +368,10 @@ func limits(host *Host, r *container.Resources) *specs.LinuxResources {
 // limit set before.
 func UpdateResources(host *Host, r *container.Resources) *specs.LinuxResources {
 	out := limits(host, r)
+	if out.CPU != nil && out.CPU.Shares != nil {
+		// Update keeps shares in the kernel's range.
+		out.CPU.Shares = ptr(min(max(*out.CPU.Shares, minCPUShares), maxCPUShares))
+	}
 	if r.PidsLimit != nil && *r.PidsLimit <= 0 && CgroupSupportOf(host).Pids {
 		out.Pids = &specs.LinuxPids{Limit: ptr(int64(-1))}
 	}

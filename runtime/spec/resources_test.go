@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/blkiodev"
 	"github.com/moby/moby/api/types/container"
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -69,8 +71,8 @@ func TestResources(t *testing.T) {
 				t.Errorf("cpu %+v", r.CPU)
 			}
 		}},
-		{name: "shares clamped", r: container.Resources{CPUShares: 1}, check: func(t *testing.T, r *specs.LinuxResources) {
-			if *r.CPU.Shares != 2 {
+		{name: "shares as given", r: container.Resources{CPUShares: 1}, check: func(t *testing.T, r *specs.LinuxResources) {
+			if *r.CPU.Shares != 1 {
 				t.Errorf("shares %d", *r.CPU.Shares)
 			}
 		}},
@@ -180,6 +182,20 @@ func TestRlimits(t *testing.T) {
 		_, err := Generate(testInput(nil, hc))
 		wantInvalid(t, err, tc.wantErr)
 	}
+	// A host path that is no device (a directory with none below it
+	// too) or is missing: dockerd's words, and its 500 (no class).
+	for _, tc := range []struct{ src, want string }{
+		{"/etc/hostname", `error gathering device information while adding custom device "/etc/hostname": not a device node`},
+		{t.TempDir(), "not a device node"},
+		{"/dev/nope", `error gathering device information while adding custom device "/dev/nope": no such file or directory`},
+	} {
+		hc := &container.HostConfig{}
+		hc.Devices = []container.DeviceMapping{{PathOnHost: tc.src}}
+		_, err := Generate(testInput(nil, hc))
+		if err == nil || !strings.Contains(err.Error(), tc.want) || cerrdefs.IsInvalidArgument(err) {
+			t.Errorf("--device %s: %v, want %q of no class", tc.src, err, tc.want)
+		}
+	}
 }
 
 func TestSysctls(t *testing.T) {
@@ -268,14 +284,26 @@ func TestDevices(t *testing.T) {
 		{[]string{"x 1:3 rwm"}, nil, "invalid device cgroup rule format: 'x 1:3 rwm'"},
 		{[]string{"c 1:3 rwx"}, nil, "invalid device cgroup rule format"},
 		{[]string{"c 1 rwm"}, nil, "invalid device cgroup rule format"},
-		{nil, []container.DeviceMapping{{PathOnHost: "/etc/hostname"}}, `error gathering device information while adding custom device "/etc/hostname": not a device node`},
-		{nil, []container.DeviceMapping{{PathOnHost: "/dev/nope"}}, `error gathering device information while adding custom device "/dev/nope": no such file or directory`},
 		{nil, []container.DeviceMapping{{PathOnHost: "/dev/null", CgroupPermissions: "x"}}, "invalid device mode: x"},
 	} {
 		hc := &container.HostConfig{}
 		hc.DeviceCgroupRules, hc.Devices = tc.rules, tc.devs
 		_, err := Generate(testInput(nil, hc))
 		wantInvalid(t, err, tc.wantErr)
+	}
+	// A host path that is no device (a directory with none below it
+	// too) or is missing: dockerd's words, and its 500 (no class).
+	for _, tc := range []struct{ src, want string }{
+		{"/etc/hostname", `error gathering device information while adding custom device "/etc/hostname": not a device node`},
+		{t.TempDir(), "not a device node"},
+		{"/dev/nope", `error gathering device information while adding custom device "/dev/nope": no such file or directory`},
+	} {
+		hc := &container.HostConfig{}
+		hc.Devices = []container.DeviceMapping{{PathOnHost: tc.src}}
+		_, err := Generate(testInput(nil, hc))
+		if err == nil || !strings.Contains(err.Error(), tc.want) || cerrdefs.IsInvalidArgument(err) {
+			t.Errorf("--device %s: %v, want %q of no class", tc.src, err, tc.want)
+		}
 	}
 
 	// Privileged: every device allowed, the host's nodes created, a

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/containerd/platforms"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 
@@ -61,6 +62,8 @@ func (cr *containerRouter) coreRoutes() []router.Route {
 
 type createBody struct {
 	container.Config
+	// MacAddress: clients before API 1.44 send it in the config.
+	MacAddress       string                    `json:",omitempty"`
 	HostConfig       *container.HostConfig     `json:"HostConfig,omitempty"`
 	NetworkingConfig *network.NetworkingConfig `json:"NetworkingConfig,omitempty"`
 }
@@ -75,8 +78,20 @@ func (cr *containerRouter) create(ctx context.Context, w http.ResponseWriter, r 
 		return err
 	}
 	cfg := body.Config
-	adjustCreate(httputils.VersionFromContext(ctx), body.HostConfig)
-	id, warnings, err := cr.b.Create(ctx, ctr.CreateRequest{Name: r.Form.Get("name"), Config: &cfg, HostConfig: body.HostConfig, NetworkConfig: body.NetworkingConfig})
+	version := httputils.VersionFromContext(ctx)
+	adjustCreate(version, body.HostConfig)
+	req := ctr.CreateRequest{Name: r.Form.Get("name"), Config: &cfg, HostConfig: body.HostConfig, NetworkConfig: body.NetworkingConfig}
+	if httputils.VersionLess(version, "1.44") {
+		req.MacAddress = body.MacAddress
+	}
+	if v := r.Form.Get("platform"); v != "" && !httputils.VersionLess(version, "1.41") {
+		p, err := platforms.Parse(v)
+		if err != nil {
+			return cerrdefs.ErrInvalidArgument.WithMessage(err.Error())
+		}
+		req.Platform = &p
+	}
+	id, warnings, err := cr.b.Create(ctx, req)
 	if err != nil {
 		return err
 	}
