@@ -73,7 +73,13 @@ type Container struct {
 	// NamedFrom: the destinations of the named volumes taken from another
 	// container with --volumes-from (kept by rm -v, as named volumes are).
 	NamedFrom []string `json:",omitempty"`
-	ExecIDs   []string `json:"-"`
+	// Links are the legacy links this container holds (links.go). They
+	// are guarded by the service's mu, written with mu held too.
+	Links   []LegacyLink `json:",omitempty"`
+	ExecIDs []string     `json:"-"`
+	// linkHosts are the /etc/hosts lines of the links, found at start
+	// (generateSpec) for writeEtcFiles.
+	linkHosts string
 
 	// changed is closed and replaced on every state change: waiters block
 	// on it instead of polling.

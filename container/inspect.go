@@ -30,8 +30,16 @@ func (s *Service) Inspect(ctx context.Context, idOrName string, size bool) (*con
 	if err != nil {
 		return nil, err
 	}
+	links := s.hostConfigLinks(c)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	hc := c.HostConfig
+	if hc != nil {
+		// Links as dockerd shows them: "/child:/parent/alias", live names.
+		cp := *hc
+		cp.Links = links
+		hc = &cp
+	}
 	st := c.State
 	status := st.Status
 	if st.Paused {
@@ -65,7 +73,7 @@ func (s *Service) Inspect(ctx context.Context, idOrName string, size bool) (*con
 		Driver:         "overlay2",
 		Platform:       "linux",
 		ExecIDs:        s.execIDs(c.ID),
-		HostConfig:     c.HostConfig,
+		HostConfig:     hc,
 		GraphDriver:    &storage.DriverData{Name: "overlay2", Data: s.graphData(ctx, c)},
 		Mounts:         nonNilMounts(c.Mounts),
 		Config:         c.Config,
@@ -142,6 +150,7 @@ func (s *Service) List(ctx context.Context, o ListOptions) ([]container.Summary,
 	for _, c := range s.byID {
 		all = append(all, c)
 	}
+	linkNames := s.linkNamesLocked()
 	s.mu.RUnlock()
 	sort.Slice(all, func(i, j int) bool { return all[i].Created.After(all[j].Created) })
 	var beforeT, sinceT time.Time
@@ -177,6 +186,9 @@ func (s *Service) List(ctx context.Context, o ListOptions) ([]container.Summary,
 		c.mu.Unlock()
 		if !keep {
 			continue
+		}
+		if ln := linkNames[c.ID]; len(ln) > 0 {
+			sum.Names = containerNames(sum.Names[0], ln)
 		}
 		if o.Size {
 			rw, _ := s.cfg.Snapshots.Usage(ctx, c.ID)

@@ -402,6 +402,7 @@ func (s *Service) writeEtcFiles(c *Container) error {
 	search := c.HostConfig.DNSSearch
 	opts := c.HostConfig.DNSOptions
 	hostNet := c.HostConfig.NetworkMode.IsHost()
+	linkHosts := c.linkHosts
 	c.mu.Unlock()
 	dir := s.dir(c.ID)
 	if hostNet {
@@ -430,6 +431,7 @@ func (s *Service) writeEtcFiles(c *Container) error {
 		}
 		fmt.Fprintf(&hosts, "%s\t%s\n", ip, name)
 	}
+	hosts.WriteString(linkHosts)
 	if ip := s.containerIP(c); ip != "" && !hostNet {
 		// dockerd: the FQDN, then the bare name when it has a domain,
 		// whether the domain came with --hostname or --domainname.

@@ -178,6 +178,13 @@ func (s *Service) getLocked(idOrName string) (*Container, error) {
 	if id, ok := s.byName[name]; ok {
 		return s.byID[id], nil
 	}
+	if strings.Count(name, "/") > 1 {
+		// A link's name, "/parent/alias": the linked container.
+		if c, ok := s.childByLinkLocked(name); ok {
+			return c, nil
+		}
+		return nil, cerrdefs.ErrNotFound.WithMessage("No such container: " + idOrName)
+	}
 	var found *Container
 	for id, c := range s.byID {
 		if strings.HasPrefix(id, idOrName) {
@@ -295,7 +302,8 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 	if err := matchPlatform(req.Config.Image, req.Platform, imgCfg); err != nil {
 		return "", nil, err
 	}
-	if _, err := s.resolveLinks(req.HostConfig); err != nil {
+	links, err := s.resolveLinks(req.HostConfig)
+	if err != nil {
 		return "", nil, err
 	}
 	merged, err := rtspec.MergeConfig(req.Config, &imgCfg.Config)
@@ -336,6 +344,9 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 	c.TopChain = img.TopChain
 	c.Path, c.Args = path, args
 	c.State.Status = container.StateCreated
+	for _, l := range links {
+		c.Links = append(c.Links, LegacyLink{ChildID: l.child.ID, Alias: l.alias})
+	}
 	if c.HostConfig.LogConfig.Type == "" {
 		c.HostConfig.LogConfig.Type = "json-file"
 	}

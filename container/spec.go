@@ -165,8 +165,24 @@ func (s *Service) generateSpec(ctx context.Context, c *Container, rootfs string)
 	if err != nil {
 		return nil, err
 	}
+	children, err := s.linkedChildren(c)
+	if err != nil {
+		return nil, err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	cfg := c.Config
+	c.linkHosts = linkHostsLines(children)
+	if len(children) > 0 {
+		// The links' variables come first; the container's own win.
+		var env []string
+		for _, lc := range children {
+			env = append(env, linkEnv(lc)...)
+		}
+		cp := *cfg
+		cp.Env = rtspec.ReplaceOrAppendEnv(env, cfg.Env)
+		cfg = &cp
+	}
 	// The network first: /etc/hosts and resolv.conf depend on it.
 	netNS, err := s.netNSPath(ctx, c, j)
 	if err != nil {
@@ -178,7 +194,7 @@ func (s *Service) generateSpec(ctx context.Context, c *Container, rootfs string)
 	}
 	return rtspec.Generate(rtspec.Input{
 		ID:          c.ID,
-		Config:      c.Config,
+		Config:      cfg,
 		HostConfig:  c.HostConfig,
 		Rootfs:      rootfs,
 		Hostname:    c.Config.Hostname,

@@ -19,6 +19,8 @@ type Backend interface {
 	Kill(ctx context.Context, id, signal string) error
 	Wait(ctx context.Context, id string, cond container.WaitCondition) (<-chan ctr.WaitResult, error)
 	Remove(ctx context.Context, id string, o ctr.RemoveOptions) error
+	// RemoveLink removes a legacy link by its name, "parent/alias".
+	RemoveLink(name string) error
 	Inspect(ctx context.Context, id string, size bool) (*container.InspectResponse, error)
 	List(ctx context.Context, o ctr.ListOptions) ([]container.Summary, error)
 	UsesDefaultNetworkMode(idOrName string) bool

@@ -39,7 +39,7 @@ func (cr *containerRouter) coreRoutes() []router.Route {
 		{Method: http.MethodPost, Path: "/containers/create", Handler: cr.create},
 		{Method: http.MethodGet, Path: "/containers/json", Handler: cr.list},
 		{Method: http.MethodPost, Path: "/containers/prune", Handler: cr.prune},
-		{Method: http.MethodGet, Path: "/containers/{id}/json", Handler: cr.inspect},
+		{Method: http.MethodGet, Path: "/containers/{id:.*}/json", Handler: cr.inspect},
 		{Method: http.MethodPost, Path: "/containers/{id}/start", Handler: cr.start},
 		{Method: http.MethodPost, Path: "/containers/{id}/stop", Handler: cr.stop},
 		{Method: http.MethodPost, Path: "/containers/{id}/restart", Handler: cr.restart},
@@ -53,7 +53,8 @@ func (cr *containerRouter) coreRoutes() []router.Route {
 		{Method: http.MethodPost, Path: "/containers/{id}/unpause", Handler: cr.unpause},
 		{Method: http.MethodPost, Path: "/containers/{id}/rename", Handler: cr.rename},
 		{Method: http.MethodPost, Path: "/containers/{id}/exec", Handler: cr.execCreate},
-		{Method: http.MethodDelete, Path: "/containers/{id}", Handler: cr.remove},
+		// A link's name holds a "/" (parent/alias), as in dockerd's routes.
+		{Method: http.MethodDelete, Path: "/containers/{id:.*}", Handler: cr.remove},
 		{Method: http.MethodPost, Path: "/exec/{id}/start", Handler: cr.execStart},
 		{Method: http.MethodPost, Path: "/exec/{id}/resize", Handler: cr.execResize},
 		{Method: http.MethodGet, Path: "/exec/{id}/json", Handler: cr.execInspect},
@@ -296,7 +297,11 @@ func (cr *containerRouter) wait(ctx context.Context, w http.ResponseWriter, r *h
 
 func (cr *containerRouter) remove(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
 	if httputils.BoolValue(r, "link") {
-		return cerrdefs.ErrInvalidArgument.WithMessage("links are not supported")
+		if err := cr.b.RemoveLink(vars["id"]); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
 	}
 	if err := cr.b.Remove(ctx, vars["id"], ctr.RemoveOptions{Force: httputils.BoolValue(r, "force"), Volumes: httputils.BoolValue(r, "v")}); err != nil {
 		return err
