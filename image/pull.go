@@ -12,6 +12,7 @@ import (
 	ccontent "github.com/containerd/containerd/v2/core/content"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -40,6 +41,7 @@ type resolved struct {
 	img      v1.Image
 	desc     *remote.Descriptor
 	endpoint endpoint
+	auth     authn.Authenticator
 }
 
 // linuxAMD64 is the one platform berth pulls.
@@ -112,7 +114,7 @@ func (s *Service) resolve(ctx context.Context, ref reference.Named, auth *regist
 			}
 			return nil, err
 		}
-		return &resolved{img: img, desc: desc, endpoint: ep}, nil
+		return &resolved{img: img, desc: desc, endpoint: ep, auth: authenticator(ac)}, nil
 	}
 	return nil, lastErr
 }
@@ -207,6 +209,7 @@ func (s *Service) Pull(ctx context.Context, ref reference.Named, auth *registry.
 		}
 	}
 
+	blobs := s.newBlobSource(res)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(pullJobs)
 	for _, i := range todo {
@@ -215,7 +218,7 @@ func (s *Service) Pull(ctx context.Context, ref reference.Named, auth *registry.
 			if i > 0 {
 				parent = chains[i-1]
 			}
-			return s.fetchLayer(gctx, layers[i], refs[i], parent, out)
+			return s.fetchLayerShared(gctx, blobs, layers[i], refs[i], parent, out)
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -278,9 +281,9 @@ func (s *Service) layersPresent(ctx context.Context, rec *Record) bool {
 // the blob and unpacks it. The blob is verified against its digest and the
 // unpacked stream against the diff ID; on any failure nothing of this layer
 // stays behind.
-func (s *Service) fetchLayer(ctx context.Context, l v1.Layer, ref LayerRef, parent digest.Digest, out progress.Output) error {
+func (s *Service) fetchLayer(ctx context.Context, blobs *blobSource, l v1.Layer, ref LayerRef, parent digest.Digest, out progress.Output) error {
 	id := shortID(ref.Digest)
-	rc, err := l.Compressed()
+	rc, err := blobs.open(ctx, l, ref.Digest, ref.Size)
 	if err != nil {
 		return fmt.Errorf("layer %s: %w", id, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	ccontent "github.com/containerd/containerd/v2/core/content"
 	cerrdefs "github.com/containerd/errdefs"
@@ -59,6 +60,11 @@ type Service struct {
 	usage      InUse
 	layerUsage func() []digest.Digest
 	events     EventPublisher
+
+	// flights shares concurrent downloads of one layer (layerflight.go);
+	// blobStall overrides defaultBlobStall (tests).
+	flights   layerFlights
+	blobStall time.Duration
 }
 
 // EventPublisher receives image events (pull, tag, untag, delete, load...).
