@@ -89,13 +89,13 @@ func (s *Service) Attach(ctx context.Context, idOrName string, o AttachOptions, 
 	c.mu.Lock()
 	tty := c.Config.Tty
 	running := c.State.Running
-	logPath := c.LogPath
+	lp, _ := s.logSetup(c)
 	c.mu.Unlock()
 	replayLogs := func(conn Stream) {
-		if !o.Logs {
+		if !o.Logs || lp.Path == "" {
 			return
 		}
-		_ = logger.Read(ctx, logPath, 1, logger.ReadOptions{Tail: -1}, func(e logger.Entry) error {
+		_ = logger.Read(ctx, lp.Path, lp.Limits.MaxFiles, logger.ReadOptions{Tail: -1}, func(e logger.Entry) error {
 			if (e.Stream == "stdout" && !o.Stdout) || (e.Stream == "stderr" && !o.Stderr) {
 				return nil
 			}

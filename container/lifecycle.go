@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/berth/berth/runtime/shim"
@@ -132,12 +130,21 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	shimOpts := shim.Options{
 		ID: c.ID, Bundle: stateDir, StateDir: stateDir,
 		Runtime: s.cfg.Runtime, RuntimeRoot: s.runcRoot(),
-		LogPath: c.LogPath, Tty: c.Config.Tty, OpenStdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
+		Tty: c.Config.Tty, OpenStdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
 		CgroupPaths: s.cgroupPaths(c.ID),
 	}
-	shimOpts.LogMaxSize, shimOpts.LogMaxFiles = logLimits(c.HostConfig.LogConfig.Config)
+	lp, err := s.logSetup(c)
 	autoRemove := c.HostConfig.AutoRemove
 	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if lp.Path != "" {
+		if err := os.MkdirAll(filepath.Dir(lp.Path), 0o700); err != nil {
+			return err
+		}
+	}
+	shimOpts.LogPath, shimOpts.LogMaxSize, shimOpts.LogMaxFiles, shimOpts.LogAttrs = lp.Path, lp.Limits.MaxSize, lp.Limits.MaxFiles, lp.Attrs
 	type spawned struct {
 		cl  shim.Client
 		err error
@@ -259,27 +266,6 @@ func startExitCode(err error) int {
 		}
 	}
 	return 128
-}
-
-// logLimits reads the json-file driver's max-size and max-file options as
-// dockerd's json-file logger does: max-size with go-units' FromHumanSize,
-// so it is decimal ("1k" is 1000 bytes, "1m" 1,000,000), and max-file an
-// integer of at least 1. A value that does not parse leaves the default
-// (no rotation, one file).
-func logLimits(opts map[string]string) (int64, int) {
-	var size int64
-	files := 1
-	if v := opts["max-size"]; v != "" {
-		if n, err := units.FromHumanSize(v); err == nil && n > 0 {
-			size = n
-		}
-	}
-	if v := opts["max-file"]; v != "" {
-		if n, err := strconv.Atoi(v); err == nil && n > 1 {
-			files = n
-		}
-	}
-	return size, files
 }
 
 // monitor waits for the container to exit and handles it.

@@ -3,6 +3,9 @@ package container
 import (
 	"context"
 	"io"
+	"net/url"
+	"sort"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -15,8 +18,11 @@ type LogsOptions struct {
 	Stdout, Stderr bool
 	Follow         bool
 	Timestamps     bool
-	Since, Until   time.Time
-	Tail           int // < 0: all
+	// Details puts each entry's attributes (k=v,... url-escaped, sorted)
+	// and a space before its line, as dockerd's --details.
+	Details      bool
+	Since, Until time.Time
+	Tail         int // < 0: all
 }
 
 // Logs writes the container's log to w: stdcopy frames without a TTY,
@@ -33,13 +39,15 @@ func (s *Service) Logs(ctx context.Context, idOrName string, o LogsOptions, star
 	}
 	c.mu.Lock()
 	tty := c.Config.Tty
-	logPath := c.LogPath
+	lp, err := s.logSetup(c)
 	running := c.State.Running || c.State.Restarting
-	maxFiles := 1
-	if c.HostConfig != nil {
-		_, maxFiles = logLimits(c.HostConfig.LogConfig.Config)
-	}
 	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if lp.Path == "" {
+		return errLogsNotReadable
+	}
 	started(tty)
 	var stop chan struct{}
 	if o.Follow {
@@ -67,11 +75,14 @@ func (s *Service) Logs(ctx context.Context, idOrName string, o LogsOptions, star
 		}
 	}
 	ro := logger.ReadOptions{Since: o.Since, Until: o.Until, Tail: o.Tail, Follow: o.Follow, Stop: stop}
-	err = logger.Read(ctx, logPath, maxFiles, ro, func(e logger.Entry) error {
+	err = logger.Read(ctx, lp.Path, lp.Limits.MaxFiles, ro, func(e logger.Entry) error {
 		if (e.Stream == "stdout" && !o.Stdout) || (e.Stream == "stderr" && !o.Stderr) {
 			return nil
 		}
 		line := e.Log
+		if o.Details {
+			line = detailsPrefix(e.Attrs) + " " + line
+		}
 		if o.Timestamps {
 			line = e.Time.UTC().Format("2006-01-02T15:04:05.000000000Z") + " " + line
 		}
@@ -87,4 +98,24 @@ func (s *Service) Logs(ctx context.Context, idOrName string, o LogsOptions, star
 		return nil
 	}
 	return err
+}
+
+// detailsPrefix is an entry's attributes as --details shows them:
+// k=v pairs sorted by key, url-escaped, joined by commas.
+func detailsPrefix(attrs map[string]string) string {
+	keys := make([]string, 0, len(attrs))
+	for k := range attrs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(url.QueryEscape(k))
+		b.WriteByte('=')
+		b.WriteString(url.QueryEscape(attrs[k]))
+	}
+	return b.String()
 }

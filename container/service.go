@@ -21,6 +21,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berth/berth/container/logger"
 	"github.com/berth/berth/image"
 	"github.com/berth/berth/internal/osutil"
 	"github.com/berth/berth/runtime/shim"
@@ -48,6 +49,10 @@ type Config struct {
 	Logger      *slog.Logger
 	CgroupV2    bool
 	CgroupRoots map[string]string // v1 controller → mount point; v2: "" → /sys/fs/cgroup
+	// LogDriver and LogOpts are the daemon's default log configuration
+	// (daemon.json log-driver, log-opts); "" is json-file.
+	LogDriver string
+	LogOpts   map[string]string
 }
 
 // Volumes is what the container service needs from the volume service.
@@ -248,6 +253,13 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 	if err := validateHostConfig(req.HostConfig); err != nil {
 		return "", nil, err
 	}
+	// The daemon's default fills in the log configuration, which is
+	// then checked, as dockerd does; inspect shows the result.
+	lc := &req.HostConfig.LogConfig
+	lc.Type, lc.Config = logger.MergeDefaults(lc.Type, lc.Config, s.cfg.LogDriver, s.cfg.LogOpts)
+	if err := logger.Validate(lc.Type, lc.Config); err != nil {
+		return "", nil, cerrdefs.ErrInvalidArgument.WithMessage(err.Error())
+	}
 	defaultNet := req.HostConfig.NetworkMode == "" || req.HostConfig.NetworkMode == "default"
 	if defaultNet {
 		req.HostConfig.NetworkMode = "bridge"
@@ -347,9 +359,6 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 	for _, l := range links {
 		c.Links = append(c.Links, LegacyLink{ChildID: l.child.ID, Alias: l.alias})
 	}
-	if c.HostConfig.LogConfig.Type == "" {
-		c.HostConfig.LogConfig.Type = "json-file"
-	}
 	if c.Config.Hostname == "" {
 		if c.HostConfig.NetworkMode.IsHost() {
 			// The host's network, the host's name, as in Docker.
@@ -386,7 +395,11 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 	if err := os.MkdirAll(s.dir(c.ID), 0o700); err != nil {
 		return "", nil, err
 	}
-	c.LogPath = filepath.Join(s.dir(c.ID), c.ID+"-json.log")
+	if c.HostConfig.LogConfig.Type == logger.JSONFile {
+		// Only json-file's path is shown (dockerd's LogPath): the other
+		// drivers' files are theirs (see logFile).
+		c.LogPath = filepath.Join(s.dir(c.ID), c.ID+"-json.log")
+	}
 	if err := s.setupMounts(ctx, c, imgCfg); err != nil {
 		return "", nil, err
 	}

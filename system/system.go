@@ -48,6 +48,9 @@ type Config struct {
 	// at each /info: unreadable container records).
 	Warnings       []string
 	WarningSources []WarningSource
+	// LogDriver is the default logging driver; LogDrivers those berth has.
+	LogDriver  string
+	LogDrivers []string
 }
 
 // WarningSource is a service with something to say in /info's Warnings.
@@ -166,7 +169,7 @@ func (s *Service) SystemInfo(ctx context.Context) (*system.Info, error) {
 		Debug:          s.cfg.Debug,
 		NGoroutines:    runtime.NumGoroutine(),
 		SystemTime:     time.Now().Format(time.RFC3339Nano),
-		LoggingDriver:  "json-file",
+		LoggingDriver:  s.cfg.LogDriver,
 		CgroupDriver:   s.cfg.CgroupDriver,
 
 		KernelVersion:      kernelVersion(),
@@ -195,7 +198,7 @@ func (s *Service) SystemInfo(ctx context.Context) (*system.Info, error) {
 	info.Swarm.LocalNodeState = "inactive"
 	info.Plugins.Volume = []string{"local"}
 	info.Plugins.Network = []string{"bridge", "host", "null"}
-	info.Plugins.Log = []string{"json-file"}
+	info.Plugins.Log = s.cfg.LogDrivers
 	if runtime.GOARCH != "amd64" {
 		info.Architecture = runtime.GOARCH
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -101,6 +102,14 @@ func main() {
 	flag.StringVar(&o.LogPath, "log-path", "", "json-file log path")
 	flag.Int64Var(&o.LogMaxSize, "log-max-size", 0, "rotate the log past this many bytes (0 = never)")
 	flag.IntVar(&maxFiles, "log-max-files", 1, "log files to keep")
+	flag.Func("log-attr", "key=value attribute of every log entry (repeatable)", func(v string) error {
+		k, val, _ := strings.Cut(v, "=")
+		if o.LogAttrs == nil {
+			o.LogAttrs = map[string]string{}
+		}
+		o.LogAttrs[k] = val
+		return nil
+	})
 	flag.BoolVar(&o.Tty, "tty", false, "allocate a TTY")
 	flag.BoolVar(&o.OpenStdin, "stdin", false, "keep stdin open")
 	flag.BoolVar(&o.StdinOnce, "stdin-once", false, "close stdin after the first attach ends")

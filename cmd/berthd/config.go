@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"github.com/berth/berth/container/logger"
 )
 
 // Config is berthd's configuration: flags over /etc/berth/daemon.json,
@@ -30,6 +32,9 @@ type Config struct {
 	TLSCert            string              `json:"tlscert"`
 	TLSKey             string              `json:"tlskey"`
 	Group              string              `json:"group"`
+	// LogDriver and LogOpts are the containers' default log configuration.
+	LogDriver string            `json:"log-driver"`
+	LogOpts   map[string]string `json:"log-opts"`
 	// NoClientVerify says tlsverify was set to false explicitly (flag or
 	// file): the operator's stated intent to serve TCP with TLS but
 	// without client certificates. Without it, berthd refuses to.
@@ -38,13 +43,14 @@ type Config struct {
 
 func defaultConfig() Config {
 	return Config{
-		DataRoot: "/var/lib/berth",
-		ExecRoot: "/run/berth",
-		Hosts:    []string{"unix:///run/berth/berth.sock"},
-		Pidfile:  "/run/berth/berthd.pid",
-		LogLevel: "info",
-		Runtime:  "runc",
-		Group:    "berth",
+		DataRoot:  "/var/lib/berth",
+		ExecRoot:  "/run/berth",
+		Hosts:     []string{"unix:///run/berth/berth.sock"},
+		Pidfile:   "/run/berth/berthd.pid",
+		LogLevel:  "info",
+		Runtime:   "runc",
+		Group:     "berth",
+		LogDriver: "json-file",
 	}
 }
 
@@ -54,6 +60,7 @@ var flagKeys = map[string]string{
 	"registry-mirror": "registry-mirrors", "insecure-registry": "insecure-registries",
 	"log-level": "log-level", "debug": "debug", "runtime": "runtime", "tls": "tls",
 	"tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey", "group": "group",
+	"log-driver": "log-driver", "log-opt": "log-opts",
 }
 
 // bindFlags registers berthd's flags, dockerd's names, on fs.
@@ -74,6 +81,8 @@ func bindFlags(fs *pflag.FlagSet, c *Config, configFile *string) {
 	fs.StringVar(&c.TLSCert, "tlscert", "", "Path to TLS certificate file")
 	fs.StringVar(&c.TLSKey, "tlskey", "", "Path to TLS key file")
 	fs.StringVarP(&c.Group, "group", "G", c.Group, "Group for the unix socket")
+	fs.StringVar(&c.LogDriver, "log-driver", c.LogDriver, "Default driver for container logs")
+	fs.StringToStringVar(&c.LogOpts, "log-opt", nil, "Default log driver options for containers")
 }
 
 // loadConfigFile merges the JSON file at path into c. Keys also given as
@@ -134,6 +143,18 @@ func applyFlagIntents(fs *pflag.FlagSet, c *Config) {
 	if fs.Changed("tlsverify") && !c.TLSVerify {
 		c.NoClientVerify = true
 	}
+}
+
+// checkLogConfig checks the default log configuration as dockerd does at
+// start: its options, when there are any, must suit its driver.
+func checkLogConfig(c Config) error {
+	if len(c.LogOpts) == 0 {
+		return nil
+	}
+	if err := logger.Validate(c.LogDriver, c.LogOpts); err != nil {
+		return fmt.Errorf("failed to set log opts: %w", err)
+	}
+	return nil
 }
 
 // splitMirrors separates Docker Hub mirrors from "host=url" mirrors of

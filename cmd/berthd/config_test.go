@@ -136,3 +136,18 @@ func TestAPIWarnings(t *testing.T) {
 		t.Errorf("--tlsverify: warnings %q", w)
 	}
 }
+
+// TestCheckLogConfig: default log options are checked against the default
+// driver at start, in dockerd's words; no options, nothing to check.
+func TestCheckLogConfig(t *testing.T) {
+	if err := checkLogConfig(Config{LogDriver: "json-file", LogOpts: map[string]string{"max-size": "10m"}}); err != nil {
+		t.Errorf("good options: %v", err)
+	}
+	if err := checkLogConfig(Config{LogDriver: "bogus"}); err != nil {
+		t.Errorf("no options: %v", err)
+	}
+	err := checkLogConfig(Config{LogDriver: "json-file", LogOpts: map[string]string{"foo": "bar"}})
+	if err == nil || err.Error() != "failed to set log opts: unknown log opt 'foo' for json-file log driver" {
+		t.Errorf("unknown option: %v", err)
+	}
+}

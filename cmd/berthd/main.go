@@ -38,6 +38,7 @@ import (
 	systemrouter "github.com/berth/berth/api/server/router/system"
 	volumerouter "github.com/berth/berth/api/server/router/volume"
 	"github.com/berth/berth/container"
+	ctrlog "github.com/berth/berth/container/logger"
 	"github.com/berth/berth/content"
 	"github.com/berth/berth/events"
 	"github.com/berth/berth/image"
@@ -87,6 +88,9 @@ func run(args []string) error {
 		return err
 	}
 	applyFlagIntents(fs, &cfg)
+	if err := checkLogConfig(cfg); err != nil {
+		return err
+	}
 	// Descriptors berthd inherited must not leak into every shim and
 	// container (a caller's pipe would stay open as long as they run).
 	_ = unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC)
@@ -217,6 +221,8 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 		Volumes:   vols,
 		Network:   containernet.Adapt(d.networks),
 		Logger:    logger,
+		LogDriver: cfg.LogDriver,
+		LogOpts:   cfg.LogOpts,
 	})
 	if err != nil {
 		return nil, err
@@ -244,6 +250,8 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 		CgroupDriver:   "cgroupfs",
 		Warnings:       append(apiWarnings(cfg), damageWarnings(vols.Damage(), d.networks.Damage())...),
 		WarningSources: []system.WarningSource{d.containers},
+		LogDriver:      cfg.LogDriver,
+		LogDrivers:     ctrlog.Drivers(),
 	})
 	d.server = server.New(server.Config{Version: version.Version, Logger: logger},
 		systemrouter.New(sys, d.images),

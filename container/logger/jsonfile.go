@@ -18,9 +18,10 @@ import (
 
 // Entry is one log record.
 type Entry struct {
-	Log    string    `json:"log"`
-	Stream string    `json:"stream"`
-	Time   time.Time `json:"time"`
+	Log    string            `json:"log"`
+	Stream string            `json:"stream"`
+	Attrs  map[string]string `json:"attrs,omitempty"`
+	Time   time.Time         `json:"time"`
 }
 
 // maxLine is where a line without a newline is cut, as Docker does.
@@ -40,6 +41,7 @@ type Writer struct {
 	maxSize  int64
 	maxFiles int
 	report   func(string)
+	attrs    json.RawMessage // every entry's attrs (json-file's labels/env/tag), or nil
 
 	mu      sync.Mutex
 	f       *os.File
@@ -56,6 +58,17 @@ type Option func(*Writer)
 // and when it can write again (for the shim's own log).
 func WithReport(report func(msg string)) Option {
 	return func(w *Writer) { w.report = report }
+}
+
+// WithAttrs gives every entry the same attributes (the labels and
+// environment variables the log options name, and the tag), which
+// `docker logs --details` shows.
+func WithAttrs(attrs map[string]string) Option {
+	return func(w *Writer) {
+		if len(attrs) > 0 {
+			w.attrs, _ = json.Marshal(attrs)
+		}
+	}
 }
 
 // NewWriter opens (appending to) the log at path.
@@ -140,10 +153,11 @@ func (w *Writer) encode(e Entry) error {
 	enc := json.NewEncoder(&w.buf)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(struct {
-		Log    string `json:"log"`
-		Stream string `json:"stream"`
-		Time   string `json:"time"`
-	}{e.Log, e.Stream, e.Time.UTC().Format(time.RFC3339Nano)})
+		Log    string          `json:"log"`
+		Stream string          `json:"stream"`
+		Attrs  json.RawMessage `json:"attrs,omitempty"`
+		Time   string          `json:"time"`
+	}{e.Log, e.Stream, w.attrs, e.Time.UTC().Format(time.RFC3339Nano)})
 }
 
 // write appends buf whole, or nothing. Call with mu held.

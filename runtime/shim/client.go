@@ -213,6 +213,9 @@ func Spawn(ctx context.Context, shimPath string, o Options) (Client, error) {
 		"--log-path", o.LogPath, "--log-max-size", strconv.FormatInt(o.LogMaxSize, 10),
 		"--log-max-files", strconv.Itoa(o.LogMaxFiles),
 	}
+	for k, v := range o.LogAttrs {
+		args = append(args, "--log-attr", k+"="+v)
+	}
 	if o.Tty {
 		args = append(args, "--tty")
 	}

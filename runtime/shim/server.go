@@ -34,9 +34,12 @@ type Options struct {
 	LogPath     string // json-file log; "" = none
 	LogMaxSize  int64
 	LogMaxFiles int
-	Tty         bool
-	OpenStdin   bool
-	StdinOnce   bool
+	// LogAttrs go with every log entry (the json-file driver's labels,
+	// env and tag options), for `docker logs --details`.
+	LogAttrs  map[string]string `json:",omitempty"`
+	Tty       bool
+	OpenStdin bool
+	StdinOnce bool
 	// CgroupPaths are the container's cgroup directories on the host, read
 	// after exit to tell an OOM kill.
 	CgroupPaths []string
@@ -103,7 +106,7 @@ func NewServer(o Options) (*Server, error) {
 	if o.LogPath != "" {
 		// Entries lost to a full disk are counted and said in the log
 		// itself; the shim's own log (stderr, shim.log) hears of it too.
-		w, err := logger.NewWriter(o.LogPath, o.LogMaxSize, o.LogMaxFiles,
+		w, err := logger.NewWriter(o.LogPath, o.LogMaxSize, o.LogMaxFiles, logger.WithAttrs(o.LogAttrs),
 			logger.WithReport(func(m string) { _, _ = os.Stderr.WriteString("berth-shim: " + m + "\n") }))
 		if err != nil {
 			return nil, err

@@ -397,18 +397,16 @@ func (cr *containerRouter) logs(ctx context.Context, w http.ResponseWriter, r *h
 	if err != nil {
 		return err
 	}
+	// As dockerd: a tail that is not a number ("all", "random") is all.
 	tail := -1
-	if t := r.Form.Get("tail"); t != "" && t != "all" {
-		n, err := strconv.Atoi(t)
-		if err != nil {
-			return cerrdefs.ErrInvalidArgument.WithMessage("invalid tail: " + t)
-		}
+	if n, err := strconv.Atoi(r.Form.Get("tail")); err == nil {
 		tail = n
 	}
 	o := ctr.LogsOptions{
 		Stdout: httputils.BoolValue(r, "stdout"), Stderr: httputils.BoolValue(r, "stderr"),
 		Follow: httputils.BoolValue(r, "follow"), Timestamps: httputils.BoolValue(r, "timestamps"),
-		Since: since, Until: until, Tail: tail,
+		Details: httputils.BoolValue(r, "details"),
+		Since:   since, Until: until, Tail: tail,
 	}
 	flusher, _ := w.(http.Flusher)
 	flush := func() {

@@ -1,0 +1,162 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Logging drivers and their options (issue 11 item 5).
+
+// TestLogDriverValidation: what dockerd refuses at create, with its
+// words, creates nothing; what it finds wrong only at start (json-file's
+// and local's values) fails the start with "failed to initialize logging
+// driver", the container left created.
+func TestLogDriverValidation(t *testing.T) {
+	busybox(t)
+	a := env.d.api()
+	c := cli(t, "docker")
+	before := len(lines(c.ok("ps", "-aq").Stdout))
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--log-driver", "bogus"}, `error looking up logging plugin bogus: plugin "bogus" not found`},
+		{[]string{"--log-opt", "foo=bar"}, "unknown log opt 'foo' for json-file log driver"},
+		{[]string{"--log-opt", "mode=bogus"}, "logger: logging mode not supported: bogus"},
+		{[]string{"--log-opt", "max-buffer-size=4m"}, "logger: max-buffer-size option is only supported with 'mode=non-blocking'"},
+		{[]string{"--log-opt", "mode=non-blocking", "--log-opt", "max-buffer-size=bogus"}, "error parsing option max-buffer-size: invalid size: 'bogus'"},
+		{[]string{"--log-opt", "cache-disabled=maybe"}, "invalid value for option cache-disabled: maybe"},
+		{[]string{"--log-driver", "local", "--log-opt", "foo=bar"}, "unknown log opt 'foo' for log driver local"},
+		{[]string{"--log-driver", "syslog", "--log-opt", "foo=bar"}, "unknown log opt 'foo' for syslog log driver"},
+		{[]string{"--log-driver", "syslog", "--log-opt", "syslog-address=bogus://x"}, "syslog-address should be in form proto://address, got bogus://x"},
+		{[]string{"--log-driver", "syslog", "--log-opt", "syslog-format=bogus"}, "Invalid syslog format"},
+		{[]string{"--log-driver", "syslog", "--log-opt", "syslog-facility=bogus"}, "invalid syslog facility"},
+		{[]string{"--log-driver", "fluentd", "--log-opt", "foo=bar"}, "unknown log opt 'foo' for fluentd log driver"},
+		{[]string{"--log-driver", "fluentd", "--log-opt", "fluentd-address=bogus://x"}, `invalid fluentd-address bogus://x: strconv.Atoi: parsing "//x": invalid syntax`},
+		{[]string{"--log-driver", "gelf"}, "gelf-address is a required parameter"},
+		{[]string{"--log-driver", "gelf", "--log-opt", "gelf-address=udp://127.0.0.1:1", "--log-opt", "foo=bar"}, `unknown log opt "foo" for gelf log driver`},
+		{[]string{"--log-driver", "gelf", "--log-opt", "gelf-address=http://127.0.0.1:1"}, "gelf-address should be in form proto://address, got http://127.0.0.1:1"},
+		{[]string{"--log-driver", "gelf", "--log-opt", "gelf-address=udp://127.0.0.1:1", "--log-opt", "gelf-compression-type=bogus"}, `unknown value "bogus" for log opt "gelf-compression-type" for gelf log driver`},
+		{[]string{"--log-driver", "journald", "--log-opt", "foo=bar"}, "unknown log opt 'foo' for journald log driver"},
+	} {
+		args := append(append([]string{"create"}, tc.args...), "busybox", "true")
+		c.fail(args, "Error response from daemon: "+tc.msg)
+	}
+	if n := len(lines(c.ok("ps", "-aq").Stdout)); n != before {
+		t.Errorf("refused creates left containers: %d, want %d", n, before)
+	}
+
+	// Found at start.
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--log-opt", "max-size=bogus"}, "failed to initialize logging driver: invalid size: 'bogus'"},
+		{[]string{"--log-opt", "max-size=-1"}, "failed to initialize logging driver: invalid size: '-1'"},
+		{[]string{"--log-opt", "max-file=0"}, "failed to initialize logging driver: max-file cannot be less than 1"},
+		{[]string{"--log-opt", "max-file=x"}, `failed to initialize logging driver: strconv.Atoi: parsing "x": invalid syntax`},
+		{[]string{"--log-opt", "compress=true"}, "failed to initialize logging driver: compress cannot be true when max-file is less than 2 or max-size is not set"},
+		{[]string{"--log-driver", "local", "--log-opt", "max-size=bogus"}, "failed to initialize logging driver: invalid value for max-size: bogus: invalid size: 'bogus'"},
+		{[]string{"--log-driver", "local", "--log-opt", "max-file=1"}, "failed to initialize logging driver: compression cannot be enabled when max file count is 1"},
+	} {
+		name := ctrName(t, "logbad")
+		c.ok(append(append([]string{"create", "--name", name}, tc.args...), "busybox", "true")...)
+		c.fail([]string{"start", name}, "Error response from daemon: "+tc.msg)
+		ct := inspectCtr(t, a, name)
+		if ct.State.Status != "created" || !strings.Contains(ct.State.Error, tc.msg) {
+			t.Errorf("%v: after the failed start: status %q error %q, want created and %q", tc.args, ct.State.Status, ct.State.Error, tc.msg)
+		}
+	}
+}
+
+// TestLogDriverNone: no log file, nothing to read (501), LogPath empty;
+// the output still reaches an attached client.
+func TestLogDriverNone(t *testing.T) {
+	busybox(t)
+	a := env.d.api()
+	c := cli(t, "docker")
+	name := ctrName(t, "lognone")
+	r := c.ok("run", "--name", name, "--log-driver", "none", "busybox", "echo", "hi-none")
+	if r.Stdout != "hi-none\n" {
+		t.Errorf("attached output %q, want hi-none", r.Stdout)
+	}
+	c.fail([]string{"logs", name}, "configured logging driver does not support reading")
+	ct := inspectCtr(t, a, name)
+	a.call(t, "GET", "/containers/"+ct.ID+"/logs?stdout=1", nil, nil).wantError(t, 501, "configured logging driver does not support reading")
+	if ct.LogPath != "" || ct.HostConfig.LogConfig.Type != "none" {
+		t.Errorf("LogPath %q, LogConfig %+v; want none and no path", ct.LogPath, ct.HostConfig.LogConfig)
+	}
+	dir := filepath.Join(env.d.dataRoot, "containers", ct.ID)
+	if des, err := os.ReadDir(dir); err == nil {
+		for _, de := range des {
+			if strings.HasSuffix(de.Name(), ".log") {
+				t.Errorf("--log-driver none: %s was written", de.Name())
+			}
+		}
+	}
+}
+
+// TestLogsTailAndDetails (issue 14 item 8): a tail that is no number
+// means all; --details puts the attributes the labels/env options name
+// before each line (a space alone when there are none).
+func TestLogsTailAndDetails(t *testing.T) {
+	busybox(t)
+	c := cli(t, "docker")
+	name := ctrName(t, "logdet")
+	c.ok("run", "--name", name, "--label", "a=b c", "--label", "z=y", "-e", "E1=v1",
+		"--log-opt", "labels=a,missing", "--log-opt", "env=E1", "--log-opt", "tag={{.Name}}",
+		"busybox", "sh", "-c", "echo one; echo two")
+	if r := c.ok("logs", "--tail", "random", name); r.Stdout != "one\ntwo\n" {
+		t.Errorf("logs --tail random: %q, want every line", r.Stdout)
+	}
+	want := "E1=v1,a=b+c,tag=" + name + " one\n" + "E1=v1,a=b+c,tag=" + name + " two\n"
+	if r := c.ok("logs", "--details", name); r.Stdout != want {
+		t.Errorf("logs --details: %q, want %q", r.Stdout, want)
+	}
+	plain := ctrName(t, "logdet")
+	c.ok("run", "--name", plain, "busybox", "echo", "x")
+	if r := c.ok("logs", "--details", plain); r.Stdout != " x\n" {
+		t.Errorf("logs --details without attributes: %q, want \" x\\n\"", r.Stdout)
+	}
+}
+
+// TestLogDefaultsFromDaemonConfig: daemon.json's log-driver and log-opts
+// are every container's default; inspect shows them merged; options of
+// another driver stay out, a container's own win.
+func TestLogDefaultsFromDaemonConfig(t *testing.T) {
+	requireEnv(t)
+	d := startTestDaemon(t, env.target, daemonOpts{mirror: true, config: `{"log-driver":"json-file","log-opts":{"max-size":"1k","max-file":"2"}}`})
+	a := d.api()
+	ensureImage(t, a, "busybox:latest")
+	c := cliFor(t, "docker", d)
+	name := "logdef-" + uniq()
+	c.ok("run", "--name", name, "busybox", "sh", "-c", "i=0; while [ $i -lt 100 ]; do echo line-$i-padding-padding-padding; i=$((i+1)); done")
+	ct := inspectCtr(t, a, name)
+	lc := ct.HostConfig.LogConfig
+	if lc.Type != "json-file" || lc.Config["max-size"] != "1k" || lc.Config["max-file"] != "2" {
+		t.Errorf("LogConfig %+v, want json-file with the daemon's max-size 1k, max-file 2", lc)
+	}
+	if _, err := os.Stat(ct.LogPath + ".1"); err != nil {
+		t.Errorf("the daemon's max-size did not rotate the log: %v", err)
+	}
+	if _, err := os.Stat(ct.LogPath + ".2"); err == nil {
+		t.Errorf("max-file 2 kept a third file")
+	}
+	own := "logdef-" + uniq()
+	c.ok("create", "--name", own, "--log-opt", "max-size=5k", "busybox", "true")
+	if lc := inspectCtr(t, a, own).HostConfig.LogConfig; lc.Config["max-size"] != "5k" || lc.Config["max-file"] != "2" {
+		t.Errorf("own max-size: LogConfig %+v, want 5k and the default max-file 2", lc)
+	}
+	other := "logdef-" + uniq()
+	c.ok("create", "--name", other, "--log-driver", "local", "busybox", "true")
+	if lc := inspectCtr(t, a, other).HostConfig.LogConfig; lc.Type != "local" || len(lc.Config) != 0 {
+		t.Errorf("another driver: LogConfig %+v, want local with no options", lc)
+	}
+	var info struct{ LoggingDriver string }
+	a.call(t, "GET", "/info", nil, nil).wantStatus(t, 200).decode(t, &info)
+	if info.LoggingDriver != "json-file" {
+		t.Errorf("info LoggingDriver %q", info.LoggingDriver)
+	}
+}
