@@ -13,7 +13,6 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 
 	"github.com/berth/berth/runtime/shim"
-	"github.com/berth/berth/snapshot"
 )
 
 // Unreadable records (issue 12, item 11). A container directory whose
@@ -87,8 +86,9 @@ func (s *Service) removeCorrupt(ctx context.Context, id string, o RemoveOptions)
 	ctx = context.WithoutCancel(ctx)
 	release := s.HoldRootfs(id)
 	defer release()
-	_ = snapshot.Unmount(s.rootfs(id))
-	_ = os.RemoveAll(stateDir)
+	if err := s.clearStateDir(id); err != nil {
+		s.log.Warn("remove state directory", "id", id, "err", err)
+	}
 	if err := s.cfg.Snapshots.RemoveContainer(ctx, id); err != nil && !errors.Is(err, cerrdefs.ErrNotFound) {
 		s.log.Warn("remove writable layer", "id", id, "err", err)
 	}

@@ -14,6 +14,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 
+	"github.com/berth/berth/internal/mountutil"
 	"github.com/berth/berth/runtime/shim"
 	"github.com/berth/berth/snapshot"
 )
@@ -91,7 +92,11 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	if err := shim.WaitGone(stateDir, c.ID, 10*time.Second); err != nil {
 		return err
 	}
-	_ = os.RemoveAll(stateDir)
+	// The root filesystem may still be mounted there (a start or a
+	// berthd cut short by a crash): it is unmounted, never removed through.
+	if err := s.clearStateDir(c.ID); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(rootfs, 0o700); err != nil {
 		return err
 	}
@@ -301,6 +306,7 @@ func (s *Service) handleExit(c *Container, st *shim.ExitStatus) {
 	}
 	c.mu.Lock()
 	c.State.Running, c.State.Paused, c.State.Restarting = false, false, false
+	c.CommitPaused = false
 	c.State.Pid = 0
 	c.State.ExitCode = st.ExitCode
 	c.State.OOMKilled = st.OOMKilled
@@ -656,11 +662,12 @@ func (s *Service) Remove(ctx context.Context, idOrName string, o RemoveOptions) 
 	// A cp or export in progress finishes first.
 	release := s.HoldRootfs(c.ID)
 	defer release()
-	_ = snapshot.Unmount(s.rootfs(c.ID))
 	// The shim may still be deleting runc's state (it does that after
 	// reporting the exit, off the path of `run --rm`); it needs nothing in
 	// the state directory for that, and finishes on its own.
-	_ = os.RemoveAll(s.stateDir(c.ID))
+	if err := s.clearStateDir(c.ID); err != nil {
+		s.log.Warn("remove state directory", "id", c.ID, "err", err)
+	}
 	if err := s.cfg.Snapshots.RemoveContainer(ctx, c.ID); err != nil && !errors.Is(err, cerrdefs.ErrNotFound) {
 		s.log.Warn("remove writable layer", "id", c.ID, "err", err)
 	}
@@ -729,6 +736,18 @@ func (s *Service) restore(ctx context.Context) (removals, monitors []func(), err
 		}
 		s.byID[c.ID] = c
 		s.byName[c.Name] = c.ID
+		if !c.State.Running {
+			// A start cut short by the crash may have left a shim, a
+			// running container, a mounted root filesystem.
+			switch s.reconcileStopped(ctx, c) {
+			case adopted:
+				cl := s.shimClient(c)
+				monitors = append(monitors, func() { s.monitor(c, cl, nil) })
+				continue
+			case exitRecorded:
+				continue
+			}
+		}
 		if !c.State.Running && !c.State.Restarting {
 			if c.HostConfig.AutoRemove {
 				// A --rm container that is not running (berthd or the host
@@ -740,6 +759,7 @@ func (s *Service) restore(ctx context.Context) (removals, monitors []func(), err
 		}
 		cl := s.shimClient(c)
 		if c.State.Running && cl.Alive(ctx) {
+			s.thawCommitPause(ctx, c)
 			monitors = append(monitors, func() { s.monitor(c, cl, nil) })
 			continue
 		}
@@ -751,4 +771,96 @@ func (s *Service) restore(ctx context.Context) (removals, monitors []func(), err
 		s.handleExit(c, st)
 	}
 	return removals, monitors, nil
+}
+
+// reconcileStopped brings a record that says the container is not running
+// in line with what a crash may have left (issue 13 items 1 and 2): a
+// start cut short leaves a shim, perhaps a container that runs, its root
+// filesystem mounted, its network set up. A container that runs is
+// adopted: recorded running with its PID, for the caller to watch. A
+// shim still waiting to be asked to start is ended. A
+// container that ran and exited while berthd was away gets its exit
+// recorded (and its restart policy applied). Whatever the outcome, a
+// container that does not run keeps no mounted root filesystem. Called by
+// restore, before anything is served, for every record not running.
+func (s *Service) reconcileStopped(ctx context.Context, c *Container) reconciled {
+	stateDir := s.stateDir(c.ID)
+	if _, err := os.Stat(stateDir); err != nil {
+		return asRecorded
+	}
+	cl := s.shimClient(c)
+	var exit *shim.ExitStatus
+	if cl.Alive(ctx) {
+		resp, err := s.settledState(ctx, cl)
+		switch {
+		case err != nil:
+			s.log.Warn("restore: a shim of a stopped container does not answer; ending it", "id", c.ID, "err", err)
+			shim.Abort(stateDir, c.ID)
+		case resp.Exit != nil:
+			exit = resp.Exit
+		case resp.Pid > 0:
+			c.mu.Lock()
+			c.State = State{Status: container.StateRunning, Running: true, Pid: resp.Pid, StartedAt: time.Now().UTC(), FinishedAt: c.State.FinishedAt}
+			c.HasBeenStarted = true
+			c.ManuallyStopped = false
+			if err := c.save(s.dir(c.ID)); err != nil {
+				s.log.Warn("restore: save the adopted container", "id", c.ID, "err", err)
+			}
+			c.mu.Unlock()
+			s.log.Info("restore: adopted a container started while berthd went down", "id", c.ID, "pid", resp.Pid)
+			return adopted
+		default:
+			// Spawned, never asked to start: it would wait forever.
+			shim.Abort(stateDir, c.ID)
+		}
+	} else if st, err := shim.ReadExit(stateDir); err == nil {
+		exit = st
+	}
+	c.mu.Lock()
+	ranSince := exit != nil && exit.Pid > 0 && exit.ExitedAt.After(c.State.FinishedAt) && exit.ExitedAt.After(c.State.StartedAt)
+	if ranSince {
+		// handleExit computes the run's length from StartedAt.
+		c.State.StartedAt = exit.ExitedAt
+		c.HasBeenStarted = true
+	}
+	c.mu.Unlock()
+	if ranSince {
+		s.log.Info("restore: a container started and exited while berthd was down", "id", c.ID, "exitCode", exit.ExitCode)
+		s.handleExit(c, exit)
+		return exitRecorded
+	}
+	if mps, _ := mountutil.MountsUnder(stateDir); len(mps) > 0 {
+		s.log.Info("restore: unmounting the root filesystem of a start cut short", "id", c.ID)
+		if err := s.unmountRootfs(c.ID); err != nil {
+			s.log.Warn("restore: unmount root filesystem", "id", c.ID, "err", err)
+		}
+		s.unmountVolumes(ctx, c)
+	}
+	return asRecorded
+}
+
+// reconciled is what reconcileStopped made of a record.
+type reconciled int
+
+const (
+	asRecorded   reconciled = iota // nothing ran: the record stands
+	adopted                        // the container runs: recorded running, to be watched
+	exitRecorded                   // it ran and exited: recorded (restart policy applied)
+)
+
+// settledState asks a shim its state, waiting out a start under way (runc
+// run) for up to a minute.
+func (s *Service) settledState(ctx context.Context, cl shim.Client) (*shim.Response, error) {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, err := cl.State(ctx)
+		if err != nil || !resp.Starting || time.Now().After(deadline) {
+			return resp, err
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }

@@ -54,6 +54,10 @@ type Response struct {
 	Kind  StartKind   `json:"kind,omitempty"` // of a failed start
 	Pid   int         `json:"pid,omitempty"`
 	Exit  *ExitStatus `json:"exit,omitempty"`
+	// Starting (state): the start was asked for and has not ended yet
+	// (runc run is under way); with neither Pid nor Exit and not
+	// Starting, the shim still waits to be asked.
+	Starting bool `json:"starting,omitempty"`
 }
 
 // StartKind classifies a start the runtime refused, for the exit code

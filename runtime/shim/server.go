@@ -232,7 +232,7 @@ func (s *Server) handle(c net.Conn) {
 		}
 	case "state":
 		s.mu.Lock()
-		resp := Response{Pid: s.pid, Exit: s.exit}
+		resp := Response{Pid: s.pid, Exit: s.exit, Starting: s.started && s.pid == 0 && s.exit == nil}
 		s.mu.Unlock()
 		reply(c, resp)
 		c.Close()
