@@ -89,14 +89,12 @@ func (s *Service) Commit(ctx context.Context, name string, o CommitOptions) (str
 
 	unlock := s.lockRootfs(c.ID, false)
 	defer unlock()
-	c.mu.Lock()
-	running, paused := c.State.Running, c.State.Paused
-	c.mu.Unlock()
-	if running && !paused && o.Pause {
-		if err := s.runc(ctx, "pause", c.ID); err != nil {
-			return "", fmt.Errorf("pause container %s for commit: %w", c.ID, err)
+	if o.Pause {
+		thaw, err := s.pauseForCommit(ctx, c)
+		if err != nil {
+			return "", err
 		}
-		defer func() { _ = s.runc(context.WithoutCancel(ctx), "resume", c.ID) }()
+		defer thaw()
 	}
 	u, err := s.scanUpper(ctx, c)
 	if err != nil {

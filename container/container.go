@@ -80,6 +80,10 @@ type Container struct {
 	// linkHosts are the /etc/hosts lines of the links, found at start
 	// (generateSpec) for writeEtcFiles.
 	linkHosts string
+	// CommitPaused: a commit froze the container (see commitpause.go);
+	// commitPauses counts the commits sharing that pause.
+	CommitPaused bool `json:",omitempty"`
+	commitPauses int
 
 	// changed is closed and replaced on every state change: waiters block
 	// on it instead of polling.

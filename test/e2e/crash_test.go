@@ -43,7 +43,6 @@ func ctrAddrs(t *testing.T, a *apiClient, ref string) netAddrs {
 func TestCrashDuringStartKeepsWritableLayer(t *testing.T) {
 	requireEnv(t)
 	onlyBerth(t, "kill -9 of the daemon in the middle of a start, with berth's runtime gate; dockerd without live-restore kills containers at restart")
-	knownDefect(t, "issue 13 item 1: the next start removes the state directory recursively through the still-mounted overlay")
 	g := newRuncGate(t)
 	b := startTestDaemon(t, "berth", daemonOpts{mirror: true, args: g.runtimeArgs()})
 	a := b.api()
@@ -93,7 +92,6 @@ func TestCrashDuringStartKeepsWritableLayer(t *testing.T) {
 func TestCrashDuringStartAdoptsRunningContainer(t *testing.T) {
 	requireEnv(t)
 	onlyBerth(t, "kill -9 of the daemon in the middle of a start, with berth's runtime gate")
-	knownDefect(t, "issue 13 item 2: a container started during the crash stays recorded as created, its shim ignored, its IP handed out again")
 	g := newRuncGate(t)
 	b := startTestDaemon(t, "berth", daemonOpts{mirror: true, args: g.runtimeArgs()})
 	a := b.api()
@@ -163,7 +161,6 @@ func TestCrashDuringStartAdoptsRunningContainer(t *testing.T) {
 func TestCrashDuringCommitThaws(t *testing.T) {
 	requireEnv(t)
 	onlyBerth(t, "kill -9 of the daemon in the middle of a commit, with berth's runtime gate")
-	knownDefect(t, "issue 13 item 3: the pause of a commit cut short by a crash is never undone")
 	g := newRuncGate(t)
 	b := startTestDaemon(t, "berth", daemonOpts{mirror: true, args: g.runtimeArgs()})
 	a := b.api()
