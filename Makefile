@@ -9,7 +9,7 @@ E2E_TIMEOUT ?= 30m
 # hack/deps.sh installs staticcheck (STATICCHECK_VERSION) into $(go env GOPATH)/bin.
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: all build deps quickstart test unit e2e e2e-docker bench bench-pull lint clean registries clients-deps test-clients test-clients-quick crashloop crashloop-docker
+.PHONY: all build deps quickstart test unit fuzz e2e e2e-docker bench bench-pull lint clean registries clients-deps test-clients test-clients-quick crashloop crashloop-docker
 
 all: build
 
@@ -34,11 +34,25 @@ quickstart: deps build registries
 # runc and a real registry, then the quick part of the real-client tier.
 test: deps lint build registries
 	$(GO) test -race -count=1 ./...
+	$(MAKE) fuzz FUZZTIME=5s
 	$(MAKE) e2e
 	$(MAKE) test-clients-quick
 
 unit:
 	$(GO) test -race -count=1 ./...
+
+# Fuzz targets for the parsers that face untrusted input (issue 12 item
+# 12), each FUZZTIME long (`make test` runs each for 5 s); their seed
+# corpora are in the targets, plain `go test` runs the seeds. A crasher
+# lands in the package's testdata/fuzz/ and fails `go test` until fixed.
+FUZZTIME ?= 5m
+FUZZ_TARGETS := ./archive:FuzzUnpackLayer ./image:FuzzManifestConfig ./image:FuzzParseReference \
+	./filters:FuzzParse ./runtime/shim:FuzzProtocol ./internal/stdcopy:FuzzReadFrame
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t%%:*} $${t##*:} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t##*:}\$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
 
 e2e: build
 	BERTH_E2E_TARGET=berth $(GO) test -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/ -args -target=berth
