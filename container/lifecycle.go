@@ -150,6 +150,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		}
 	}
 	shimOpts.LogPath, shimOpts.LogMaxSize, shimOpts.LogMaxFiles, shimOpts.LogAttrs = lp.Path, lp.Limits.MaxSize, lp.Limits.MaxFiles, lp.Attrs
+	shimOpts.LogRemote = lp.Remote
 	type spawned struct {
 		cl  shim.Client
 		err error
@@ -249,6 +250,11 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 // startError words a failed start as Docker does; it is of class invalid
 // argument (400), as dockerd's.
 func startError(err error) error {
+	var se *shim.StartError
+	if errors.As(err, &se) && se.Kind == shim.StartLogging {
+		// The log driver's words, as dockerd's (a 500 there).
+		return errors.New(se.Msg)
+	}
 	msg := strings.TrimPrefix(err.Error(), "runc run failed: ")
 	if startExitCode(err) == 127 {
 		msg = "failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: " + msg + ": unknown"

@@ -25,6 +25,8 @@ type logPlan struct {
 	Limits logger.FileLimits
 	// Attrs go with every json-file entry (labels, env, tag options).
 	Attrs map[string]string
+	// Remote is the remote driver the shim sends to, if any.
+	Remote *logger.Remote
 }
 
 // logInfo is what the log drivers know of c. Call with c.mu held.
@@ -79,6 +81,18 @@ func (s *Service) logSetup(c *Container) (logPlan, error) {
 			err = errors.New("journald is not enabled on this host")
 			break
 		}
+		info := s.logInfo(c)
+		r := &logger.Remote{
+			Driver: lc.Type, Opts: lc.Config, ContainerID: c.ID, ContainerName: c.Name,
+			ImageID: info.ContainerImageID, ImageName: info.ContainerImageName, Command: info.Command(), Created: c.Created,
+		}
+		if r.Tag, err = info.Tag(logger.DefaultTag); err != nil {
+			break
+		}
+		if r.Extra, err = info.ExtraAttributes(nil); err != nil {
+			break
+		}
+		p.Remote = r
 		if !logger.CacheEnabled(lc.Config) {
 			return p, nil
 		}

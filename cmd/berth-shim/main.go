@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/berth/berth/container/logger"
 	"github.com/berth/berth/runtime/shim"
 )
 
@@ -102,6 +103,10 @@ func main() {
 	flag.StringVar(&o.LogPath, "log-path", "", "json-file log path")
 	flag.Int64Var(&o.LogMaxSize, "log-max-size", 0, "rotate the log past this many bytes (0 = never)")
 	flag.IntVar(&maxFiles, "log-max-files", 1, "log files to keep")
+	flag.Func("log-remote", "remote log driver configuration (JSON)", func(v string) error {
+		o.LogRemote = &logger.Remote{}
+		return json.Unmarshal([]byte(v), o.LogRemote)
+	})
 	flag.Func("log-attr", "key=value attribute of every log entry (repeatable)", func(v string) error {
 		k, val, _ := strings.Cut(v, "=")
 		if o.LogAttrs == nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"time"
 
 	units "github.com/docker/go-units"
 )
@@ -315,4 +316,37 @@ const JournalSocket = "/run/systemd/journal/socket"
 func JournalAvailable() bool {
 	_, err := os.Stat(JournalSocket)
 	return err == nil
+}
+
+// Remote is what the shim needs to send a container's log to a remote
+// driver (syslog, fluentd, gelf, journald): the options (parsed again in
+// the shim with the functions above) and what berthd rendered from the
+// container (the tag, the labels/env attributes, its names).
+type Remote struct {
+	Driver        string            `json:"driver"`
+	Opts          map[string]string `json:"opts,omitempty"`
+	Tag           string            `json:"tag"`
+	Extra         map[string]string `json:"extra,omitempty"`
+	ContainerID   string            `json:"containerID"`
+	ContainerName string            `json:"containerName"` // with its leading '/'
+	ImageID       string            `json:"imageID"`
+	ImageName     string            `json:"imageName"`
+	Command       string            `json:"command"`
+	Created       time.Time         `json:"created"`
+}
+
+// BufferSize is how many bytes of log entries wait for a remote endpoint
+// before newer ones are dropped: max-buffer-size with mode=non-blocking
+// (default 1 MB, as dockerd's ring), else 16 MB. berth never lets a slow
+// or dead endpoint stall a container's output, in either mode.
+func (r *Remote) BufferSize() int64 {
+	if r.Opts["mode"] == ModeNonBlocking {
+		if v, ok := r.Opts["max-buffer-size"]; ok {
+			if n, err := units.RAMInBytes(v); err == nil && n > 0 {
+				return n
+			}
+		}
+		return 1e6
+	}
+	return 16 << 20
 }

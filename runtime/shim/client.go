@@ -213,6 +213,13 @@ func Spawn(ctx context.Context, shimPath string, o Options) (Client, error) {
 		"--log-path", o.LogPath, "--log-max-size", strconv.FormatInt(o.LogMaxSize, 10),
 		"--log-max-files", strconv.Itoa(o.LogMaxFiles),
 	}
+	if o.LogRemote != nil {
+		b, err := json.Marshal(o.LogRemote)
+		if err != nil {
+			return Client{}, err
+		}
+		args = append(args, "--log-remote", string(b))
+	}
 	for k, v := range o.LogAttrs {
 		args = append(args, "--log-attr", k+"="+v)
 	}

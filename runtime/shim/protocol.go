@@ -72,6 +72,10 @@ const (
 	StartNotFound StartKind = "not-found"
 	// StartPermission: the executable cannot be run: exit code 126.
 	StartPermission StartKind = "permission"
+	// StartLogging: the log driver's endpoint could not be reached
+	// ("failed to initialize logging driver: ..."): exit code 128,
+	// the message as is.
+	StartLogging StartKind = "logging"
 )
 
 // ExitStatus is how a container ended; the shim writes it to exit.json.

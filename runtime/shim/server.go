@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/container/logger"
+	"github.com/berth/berth/container/logger/remote"
 	"github.com/berth/berth/internal/osutil"
 	"github.com/berth/berth/internal/stdcopy"
 )
@@ -36,7 +37,11 @@ type Options struct {
 	LogMaxFiles int
 	// LogAttrs go with every log entry (the json-file driver's labels,
 	// env and tag options), for `docker logs --details`.
-	LogAttrs  map[string]string `json:",omitempty"`
+	LogAttrs map[string]string `json:",omitempty"`
+	// LogRemote, when set, is a remote driver the output goes to as well
+	// (the log file above is then its local cache), through a queue that
+	// never holds the container up.
+	LogRemote *logger.Remote `json:",omitempty"`
 	Tty       bool
 	OpenStdin bool
 	StdinOnce bool
@@ -75,7 +80,8 @@ type Server struct {
 	errR    *os.File
 	ctrFds  []*os.File // handed to runc, closed after it starts
 
-	logw *logger.Writer
+	logw   *logger.Writer
+	remote *remote.Queue // set by start, before the output flows
 
 	mu        sync.Mutex
 	subs      map[*subscriber]struct{}
@@ -287,6 +293,17 @@ func (s *Server) start() (int, error) {
 	s.started = true
 	s.mu.Unlock()
 	defer close(s.startDone)
+	if r := s.opts.LogRemote; r != nil {
+		// As dockerd: the driver connects before the container runs, and
+		// an endpoint that refuses fails the start.
+		snd, err := remote.Dial(r)
+		if err != nil {
+			return 0, s.failStart(&StartError{Msg: "failed to initialize logging driver: " + err.Error(), Kind: StartLogging})
+		}
+		s.remote = remote.NewQueue(snd, r.BufferSize(), func(m string) {
+			_, _ = os.Stderr.WriteString("berth-shim: " + r.Driver + ": " + m + "\n")
+		})
+	}
 
 	pidFile := filepath.Join(s.opts.StateDir, PidName)
 	args := []string{"--root", s.opts.RuntimeRoot, "run", "--detach", "--bundle", s.opts.Bundle, "--pid-file", pidFile}
@@ -436,8 +453,13 @@ func (s *Server) startIO() {
 func (s *Server) pump(r *os.File, stream byte, name string) {
 	defer s.ioDone.Done()
 	var split *logger.LineSplitter
-	if s.logw != nil {
+	switch {
+	case s.logw != nil && s.remote != nil:
+		split = &logger.LineSplitter{Stream: name, Emit: func(e logger.Entry) { _ = s.logw.Write(e); s.remote.Log(e) }}
+	case s.logw != nil:
 		split = &logger.LineSplitter{Stream: name, Emit: func(e logger.Entry) { _ = s.logw.Write(e) }}
+	case s.remote != nil:
+		split = &logger.LineSplitter{Stream: name, Emit: s.remote.Log}
 	}
 	buf := make([]byte, 32*1024)
 	for {
@@ -642,6 +664,9 @@ func (s *Server) finish(st *ExitStatus) {
 	s.replies.wait(2 * time.Second)
 	if s.logw != nil {
 		_ = s.logw.Close()
+	}
+	if s.remote != nil {
+		_ = s.remote.Close(2 * time.Second)
 	}
 	// Remove runc's state and the container's cgroups: by hand when that
 	// is certain to be what `runc delete` would do, else by runc.
