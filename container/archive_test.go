@@ -86,7 +86,7 @@ func newXEnv(t *testing.T) *xEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss, err := snapshot.NewStore(filepath.Join(root, "snap"))
+	ss, err := snapshot.NewStore(filepath.Join(root, "snap"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,7 @@ func newTestEnv(t *testing.T) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss, err := snapshot.NewStore(filepath.Join(root, "snapshots"))
+	ss, err := snapshot.NewStore(filepath.Join(root, "snapshots"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ func newCommitService(t *testing.T) *Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss, err := snapshot.NewStore(filepath.Join(root, "snapshots"))
+	ss, err := snapshot.NewStore(filepath.Join(root, "snapshots"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

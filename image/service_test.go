@@ -76,7 +76,7 @@ func newEnv(t *testing.T, handler func(http.Handler) http.Handler) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss, err := snapshot.NewStore(filepath.Join(root, "snapshots"))
+	ss, err := snapshot.NewStore(filepath.Join(root, "snapshots"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,15 +3,14 @@ package snapshot
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"hash"
 	"io"
 	"os"
-	"path/filepath"
+	"strconv"
 	"sync"
 
-	"github.com/berth/berth/internal/osutil"
+	"github.com/containerd/containerd/v2/core/snapshots"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -28,8 +27,10 @@ var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<
 
 // Apply unpacks the uncompressed layer tar stream r as a new layer with the
 // given diff ID on top of parent (a chain ID, or "" for a base layer) and
-// returns it. The parent layer need not exist: each layer's directory holds
-// only its own files, so layers can be applied in any order and in parallel.
+// returns it. The parent layer need not exist yet: Apply unpacks into a
+// snapshot of its own and, once done, waits for the parent to be committed
+// (by a parallel Apply) before committing on top of it, so layers can be
+// unpacked in any order and in parallel; cancel ctx to stop the wait.
 //
 // Apply reads r to EOF and checks that its digest equals diffID; if not, or if
 // the stream is truncated or corrupt, or ctx is cancelled, it returns an error
@@ -74,7 +75,8 @@ func (s *Store) Apply(ctx context.Context, parent, diffID digest.Digest, r io.Re
 		return Layer{}, err
 	}
 
-	tmp, err := os.MkdirTemp(s.tmpDir(), "apply-")
+	key := randomKey(applyPrefix)
+	mounts, err := s.sn.Prepare(ctx, key, "")
 	if err != nil {
 		return Layer{}, err
 	}
@@ -82,11 +84,14 @@ func (s *Store) Apply(ctx context.Context, parent, diffID digest.Digest, r io.Re
 	defer func() {
 		// Runs whatever the context says: cleanup must survive cancellation.
 		if !committed {
-			os.RemoveAll(tmp)
+			_ = s.sn.Remove(context.WithoutCancel(ctx), key)
 		}
 	}()
-	diffDir := filepath.Join(tmp, "diff")
-	if err := mkdirMode(diffDir, 0o755); err != nil {
+	if len(mounts) != 1 || mounts[0].Type != "bind" {
+		return Layer{}, fmt.Errorf("apply layer %s: unexpected mounts %v: %w", diffID, mounts, cerrdefs.ErrInternal)
+	}
+	diffDir := mounts[0].Source
+	if err := os.Chmod(diffDir, 0o755); err != nil { // whatever the umask
 		return Layer{}, err
 	}
 	size, err := archive.UnpackLayer(ctx, diffDir, hr)
@@ -99,39 +104,33 @@ func (s *Store) Apply(ctx context.Context, parent, diffID digest.Digest, r io.Re
 	if err := hr.verify(diffID); err != nil {
 		return Layer{}, err
 	}
-
-	l := Layer{ChainID: chainID, DiffID: diffID, Parent: parent, Size: size}
-	meta, err := json.Marshal(l)
-	if err != nil {
-		return Layer{}, err
-	}
-	if err := os.WriteFile(filepath.Join(tmp, metadataFile), meta, 0o600); err != nil {
-		return Layer{}, err
-	}
 	// Durability: rather than fsync every unpacked file (one journal commit
 	// each, which dominates the cost of unpacking many small files), flush
 	// the whole filesystem once with syncfs(2). That writes back every file
-	// of the layer and layer.json together; only then is the directory
-	// renamed into layers/, and the rename itself is made durable by
-	// fsyncing layers/. After a crash a layer is therefore either absent or
-	// complete. syncfs also flushes unrelated dirty data on the same
-	// filesystem, which costs time but not correctness; since Linux 5.8 it
-	// reports writeback errors.
-	if err := syncFS(tmp); err != nil {
+	// of the layer; only then is the snapshot committed, in a bbolt
+	// transaction that is itself synced. After a crash a layer is therefore
+	// either absent (its apply- snapshot is removed at start) or complete.
+	// syncfs also flushes unrelated dirty data on the same filesystem,
+	// which costs time but not correctness; since Linux 5.8 it reports
+	// writeback errors.
+	if err := syncFS(diffDir); err != nil {
 		return Layer{}, fmt.Errorf("apply layer %s: sync: %w", diffID, err)
+	}
+	if parent != "" {
+		if err := s.waitLayer(ctx, parent); err != nil {
+			return Layer{}, fmt.Errorf("apply layer %s: %w", diffID, err)
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return Layer{}, err
 	}
-	if err := os.Rename(tmp, s.layerDir(chainID)); err != nil {
-		return Layer{}, fmt.Errorf("apply layer %s: %w", diffID, err)
+	labels := map[string]string{labelDiffID: diffID.String(), labelSize: strconv.FormatInt(size, 10)}
+	if err := s.sn.Commit(ctx, chainID.String(), key, snapshots.WithParent(parent.String()), snapshots.WithLabels(labels)); err != nil {
+		return Layer{}, mapErr(fmt.Errorf("apply layer %s: %w", diffID, err))
 	}
 	committed = true
-	if err := osutil.SyncDir(s.layersDir()); err != nil {
-		return Layer{}, err
-	}
-	l.Dir = filepath.Join(s.layerDir(chainID), "diff")
-	return l, nil
+	s.notifyCommitted()
+	return s.Get(ctx, chainID)
 }
 
 func syncFS(dir string) error {
@@ -168,12 +167,4 @@ func (h *hashingReader) verify(want digest.Digest) error {
 		return fmt.Errorf("layer digest mismatch: expected %s, got %s: %w", want, got, cerrdefs.ErrInvalidArgument)
 	}
 	return nil
-}
-
-// mkdirMode creates dir with exactly mode, whatever the process umask.
-func mkdirMode(dir string, mode os.FileMode) error {
-	if err := os.Mkdir(dir, mode); err != nil {
-		return err
-	}
-	return os.Chmod(dir, mode)
 }

@@ -2,10 +2,6 @@ package snapshot
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -15,9 +11,9 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 
-	"github.com/berth/berth/internal/osutil"
+	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/containerd/containerd/v2/core/snapshots"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -99,13 +95,6 @@ func Unmount(target string) error {
 	return nil
 }
 
-type containerMeta struct {
-	// Chain lists the layers' chain IDs from the top (the parent) down.
-	Chain []digest.Digest `json:"chain"`
-	// Ephemeral snapshots are never synced to disk (PrepareEphemeral).
-	Ephemeral bool `json:"ephemeral,omitempty"`
-}
-
 var validKey = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 
 func checkKey(key string) error {
@@ -115,138 +104,126 @@ func checkKey(key string) error {
 	return nil
 }
 
-func (s *Store) containerDir(key string) string { return filepath.Join(s.containersDir(), key) }
-
 // Prepare creates the writable snapshot key on top of the layer
 // parentChainID ("" for an empty root filesystem) and returns how to mount
-// it. The parent and every layer below it must exist (else
-// cerrdefs.ErrNotFound); an existing key is cerrdefs.ErrConflict. The mount's
-// lowerdirs list the chain from parentChainID down to the base layer.
+// it. The parent must exist (else cerrdefs.ErrNotFound); an existing key is
+// cerrdefs.ErrConflict. The mount's lowerdirs list the chain from
+// parentChainID down to the base layer.
 func (s *Store) Prepare(ctx context.Context, key string, parentChainID digest.Digest) (Mount, error) {
-	return s.prepare(ctx, key, parentChainID, true)
+	return s.prepare(ctx, key, parentChainID, nil)
 }
 
 // PrepareEphemeral is Prepare for a snapshot that need not survive a
-// crash (a `run --rm` container's: a restart removes such a container):
-// nothing is synced to disk. After a crash the snapshot may be missing,
-// partial or left over without its container; RemoveUnused collects
-// leftovers.
+// crash (a `run --rm` container's: a restart removes such a container).
+// RemoveUnused collects leftovers.
 func (s *Store) PrepareEphemeral(ctx context.Context, key string, parentChainID digest.Digest) (Mount, error) {
-	return s.prepare(ctx, key, parentChainID, false)
+	return s.prepare(ctx, key, parentChainID, map[string]string{labelEphemeral: "true"})
 }
 
-func (s *Store) prepare(ctx context.Context, key string, parentChainID digest.Digest, durable bool) (Mount, error) {
+func (s *Store) prepare(ctx context.Context, key string, parentChainID digest.Digest, labels map[string]string) (Mount, error) {
 	if err := checkKey(key); err != nil {
 		return Mount{}, err
 	}
-	s.refMu.Lock()
-	defer s.refMu.Unlock()
-
-	var chain []digest.Digest
-	for id := parentChainID; id != ""; {
-		l, err := s.Get(ctx, id)
-		if err != nil {
-			return Mount{}, fmt.Errorf("prepare %s: layer %s: %w", key, id, err)
-		}
-		chain = append(chain, id)
-		id = l.Parent
-	}
-	if _, err := os.Lstat(s.containerDir(key)); err == nil {
-		return Mount{}, fmt.Errorf("snapshot %s already exists: %w", key, cerrdefs.ErrConflict)
-	}
-
-	tmp, err := os.MkdirTemp(s.tmpDir(), "prepare-")
-	if err != nil {
-		return Mount{}, err
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			os.RemoveAll(tmp)
-		}
-	}()
-	for _, d := range []string{"upper", "work"} {
-		// The upper dir's mode becomes the container root's: umask must not matter.
-		if err := mkdirMode(filepath.Join(tmp, d), 0o755); err != nil {
+	var parent string
+	if parentChainID != "" {
+		if err := validDigest(parentChainID, "chain ID"); err != nil {
 			return Mount{}, err
 		}
-	}
-	meta, err := json.Marshal(containerMeta{Chain: chain, Ephemeral: !durable})
-	if err != nil {
-		return Mount{}, err
-	}
-	if err := writeFile(filepath.Join(tmp, "container.json"), meta, durable); err != nil {
-		return Mount{}, err
-	}
-	if durable {
-		if err := osutil.SyncDir(tmp); err != nil {
-			return Mount{}, err
+		if _, err := s.Get(ctx, parentChainID); err != nil {
+			return Mount{}, fmt.Errorf("prepare %s: layer %s: %w", key, parentChainID, err)
 		}
+		parent = parentChainID.String()
 	}
-	if err := os.Rename(tmp, s.containerDir(key)); err != nil {
-		if errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
+	var opts []snapshots.Opt
+	if labels != nil {
+		opts = append(opts, snapshots.WithLabels(labels))
+	}
+	ms, err := s.sn.Prepare(ctx, key, parent, opts...)
+	if err != nil {
+		if cerrdefs.IsAlreadyExists(err) {
 			return Mount{}, fmt.Errorf("snapshot %s already exists: %w", key, cerrdefs.ErrConflict)
 		}
+		return Mount{}, mapErr(err)
+	}
+	m, err := s.convert(key, ms)
+	if err != nil {
+		_ = s.sn.Remove(context.WithoutCancel(ctx), key)
 		return Mount{}, err
 	}
-	committed = true
-	if durable {
-		if err := osutil.SyncDir(s.containersDir()); err != nil {
-			return Mount{}, err
-		}
+	// The upper dir's mode becomes the container root's: umask must not matter.
+	if err := os.Chmod(m.upper(), 0o755); err != nil {
+		_ = s.sn.Remove(context.WithoutCancel(ctx), key)
+		return Mount{}, err
 	}
-	return s.mount(key, chain)
+	return m, nil
+}
+
+// active returns the info of the container snapshot key, or an error of
+// class cerrdefs.ErrNotFound.
+func (s *Store) active(ctx context.Context, key string) (snapshots.Info, error) {
+	if err := ctx.Err(); err != nil {
+		return snapshots.Info{}, err
+	}
+	if err := checkKey(key); err != nil {
+		return snapshots.Info{}, err
+	}
+	info, err := s.sn.Stat(ctx, key)
+	if err == nil && info.Kind != snapshots.KindActive {
+		err = cerrdefs.ErrNotFound
+	}
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return snapshots.Info{}, fmt.Errorf("snapshot %s: %w", key, cerrdefs.ErrNotFound)
+		}
+		return snapshots.Info{}, err
+	}
+	return info, nil
 }
 
 // Mounts returns how to mount the snapshot key again.
 func (s *Store) Mounts(ctx context.Context, key string) (Mount, error) {
-	meta, err := s.readContainer(ctx, key)
+	if _, err := s.active(ctx, key); err != nil {
+		return Mount{}, err
+	}
+	ms, err := s.sn.Mounts(ctx, key)
 	if err != nil {
 		return Mount{}, err
 	}
-	return s.mount(key, meta.Chain)
+	return s.convert(key, ms)
 }
 
 // RemoveContainer deletes the snapshot key and its writable layer. Unmount
 // it first.
 func (s *Store) RemoveContainer(ctx context.Context, key string) error {
-	meta, err := s.readContainer(ctx, key)
-	if err != nil {
+	if _, err := s.active(ctx, key); err != nil {
 		return err
 	}
-	// Out of the way first (tmp/ is emptied at start-up), then deleted.
-	var rnd [8]byte
-	_, _ = rand.Read(rnd[:])
-	trash := filepath.Join(s.tmpDir(), "remove-"+key+"-"+hex.EncodeToString(rnd[:]))
-	s.refMu.Lock()
-	err = os.Rename(s.containerDir(key), trash)
-	s.refMu.Unlock()
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+	if err := s.sn.Remove(ctx, key); err != nil {
+		if cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("snapshot %s: %w", key, cerrdefs.ErrNotFound)
 		}
 		return err
 	}
-	if !meta.Ephemeral {
-		osutil.SyncDir(s.containersDir())
-	}
-	return os.RemoveAll(trash)
+	return nil
 }
 
 // RemoveUnused removes every container snapshot whose key keep rejects:
 // the leftovers of a crash between Prepare and the container's record, or
 // of an ephemeral snapshot. Call it before any other use of the store.
 func (s *Store) RemoveUnused(ctx context.Context, keep func(key string) bool) error {
-	entries, err := os.ReadDir(s.containersDir())
+	var keys []string
+	err := s.walk(ctx, func(ctx context.Context, info snapshots.Info) error {
+		if info.Kind == snapshots.KindActive && checkKey(info.Name) == nil && !strings.HasPrefix(info.Name, applyPrefix) && !keep(info.Name) {
+			keys = append(keys, info.Name)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
 	var errs []error
-	for _, e := range entries {
-		if keep(e.Name()) {
-			continue
-		}
-		if err := s.RemoveContainer(ctx, e.Name()); err != nil && !errors.Is(err, cerrdefs.ErrNotFound) {
+	for _, k := range keys {
+		if err := s.RemoveContainer(ctx, k); err != nil && !errors.Is(err, cerrdefs.ErrNotFound) {
 			errs = append(errs, err)
 		}
 	}
@@ -258,12 +235,13 @@ type inode struct{ dev, ino uint64 }
 // Usage returns the bytes of regular file content in the snapshot's
 // writable layer, counting each hardlinked file once.
 func (s *Store) Usage(ctx context.Context, key string) (int64, error) {
-	if _, err := s.readContainer(ctx, key); err != nil {
+	m, err := s.Mounts(ctx, key)
+	if err != nil {
 		return 0, err
 	}
 	var total int64
 	seen := make(map[inode]bool)
-	err := filepath.WalkDir(filepath.Join(s.containerDir(key), "upper"), func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(m.upper(), func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil // deleted while walking
@@ -293,134 +271,62 @@ func (s *Store) Usage(ctx context.Context, key string) (int64, error) {
 	return total, err
 }
 
-func (s *Store) readContainer(ctx context.Context, key string) (containerMeta, error) {
-	if err := ctx.Err(); err != nil {
-		return containerMeta{}, err
+// upper returns the absolute path of m's writable directory.
+func (m Mount) upper() string {
+	if m.Type == "bind" {
+		return m.Source
 	}
-	if err := checkKey(key); err != nil {
-		return containerMeta{}, err
-	}
-	b, err := os.ReadFile(filepath.Join(s.containerDir(key), "container.json"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return containerMeta{}, fmt.Errorf("snapshot %s: %w", key, cerrdefs.ErrNotFound)
-	}
-	if err != nil {
-		return containerMeta{}, err
-	}
-	var m containerMeta
-	if err := json.Unmarshal(b, &m); err != nil {
-		return containerMeta{}, fmt.Errorf("snapshot %s: corrupt metadata: %v: %w", key, err, cerrdefs.ErrInternal)
-	}
-	return m, nil
+	return m.option("upperdir")
 }
 
-// containerUsing returns the key of a container snapshot whose chain
-// includes chainID, or "". The caller holds refMu.
-func (s *Store) containerUsing(chainID digest.Digest) (string, error) {
-	entries, err := os.ReadDir(s.containersDir())
-	if err != nil {
-		return "", err
-	}
-	for _, e := range entries {
-		m, err := s.readContainer(context.Background(), e.Name())
-		if err != nil {
-			continue // not a complete snapshot
-		}
-		if slices.Contains(m.Chain, chainID) {
-			return e.Name(), nil
+// option returns the value of option k ("upperdir", "workdir"), made
+// absolute when the mount's paths are relative to m.Dir.
+func (m Mount) option(k string) string {
+	for _, o := range m.Options {
+		if v, ok := strings.CutPrefix(o, k+"="); ok {
+			if !filepath.IsAbs(v) && m.Dir != "" {
+				return filepath.Join(m.Dir, v)
+			}
+			return v
 		}
 	}
-	return "", nil
+	return ""
 }
 
-// mount builds the Mount for snapshot key over chain (top layer first). The
-// overlay mount data must fit in one page; when the layers' full paths are
-// too long, it uses the short links under l/ (like Docker's overlay2), and
-// when even those are too long, paths relative to the store's root.
-func (s *Store) mount(key string, chain []digest.Digest) (Mount, error) {
-	cdir := s.containerDir(key)
-	if len(chain) == 0 {
-		return Mount{Type: "bind", Source: filepath.Join(cdir, "upper"), Options: []string{"rbind", "rw"}}, nil
+// convert turns the snapshotter's mounts for key into one Mount. The
+// overlay mount data must fit in one page; when the full paths are too
+// long, the paths are made relative to the snapshots directory, which
+// Mount.Mount makes the working directory (as containerd's mount package
+// does for long lowerdirs).
+func (s *Store) convert(key string, ms []mount.Mount) (Mount, error) {
+	if len(ms) != 1 {
+		return Mount{}, fmt.Errorf("snapshot %s: %d mounts: %w", key, len(ms), cerrdefs.ErrInternal)
 	}
-	build := func(lower func(digest.Digest) string, base string) []string {
-		lowers := make([]string, len(chain))
-		for i, id := range chain {
-			lowers[i] = lower(id)
+	cm := ms[0]
+	m := Mount{Type: cm.Type, Source: cm.Source, Options: cm.Options}
+	if m.Type == "bind" || fitsPage(m.Options) {
+		return m, nil
+	}
+	base := s.snapshotsDir() + "/"
+	rel := func(p string) string { return strings.TrimPrefix(p, base) }
+	opts := make([]string, len(m.Options))
+	for i, o := range m.Options {
+		k, v, _ := strings.Cut(o, "=")
+		switch k {
+		case "lowerdir":
+			parts := strings.Split(v, ":")
+			for j := range parts {
+				parts[j] = rel(parts[j])
+			}
+			o = k + "=" + strings.Join(parts, ":")
+		case "upperdir", "workdir":
+			o = k + "=" + rel(v)
 		}
-		return []string{
-			"lowerdir=" + strings.Join(lowers, ":"),
-			"upperdir=" + filepath.Join(base, "upper"),
-			"workdir=" + filepath.Join(base, "work"),
-			// Layers are shared between mounts; overlayfs' inode index
-			// would tie a layer to the first upper that used it.
-			"index=off",
-			// Keep the upper dir a plain diff that TarDir can export
-			// (no redirect xattrs for renamed dirs, no data-less
-			// metacopy files), whatever the module defaults are.
-			"redirect_dir=off",
-			"metacopy=off",
-		}
+		opts[i] = o
 	}
-
-	opts := build(func(id digest.Digest) string { return filepath.Join(s.layerDir(id), "diff") }, cdir)
-	if fitsPage(opts) {
-		return Mount{Type: "overlay", Source: "overlay", Options: opts}, nil
-	}
-	for _, id := range chain {
-		if err := s.ensureLink(id); err != nil {
-			return Mount{}, err
-		}
-	}
-	opts = build(func(id digest.Digest) string { return filepath.Join(s.linksDir(), shortID(id)) }, cdir)
-	if fitsPage(opts) {
-		return Mount{Type: "overlay", Source: "overlay", Options: opts}, nil
-	}
-	opts = build(func(id digest.Digest) string { return "l/" + shortID(id) }, filepath.Join("containers", key))
 	if !fitsPage(opts) {
-		return Mount{}, fmt.Errorf("snapshot %s: %d layers do not fit in one overlay mount: %w", key, len(chain), cerrdefs.ErrInvalidArgument)
+		return Mount{}, fmt.Errorf("snapshot %s: its layers do not fit in one overlay mount: %w", key, cerrdefs.ErrInvalidArgument)
 	}
-	return Mount{Type: "overlay", Source: "overlay", Options: opts, Dir: s.root}, nil
-}
-
-// shortID names a layer's link under l/: 26 base32 characters (130 bits)
-// of its chain ID, short enough to put over a hundred layers in one mount.
-func shortID(chainID digest.Digest) string {
-	raw, err := hex.DecodeString(chainID.Encoded())
-	if err != nil || len(raw) < 17 {
-		return chainID.Encoded()
-	}
-	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw)[:26]
-}
-
-// ensureLink creates l/<shortID> → ../layers/<hex>/diff if missing.
-func (s *Store) ensureLink(chainID digest.Digest) error {
-	link := filepath.Join(s.linksDir(), shortID(chainID))
-	target := filepath.Join("..", "layers", chainID.Encoded(), "diff")
-	err := os.Symlink(target, link)
-	if errors.Is(err, fs.ErrExist) {
-		if got, rerr := os.Readlink(link); rerr == nil && got == target {
-			return nil
-		}
-		return fmt.Errorf("layer link %s exists with another target: %w", link, cerrdefs.ErrConflict)
-	}
-	return err
-}
-
-// writeFile creates name with data, synced to disk when durable.
-func writeFile(name string, data []byte, durable bool) error {
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if durable {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	return f.Close()
+	m.Options, m.Dir = opts, s.snapshotsDir()
+	return m, nil
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 )
@@ -28,11 +29,22 @@ func requireRoot(t testing.TB) {
 func newTestStore(t testing.TB) *Store {
 	t.Helper()
 	requireRoot(t)
-	s, err := NewStore(t.TempDir())
+	s, err := NewStore(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// upperOf returns the writable directory of container snapshot key.
+func upperOf(t testing.TB, s *Store, key string) string {
+	t.Helper()
+	m, err := s.Mounts(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.upper()
 }
 
 // ent is one tar entry for building test layers.
@@ -112,12 +124,30 @@ func getXattr(p, name string) (string, error) {
 
 func tmpEmpty(t testing.TB, s *Store) {
 	t.Helper()
-	entries, err := os.ReadDir(s.tmpDir())
+	// No Apply's snapshot left, and no directory no snapshot owns.
+	ids := map[string]bool{}
+	err := s.walk(context.Background(), func(ctx context.Context, info snapshots.Info) error {
+		if strings.HasPrefix(info.Name, applyPrefix) {
+			t.Errorf("apply snapshot left: %s", info.Name)
+		}
+		d, err := s.dir(ctx, info.Name)
+		if err != nil {
+			return err
+		}
+		ids[filepath.Base(filepath.Dir(d))] = true
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 0 {
-		t.Fatalf("tmp/ not empty: %v", entries)
+	entries, err := os.ReadDir(s.snapshotsDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !ids[e.Name()] {
+			t.Errorf("snapshots/%s belongs to no snapshot", e.Name())
+		}
 	}
 }
 

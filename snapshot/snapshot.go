@@ -1,46 +1,73 @@
 // Package snapshot keeps unpacked image layers and container root
-// filesystems on overlayfs.
+// filesystems on overlayfs, behind containerd's core/snapshots interface.
+//
+// The snapshotter is containerd's own overlay snapshotter
+// (plugins/snapshots/overlay), whose metadata (kinds, parents, labels) lives
+// in a bbolt file; package snapshot adds what berth's image and container
+// services need on top of it: layers named by their OCI chain ID, unpacking
+// a layer tar in parallel with its siblings, mount data that fits the
+// kernel's one-page limit, volatile mounts for `run --rm`.
 //
 // Layout under the store's root:
 //
-//	layers/<chainID hex>/diff/        the layer's files, in overlayfs format
-//	layers/<chainID hex>/layer.json   chainID, diffID, parent chainID, size
-//	containers/<key>/{upper,work}/    a container's writable layer
-//	containers/<key>/container.json   the container's parent chainID
-//	l/<short id>                      short symlinks to layers' diff dirs, for
-//	                                  mount option strings that must fit a page
-//	tmp/                              work in progress; emptied by NewStore
+//	metadata.db               the snapshotter's metadata (bbolt)
+//	snapshots/<n>/fs          a snapshot's files (a layer's diff, or a
+//	                          container's upper dir), in overlayfs format
+//	snapshots/<n>/work        an active snapshot's overlay work dir
 //
-// Lifecycle of a layer: Apply unpacks a tar stream into a fresh directory under
-// tmp/, verifies the stream's digest, writes layer.json, flushes the
-// filesystem and renames the directory into layers/. A layer directory
-// therefore exists only once complete; a crash leaves at most junk under tmp/,
-// which the next NewStore deletes. Layers are immutable until Remove, which
-// renames the directory back under tmp/ before deleting it, so a crash never
-// leaves a half-removed layer visible. Each layer's diff dir holds only that
-// layer's changes: layers can be applied in any order and in parallel.
+// Naming: a committed layer is the snapshot named by its chain ID
+// ("sha256:..."), with labels holding its diff ID and its size; a
+// container's writable layer is the active snapshot keyed by the
+// container's ID. Apply's work in progress is an active snapshot keyed
+// "apply-<random>", which the next NewStore removes.
 //
-// Lifecycle of a container snapshot: Prepare creates an upper and work dir
-// over a chain of layers and returns the overlay Mount; the caller mounts
-// it (Mount.Mount), runs the container, unmounts, and finally calls
-// RemoveContainer. Layers used by a container snapshot cannot be removed.
+// Lifecycle of a layer: Apply prepares an active snapshot with no parent,
+// unpacks the tar stream into it, verifies the stream's digest, flushes the
+// filesystem and commits the snapshot under the chain ID with its parent
+// set (containerd's rebase at commit), waiting for the parent's own commit
+// if it is being unpacked in parallel. A committed layer exists only once
+// complete. Remove refuses (cerrdefs.ErrConflict) a layer another snapshot
+// stands on.
+//
+// Lifecycle of a container snapshot: Prepare creates an active snapshot
+// over a layer and returns the overlay Mount; the caller mounts it
+// (Mount.Mount), runs the container, unmounts, and finally calls
+// RemoveContainer.
+//
+// Earlier berth versions kept layers in layers/<chainID hex>/diff and
+// containers in containers/<key>/{upper,work}; NewStore moves such a store
+// into this layout once, by renames (see migrate.go).
 package snapshot
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
-	"encoding/json"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
+	"time"
 
-	"github.com/berth/berth/internal/osutil"
+	"github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/containerd/v2/core/snapshots/storage"
+	"github.com/containerd/containerd/v2/plugins/snapshots/overlay"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Labels berth puts on committed layers.
+const (
+	labelDiffID    = "berth.layer/diffid"
+	labelSize      = "berth.layer/size"
+	labelEphemeral = "berth.snapshot/ephemeral"
 )
 
 // Layer is an unpacked layer.
@@ -53,7 +80,7 @@ type Layer struct {
 	Parent digest.Digest `json:"parent,omitempty"`
 	// Size is the number of bytes of regular file content in the layer.
 	Size int64 `json:"size"`
-	// Dir is the path of the layer's diff directory (not stored).
+	// Dir is the path of the layer's diff directory.
 	Dir string `json:"-"`
 }
 
@@ -74,45 +101,85 @@ func sha256sum(s string) []byte {
 // Store holds layers and container snapshots under one directory. It is safe
 // for concurrent use; only one Store may be open on a root at a time.
 type Store struct {
-	root  string
+	root string
+	sn   snapshots.Snapshotter
+	ms   *storage.MetaStore // sn's metadata, read for snapshot IDs
+	// locks serializes Apply and Remove of one chain ID.
 	locks keyLocks
-	// refMu orders Prepare against layer Remove, so a layer in use by a new
-	// container snapshot is never removed under it.
-	refMu sync.Mutex
+
+	// commitMu guards committed, a channel closed (and replaced) whenever
+	// a layer is committed: Apply waits on it for a parent being
+	// unpacked in parallel.
+	commitMu  sync.Mutex
+	committed chan struct{}
 }
 
-// NewStore opens (creating if needed) the store at root and deletes
-// leftovers of interrupted work under root/tmp.
-func NewStore(root string) (*Store, error) {
+// NewStore opens (creating if needed) the store at root, moves a store of
+// berth's earlier layout into containerd's (logging what it moved to log,
+// which may be nil), and removes the leftovers of Applys a crash cut short.
+func NewStore(root string, log *slog.Logger) (*Store, error) {
+	return newStore(root, log, mountOptions)
+}
+
+// mountOptions keep upper dirs plain diffs that TarDir can export (no
+// redirect xattrs for renamed dirs, no data-less metacopy files), whatever
+// the module defaults are. As under Docker on Debian, renaming a directory
+// of a lower layer is then EXDEV (mv copies instead).
+var mountOptions = []string{"redirect_dir=off", "metacopy=off"}
+
+func newStore(root string, log *slog.Logger, mountOpts []string) (*Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	abs, err := filepath.Abs(root)
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{root: abs}
-	if err := os.RemoveAll(s.tmpDir()); err != nil {
-		return nil, fmt.Errorf("snapshot store: clean tmp: %w", err)
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("snapshot store: %w", err)
 	}
-	for _, d := range []string{s.tmpDir(), s.layersDir(), s.containersDir(), s.linksDir()} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, fmt.Errorf("snapshot store: %w", err)
-		}
+	ms, err := storage.NewMetaStore(filepath.Join(abs, "metadata.db"), func(o *bolt.Options) error {
+		o.Timeout = 5 * time.Second
+		o.NoFreelistSync = true
+		o.FreelistType = bolt.FreelistMapType
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("snapshot store: %w", err)
+	}
+	sn, err := overlay.NewSnapshotter(abs,
+		overlay.WithMetaStore(ms),
+		overlay.WithMountOptions(mountOpts))
+	if err != nil {
+		ms.Close()
+		return nil, fmt.Errorf("snapshot store: %w", err)
+	}
+	s := &Store{root: abs, sn: sn, ms: ms, committed: make(chan struct{})}
+	ctx := context.Background()
+	if err := s.migrate(ctx, log); err != nil {
+		sn.Close()
+		return nil, fmt.Errorf("snapshot store: migrate %s: %w", abs, err)
+	}
+	if err := s.removeApplyLeftovers(ctx); err != nil {
+		sn.Close()
+		return nil, fmt.Errorf("snapshot store: %w", err)
 	}
 	return s, nil
 }
 
+// Close closes the store's metadata.
+func (s *Store) Close() error { return s.sn.Close() }
+
 // Root returns the store's directory.
 func (s *Store) Root() string { return s.root }
 
-func (s *Store) tmpDir() string        { return filepath.Join(s.root, "tmp") }
-func (s *Store) layersDir() string     { return filepath.Join(s.root, "layers") }
-func (s *Store) containersDir() string { return filepath.Join(s.root, "containers") }
-func (s *Store) linksDir() string      { return filepath.Join(s.root, "l") }
+// Snapshotter returns the store as containerd's snapshots.Snapshotter (for
+// BuildKit and other clients of containerd's interfaces). Layers are the
+// committed snapshots named by chain ID, containers the active snapshots
+// keyed by container ID: leave those to Store's own methods.
+func (s *Store) Snapshotter() snapshots.Snapshotter { return s.sn }
 
-func (s *Store) layerDir(chainID digest.Digest) string {
-	return filepath.Join(s.layersDir(), chainID.Encoded())
-}
-
-const metadataFile = "layer.json"
+func (s *Store) snapshotsDir() string { return filepath.Join(s.root, "snapshots") }
 
 func validDigest(d digest.Digest, what string) error {
 	if err := d.Validate(); err != nil {
@@ -130,54 +197,79 @@ func (s *Store) Get(ctx context.Context, chainID digest.Digest) (Layer, error) {
 	if err := validDigest(chainID, "chain ID"); err != nil {
 		return Layer{}, err
 	}
-	return s.readLayer(s.layerDir(chainID))
-}
-
-func (s *Store) readLayer(dir string) (Layer, error) {
-	b, err := os.ReadFile(filepath.Join(dir, metadataFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return Layer{}, fmt.Errorf("layer %s: %w", filepath.Base(dir), cerrdefs.ErrNotFound)
+	info, err := s.sn.Stat(ctx, chainID.String())
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return Layer{}, fmt.Errorf("layer %s: %w", chainID.Encoded(), cerrdefs.ErrNotFound)
+		}
+		return Layer{}, err
 	}
+	if info.Kind != snapshots.KindCommitted {
+		return Layer{}, fmt.Errorf("layer %s: %w", chainID.Encoded(), cerrdefs.ErrNotFound)
+	}
+	l, err := layerOf(info)
 	if err != nil {
 		return Layer{}, err
 	}
-	var l Layer
-	if err := json.Unmarshal(b, &l); err != nil {
-		return Layer{}, fmt.Errorf("layer %s: corrupt metadata: %v: %w", filepath.Base(dir), err, cerrdefs.ErrInternal)
+	l.Dir, err = s.dir(ctx, info.Name)
+	return l, err
+}
+
+// dir returns the fs directory of snapshot key.
+func (s *Store) dir(ctx context.Context, key string) (string, error) {
+	var id string
+	err := s.ms.WithTransaction(ctx, false, func(ctx context.Context) error {
+		var err error
+		id, _, _, err = storage.GetInfo(ctx, key)
+		return err
+	})
+	if err != nil {
+		return "", err
 	}
-	l.Dir = filepath.Join(dir, "diff")
+	return filepath.Join(s.snapshotsDir(), id, "fs"), nil
+}
+
+func layerOf(info snapshots.Info) (Layer, error) {
+	l := Layer{ChainID: digest.Digest(info.Name), Parent: digest.Digest(info.Parent)}
+	l.DiffID = digest.Digest(info.Labels[labelDiffID])
+	if info.Labels[labelSize] != "" {
+		n, err := strconv.ParseInt(info.Labels[labelSize], 10, 64)
+		if err != nil {
+			return Layer{}, fmt.Errorf("layer %s: size label %q: %w", info.Name, info.Labels[labelSize], cerrdefs.ErrInternal)
+		}
+		l.Size = n
+	}
 	return l, nil
 }
 
 // List returns all layers, sorted by chain ID.
 func (s *Store) List(ctx context.Context) ([]Layer, error) {
-	entries, err := os.ReadDir(s.layersDir())
-	if err != nil {
-		return nil, err
-	}
 	var out []Layer
-	for _, e := range entries {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	err := s.walk(ctx, func(ctx context.Context, info snapshots.Info) error {
+		if info.Kind != snapshots.KindCommitted {
+			return nil
 		}
-		l, err := s.readLayer(filepath.Join(s.layersDir(), e.Name()))
-		if cerrdefs.IsNotFound(err) {
-			continue // removed meanwhile
+		if _, err := digest.Parse(info.Name); err != nil {
+			return nil // not one of berth's layers
 		}
+		l, err := layerOf(info)
 		if err != nil {
-			return nil, err
+			return err
+		}
+		if l.Dir, err = s.dir(ctx, info.Name); err != nil {
+			return err
 		}
 		out = append(out, l)
-	}
+		return nil
+	})
 	sort.Slice(out, func(i, j int) bool { return out[i].ChainID < out[j].ChainID })
-	return out, nil
+	return out, err
 }
 
 // Remove deletes the layer with the given chain ID. It fails with
-// cerrdefs.ErrNotFound if there is no such layer and with cerrdefs.ErrConflict
-// if a container snapshot uses it. Layers stacked on top of it are not
-// affected (each holds only its own files). Remove renames the layer out of
-// layers/ first, so a crash mid-way leaves no partial layer visible.
+// cerrdefs.ErrNotFound if there is no such layer and with
+// cerrdefs.ErrConflict if another layer or a container snapshot stands on
+// it.
 func (s *Store) Remove(ctx context.Context, chainID digest.Digest) error {
 	if err := validDigest(chainID, "chain ID"); err != nil {
 		return err
@@ -187,33 +279,82 @@ func (s *Store) Remove(ctx context.Context, chainID digest.Digest) error {
 		return err
 	}
 	defer unlock()
-
-	s.refMu.Lock()
 	if _, err := s.Get(ctx, chainID); err != nil {
-		s.refMu.Unlock()
 		return err
 	}
-	if key, err := s.containerUsing(chainID); err != nil || key != "" {
-		s.refMu.Unlock()
-		if err != nil {
+	if err := s.sn.Remove(ctx, chainID.String()); err != nil {
+		return mapErr(fmt.Errorf("remove layer %s: %w", chainID, err))
+	}
+	return nil
+}
+
+// mapErr gives containerd's snapshot errors berth's classes: a snapshot
+// something stands on (FailedPrecondition) or a key taken (AlreadyExists)
+// is a Conflict.
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case cerrdefs.IsFailedPrecondition(err), cerrdefs.IsAlreadyExists(err):
+		return fmt.Errorf("%w: %w", err, cerrdefs.ErrConflict)
+	}
+	return err
+}
+
+// removeApplyLeftovers removes the active snapshots of Applys a crash cut
+// short.
+func (s *Store) removeApplyLeftovers(ctx context.Context) error {
+	var keys []string
+	err := s.walk(ctx, func(ctx context.Context, info snapshots.Info) error {
+		if info.Kind != snapshots.KindCommitted && strings.HasPrefix(info.Name, applyPrefix) {
+			keys = append(keys, info.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, k := range keys {
+		if err := s.sn.Remove(ctx, k); err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+const applyPrefix = "apply-"
+
+func randomKey(prefix string) string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// notifyCommitted wakes every Apply waiting for a parent.
+func (s *Store) notifyCommitted() {
+	s.commitMu.Lock()
+	close(s.committed)
+	s.committed = make(chan struct{})
+	s.commitMu.Unlock()
+}
+
+// waitLayer waits until layer chainID is committed or ctx is done.
+func (s *Store) waitLayer(ctx context.Context, chainID digest.Digest) error {
+	for {
+		s.commitMu.Lock()
+		ch := s.committed
+		s.commitMu.Unlock()
+		_, err := s.Get(ctx, chainID)
+		if err == nil || !cerrdefs.IsNotFound(err) {
 			return err
 		}
-		return fmt.Errorf("layer %s is in use by container snapshot %s: %w", chainID, key, cerrdefs.ErrConflict)
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for parent layer %s: %w", chainID, ctx.Err())
+		}
 	}
-	os.Remove(filepath.Join(s.linksDir(), shortID(chainID)))
-	trash, err := os.MkdirTemp(s.tmpDir(), "remove-")
-	if err != nil {
-		s.refMu.Unlock()
-		return err
-	}
-	err = os.Rename(s.layerDir(chainID), filepath.Join(trash, "layer"))
-	s.refMu.Unlock()
-	if err != nil {
-		os.Remove(trash)
-		return fmt.Errorf("remove layer %s: %w", chainID, err)
-	}
-	osutil.SyncDir(s.layersDir())
-	return os.RemoveAll(trash)
 }
 
 // keyLocks is a set of mutexes by key, created on demand and dropped when
@@ -256,4 +397,18 @@ func (k *keyLocks) lock(ctx context.Context, key string) (unlock func(), err err
 		release()
 		return nil, ctx.Err()
 	}
+}
+
+// walk is the snapshotter's Walk, with a store that never held a snapshot
+// (whose metadata has no buckets yet) walked as empty.
+func (s *Store) walk(ctx context.Context, fn snapshots.WalkFunc) error {
+	err := s.sn.Walk(ctx, fn)
+	if cerrdefs.IsNotFound(err) {
+		var found bool
+		_ = s.sn.Walk(ctx, func(context.Context, snapshots.Info) error { found = true; return nil })
+		if !found {
+			return nil
+		}
+	}
+	return err
 }

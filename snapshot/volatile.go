@@ -28,7 +28,7 @@ func (s *Store) VolatileMounts(ctx context.Context, key string) (Mount, error) {
 	if err != nil || m.Type != "overlay" || !volatileSupported() {
 		return m, err
 	}
-	if err := os.RemoveAll(filepath.Join(s.containerDir(key), "work", "work", "incompat")); err != nil {
+	if err := os.RemoveAll(filepath.Join(m.option("workdir"), "work", "incompat")); err != nil {
 		return Mount{}, err
 	}
 	opts := append(append([]string(nil), m.Options...), "volatile")

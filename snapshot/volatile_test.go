@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/containerd/containerd/v2/core/snapshots"
 	"golang.org/x/sys/unix"
 )
 
@@ -59,10 +60,14 @@ func TestVolatileMountsRemount(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(s.Root(), "containers", "rm1", "work", "work", "incompat", "volatile")); err != nil {
+	m, err := s.Mounts(ctx, "rm1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(m.option("workdir"), "work", "incompat", "volatile")); err != nil {
 		t.Fatalf("no volatile marker after a volatile mount (is the option ignored?): %v", err)
 	}
-	if readString(t, filepath.Join(s.Root(), "containers", "rm1", "upper", "new")) != "x" {
+	if readString(t, filepath.Join(upperOf(t, s, "rm1"), "new")) != "x" {
 		t.Error("write through the volatile mount is not in the upper dir")
 	}
 	if err := s.RemoveContainer(ctx, "rm1"); err != nil {
@@ -83,21 +88,23 @@ func TestRemoveUnused(t *testing.T) {
 		t.Fatal(err)
 	}
 	for key, want := range map[string]bool{"gone1": true, "durable1": false} {
-		m, err := s.readContainer(ctx, key)
-		if err != nil || m.Ephemeral != want {
-			t.Errorf("%s: ephemeral %v (%v), want %v", key, m.Ephemeral, err, want)
+		info, err := s.active(ctx, key)
+		if err != nil || (info.Labels[labelEphemeral] == "true") != want {
+			t.Errorf("%s: labels %v (%v), want ephemeral %v", key, info.Labels, err, want)
 		}
 	}
 	if err := s.RemoveUnused(ctx, func(k string) bool { return k == "keep1" }); err != nil {
 		t.Fatal(err)
 	}
-	entries, err := os.ReadDir(filepath.Join(s.Root(), "containers"))
+	var names []string
+	err := s.walk(ctx, func(ctx context.Context, info snapshots.Info) error {
+		if info.Kind == snapshots.KindActive {
+			names = append(names, info.Name)
+		}
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
 	}
 	if !slices.Equal(names, []string{"keep1"}) {
 		t.Fatalf("containers left: %q, want [keep1]", names)

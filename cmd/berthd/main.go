@@ -141,6 +141,7 @@ type daemon struct {
 	log        *slog.Logger
 	lock       *os.File
 	images     *image.Service
+	snapshots  *snapshot.Store
 	containers *container.Service
 	networks   *network.Service
 	server     *server.Server
@@ -179,10 +180,11 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 	if err != nil {
 		return nil, err
 	}
-	ss, err := snapshot.NewStore(filepath.Join(cfg.DataRoot, "snapshots"))
+	ss, err := snapshot.NewStore(filepath.Join(cfg.DataRoot, "snapshots"), logger)
 	if err != nil {
 		return nil, err
 	}
+	d.snapshots = ss
 	hub, hosts := splitMirrors(cfg.RegistryMirrors, cfg.HostMirrors)
 	d.images, err = image.New(image.Config{
 		Root:      filepath.Join(cfg.DataRoot, "image"),
@@ -453,6 +455,9 @@ func (d *daemon) closeStores() {
 	}
 	if d.images != nil {
 		_ = d.images.Close()
+	}
+	if d.snapshots != nil {
+		_ = d.snapshots.Close()
 	}
 	if d.lock != nil {
 		_ = d.lock.Close()
