@@ -26,7 +26,7 @@ func TestRestoreRemovesLeftovers(t *testing.T) {
 	if _, err := e.cfg.Snapshots.Prepare(ctx, "orphan1", e.svc.byID[keep].TopChain); err != nil {
 		t.Fatal(err)
 	}
-	snapDir := func(key string) string { return filepath.Join(e.cfg.Snapshots.Root(), "containers", key) }
+	snapErr := func(key string) error { _, err := e.cfg.Snapshots.Mounts(ctx, key); return err }
 
 	e.svc.Close()
 	svc2, err := New(ctx, e.cfg)
@@ -34,13 +34,13 @@ func TestRestoreRemovesLeftovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.svc = svc2
-	if _, err := os.Stat(snapDir("orphan1")); !os.IsNotExist(err) {
+	if err := snapErr("orphan1"); !cerrdefs.IsNotFound(err) {
 		t.Errorf("leftover layer orphan1 still there (%v)", err)
 	}
 	if _, err := svc2.Get(keep); err != nil {
 		t.Fatalf("container without --rm lost: %v", err)
 	}
-	if _, err := os.Stat(snapDir(keep)); err != nil {
+	if err := snapErr(keep); err != nil {
 		t.Fatalf("layer of a kept container removed: %v", err)
 	}
 	// Gone before the restarted service serves anything: its name is free.
@@ -51,7 +51,7 @@ func TestRestoreRemovesLeftovers(t *testing.T) {
 	if again == rm {
 		t.Fatal("same ID")
 	}
-	if _, err := os.Stat(snapDir(rm)); !os.IsNotExist(err) {
+	if err := snapErr(rm); !cerrdefs.IsNotFound(err) {
 		t.Errorf("removed --rm container's layer still there (%v)", err)
 	}
 }

@@ -164,6 +164,14 @@ func newStore(root string, log *slog.Logger, mountOpts []string) (*Store, error)
 		sn.Close()
 		return nil, fmt.Errorf("snapshot store: %w", err)
 	}
+	// Directories of snapshots whose removal a crash cut short (the
+	// metadata went first).
+	if c, ok := sn.(snapshots.Cleaner); ok {
+		if err := c.Cleanup(ctx); err != nil && !cerrdefs.IsNotFound(err) { // NotFound: never used
+			sn.Close()
+			return nil, fmt.Errorf("snapshot store: %w", err)
+		}
+	}
 	return s, nil
 }
 
