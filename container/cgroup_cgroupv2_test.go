@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/moby/moby/api/types/container"
+
 	rtspec "github.com/berth/berth/runtime/spec"
 )
 
@@ -22,11 +24,26 @@ func TestCgroupPathsFollowCgroupDir(t *testing.T) {
 		t.Errorf("cgroupPaths %q, want [%s] (cgroupDir %s)", got, want, s.cgroupDir(id, "memory"))
 	}
 	s = &Service{}
-	want = filepath.Join("/sys/fs/cgroup/memory", cgroupsPath(id))
+	want = filepath.Join("/sys/fs/cgroup/memory", s.cgroupsPath(id))
 	if rtspec.DetectHost().CgroupV2 {
-		want = filepath.Join("/sys/fs/cgroup", cgroupsPath(id))
+		want = filepath.Join("/sys/fs/cgroup", s.cgroupsPath(id))
 	}
 	if got := s.cgroupPaths(id); !slices.Equal(got, []string{want}) {
 		t.Errorf("default cgroupPaths %q, want %s", got, want)
+	}
+}
+
+// TestCgroupParentPath: --cgroup-parent places the cgroup, cleaned so that
+// "../" cannot climb out of the hierarchy.
+func TestCgroupParentPath(t *testing.T) {
+	s := &Service{}
+	for parent, want := range map[string]string{"": "/berth/x", "test": "/test/x", "/a/b": "/a/b/x", "../../../../evil": "/evil/x"} {
+		c := &Container{ID: "x", HostConfig: &container.HostConfig{}}
+		c.HostConfig.CgroupParent = parent
+		s.cgroupParents.Delete("x")
+		s.noteCgroupParent(c)
+		if got := s.cgroupsPath("x"); got != want {
+			t.Errorf("--cgroup-parent %q: %s, want %s", parent, got, want)
+		}
 	}
 }

@@ -330,8 +330,13 @@ func isAnonymous(c *Container, mp container.MountPoint) bool {
 // fills empty named volumes from the image first.
 func (s *Service) specMounts(ctx context.Context, c *Container, rootfs string) ([]specs.Mount, error) {
 	var out []specs.Mount
+	etcOpts := []string{"rbind", "rprivate"}
+	if c.HostConfig.ReadonlyRootfs {
+		// --read-only covers the files berth provides too, as dockerd's.
+		etcOpts = append(etcOpts, "ro")
+	}
 	for _, f := range []struct{ name, dst string }{{"hosts", "/etc/hosts"}, {"hostname", "/etc/hostname"}, {"resolv.conf", "/etc/resolv.conf"}} {
-		out = append(out, specs.Mount{Destination: f.dst, Type: "bind", Source: filepath.Join(s.dir(c.ID), f.name), Options: []string{"rbind", "rprivate"}})
+		out = append(out, specs.Mount{Destination: f.dst, Type: "bind", Source: filepath.Join(s.dir(c.ID), f.name), Options: etcOpts})
 	}
 	for _, mp := range c.Mounts {
 		switch mp.Type {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -84,6 +85,10 @@ type Service struct {
 
 	rootfsLocks rootfsLocks
 
+	// cgroupParents: container ID → --cgroup-parent, for cgroupsPath.
+	// A leaf: read under any lock.
+	cgroupParents sync.Map
+
 	// corrupt holds the containers whose records are unreadable, by ID,
 	// with the reason (see corrupt.go). Guarded by mu.
 	corrupt map[string]error
@@ -124,6 +129,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	removals, monitors, err := s.restore(ctx)
 	if err != nil {
 		return nil, err
+	}
+	for _, c := range s.byID {
+		s.noteCgroupParent(c)
 	}
 	if cfg.Volumes != nil {
 		// Volumes know which containers hold them; forget the holds of
@@ -250,6 +258,9 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 	if err := validateHealthcheck(req.Config.Healthcheck); err != nil {
 		return "", nil, err
 	}
+	if rt := req.HostConfig.Runtime; rt != "" && rt != "runc" {
+		return "", nil, invalidf("Unknown runtime specified %s", rt)
+	}
 	if err := validateHostConfig(req.HostConfig); err != nil {
 		return "", nil, err
 	}
@@ -294,6 +305,29 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 			if _, dup := nc.EndpointsConfig["bridge"]; !dup {
 				nc.EndpointsConfig["bridge"] = ep
 			}
+		}
+	}
+	if mac := req.MacAddress; mac != "" {
+		// The config's MAC (API < 1.44) is the endpoint's on the
+		// container's network, as dockerd 25+ moves it.
+		hw, err := net.ParseMAC(mac)
+		if err != nil {
+			return "", nil, invalidf("%s is not a valid mac address", mac)
+		}
+		name := string(req.HostConfig.NetworkMode)
+		if req.NetworkConfig == nil {
+			req.NetworkConfig = &network.NetworkingConfig{}
+		}
+		if req.NetworkConfig.EndpointsConfig == nil {
+			req.NetworkConfig.EndpointsConfig = map[string]*network.EndpointSettings{}
+		}
+		ep := req.NetworkConfig.EndpointsConfig[name]
+		if ep == nil {
+			ep = &network.EndpointSettings{}
+			req.NetworkConfig.EndpointsConfig[name] = ep
+		}
+		if len(ep.MacAddress) == 0 {
+			ep.MacAddress = network.HardwareAddr(hw)
 		}
 	}
 	if s.network != nil {
@@ -349,6 +383,9 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 	c.Created = time.Now().UTC()
 	c.Config = merged
 	c.HostConfig = req.HostConfig
+	if c.HostConfig.Runtime == "" {
+		c.HostConfig.Runtime = "runc"
+	}
 	c.DefaultNetworkMode = defaultNet
 	c.NetworkConfig = req.NetworkConfig
 	c.Image = img.ID
@@ -409,6 +446,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 	if err != nil {
 		return "", nil, err
 	}
+	s.noteCgroupParent(c)
 	s.mu.Lock()
 	s.byID[c.ID] = c
 	s.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -16,8 +17,25 @@ import (
 	rtspec "github.com/berth/berth/runtime/spec"
 )
 
-// cgroupsPath is where runc puts the container's cgroups (cgroupfs driver).
-func cgroupsPath(id string) string { return "/berth/" + id }
+// cgroupsPath is where runc puts the container's cgroups (cgroupfs
+// driver): /berth/<id>, or <--cgroup-parent>/<id> made absolute and
+// cleaned, so that "../" never climbs out of the hierarchy's root. It
+// takes no container lock (callers hold one): the parents are noted in
+// cgroupParents at create and load.
+func (s *Service) cgroupsPath(id string) string {
+	if p, ok := s.cgroupParents.Load(id); ok {
+		return path.Join("/", p.(string), id)
+	}
+	return "/berth/" + id
+}
+
+// noteCgroupParent remembers a container's --cgroup-parent (it never
+// changes) for cgroupsPath.
+func (s *Service) noteCgroupParent(c *Container) {
+	if c.HostConfig != nil && c.HostConfig.CgroupParent != "" {
+		s.cgroupParents.Store(c.ID, c.HostConfig.CgroupParent)
+	}
+}
 
 // cgroupPaths lists the container's memory cgroup directories on the host,
 // where the shim looks for OOM kills (v1 memory.oom_control, v2
@@ -201,7 +219,7 @@ func (s *Service) generateSpec(ctx context.Context, c *Container, rootfs string)
 		Mounts:      mounts,
 		NetNSPath:   netNS,
 		NSPaths:     j.ns,
-		CgroupsPath: cgroupsPath(c.ID),
+		CgroupsPath: s.cgroupsPath(c.ID),
 		InitPath:    s.cfg.InitPath,
 		Users:       rtspec.RootfsUsers(rootfs),
 	})

@@ -161,16 +161,16 @@ func (s *Service) cgroupDir(id, controller string) string {
 		if r, ok := s.cfg.CgroupRoots[""]; ok && r != "" {
 			root = r
 		}
-		return filepath.Join(root, cgroupsPath(id))
+		return filepath.Join(root, s.cgroupsPath(id))
 	}
 	if r, ok := s.cfg.CgroupRoots[controller]; ok && r != "" {
-		return filepath.Join(r, cgroupsPath(id))
+		return filepath.Join(r, s.cgroupsPath(id))
 	}
 	dir := filepath.Join("/sys/fs/cgroup", controller)
 	if _, err := os.Stat(dir); err != nil && (controller == "cpu" || controller == "cpuacct") {
 		dir = "/sys/fs/cgroup/cpu,cpuacct"
 	}
-	return filepath.Join(dir, cgroupsPath(id))
+	return filepath.Join(dir, s.cgroupsPath(id))
 }
 
 // containerPids lists the processes in the container's cgroup and its

@@ -1,6 +1,7 @@
 package network
 
 import (
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -88,8 +89,11 @@ func (s *Service) endpointSettings(sb *sandbox, ep *endpoint, n *netRecord) *net
 	if len(ep.Aliases) > 0 {
 		es.Aliases = append([]string(nil), ep.Aliases...)
 	}
-	if ep.RequestedIP.IsValid() {
-		es.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: ep.RequestedIP}
+	if ep.RequestedIP.IsValid() || len(ep.LinkLocalIPs) > 0 {
+		es.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: ep.RequestedIP, LinkLocalIPs: slices.Clone(ep.LinkLocalIPs)}
+	}
+	if len(ep.DriverOpts) > 0 {
+		es.DriverOpts = maps.Clone(ep.DriverOpts)
 	}
 	if !n.Predefined {
 		// Docker's order: name, aliases, short ID, hostname; no repeats.

@@ -23,7 +23,7 @@ type pool struct {
 	last    netip.Addr
 }
 
-func newPool(subnet, rng netip.Prefix, gateway netip.Addr) *pool {
+func newPool(subnet, rng netip.Prefix, gateway netip.Addr, aux map[string]netip.Addr) *pool {
 	subnet = subnet.Masked()
 	if !rng.IsValid() {
 		rng = subnet
@@ -31,6 +31,9 @@ func newPool(subnet, rng netip.Prefix, gateway netip.Addr) *pool {
 	p := &pool{subnet: subnet, rng: rng.Masked(), gateway: gateway, used: map[netip.Addr]string{}}
 	if gateway.IsValid() {
 		p.used[gateway] = "gateway"
+	}
+	for _, a := range aux {
+		p.used[a] = "aux"
 	}
 	return p
 }

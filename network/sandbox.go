@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -142,6 +144,15 @@ func (s *Service) applyEndpointConfig(ep *endpoint, n *netRecord, es *network.En
 		}
 		ep.RequestedIP = ip
 	}
+	if es.IPAMConfig != nil && len(es.IPAMConfig.LinkLocalIPs) > 0 {
+		ep.LinkLocalIPs = slices.Clone(es.IPAMConfig.LinkLocalIPs)
+	}
+	if len(es.MacAddress) > 0 {
+		ep.RequestedMAC = es.MacAddress.String()
+	}
+	if len(es.DriverOpts) > 0 {
+		ep.DriverOpts = maps.Clone(es.DriverOpts)
+	}
 	return nil
 }
 
@@ -264,6 +275,9 @@ func (s *Service) plug(sb *sandbox, ep *endpoint, nsh netns.NsHandle, nlh *netli
 	}
 	ep.IP = ip
 	ep.MAC = macFor(ip)
+	if ep.RequestedMAC != "" {
+		ep.MAC = ep.RequestedMAC
+	}
 	ep.EndpointID = newID()
 	brIndex, mtu, err := s.bridgeIndex(n)
 	if err != nil {

@@ -270,7 +270,7 @@ func (s *Service) load() error {
 	}
 	for _, n := range s.networks {
 		if n.Driver == "bridge" {
-			s.pools[n.ID] = newPool(n.Subnet, n.IPRange, n.Gateway)
+			s.pools[n.ID] = newPool(n.Subnet, n.IPRange, n.Gateway, n.AuxAddresses)
 		}
 	}
 	for id, path := range damagedNets {
@@ -538,6 +538,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*network.Creat
 	}
 	var subnet, iprange netip.Prefix
 	var gw netip.Addr
+	var aux map[string]netip.Addr
 	ipamDriver := "default"
 	var ipamOpts map[string]string
 	if req.IPAM != nil {
@@ -581,6 +582,16 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*network.Creat
 					return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("failed to allocate gateway (%s): Requested address is out of range", c.Gateway))
 				}
 			}
+			for name, v := range c.AuxAddress {
+				a, err := netip.ParseAddr(v)
+				if err != nil || !subnet.IsValid() || !subnet.Contains(a) {
+					return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid auxiliary address %s=%s: it must be an address of the subnet", name, v))
+				}
+				if aux == nil {
+					aux = map[string]netip.Addr{}
+				}
+				aux[name] = a
+			}
 		}
 	}
 	s.mu.Lock()
@@ -623,7 +634,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*network.Creat
 		ID: id, Name: req.Name, Driver: "bridge", Scope: "local", Created: time.Now().UTC(),
 		Subnet: subnet, IPRange: iprange, Gateway: gw, Internal: req.Internal, Attachable: req.Attachable,
 		Labels: req.Labels, Options: req.Options, IPAMDriver: ipamDriver, IPAMOptions: ipamOpts,
-		Bridge: s.bridgeName(id),
+		Bridge: s.bridgeName(id), AuxAddresses: aux,
 	}
 	if err := ensureBridge(n.Bridge, n.Gateway, n.Subnet); err != nil {
 		_ = deleteBridge(n.Bridge)
@@ -638,7 +649,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*network.Creat
 		_ = deleteBridge(n.Bridge)
 		return nil, err
 	}
-	s.pools[id] = newPool(subnet, iprange, gw)
+	s.pools[id] = newPool(subnet, iprange, gw, aux)
 	return &network.CreateResponse{ID: id}, nil
 }
 
@@ -677,7 +688,7 @@ func (s *Service) describe(n *netRecord) network.Network {
 		out.IPAM.Driver = "default"
 	}
 	if n.Subnet.IsValid() {
-		out.IPAM.Config = append(out.IPAM.Config, network.IPAMConfig{Subnet: n.Subnet, IPRange: n.IPRange, Gateway: n.Gateway})
+		out.IPAM.Config = append(out.IPAM.Config, network.IPAMConfig{Subnet: n.Subnet, IPRange: n.IPRange, Gateway: n.Gateway, AuxAddress: n.AuxAddresses})
 	}
 	if out.Options == nil {
 		out.Options = map[string]string{}

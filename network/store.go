@@ -29,6 +29,8 @@ type netRecord struct {
 	IPAMOptions map[string]string
 	Bridge      string
 	Predefined  bool // bridge, host, none: cannot be removed
+	// AuxAddresses are IPAM's auxiliary addresses: shown, never given.
+	AuxAddresses map[string]netip.Addr `json:",omitempty"`
 }
 
 // sandbox is a container's networking, persisted in
@@ -52,6 +54,11 @@ type endpoint struct {
 	NetworkID   string
 	Aliases     []string   `json:",omitempty"`
 	RequestedIP netip.Addr `json:",omitzero"` // --ip
+	// RequestedMAC is --mac-address (or the endpoint's MacAddress).
+	RequestedMAC string `json:",omitempty"`
+	// DriverOpts and LinkLocalIPs are kept as asked, for inspect.
+	DriverOpts   map[string]string `json:",omitempty"`
+	LinkLocalIPs []netip.Addr      `json:",omitempty"`
 	// Set while running:
 	EndpointID string     `json:",omitempty"`
 	IfName     string     `json:",omitempty"`

@@ -11,7 +11,7 @@ import (
 )
 
 func TestPoolSerialNoReuseNoDouble(t *testing.T) {
-	p := newPool(netip.MustParsePrefix("10.9.0.0/29"), netip.Prefix{}, netip.MustParseAddr("10.9.0.1"))
+	p := newPool(netip.MustParsePrefix("10.9.0.0/29"), netip.Prefix{}, netip.MustParseAddr("10.9.0.1"), nil)
 	// Usable: .2 .. .6 (gateway .1, network .0, broadcast .7).
 	var got []string
 	for i := 0; i < 5; i++ {
@@ -50,7 +50,7 @@ func TestPoolSerialNoReuseNoDouble(t *testing.T) {
 }
 
 func TestPoolIPRange(t *testing.T) {
-	p := newPool(netip.MustParsePrefix("10.9.0.0/24"), netip.MustParsePrefix("10.9.0.128/25"), netip.MustParseAddr("10.9.0.1"))
+	p := newPool(netip.MustParsePrefix("10.9.0.0/24"), netip.MustParsePrefix("10.9.0.128/25"), netip.MustParseAddr("10.9.0.1"), nil)
 	a, err := p.allocate("a")
 	if err != nil || a.String() != "10.9.0.128" {
 		t.Fatalf("%v %v", a, err)

@@ -403,6 +403,14 @@ func Generate(in Input) (*specs.Spec, error) {
 	if s.Linux.Sysctl, err = sysctls(hc.Sysctls, netHost, ownNetNS, ipcHost, utsHost); err != nil {
 		return nil, err
 	}
+	if _, set := s.Linux.Sysctl["kernel.domainname"]; s.Domainname != "" && !set {
+		// The NIS domain name through its sysctl, as dockerd sets it: runc
+		// before 1.2 ignores the spec's Domainname.
+		if s.Linux.Sysctl == nil {
+			s.Linux.Sysctl = map[string]string{}
+		}
+		s.Linux.Sysctl["kernel.domainname"] = s.Domainname
+	}
 
 	switch {
 	case in.CgroupsPath != "":
