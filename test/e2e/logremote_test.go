@@ -5,10 +5,18 @@ import (
 	"bytes"
 	"compress/gzip"
 	"compress/zlib"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -303,5 +311,93 @@ func TestLogRemoteStalledNeverBlocks(t *testing.T) {
 	}
 	if cnt != n {
 		t.Errorf("docker logs: %d lines, want %d (the local cache keeps all)", cnt, n)
+	}
+}
+
+// selfSignedTLS is a TLS listener on loopback with a throwaway
+// certificate; it gathers what clients send.
+func selfSignedTLS(t *testing.T) (int, <-chan []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	ch := make(chan []byte, 1024)
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				buf := make([]byte, 65536)
+				for {
+					n, err := conn.Read(buf)
+					if n > 0 {
+						ch <- append([]byte(nil), buf[:n]...)
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return l.Addr().(*net.TCPAddr).Port, ch
+}
+
+// TestLogRemoteSyslogTLSAndUnix: tcp+tls (RFC 5425 length framing with
+// rfc5424) and a unix datagram socket.
+func TestLogRemoteSyslogTLSAndUnix(t *testing.T) {
+	busybox(t)
+	c := cli(t, "docker")
+	p, ch := selfSignedTLS(t)
+	name := ctrName(t, "logtls")
+	c.ok("run", "--name", name, "--log-driver", "syslog", "--log-opt", "syslog-address=tcp+tls://127.0.0.1:"+strconv.Itoa(p),
+		"--log-opt", "syslog-tls-skip-verify=true", "--log-opt", "syslog-format=rfc5424", "--log-opt", "tag=tlstag",
+		"busybox", "echo", "hello-tls")
+	got := waitFor(t, ch, "hello-tls")
+	// RFC 5425: the message's length, a space, the message.
+	if n, rest, ok := strings.Cut(got, " "); !ok || !strings.HasPrefix(rest, "<30>1 ") || !strings.Contains(rest, " tlstag ") {
+		t.Errorf("syslog over tls: %q; want a length-framed rfc5424 message with the tag", got)
+	} else if _, err := strconv.Atoi(n); err != nil {
+		t.Errorf("syslog over tls: no length frame: %q", got)
+	}
+
+	sock := filepath.Join(t.TempDir(), "syslog.sock")
+	pc, err := net.ListenPacket("unixgram", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	uch := make(chan []byte, 64)
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, _, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			uch <- append([]byte(nil), buf[:n]...)
+		}
+	}()
+	name = ctrName(t, "logunix")
+	c.ok("run", "--name", name, "--log-driver", "syslog", "--log-opt", "syslog-address=unixgram://"+sock, "--log-opt", "tag=unixtag",
+		"busybox", "echo", "hello-unix")
+	if got := waitFor(t, uch, "hello-unix"); !strings.Contains(got, "<30>") || !strings.Contains(got, "unixtag") {
+		t.Errorf("syslog over a unix socket: %q", got)
 	}
 }
