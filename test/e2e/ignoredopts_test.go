@@ -41,7 +41,9 @@ func TestOptionsTakeEffect(t *testing.T) {
 		if want := strings.TrimPrefix(tc.clean, "/") + "/" + id; !strings.Contains(out, want+"\n") {
 			t.Errorf("--cgroup-parent %s: /proc/self/cgroup has no path ending in %s:\n%s", tc.parent, want, out)
 		}
-		var hc struct{ HostConfig struct{ CgroupParent, Runtime string } }
+		var hc struct {
+			HostConfig struct{ CgroupParent, Runtime string }
+		}
 		a.call(t, "GET", "/containers/"+name+"/json", nil, nil).wantStatus(t, 200).decode(t, &hc)
 		if hc.HostConfig.CgroupParent != tc.parent || hc.HostConfig.Runtime != "runc" {
 			t.Errorf("inspect: CgroupParent %q Runtime %q, want %q and runc", hc.HostConfig.CgroupParent, hc.HostConfig.Runtime, tc.parent)
