@@ -43,6 +43,9 @@ type State struct {
 	StartedAt    time.Time
 	FinishedAt   time.Time
 	RemovalReady bool `json:",omitempty"`
+	// Health: the healthcheck's state (see health.go), kept across
+	// restarts of the container and of berthd.
+	Health *container.Health `json:",omitempty"`
 }
 
 // Container is one container's record. Fields are guarded by mu; the
@@ -91,6 +94,8 @@ type Container struct {
 	removed bool
 	// attachers wait for the container to start.
 	pending []*pendingAttach
+	// health is the running health monitor, if any (health.go).
+	health *healthMonitor
 }
 
 func newContainer() *Container {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -223,7 +224,7 @@ func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) (retErr
 	// process's output and, on failure, runc's one-line error.
 	// runc writes the pid file only once the process runs: an exec that
 	// fails without one is one runc could not start.
-	pidFile := filepath.Join(stateDir, "e"+e.ID[:8]+".pid")
+	pidFile := execPidFile(stateDir, e.ID)
 	args := []string{"--root", s.runcRoot(), "--log", runcLog, "--log-format", "json", "exec", "--process", procPath, "--pid-file", pidFile}
 	var consoleSock string
 	var ln *net.UnixListener
@@ -387,4 +388,46 @@ func waitDetached(pidFile string, e *Exec) error {
 		}
 		return detachedExit(ws.ExitStatus())
 	}
+}
+
+// execPidFile is where runc writes an exec's PID once the process runs.
+func execPidFile(stateDir, id string) string { return filepath.Join(stateDir, "e"+id[:8]+".pid") }
+
+// killExec ends a running exec's process with SIGKILL (a health probe past
+// its timeout or whose monitor stopped). NotFound: the exec is not running
+// or its process has not started yet.
+func (s *Service) killExec(id string) error {
+	e, err := s.getExec(id)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	running := e.Running
+	e.mu.Unlock()
+	if !running {
+		return cerrdefs.ErrNotFound.WithMessage("exec " + id + " is not running")
+	}
+	b, err := os.ReadFile(execPidFile(s.stateDir(e.ContainerID), id))
+	if err != nil {
+		return cerrdefs.ErrNotFound.WithMessage("exec " + id + " has no process yet")
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return cerrdefs.ErrNotFound.WithMessage("exec " + id + " has no process yet")
+	}
+	// The process is runc's child until runc reaps it and ends the exec:
+	// hold it by a pidfd, then check the exec still runs, so that a PID
+	// reused since cannot be hit.
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return cerrdefs.ErrNotFound.WithMessage("exec " + id + ": process gone")
+	}
+	defer unix.Close(fd)
+	e.mu.Lock()
+	running = e.Running
+	e.mu.Unlock()
+	if !running {
+		return cerrdefs.ErrNotFound.WithMessage("exec " + id + " is not running")
+	}
+	return unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
 }

@@ -62,6 +62,7 @@ func (s *Service) Inspect(ctx context.Context, idOrName string, size bool) (*con
 			Error:      st.Error,
 			StartedAt:  formatTime(st.StartedAt),
 			FinishedAt: formatTime(st.FinishedAt),
+			Health:     inspectHealthLocked(c),
 		},
 		Image:          c.Image.String(),
 		ResolvConfPath: s.dir(c.ID) + "/resolv.conf",
@@ -144,6 +145,9 @@ func (s *Service) List(ctx context.Context, o ListOptions) ([]container.Summary,
 		if err := container.ValidateContainerState(container.ContainerState(st)); err != nil {
 			return nil, invalidFilter("status", st)
 		}
+	}
+	if err := healthFilter(o.Filters.Get("health")); err != nil {
+		return nil, err
 	}
 	s.mu.RLock()
 	all := make([]*Container, 0, len(s.byID))
@@ -248,6 +252,9 @@ func (s *Service) summaryLocked(c *Container, o ListOptions, ancestors []string,
 	if !f.MatchLabels("label", c.Config.Labels) {
 		return container.Summary{}, false
 	}
+	if vs := f.Get("health"); len(vs) > 0 && !contains(vs, string(healthStatusLocked(c))) {
+		return container.Summary{}, false
+	}
 	if vs := f.Get("exited"); len(vs) > 0 {
 		if st.Running || !c.HasBeenStarted || !contains(vs, fmt.Sprint(st.ExitCode)) {
 			return container.Summary{}, false
@@ -311,7 +318,7 @@ func statusString(c *Container) string {
 	case st.Running && st.Paused:
 		return fmt.Sprintf("Up %s (Paused)", units.HumanDuration(time.Since(st.StartedAt)))
 	case st.Running:
-		return "Up " + units.HumanDuration(time.Since(st.StartedAt))
+		return "Up " + units.HumanDuration(time.Since(st.StartedAt)) + healthSuffixLocked(c)
 	case st.Status == container.StateRemoving:
 		return "Removal In Progress"
 	case st.Dead:

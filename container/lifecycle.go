@@ -237,8 +237,9 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		return startError(err)
 	}
 	c.mu.Lock()
-	c.State = State{Status: container.StateRunning, Running: true, Pid: pid, StartedAt: time.Now().UTC()}
+	c.State = State{Status: container.StateRunning, Running: true, Pid: pid, StartedAt: time.Now().UTC(), Health: c.State.Health}
 	c.HasBeenStarted = true
+	s.initHealthLocked(c)
 	err = c.save(s.dir(c.ID))
 	c.notifyLocked()
 	c.mu.Unlock()
@@ -301,8 +302,12 @@ func (s *Service) monitor(c *Container, cl shim.Client, pw *shim.PendingWait) {
 
 // handleExit records an exit and applies the restart policy or --rm.
 func (s *Service) handleExit(c *Container, st *shim.ExitStatus) {
-	rootfs := s.rootfs(c.ID)
-	_ = snapshot.Unmount(rootfs)
+	c.mu.Lock()
+	s.stopHealthLocked(c)
+	c.mu.Unlock()
+	if err := s.unmountRootfs(c.ID); err != nil {
+		s.log.Warn("unmount at exit", "id", c.ID, "err", err)
+	}
 	s.releaseExecs(c.ID)
 	s.unmountVolumes(context.Background(), c)
 	if s.network != nil {
@@ -748,7 +753,7 @@ func (s *Service) restore(ctx context.Context) (removals, monitors []func(), err
 			switch s.reconcileStopped(ctx, c) {
 			case adopted:
 				cl := s.shimClient(c)
-				monitors = append(monitors, func() { s.monitor(c, cl, nil) })
+				monitors = append(monitors, func() { s.monitor(c, cl, nil) }, func() { s.resumeHealth(c) })
 				continue
 			case exitRecorded:
 				continue
@@ -766,7 +771,7 @@ func (s *Service) restore(ctx context.Context) (removals, monitors []func(), err
 		cl := s.shimClient(c)
 		if c.State.Running && cl.Alive(ctx) {
 			s.thawCommitPause(ctx, c)
-			monitors = append(monitors, func() { s.monitor(c, cl, nil) })
+			monitors = append(monitors, func() { s.monitor(c, cl, nil) }, func() { s.resumeHealth(c) })
 			continue
 		}
 		st, err := shim.ReadExit(s.stateDir(c.ID))

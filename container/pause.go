@@ -40,6 +40,7 @@ func (s *Service) Pause(ctx context.Context, idOrName string) error {
 	}
 	c.State.Paused = true
 	c.State.Status = container.StatePaused
+	s.updateHealthLocked(c)
 	_ = c.save(s.dir(c.ID))
 	c.notifyLocked()
 	s.emitLocked(c, "pause", nil)
@@ -71,6 +72,7 @@ func (s *Service) resume(ctx context.Context, c *Container) error {
 	if c.State.Running {
 		c.State.Status = container.StateRunning
 	}
+	s.updateHealthLocked(c)
 	_ = c.save(s.dir(c.ID))
 	c.notifyLocked()
 	s.emitLocked(c, "unpause", nil)

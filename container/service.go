@@ -97,12 +97,16 @@ type Service struct {
 	// containers running for the next berthd.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// bg counts the service's own goroutines (health monitors, the
+	// reaper of runc's orphans); Close waits for them.
+	bg sync.WaitGroup
 }
 
 // Close stops watching containers. They keep running under their shims.
 func (s *Service) Close() {
 	s.cancel()
 	s.launcher.Close()
+	s.waitBackground(15 * time.Second)
 }
 
 // New loads every container record and reconnects to the shims of the
@@ -124,10 +128,13 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, log: cfg.Logger, byID: map[string]*Container{}, byName: map[string]string{}, execs: newExecStore()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.launcher = shim.NewLauncher(cfg.ShimPath)
+	s.bg.Add(1)
+	go func() { defer s.bg.Done(); s.reapRuncOrphans() }()
 	s.network = cfg.Network
 	s.removeViewLeftovers()
 	removals, monitors, err := s.restore(ctx)
 	if err != nil {
+		s.Close()
 		return nil, err
 	}
 	for _, c := range s.byID {
