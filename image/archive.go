@@ -83,9 +83,7 @@ func (s *Service) Save(ctx context.Context, names []string, w io.Writer) error {
 	// a tar stream cannot report an error halfway.
 	for _, e := range entries {
 		for _, l := range e.rec.Layers {
-			okBlob, _ := content.Has(ctx, s.content, l.Digest)
-			okDiff, _ := content.Has(ctx, s.content, l.DiffID)
-			if !okBlob && !okDiff {
+			if !s.layerAvailable(ctx, l) {
 				return fmt.Errorf("image %s: layer %s is not stored: pull the image again", shortID(e.rec.ID), l.Digest)
 			}
 		}
@@ -166,11 +164,7 @@ func isIDRef(name string, r *Record) bool {
 // be known before the tar header, so the layer is decompressed to a
 // temporary file first.
 func (s *Service) writeLegacyLayer(ctx context.Context, tw *tar.Writer, id, parent string, l LayerRef, mtime time.Time) error {
-	rc, err := content.Reader(ctx, s.content, l.Digest)
-	if cerrdefs.IsNotFound(err) {
-		// An uncompressed copy of the layer (from a load) will do.
-		rc, err = content.Reader(ctx, s.content, l.DiffID)
-	}
+	rc, err := s.layerReader(ctx, l)
 	if err != nil {
 		return err
 	}
@@ -186,9 +180,13 @@ func (s *Service) writeLegacyLayer(ctx context.Context, tw *tar.Writer, id, pare
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	size, err := io.Copy(tmp, dr)
+	dg := digest.Canonical.Digester()
+	size, err := io.Copy(io.MultiWriter(tmp, dg.Hash()), dr)
 	if err != nil {
 		return err
+	}
+	if dg.Digest() != l.DiffID {
+		return fmt.Errorf("layer %s: its tar does not match its diff ID: %w", shortID(l.DiffID), cerrdefs.ErrDataLoss)
 	}
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return err

@@ -5,13 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"time"
 
-	ccontent "github.com/containerd/containerd/v2/core/content"
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/klauspost/compress/gzip"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -147,49 +144,75 @@ func (s *Service) Commit(ctx context.Context, req CommitRequest) (digest.Digest,
 	return id, nil
 }
 
-// storeLayer compresses the tar stream r into a blob, computing its diff
-// ID on the way, then unpacks the blob on top of parent.
+// storeLayer unpacks the tar stream r on top of parent, computing its diff
+// ID on the way. No compressed blob is made: the layer is recorded
+// uncompressed (its digest is its diff ID) and its blob, absent from the
+// content store, is made from the unpacked layer when push or save need it
+// (layerReader); push compresses it then, once, and remembers the result.
+// A commit thus costs reading, hashing and writing the change, not
+// compressing it and unpacking it again.
 func (s *Service) storeLayer(ctx context.Context, parent digest.Digest, r io.Reader) (LayerRef, snapshot.Layer, error) {
-	w, err := s.content.Writer(ctx, ccontent.WithRef("commit-"+randomRef()))
+	cr := &sizeReader{r: &ctxReader{ctx: ctx, r: r}}
+	l, err := s.snapshots.ApplyNew(ctx, parent, cr)
 	if err != nil {
-		return LayerRef{}, snapshot.Layer{}, err
-	}
-	defer w.Close()
-	diff := digest.Canonical.Digester()
-	zw, err := gzip.NewWriterLevel(w, gzip.DefaultCompression)
-	if err != nil {
-		return LayerRef{}, snapshot.Layer{}, err
-	}
-	if _, err := io.Copy(io.MultiWriter(zw, diff.Hash()), &ctxReader{ctx: ctx, r: r}); err != nil {
-		return LayerRef{}, snapshot.Layer{}, fmt.Errorf("commit layer: %w", err)
-	}
-	if err := zw.Close(); err != nil {
-		return LayerRef{}, snapshot.Layer{}, err
-	}
-	st, err := w.Status()
-	if err != nil {
-		return LayerRef{}, snapshot.Layer{}, err
-	}
-	blob, blobSize := w.Digest(), st.Offset
-	if err := w.Commit(ctx, blobSize, blob); err != nil && !cerrdefs.IsAlreadyExists(err) {
-		return LayerRef{}, snapshot.Layer{}, err
-	}
-	diffID := diff.Digest()
-	rc, err := content.Reader(ctx, s.content, blob)
-	if err != nil {
-		return LayerRef{}, snapshot.Layer{}, err
-	}
-	defer rc.Close()
-	zr, _, err := archive.Decompress(rc)
-	if err != nil {
-		return LayerRef{}, snapshot.Layer{}, err
-	}
-	defer zr.Close()
-	l, err := s.snapshots.Apply(ctx, parent, diffID, zr)
-	if err != nil {
+		if ctx.Err() != nil {
+			return LayerRef{}, snapshot.Layer{}, err
+		}
 		return LayerRef{}, snapshot.Layer{}, cerrdefs.ErrInternal.WithMessage("commit layer: " + err.Error())
 	}
-	return LayerRef{Digest: blob, MediaType: mediaTypeDockerLayerGzip, Size: blobSize, DiffID: diffID}, l, nil
+	return LayerRef{Digest: l.DiffID, MediaType: mediaTypeOCILayer, Size: cr.n, DiffID: l.DiffID}, l, nil
+}
+
+// sizeReader counts what is read through it.
+type sizeReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *sizeReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// layerAvailable reports whether layerReader can read l.
+func (s *Service) layerAvailable(ctx context.Context, l LayerRef) bool {
+	for _, d := range []digest.Digest{l.Digest, l.DiffID} {
+		if ok, _ := content.Has(ctx, s.content, d); ok {
+			return true
+		}
+	}
+	layers, _ := s.snapshots.List(ctx)
+	for _, sl := range layers {
+		if sl.DiffID == l.DiffID {
+			return true
+		}
+	}
+	return false
+}
+
+// layerReader returns layer l's blob, read from the start: the stored
+// blob, else an uncompressed copy stored by a load, else (a committed
+// layer, stored without a blob) a tar of the unpacked layer with that diff
+// ID, which the reader's consumer checks against the diff ID.
+func (s *Service) layerReader(ctx context.Context, l LayerRef) (io.ReadCloser, error) {
+	rc, err := content.Reader(ctx, s.content, l.Digest)
+	if cerrdefs.IsNotFound(err) && l.DiffID != l.Digest {
+		rc, err = content.Reader(ctx, s.content, l.DiffID)
+	}
+	if !cerrdefs.IsNotFound(err) {
+		return rc, err
+	}
+	layers, lerr := s.snapshots.List(ctx)
+	if lerr != nil {
+		return nil, lerr
+	}
+	for _, sl := range layers {
+		if sl.DiffID == l.DiffID {
+			return archive.TarDir(ctx, sl.Dir, archive.WriterOptions{Layer: true})
+		}
+	}
+	return nil, err
 }
 
 // ctxReader stops a copy once ctx is done.

@@ -915,7 +915,7 @@ func (b bytesReaderAt) ReadAt(p []byte, off int64) (int, error) {
 // and into w, checking the tar against the layer's diff ID, and returns
 // the compressed blob's reference.
 func (s *Service) compressLayer(ctx context.Context, l LayerRef, w io.Writer) (LayerRef, error) {
-	rc, err := content.Reader(ctx, s.content, l.Digest)
+	rc, err := s.layerReader(ctx, l)
 	if err != nil {
 		return LayerRef{}, err
 	}

@@ -153,6 +153,29 @@ func commitImage(t *testing.T, s *Service, ref string, n int) *Record {
 	return parent
 }
 
+// compressAll gives a committed image's layers (stored without a blob)
+// their gzip blobs, as its first push does, so that tests of pushing
+// stored blobs have some.
+func compressAll(t *testing.T, s *Service, rec *Record) *Record {
+	t.Helper()
+	ctx := context.Background()
+	layers, fresh := s.pushLayers(ctx, rec)
+	for i := range layers {
+		if fresh[i] {
+			ref, err := s.compressLayer(ctx, layers[i], io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			layers[i] = ref
+		}
+	}
+	rec, err := s.rememberLayers(ctx, rec, layers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
 // TestPushParallelWaitingAndRoundTrip: seven layers go up at most five
 // at a time, two of them shown Waiting; the pushed image pulls back with
 // the same ID.
@@ -295,7 +318,7 @@ func TestPushWrongDigestFails(t *testing.T) {
 			next.ServeHTTP(w, r)
 		})
 	})
-	commitImage(t, e.svc, e.host+"/test/liar:1", 2)
+	compressAll(t, e.svc, commitImage(t, e.svc, e.host+"/test/liar:1", 2))
 	c, err := e.pushLocal(t, "test/liar:1", nil)
 	if err == nil || !strings.Contains(err.Error(), "corrupted") {
 		t.Fatalf("push err = %v", err)
@@ -335,7 +358,7 @@ func TestPushDroppedConnectionFails(t *testing.T) {
 			next.ServeHTTP(w, r)
 		})
 	})
-	commitImage(t, e.svc, e.host+"/test/drop:1", 1)
+	compressAll(t, e.svc, commitImage(t, e.svc, e.host+"/test/drop:1", 1))
 	start := time.Now()
 	c, err := e.pushLocal(t, "test/drop:1", nil)
 	if err == nil {

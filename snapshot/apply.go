@@ -44,35 +44,53 @@ func (s *Store) Apply(ctx context.Context, parent, diffID digest.Digest, r io.Re
 	if err := validDigest(diffID, "diff ID"); err != nil {
 		return Layer{}, err
 	}
+	return s.apply(ctx, parent, diffID, r)
+}
+
+// ApplyNew is Apply for a layer whose diff ID is not known in advance (a
+// commit's): the diff ID is the digest of the stream. If the layer
+// turns out to exist already, the new copy is dropped and the existing
+// layer returned.
+func (s *Store) ApplyNew(ctx context.Context, parent digest.Digest, r io.Reader) (Layer, error) {
+	return s.apply(ctx, parent, "", r)
+}
+
+func (s *Store) apply(ctx context.Context, parent, diffID digest.Digest, r io.Reader) (Layer, error) {
 	if parent != "" {
 		if err := validDigest(parent, "parent chain ID"); err != nil {
 			return Layer{}, err
 		}
 	}
-	chainID := ChainID(parent, diffID)
-	unlock, err := s.locks.lock(ctx, chainID.String())
-	if err != nil {
-		return Layer{}, err
-	}
-	defer unlock()
-
 	bufp := copyBufPool.Get().(*[]byte)
 	defer copyBufPool.Put(bufp)
 	br := readerPool.Get().(*bufio.Reader)
 	br.Reset(r)
 	defer func() { br.Reset(nil); readerPool.Put(br) }()
-	hr := &hashingReader{r: br, h: diffID.Algorithm().Hash()}
+	alg := digest.Canonical
+	if diffID != "" {
+		alg = diffID.Algorithm()
+	}
+	hr := &hashingReader{r: br, h: alg.Hash()}
 
-	if l, err := s.Get(ctx, chainID); err == nil {
-		if err := hr.drain(*bufp); err != nil {
+	var chainID digest.Digest
+	if diffID != "" {
+		chainID = ChainID(parent, diffID)
+		unlock, err := s.locks.lock(ctx, chainID.String())
+		if err != nil {
 			return Layer{}, err
 		}
-		if err := hr.verify(diffID); err != nil {
+		defer unlock()
+		if l, err := s.Get(ctx, chainID); err == nil {
+			if err := hr.drain(*bufp); err != nil {
+				return Layer{}, err
+			}
+			if err := hr.verify(diffID); err != nil {
+				return Layer{}, err
+			}
+			return l, nil
+		} else if !cerrdefs.IsNotFound(err) {
 			return Layer{}, err
 		}
-		return l, nil
-	} else if !cerrdefs.IsNotFound(err) {
-		return Layer{}, err
 	}
 
 	key := randomKey(applyPrefix)
@@ -101,7 +119,18 @@ func (s *Store) Apply(ctx context.Context, parent, diffID digest.Digest, r io.Re
 	if err := hr.drain(*bufp); err != nil {
 		return Layer{}, fmt.Errorf("apply layer %s: %w", diffID, err)
 	}
-	if err := hr.verify(diffID); err != nil {
+	if diffID == "" {
+		diffID = digest.NewDigest(alg, hr.h)
+		chainID = ChainID(parent, diffID)
+		unlock, err := s.locks.lock(ctx, chainID.String())
+		if err != nil {
+			return Layer{}, err
+		}
+		defer unlock()
+		if l, err := s.Get(ctx, chainID); err == nil {
+			return l, nil // the deferred Remove drops this copy
+		}
+	} else if err := hr.verify(diffID); err != nil {
 		return Layer{}, err
 	}
 	// Durability: rather than fsync every unpacked file (one journal commit
