@@ -150,7 +150,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		}
 	}
 	shimOpts.LogPath, shimOpts.LogMaxSize, shimOpts.LogMaxFiles, shimOpts.LogAttrs = lp.Path, lp.Limits.MaxSize, lp.Limits.MaxFiles, lp.Attrs
-	shimOpts.LogRemote = lp.Remote
+	shimOpts.LogRemote, shimOpts.LogCompress = lp.Remote, lp.Limits.Compress
 	type spawned struct {
 		cl  shim.Client
 		err error

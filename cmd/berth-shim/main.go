@@ -103,6 +103,7 @@ func main() {
 	flag.StringVar(&o.LogPath, "log-path", "", "json-file log path")
 	flag.Int64Var(&o.LogMaxSize, "log-max-size", 0, "rotate the log past this many bytes (0 = never)")
 	flag.IntVar(&maxFiles, "log-max-files", 1, "log files to keep")
+	flag.BoolVar(&o.LogCompress, "log-compress", false, "gzip rotated log files")
 	flag.Func("log-remote", "remote log driver configuration (JSON)", func(v string) error {
 		o.LogRemote = &logger.Remote{}
 		return json.Unmarshal([]byte(v), o.LogRemote)

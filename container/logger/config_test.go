@@ -1,7 +1,13 @@
 package logger
 
 import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestParseJSONFile: max-size is decimal, as dockerd's json-file logger
@@ -135,5 +141,44 @@ func TestParseLocal(t *testing.T) {
 	l, err = ParseCache(map[string]string{"cache-max-size": "1m", "cache-max-file": "2", "max-size": "bogus"})
 	if err != nil || l.MaxSize != 1000000 || l.MaxFiles != 2 {
 		t.Errorf("cache: %+v %v", l, err)
+	}
+}
+
+// TestCompressedRotation: with compress, rotated files are gzipped
+// (path.1.gz, path.2.gz) and read back in order with the current one.
+func TestCompressedRotation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	w, err := NewWriter(path, 300, 3, WithCompress(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		if err := w.Write(Entry{Log: fmt.Sprintf("line-%02d\n", i), Stream: "stdout", Time: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	for _, p := range []string{path + ".1.gz", path + ".2.gz"} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("rotated file: %v", err)
+		}
+	}
+	if _, err := os.Stat(path + ".1"); err == nil {
+		t.Errorf("an uncompressed rotated file is left")
+	}
+	var got []string
+	if err := Read(context.Background(), path, 3, ReadOptions{Tail: -1}, func(e Entry) error {
+		got = append(got, strings.TrimSpace(e.Log))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) < 5 || got[len(got)-1] != "line-19" {
+		t.Fatalf("read back %v", got)
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i] <= got[i-1] {
+			t.Fatalf("out of order: %v", got)
+		}
 	}
 }

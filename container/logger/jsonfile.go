@@ -7,9 +7,11 @@ package logger
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"sync"
@@ -41,6 +43,7 @@ type Writer struct {
 	maxSize  int64
 	maxFiles int
 	report   func(string)
+	compress bool            // rotated files are gzipped (path.1.gz ...)
 	attrs    json.RawMessage // every entry's attrs (json-file's labels/env/tag), or nil
 
 	mu      sync.Mutex
@@ -58,6 +61,12 @@ type Option func(*Writer)
 // and when it can write again (for the shim's own log).
 func WithReport(report func(msg string)) Option {
 	return func(w *Writer) { w.report = report }
+}
+
+// WithCompress gzips rotated files (path.1.gz, path.2.gz ...), as the
+// compress option asks.
+func WithCompress(on bool) Option {
+	return func(w *Writer) { w.compress = on }
 }
 
 // WithAttrs gives every entry the same attributes (the labels and
@@ -185,13 +194,19 @@ func (w *Writer) rotate() error {
 	if err := w.f.Close(); err != nil {
 		return err
 	}
+	ext := ""
+	if w.compress {
+		ext = ".gz"
+	}
 	if w.maxFiles > 1 {
-		for i := w.maxFiles - 1; i >= 1; i-- {
-			from := w.path
-			if i > 1 {
-				from = fmt.Sprintf("%s.%d", w.path, i-1)
+		for i := w.maxFiles - 1; i >= 2; i-- {
+			_ = os.Rename(fmt.Sprintf("%s.%d%s", w.path, i-1, ext), fmt.Sprintf("%s.%d%s", w.path, i, ext))
+		}
+		_ = os.Rename(w.path, w.path+".1")
+		if w.compress {
+			if err := gzipFile(w.path + ".1"); err != nil && w.report != nil {
+				w.report(fmt.Sprintf("log %s: compress the rotated file: %v", w.path, err))
 			}
-			_ = os.Rename(from, fmt.Sprintf("%s.%d", w.path, i))
 		}
 	}
 	flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
@@ -254,4 +269,36 @@ func (s *LineSplitter) Flush() {
 		s.Emit(Entry{Log: string(s.buf), Stream: s.Stream, Time: time.Now()})
 		s.buf = s.buf[:0]
 	}
+}
+
+// gzipFile replaces p by p.gz, its gzipped copy (written aside, then
+// renamed into place), as the json-file and local drivers keep rotated
+// files with compress.
+func gzipFile(p string) error {
+	in, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := p + ".gz.tmp"
+	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
+	if err != nil {
+		return err
+	}
+	zw := gzip.NewWriter(out)
+	_, err = io.Copy(zw, in)
+	if cerr := zw.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, p+".gz")
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return os.Remove(p)
 }

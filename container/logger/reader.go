@@ -2,6 +2,7 @@ package logger
 
 import (
 	"bufio"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -31,6 +33,8 @@ func files(path string, maxFiles int) []string {
 		p := fmt.Sprintf("%s.%d", path, i)
 		if _, err := os.Stat(p); err == nil {
 			out = append(out, p)
+		} else if _, err := os.Stat(p + ".gz"); err == nil {
+			out = append(out, p+".gz")
 		}
 	}
 	return append(out, path)
@@ -80,6 +84,18 @@ func Read(ctx context.Context, path string, maxFiles int, o ReadOptions, fn func
 			}
 			return err
 		}
+		if strings.HasSuffix(p, ".gz") {
+			// A rotated file compress=true gzipped.
+			zr, err := gzip.NewReader(f)
+			if err == nil {
+				_, err = scanReader(zr, 0, emit)
+			}
+			f.Close()
+			if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+				return err
+			}
+			continue
+		}
 		off, err := scan(f, 0, emit)
 		if err != nil {
 			f.Close()
@@ -115,7 +131,13 @@ func scan(f *os.File, off int64, emit func(Entry) error) (int64, error) {
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		return off, err
 	}
-	r := bufio.NewReaderSize(f, 64*1024)
+	return scanReader(f, off, emit)
+}
+
+// scanReader reads whole lines from r, which is at off, and returns the
+// offset after the last complete line.
+func scanReader(rd io.Reader, off int64, emit func(Entry) error) (int64, error) {
+	r := bufio.NewReaderSize(rd, 64*1024)
 	for {
 		line, err := r.ReadBytes('\n')
 		if len(line) > 0 && line[len(line)-1] == '\n' {

@@ -213,6 +213,9 @@ func Spawn(ctx context.Context, shimPath string, o Options) (Client, error) {
 		"--log-path", o.LogPath, "--log-max-size", strconv.FormatInt(o.LogMaxSize, 10),
 		"--log-max-files", strconv.Itoa(o.LogMaxFiles),
 	}
+	if o.LogCompress {
+		args = append(args, "--log-compress")
+	}
 	if o.LogRemote != nil {
 		b, err := json.Marshal(o.LogRemote)
 		if err != nil {

@@ -38,6 +38,8 @@ type Options struct {
 	// LogAttrs go with every log entry (the json-file driver's labels,
 	// env and tag options), for `docker logs --details`.
 	LogAttrs map[string]string `json:",omitempty"`
+	// LogCompress gzips rotated log files.
+	LogCompress bool `json:",omitempty"`
 	// LogRemote, when set, is a remote driver the output goes to as well
 	// (the log file above is then its local cache), through a queue that
 	// never holds the container up.
@@ -112,7 +114,7 @@ func NewServer(o Options) (*Server, error) {
 	if o.LogPath != "" {
 		// Entries lost to a full disk are counted and said in the log
 		// itself; the shim's own log (stderr, shim.log) hears of it too.
-		w, err := logger.NewWriter(o.LogPath, o.LogMaxSize, o.LogMaxFiles, logger.WithAttrs(o.LogAttrs),
+		w, err := logger.NewWriter(o.LogPath, o.LogMaxSize, o.LogMaxFiles, logger.WithAttrs(o.LogAttrs), logger.WithCompress(o.LogCompress),
 			logger.WithReport(func(m string) { _, _ = os.Stderr.WriteString("berth-shim: " + m + "\n") }))
 		if err != nil {
 			return nil, err

@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Logging drivers and their options (issue 11 item 5).
@@ -158,5 +160,34 @@ func TestLogDefaultsFromDaemonConfig(t *testing.T) {
 	a.call(t, "GET", "/info", nil, nil).wantStatus(t, 200).decode(t, &info)
 	if info.LoggingDriver != "json-file" {
 		t.Errorf("info LoggingDriver %q", info.LoggingDriver)
+	}
+}
+
+// TestLogCompress: json-file with compress=true keeps rotated files
+// gzipped (<LogPath>.1.gz ...) and docker logs reads them (more
+// lines than one 2k file holds, in order).
+func TestLogCompress(t *testing.T) {
+	busybox(t)
+	a := env.d.api()
+	c := cli(t, "docker")
+	name := ctrName(t, "logcompress")
+	c.ok("run", "--name", name, "--log-opt", "max-size=2k", "--log-opt", "max-file=3", "--log-opt", "compress=true",
+		"busybox", "sh", "-c", "i=0; while [ $i -lt 300 ]; do echo line-$i-padding-padding; i=$((i+1)); done")
+	ct := inspectCtr(t, a, name)
+	if !poll(30*time.Second, func() bool { _, err := os.Stat(ct.LogPath + ".1.gz"); return err == nil }) {
+		t.Fatalf("no %s.1.gz", ct.LogPath)
+	}
+	ls := lines(c.ok("logs", name).Stdout)
+	if len(ls) < 30 || ls[len(ls)-1] != "line-299-padding-padding" {
+		t.Errorf("docker logs over compressed files: %d lines, last %q", len(ls), ls[len(ls)-1])
+	}
+	for i := 1; i < len(ls); i++ {
+		var p, q int
+		fmt.Sscanf(ls[i-1], "line-%d", &p)
+		fmt.Sscanf(ls[i], "line-%d", &q)
+		if q != p+1 {
+			t.Errorf("docker logs: %q after %q", ls[i], ls[i-1])
+			break
+		}
 	}
 }
