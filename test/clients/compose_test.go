@@ -59,7 +59,6 @@ func TestCompose(t *testing.T) {
 			}
 			t.Run("healthy", func(t *testing.T) {
 				slow(t)
-				needsHealthchecks(t)
 				composeScenario(t, cr, true, 18180+i*10)
 			})
 			t.Run("started", func(t *testing.T) {

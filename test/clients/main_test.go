@@ -221,14 +221,6 @@ func slow(t *testing.T) {
 	}
 }
 
-// needsHealthchecks skips on berth until healthchecks run there.
-func needsHealthchecks(t *testing.T) {
-	t.Helper()
-	if env.target == "berth" {
-		t.Skip("berth does not run healthchecks yet (issue 11 item 1)")
-	}
-}
-
 // tool returns the path of an installed client; a missing one fails the
 // test: `make test-clients` installs every one of them.
 func tool(t *testing.T, path, what string) string {

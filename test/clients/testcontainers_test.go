@@ -84,7 +84,6 @@ func TestTestcontainersWaitHTTPAndPort(t *testing.T) {
 func TestTestcontainersWaitHealth(t *testing.T) {
 	requireEnv(t)
 	slow(t)
-	needsHealthchecks(t)
 	tcRun(t, "busybox:latest", tc.WithCmd("sh", "-c", "sleep 2; touch /tmp/healthy; sleep 300"),
 		tc.WithConfigModifier(func(cfg *container.Config) {
 			cfg.Healthcheck = &container.HealthConfig{Test: []string{"CMD", "test", "-e", "/tmp/healthy"}, Interval: time.Second, Retries: 30}

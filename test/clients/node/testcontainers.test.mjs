@@ -38,7 +38,7 @@ test("wait for a listening port; exec", async () => {
   }
 });
 
-test("wait for a healthcheck", { skip: onBerth && "berth does not run healthchecks yet (issue 11 item 1)" }, async () => {
+test("wait for a healthcheck", async () => {
   const c = await new GenericContainer("busybox:latest")
     .withCommand(["sh", "-c", "sleep 2; touch /tmp/healthy; sleep 300"])
     .withHealthCheck({ test: ["CMD", "test", "-e", "/tmp/healthy"], interval: 1000, retries: 30 })
