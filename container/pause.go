@@ -124,10 +124,14 @@ func (s *Service) Resize(ctx context.Context, idOrName string, h, w uint16) erro
 		return err
 	}
 	c.mu.Lock()
-	running := c.State.Running
+	running, tty := c.State.Running, c.Config.Tty
 	c.mu.Unlock()
 	if !running {
 		return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is not running", c.ID))
+	}
+	if !tty {
+		// No terminal to size: a no-op, as dockerd answers it (200).
+		return nil
 	}
 	return s.shimClient(c).Resize(ctx, w, h)
 }
