@@ -10,6 +10,7 @@ import (
 
 	"github.com/berth/berth/container/logger"
 	"github.com/berth/berth/internal/stdcopy"
+	"github.com/berth/berth/runtime"
 	"github.com/berth/berth/runtime/shim"
 )
 
@@ -182,8 +183,13 @@ func writeOut(w io.Writer, stream string, data []byte, tty bool) error {
 // relay copies the shim's output frames to the client (stdcopy frames
 // without a TTY, raw bytes with one) and the client's input to the shim,
 // until the container's streams end or the client detaches.
-func relay(client Stream, a *shim.AttachConn, tty bool, o AttachOptions) {
+func relay(client Stream, a runtime.Stream, tty bool, o AttachOptions) {
 	defer client.Close()
+	relayStreams(client, a, tty, o)
+}
+
+// relayStreams is relay without closing the client's stream.
+func relayStreams(client Stream, a runtime.Stream, tty bool, o AttachOptions) {
 	defer a.Close()
 	detached := make(chan struct{})
 	if o.Stdin {
@@ -215,7 +221,7 @@ func relay(client Stream, a *shim.AttachConn, tty bool, o AttachOptions) {
 }
 
 // copyStdin forwards client input, watching for the detach sequence.
-func copyStdin(a *shim.AttachConn, client Stream, keys []byte, detached chan struct{}) {
+func copyStdin(a runtime.Stream, client Stream, keys []byte, detached chan struct{}) {
 	buf := make([]byte, 32*1024)
 	matched := 0
 	for {

@@ -28,7 +28,7 @@ func (s *Service) pauseForCommit(ctx context.Context, c *Container) (release fun
 		c.CommitPaused = true
 		err := c.save(s.dir(c.ID))
 		if err == nil {
-			err = s.runc(ctx, "pause", c.ID)
+			err = s.task(c).Pause(ctx)
 		}
 		if err != nil {
 			c.CommitPaused = false
@@ -45,7 +45,7 @@ func (s *Service) pauseForCommit(ctx context.Context, c *Container) (release fun
 			return
 		}
 		if c.State.Running {
-			if err := s.runc(context.WithoutCancel(ctx), "resume", c.ID); err != nil {
+			if err := s.task(c).Resume(context.WithoutCancel(ctx)); err != nil {
 				s.log.Warn("thaw after commit", "id", c.ID, "err", err)
 				return // the mark stays: the next berthd tries again
 			}
@@ -63,7 +63,7 @@ func (s *Service) thawCommitPause(ctx context.Context, c *Container) {
 	}
 	// A crash may have come before the freeze: resuming a container that
 	// runs is refused, harmlessly.
-	if err := s.runc(ctx, "resume", c.ID); err != nil {
+	if err := s.task(c).Resume(ctx); err != nil {
 		s.log.Info("restore: thaw a container a commit had paused", "id", c.ID, "err", err)
 	} else {
 		s.log.Info("restore: thawed a container a commit cut short had paused", "id", c.ID)

@@ -5,23 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
-	"golang.org/x/sys/unix"
 
-	"github.com/berth/berth/internal/osutil"
-	"github.com/berth/berth/internal/stdcopy"
+	"github.com/berth/berth/runtime"
 )
 
 // Exec is one `docker exec` process.
@@ -34,8 +26,8 @@ type Exec struct {
 	ExitCode    *int
 	Pid         int
 	started     bool
-	console     *os.File
-	size        *unix.Winsize // last size asked for, applied once the TTY exists
+	proc        runtime.Process // while it runs
+	size        *[2]uint        // {height, width} asked for before it runs
 	done        chan struct{}
 }
 
@@ -164,17 +156,25 @@ func (s *Service) ExecResize(ctx context.Context, id string, h, w uint16) error 
 		return err
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	ws := &unix.Winsize{Row: h, Col: w}
-	e.size = ws
-	if e.console == nil {
-		return nil
+	e.size = &[2]uint{uint(h), uint(w)}
+	proc := e.proc
+	e.mu.Unlock()
+	if proc == nil {
+		return nil // applied when it starts
 	}
-	return unix.IoctlSetWinsize(int(e.console.Fd()), unix.TIOCSWINSZ, ws)
+	return proc.Resize(ctx, w, h)
 }
 
-// ExecStart runs the exec. With a stream it relays stdio until the
-// process ends; detached (conn nil) it returns once the process runs.
+// execMeta is what berthd keeps of an exec with its process in the shim,
+// to know it again after a restart.
+type execMeta struct {
+	ContainerID string
+	Config      container.ExecCreateRequest
+}
+
+// ExecStart runs the exec as a process of the container's task, under its
+// shim. With a stream it relays stdio until the process ends; detached
+// (conn nil) it returns once the process runs.
 func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) (retErr error) {
 	e, err := s.getExec(id)
 	if err != nil {
@@ -186,6 +186,7 @@ func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) (retErr
 		return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("Error: Exec command %s is already running", id))
 	}
 	e.started = true
+	size := e.size
 	e.mu.Unlock()
 	running := false // the process started: its own exit code follows
 	defer func() {
@@ -209,189 +210,131 @@ func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) (retErr
 	if !ctrRunning {
 		return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("container %s is not running", c.ID))
 	}
-	proc, err := s.execProcess(ctx, c, e.Config)
+	spec, err := s.execProcess(ctx, c, e.Config)
 	if err != nil {
 		return err
 	}
-	stateDir := s.stateDir(c.ID)
-	procPath := filepath.Join(stateDir, "exec-"+e.ID+".json")
-	b, _ := json.Marshal(proc)
-	if err := os.WriteFile(procPath, b, 0o600); err != nil {
-		return err
+	if size == nil && e.Config.ConsoleSize != nil {
+		size = &[2]uint{e.Config.ConsoleSize[0], e.Config.ConsoleSize[1]}
 	}
-	runcLog := filepath.Join(stateDir, "exec-"+e.ID[:12]+".log")
-	// runc's own messages go to runcLog; stderr then carries only the
-	// process's output and, on failure, runc's one-line error.
-	// runc writes the pid file only once the process runs: an exec that
-	// fails without one is one runc could not start.
-	pidFile := execPidFile(stateDir, e.ID)
-	args := []string{"--root", s.runcRoot(), "--log", runcLog, "--log-format", "json", "exec", "--process", procPath, "--pid-file", pidFile}
-	var consoleSock string
-	var ln *net.UnixListener
-	if e.Config.Tty {
-		consoleSock = filepath.Join(stateDir, "e"+e.ID[:8]+".sock")
-		ln, err = net.ListenUnix("unix", &net.UnixAddr{Name: consoleSock, Net: "unix"})
-		if err != nil {
-			return err
-		}
-		// runc takes a console socket only when it detaches: the process
-		// is then reparented to berthd, a child subreaper, which reaps it.
-		args = append(args, "--console-socket", consoleSock, "--detach")
+	meta, _ := json.Marshal(execMeta{ContainerID: c.ID, Config: e.Config})
+	attach := runtime.AttachOptions{Stdin: e.Config.AttachStdin, Stdout: e.Config.AttachStdout, Stderr: e.Config.AttachStderr}
+	proc, err := s.task(c).Exec(ctx, e.ID, runtime.ExecOptions{
+		Spec: spec, Stdin: conn != nil && attach.Stdin, ConsoleSize: size, Meta: meta,
+	})
+	if err != nil {
+		return execError(c, err)
 	}
-	args = append(args, c.ID)
-	cmd := exec.Command(s.cfg.Runtime, args...)
-	var outW *stdcopy.Mux
-	var stdinW io.WriteCloser
-	if !e.Config.Tty {
-		if conn != nil {
-			outW = stdcopy.NewMux(conn)
-			if e.Config.AttachStdout {
-				cmd.Stdout = outW.Stream(stdcopy.Stdout)
-			}
-			if e.Config.AttachStderr {
-				cmd.Stderr = outW.Stream(stdcopy.Stderr)
-			}
-			if e.Config.AttachStdin {
-				stdinW, _ = cmd.StdinPipe()
-			}
+	var stream runtime.Stream
+	if conn != nil {
+		if stream, err = proc.Attach(ctx, attach); err != nil {
+			return execError(c, err)
 		}
 	}
-	if err := cmd.Start(); err != nil {
-		if ln != nil {
-			ln.Close()
+	// Heard however soon it exits; the wait ends with the service (a
+	// berthd stopping), and the next berthd finds the exec in the shim.
+	exited, err := proc.Wait(s.ctx)
+	if err != nil {
+		if stream != nil {
+			stream.Close()
 		}
-		return err
+		return execError(c, err)
+	}
+	pid, err := proc.Start(ctx)
+	if err != nil {
+		if stream != nil {
+			stream.Close()
+		}
+		return execError(c, err)
 	}
 	running = true
 	e.mu.Lock()
 	e.Running = true
+	e.Pid = pid
+	e.proc = proc
 	e.mu.Unlock()
 	s.emit(c, "exec_start: "+strings.Join(e.Config.Cmd, " "), map[string]string{"execID": e.ID})
-	var master *os.File
-	if ln != nil {
-		master, err = osutil.ReceiveConsole(ln, 10*time.Second)
-		ln.Close()
-		os.Remove(consoleSock)
-		if err != nil {
-			_ = cmd.Process.Kill()
-		} else {
-			e.mu.Lock()
-			e.console = master
-			if e.size == nil && e.Config.ConsoleSize != nil {
-				e.size = &unix.Winsize{Row: uint16(e.Config.ConsoleSize[0]), Col: uint16(e.Config.ConsoleSize[1])}
-			}
-			if e.size != nil {
-				_ = unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, e.size)
-			}
-			e.mu.Unlock()
-		}
-	}
-	var ioWG sync.WaitGroup
-	if conn != nil && master != nil {
-		ioWG.Add(1)
-		go func() { defer ioWG.Done(); _, _ = io.Copy(conn, master) }()
-		if e.Config.AttachStdin {
-			go func() { _, _ = io.Copy(master, conn) }()
-		}
-	} else if conn != nil && stdinW != nil {
-		go func() { _, _ = io.Copy(stdinW, conn); stdinW.Close() }()
-	}
-	finish := func() {
-		err := cmd.Wait()
-		_, serr := os.Stat(pidFile)
-		started := serr == nil
-		if err == nil && e.Config.Tty {
-			// runc detached: wait for the process itself.
-			err = waitDetached(pidFile, e)
-		}
-		code := 0
-		var de detachedExit
-		if errors.As(err, &de) {
-			code = int(de)
-			err = nil
-		}
-		if err != nil {
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-					code = 128 + int(ws.Signal())
-				} else {
-					code = ee.ExitCode()
-				}
-			} else {
-				code = 126
-			}
-		}
-		if master != nil {
-			// The pty's output ends with the process; take what is left.
-			ioWG.Wait()
-			master.Close()
-		}
-		if code != 0 && !started {
-			// Docker 20.10 answers 126 for any exec that runc could not
-			// start, a missing executable included.
-			code = 126
-		}
-		os.Remove(runcLog)
-		os.Remove(pidFile)
-		os.Remove(procPath)
-		e.mu.Lock()
-		e.Running = false
-		e.ExitCode = &code
-		e.console = nil
-		e.mu.Unlock()
-		close(e.done)
-		s.emit(c, "exec_die", map[string]string{"execID": e.ID, "exitCode": fmt.Sprint(code)})
-		if conn != nil {
-			conn.Close()
-		}
-	}
 	if conn == nil {
-		go finish()
+		go s.watchExec(c, e, exited, nil)
 		return nil
 	}
-	finish()
+	relayStreams(conn, stream, e.Config.Tty, AttachOptions{Stdin: attach.Stdin, Stdout: attach.Stdout, Stderr: attach.Stderr})
+	s.watchExec(c, e, exited, conn)
 	return nil
 }
 
-// detachedExit is the exit code of a process runc started detached.
-type detachedExit int
-
-func (d detachedExit) Error() string { return fmt.Sprintf("exit status %d", int(d)) }
-
-// waitDetached waits for the process whose PID runc wrote to pidFile. It
-// is berthd's child since runc exited (berthd is a child subreaper).
-func waitDetached(pidFile string, e *Exec) error {
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		return err
+// execError words an exec the runtime would not run as dockerd does.
+func execError(c *Container, err error) error {
+	var se *runtime.StartError
+	if errors.As(err, &se) {
+		return cerrdefs.ErrUnknown.WithMessage("OCI runtime exec failed: " + se.Msg + ": unknown")
 	}
-	os.Remove(pidFile)
-	var pid int
-	if _, err := fmt.Sscanf(strings.TrimSpace(string(b)), "%d", &pid); err != nil {
-		return err
+	if cerrdefs.IsConflict(err) {
+		return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("container %s is not running", c.ID))
 	}
+	return err
+}
+
+// watchExec records an exec's exit once the shim tells it, then ends the
+// client's stream (conn, if any): its exit code is in place by then.
+func (s *Service) watchExec(c *Container, e *Exec, exited <-chan runtime.ExitStatus, conn Stream) {
+	st, ok := <-exited
+	if !ok {
+		// berthd is stopping: the exec runs on under the shim.
+		if conn != nil {
+			conn.Close()
+		}
+		return
+	}
+	code := st.ExitCode
 	e.mu.Lock()
-	e.Pid = pid
+	e.Running = false
+	e.ExitCode = &code
+	e.proc = nil
 	e.mu.Unlock()
-	for {
-		var ws unix.WaitStatus
-		_, err := unix.Wait4(pid, &ws, 0, nil)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if ws.Signaled() {
-			return detachedExit(128 + int(ws.Signal()))
-		}
-		return detachedExit(ws.ExitStatus())
+	close(e.done)
+	s.emit(c, "exec_die", map[string]string{"execID": e.ID, "exitCode": fmt.Sprint(code)})
+	if conn != nil {
+		conn.Close()
 	}
 }
 
-// execPidFile is where runc writes an exec's PID once the process runs.
-func execPidFile(stateDir, id string) string { return filepath.Join(stateDir, "e"+id[:8]+".pid") }
+// restoreExecs finds again the exec processes of c's task (a restarted
+// berthd): their records, and a watch on the running ones.
+func (s *Service) restoreExecs(ctx context.Context, c *Container) {
+	infos, err := s.task(c).Execs(ctx)
+	if err != nil {
+		return
+	}
+	for _, in := range infos {
+		var m execMeta
+		if json.Unmarshal(in.Meta, &m) != nil || m.ContainerID != c.ID || len(m.Config.Cmd) == 0 {
+			continue
+		}
+		e := &Exec{ID: in.ID, ContainerID: c.ID, Config: m.Config, started: true, Pid: in.Pid, done: make(chan struct{})}
+		switch {
+		case in.Exit != nil:
+			code := in.Exit.ExitCode
+			e.ExitCode = &code
+			close(e.done)
+		case in.Started:
+			e.Running = true
+			e.proc = in.Process
+		default:
+			continue // never started: its client is gone
+		}
+		s.execs.mu.Lock()
+		s.execs.execs[e.ID] = e
+		s.execs.mu.Unlock()
+		if e.Running {
+			exited, err := in.Process.Wait(s.ctx)
+			if err != nil {
+				continue
+			}
+			go s.watchExec(c, e, exited, nil)
+		}
+	}
+}
 
 // killExec ends a running exec's process with SIGKILL (a health probe past
 // its timeout or whose monitor stopped). NotFound: the exec is not running
@@ -402,32 +345,18 @@ func (s *Service) killExec(id string) error {
 		return err
 	}
 	e.mu.Lock()
-	running := e.Running
+	running, proc := e.Running, e.proc
 	e.mu.Unlock()
-	if !running {
+	if !running || proc == nil {
 		return cerrdefs.ErrNotFound.WithMessage("exec " + id + " is not running")
 	}
-	b, err := os.ReadFile(execPidFile(s.stateDir(e.ContainerID), id))
-	if err != nil {
-		return cerrdefs.ErrNotFound.WithMessage("exec " + id + " has no process yet")
+	// The shim signals it only while it has not reaped it: a PID reused
+	// since cannot be hit.
+	if err := proc.Kill(context.Background(), syscall.SIGKILL); err != nil {
+		if cerrdefs.IsConflict(err) {
+			return cerrdefs.ErrNotFound.WithMessage("exec " + id + " is not running")
+		}
+		return err
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return cerrdefs.ErrNotFound.WithMessage("exec " + id + " has no process yet")
-	}
-	// The process is runc's child until runc reaps it and ends the exec:
-	// hold it by a pidfd, then check the exec still runs, so that a PID
-	// reused since cannot be hit.
-	fd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return cerrdefs.ErrNotFound.WithMessage("exec " + id + ": process gone")
-	}
-	defer unix.Close(fd)
-	e.mu.Lock()
-	running = e.Running
-	e.mu.Unlock()
-	if !running {
-		return cerrdefs.ErrNotFound.WithMessage("exec " + id + " is not running")
-	}
-	return unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+	return nil
 }

@@ -4,13 +4,15 @@ import (
 	"context"
 	"io"
 	"net"
+	"strings"
 	"testing"
 
 	"github.com/moby/moby/api/types/container"
 )
 
 // TestExecExitCodes: an exec runc could not start is 126 (as dockerd
-// 20.10), decided by runc never writing the pid file, not by words: a
+// 20.10) and ExecStart's error is dockerd's words (the router writes them
+// into the stream), decided by the runtime's refusal, not by the output: a
 // process that prints "exec failed" itself keeps its own exit code, with
 // or without a TTY.
 func TestExecExitCodes(t *testing.T) {
@@ -44,8 +46,12 @@ func TestExecExitCodes(t *testing.T) {
 			}
 			client, server := net.Pipe()
 			go io.Copy(io.Discard, client)
-			if err := e.svc.ExecStart(ctx, execID, pipeStream{server}); err != nil {
-				t.Fatal(err)
+			err = e.svc.ExecStart(ctx, execID, pipeStream{server})
+			if refused := c.want == 126; refused != (err != nil) {
+				t.Fatalf("exec start: %v", err)
+			}
+			if err != nil && !strings.HasPrefix(err.Error(), "OCI runtime exec failed: exec failed: ") {
+				t.Fatalf("exec start: %q, want dockerd's words", err)
 			}
 			ei, _ := e.svc.ExecInspect(ctx, execID)
 			if ei.ExitCode == nil || *ei.ExitCode != c.want {

@@ -228,7 +228,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		var se *shim.StartError
 		if !errors.As(err, &se) {
 			shim.Abort(stateDir, c.ID)
-			_ = s.runc(context.WithoutCancel(ctx), "delete", "--force", c.ID)
+			_ = shim.Delete(context.WithoutCancel(ctx), s.cfg.ShimPath, shimOpts)
 		}
 		exitCode = startExitCode(err)
 		if b, rerr := os.ReadFile(filepath.Join(stateDir, "shim.log")); rerr == nil && len(b) > 0 {

@@ -3,7 +3,6 @@ package container
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"strings"
 	"time"
 
@@ -12,14 +11,6 @@ import (
 
 	"github.com/berth/berth/filters"
 )
-
-func (s *Service) runc(ctx context.Context, args ...string) error {
-	out, err := exec.CommandContext(ctx, s.cfg.Runtime, append([]string{"--root", s.runcRoot()}, args...)...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s: %s", strings.Join(args, " "), strings.TrimSpace(string(out)))
-	}
-	return nil
-}
 
 // Pause freezes every process of the container.
 func (s *Service) Pause(ctx context.Context, idOrName string) error {
@@ -35,7 +26,7 @@ func (s *Service) Pause(ctx context.Context, idOrName string) error {
 	if c.State.Paused {
 		return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is already paused", c.ID))
 	}
-	if err := s.runc(ctx, "pause", c.ID); err != nil {
+	if err := s.task(c).Pause(ctx); err != nil {
 		return err
 	}
 	c.State.Paused = true
@@ -63,7 +54,7 @@ func (s *Service) Unpause(ctx context.Context, idOrName string) error {
 }
 
 func (s *Service) resume(ctx context.Context, c *Container) error {
-	if err := s.runc(ctx, "resume", c.ID); err != nil {
+	if err := s.task(c).Resume(ctx); err != nil {
 		return err
 	}
 	c.mu.Lock()

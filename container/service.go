@@ -25,6 +25,7 @@ import (
 	"github.com/berth/berth/container/logger"
 	"github.com/berth/berth/image"
 	"github.com/berth/berth/internal/osutil"
+	"github.com/berth/berth/runtime"
 	"github.com/berth/berth/runtime/shim"
 	rtspec "github.com/berth/berth/runtime/spec"
 	"github.com/berth/berth/snapshot"
@@ -163,6 +164,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	for _, f := range removals {
 		f()
+	}
+	// Exec processes run on under the shims: know them again.
+	for _, c := range s.byID {
+		if c.State.Running {
+			s.restoreExecs(ctx, c)
+		}
 	}
 	for _, f := range monitors {
 		go f()
@@ -599,6 +606,12 @@ var signals = map[string]syscall.Signal{
 	"TSTP": syscall.SIGTSTP, "TTIN": syscall.SIGTTIN, "TTOU": syscall.SIGTTOU, "URG": syscall.SIGURG,
 	"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "VTALRM": syscall.SIGVTALRM, "WINCH": syscall.SIGWINCH,
 	"XCPU": syscall.SIGXCPU, "XFSZ": syscall.SIGXFSZ,
+}
+
+// task returns c's runtime.Task (through its shim). It takes no lock:
+// callers may hold c.mu.
+func (s *Service) task(c *Container) runtime.Task {
+	return s.shimClient(c).Task(c.ID, 0)
 }
 
 // shimClient returns the client for c's shim.

@@ -3,17 +3,12 @@ package container
 // docker update: change a container's cgroup limits and restart policy.
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"os/exec"
 	"path/filepath"
-	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	rtspec "github.com/berth/berth/runtime/spec"
 )
@@ -54,7 +49,7 @@ func (s *Service) Update(ctx context.Context, name string, u container.UpdateCon
 		return nil, err
 	}
 	if c.State.Running && !c.State.Restarting {
-		if err := s.runcUpdate(ctx, c.ID, rtspec.UpdateResources(host, &merged.Resources)); err != nil {
+		if err := s.task(c).Update(ctx, rtspec.UpdateResources(host, &merged.Resources)); err != nil {
 			return nil, cannot(err)
 		}
 	}
@@ -207,25 +202,6 @@ func setIfSet[T comparable](dst *T, v T) {
 	if v != zero {
 		*dst = v
 	}
-}
-
-// runcUpdate applies resources to the running container.
-func (s *Service) runcUpdate(ctx context.Context, id string, res *specs.LinuxResources) error {
-	b, err := json.Marshal(res)
-	if err != nil {
-		return err
-	}
-	cmd := exec.CommandContext(ctx, s.cfg.Runtime, "--root", s.runcRoot(), "update", "--resources", "-", id)
-	cmd.Stdin = bytes.NewReader(b)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		msg := strings.TrimSpace(string(out))
-		if msg == "" {
-			msg = err.Error()
-		}
-		return fmt.Errorf("runc update: %s", msg)
-	}
-	return nil
 }
 
 // memoryLimitFile is where the container's memory limit shows (tests).

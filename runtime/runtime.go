@@ -186,7 +186,28 @@ type ExitStatus struct {
 
 // StartError is the runtime's own refusal to start a task or process. The
 // shim has cleaned up after it.
-type StartError struct{ Msg string }
+type StartError struct {
+	Msg  string
+	Kind StartKind
+}
+
+// StartKind classifies a start the runtime refused, for the exit code
+// Docker gives it.
+type StartKind string
+
+const (
+	// StartFailed is any other refusal: exit code 128 (126 for an exec).
+	StartFailed StartKind = ""
+	// StartNotFound: the executable (or a file it needs) does not exist:
+	// exit code 127.
+	StartNotFound StartKind = "not-found"
+	// StartPermission: the executable cannot be run: exit code 126.
+	StartPermission StartKind = "permission"
+	// StartLogging: the log driver's endpoint could not be reached
+	// ("failed to initialize logging driver: ..."): exit code 128,
+	// the message as is.
+	StartLogging StartKind = "logging"
+)
 
 func (e *StartError) Error() string { return e.Msg }
 

@@ -90,7 +90,31 @@ func setTitle(title string) {
 	clear(buf[k:])
 }
 
+// deleteTask is `berth-shim delete --id ID --runtime R --runtime-root DIR`:
+// berthd's way to remove what a task whose shim is gone left behind, so
+// that only the shim runs the OCI runtime.
+func deleteTask(args []string) {
+	fs := flag.NewFlagSet("delete", flag.ExitOnError)
+	var o shim.Options
+	fs.StringVar(&o.ID, "id", "", "container ID")
+	fs.StringVar(&o.Runtime, "runtime", "runc", "OCI runtime binary")
+	fs.StringVar(&o.RuntimeRoot, "runtime-root", "/run/berth/runc", "runtime state root")
+	_ = fs.Parse(args)
+	if o.ID == "" {
+		fmt.Fprintln(os.Stderr, "berth-shim delete: --id is required")
+		os.Exit(2)
+	}
+	if err := shim.RunDelete(o); err != nil {
+		fmt.Fprintln(os.Stderr, "berth-shim delete:", err)
+		os.Exit(1)
+	}
+}
+
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "delete" {
+		deleteTask(os.Args[2:])
+		return
+	}
 	debug.SetGCPercent(25)
 	var o shim.Options
 	var cgroups multi

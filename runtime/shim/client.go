@@ -15,8 +15,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/berth/berth/internal/stdcopy"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/internal/stdcopy"
+	"github.com/berth/berth/runtime"
 )
 
 // Client talks to one container's shim.
@@ -74,12 +76,7 @@ func (c Client) Start(ctx context.Context) (int, error) {
 // StartError is the runtime's own refusal to start a container, as the
 // shim reports it (the shim then cleans up and exits by itself), and its
 // kind.
-type StartError struct {
-	Msg  string
-	Kind StartKind
-}
-
-func (e *StartError) Error() string { return e.Msg }
+type StartError = runtime.StartError
 
 // Kill signals the container's init.
 func (c Client) Kill(ctx context.Context, sig syscall.Signal) error {
@@ -87,10 +84,7 @@ func (c Client) Kill(ctx context.Context, sig syscall.Signal) error {
 	if err != nil {
 		return err
 	}
-	if resp.Error != "" {
-		return errors.New(resp.Error)
-	}
-	return nil
+	return respError(resp)
 }
 
 // Resize sets the TTY size.
@@ -174,20 +168,7 @@ func (c Client) State(ctx context.Context) (*Response, error) {
 // Attach opens an attach stream. The returned conn carries output frames
 // and takes raw stdin; CloseWrite on it ends stdin.
 func (c Client) Attach(ctx context.Context, stdin, stdout, stderr bool) (*AttachConn, error) {
-	conn, err := c.dial(ctx)
-	if err != nil {
-		return nil, err
-	}
-	resp, r, err := roundTrip(conn, Request{Op: "attach", Stdin: stdin, Stdout: stdout, Stderr: stderr})
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	if resp.Error != "" {
-		conn.Close()
-		return nil, errors.New(resp.Error)
-	}
-	return &AttachConn{UnixConn: conn.(*net.UnixConn), R: r}, nil
+	return c.attach(ctx, Request{Op: "attach", Stdin: stdin, Stdout: stdout, Stderr: stderr})
 }
 
 // AttachConn is an attach stream to a shim.
@@ -308,6 +289,27 @@ func WaitGone(stateDir, id string, d time.Duration) error {
 			return nil
 		}
 	}
+}
+
+// Delete removes what a task whose shim is gone left behind (runc's state
+// and cgroups) with `berth-shim delete`, which runs `runc delete --force`:
+// berthd never runs the OCI runtime itself. o needs ID, Runtime and
+// RuntimeRoot.
+func Delete(ctx context.Context, shimPath string, o Options) error {
+	out, err := exec.CommandContext(ctx, shimPath, "delete", "--id", o.ID, "--runtime", o.Runtime, "--runtime-root", o.RuntimeRoot).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("berth-shim delete: %s: %w", strings.TrimSpace(string(out)), err)
+	}
+	return nil
+}
+
+// RunDelete is `berth-shim delete`: `runc delete --force` of o.ID.
+func RunDelete(o Options) error {
+	out, err := exec.Command(o.Runtime, "--root", o.RuntimeRoot, "delete", "--force", o.ID).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %w", cleanRuncError(string(out)), err)
+	}
+	return nil
 }
 
 // Abort ends a shim whose container failed to start, so it does not wait

@@ -32,20 +32,32 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/berth/berth/internal/stdcopy"
+	"github.com/berth/berth/runtime"
 )
 
 // Request is one control request.
+//
+// Ops on the task (the container's init): start, attach, resize, kill,
+// wait, state, pause, resume, update (Resources), pids. With Exec set,
+// attach, resize, kill, wait and closeio address that exec process
+// instead; exec (Process, Stdin, Width/Height, Meta) prepares one,
+// exec-start runs it, execs lists them.
 type Request struct {
-	Op     string `json:"op"` // start, attach, resize, kill, wait, state
+	Op     string `json:"op"`
+	Exec   string `json:"exec,omitempty"`
 	Stdin  bool   `json:"stdin,omitempty"`
 	Stdout bool   `json:"stdout,omitempty"`
 	Stderr bool   `json:"stderr,omitempty"`
 	Width  uint16 `json:"w,omitempty"`
 	Height uint16 `json:"h,omitempty"`
 	Signal int    `json:"signal,omitempty"`
+	// Resources (update) are the OCI LinuxResources for `runc update`.
+	Resources json.RawMessage `json:"resources,omitempty"`
+	// Process (exec) is the OCI Process of the exec.
+	Process json.RawMessage `json:"process,omitempty"`
+	Meta    []byte          `json:"meta,omitempty"`
 }
 
 // Response answers a Request.
@@ -58,34 +70,34 @@ type Response struct {
 	// (runc run is under way); with neither Pid nor Exit and not
 	// Starting, the shim still waits to be asked.
 	Starting bool `json:"starting,omitempty"`
+	// NotRunning: the error is that the task (or exec) is not running.
+	NotRunning bool       `json:"notRunning,omitempty"`
+	Pids       []int      `json:"pids,omitempty"`
+	Execs      []ExecInfo `json:"execs,omitempty"`
+}
+
+// ExecInfo is what the shim knows of one exec process.
+type ExecInfo struct {
+	ID      string      `json:"id"`
+	Pid     int         `json:"pid,omitempty"`
+	Started bool        `json:"started,omitempty"`
+	Exit    *ExitStatus `json:"exit,omitempty"`
+	Meta    []byte      `json:"meta,omitempty"`
 }
 
 // StartKind classifies a start the runtime refused, for the exit code
-// Docker gives it.
-type StartKind string
+// Docker gives it (see runtime.StartKind).
+type StartKind = runtime.StartKind
 
 const (
-	// StartFailed is any other refusal: exit code 128.
-	StartFailed StartKind = ""
-	// StartNotFound: the executable (or a file it needs) does not exist:
-	// exit code 127.
-	StartNotFound StartKind = "not-found"
-	// StartPermission: the executable cannot be run: exit code 126.
-	StartPermission StartKind = "permission"
-	// StartLogging: the log driver's endpoint could not be reached
-	// ("failed to initialize logging driver: ..."): exit code 128,
-	// the message as is.
-	StartLogging StartKind = "logging"
+	StartFailed     = runtime.StartFailed
+	StartNotFound   = runtime.StartNotFound
+	StartPermission = runtime.StartPermission
+	StartLogging    = runtime.StartLogging
 )
 
 // ExitStatus is how a container ended; the shim writes it to exit.json.
-type ExitStatus struct {
-	Pid       int       `json:"pid"`
-	ExitCode  int       `json:"exitCode"`
-	ExitedAt  time.Time `json:"exitedAt"`
-	OOMKilled bool      `json:"oomKilled"`
-	Error     string    `json:"error,omitempty"`
-}
+type ExitStatus = runtime.ExitStatus
 
 // Stream ids used in attach frames.
 const (

@@ -3,9 +3,9 @@ package shim
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -61,6 +61,77 @@ type subscriber struct {
 	done   chan struct{}
 }
 
+// pio is one process's stdio as the shim holds it (the container's init,
+// or an exec): the process's side (pipes, or a pty master once it runs),
+// the attached clients, and its input. Fields are guarded by Server.mu,
+// except the files, which are set before the process runs.
+type pio struct {
+	tty, stdinOnce bool
+	stdinW         io.WriteCloser // we write the process's stdin here
+	stdinOpen      bool
+	console        *os.File // pty master, with a TTY
+	outR, errR     *os.File
+	ctrFds         []*os.File // the process's ends, closed once it runs
+	subs           map[*subscriber]struct{}
+	ended          bool          // output over: no more subscribers
+	startDone      chan struct{} // closed when the start attempt has ended
+	ioDone         sync.WaitGroup
+}
+
+// newPio makes a process's stdio: with a TTY nothing until it runs (the
+// pty comes through runc's console socket); else pipes for its output and
+// for its stdin if open (else /dev/null).
+func newPio(tty, openStdin, stdinOnce bool) (*pio, error) {
+	p := &pio{tty: tty, stdinOnce: stdinOnce, subs: map[*subscriber]struct{}{}, startDone: make(chan struct{})}
+	if tty {
+		return p, nil
+	}
+	fail := func(err error) (*pio, error) {
+		p.closeFds()
+		return nil, err
+	}
+	if openStdin {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return fail(err)
+		}
+		p.stdinW = w
+		p.stdinOpen = true
+		p.ctrFds = append(p.ctrFds, r)
+	} else {
+		devnull, err := os.Open(os.DevNull)
+		if err != nil {
+			return fail(err)
+		}
+		p.ctrFds = append(p.ctrFds, devnull)
+	}
+	or, ow, err := os.Pipe()
+	if err != nil {
+		return fail(err)
+	}
+	p.outR = or
+	p.ctrFds = append(p.ctrFds, ow)
+	er, ew, err := os.Pipe()
+	if err != nil {
+		return fail(err)
+	}
+	p.errR = er
+	p.ctrFds = append(p.ctrFds, ew)
+	// A big pipe buffer lets a chatty process run ahead of us.
+	_, _ = unix.FcntlInt(ow.Fd(), unix.F_SETPIPE_SZ, 1<<20)
+	_, _ = unix.FcntlInt(ew.Fd(), unix.F_SETPIPE_SZ, 1<<20)
+	return p, nil
+}
+
+// closeFds closes the process's ends of its pipes (once it runs, or when
+// it never will).
+func (p *pio) closeFds() {
+	for _, f := range p.ctrFds {
+		f.Close()
+	}
+	p.ctrFds = nil
+}
+
 type frame struct {
 	stream byte
 	data   []byte
@@ -75,39 +146,40 @@ type Server struct {
 	opts Options
 	ln   net.Listener
 
-	// Container side of stdio.
-	stdinW  io.WriteCloser // we write the container's stdin here
-	console *os.File       // pty master, with a TTY
-	outR    *os.File
-	errR    *os.File
-	ctrFds  []*os.File // handed to runc, closed after it starts
-
 	logw   *logger.Writer
 	remote *remote.Queue // set by start, before the output flows
 
-	mu        sync.Mutex
-	subs      map[*subscriber]struct{}
-	pid       int
-	started   bool
-	exit      *ExitStatus
-	waiters   []chan *ExitStatus
-	stdinOpen bool
+	// mu guards the fields below and those of io and of every exec. The
+	// shim takes no other lock while holding it, except reaper.mu (to
+	// claim a PID).
+	mu      sync.Mutex
+	io      *pio // the init's stdio
+	pid     int
+	started bool
+	exit    *ExitStatus
+	waiters []chan *ExitStatus
+	execs   map[string]*execProc
+	execSeq int
 
 	trim trimmer
 
-	ioDone sync.WaitGroup
+	// reaper collects exit statuses once the container runs (see start):
+	// before that, the start waits for its `runc run` itself, so the
+	// reaper never steals runc's own exit status.
+	reaper *reaper
 	// replies counts requests not yet answered: wait requests registered
 	// before the exit, attach streams not yet drained, and every other
 	// request.
 	replies inflight
-	// startDone is closed when the start attempt has ended. Reaping begins
-	// only then, so the reaper never steals runc's own exit status.
+	// startDone is the init's io.startDone.
 	startDone chan struct{}
+	// initExit yields the init's wait status (claimed from the reaper).
+	initExit <-chan unix.WaitStatus
 }
 
 // NewServer prepares a shim: stdio, log and control socket.
 func NewServer(o Options) (*Server, error) {
-	s := &Server{opts: o, subs: map[*subscriber]struct{}{}, startDone: make(chan struct{})}
+	s := &Server{opts: o, execs: map[string]*execProc{}, reaper: newReaper()}
 	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -121,36 +193,11 @@ func NewServer(o Options) (*Server, error) {
 		}
 		s.logw = w
 	}
-	if !o.Tty {
-		if o.OpenStdin {
-			r, w, err := os.Pipe()
-			if err != nil {
-				return nil, err
-			}
-			s.stdinW = w
-			s.stdinOpen = true
-			s.ctrFds = append(s.ctrFds, r)
-		} else {
-			devnull, err := os.Open(os.DevNull)
-			if err != nil {
-				return nil, err
-			}
-			s.ctrFds = append(s.ctrFds, devnull)
-		}
-		or, ow, err := os.Pipe()
-		if err != nil {
-			return nil, err
-		}
-		er, ew, err := os.Pipe()
-		if err != nil {
-			return nil, err
-		}
-		// A big pipe buffer lets a chatty container run ahead of us.
-		_, _ = unix.FcntlInt(ow.Fd(), unix.F_SETPIPE_SZ, 1<<20)
-		_, _ = unix.FcntlInt(ew.Fd(), unix.F_SETPIPE_SZ, 1<<20)
-		s.outR, s.errR = or, er
-		s.ctrFds = append(s.ctrFds, ow, ew)
+	p, err := newPio(o.Tty, o.OpenStdin, o.StdinOnce)
+	if err != nil {
+		return nil, err
 	}
+	s.io, s.startDone = p, p.startDone
 	sock := filepath.Join(o.StateDir, SocketName)
 	_ = os.Remove(sock)
 	ln, err := net.Listen("unix", sock)
@@ -205,6 +252,10 @@ func (s *Server) handle(c net.Conn) {
 		s.replies.add()
 		defer s.replies.done()
 	}
+	if req.Exec != "" {
+		s.handleExec(c, r, req)
+		return
+	}
 	switch req.Op {
 	case "start":
 		pid, err := s.start()
@@ -223,12 +274,12 @@ func (s *Server) handle(c net.Conn) {
 		}
 		c.Close()
 	case "attach":
-		s.attach(c, r, req)
+		s.attach(s.io, c, r, req)
 	case "resize":
-		reply(c, Response{Error: errString(s.resize(req.Width, req.Height))})
+		reply(c, Response{Error: errString(s.resize(s.io, req.Width, req.Height))})
 		c.Close()
 	case "kill":
-		reply(c, Response{Error: errString(s.kill(req.Signal))})
+		reply(c, errResponse(s.kill(req.Signal)))
 		c.Close()
 	case "wait":
 		ch, registered := s.waitCh()
@@ -244,10 +295,39 @@ func (s *Server) handle(c net.Conn) {
 		s.mu.Unlock()
 		reply(c, resp)
 		c.Close()
+	case "pause", "resume":
+		reply(c, errResponse(s.runcWhileRunning(nil, req.Op, s.opts.ID)))
+		c.Close()
+	case "update":
+		reply(c, errResponse(s.update(req.Resources)))
+		c.Close()
+	case "pids":
+		pids, err := s.pids()
+		resp := errResponse(err)
+		resp.Pids = pids
+		reply(c, resp)
+		c.Close()
+	case "exec":
+		reply(c, errResponse(errors.New("exec: no exec ID")))
+		c.Close()
+	case "execs":
+		reply(c, Response{Execs: s.execList()})
+		c.Close()
 	default:
 		reply(c, Response{Error: "unknown op " + req.Op})
 		c.Close()
 	}
+}
+
+// errNotRunning is the answer to a request that needs the task (or the
+// exec) running.
+var errNotRunning = errors.New("container is not running")
+
+func errResponse(err error) Response {
+	if err == nil {
+		return Response{}
+	}
+	return Response{Error: err.Error(), NotRunning: errors.Is(err, errNotRunning)}
 }
 
 // testHookBeforeStartReply, when set (tests), runs between the start and
@@ -327,19 +407,20 @@ func (s *Server) start() (int, error) {
 	if s.opts.Tty {
 		cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	} else {
-		cmd.Stdin, cmd.Stdout = s.ctrFds[0], s.ctrFds[1]
-		cmd.Stderr = s.ctrFds[2]
+		cmd.Stdin, cmd.Stdout = s.io.ctrFds[0], s.io.ctrFds[1]
+		cmd.Stderr = s.io.ctrFds[2]
 		// runc itself reports errors on stderr, which here is the
 		// container's stderr pipe: its log line goes to the log reader.
 		cmd.Env = append(os.Environ(), "_BERTH_SHIM=1")
 	}
+	var console *os.File
 	var consoleErr error
 	var consoleDone chan struct{}
 	if consoleLn != nil {
 		consoleDone = make(chan struct{})
 		go func() {
 			defer close(consoleDone)
-			s.console, consoleErr = osutil.ReceiveConsole(consoleLn, 30*time.Second)
+			console, consoleErr = osutil.ReceiveConsole(consoleLn, 30*time.Second)
 		}()
 	}
 	if err := cmd.Run(); err != nil {
@@ -349,7 +430,7 @@ func (s *Server) start() (int, error) {
 		}
 		msg := strings.TrimSpace(stderr.String())
 		if !s.opts.Tty {
-			msg = s.drainRuncError()
+			msg = drainRuncError(s.io)
 		}
 		if msg == "" {
 			msg = err.Error()
@@ -362,9 +443,7 @@ func (s *Server) start() (int, error) {
 			return 0, s.failStart(consoleErr)
 		}
 	}
-	for _, f := range s.ctrFds {
-		f.Close()
-	}
+	s.io.closeFds()
 	b, err := os.ReadFile(pidFile)
 	if err != nil {
 		return 0, s.failStart(err)
@@ -373,10 +452,19 @@ func (s *Server) start() (int, error) {
 	if err != nil {
 		return 0, s.failStart(err)
 	}
+	// From here on every child is reaped by the reaper's loop; the init
+	// is claimed before it runs.
+	s.initExit = s.reaper.claim(pid)
+	s.reaper.run()
 	s.mu.Lock()
 	s.pid = pid
+	if console != nil {
+		s.io.console = console
+		s.io.stdinW = console
+		s.io.stdinOpen = true
+	}
 	s.mu.Unlock()
-	s.startIO()
+	s.startIO(s.io, true)
 	// Past start-up (and the first requests that follow it): from here
 	// on the shim mostly sleeps.
 	time.AfterFunc(time.Second, func() {
@@ -386,15 +474,12 @@ func (s *Server) start() (int, error) {
 	return pid, nil
 }
 
-// drainRuncError reads what runc wrote to the (container's) stderr pipe
-// when it failed before the container ran.
-func (s *Server) drainRuncError() string {
-	for _, f := range s.ctrFds {
-		f.Close()
-	}
-	s.ctrFds = nil
-	_ = s.errR.SetReadDeadline(time.Now().Add(time.Second))
-	b, _ := io.ReadAll(io.LimitReader(s.errR, 64*1024))
+// drainRuncError reads what runc wrote to the (process's) stderr pipe when
+// it failed before the process ran.
+func drainRuncError(p *pio) string {
+	p.closeFds()
+	_ = p.errR.SetReadDeadline(time.Now().Add(time.Second))
+	b, _ := io.ReadAll(io.LimitReader(p.errR, 64*1024))
 	return cleanRuncError(string(b))
 }
 
@@ -438,24 +523,25 @@ func (s *Server) failStart(err error) error {
 	return err
 }
 
-// startIO copies the container's output to the log and to subscribers.
-func (s *Server) startIO() {
-	if s.opts.Tty {
-		s.ioDone.Add(1)
-		go s.pump(s.console, StreamStdout, "stdout")
-		s.stdinW = s.console
-		s.stdinOpen = true
+// startIO copies a process's output to its subscribers and, with log
+// (the init's), to the log. Call once the process runs (its console, with
+// a TTY, is set).
+func (s *Server) startIO(p *pio, log bool) {
+	if p.tty {
+		p.ioDone.Add(1)
+		go s.pump(p, log, p.console, StreamStdout, "stdout")
 		return
 	}
-	s.ioDone.Add(2)
-	go s.pump(s.outR, StreamStdout, "stdout")
-	go s.pump(s.errR, StreamStderr, "stderr")
+	p.ioDone.Add(2)
+	go s.pump(p, log, p.outR, StreamStdout, "stdout")
+	go s.pump(p, log, p.errR, StreamStderr, "stderr")
 }
 
-func (s *Server) pump(r *os.File, stream byte, name string) {
-	defer s.ioDone.Done()
+func (s *Server) pump(p *pio, log bool, r *os.File, stream byte, name string) {
+	defer p.ioDone.Done()
 	var split *logger.LineSplitter
 	switch {
+	case !log:
 	case s.logw != nil && s.remote != nil:
 		split = &logger.LineSplitter{Stream: name, Emit: func(e logger.Entry) { _ = s.logw.Write(e); s.remote.Log(e) }}
 	case s.logw != nil:
@@ -470,7 +556,7 @@ func (s *Server) pump(r *os.File, stream byte, name string) {
 			if split != nil {
 				_, _ = split.Write(buf[:n])
 			}
-			s.broadcast(stream, buf[:n])
+			s.broadcast(p, stream, buf[:n])
 		}
 		if err != nil {
 			break
@@ -481,14 +567,14 @@ func (s *Server) pump(r *os.File, stream byte, name string) {
 	}
 }
 
-func (s *Server) broadcast(stream byte, p []byte) {
+func (s *Server) broadcast(p *pio, stream byte, data []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.subs) == 0 {
+	if len(p.subs) == 0 {
 		return
 	}
-	data := append([]byte(nil), p...)
-	for sub := range s.subs {
+	data = append([]byte(nil), data...)
+	for sub := range p.subs {
 		if (stream == StreamStdout && !sub.stdout) || (stream == StreamStderr && !sub.stderr) {
 			continue
 		}
@@ -496,31 +582,41 @@ func (s *Server) broadcast(stream byte, p []byte) {
 		case sub.ch <- frame{stream: stream, data: data}:
 		default:
 			// Too slow: drop it rather than block the container.
-			delete(s.subs, sub)
+			delete(p.subs, sub)
 			close(sub.ch)
 		}
 	}
 }
 
-func (s *Server) attach(c net.Conn, r *bufio.Reader, req Request) {
+// endOutput closes every subscriber of p: its output is over. Call with
+// s.mu held.
+func endOutputLocked(p *pio) {
+	p.ended = true
+	for sub := range p.subs {
+		delete(p.subs, sub)
+		close(sub.ch)
+	}
+}
+
+func (s *Server) attach(p *pio, c net.Conn, r *bufio.Reader, req Request) {
 	sub := &subscriber{conn: c, ch: make(chan frame, subscriberQueue), stdout: req.Stdout, stderr: req.Stderr, done: make(chan struct{})}
 	s.mu.Lock()
-	exited := s.exit != nil
-	if !exited {
-		s.subs[sub] = struct{}{}
+	ended := p.ended
+	if !ended {
+		p.subs[sub] = struct{}{}
 		// The output it still holds when the container exits is
 		// delivered before the shim ends (bounded, see finish).
 		s.replies.add()
 	}
 	s.mu.Unlock()
 	reply(c, Response{})
-	if exited {
+	if ended {
 		c.Close()
 		return
 	}
 	defer s.replies.done()
 	if req.Stdin {
-		go s.copyStdin(r)
+		go s.copyStdin(p, r)
 	}
 	for f := range sub.ch {
 		if err := stdcopy.WriteFrame(c, f.stream, f.data); err != nil {
@@ -528,8 +624,8 @@ func (s *Server) attach(c net.Conn, r *bufio.Reader, req Request) {
 		}
 	}
 	s.mu.Lock()
-	if _, ok := s.subs[sub]; ok {
-		delete(s.subs, sub)
+	if _, ok := p.subs[sub]; ok {
+		delete(p.subs, sub)
 		close(sub.ch)
 	}
 	s.mu.Unlock()
@@ -539,31 +635,37 @@ func (s *Server) attach(c net.Conn, r *bufio.Reader, req Request) {
 	}
 }
 
-func (s *Server) copyStdin(r io.Reader) {
-	if s.opts.Tty {
-		// The TTY exists only once the container runs.
-		<-s.startDone
+func (s *Server) copyStdin(p *pio, r io.Reader) {
+	if p.tty {
+		// The TTY exists only once the process runs.
+		<-p.startDone
 	}
 	s.mu.Lock()
-	w, open := s.stdinW, s.stdinOpen
+	w, open := p.stdinW, p.stdinOpen
 	s.mu.Unlock()
 	if w == nil || !open {
 		return
 	}
 	_, _ = io.Copy(w, r)
-	if s.opts.StdinOnce && !s.opts.Tty {
-		s.mu.Lock()
-		if s.stdinOpen {
-			s.stdinOpen = false
-			w.Close()
-		}
-		s.mu.Unlock()
+	if p.stdinOnce && !p.tty {
+		s.closeStdin(p)
 	}
 }
 
-func (s *Server) resize(w, h uint16) error {
+// closeStdin ends a process's stdin (without a TTY; a TTY's input is the
+// pty, which stays).
+func (s *Server) closeStdin(p *pio) {
 	s.mu.Lock()
-	con := s.console
+	defer s.mu.Unlock()
+	if p.stdinOpen && !p.tty {
+		p.stdinOpen = false
+		p.stdinW.Close()
+	}
+}
+
+func (s *Server) resize(p *pio, w, h uint16) error {
+	s.mu.Lock()
+	con := p.console
 	s.mu.Unlock()
 	if con == nil {
 		return errors.New("container has no TTY")
@@ -575,14 +677,114 @@ func (s *Server) kill(sig int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.pid == 0 || s.exit != nil {
-		return errors.New("container is not running")
+		return errNotRunning
 	}
 	// The shim is the init's reaper: until it reaps, the PID is the init's.
 	return unix.Kill(s.pid, syscall.Signal(sig))
 }
 
-// reap waits for the container's init to exit, reaping every orphan that
-// is reparented to us on the way. It returns the init's exit status.
+// running reports whether the init runs (started, not yet exited).
+func (s *Server) running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pid != 0 && s.exit == nil
+}
+
+// runcWhileRunning runs a runc command on the running container: stdin
+// (may be nil) is its input; the error carries runc's message.
+func (s *Server) runcWhileRunning(stdin *os.File, args ...string) error {
+	if !s.running() {
+		return errNotRunning
+	}
+	return s.runc(stdin, args...)
+}
+
+// runc runs the runtime once the container runs (the reaper takes its
+// exit status); the error carries its message.
+func (s *Server) runc(stdin *os.File, args ...string) error {
+	_, err := s.runcOutput(stdin, args...)
+	return err
+}
+
+// runcOutput runs the runtime and returns its output (stdout and stderr,
+// the first 1 MiB).
+func (s *Server) runcOutput(stdin *os.File, args ...string) ([]byte, error) {
+	// Past the start (or its failure): the loop may run.
+	s.reaper.run()
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan []byte, 1)
+	go func() {
+		defer r.Close()
+		b, _ := io.ReadAll(io.LimitReader(r, 1<<20))
+		_, _ = io.Copy(io.Discard, r)
+		out <- b
+	}()
+	cmd := newCmd(s.opts.Runtime, append([]string{"--root", s.opts.RuntimeRoot}, args...)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, w, w
+	ch, err := s.reaper.start(cmd)
+	w.Close()
+	if err != nil {
+		return nil, err
+	}
+	ws := <-ch
+	_ = cmd.Process.Release()
+	var b []byte
+	select {
+	case b = <-out:
+	case <-time.After(time.Second):
+	}
+	if exitCode(ws) == 0 {
+		return b, nil
+	}
+	msg := cleanRuncError(string(b))
+	if msg == "" {
+		msg = fmt.Sprintf("exit status %d", exitCode(ws))
+	}
+	return nil, fmt.Errorf("runc %s: %s", args[0], msg)
+}
+
+// newCmd is a command the reaper waits for.
+func newCmd(name string, args ...string) *exec.Cmd { return exec.Command(name, args...) }
+
+// update applies new cgroup limits (OCI LinuxResources) with `runc update`.
+func (s *Server) update(resources []byte) error {
+	f, err := os.CreateTemp(s.opts.StateDir, ".resources-*.json")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if _, err := f.Write(resources); err != nil {
+		return err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	return s.runcWhileRunning(f, "update", "--resources", "-", s.opts.ID)
+}
+
+// pids lists the processes of the container (`runc ps`).
+func (s *Server) pids() ([]int, error) {
+	if !s.running() {
+		return nil, errNotRunning
+	}
+	out, err := s.runcOutput(nil, "ps", "--format", "json", s.opts.ID)
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	if err := json.Unmarshal(out, &pids); err != nil {
+		return nil, fmt.Errorf("runc ps: %w", err)
+	}
+	return pids, nil
+}
+
+// reap waits for the container's init to exit (the reaper's loop reaps
+// every orphan reparented to us meanwhile). It returns the init's exit
+// status.
 func (s *Server) reap() *ExitStatus {
 	select {
 	case <-s.startDone:
@@ -600,35 +802,13 @@ func (s *Server) reap() *ExitStatus {
 	}
 	s.mu.Lock()
 	failed := s.exit
+	pid := s.pid
 	s.mu.Unlock()
 	if failed != nil {
 		return failed
 	}
-	for {
-		var ws unix.WaitStatus
-		pid, err := unix.Wait4(-1, &ws, 0, nil)
-		if err != nil {
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			if errors.Is(err, unix.ECHILD) {
-				// The init is gone without us seeing it (cannot happen
-				// while we are its subreaper); report what we know.
-				return &ExitStatus{Pid: s.pid, ExitCode: 255, ExitedAt: time.Now().UTC(), Error: "container process lost"}
-			}
-			return &ExitStatus{ExitCode: 255, ExitedAt: time.Now().UTC(), Error: err.Error()}
-		}
-		s.mu.Lock()
-		initPid := s.pid
-		s.mu.Unlock()
-		if pid == initPid && initPid != 0 {
-			code := ws.ExitStatus()
-			if ws.Signaled() {
-				code = 128 + int(ws.Signal())
-			}
-			return &ExitStatus{Pid: pid, ExitCode: code, ExitedAt: time.Now().UTC()}
-		}
-	}
+	ws := <-s.initExit
+	return &ExitStatus{Pid: pid, ExitCode: exitCode(ws), ExitedAt: time.Now().UTC()}
 }
 
 // finish records the exit and tears everything down.
@@ -637,7 +817,7 @@ func (s *Server) finish(st *ExitStatus) {
 	// output pipes close when the last writer is gone. Bound the wait in
 	// case something outside the namespace holds them.
 	done := make(chan struct{})
-	go func() { s.ioDone.Wait(); close(done) }()
+	go func() { s.io.ioDone.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(2 * time.Second):
@@ -651,14 +831,14 @@ func (s *Server) finish(st *ExitStatus) {
 	s.exit = st
 	waiters := s.waiters
 	s.waiters = nil
-	for sub := range s.subs {
-		delete(s.subs, sub)
-		close(sub.ch)
-	}
+	endOutputLocked(s.io)
 	s.mu.Unlock()
 	for _, w := range waiters {
 		w <- st
 	}
+	// The execs died with the init's PID namespace; their waiters hear of
+	// it (bounded, as above).
+	s.endExecs(2 * time.Second)
 	// The waiters (berthd) learn the exit now, before the clean-up below
 	// and before this process exits, which would cut their connections;
 	// so does the start request of a container that exited at once, and
@@ -673,9 +853,7 @@ func (s *Server) finish(st *ExitStatus) {
 	// Remove runc's state and the container's cgroups: by hand when that
 	// is certain to be what `runc delete` would do, else by runc.
 	if !removeRuncState(s.opts.RuntimeRoot, s.opts.ID) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = exec.CommandContext(ctx, s.opts.Runtime, "--root", s.opts.RuntimeRoot, "delete", "--force", s.opts.ID).Run()
+		_ = s.runc(nil, "delete", "--force", s.opts.ID)
 	}
 	s.ln.Close()
 	s.replies.wait(2 * time.Second)
