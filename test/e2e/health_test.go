@@ -3,6 +3,8 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -338,4 +340,42 @@ func TestHealthcheckValidation(t *testing.T) {
 	// 1 ms is allowed.
 	name := ctrName(t, "hok")
 	createCtr(t, a, name, map[string]any{"Image": "busybox:latest", "Cmd": []string{"true"}, "Healthcheck": map[string]any{"Test": []string{"CMD", "true"}, "Interval": 1000000}})
+}
+
+// TestHealthcheckAcrossDaemonRestart: a restarted berthd finds the health
+// state it left (status, log) and resumes probing.
+func TestHealthcheckAcrossDaemonRestart(t *testing.T) {
+	requireEnv(t)
+	onlyBerth(t, "dockerd without live-restore stops containers with the daemon; berth's keep running under their shims")
+	b := startTestDaemon(t, "berth", daemonOpts{mirror: true})
+	a := b.api()
+	ensureImage(t, a, "busybox:latest")
+	c := cliFor(t, "docker", b)
+	gate := t.TempDir()
+	writeFile(t, gate, "ok", nil)
+	id := strings.TrimSpace(c.ok("run", "-d", "-v", gate+":/gate", "--health-cmd", "test -e /gate/ok", "--health-interval", "100ms", "--health-retries", "1", "busybox", "sleep", "300").Stdout)
+	h := waitHealth(t, a, id, "healthy", 30*time.Second).State.Health
+	if err := b.stop(); err != nil {
+		t.Fatalf("stop berthd: %v", err)
+	}
+	b2, err := b.restart(daemonOpts{mirror: true})
+	if err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	t.Cleanup(func() {
+		c2 := cliFor(t, "docker", b2)
+		c2.run("rm", "-f", id)
+		if err := b2.cleanup(); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	a = b2.api()
+	got := inspectHealth(t, a, id).State.Health
+	if got == nil || got.Status != "healthy" || len(got.Log) < len(h.Log) {
+		t.Errorf("after the restart: health %+v, want healthy with the log kept (%d entries before)", got, len(h.Log))
+	}
+	if err := os.Remove(filepath.Join(gate, "ok")); err != nil {
+		t.Fatal(err)
+	}
+	waitHealth(t, a, id, "unhealthy", 30*time.Second)
 }
