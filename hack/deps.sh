@@ -33,3 +33,14 @@ if ! [[ -x $sc ]] || ! "$sc" -version 2>/dev/null | grep -q "(${STATICCHECK_VERS
 	echo "deps: installing staticcheck $STATICCHECK_VERSION"
 	"$GO" install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
 fi
+# buildx (issue 9 item 1), built from the module proxy into a directory of
+# berth's own; the e2e tests point the docker CLI's plugin path at it (or
+# not), so builds are exercised both with and without buildx.
+BUILDX_VERSION=v0.38.2
+BUILDX_DIR=${BUILDX_DIR:-/usr/local/lib/berth/cli-plugins}
+if ! [[ -x $BUILDX_DIR/docker-buildx ]] || ! "$BUILDX_DIR/docker-buildx" version 2>/dev/null | grep -q "$BUILDX_VERSION"; then
+	echo "deps: installing buildx $BUILDX_VERSION into $BUILDX_DIR"
+	mkdir -p "$BUILDX_DIR"
+	GOBIN="$BUILDX_DIR" "$GO" install -ldflags "-X github.com/docker/buildx/version.Version=$BUILDX_VERSION" "github.com/docker/buildx/cmd/buildx@$BUILDX_VERSION"
+	mv "$BUILDX_DIR/buildx" "$BUILDX_DIR/docker-buildx"
+fi

@@ -17,8 +17,6 @@ var unsupported = []struct {
 	{"POST", "/build", "building images (POST /build)"},
 	{"POST", "/build/prune", "pruning the build cache"},
 	{"POST", "/build/cancel", "cancelling a build"},
-	{"POST", "/session", "BuildKit sessions (POST /session)"},
-	{"POST", "/grpc", "BuildKit's gRPC API (POST /grpc)"},
 }
 
 var unsupportedSegs = func() [][]string {

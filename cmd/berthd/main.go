@@ -29,6 +29,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/api/server"
+	buildrouter "github.com/berth/berth/api/server/router/build"
 	containerrouter "github.com/berth/berth/api/server/router/container"
 	eventsrouter "github.com/berth/berth/api/server/router/events"
 	imagerouter "github.com/berth/berth/api/server/router/image"
@@ -37,6 +38,7 @@ import (
 	swarmrouter "github.com/berth/berth/api/server/router/swarm"
 	systemrouter "github.com/berth/berth/api/server/router/system"
 	volumerouter "github.com/berth/berth/api/server/router/volume"
+	"github.com/berth/berth/builder"
 	"github.com/berth/berth/container"
 	ctrlog "github.com/berth/berth/container/logger"
 	"github.com/berth/berth/content"
@@ -144,6 +146,7 @@ type daemon struct {
 	snapshots  *snapshot.Store
 	containers *container.Service
 	networks   *network.Service
+	builder    *builder.Builder
 	server     *server.Server
 	servers    []net.Listener
 	done       chan error
@@ -233,6 +236,16 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 	if err := d.networks.Reconcile(context.Background(), d.containers.Running()); err != nil {
 		logger.Warn("reconcile networks", "err", err)
 	}
+	d.builder, err = builder.New(context.Background(), builder.Config{
+		Root:          filepath.Join(cfg.DataRoot, "buildkit"),
+		Runtime:       rt.Path,
+		Images:        d.images,
+		RegistryHosts: builder.RegistryHosts(d.images.RegistryConfig),
+		Logger:        logger,
+	})
+	if err != nil {
+		return nil, err
+	}
 	bus := events.New(events.DefaultHistory)
 	d.images.SetEvents(bus)
 	d.containers.SetEvents(bus)
@@ -263,6 +276,7 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 		networkrouter.New(d.networks),
 		eventsrouter.New(bus),
 		systemrouter.NewDiskUsage(&system.DiskUsage{Images: d.images, Containers: d.containers, Volumes: vols}),
+		buildrouter.New(d.builder),
 		swarmrouter.New(),
 		pluginrouter.New(),
 	)
@@ -443,6 +457,11 @@ func (d *daemon) shutdown() error {
 }
 
 func (d *daemon) closeStores() {
+	if d.builder != nil {
+		if err := d.builder.Close(); err != nil {
+			d.log.Warn("close the builder", "err", err)
+		}
+	}
 	if d.containers != nil {
 		d.containers.Close()
 	}

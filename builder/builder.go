@@ -1,0 +1,285 @@
+// Package builder is berth's image builder: BuildKit embedded as a library,
+// as dockerd embeds it. One BuildKit controller (solver, Dockerfile
+// frontend, gateway frontend, cache) serves buildx and BuildKit clients
+// over POST /grpc and POST /session, and the classic POST /build.
+//
+// Lifecycle: New opens BuildKit's state under Config.Root and starts the
+// controller; ServeGRPC and HandleSession serve one hijacked connection
+// each until it ends; Close stops the controller and closes its stores
+// (connections still open end with it).
+//
+// A build exported with the "moby" exporter (buildx's docker driver and
+// docker build) becomes a berth image through Config.Images: the image
+// exporter writes manifest, config and layers into the worker's content
+// store, then Images.ImportBuilt makes it a berth image with its names.
+//
+// Interim (issue 9): the worker's content store, snapshotter (containerd's
+// overlay snapshotter), lease manager and metadata live under Root, apart
+// from berth's own stores; the built image's blobs are copied into berth's
+// content store and its layers unpacked into berth's snapshots. RUN steps
+// use the host's network namespace.
+package builder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sync"
+
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/remotes/docker"
+	ctdsnapshots "github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/containerd/v2/plugins/snapshots/overlay"
+	"github.com/moby/buildkit/cache/remotecache"
+	inlineremotecache "github.com/moby/buildkit/cache/remotecache/inline"
+	localremotecache "github.com/moby/buildkit/cache/remotecache/local"
+	registryremotecache "github.com/moby/buildkit/cache/remotecache/registry"
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/control"
+	"github.com/moby/buildkit/executor/oci"
+	"github.com/moby/buildkit/frontend"
+	dockerfile "github.com/moby/buildkit/frontend/dockerfile/builder"
+	"github.com/moby/buildkit/frontend/gateway"
+	"github.com/moby/buildkit/frontend/gateway/forwarder"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/solver"
+	"github.com/moby/buildkit/solver/bboltcachestorage"
+	"github.com/moby/buildkit/util/entitlements"
+	"github.com/moby/buildkit/util/network/netproviders"
+	bkversion "github.com/moby/buildkit/version"
+	"github.com/moby/buildkit/worker"
+	"github.com/moby/buildkit/worker/base"
+	"github.com/moby/buildkit/worker/runc"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/net/http2"
+	"google.golang.org/grpc"
+)
+
+// Images receives the images builds export (berth's image service).
+type Images interface {
+	// ImportBuilt makes the image desc names in p a berth image with
+	// the given references (none: untagged) and returns its ID.
+	ImportBuilt(ctx context.Context, p content.Provider, desc ocispec.Descriptor, names []string) (digest.Digest, error)
+}
+
+// Config wires a Builder.
+type Config struct {
+	// Root holds BuildKit's state: cache metadata, history and (interim)
+	// its worker's content store and snapshots.
+	Root string
+	// Runtime is the OCI runtime binary RUN steps run with (runc).
+	Runtime string
+	Images  Images
+	// RegistryHosts resolves where images are pulled from and pushed to
+	// (berth's mirrors and insecure registries).
+	RegistryHosts docker.RegistryHosts
+	Logger        *slog.Logger
+}
+
+// Builder is the embedded BuildKit.
+type Builder struct {
+	log        *slog.Logger
+	sessions   *session.Manager
+	controller *control.Controller
+	worker     *berthWorker
+	grpc       *grpc.Server
+	h2         *http2.Server
+	closers    []func() error
+
+	// conns are the hijacked /grpc connections being served; Close
+	// closes them and waits for their handlers.
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+// BuildKitVersion is the version of the embedded BuildKit module.
+func BuildKitVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, m := range bi.Deps {
+			if m.Path == "github.com/moby/buildkit" {
+				if m.Replace != nil {
+					return m.Replace.Version
+				}
+				return m.Version
+			}
+		}
+	}
+	return bkversion.Version
+}
+
+// New opens BuildKit's state under cfg.Root and starts its controller.
+func New(ctx context.Context, cfg Config) (_ *Builder, retErr error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.Root, 0o700); err != nil {
+		return nil, fmt.Errorf("builder: %w", err)
+	}
+	// buildx and `docker buildx ls` show this as the builder's version.
+	if v := BuildKitVersion(); v != "" && bkversion.Version == "v0.0.0+unknown" {
+		bkversion.Version = v
+	}
+	b := &Builder{log: cfg.Logger, conns: map[net.Conn]struct{}{}}
+	defer func() {
+		if retErr != nil {
+			b.closeAll()
+		}
+	}()
+	sm, err := session.NewManager()
+	if err != nil {
+		return nil, err
+	}
+	b.sessions = sm
+
+	snFactory := runc.SnapshotterFactory{
+		Name: "overlayfs",
+		New: func(root string) (ctdsnapshots.Snapshotter, error) {
+			return overlay.NewSnapshotter(root, overlay.AsynchronousRemove)
+		},
+	}
+	var binary string
+	if cfg.Runtime != "" {
+		binary = cfg.Runtime
+	}
+	wo, err := runc.NewWorkerOpt(cfg.Root, snFactory, false, oci.ProcessSandbox, nil, nil,
+		netproviders.Opt{Mode: "host"}, nil, binary, "", false, nil, "", "", nil)
+	if err != nil {
+		return nil, fmt.Errorf("builder: worker: %w", err)
+	}
+	if wo.MetadataStore != nil {
+		b.closers = append(b.closers, wo.MetadataStore.Close)
+	}
+	if wo.ContentMetadata != nil {
+		b.closers = append(b.closers, wo.ContentMetadata.Close)
+	}
+	wo.RegistryHosts = cfg.RegistryHosts
+	wo.ImageStore = exportedImages{}
+	wo.BuildkitVersion = client.BuildkitVersion{Package: "github.com/moby/buildkit", Version: bkversion.Version, Revision: bkversion.Revision}
+	bw, err := base.NewWorker(ctx, wo)
+	if err != nil {
+		return nil, fmt.Errorf("builder: worker: %w", err)
+	}
+	b.worker = &berthWorker{Worker: bw, images: cfg.Images}
+	wc := &worker.Controller{}
+	if err := wc.Add(b.worker); err != nil {
+		return nil, err
+	}
+	// The worker controller closes the worker's stores from now on.
+	b.closers = []func() error{wc.Close}
+
+	gwf, err := gateway.NewGatewayFrontend(wc.Infos(), nil)
+	if err != nil {
+		return nil, err
+	}
+	frontends := map[string]frontend.Frontend{
+		"dockerfile.v0": forwarder.NewGatewayForwarder(wc.Infos(), dockerfile.Build),
+		"gateway.v0":    gwf,
+	}
+	cacheStorage, err := bboltcachestorage.NewStore(filepath.Join(cfg.Root, "cache.db"))
+	if err != nil {
+		return nil, fmt.Errorf("builder: cache: %w", err)
+	}
+	b.closers = append(b.closers, cacheStorage.Close)
+	historyDB, err := bolt.Open(filepath.Join(cfg.Root, "history.db"), 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return nil, fmt.Errorf("builder: history: %w", err)
+	}
+	b.closers = append(b.closers, historyDB.Close)
+
+	ctl, err := control.NewController(control.Opt{
+		SessionManager:   sm,
+		WorkerController: wc,
+		Frontends:        frontends,
+		CacheManager:     solver.NewCacheManager(ctx, "local", cacheStorage, worker.NewCacheResultStorage(wc)),
+		CacheStore:       cacheStorage,
+		ResolveCacheImporterFuncs: map[string]remotecache.ResolveCacheImporterFunc{
+			"local":    localremotecache.ResolveCacheImporterFunc(sm),
+			"registry": registryremotecache.ResolveCacheImporterFunc(sm, wo.ContentStore, cfg.RegistryHosts),
+		},
+		ResolveCacheExporterFuncs: map[string]remotecache.ResolveCacheExporterFunc{
+			"inline":   inlineremotecache.ResolveCacheExporterFunc(),
+			"local":    localremotecache.ResolveCacheExporterFunc(sm),
+			"registry": registryremotecache.ResolveCacheExporterFunc(sm, cfg.RegistryHosts),
+		},
+		// As dockerd: RUN --network=host is allowed by default.
+		Entitlements:   []string{string(entitlements.EntitlementNetworkHost)},
+		HistoryDB:      historyDB,
+		LeaseManager:   wo.LeaseManager,
+		ContentStore:   wo.ContentStore,
+		GarbageCollect: b.worker.GarbageCollect,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("builder: controller: %w", err)
+	}
+	// The controller closes the worker, cache and history from now on.
+	b.controller, b.closers = ctl, nil
+	b.grpc = grpc.NewServer()
+	ctl.Register(b.grpc)
+	b.h2 = &http2.Server{}
+	return b, nil
+}
+
+// ServeGRPC serves BuildKit's control API on a connection upgraded to
+// h2c (POST /grpc) until the client closes it or the builder closes.
+func (b *Builder) ServeGRPC(conn net.Conn) {
+	b.mu.Lock()
+	if b.conns == nil {
+		b.mu.Unlock()
+		conn.Close()
+		return
+	}
+	b.conns[conn] = struct{}{}
+	b.wg.Add(1)
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		delete(b.conns, conn)
+		b.mu.Unlock()
+		b.wg.Done()
+	}()
+	b.h2.ServeConn(conn, &http2.ServeConnOpts{Handler: b.grpc})
+}
+
+// HandleSession serves a client's session (POST /session): the client
+// side of file sync, secrets, SSH and credentials for its builds.
+func (b *Builder) HandleSession(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
+	return b.sessions.HandleHTTPRequest(ctx, w, r)
+}
+
+// Close stops the controller, ends the connections it serves and closes
+// BuildKit's stores.
+func (b *Builder) Close() error {
+	b.mu.Lock()
+	conns := b.conns
+	b.conns = nil
+	b.mu.Unlock()
+	for c := range conns {
+		c.Close()
+	}
+	b.wg.Wait()
+	return b.closeAll()
+}
+
+func (b *Builder) closeAll() error {
+	var errs []error
+	if b.grpc != nil {
+		b.grpc.Stop()
+	}
+	if b.controller != nil {
+		errs = append(errs, b.controller.Close())
+	}
+	for i := len(b.closers) - 1; i >= 0; i-- {
+		errs = append(errs, b.closers[i]())
+	}
+	b.closers = nil
+	return errors.Join(errs...)
+}

@@ -1,0 +1,117 @@
+package builder
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/containerd/containerd/v2/core/images"
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/exporter"
+	"github.com/moby/buildkit/exporter/containerimage/exptypes"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/worker/base"
+)
+
+// ExporterMoby is the exporter buildx's docker driver and docker build ask
+// for to have the result stored as an image of the daemon.
+const ExporterMoby = "moby"
+
+// danglingPrefix names an untagged build's image inside BuildKit (as
+// dockerd names it); such a name never becomes a berth reference.
+const danglingPrefix = "moby-dangling"
+
+// berthWorker is BuildKit's base worker with the "moby" exporter added.
+type berthWorker struct {
+	*base.Worker
+	images Images
+}
+
+// Exporter returns the exporter called name; "moby" is the image exporter
+// whose result becomes a berth image.
+func (w *berthWorker) Exporter(name string, sm *session.Manager) (exporter.Exporter, error) {
+	if name != ExporterMoby {
+		return w.Worker.Exporter(name, sm)
+	}
+	exp, err := w.Worker.Exporter(client.ExporterImage, sm)
+	if err != nil {
+		return nil, err
+	}
+	return &mobyExporter{exp: exp, w: w}, nil
+}
+
+type mobyExporter struct {
+	exp exporter.Exporter
+	w   *berthWorker
+}
+
+func (e *mobyExporter) Resolve(ctx context.Context, id int, attrs map[string]string) (exporter.ExporterInstance, error) {
+	a := make(map[string]string, len(attrs)+3)
+	for k, v := range attrs {
+		a[k] = v
+	}
+	// The image is unpacked into berth's own snapshots by ImportBuilt.
+	a[string(exptypes.OptKeyUnpack)] = "false"
+	if _, ok := a[string(exptypes.OptKeyDanglingPrefix)]; !ok {
+		a[string(exptypes.OptKeyDanglingPrefix)] = danglingPrefix
+	}
+	a[string(exptypes.OptKeyDanglingEmptyOnly)] = "true"
+	inst, err := e.exp.Resolve(ctx, id, a)
+	if err != nil {
+		return nil, err
+	}
+	return &mobyInstance{ExporterInstance: inst, w: e.w}, nil
+}
+
+type mobyInstance struct {
+	exporter.ExporterInstance
+	w *berthWorker
+}
+
+func (i *mobyInstance) Type() string { return ExporterMoby }
+
+// Export runs the image exporter (manifest, config and layers into the
+// worker's content store, layers made available), then imports the image
+// into berth with its names. The response's image digest is the berth
+// image ID, as dockerd answers.
+func (i *mobyInstance) Export(ctx context.Context, src *exporter.Source, bi exporter.ExportBuildInfo) (map[string]string, exporter.FinalizeFunc, exporter.DescriptorReference, error) {
+	resp, finalize, ref, err := i.ExporterInstance.Export(ctx, src, bi)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var names []string
+	for n := range strings.SplitSeq(resp[exptypes.ExporterImageNameKey], ",") {
+		if n == "" || strings.HasPrefix(n, danglingPrefix+"@") || strings.Contains(n, "@") {
+			continue
+		}
+		names = append(names, n)
+	}
+	id, err := i.w.images.ImportBuilt(ctx, i.w.ContentStore(), ref.Descriptor(), names)
+	if err != nil {
+		if ref != nil {
+			_ = ref.Release()
+		}
+		return nil, nil, nil, fmt.Errorf("store the built image: %w", err)
+	}
+	resp[exptypes.ExporterImageDigestKey] = id.String()
+	resp[exptypes.ExporterImageConfigDigestKey] = id.String()
+	return resp, finalize, ref, nil
+}
+
+// exportedImages is the worker's image store. BuildKit names the images it
+// exports there; berth keeps them in its own store (ImportBuilt), so
+// naming is accepted and nothing is looked up here.
+type exportedImages struct{}
+
+func (exportedImages) Get(context.Context, string) (images.Image, error) {
+	return images.Image{}, cerrdefs.ErrNotFound
+}
+func (exportedImages) List(context.Context, ...string) ([]images.Image, error) { return nil, nil }
+func (exportedImages) Create(_ context.Context, img images.Image) (images.Image, error) {
+	return img, nil
+}
+func (exportedImages) Update(_ context.Context, img images.Image, _ ...string) (images.Image, error) {
+	return img, nil
+}
+func (exportedImages) Delete(context.Context, string, ...images.DeleteOpt) error { return nil }

@@ -1,0 +1,174 @@
+package image
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	ccontent "github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/images"
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/containerd/platforms"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth/berth/archive"
+	"github.com/berth/berth/content"
+	"github.com/berth/berth/snapshot"
+)
+
+// RegistryConfig returns the registry settings in force (mirrors,
+// insecure registries), for other services that reach registries (the
+// builder) to follow the same ones.
+func (s *Service) RegistryConfig() RegistryConfig { return s.registryConfig() }
+
+// ImportBuilt makes the image whose manifest (or index) desc names in p a
+// berth image tagged with names (full references; none for an untagged
+// build): its config, manifest and compressed layers go into berth's
+// content store and each layer not yet unpacked is unpacked once. Blobs
+// and layers berth already holds are not copied again. It returns the
+// image ID (the config's digest).
+func (s *Service) ImportBuilt(ctx context.Context, p ccontent.Provider, desc ocispec.Descriptor, names []string) (digest.Digest, error) {
+	mdesc, err := manifestFor(ctx, p, desc)
+	if err != nil {
+		return "", err
+	}
+	rawManifest, err := ccontent.ReadBlob(ctx, p, mdesc)
+	if err != nil {
+		return "", fmt.Errorf("built image manifest: %w", err)
+	}
+	var mf ocispec.Manifest
+	if err := json.Unmarshal(rawManifest, &mf); err != nil {
+		return "", fmt.Errorf("built image manifest: %w", err)
+	}
+	rawConfig, err := ccontent.ReadBlob(ctx, p, mf.Config)
+	if err != nil {
+		return "", fmt.Errorf("built image config: %w", err)
+	}
+	var cfg ImageConfig
+	if err := json.Unmarshal(rawConfig, &cfg); err != nil {
+		return "", fmt.Errorf("built image config: %w", err)
+	}
+	if len(cfg.RootFS.DiffIDs) != len(mf.Layers) {
+		return "", fmt.Errorf("built image has %d layers but its config lists %d diff IDs", len(mf.Layers), len(cfg.RootFS.DiffIDs))
+	}
+	chains := ChainIDs(cfg.RootFS.DiffIDs)
+	refs := make([]LayerRef, len(mf.Layers))
+	var size int64
+	for i, l := range mf.Layers {
+		refs[i] = LayerRef{Digest: l.Digest, MediaType: l.MediaType, Size: l.Size, DiffID: cfg.RootFS.DiffIDs[i]}
+		var parent digest.Digest
+		if i > 0 {
+			parent = chains[i-1]
+		}
+		ly, err := s.importBuiltLayer(ctx, p, l, parent, refs[i].DiffID)
+		if err != nil {
+			return "", fmt.Errorf("layer %s: %w", shortID(l.Digest), err)
+		}
+		size += ly.Size
+	}
+	id, err := content.WriteBlob(ctx, s.content, rawConfig)
+	if err != nil {
+		return "", err
+	}
+	if _, err := content.WriteBlob(ctx, s.content, rawManifest); err != nil {
+		return "", err
+	}
+	rec := &Record{
+		ID:                id,
+		Manifest:          mdesc.Digest,
+		ManifestMediaType: mdesc.MediaType,
+		ManifestSize:      int64(len(rawManifest)),
+		Layers:            refs,
+		Size:              size,
+		Added:             time.Now().UTC(),
+	}
+	if rec.ManifestMediaType == "" {
+		rec.ManifestMediaType = mf.MediaType
+	}
+	if len(chains) > 0 {
+		rec.TopChain = chains[len(chains)-1]
+	}
+	var tags []string
+	for _, n := range names {
+		ref, err := ParseReference(n)
+		if err != nil {
+			return "", err
+		}
+		tags = append(tags, ref.String())
+	}
+	s.opMu.Lock()
+	err = s.records.addImage(rec, tags, nil)
+	s.opMu.Unlock()
+	if err != nil {
+		return "", err
+	}
+	for _, t := range tags {
+		s.emit("tag", id.String(), familiarRefs([]string{t})[0])
+	}
+	return id, nil
+}
+
+// manifestFor picks the image manifest of this host's platform when desc
+// is an index (a build with attestations), else desc itself.
+func manifestFor(ctx context.Context, p ccontent.Provider, desc ocispec.Descriptor) (ocispec.Descriptor, error) {
+	if !images.IsIndexType(desc.MediaType) {
+		return desc, nil
+	}
+	ms, err := images.Children(ctx, p, desc)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	match := platforms.Default()
+	for _, m := range ms {
+		if images.IsManifestType(m.MediaType) && m.Platform != nil && match.Match(*m.Platform) {
+			return m, nil
+		}
+	}
+	return ocispec.Descriptor{}, fmt.Errorf("built image has no manifest for %s: %w", platforms.DefaultString(), cerrdefs.ErrNotFound)
+}
+
+// importBuiltLayer copies one compressed layer into the content store
+// unless it is there, and unpacks it unless its chain is unpacked,
+// reading the blob once for both.
+func (s *Service) importBuiltLayer(ctx context.Context, p ccontent.Provider, l ocispec.Descriptor, parent, diffID digest.Digest) (snapshot.Layer, error) {
+	chain := snapshot.ChainID(parent, diffID)
+	have, _ := content.Has(ctx, s.content, l.Digest)
+	if ly, err := s.snapshots.Get(ctx, chain); err == nil && have {
+		return ly, nil
+	}
+	ra, err := p.ReaderAt(ctx, l)
+	if err != nil {
+		return snapshot.Layer{}, err
+	}
+	defer ra.Close()
+	w, err := s.blobWriter(ctx, l.Digest, l.Size)
+	if err != nil {
+		return snapshot.Layer{}, err
+	}
+	defer w.Close()
+	src := bufio.NewReaderSize(io.TeeReader(ccontent.NewReader(ra), w), 1<<20)
+	ly, err := s.snapshots.Get(ctx, chain)
+	if err != nil {
+		dr, _, derr := archive.Decompress(src)
+		if derr != nil {
+			return snapshot.Layer{}, derr
+		}
+		ly, err = s.snapshots.Apply(ctx, parent, diffID, dr)
+		dr.Close()
+		if err != nil {
+			return snapshot.Layer{}, err
+		}
+	}
+	if _, err := io.Copy(io.Discard, src); err != nil {
+		return snapshot.Layer{}, err
+	}
+	if err := w.Commit(ctx, l.Size, l.Digest); err != nil && !errors.Is(err, cerrdefs.ErrAlreadyExists) {
+		return snapshot.Layer{}, err
+	}
+	return ly, nil
+}

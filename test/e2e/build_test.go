@@ -1,0 +1,134 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// buildxPlugin is where hack/deps.sh installs buildx ($BERTH_BUILDX
+// overrides it). Tests choose per CLI whether the docker CLI sees it, so
+// builds run both through buildx and through the classic path.
+func buildxPlugin(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv("BERTH_BUILDX")
+	if p == "" {
+		p = "/usr/local/lib/berth/cli-plugins/docker-buildx"
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("buildx is not installed at %s: run hack/deps.sh", p)
+	}
+	return p
+}
+
+// withBuildx makes buildx a plugin of c's docker CLI (in its own config
+// directory).
+func withBuildx(t *testing.T, c *CLI) {
+	t.Helper()
+	dir := filepath.Join(c.cfgDir, "cli-plugins")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(buildxPlugin(t), filepath.Join(dir, "docker-buildx")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeContext writes files (name → content) into a new build context.
+func writeContext(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// The walk-through's first Dockerfile.
+const mytestDockerfile = `FROM alpine:3.18
+RUN echo "Hello from Docker!" > /hello.txt
+CMD ["cat", "/hello.txt"]
+`
+
+// checkMytest checks an image built from mytestDockerfile as the
+// walk-through does: it runs and prints its line, and its history has the
+// RUN layer and the CMD as a 0B entry on top.
+func checkMytest(t *testing.T, c *CLI, tag string) {
+	t.Helper()
+	if out := c.ok("run", "--rm", tag).Stdout; out != "Hello from Docker!\n" {
+		t.Errorf("run %s printed %q, want the Hello line", tag, out)
+	}
+	h := c.ok("history", "--no-trunc", "--format", "{{.CreatedBy}}|{{.Size}}", tag).Stdout
+	lines := strings.Split(strings.TrimSpace(h), "\n")
+	if len(lines) < 3 {
+		t.Fatalf("history of %s has %d entries, want at least 3 (base, RUN, CMD):\n%s", tag, len(lines), h)
+	}
+	if !regexp.MustCompile(`CMD \["cat" "/hello.txt"\]\|0B$`).MatchString(lines[0]) {
+		t.Errorf("history of %s: top entry %q, want the CMD at 0B", tag, lines[0])
+	}
+	if !strings.Contains(lines[1], `RUN /bin/sh -c echo "Hello from Docker!" > /hello.txt`) || strings.HasSuffix(lines[1], "|0B") {
+		t.Errorf("history of %s: second entry %q, want the RUN layer with its size", tag, lines[1])
+	}
+}
+
+// TestBuildxDockerDriver: with buildx installed, the docker CLI finds
+// BuildKit behind the daemon (/grpc, /session) as the docker driver, and
+// `docker buildx build` loads the image into the daemon's store, where it
+// is an image like any other (run, history, inspect, tag, rmi).
+func TestBuildxDockerDriver(t *testing.T) {
+	c := cli(t, "docker")
+	withBuildx(t, c)
+	ls := c.ok("buildx", "ls").Stdout
+	if !regexp.MustCompile(`(?m)^default\s.*\bdocker\b`).MatchString(ls) || !strings.Contains(ls, "running") {
+		t.Fatalf("buildx ls does not show the daemon as a running docker driver:\n%s", ls)
+	}
+	ctx := writeContext(t, map[string]string{"Dockerfile": mytestDockerfile})
+	tag := "e2e-buildx-mytest:1.0"
+	t.Cleanup(func() { c.run("rmi", "-f", tag, "e2e-buildx-mytest:copy") })
+	b := c.ok("buildx", "build", "--progress=plain", "-t", tag, ctx)
+	if !strings.Contains(b.Stderr, "naming to docker.io/library/"+tag) {
+		t.Errorf("buildx build output does not name the image:\n%s", b.Stderr)
+	}
+	checkMytest(t, c, tag)
+	id := strings.TrimSpace(c.ok("image", "inspect", "--format", "{{.Id}}", tag).Stdout)
+	if !strings.HasPrefix(id, "sha256:") {
+		t.Fatalf("image inspect %s: Id %q", tag, id)
+	}
+	// A cached rebuild gives the same image.
+	b = c.ok("buildx", "build", "--progress=plain", "-t", tag, ctx)
+	if !strings.Contains(b.Stderr, "CACHED") {
+		t.Errorf("rebuild used no cache:\n%s", b.Stderr)
+	}
+	if again := strings.TrimSpace(c.ok("image", "inspect", "--format", "{{.Id}}", tag).Stdout); again != id {
+		t.Errorf("cached rebuild gave image %s, want %s", again, id)
+	}
+	c.ok("tag", tag, "e2e-buildx-mytest:copy")
+	c.ok("rmi", "e2e-buildx-mytest:copy")
+	c.ok("rmi", tag)
+	c.fail([]string{"image", "inspect", tag}, "No such image")
+}
+
+// TestBuildxBuildFailure: a failing RUN fails the build with its exit
+// code in the message and tags nothing.
+func TestBuildxBuildFailure(t *testing.T) {
+	c := cli(t, "docker")
+	withBuildx(t, c)
+	ctx := writeContext(t, map[string]string{"Dockerfile": "FROM alpine:3.18\nRUN exit 3\n"})
+	tag := "e2e-buildx-fail:1.0"
+	r := c.run("buildx", "build", "--progress=plain", "-t", tag, ctx)
+	if r.Code == 0 {
+		t.Fatalf("a failing RUN built")
+	}
+	if !strings.Contains(r.Stderr, "exit code: 3") {
+		t.Errorf("build failure does not give the exit code:\n%s", r.Stderr)
+	}
+	c.fail([]string{"image", "inspect", tag}, "No such image")
+}
