@@ -59,7 +59,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	bolt "go.etcd.io/bbolt"
-	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
 )
 
@@ -91,7 +90,6 @@ type Builder struct {
 	controller *control.Controller
 	worker     *berthWorker
 	grpc       *grpc.Server
-	h2         *http2.Server
 	closers    []func() error
 
 	// conns are the hijacked /grpc connections being served; Close
@@ -224,7 +222,6 @@ func New(ctx context.Context, cfg Config) (_ *Builder, retErr error) {
 	b.controller, b.closers = ctl, nil
 	b.grpc = grpc.NewServer()
 	ctl.Register(b.grpc)
-	b.h2 = &http2.Server{}
 	return b, nil
 }
 
@@ -246,8 +243,50 @@ func (b *Builder) ServeGRPC(conn net.Conn) {
 		b.mu.Unlock()
 		b.wg.Done()
 	}()
-	b.h2.ServeConn(conn, &http2.ServeConnOpts{Handler: b.grpc})
+	// HTTP/2 with prior knowledge on this one connection: the server
+	// stops when the connection closes.
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	l := &oneConnListener{conn: conn, done: make(chan struct{})}
+	srv := &http.Server{Handler: b.grpc, Protocols: &protos, ConnState: func(_ net.Conn, st http.ConnState) {
+		if st == http.StateClosed || st == http.StateHijacked {
+			l.Close()
+		}
+	}}
+	_ = srv.Serve(l)
 }
+
+// oneConnListener hands out one connection, then blocks until closed.
+type oneConnListener struct {
+	mu   sync.Mutex
+	conn net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	c := l.conn
+	l.conn = nil
+	l.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	<-l.done
+	return nil, net.ErrClosed
+}
+
+func (l *oneConnListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *oneConnListener) Addr() net.Addr { return dummyAddr{} }
+
+type dummyAddr struct{}
+
+func (dummyAddr) Network() string { return "h2c" }
+func (dummyAddr) String() string  { return "grpc" }
 
 // HandleSession serves a client's session (POST /session): the client
 // side of file sync, secrets, SSH and credentials for its builds.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/containerd/containerd/v2/core/images"
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/distribution/reference"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/exporter"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
@@ -57,6 +58,21 @@ func (e *mobyExporter) Resolve(ctx context.Context, id int, attrs map[string]str
 		a[string(exptypes.OptKeyDanglingPrefix)] = danglingPrefix
 	}
 	a[string(exptypes.OptKeyDanglingEmptyOnly)] = "true"
+	// Names as dockerd reports them: docker.io/library/x:latest.
+	if n := a[string(exptypes.OptKeyName)]; n != "" {
+		var full []string
+		for name := range strings.SplitSeq(n, ",") {
+			if name = strings.TrimSpace(name); name == "" {
+				continue
+			}
+			ref, err := reference.ParseNormalizedNamed(name)
+			if err != nil {
+				return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid reference format: %s", name))
+			}
+			full = append(full, reference.TagNameOnly(ref).String())
+		}
+		a[string(exptypes.OptKeyName)] = strings.Join(full, ",")
+	}
 	inst, err := e.exp.Resolve(ctx, id, a)
 	if err != nil {
 		return nil, err

@@ -87,7 +87,7 @@ func TestBuildxDockerDriver(t *testing.T) {
 	c := cli(t, "docker")
 	withBuildx(t, c)
 	ls := c.ok("buildx", "ls").Stdout
-	if !regexp.MustCompile(`(?m)^default\s.*\bdocker\b`).MatchString(ls) || !strings.Contains(ls, "running") {
+	if !regexp.MustCompile(`(?m)^default\*?\s+docker\b`).MatchString(ls) || !strings.Contains(ls, "running") {
 		t.Fatalf("buildx ls does not show the daemon as a running docker driver:\n%s", ls)
 	}
 	ctx := writeContext(t, map[string]string{"Dockerfile": mytestDockerfile})
