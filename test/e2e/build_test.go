@@ -52,6 +52,17 @@ func writeContext(t *testing.T, files map[string]string) string {
 	return dir
 }
 
+// buildArgs are the build flags every build in these tests passes. The
+// suite's dockerd runs with --bridge=none (it must not touch the host's
+// networking), where its builder's RUN fails with "network bridge not
+// found"; RUN steps there use the host's network.
+func buildArgs(args ...string) []string {
+	if env.target == "docker" {
+		args = append([]string{"--network=host"}, args...)
+	}
+	return args
+}
+
 // The walk-through's first Dockerfile.
 const mytestDockerfile = `FROM alpine:3.18
 RUN echo "Hello from Docker!" > /hello.txt
@@ -93,7 +104,7 @@ func TestBuildxDockerDriver(t *testing.T) {
 	ctx := writeContext(t, map[string]string{"Dockerfile": mytestDockerfile})
 	tag := "e2e-buildx-mytest:1.0"
 	t.Cleanup(func() { c.run("rmi", "-f", tag, "e2e-buildx-mytest:copy") })
-	b := c.ok("buildx", "build", "--progress=plain", "-t", tag, ctx)
+	b := c.ok(append([]string{"buildx", "build"}, buildArgs("--progress=plain", "-t", tag, ctx)...)...)
 	if !strings.Contains(b.Stderr, "naming to docker.io/library/"+tag) {
 		t.Errorf("buildx build output does not name the image:\n%s", b.Stderr)
 	}
@@ -103,7 +114,7 @@ func TestBuildxDockerDriver(t *testing.T) {
 		t.Fatalf("image inspect %s: Id %q", tag, id)
 	}
 	// A cached rebuild gives the same image.
-	b = c.ok("buildx", "build", "--progress=plain", "-t", tag, ctx)
+	b = c.ok(append([]string{"buildx", "build"}, buildArgs("--progress=plain", "-t", tag, ctx)...)...)
 	if !strings.Contains(b.Stderr, "CACHED") {
 		t.Errorf("rebuild used no cache:\n%s", b.Stderr)
 	}
@@ -123,7 +134,7 @@ func TestBuildxBuildFailure(t *testing.T) {
 	withBuildx(t, c)
 	ctx := writeContext(t, map[string]string{"Dockerfile": "FROM alpine:3.18\nRUN exit 3\n"})
 	tag := "e2e-buildx-fail:1.0"
-	r := c.run("buildx", "build", "--progress=plain", "-t", tag, ctx)
+	r := c.run(append([]string{"buildx", "build"}, buildArgs("--progress=plain", "-t", tag, ctx)...)...)
 	if r.Code == 0 {
 		t.Fatalf("a failing RUN built")
 	}
