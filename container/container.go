@@ -86,6 +86,9 @@ type Container struct {
 	// CommitPaused: a commit froze the container (see commitpause.go);
 	// commitPauses counts the commits sharing that pause.
 	CommitPaused bool `json:",omitempty"`
+	// RemoveVolumes: a removal under way (State.Status "removing") takes
+	// the anonymous volumes too (rm -v); a restart finishes it so.
+	RemoveVolumes bool `json:",omitempty"`
 	commitPauses int
 
 	// changed is closed and replaced on every state change: waiters block

@@ -291,11 +291,17 @@ func (s *Service) monitor(c *Container, cl shim.Client, pw *shim.PendingWait) {
 	} else {
 		st, err = cl.Wait(s.ctx)
 	}
+	// A wait that broke while the shim still answers is sent again.
+	for i := 0; err != nil && s.ctx.Err() == nil && i < 5 && cl.Alive(s.ctx); i++ {
+		st, err = cl.Wait(s.ctx)
+	}
 	if s.ctx.Err() != nil {
 		return
 	}
 	if err != nil {
-		st = &shim.ExitStatus{ExitCode: 255, ExitedAt: time.Now().UTC(), Error: err.Error()}
+		// The shim died (else it would have answered, or left exit.json).
+		s.log.Warn("the shim of a running container died", "id", c.ID, "err", err)
+		st = s.endOrphan(s.ctx, c)
 	}
 	s.handleExit(c, st)
 }
@@ -667,6 +673,13 @@ func (s *Service) Remove(ctx context.Context, idOrName string, o RemoveOptions) 
 	}
 	c.ManuallyStopped = true
 	c.State.Status = container.StateRemoving
+	// The intent is saved before anything goes (issue 13 item 5): a
+	// crash from here on leaves a record that a restart finishes.
+	c.RemoveVolumes = c.RemoveVolumes || o.Volumes
+	if err := c.save(s.dir(c.ID)); err != nil && !os.IsNotExist(err) {
+		s.log.Warn("save the removal intent", "id", c.ID, "err", err)
+	}
+	removeVolumes := c.RemoveVolumes
 	c.mu.Unlock()
 
 	ctx = context.WithoutCancel(ctx)
@@ -682,7 +695,7 @@ func (s *Service) Remove(ctx context.Context, idOrName string, o RemoveOptions) 
 	if err := s.cfg.Snapshots.RemoveContainer(ctx, c.ID); err != nil && !errors.Is(err, cerrdefs.ErrNotFound) {
 		s.log.Warn("remove writable layer", "id", c.ID, "err", err)
 	}
-	s.releaseMounts(ctx, c, o.Volumes)
+	s.releaseMounts(ctx, c, removeVolumes)
 	if s.network != nil {
 		if err := s.network.Release(ctx, c.ID); err != nil {
 			s.log.Warn("network release", "id", c.ID, "err", err)
@@ -742,7 +755,9 @@ func (s *Service) restore(ctx context.Context) (removals, monitors []func(), err
 			// A remove was cut short: finish it.
 			s.byID[c.ID] = c
 			s.byName[c.Name] = c.ID
-			removals = append(removals, func() { _ = s.Remove(context.Background(), c.ID, RemoveOptions{Force: true}) })
+			removals = append(removals, func() {
+				_ = s.Remove(context.Background(), c.ID, RemoveOptions{Force: true, Volumes: c.RemoveVolumes})
+			})
 			continue
 		}
 		s.byID[c.ID] = c
@@ -776,7 +791,9 @@ func (s *Service) restore(ctx context.Context) (removals, monitors []func(), err
 		}
 		st, err := shim.ReadExit(s.stateDir(c.ID))
 		if err != nil {
-			st = &shim.ExitStatus{ExitCode: 255, ExitedAt: time.Now().UTC(), Error: "container's shim is gone and left no exit status"}
+			// The shim is gone and left no exit status: what it left of
+			// the container is ended, as when a shim dies under berthd.
+			st = s.endOrphan(ctx, c)
 		}
 		// Before serving anything: nobody may see the stale "running".
 		s.handleExit(c, st)

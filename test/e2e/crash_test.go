@@ -214,7 +214,6 @@ func TestCrashDuringCommitThaws(t *testing.T) {
 // reaps everything; the container can be started again and removed.
 func TestShimKilled(t *testing.T) {
 	d := requireEnv(t)
-	knownDefect(t, "issue 13 item 4: a killed berth-shim orphans its container (exit 255, process left running)")
 	busybox(t)
 	a := d.api()
 	c := cli(t, "docker")
@@ -263,7 +262,6 @@ func TestShimKilled(t *testing.T) {
 func TestCrashDuringRemoveFinishes(t *testing.T) {
 	requireEnv(t)
 	onlyBerth(t, "kill -9 of the daemon in the middle of a remove; berth's snapshot layout tells when it is under way")
-	knownDefect(t, "issue 13 item 5: the removing state is never saved; a restart lists the container with no writable layer")
 	b := startTestDaemon(t, "berth", daemonOpts{mirror: true})
 	a := b.api()
 	ensureImage(t, a, "busybox:latest")
