@@ -89,7 +89,7 @@ type Container struct {
 	// RemoveVolumes: a removal under way (State.Status "removing") takes
 	// the anonymous volumes too (rm -v); a restart finishes it so.
 	RemoveVolumes bool `json:",omitempty"`
-	commitPauses int
+	commitPauses  int
 
 	// changed is closed and replaced on every state change: waiters block
 	// on it instead of polling.
