@@ -90,6 +90,11 @@ type Container struct {
 	// the anonymous volumes too (rm -v); a restart finishes it so.
 	RemoveVolumes bool `json:",omitempty"`
 	commitPauses  int
+	// exits counts the exits seen (handleExit), lastExitCode is the
+	// last one's code: waits tell an exit the restart policy followed
+	// with a new start.
+	exits        int
+	lastExitCode int
 
 	// changed is closed and replaced on every state change: waiters block
 	// on it instead of polling.

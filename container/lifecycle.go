@@ -330,6 +330,8 @@ func (s *Service) handleExit(c *Container, st *shim.ExitStatus) {
 	c.State.Error = st.Error
 	c.State.FinishedAt = st.ExitedAt
 	c.State.Status = container.StateExited
+	c.exits++
+	c.lastExitCode = st.ExitCode
 	restart := s.shouldRestart(c)
 	if restart {
 		c.RestartCount++
@@ -424,10 +426,18 @@ func (s *Service) Kill(ctx context.Context, idOrName, signal string) error {
 	if !running {
 		return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("Cannot kill container: %s: Container %s is not running", idOrName, c.ID))
 	}
+	c.mu.Lock()
+	exits0 := c.exits
+	c.mu.Unlock()
 	if err := s.shimClient(c).Kill(ctx, sig); err != nil {
 		return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("Cannot kill container: %s: Container %s is not running", idOrName, c.ID))
 	}
 	s.emit(c, "kill", map[string]string{"signal": fmt.Sprint(int(sig))})
+	if sig == syscall.SIGKILL {
+		// As dockerd, a SIGKILL answers once the container has exited
+		// (issue 13 item 6): an inspect or rm right after sees it stopped.
+		s.waitExit(ctx, c, exits0, 10*time.Second)
+	}
 	return nil
 }
 
@@ -491,6 +501,29 @@ func (s *Service) Stop(ctx context.Context, idOrName string, signal string, time
 		s.emit(c, "kill", map[string]string{"signal": "9"})
 	}
 	return s.waitStopped(ctx, c, 0)
+}
+
+// waitExit waits until c has exited since its exit count was exits0, for
+// up to d.
+func (s *Service) waitExit(ctx context.Context, c *Container, exits0 int, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		c.mu.Lock()
+		done := c.exits != exits0 || !c.State.Running || c.removed
+		ch := c.changed
+		c.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-ch:
+		case <-t.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // waitStopped waits until c is not running (d = 0: no limit).
@@ -587,7 +620,7 @@ func (s *Service) Wait(ctx context.Context, idOrName string, condition container
 	}
 	ch := make(chan WaitResult, 1)
 	c.mu.Lock()
-	finishedAt := c.State.FinishedAt
+	exits0 := c.exits
 	c.mu.Unlock()
 	go func() {
 		for {
@@ -595,10 +628,18 @@ func (s *Service) Wait(ctx context.Context, idOrName string, condition container
 			st := c.State
 			removed := c.removed
 			changed := c.changed
+			// An exit since the wait began ends not-running and next-exit
+			// waits even when the restart policy restarts the container
+			// (issue 13 item 8), with that exit's code, as dockerd.
+			exited := c.exits != exits0
+			code := st.ExitCode
+			if exited {
+				code = c.lastExitCode
+			}
 			c.mu.Unlock()
 			// Like Docker, a failed start is no wait error: its exit code
 			// (126, 127...) says it all.
-			res := WaitResult{StatusCode: int64(st.ExitCode)}
+			res := WaitResult{StatusCode: int64(code)}
 			switch condition {
 			case container.WaitConditionRemoved:
 				if removed {
@@ -606,16 +647,12 @@ func (s *Service) Wait(ctx context.Context, idOrName string, condition container
 					return
 				}
 			case container.WaitConditionNextExit:
-				if (!st.Running && !st.Restarting && !st.FinishedAt.Equal(finishedAt)) || removed {
+				if exited || removed {
 					ch <- res
 					return
 				}
 			default:
-				if !st.Running && !st.Restarting {
-					ch <- res
-					return
-				}
-				if removed {
+				if (!st.Running && !st.Restarting) || exited || removed {
 					ch <- res
 					return
 				}

@@ -19,7 +19,6 @@ import (
 // works.
 func TestKillReturnsAfterExit(t *testing.T) {
 	d := requireEnv(t)
-	knownDefect(t, "issue 13 item 6: kill with SIGKILL returns before the container has exited")
 	busybox(t)
 	a := d.api()
 	for i := range 10 {
@@ -131,7 +130,6 @@ func TestAttachSlowReaderGetsAll(t *testing.T) {
 // policy restarts, as dockerd's does; so does `run` in the foreground.
 func TestWaitWithRestartPolicy(t *testing.T) {
 	d := requireEnv(t)
-	knownDefect(t, "issue 13 item 8: wait never returns for a container whose restart policy restarts it")
 	busybox(t)
 	a := d.api()
 	c := cli(t, "docker")
