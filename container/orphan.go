@@ -3,6 +3,9 @@ package container
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -27,7 +30,7 @@ func (s *Service) endOrphan(ctx context.Context, c *Container) *shim.ExitStatus 
 	c.mu.Unlock()
 	if frozen {
 		// A frozen process dies only once thawed.
-		_ = s.runc(ctx, "resume", c.ID)
+		_ = s.runcDirect(ctx, "resume", c.ID)
 	}
 	killed := map[int]bool{}
 	deadline := time.Now().Add(10 * time.Second)
@@ -60,11 +63,21 @@ func (s *Service) endOrphan(ctx context.Context, c *Container) *shim.ExitStatus 
 		}
 	}
 	// runc's state and cgroups, which the shim would have deleted.
-	if err := s.runc(ctx, "delete", "--force", c.ID); err != nil {
+	if err := s.runcDirect(ctx, "delete", "--force", c.ID); err != nil {
 		s.log.Debug("runc delete after the shim died", "id", c.ID, "err", err)
 	}
 	if len(killed) > 0 {
 		s.log.Warn("the shim of a container died: its processes were killed", "id", c.ID, "pids", len(killed))
 	}
 	return &shim.ExitStatus{ExitCode: 137, ExitedAt: time.Now().UTC()}
+}
+
+// runcDirect runs the OCI runtime itself: with the shim dead there is no
+// task to ask.
+func (s *Service) runcDirect(ctx context.Context, args ...string) error {
+	out, err := exec.CommandContext(ctx, s.cfg.Runtime, append([]string{"--root", s.runcRoot()}, args...)...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %s", strings.Join(args, " "), strings.TrimSpace(string(out)))
+	}
+	return nil
 }
