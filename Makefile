@@ -47,7 +47,7 @@ unit:
 # lands in the package's testdata/fuzz/ and fails `go test` until fixed.
 FUZZTIME ?= 5m
 FUZZ_TARGETS := ./archive:FuzzUnpackLayer ./image:FuzzManifestConfig ./image:FuzzParseReference \
-	./filters:FuzzParse ./runtime/shim:FuzzProtocol ./internal/stdcopy:FuzzReadFrame
+	./image:FuzzApplyChanges ./filters:FuzzParse ./runtime/shim:FuzzProtocol ./internal/stdcopy:FuzzReadFrame
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t%%:*} $${t##*:} for $(FUZZTIME)"; \
