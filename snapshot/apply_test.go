@@ -434,6 +434,41 @@ func TestNewStoreCleansTmp(t *testing.T) {
 	}
 }
 
+// TestFirstPrepareAfterCrash: a crash during the very first Prepare of a
+// new store leaves that snapshot's directory renamed to the ID its
+// uncommitted transaction took (snapshots/1) while the metadata has no
+// snapshot at all; the reopened store clears it, so the next Prepare, which
+// takes ID 1 again, does not fail with "file exists" (seen as a pull after
+// kill -9 failing in TestKillDuringPull).
+func TestFirstPrepareAfterCrash(t *testing.T) {
+	requireRoot(t)
+	root := t.TempDir()
+	s, err := NewStore(root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	left := filepath.Join(root, "snapshots", "1", "fs")
+	if err := os.MkdirAll(left, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(left, "half"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err = NewStore(root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ms, err := s.sn.Prepare(context.Background(), applyPrefix+"first", "")
+	if err != nil {
+		t.Fatalf("first Prepare after the crash: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(ms[0].Source, "half")); !os.IsNotExist(err) {
+		t.Fatalf("the new snapshot holds the crashed one's file: %v", err)
+	}
+}
+
 func TestGetListRemove(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()

@@ -55,6 +55,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth/berth/internal/mountutil"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/core/snapshots/storage"
 	"github.com/containerd/containerd/v2/plugins/snapshots/overlay"
@@ -167,12 +168,41 @@ func newStore(root string, log *slog.Logger, mountOpts []string) (*Store, error)
 	// Directories of snapshots whose removal a crash cut short (the
 	// metadata went first).
 	if c, ok := sn.(snapshots.Cleaner); ok {
-		if err := c.Cleanup(ctx); err != nil && !cerrdefs.IsNotFound(err) { // NotFound: never used
-			sn.Close()
-			return nil, fmt.Errorf("snapshot store: %w", err)
+		if err := c.Cleanup(ctx); err != nil {
+			if !cerrdefs.IsNotFound(err) {
+				sn.Close()
+				return nil, fmt.Errorf("snapshot store: %w", err)
+			}
+			// NotFound: no snapshot was ever recorded, so containerd's
+			// Cleanup looked at nothing. A crash during the very first
+			// Prepare can still have left its directory (renamed to the ID
+			// the uncommitted transaction took), and the next Prepare would
+			// take the same ID and fail on it: every entry is unowned.
+			if err := removeUnrecorded(filepath.Join(abs, "snapshots")); err != nil {
+				sn.Close()
+				return nil, fmt.Errorf("snapshot store: %w", err)
+			}
 		}
 	}
 	return s, nil
+}
+
+// removeUnrecorded removes every entry of dir (the snapshotter's
+// snapshots/ while its metadata records none), never across a mount.
+func removeUnrecorded(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		return err
+	}
+	for _, e := range entries {
+		if err := mountutil.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close closes the store's metadata.
