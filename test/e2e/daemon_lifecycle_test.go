@@ -221,15 +221,7 @@ func TestKillDuringPull(t *testing.T) {
 	b.kill9()
 	resp.Body.Close()
 
-	b2, err := b.restart(daemonOpts{mirror: true})
-	if err != nil {
-		t.Fatalf("restart after kill -9: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := b2.cleanup(); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-	})
+	b2 := b.restartT(t, daemonOpts{mirror: true})
 	a := b2.api()
 	if exists := imageExists(t, a, "bench/big:latest"); exists {
 		t.Errorf("bench/big:latest exists after a pull killed mid-download")

@@ -80,18 +80,7 @@ func TestDaemonKillRestart(t *testing.T) {
 		}
 	}
 
-	b2, err := b.restart(daemonOpts{mirror: true})
-	if err != nil {
-		t.Fatalf("restart after kill -9: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("last lines of the restarted berthd log:\n%s", b2.logTail(30))
-		}
-		if err := b2.cleanup(); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-	})
+	b2 := b.restartT(t, daemonOpts{mirror: true})
 	a, c = b2.api(), cliFor(t, "docker", b2)
 
 	ci := inspectCtr(t, a, survivor)
@@ -178,15 +167,7 @@ func TestDaemonRestartStoppedAndCreated(t *testing.T) {
 		ids[inspectCtr(t, a, n).ID] = true
 	}
 	b.kill9()
-	b2, err := b.restart(daemonOpts{mirror: true})
-	if err != nil {
-		t.Fatalf("restart after kill -9: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := b2.cleanup(); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-	})
+	b2 := b.restartT(t, daemonOpts{mirror: true})
 	a, c = b2.api(), cliFor(t, "docker", b2)
 	if ci := inspectCtr(t, a, "created"); ci.State.Status != "created" {
 		t.Errorf("created container after the restart: %+v", ci.State)

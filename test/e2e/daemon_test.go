@@ -340,6 +340,27 @@ func (d *daemon) restart(o daemonOpts) (*daemon, error) {
 	return startDaemon(d.kind, o)
 }
 
+// restartT is restart for a test: the test fails if the daemon does not
+// come back, and the new daemon is cleaned up when the test ends, with the
+// last lines of its log if the test failed. Cleanups the caller registers
+// after it run first (the restarted daemon is still up for them).
+func (d *daemon) restartT(t *testing.T, o daemonOpts) *daemon {
+	t.Helper()
+	d2, err := d.restart(o)
+	if err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("last lines of the restarted %s daemon's log:\n%s", d2.kind, d2.logTail(30))
+		}
+		if err := d2.cleanup(); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	return d2
+}
+
 func (d *daemon) logTail(n int) string {
 	b, err := os.ReadFile(d.logPath)
 	if err != nil {

@@ -59,18 +59,7 @@ func TestExecSurvivesDaemonRestart(t *testing.T) {
 
 	t.Logf("kill -9 berthd (pid %d) during 3 execs", b.pid())
 	b.kill9()
-	b2, err := b.restart(daemonOpts{mirror: true})
-	if err != nil {
-		t.Fatalf("restart after kill -9: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("last lines of the restarted berthd log:\n%s", b2.logTail(30))
-		}
-		if err := b2.cleanup(); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-	})
+	b2 := b.restartT(t, daemonOpts{mirror: true})
 	a = b2.api()
 	type execState struct {
 		Running     bool

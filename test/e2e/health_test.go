@@ -358,16 +358,10 @@ func TestHealthcheckAcrossDaemonRestart(t *testing.T) {
 	if err := b.stop(); err != nil {
 		t.Fatalf("stop berthd: %v", err)
 	}
-	b2, err := b.restart(daemonOpts{mirror: true})
-	if err != nil {
-		t.Fatalf("restart: %v", err)
-	}
+	b2 := b.restartT(t, daemonOpts{mirror: true})
 	t.Cleanup(func() {
 		c2 := cliFor(t, "docker", b2)
 		c2.run("rm", "-f", id)
-		if err := b2.cleanup(); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
 	})
 	a = b2.api()
 	got := inspectHealth(t, a, id).State.Health

@@ -166,15 +166,7 @@ func TestHostUserReachesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	d2, err := d.restart(daemonOpts{mirror: true})
-	if err != nil {
-		t.Fatalf("restart: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := d2.cleanup(); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-	})
+	d2 := d.restartT(t, daemonOpts{mirror: true})
 	restarted = true
 	t.Cleanup(func() {
 		rmCtr(t, d2.api(), v)

@@ -64,16 +64,10 @@ func TestCorruptContainerRecord(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	d2, err := d.restart(daemonOpts{mirror: true})
-	if err != nil {
-		t.Fatalf("restart: %v", err)
-	}
+	d2 := d.restartT(t, daemonOpts{mirror: true})
 	t.Cleanup(func() {
 		c2 := cliFor(t, "docker", d2)
 		c2.run("rm", "-f", runID)
-		if err := d2.cleanup(); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
 	})
 	c = cliFor(t, "docker", d2)
 	if ps := c.ok("ps", "-a", "-q", "--no-trunc").Stdout; strings.Contains(ps, runID) || strings.Contains(ps, exID) {
