@@ -94,7 +94,15 @@ func waitFor(t *testing.T, ch <-chan []byte, parts ...string) string {
 
 func udpCollector(t *testing.T) (int, <-chan []byte) {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	pc, ch := packetCollector(t, "udp", "127.0.0.1:0")
+	return pc.LocalAddr().(*net.UDPAddr).Port, ch
+}
+
+// packetCollector listens for datagrams on network/addr until the test
+// ends and passes each one on.
+func packetCollector(t *testing.T, network, addr string) (net.PacketConn, <-chan []byte) {
+	t.Helper()
+	pc, err := net.ListenPacket(network, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +118,7 @@ func udpCollector(t *testing.T) (int, <-chan []byte) {
 			ch <- append([]byte(nil), buf[:n]...)
 		}
 	}()
-	return pc.LocalAddr().(*net.UDPAddr).Port, ch
+	return pc, ch
 }
 
 // TestLogRemoteRefused: a TCP endpoint that refuses fails the start with
@@ -378,22 +386,7 @@ func TestLogRemoteSyslogTLSAndUnix(t *testing.T) {
 	}
 
 	sock := filepath.Join(t.TempDir(), "syslog.sock")
-	pc, err := net.ListenPacket("unixgram", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	uch := make(chan []byte, 64)
-	go func() {
-		buf := make([]byte, 65536)
-		for {
-			n, _, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			uch <- append([]byte(nil), buf[:n]...)
-		}
-	}()
+	_, uch := packetCollector(t, "unixgram", sock)
 	name = ctrName(t, "logunix")
 	c.ok("run", "--name", name, "--log-driver", "syslog", "--log-opt", "syslog-address=unixgram://"+sock, "--log-opt", "tag=unixtag",
 		"busybox", "echo", "hello-unix")
