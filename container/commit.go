@@ -90,11 +90,7 @@ func (s *Service) Commit(ctx context.Context, name string, o CommitOptions) (str
 	unlock := s.lockRootfs(c.ID, false)
 	defer unlock()
 	if o.Pause {
-		thaw, err := s.pauseForCommit(ctx, c)
-		if err != nil {
-			return "", err
-		}
-		defer thaw()
+		defer s.pauseForCommit(ctx, c)()
 	}
 	u, err := s.scanUpper(ctx, c)
 	if err != nil {

@@ -2,7 +2,6 @@ package container
 
 import (
 	"context"
-	"fmt"
 )
 
 // Pauses for commit (issue 13 item 3). Commit freezes a running container
@@ -15,14 +14,15 @@ import (
 
 // pauseForCommit freezes c for a commit, unless it is not running or
 // already paused; release thaws it (once every commit sharing the pause
-// is done).
-func (s *Service) pauseForCommit(ctx context.Context, c *Container) (release func(), err error) {
+// is done). A pause the runtime refuses (the container is exiting) is no
+// error: the commit goes on unpaused, as dockerd's.
+func (s *Service) pauseForCommit(ctx context.Context, c *Container) (release func()) {
 	// c.mu is held across runc, as Pause does: the count and the freezer
 	// change together.
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.State.Running || c.State.Paused {
-		return func() {}, nil
+		return func() {}
 	}
 	if c.commitPauses == 0 {
 		c.CommitPaused = true
@@ -31,9 +31,14 @@ func (s *Service) pauseForCommit(ctx context.Context, c *Container) (release fun
 			err = s.task(c).Pause(ctx)
 		}
 		if err != nil {
+			// The container may be exiting: its record still says
+			// running, but its shim or runc state is already gone
+			// (issue 14 item 7). dockerd's commit ignores a failed
+			// pause and reads the layer as it is; so does berth.
 			c.CommitPaused = false
 			_ = c.save(s.dir(c.ID))
-			return nil, fmt.Errorf("pause container %s for commit: %w", c.ID, err)
+			s.log.Info("commit without pause", "id", c.ID, "err", err)
+			return func() {}
 		}
 	}
 	c.commitPauses++
@@ -52,7 +57,7 @@ func (s *Service) pauseForCommit(ctx context.Context, c *Container) (release fun
 		}
 		c.CommitPaused = false
 		_ = c.save(s.dir(c.ID))
-	}, nil
+	}
 }
 
 // thawCommitPause undoes the pause of a commit a crash cut short; restore
