@@ -100,6 +100,13 @@ type Container struct {
 	// on it instead of polling.
 	changed chan struct{}
 	removed bool
+	// starting: a start is under way (beginStart to its end); removing: a
+	// removal is under way and no start may begin. Remove and Stop wait
+	// out a start under way, so that none completes behind them (a rm -f
+	// racing a restart by policy deleted the directories a start was
+	// writing into and left its shim running).
+	starting bool
+	removing bool
 	// attachers wait for the container to start.
 	pending []*pendingAttach
 	// health is the running health monitor, if any (health.go).

@@ -45,6 +45,10 @@ func (s *Service) Inspect(ctx context.Context, idOrName string, size bool) (*con
 	if st.Paused {
 		status = container.StatePaused
 	}
+	if c.removing && !st.Running {
+		// A removal under way (waiting out a start, stopping).
+		status = container.StateRemoving
+	}
 	resp := &container.InspectResponse{
 		ID:      c.ID,
 		Created: formatTime(c.Created),
@@ -216,6 +220,10 @@ func (s *Service) summaryLocked(c *Container, o ListOptions, ancestors []string,
 	status := st.Status
 	if st.Paused {
 		status = container.StatePaused
+	}
+	if c.removing && !st.Running {
+		// A removal under way (waiting out a start, stopping).
+		status = container.StateRemoving
 	}
 	if !o.All && !st.Running && !st.Restarting {
 		return container.Summary{}, false

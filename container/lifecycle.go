@@ -61,22 +61,68 @@ func (s *Service) Start(ctx context.Context, idOrName string) error {
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	if c.State.Running {
-		paused := c.State.Paused
-		c.mu.Unlock()
-		if paused {
-			return cerrdefs.ErrConflict.WithMessage("cannot start a paused container, try unpause instead")
+	end, err := s.beginStart(ctx, c, func() error {
+		if c.State.Running {
+			if c.State.Paused {
+				return cerrdefs.ErrConflict.WithMessage("cannot start a paused container, try unpause instead")
+			}
+			return cerrdefs.ErrNotModified.WithMessage("container already started")
 		}
-		return cerrdefs.ErrNotModified.WithMessage("container already started")
+		c.ManuallyStopped = false
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	if c.removed || c.State.Status == container.StateRemoving {
-		c.mu.Unlock()
-		return cerrdefs.ErrConflict.WithMessage("container is marked for removal and cannot be started")
-	}
-	c.ManuallyStopped = false
-	c.mu.Unlock()
+	defer end()
 	return s.start(ctx, c)
+}
+
+// errStartRemoving is the refusal of a start once a removal began.
+var errStartRemoving = cerrdefs.ErrConflict.WithMessage("container is marked for removal and cannot be started")
+
+// beginStart claims c's start: one start at a time, none once a removal
+// began. It waits out a start under way, then runs check with c.mu held
+// (its error refuses the start) and marks c starting; end, called once
+// start has returned, clears the mark. Remove and Stop wait for it.
+func (s *Service) beginStart(ctx context.Context, c *Container, check func() error) (end func(), err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.starting && !c.removing && !c.removed {
+		ch := c.changed
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			c.mu.Lock()
+			return nil, ctx.Err()
+		}
+		c.mu.Lock()
+	}
+	if c.removing || c.removed || c.State.Status == container.StateRemoving {
+		return nil, errStartRemoving
+	}
+	if err := check(); err != nil {
+		return nil, err
+	}
+	c.starting = true
+	return func() {
+		c.mu.Lock()
+		c.starting = false
+		c.notifyLocked()
+		c.mu.Unlock()
+	}, nil
+}
+
+// waitStartLocked waits until no start of c is under way. Call with c.mu
+// held; it is released while waiting.
+func (c *Container) waitStartLocked() {
+	for c.starting {
+		ch := c.changed
+		c.mu.Unlock()
+		<-ch
+		c.mu.Lock()
+	}
 }
 
 // start does the work of Start; restarts by policy come here too.
@@ -365,12 +411,17 @@ func (s *Service) handleExit(c *Container, st *shim.ExitStatus) {
 	if restart {
 		delay := restartDelay(c.RestartCount)
 		time.AfterFunc(delay, func() {
-			c.mu.Lock()
-			stillWanted := c.State.Restarting && !c.ManuallyStopped && !c.removed
-			c.mu.Unlock()
-			if !stillWanted {
+			errUnwanted := errors.New("restart no longer wanted")
+			end, err := s.beginStart(context.Background(), c, func() error {
+				if !c.State.Restarting || c.ManuallyStopped || c.State.Running {
+					return errUnwanted
+				}
+				return nil
+			})
+			if err != nil {
 				return
 			}
+			defer end()
 			if err := s.start(context.Background(), c); err != nil {
 				s.log.Warn("restart failed", "id", c.ID, "err", err)
 			}
@@ -450,6 +501,9 @@ func (s *Service) Stop(ctx context.Context, idOrName string, signal string, time
 	}
 	c.mu.Lock()
 	c.ManuallyStopped = true
+	// A start under way (a restart by policy) completes first: else it
+	// would run the container behind the stop's back.
+	c.waitStartLocked()
 	if !c.State.Running {
 		restarting := c.State.Restarting
 		c.State.Restarting = false
@@ -594,10 +648,24 @@ func (s *Service) Restart(ctx context.Context, idOrName, signal string, timeout 
 		}
 		return err
 	}
-	c.mu.Lock()
-	c.ManuallyStopped = false
-	c.mu.Unlock()
-	if err := s.start(ctx, c); err != nil {
+	end, err := s.beginStart(ctx, c, func() error {
+		if c.State.Running {
+			// Started meanwhile by another request.
+			return cerrdefs.ErrNotModified
+		}
+		c.ManuallyStopped = false
+		return nil
+	})
+	if errors.Is(err, cerrdefs.ErrNotModified) {
+		s.emit(c, "restart", nil)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	err = s.start(ctx, c)
+	end()
+	if err != nil {
 		return err
 	}
 	s.emit(c, "restart", nil)
@@ -684,22 +752,52 @@ func (s *Service) Remove(ctx context.Context, idOrName string, o RemoveOptions) 
 		return err
 	}
 	c.mu.Lock()
+	// One removal at a time: a second waits for the first's outcome.
+	for c.removing && !c.removed {
+		ch := c.changed
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		c.mu.Lock()
+	}
 	if c.removed {
 		c.mu.Unlock()
 		return nil
 	}
-	running := c.State.Running
+	running := c.State.Running || c.State.Restarting || c.starting
 	paused := c.State.Paused
-	c.mu.Unlock()
 	if running && !o.Force {
+		state := "running"
+		switch {
+		case c.State.Paused:
+			state = "paused"
+		case c.State.Restarting:
+			state = "restarting"
+		}
+		c.mu.Unlock()
 		if paused {
 			return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("You cannot remove a paused container %s. Unpause and then stop the container before attempting removal or force remove", c.ID))
 		}
-		return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("You cannot remove a running container %s. Stop the container before attempting removal or force remove", c.ID))
+		return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("You cannot remove a %s container %s. Stop the container before attempting removal or force remove", state, c.ID))
 	}
+	// From here no start begins (a restart by policy, a start request),
+	// and one under way completes before the container is stopped: its
+	// shim and mounts never outlive the record.
+	c.removing = true
+	c.ManuallyStopped = true
+	c.waitStartLocked()
+	running = c.State.Running
+	c.mu.Unlock()
 	if running {
 		zero := 0
 		if err := s.Stop(ctx, c.ID, "KILL", &zero); err != nil && !errors.Is(err, cerrdefs.ErrNotModified) {
+			c.mu.Lock()
+			c.removing = false
+			c.notifyLocked()
+			c.mu.Unlock()
 			return err
 		}
 	}
@@ -708,7 +806,7 @@ func (s *Service) Remove(ctx context.Context, idOrName string, o RemoveOptions) 
 		c.mu.Unlock()
 		return nil
 	}
-	c.ManuallyStopped = true
+	c.State.Restarting = false
 	c.State.Status = container.StateRemoving
 	// The intent is saved before anything goes (issue 13 item 5): a
 	// crash from here on leaves a record that a restart finishes.
@@ -741,6 +839,10 @@ func (s *Service) Remove(ctx context.Context, idOrName string, o RemoveOptions) 
 	// The record goes last: a crash before this point leaves a container
 	// that a later remove finishes.
 	if err := os.RemoveAll(s.dir(c.ID)); err != nil {
+		c.mu.Lock()
+		c.removing = false
+		c.notifyLocked()
+		c.mu.Unlock()
 		return err
 	}
 	s.mu.Lock()
@@ -789,7 +891,9 @@ func (s *Service) restore(ctx context.Context) (removals, monitors []func(), err
 			continue
 		}
 		if c.State.Status == container.StateRemoving {
-			// A remove was cut short: finish it.
+			// A remove was cut short: finish it, once whatever still runs
+			// of the container (a start beside the removal) has ended.
+			s.endLeftovers(ctx, c)
 			s.byID[c.ID] = c
 			s.byName[c.Name] = c.ID
 			removals = append(removals, func() {
@@ -902,6 +1006,39 @@ func (s *Service) reconcileStopped(ctx context.Context, c *Container) reconciled
 		s.unmountVolumes(ctx, c)
 	}
 	return asRecorded
+}
+
+// endLeftovers ends what may still run of a container whose removal a
+// crash cut short: its shim (waiting out a start under way), the
+// container's processes, runc's state, its mounts. Called by restore.
+func (s *Service) endLeftovers(ctx context.Context, c *Container) {
+	stateDir := s.stateDir(c.ID)
+	if _, err := os.Stat(stateDir); err != nil {
+		return
+	}
+	cl := s.shimClient(c)
+	if cl.Alive(ctx) {
+		resp, err := s.settledState(ctx, cl)
+		if err == nil && resp.Exit == nil && resp.Pid > 0 {
+			_ = cl.Kill(ctx, syscall.SIGKILL)
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			_, _ = cl.Wait(wctx)
+			cancel()
+		} else if err != nil || resp.Exit == nil {
+			shim.Abort(stateDir, c.ID)
+		}
+		if err := shim.WaitGone(stateDir, c.ID, 10*time.Second); err != nil {
+			s.log.Warn("restore: the shim of a removed container does not exit", "id", c.ID, "err", err)
+			shim.Abort(stateDir, c.ID)
+		}
+	}
+	// Whatever the shim left (it may have died with the container
+	// running): processes in the cgroup, runc's state.
+	s.endOrphan(ctx, c)
+	if err := s.unmountRootfs(c.ID); err != nil {
+		s.log.Warn("restore: unmount root filesystem", "id", c.ID, "err", err)
+	}
+	s.unmountVolumes(ctx, c)
 }
 
 // reconciled is what reconcileStopped made of a record.

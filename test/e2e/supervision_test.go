@@ -2,11 +2,22 @@ package e2e
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -187,4 +198,143 @@ func TestWaitWithRestartPolicy(t *testing.T) {
 			t.Errorf("%s: exit %d, want 2 (the first exit)", strings.Join(args, " "), r.Code)
 		}
 	}
+}
+
+// TestRemoveDuringRestart: rm -f of a --restart always container while
+// the restart policy's start is under way (CI flake of
+// TestWaitWithRestartPolicy: its cleanup answered 500 'unlinkat
+// .../containers/<id>/...', the removal deleting the directories the start
+// was writing into; and the start left its shim and container running
+// with no record). The removal waits that start out, then stops the
+// container: 204, and nothing of it is left. The gate: the restart's
+// start dials the container's syslog server over TLS, and the test holds
+// that handshake until the removal is under way.
+func TestRemoveDuringRestart(t *testing.T) {
+	d := requireEnv(t)
+	onlyBerth(t, "the gate needs inspect to answer while a start waits for its log driver; dockerd's inspect waits on the container lock its start holds")
+	busybox(t)
+	a := d.api()
+	c := cli(t, "docker")
+	port, held, release := heldTLSListener(t)
+	gate := t.TempDir()
+	name := ctrName(t, "rmrestart")
+	id := strings.TrimSpace(c.ok("run", "-d", "--restart", "always", "--name", name, "-v", gate+":/gate",
+		"--log-driver", "syslog", "--log-opt", fmt.Sprintf("syslog-address=tcp+tls://127.0.0.1:%d", port),
+		"--log-opt", "syslog-tls-skip-verify=true",
+		"busybox", "sh", "-c", "if [ -e /gate/ran ]; then exec sleep 3600; fi; touch /gate/ran; exit 3").Stdout)
+	noteContainer(id)
+	t.Cleanup(func() {
+		for _, p := range shimsOf(id) {
+			pid, _ := strconv.Atoi(p)
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		reapContainerIDs(t, map[string]bool{id: true}, d)
+	})
+	// The first start's handshake is served; the container exits 3 and
+	// its restart's shim dials again: that handshake is held.
+	select {
+	case <-held:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the restart's start did not dial the syslog server (state %+v)", inspectCtr(t, a, name).State)
+	}
+	type res struct {
+		r   *apiResp
+		err error
+	}
+	removed := make(chan res, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		r, err := a.do(ctx, "DELETE", "/containers/"+name+"?force=1&v=1", nil, nil)
+		removed <- res{r, err}
+	}()
+	waitCtr(t, a, name, "being removed", 30*time.Second, func(c ctrJSON) bool { return c.State.Status == "removing" })
+	close(release)
+	r := <-removed
+	if r.err != nil || r.r.Status != http.StatusNoContent {
+		t.Fatalf("rm -f during the restart's start: %v %v; want 204", r.r, r.err)
+	}
+	if ctrExists(t, a, name) {
+		t.Errorf("rm -f answered 204, the container is still there")
+	}
+	var left []string
+	poll(10*time.Second, func() bool {
+		left = containerLeftovers(d, map[string]bool{id: true})
+		if procs := cgroupProcs(id); len(procs) > 0 {
+			left = append(left, fmt.Sprintf("processes %v in its cgroup", procs))
+		}
+		return len(left) == 0
+	})
+	if len(left) > 0 {
+		t.Errorf("left by the removed container:\n%s", strings.Join(left, "\n"))
+	}
+}
+
+// heldTLSListener is a TLS server on loopback (throwaway certificate) that
+// completes the first connection's handshake and holds every later one's
+// until release is closed; held receives when the second is accepted.
+// What clients send is read and dropped.
+func heldTLSListener(t *testing.T) (port int, held <-chan struct{}, release chan struct{}) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	release = make(chan struct{})
+	h := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		l.Close()
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+		wg.Wait()
+	})
+	var conns []net.Conn
+	var mu sync.Mutex
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for n := 0; ; n++ {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, conn)
+			mu.Unlock()
+			if n == 1 {
+				h <- struct{}{}
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if n > 0 {
+					<-release
+				}
+				_, _ = io.Copy(io.Discard, tls.Server(conn, cfg))
+			}()
+		}
+	}()
+	return l.Addr().(*net.TCPAddr).Port, h, release
 }
