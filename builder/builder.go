@@ -67,6 +67,9 @@ type Images interface {
 	// ImportBuilt makes the image desc names in p a berth image with
 	// the given references (none: untagged) and returns its ID.
 	ImportBuilt(ctx context.Context, p content.Provider, desc ocispec.Descriptor, names []string) (digest.Digest, error)
+	// RecordPushed notes that the build's exporter pushed image id to
+	// name (a full reference) as the manifest or index pushed.
+	RecordPushed(ctx context.Context, name string, pushed, id digest.Digest) error
 }
 
 // Config wires a Builder.

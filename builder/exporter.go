@@ -110,6 +110,23 @@ func (i *mobyInstance) Export(ctx context.Context, src *exporter.Source, bi expo
 		}
 		return nil, nil, nil, fmt.Errorf("store the built image: %w", err)
 	}
+	// With push=true the image exporter pushes in finalize (the session's
+	// credentials); once it has, the names carry the pushed digest as
+	// repo digests, as dockerd's image shows after a push.
+	if pushed := ref.Descriptor().Digest; finalize != nil && pushed != "" {
+		push := finalize
+		finalize = func(ctx context.Context) error {
+			if err := push(ctx); err != nil {
+				return err
+			}
+			for _, n := range names {
+				if err := i.w.images.RecordPushed(ctx, n, pushed, id); err != nil {
+					return fmt.Errorf("record the push of %s: %w", n, err)
+				}
+			}
+			return nil
+		}
+	}
 	resp[exptypes.ExporterImageDigestKey] = id.String()
 	resp[exptypes.ExporterImageConfigDigestKey] = id.String()
 	return resp, finalize, ref, nil

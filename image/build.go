@@ -13,6 +13,7 @@ import (
 	"github.com/containerd/containerd/v2/core/images"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
+	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -111,6 +112,37 @@ func (s *Service) ImportBuilt(ctx context.Context, p ccontent.Provider, desc oci
 		s.emit("tag", id.String(), familiarRefs([]string{t})[0])
 	}
 	return id, nil
+}
+
+// RecordPushed notes that BuildKit's image exporter pushed image id to
+// name as the manifest or index pushed: name's repository gets the repo
+// digest repo@pushed (inspect's RepoDigests, as after a push of dockerd)
+// and is remembered as a source of the image's blobs, for cross-repository
+// mounts of later pushes.
+func (s *Service) RecordPushed(ctx context.Context, name string, pushed, id digest.Digest) error {
+	ref, err := ParseReference(name)
+	if err != nil {
+		return err
+	}
+	repo := reference.TrimNamed(ref)
+	s.opMu.Lock()
+	err = s.records.addDigestRef(repo.String()+"@"+pushed.String(), id)
+	s.opMu.Unlock()
+	if err != nil {
+		return err
+	}
+	rec, err := s.records.get(id)
+	if err != nil {
+		return err
+	}
+	blobs := []digest.Digest{rec.ID}
+	for _, l := range rec.Layers {
+		blobs = append(blobs, l.Digest)
+	}
+	if err := s.records.addSources(repo, blobs); err != nil {
+		s.log.Warn("build push: record distribution sources", "repo", repo.String(), "err", err)
+	}
+	return nil
 }
 
 // manifestFor picks the image manifest of this host's platform when desc
