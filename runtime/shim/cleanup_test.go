@@ -3,6 +3,7 @@ package shim
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/berth/berth/container/logger"
 )
 
 // The shim removes runc's state and the container's cgroups itself after
@@ -164,5 +167,60 @@ func TestAttachDrainedBeforeShimEnds(t *testing.T) {
 	defer mu.Unlock()
 	if len(events) != 2 || events[0] != "stream written" {
 		t.Fatalf("events %v: the shim was done before its attach stream had written everything", events)
+	}
+}
+
+// A client that reads nothing for a while and then reads slowly gets every
+// line of a chatty container (issue 13 item 7): the shim holds the container
+// back (as dockerd does) rather than dropping the client; the log has all
+// of it too.
+func TestAttachSlowReaderGetsAll(t *testing.T) {
+	const n = 40000
+	dir := bundle(t, []string{"sh", "-c", fmt.Sprintf(`i=0; while [ $i -lt %d ]; do echo "%090d $i"; i=$((i+1)); done; echo end >&2`, n, 0)}, false)
+	c := spawn(t, dir, false, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a, err := c.Attach(ctx, false, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // the client reads nothing yet
+	got := map[byte]*strings.Builder{StreamStdout: {}, StreamStderr: {}}
+	buf := make([]byte, 64<<10)
+	for i := 0; ; i++ {
+		stream, data, err := a.ReadFrame(buf)
+		if err != nil {
+			break
+		}
+		got[stream].Write(data)
+		if i%64 == 0 {
+			time.Sleep(5 * time.Millisecond) // a slow reader
+		}
+	}
+	lines := strings.Split(strings.TrimSuffix(got[StreamStdout].String(), "\n"), "\n")
+	for i, l := range lines {
+		if want := fmt.Sprintf("%090d %d", 0, i); l != want {
+			t.Fatalf("line %d is %q, want %q", i, l, want)
+		}
+	}
+	if len(lines) != n || got[StreamStderr].String() != "end\n" {
+		t.Fatalf("attach got %d of %d lines, stderr %q", len(lines), n, got[StreamStderr].String())
+	}
+	st, err := c.Wait(ctx)
+	if err != nil || st.ExitCode != 0 {
+		t.Fatalf("wait = %+v, %v", st, err)
+	}
+	logged := 0
+	logger.Read(ctx, filepath.Join(dir, "ctr-json.log"), 1, logger.ReadOptions{Tail: -1}, func(e logger.Entry) error {
+		if e.Stream == "stdout" {
+			logged++
+		}
+		return nil
+	})
+	if logged != n {
+		t.Fatalf("log holds %d of %d lines", logged, n)
 	}
 }

@@ -34,6 +34,7 @@ type execProc struct {
 	started bool
 	pid     int
 	exit    *ExitStatus
+	reaped  bool // its exit status is collected: the PID is no longer its
 	waiters []chan *ExitStatus
 	done    chan struct{} // closed when exit is set
 }
@@ -311,15 +312,13 @@ func (s *Server) failExec(e *execProc, err error) error {
 // waitExec waits for a running exec's exit and its output's end.
 func (s *Server) waitExec(e *execProc, exited <-chan unix.WaitStatus) {
 	ws := <-exited
+	s.mu.Lock()
+	e.reaped = true
+	s.mu.Unlock()
 	st := &ExitStatus{Pid: e.pid, ExitCode: exitCode(ws), ExitedAt: time.Now().UTC()}
 	// Its output ends with it, unless something it started holds the
 	// pipes: bounded, as the init's.
-	done := make(chan struct{})
-	go func() { e.io.ioDone.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(2 * time.Second):
-	}
+	s.waitOutput(e.io)
 	s.endExec(e, st)
 }
 
@@ -375,6 +374,11 @@ func (s *Server) killExec(e *execProc, sig int) error {
 	defer s.mu.Unlock()
 	if e.pid == 0 || e.exit != nil {
 		return errNotRunning
+	}
+	if e.reaped {
+		// Its exit is reported once its output is out; its PID may be
+		// another process's by now.
+		return nil
 	}
 	return unix.Kill(e.pid, syscall.Signal(sig))
 }

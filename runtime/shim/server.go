@@ -22,7 +22,6 @@ import (
 	"github.com/berth/berth/container/logger"
 	"github.com/berth/berth/container/logger/remote"
 	"github.com/berth/berth/internal/osutil"
-	"github.com/berth/berth/internal/stdcopy"
 )
 
 // Options configure a shim.
@@ -52,15 +51,6 @@ type Options struct {
 	CgroupPaths []string
 }
 
-// subscriber is one attached client.
-type subscriber struct {
-	conn   net.Conn
-	ch     chan frame
-	stdout bool
-	stderr bool
-	done   chan struct{}
-}
-
 // pio is one process's stdio as the shim holds it (the container's init,
 // or an exec): the process's side (pipes, or a pty master once it runs),
 // the attached clients, and its input. Fields are guarded by Server.mu,
@@ -73,9 +63,14 @@ type pio struct {
 	outR, errR     *os.File
 	ctrFds         []*os.File // the process's ends, closed once it runs
 	subs           map[*subscriber]struct{}
-	ended          bool          // output over: no more subscribers
-	startDone      chan struct{} // closed when the start attempt has ended
-	ioDone         sync.WaitGroup
+	ended          bool // output over: no more subscribers
+	// Backpressure bookkeeping (see broadcast and waitOutput): pumps
+	// waiting for a subscriber now, how often one had to, and the bytes
+	// the subscribers' streams have written.
+	blocked, stalls int
+	delivered       int64
+	startDone       chan struct{} // closed when the start attempt has ended
+	ioDone          sync.WaitGroup
 }
 
 // newPio makes a process's stdio: with a TTY nothing until it runs (the
@@ -132,15 +127,6 @@ func (p *pio) closeFds() {
 	p.ctrFds = nil
 }
 
-type frame struct {
-	stream byte
-	data   []byte
-}
-
-// subscriberQueue bounds what a slow client may hold up; past it the
-// client is dropped rather than letting it stall the container.
-const subscriberQueue = 1024
-
 // Server is a running shim.
 type Server struct {
 	opts Options
@@ -168,9 +154,14 @@ type Server struct {
 	// reaper never steals runc's own exit status.
 	reaper *reaper
 	// replies counts requests not yet answered: wait requests registered
-	// before the exit, attach streams not yet drained, and every other
-	// request.
+	// before the exit, and every other request but attach.
 	replies inflight
+	// streams counts attach streams not yet drained; delivered, the
+	// bytes they wrote (guarded by mu).
+	streams   inflight
+	delivered int64
+	// initExited: the init has been reaped (its PID is no longer its).
+	initExited bool
 	// startDone is the init's io.startDone.
 	startDone chan struct{}
 	// initExit yields the init's wait status (claimed from the reaper).
@@ -567,74 +558,6 @@ func (s *Server) pump(p *pio, log bool, r *os.File, stream byte, name string) {
 	}
 }
 
-func (s *Server) broadcast(p *pio, stream byte, data []byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(p.subs) == 0 {
-		return
-	}
-	data = append([]byte(nil), data...)
-	for sub := range p.subs {
-		if (stream == StreamStdout && !sub.stdout) || (stream == StreamStderr && !sub.stderr) {
-			continue
-		}
-		select {
-		case sub.ch <- frame{stream: stream, data: data}:
-		default:
-			// Too slow: drop it rather than block the container.
-			delete(p.subs, sub)
-			close(sub.ch)
-		}
-	}
-}
-
-// endOutput closes every subscriber of p: its output is over. Call with
-// s.mu held.
-func endOutputLocked(p *pio) {
-	p.ended = true
-	for sub := range p.subs {
-		delete(p.subs, sub)
-		close(sub.ch)
-	}
-}
-
-func (s *Server) attach(p *pio, c net.Conn, r *bufio.Reader, req Request) {
-	sub := &subscriber{conn: c, ch: make(chan frame, subscriberQueue), stdout: req.Stdout, stderr: req.Stderr, done: make(chan struct{})}
-	s.mu.Lock()
-	ended := p.ended
-	if !ended {
-		p.subs[sub] = struct{}{}
-		// The output it still holds when the container exits is
-		// delivered before the shim ends (bounded, see finish).
-		s.replies.add()
-	}
-	s.mu.Unlock()
-	reply(c, Response{})
-	if ended {
-		c.Close()
-		return
-	}
-	defer s.replies.done()
-	if req.Stdin {
-		go s.copyStdin(p, r)
-	}
-	for f := range sub.ch {
-		if err := stdcopy.WriteFrame(c, f.stream, f.data); err != nil {
-			break
-		}
-	}
-	s.mu.Lock()
-	if _, ok := p.subs[sub]; ok {
-		delete(p.subs, sub)
-		close(sub.ch)
-	}
-	s.mu.Unlock()
-	c.Close()
-	if testHookAttachEnded != nil {
-		testHookAttachEnded()
-	}
-}
-
 func (s *Server) copyStdin(p *pio, r io.Reader) {
 	if p.tty {
 		// The TTY exists only once the process runs.
@@ -678,6 +601,11 @@ func (s *Server) kill(sig int) error {
 	defer s.mu.Unlock()
 	if s.pid == 0 || s.exit != nil {
 		return errNotRunning
+	}
+	if s.initExited {
+		// Reaped: its exit is reported once its output is out. Nothing
+		// to signal (and the PID may be another process's by now).
+		return nil
 	}
 	// The shim is the init's reaper: until it reaps, the PID is the init's.
 	return unix.Kill(s.pid, syscall.Signal(sig))
@@ -808,20 +736,17 @@ func (s *Server) reap() *ExitStatus {
 		return failed
 	}
 	ws := <-s.initExit
+	s.mu.Lock()
+	s.initExited = true
+	s.mu.Unlock()
 	return &ExitStatus{Pid: pid, ExitCode: exitCode(ws), ExitedAt: time.Now().UTC()}
 }
 
 // finish records the exit and tears everything down.
 func (s *Server) finish(st *ExitStatus) {
 	// The kernel kills the rest of the PID namespace with its init; the
-	// output pipes close when the last writer is gone. Bound the wait in
-	// case something outside the namespace holds them.
-	done := make(chan struct{})
-	go func() { s.io.ioDone.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(2 * time.Second):
-	}
+	// output pipes close when the last writer is gone.
+	s.waitOutput(s.io)
 	if st.Error == "" {
 		st.OOMKilled = oomKilled(s.opts.CgroupPaths)
 	}
@@ -857,6 +782,7 @@ func (s *Server) finish(st *ExitStatus) {
 	}
 	s.ln.Close()
 	s.replies.wait(2 * time.Second)
+	s.drainStreams()
 }
 
 // inflight counts requests being answered. Unlike a sync.WaitGroup it may
@@ -883,21 +809,29 @@ func (f *inflight) done() {
 	f.mu.Unlock()
 }
 
-// wait returns when no request is being answered, or after d.
-func (f *inflight) wait(d time.Duration) {
+// wait returns when no request is being answered (true), or after d.
+func (f *inflight) wait(d time.Duration) bool {
 	f.mu.Lock()
 	if f.n == 0 {
 		f.mu.Unlock()
-		return
+		return true
+	}
+	if d <= 0 {
+		f.mu.Unlock()
+		return false
 	}
 	if f.zero == nil {
 		f.zero = make(chan struct{})
 	}
 	ch := f.zero
 	f.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
 	case <-ch:
-	case <-time.After(d):
+		return true
+	case <-t.C:
+		return false
 	}
 }
 

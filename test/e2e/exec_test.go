@@ -153,6 +153,8 @@ func TestExecTTY(t *testing.T) {
 			t.Fatalf("%s exec -it: no shell prompt within 20s", c.name)
 		}
 		tm.typeLine("echo hi-$((40+2)); tty")
+		// What is typed next is echoed as it arrives: first the answer.
+		tm.waitScreen(regexp.MustCompile(`\n/dev/pts/\d+`), 10*time.Second)
 		tm.wantSize(c.name+" exec -it", 50, 200)
 		// SIGWINCH: POST /exec/{id}/resize.
 		tm.resize(120, 40)

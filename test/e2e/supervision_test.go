@@ -90,7 +90,6 @@ func TestRmForceAfterExecs(t *testing.T) {
 // the container has exited in the meantime.
 func TestAttachSlowReaderGetsAll(t *testing.T) {
 	d := requireEnv(t)
-	knownDefect(t, "issue 13 item 7: the shim drops an attached client that falls behind")
 	busybox(t)
 	a := d.api()
 	// Line by line, one write each: many small frames, 4 MB in all.
