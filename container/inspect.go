@@ -142,7 +142,7 @@ type ListOptions struct {
 
 // List answers GET /containers/json, newest first.
 func (s *Service) List(ctx context.Context, o ListOptions) ([]container.Summary, error) {
-	if err := o.Filters.Validate("status", "name", "label", "ancestor", "exited", "id", "before", "since", "volume", "network", "health", "is-task", "publish", "expose"); err != nil {
+	if err := o.Filters.Validate("status", "name", "label", "ancestor", "exited", "id", "before", "since", "volume", "network", "health", "is-task", "publish", "expose", "isolation"); err != nil {
 		return nil, err
 	}
 	for _, st := range o.Filters.Get("status") {
@@ -151,6 +151,10 @@ func (s *Service) List(ctx context.Context, o ListOptions) ([]container.Summary,
 		}
 	}
 	if err := healthFilter(o.Filters.Get("health")); err != nil {
+		return nil, err
+	}
+	cf, err := parseConfigFilters(o.Filters)
+	if err != nil {
 		return nil, err
 	}
 	s.mu.RLock()
@@ -163,14 +167,18 @@ func (s *Service) List(ctx context.Context, o ListOptions) ([]container.Summary,
 	sort.Slice(all, func(i, j int) bool { return all[i].Created.After(all[j].Created) })
 	var beforeT, sinceT time.Time
 	for _, v := range o.Filters.Get("before") {
-		if c, err := s.Get(v); err == nil {
-			beforeT = c.Created
+		c, err := s.snapshotFilter(v)
+		if err != nil {
+			return nil, err
 		}
+		beforeT = c.Created
 	}
 	for _, v := range o.Filters.Get("since") {
-		if c, err := s.Get(v); err == nil {
-			sinceT = c.Created
+		c, err := s.snapshotFilter(v)
+		if err != nil {
+			return nil, err
 		}
+		sinceT = c.Created
 	}
 	var ancestors []string
 	for _, a := range o.Filters.Get("ancestor") {
@@ -180,6 +188,7 @@ func (s *Service) List(ctx context.Context, o ListOptions) ([]container.Summary,
 			ancestors = append(ancestors, "no-such-image:"+a)
 		}
 	}
+	images := imageRefs{s: s, ids: map[string]string{}}
 	out := []container.Summary{}
 	if o.Latest {
 		o.Limit = 1
@@ -190,11 +199,15 @@ func (s *Service) List(ctx context.Context, o ListOptions) ([]container.Summary,
 	}
 	for _, c := range all {
 		c.mu.Lock()
-		sum, keep := s.summaryLocked(c, o, ancestors, beforeT, sinceT)
+		sum, keep := s.summaryLocked(c, o, cf, ancestors, beforeT, sinceT)
 		c.mu.Unlock()
 		if !keep {
 			continue
 		}
+		if !cf.matchSummary(&sum) {
+			continue
+		}
+		sum.Image = images.refresh(ctx, sum.Image, sum.ImageID)
 		if ln := linkNames[c.ID]; len(ln) > 0 {
 			sum.Names = containerNames(sum.Names[0], ln)
 		}
@@ -212,10 +225,10 @@ func (s *Service) List(ctx context.Context, o ListOptions) ([]container.Summary,
 }
 
 func invalidFilter(k, v string) error {
-	return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid filter '%s=%s'", k, v))
+	return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Invalid filter '%s=%s'", k, v))
 }
 
-func (s *Service) summaryLocked(c *Container, o ListOptions, ancestors []string, beforeT, sinceT time.Time) (container.Summary, bool) {
+func (s *Service) summaryLocked(c *Container, o ListOptions, cf *configFilters, ancestors []string, beforeT, sinceT time.Time) (container.Summary, bool) {
 	st := c.State
 	status := st.Status
 	if st.Paused {
@@ -263,10 +276,8 @@ func (s *Service) summaryLocked(c *Container, o ListOptions, ancestors []string,
 	if vs := f.Get("health"); len(vs) > 0 && !contains(vs, string(healthStatusLocked(c))) {
 		return container.Summary{}, false
 	}
-	if vs := f.Get("exited"); len(vs) > 0 {
-		if st.Running || !c.HasBeenStarted || !contains(vs, fmt.Sprint(st.ExitCode)) {
-			return container.Summary{}, false
-		}
+	if !cf.matchLocked(c) {
+		return container.Summary{}, false
 	}
 	if len(ancestors) > 0 && !contains(ancestors, c.Image.String()) {
 		return container.Summary{}, false
