@@ -96,7 +96,7 @@ func (s *Service) Attach(ctx context.Context, idOrName string, o AttachOptions, 
 		if !o.Logs || lp.Path == "" {
 			return
 		}
-		_ = logger.Read(ctx, lp.Path, lp.Limits.MaxFiles, logger.ReadOptions{Tail: -1}, func(e logger.Entry) error {
+		_ = logger.Read(ctx, lp.Path, lp.Limits.MaxFiles, logger.ReadOptions{Tail: -1, Format: lp.Format}, func(e logger.Entry) error {
 			if (e.Stream == "stdout" && !o.Stdout) || (e.Stream == "stderr" && !o.Stderr) {
 				return nil
 			}

@@ -196,7 +196,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		}
 	}
 	shimOpts.LogPath, shimOpts.LogMaxSize, shimOpts.LogMaxFiles, shimOpts.LogAttrs = lp.Path, lp.Limits.MaxSize, lp.Limits.MaxFiles, lp.Attrs
-	shimOpts.LogRemote, shimOpts.LogCompress = lp.Remote, lp.Limits.Compress
+	shimOpts.LogRemote, shimOpts.LogCompress, shimOpts.LogFormat = lp.Remote, lp.Limits.Compress, lp.Format.String()
 	type spawned struct {
 		cl  shim.Client
 		err error

@@ -21,7 +21,10 @@ type logPlan struct {
 	// <id>-json.log (its LogPath), local's local-logs/container.log, a
 	// remote driver's local cache container-cached.log (dual logging, as
 	// Docker 20.10+); "" when nothing is kept.
-	Path   string
+	Path string
+	// Format is the file's encoding: json-file's lines, or the local
+	// format for local and for a remote driver's cache (as dockerd).
+	Format logger.Format
 	Limits logger.FileLimits
 	// Attrs go with every json-file entry (labels, env, tag options).
 	Attrs map[string]string
@@ -75,6 +78,7 @@ func (s *Service) logSetup(c *Container) (logPlan, error) {
 		}
 	case logger.Local:
 		p.Path = filepath.Join(dir, "local-logs", "container.log")
+		p.Format = logger.FormatLocal
 		p.Limits, err = logger.ParseLocal(lc.Config)
 	default:
 		if lc.Type == logger.Journald && !logger.JournalAvailable() {
@@ -97,6 +101,7 @@ func (s *Service) logSetup(c *Container) (logPlan, error) {
 			return p, nil
 		}
 		p.Path = filepath.Join(dir, "container-cached.log")
+		p.Format = logger.FormatLocal
 		p.Limits, err = logger.ParseCache(lc.Config)
 	}
 	if err != nil {

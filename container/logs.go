@@ -74,7 +74,7 @@ func (s *Service) Logs(ctx context.Context, idOrName string, o LogsOptions, star
 			}()
 		}
 	}
-	ro := logger.ReadOptions{Since: o.Since, Until: o.Until, Tail: o.Tail, Follow: o.Follow, Stop: stop}
+	ro := logger.ReadOptions{Since: o.Since, Until: o.Until, Tail: o.Tail, Follow: o.Follow, Stop: stop, Format: lp.Format}
 	err = logger.Read(ctx, lp.Path, lp.Limits.MaxFiles, ro, func(e logger.Entry) error {
 		if (e.Stream == "stdout" && !o.Stdout) || (e.Stream == "stderr" && !o.Stderr) {
 			return nil

@@ -128,6 +128,7 @@ func main() {
 	flag.Int64Var(&o.LogMaxSize, "log-max-size", 0, "rotate the log past this many bytes (0 = never)")
 	flag.IntVar(&maxFiles, "log-max-files", 1, "log files to keep")
 	flag.BoolVar(&o.LogCompress, "log-compress", false, "gzip rotated log files")
+	flag.StringVar(&o.LogFormat, "log-format", "json-file", "log file encoding: json-file or local (dockerd's local driver format)")
 	flag.Func("log-remote", "remote log driver configuration (JSON)", func(v string) error {
 		o.LogRemote = &logger.Remote{}
 		return json.Unmarshal([]byte(v), o.LogRemote)

@@ -1,13 +1,16 @@
-// Package logger reads and writes container logs in Docker's json-file
-// format: one JSON object per line, {"log":"...","stream":"stdout","time":"..."},
+// Package logger reads and writes container logs in Docker's file formats:
+// json-file's (one JSON object per line, {"log":"...","stream":"stdout","time":"..."})
+// and the local driver's (length-framed protobuf entries, see FormatLocal),
 // with rotation by size into path.1, path.2, ... (oldest highest).
-// The shim writes; berthd reads. It depends on nothing but the standard
-// library so the shim stays small.
+// The shim writes; berthd reads. It depends on little beyond the standard
+// library (moby's logdriver entry type) so the shim stays small.
 package logger
 
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +27,9 @@ type Entry struct {
 	Stream string            `json:"stream"`
 	Attrs  map[string]string `json:"attrs,omitempty"`
 	Time   time.Time         `json:"time"`
+	// Partial marks a piece of a cut line (the local format records it;
+	// json-file only leaves the piece without its newline).
+	Partial *Partial `json:"-"`
 }
 
 // maxLine is where a line without a newline is cut, as Docker does.
@@ -44,6 +50,7 @@ type Writer struct {
 	maxFiles int
 	report   func(string)
 	compress bool            // rotated files are gzipped (path.1.gz ...)
+	format   Format          // how entries are encoded
 	attrs    json.RawMessage // every entry's attrs (json-file's labels/env/tag), or nil
 
 	mu      sync.Mutex
@@ -67,6 +74,12 @@ func WithReport(report func(msg string)) Option {
 // compress option asks.
 func WithCompress(on bool) Option {
 	return func(w *Writer) { w.compress = on }
+}
+
+// WithFormat has the writer encode entries as format asks (json-file's
+// lines by default).
+func WithFormat(format Format) Option {
+	return func(w *Writer) { w.format = format }
 }
 
 // WithAttrs gives every entry the same attributes (the labels and
@@ -157,8 +170,16 @@ func errText(err error) string {
 	return err.Error()
 }
 
-// encode adds one entry, as a line, to buf. Call with mu held.
+// encode adds one entry, in the writer's format, to buf. Call with mu held.
 func (w *Writer) encode(e Entry) error {
+	if w.format == FormatLocal {
+		b, err := encodeLocal(w.buf.AvailableBuffer(), e)
+		if err != nil {
+			return err
+		}
+		w.buf.Write(b)
+		return nil
+	}
 	enc := json.NewEncoder(&w.buf)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(struct {
@@ -226,11 +247,16 @@ func (w *Writer) Close() error {
 }
 
 // LineSplitter turns a stream of output chunks into log entries: one per
-// line, lines longer than 16 KiB cut into pieces, as Docker does.
+// line, lines longer than 16 KiB cut into pieces, as Docker does. Pieces
+// carry Partial (one ID, numbered from 1, the first piece's time; the one
+// ending the line is Last), as dockerd's copier marks them.
 type LineSplitter struct {
 	Stream string
 	Emit   func(Entry)
 	buf    []byte
+	// the cut line under way, if any
+	partial *Partial
+	partAt  time.Time
 }
 
 // Write implements io.Writer.
@@ -242,7 +268,7 @@ func (s *LineSplitter) Write(p []byte) (int, error) {
 		if i < 0 {
 			s.buf = append(s.buf, p...)
 			for len(s.buf) >= maxLine {
-				s.Emit(Entry{Log: string(s.buf[:maxLine]), Stream: s.Stream, Time: now})
+				s.piece(string(s.buf[:maxLine]), now)
 				s.buf = append(s.buf[:0], s.buf[maxLine:]...)
 			}
 			break
@@ -254,21 +280,48 @@ func (s *LineSplitter) Write(p []byte) (int, error) {
 			line = s.buf
 		}
 		for len(line) > maxLine {
-			s.Emit(Entry{Log: string(line[:maxLine]), Stream: s.Stream, Time: now})
+			s.piece(string(line[:maxLine]), now)
 			line = line[maxLine:]
 		}
-		s.Emit(Entry{Log: string(line), Stream: s.Stream, Time: now})
+		if s.partial != nil {
+			last := *s.partial
+			last.Ordinal++
+			last.Last = true
+			s.Emit(Entry{Log: string(line), Stream: s.Stream, Time: s.partAt, Partial: &last})
+			s.partial = nil
+		} else {
+			s.Emit(Entry{Log: string(line), Stream: s.Stream, Time: now})
+		}
 		s.buf = s.buf[:0]
 	}
 	return n, nil
 }
 
-// Flush emits a pending partial line.
+// piece emits one cut piece of the line under way.
+func (s *LineSplitter) piece(log string, now time.Time) {
+	if s.partial == nil {
+		s.partial = &Partial{ID: newPartialID()}
+		s.partAt = now
+	}
+	s.partial.Ordinal++
+	pc := *s.partial
+	s.Emit(Entry{Log: log, Stream: s.Stream, Time: s.partAt, Partial: &pc})
+}
+
+// Flush emits a pending partial line (a piece: it has no newline).
 func (s *LineSplitter) Flush() {
 	if len(s.buf) > 0 {
-		s.Emit(Entry{Log: string(s.buf), Stream: s.Stream, Time: time.Now()})
+		s.piece(string(s.buf), time.Now())
 		s.buf = s.buf[:0]
 	}
+	s.partial = nil
+}
+
+// newPartialID is a random ID for the pieces of one line, as dockerd's.
+func newPartialID() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // gzipFile replaces p by p.gz, its gzipped copy (written aside, then

@@ -24,6 +24,8 @@ type ReadOptions struct {
 	// Stop, when closed during Follow, makes the reader take what is left
 	// in the log and return: the container has exited.
 	Stop <-chan struct{}
+	// Format is how the log's files are encoded.
+	Format Format
 }
 
 // files lists the log's files oldest first.
@@ -88,7 +90,7 @@ func Read(ctx context.Context, path string, maxFiles int, o ReadOptions, fn func
 			// A rotated file compress=true gzipped.
 			zr, err := gzip.NewReader(f)
 			if err == nil {
-				_, err = scanReader(zr, 0, emit)
+				_, err = scanReader(o.Format, zr, 0, emit)
 			}
 			f.Close()
 			if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
@@ -96,7 +98,7 @@ func Read(ctx context.Context, path string, maxFiles int, o ReadOptions, fn func
 			}
 			continue
 		}
-		off, err := scan(f, 0, emit)
+		off, err := scan(o.Format, f, 0, emit)
 		if err != nil {
 			f.Close()
 			return err
@@ -125,18 +127,27 @@ func Read(ctx context.Context, path string, maxFiles int, o ReadOptions, fn func
 	return follow(ctx, path, last, lastOff, o, fn)
 }
 
-// scan reads whole lines from f at off and returns the offset after the
-// last complete line.
-func scan(f *os.File, off int64, emit func(Entry) error) (int64, error) {
+// scan reads whole entries from f at off and returns the offset after the
+// last complete one.
+func scan(format Format, f *os.File, off int64, emit func(Entry) error) (int64, error) {
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		return off, err
 	}
-	return scanReader(f, off, emit)
+	return scanReader(format, f, off, emit)
 }
 
-// scanReader reads whole lines from r, which is at off, and returns the
-// offset after the last complete line.
-func scanReader(rd io.Reader, off int64, emit func(Entry) error) (int64, error) {
+// scanReader reads whole entries from r, which is at off, and returns the
+// offset after the last complete one.
+func scanReader(format Format, rd io.Reader, off int64, emit func(Entry) error) (int64, error) {
+	if format == FormatLocal {
+		return scanLocal(rd, off, emit)
+	}
+	return scanLines(rd, off, emit)
+}
+
+// scanLines reads whole json-file lines from r, which is at off, and
+// returns the offset after the last complete line.
+func scanLines(rd io.Reader, off int64, emit func(Entry) error) (int64, error) {
 	r := bufio.NewReaderSize(rd, 64*1024)
 	for {
 		line, err := r.ReadBytes('\n')
@@ -189,7 +200,7 @@ func follow(ctx context.Context, path string, f *os.File, off int64, o ReadOptio
 		}
 		if f != nil {
 			// Take what the old file still had, then switch.
-			if _, err := scan(f, off, emit); err != nil {
+			if _, err := scan(o.Format, f, off, emit); err != nil {
 				nf.Close()
 				return err
 			}
@@ -215,7 +226,7 @@ func follow(ctx context.Context, path string, f *os.File, off int64, o ReadOptio
 					}
 				}
 			}
-			if off, err = scan(f, off, emit); err != nil {
+			if off, err = scan(o.Format, f, off, emit); err != nil {
 				return err
 			}
 		} else if err := reopen(); err != nil {

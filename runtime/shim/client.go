@@ -197,6 +197,9 @@ func Spawn(ctx context.Context, shimPath string, o Options) (Client, error) {
 	if o.LogCompress {
 		args = append(args, "--log-compress")
 	}
+	if o.LogFormat != "" {
+		args = append(args, "--log-format", o.LogFormat)
+	}
 	if o.LogRemote != nil {
 		b, err := json.Marshal(o.LogRemote)
 		if err != nil {

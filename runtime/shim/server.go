@@ -39,6 +39,9 @@ type Options struct {
 	LogAttrs map[string]string `json:",omitempty"`
 	// LogCompress gzips rotated log files.
 	LogCompress bool `json:",omitempty"`
+	// LogFormat is the log file's encoding: "json-file" (or "") or
+	// "local" (dockerd's local driver format).
+	LogFormat string `json:",omitempty"`
 	// LogRemote, when set, is a remote driver the output goes to as well
 	// (the log file above is then its local cache), through a queue that
 	// never holds the container up.
@@ -175,9 +178,13 @@ func NewServer(o Options) (*Server, error) {
 		return nil, err
 	}
 	if o.LogPath != "" {
+		format, err := logger.ParseFormat(o.LogFormat)
+		if err != nil {
+			return nil, err
+		}
 		// Entries lost to a full disk are counted and said in the log
 		// itself; the shim's own log (stderr, shim.log) hears of it too.
-		w, err := logger.NewWriter(o.LogPath, o.LogMaxSize, o.LogMaxFiles, logger.WithAttrs(o.LogAttrs), logger.WithCompress(o.LogCompress),
+		w, err := logger.NewWriter(o.LogPath, o.LogMaxSize, o.LogMaxFiles, logger.WithAttrs(o.LogAttrs), logger.WithCompress(o.LogCompress), logger.WithFormat(format),
 			logger.WithReport(func(m string) { _, _ = os.Stderr.WriteString("berth-shim: " + m + "\n") }))
 		if err != nil {
 			return nil, err
