@@ -13,6 +13,9 @@
 // exporter writes manifest, config and layers into the worker's content
 // store, then Images.ImportBuilt makes it a berth image with its names.
 //
+// FROM images berth holds are used from berth's store (berthImages,
+// preferLocal, withBerthBlobs).
+//
 // Interim (issue 9): the worker's content store, snapshotter (containerd's
 // overlay snapshotter), lease manager and metadata live under Root, apart
 // from berth's own stores; the built image's blobs are copied into berth's
@@ -33,8 +36,11 @@ import (
 	"sync"
 
 	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/diff/apply"
+	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/core/remotes/docker"
 	ctdsnapshots "github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/containerd/v2/plugins/diff/walking"
 	"github.com/containerd/containerd/v2/plugins/snapshots/overlay"
 	"github.com/moby/buildkit/cache/remotecache"
 	inlineremotecache "github.com/moby/buildkit/cache/remotecache/inline"
@@ -48,10 +54,12 @@ import (
 	"github.com/moby/buildkit/frontend/gateway"
 	"github.com/moby/buildkit/frontend/gateway/forwarder"
 	"github.com/moby/buildkit/session"
+	containerdsnapshot "github.com/moby/buildkit/snapshot/containerd"
 	"github.com/moby/buildkit/solver"
 	"github.com/moby/buildkit/solver/bboltcachestorage"
 	"github.com/moby/buildkit/util/entitlements"
 	"github.com/moby/buildkit/util/network/netproviders"
+	"github.com/moby/buildkit/util/winlayers"
 	bkversion "github.com/moby/buildkit/version"
 	"github.com/moby/buildkit/worker"
 	"github.com/moby/buildkit/worker/base"
@@ -62,8 +70,13 @@ import (
 	"google.golang.org/grpc"
 )
 
-// Images receives the images builds export (berth's image service).
+// Images is berth's image service as the builder uses it: FROM images
+// are looked up in it, and it receives the images builds export.
 type Images interface {
+	// LocalImage returns the image berth holds under the full reference
+	// name ("docker.io/library/alpine:3.18"), its manifest in berth's
+	// content store; not found if there is none.
+	LocalImage(ctx context.Context, name string) (images.Image, error)
 	// ImportBuilt makes the image desc names in p a berth image with
 	// the given references (none: untagged) and returns its ID.
 	ImportBuilt(ctx context.Context, p content.Provider, desc ocispec.Descriptor, names []string) (digest.Digest, error)
@@ -80,6 +93,9 @@ type Config struct {
 	// Runtime is the OCI runtime binary RUN steps run with (runc).
 	Runtime string
 	Images  Images
+	// Content is berth's content store: FROM images berth holds are read
+	// from it.
+	Content content.Store
 	// RegistryHosts resolves where images are pulled from and pushed to
 	// (berth's mirrors and insecure registries).
 	RegistryHosts docker.RegistryHosts
@@ -163,12 +179,22 @@ func New(ctx context.Context, cfg Config) (_ *Builder, retErr error) {
 		b.closers = append(b.closers, wo.ContentMetadata.Close)
 	}
 	wo.RegistryHosts = cfg.RegistryHosts
-	wo.ImageStore = exportedImages{}
+	if cfg.Content != nil {
+		// berth's blobs are content the worker has (see withBerthBlobs):
+		// a FROM image in berth's store is read from there.
+		cs := containerdsnapshot.NewContentStore(newWithBerthBlobs(wo.ContentStore.Store, cfg.Content), wo.ContentStore.Namespace())
+		wo.ContentStore = cs
+		wo.Applier = winlayers.NewFileSystemApplierWithWindows(cs, apply.NewFileSystemApplier(cs))
+		wo.Differ = winlayers.NewWalkingDiffWithWindows(cs, walking.NewWalkingDiff(cs))
+	}
+	wo.ImageStore = berthImages{images: cfg.Images}
 	wo.BuildkitVersion = client.BuildkitVersion{Package: "github.com/moby/buildkit", Version: bkversion.Version, Revision: bkversion.Revision}
 	bw, err := base.NewWorker(ctx, wo)
 	if err != nil {
 		return nil, fmt.Errorf("builder: worker: %w", err)
 	}
+	// FROM an image berth holds uses it, as dockerd's builder does.
+	bw.SourceManager.Register(preferLocal{Source: bw.ImageSource})
 	b.worker = &berthWorker{Worker: bw, images: cfg.Images}
 	wc := &worker.Controller{}
 	if err := wc.Add(b.worker); err != nil {

@@ -5,13 +5,16 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/containerd/containerd/v2/core/images"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/client/llb/sourceresolver"
 	"github.com/moby/buildkit/exporter"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/solver"
+	"github.com/moby/buildkit/solver/pb"
+	srctypes "github.com/moby/buildkit/source/types"
 	"github.com/moby/buildkit/worker/base"
 )
 
@@ -132,19 +135,21 @@ func (i *mobyInstance) Export(ctx context.Context, src *exporter.Source, bi expo
 	return resp, finalize, ref, nil
 }
 
-// exportedImages is the worker's image store. BuildKit names the images it
-// exports there; berth keeps them in its own store (ImportBuilt), so
-// naming is accepted and nothing is looked up here.
-type exportedImages struct{}
-
-func (exportedImages) Get(context.Context, string) (images.Image, error) {
-	return images.Image{}, cerrdefs.ErrNotFound
+// ResolveSourceMetadata resolves a source's metadata (a FROM image's
+// config for the Dockerfile frontend) with Docker's default resolve mode
+// for images: berth's store first (see preferLocal).
+func (w *berthWorker) ResolveSourceMetadata(ctx context.Context, op *pb.SourceOp, opt sourceresolver.Opt, sm *session.Manager, jobCtx solver.JobContext) (*sourceresolver.MetaResponse, error) {
+	if strings.HasPrefix(op.GetIdentifier(), srctypes.DockerImageScheme+"://") {
+		io := sourceresolver.ResolveImageOpt{}
+		if opt.ImageOpt != nil {
+			io = *opt.ImageOpt
+		}
+		mode, err := localFirst(io.ResolveMode)
+		if err != nil {
+			return nil, err
+		}
+		io.ResolveMode = mode
+		opt.ImageOpt = &io
+	}
+	return w.Worker.ResolveSourceMetadata(ctx, op, opt, sm, jobCtx)
 }
-func (exportedImages) List(context.Context, ...string) ([]images.Image, error) { return nil, nil }
-func (exportedImages) Create(_ context.Context, img images.Image) (images.Image, error) {
-	return img, nil
-}
-func (exportedImages) Update(_ context.Context, img images.Image, _ ...string) (images.Image, error) {
-	return img, nil
-}
-func (exportedImages) Delete(context.Context, string, ...images.DeleteOpt) error { return nil }

@@ -204,3 +204,42 @@ func (s *Service) importBuiltLayer(ctx context.Context, p ccontent.Provider, l o
 	}
 	return ly, nil
 }
+
+// LocalImage returns the image berth holds under the full reference name
+// (tagged, "docker.io/library/alpine:3.18", or by digest), as containerd
+// describes an image: its Target is the image's manifest, which is in
+// berth's content store. It is how the builder uses a FROM image from
+// berth's store. Not found if no image has that reference.
+func (s *Service) LocalImage(ctx context.Context, name string) (images.Image, error) {
+	ref, err := parseNormalized(name)
+	if err != nil {
+		return images.Image{}, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid reference %q: %v", name, err))
+	}
+	ref = reference.TagNameOnly(ref)
+	id, ok := s.records.lookupRef(ref.String())
+	if !ok {
+		return images.Image{}, fmt.Errorf("image %s: %w", ref, cerrdefs.ErrNotFound)
+	}
+	rec, err := s.records.get(id)
+	if err != nil {
+		return images.Image{}, err
+	}
+	if has, _ := content.Has(ctx, s.content, rec.Manifest); rec.Manifest == "" || !has {
+		s.opMu.Lock()
+		err = s.ensureManifest(ctx, rec)
+		s.opMu.Unlock()
+		if err != nil {
+			return images.Image{}, fmt.Errorf("image %s: %w", ref, err)
+		}
+	}
+	mt := rec.ManifestMediaType
+	if mt == "" {
+		mt = mediaTypeDockerManifest
+	}
+	return images.Image{
+		Name:      ref.String(),
+		Target:    ocispec.Descriptor{MediaType: mt, Digest: rec.Manifest, Size: rec.ManifestSize},
+		CreatedAt: rec.Added,
+		UpdatedAt: rec.Added,
+	}, nil
+}

@@ -240,6 +240,7 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 		Root:          filepath.Join(cfg.DataRoot, "buildkit"),
 		Runtime:       rt.Path,
 		Images:        d.images,
+		Content:       cs,
 		RegistryHosts: builder.RegistryHosts(d.images.RegistryConfig),
 		Logger:        logger,
 	})

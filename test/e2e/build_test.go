@@ -143,3 +143,43 @@ func TestBuildxBuildFailure(t *testing.T) {
 	}
 	c.fail([]string{"image", "inspect", tag}, "No such image")
 }
+
+// TestBuildFromLocalImage (issue 9 item 4): a FROM image the daemon holds
+// is used from its store, as dockerd's builder does ("default == prefer
+// local"): a local image tagged with a name that the registry holds with
+// other content wins over the registry's, and once the registry is gone
+// builds FROM it (and FROM an image built here) still work, uncached.
+func TestBuildFromLocalImage(t *testing.T) {
+	c := cli(t, "docker")
+	withBuildx(t, c)
+	reg := startRegistry(t, registryOpts{})
+	base := reg.Host + "/e2e-from-local:1"
+	child := "e2e-from-local-child:1"
+	t.Cleanup(func() { c.run("rmi", "-f", base, child, "e2e-from-local-grandchild:1") })
+	c.ok("pull", "alpine:3.18")
+	c.ok("tag", "alpine:3.18", base)
+	c.ok("push", base)
+	// The local image of that name has /marker; the registry's has not.
+	build := func(tag, dockerfile string, extra ...string) result {
+		t.Helper()
+		ctx := writeContext(t, map[string]string{"Dockerfile": dockerfile})
+		args := append([]string{"buildx", "build"}, buildArgs(append(extra, "--progress=plain", "-t", tag, ctx)...)...)
+		return c.run(args...)
+	}
+	if r := build(base, "FROM alpine:3.18\nRUN echo local > /marker\n"); r.Code != 0 {
+		t.Fatalf("build of the local base failed:\n%s", r.Stderr)
+	}
+	if r := build(child, "FROM "+base+"\nRUN cat /marker\n"); r.Code != 0 {
+		t.Fatalf("FROM %s did not use the local image (it has /marker, the registry's has not):\n%s", base, r.Stderr)
+	}
+	reg.stop()
+	if r := build(child, "FROM "+base+"\nRUN cat /marker > /copy\n", "--no-cache"); r.Code != 0 {
+		t.Fatalf("FROM %s with its registry gone failed:\n%s", base, r.Stderr)
+	}
+	if r := build("e2e-from-local-grandchild:1", "FROM "+child+"\nRUN test -f /copy\n"); r.Code != 0 {
+		t.Fatalf("FROM %s (built here, in no registry) failed:\n%s", child, r.Stderr)
+	}
+	if out := c.ok("run", "--rm", child, "cat", "/copy").Stdout; out != "local\n" {
+		t.Errorf("the child image's /copy holds %q, want the local base's marker", out)
+	}
+}

@@ -41,6 +41,13 @@ type testRegistry struct {
 	backend string // the docker-registry itself: 127.0.0.1:port
 	dir     string
 	cmd     *exec.Cmd
+	exited  chan struct{} // closed once docker-registry has exited
+}
+
+// stop stops the registry before the test ends (a registry gone away).
+func (r *testRegistry) stop() {
+	_ = r.cmd.Process.Kill()
+	<-r.exited
 }
 
 // registryOpts says what kind of registry to start.
@@ -110,6 +117,7 @@ http:
 		t.Fatal(err)
 	}
 	exited := make(chan struct{})
+	r.exited = exited
 	go func() { _ = r.cmd.Wait(); logf.Close(); close(exited) }()
 	t.Cleanup(func() {
 		_ = r.cmd.Process.Kill()
