@@ -126,4 +126,29 @@ func TestBuildxPush(t *testing.T) {
 			t.Errorf("the loaded image printed %q", out)
 		}
 	})
+
+	// A registry behind a token service (Docker Hub's scheme): the push
+	// asks for a token with the stored credentials, scoped pull,push.
+	t.Run("token registry", func(t *testing.T) {
+		ts := newTokenService(t)
+		treg := startTokenRegistry(t, ts)
+		trepo := treg.Host + "/e2e/bxtoken"
+		t.Cleanup(func() { c.run("rmi", "-f", trepo+":1") })
+		if r := c.runStdin([]byte(authPassword+"\n"), "login", "-u", authUser, "--password-stdin", treg.Host); r.Code != 0 {
+			t.Fatalf("login: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+		}
+		before := len(ts.log())
+		if r := build("--push", "-t", trepo+":1"); r.Code != 0 {
+			t.Fatalf("buildx build --push: exit %d\n%s", r.Code, r.Stderr)
+		}
+		if !tokenAsked(ts.log()[before:], "repository:e2e/bxtoken:pull,push") {
+			t.Errorf("no token was asked with credentials for repository:e2e/bxtoken:pull,push: %+v", ts.log()[before:])
+		}
+		id := imageID(trepo + ":1")
+		c.ok("rmi", trepo+":1")
+		c.ok("pull", trepo+":1")
+		if got := imageID(trepo + ":1"); got != id {
+			t.Errorf("pulled back %s, built %s", got, id)
+		}
+	})
 }

@@ -242,9 +242,20 @@ func (ts *tokenService) registryConfig(t *testing.T, dir string) string {
 // ServeHTTP answers GET /token as Docker's token service does: Basic
 // credentials (authUser/authPassword) or none (anonymous pull only), the
 // requested scopes granted (push and pull on any repository to the user).
+// POST /token is Docker's OAuth2 form (grant_type=password with username,
+// password and space-separated scope), what containerd's resolver (so
+// BuildKit) sends when it has credentials; other grants are refused.
 func (ts *tokenService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	user, pass, hasAuth := r.BasicAuth()
+	if r.Method == http.MethodPost {
+		if err := r.ParseForm(); err != nil || r.PostForm.Get("grant_type") != "password" {
+			http.Error(w, `{"error":"unsupported_grant_type"}`, http.StatusBadRequest)
+			return
+		}
+		q = url.Values{"account": {r.PostForm.Get("username")}, "scope": r.PostForm["scope"]}
+		user, pass, hasAuth = r.PostForm.Get("username"), r.PostForm.Get("password"), true
+	}
 	rec := tokenRequest{Account: q.Get("account"), Scopes: q["scope"], Auth: hasAuth}
 	defer func() {
 		ts.mu.Lock()
