@@ -629,6 +629,9 @@ func mergeCommitConfig(user, ctr *container.Config) {
 			if user.Healthcheck.StartPeriod == 0 {
 				user.Healthcheck.StartPeriod = ctr.Healthcheck.StartPeriod
 			}
+			if user.Healthcheck.StartInterval == 0 {
+				user.Healthcheck.StartInterval = ctr.Healthcheck.StartInterval
+			}
 			if user.Healthcheck.Retries == 0 {
 				user.Healthcheck.Retries = ctr.Healthcheck.Retries
 			}

@@ -61,23 +61,31 @@ func validateNetMode(cfg *container.Config, hc *container.HostConfig, mac string
 // minHealthDuration is dockerd's container.MinimumDuration.
 const minHealthDuration = time.Millisecond
 
-// validateHealthcheck is dockerd's validateHealthCheck.
+// validateHealthcheck is dockerd's validateHealthCheck, in its order.
 func validateHealthcheck(h *container.HealthConfig) error {
 	if h == nil {
 		return nil
 	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"Interval", h.Interval}, {"Timeout", h.Timeout}, {"StartPeriod", h.StartPeriod}} {
-		if d.v != 0 && d.v < minHealthDuration {
-			return invalidf("%s in Healthcheck cannot be less than %s", d.name, minHealthDuration)
+	short := func(name string, v time.Duration) error {
+		if v != 0 && v < minHealthDuration {
+			return invalidf("%s in Healthcheck cannot be less than %s", name, minHealthDuration)
 		}
+		return nil
+	}
+	if err := short("Interval", h.Interval); err != nil {
+		return err
+	}
+	if err := short("Timeout", h.Timeout); err != nil {
+		return err
 	}
 	if h.Retries < 0 {
 		return invalidf("Retries in Healthcheck cannot be negative")
 	}
-	return nil
+	if err := short("StartPeriod", h.StartPeriod); err != nil {
+		return err
+	}
+	// StartInterval (API 1.44; an older client's is dropped at create).
+	return short("StartInterval", h.StartInterval)
 }
 
 // parseLink splits a --link value as dockerd's opts.ParseLink: "name",

@@ -373,3 +373,48 @@ func TestHealthcheckAcrossDaemonRestart(t *testing.T) {
 	}
 	waitHealth(t, a, id, "unhealthy", 30*time.Second)
 }
+
+// TestHealthcheckStartIntervalByVersion: StartInterval (API 1.44) is
+// dropped from an older client's create, as dockerd drops it; a 1.44
+// client's is kept, validated (1 ms at least) and used: inside the start
+// period, while starting, probes run at StartInterval, not Interval.
+func TestHealthcheckStartIntervalByVersion(t *testing.T) {
+	busybox(t)
+	a := env.d.api()
+	hc := map[string]any{"Test": []string{"CMD", "true"}, "Interval": int64(time.Hour), "StartPeriod": int64(time.Hour), "StartInterval": int64(200 * time.Millisecond)}
+	body := map[string]any{"Image": "busybox:latest", "Cmd": []string{"sleep", "300"}, "Healthcheck": hc}
+	old := ctrName(t, "hsi")
+	b, _ := json.Marshal(body)
+	a.call(t, "POST", "/v1.41/containers/create?name="+old, b, nil).wantStatus(t, 201)
+	var raw struct {
+		Config struct{ Healthcheck map[string]any }
+	}
+	a.call(t, "GET", "/v1.41/containers/"+old+"/json", nil, nil).wantStatus(t, 200).decode(t, &raw)
+	if v, ok := raw.Config.Healthcheck["StartInterval"]; ok && v != float64(0) {
+		t.Errorf("API 1.41 create kept StartInterval: %v", raw.Config.Healthcheck)
+	}
+	onlyBerth(t, "dockerd 20.10 speaks API 1.41 at most; StartInterval is API 1.44's")
+	// A 1.43 client's too-short StartInterval is dropped, not refused.
+	short := map[string]any{"Image": "busybox:latest", "Cmd": []string{"true"}, "Healthcheck": map[string]any{"Test": []string{"CMD", "true"}, "StartInterval": 10}}
+	b, _ = json.Marshal(short)
+	a.call(t, "POST", "/v1.43/containers/create?name="+ctrName(t, "hsi"), b, nil).wantStatus(t, 201)
+	bad := ctrName(t, "hsi")
+	a.call(t, "POST", "/v1.44/containers/create?name="+bad, b, nil).wantError(t, 400, "StartInterval in Healthcheck cannot be less than 1ms")
+	if ctrExists(t, a, bad) {
+		t.Errorf("container %s created with a bad StartInterval", bad)
+	}
+	cur := ctrName(t, "hsi")
+	b, _ = json.Marshal(body)
+	a.call(t, "POST", "/v1.44/containers/create?name="+cur, b, nil).wantStatus(t, 201)
+	a.call(t, "GET", "/v1.44/containers/"+cur+"/json", nil, nil).wantStatus(t, 200).decode(t, &raw)
+	if v := raw.Config.Healthcheck["StartInterval"]; v != float64(200*time.Millisecond) {
+		t.Errorf("API 1.44 create: StartInterval %v, want %d", v, 200*time.Millisecond)
+	}
+	a.call(t, "POST", "/containers/"+old+"/start", nil, nil).wantStatus(t, 204)
+	a.call(t, "POST", "/containers/"+cur+"/start", nil, nil).wantStatus(t, 204)
+	waitHealth(t, a, cur, "healthy", 30*time.Second)
+	// The older one, started first, has its first probe an hour away.
+	if h := inspectHealth(t, a, old).State.Health; h == nil || h.Status != "starting" || len(h.Log) != 0 {
+		t.Errorf("without StartInterval: health %+v, want starting with no probe yet", h)
+	}
+}

@@ -81,6 +81,13 @@ func (cr *containerRouter) create(ctx context.Context, w http.ResponseWriter, r 
 	cfg := body.Config
 	version := httputils.VersionFromContext(ctx)
 	adjustCreate(version, body.HostConfig)
+	if httputils.VersionLess(version, "1.44") && cfg.Healthcheck != nil {
+		// StartInterval came with API 1.44: an older client's is dropped,
+		// as dockerd does.
+		hc := *cfg.Healthcheck
+		hc.StartInterval = 0
+		cfg.Healthcheck = &hc
+	}
 	req := ctr.CreateRequest{Name: r.Form.Get("name"), Config: &cfg, HostConfig: body.HostConfig, NetworkConfig: body.NetworkingConfig}
 	if httputils.VersionLess(version, "1.44") {
 		req.MacAddress = body.MacAddress
