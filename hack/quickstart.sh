@@ -64,8 +64,11 @@ step run --rm mypython:1.0
 check "berth login -u printfchamp --password-stdin 127.0.0.1:5001" sh -c "echo secret123 | $BERTH login -u printfchamp --password-stdin 127.0.0.1:5001"
 step tag mytest:1.0 127.0.0.1:5001/printfchamp/mytest:1.0
 step push 127.0.0.1:5001/printfchamp/mytest:1.0
+# As on another machine: the pushed image is not here before the pull.
+"$BERTH" rmi 127.0.0.1:5001/printfchamp/mytest:1.0 >/dev/null 2>&1 || true
 step pull 127.0.0.1:5001/printfchamp/mytest:1.0
 step run --rm 127.0.0.1:5001/printfchamp/mytest:1.0
 
 echo
 echo "walk-through: $ok steps passed, $failed failed"
+[ "$failed" -eq 0 ]
