@@ -151,4 +151,28 @@ func TestBuildxPush(t *testing.T) {
 			t.Errorf("pulled back %s, built %s", got, id)
 		}
 	})
+
+	// A registry whose uploads go to another host (blob storage): the
+	// blobs go there, the credentials never do.
+	t.Run("redirecting registry", func(t *testing.T) {
+		rreg := startRedirectRegistry(t)
+		rrepo := rreg.Host + "/e2e/bxredirect"
+		t.Cleanup(func() { c.run("rmi", "-f", rrepo+":1") })
+		if r := c.runStdin([]byte(authPassword+"\n"), "login", "-u", authUser, "--password-stdin", rreg.Host); r.Code != 0 {
+			t.Fatalf("login: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+		}
+		if r := build("--push", "-t", rrepo+":1"); r.Code != 0 {
+			t.Fatalf("buildx build --push: exit %d\n%s", r.Code, r.Stderr)
+		}
+		hits, _, leaked := rreg.stats()
+		if hits == 0 {
+			t.Error("no upload went to the storage host")
+		}
+		if len(leaked) > 0 {
+			t.Errorf("credentials sent to the storage host %s: %v", rreg.Storage, leaked)
+		}
+		if m := registryImage(t, rreg.Host, "e2e/bxredirect", "1", basic); m.ConfigDigest != imageID(rrepo+":1") {
+			t.Errorf("the registry's image has config %s, the built one is %s", m.ConfigDigest, imageID(rrepo+":1"))
+		}
+	})
 }
