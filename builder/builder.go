@@ -195,7 +195,7 @@ func New(ctx context.Context, cfg Config) (_ *Builder, retErr error) {
 	}
 	// FROM an image berth holds uses it, as dockerd's builder does.
 	bw.SourceManager.Register(preferLocal{Source: bw.ImageSource})
-	b.worker = &berthWorker{Worker: bw, images: cfg.Images}
+	b.worker = &berthWorker{Worker: bw, images: cfg.Images, log: cfg.Logger}
 	wc := &worker.Controller{}
 	if err := wc.Add(b.worker); err != nil {
 		return nil, err

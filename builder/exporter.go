@@ -3,6 +3,7 @@ package builder
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -30,6 +31,7 @@ const danglingPrefix = "moby-dangling"
 type berthWorker struct {
 	*base.Worker
 	images Images
+	log    *slog.Logger
 }
 
 // Exporter returns the exporter called name; "moby" is the image exporter
@@ -122,9 +124,11 @@ func (i *mobyInstance) Export(ctx context.Context, src *exporter.Source, bi expo
 			if err := push(ctx); err != nil {
 				return err
 			}
+			// The push is done: failing to note it (the image removed
+			// meanwhile) is logged, as berth's own push does.
 			for _, n := range names {
 				if err := i.w.images.RecordPushed(ctx, n, pushed, id); err != nil {
-					return fmt.Errorf("record the push of %s: %w", n, err)
+					i.w.log.Warn("build push: record repo digest", "name", n, "digest", pushed.String(), "err", err)
 				}
 			}
 			return nil
