@@ -124,10 +124,12 @@ func composeScenario(t *testing.T, cr composeRunner, health bool, port int) {
 		t.Errorf("%s exec: the app sees no ticks from the worker in the shared volume: %q", cr.name, r.out)
 	}
 	// Networks: the worker (back) reaches the app, not the proxy (front).
-	if r := compose(time.Minute, "exec", "-T", "worker", "wget", "-T", "3", "-qO-", "http://proxy/"); r.code == 0 {
+	// (No wget -T: Debian's busybox 1.35 wget dies of SIGSEGV with it,
+	// which would pass this check whatever the network did.)
+	if r := compose(3*time.Minute, "exec", "-T", "worker", "wget", "-qO-", "http://proxy/"); r.code == 0 {
 		t.Errorf("%s: the worker, on the back network only, reaches the proxy:\n%s", cr.name, r.out)
 	}
-	if r := compose(time.Minute, "exec", "-T", "worker", "wget", "-qO-", "http://app:8000/health"); r.code != 0 || strings.TrimSpace(r.out) != "ok" {
+	if r := compose(3*time.Minute, "exec", "-T", "worker", "wget", "-qO-", "http://app:8000/health"); r.code != 0 || strings.TrimSpace(r.out) != "ok" {
 		t.Errorf("%s: the worker cannot reach the app on the back network: %q %q", cr.name, r.out, r.err)
 	}
 	// restart keeps the named volume's data, and the app serves again
@@ -137,7 +139,7 @@ func composeScenario(t *testing.T, cr composeRunner, health bool, port int) {
 	must("restart", "app")
 	var after string
 	poll(60*time.Second, func() bool {
-		r := compose(time.Minute, "exec", "-T", "worker", "wget", "-qO-", "http://app:8000/")
+		r := compose(3*time.Minute, "exec", "-T", "worker", "wget", "-qO-", "http://app:8000/")
 		after = r.out
 		return r.code == 0 && strings.Contains(after, "hello from app")
 	})
