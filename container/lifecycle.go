@@ -873,11 +873,18 @@ func (s *Service) restore(ctx context.Context) (removals, monitors []func(), err
 	// create cut short, a --rm container's unsynced layer): remove them.
 	// Unreadable records keep theirs.
 	recorded := map[string]bool{}
+	kept := entries[:0]
 	for _, e := range entries {
-		if e.IsDir() {
-			recorded[e.Name()] = true
+		if !e.IsDir() {
+			continue
 		}
+		if s.leftoverDir(e.Name()) {
+			continue
+		}
+		recorded[e.Name()] = true
+		kept = append(kept, e)
 	}
+	entries = kept
 	if err := s.cfg.Snapshots.RemoveUnused(ctx, func(key string) bool { return recorded[key] }); err != nil {
 		s.log.Warn("remove leftover container layers", "err", err)
 	}
@@ -1006,6 +1013,33 @@ func (s *Service) reconcileStopped(ctx context.Context, c *Container) reconciled
 		s.unmountVolumes(ctx, c)
 	}
 	return asRecorded
+}
+
+// leftoverDir removes the container directory name if a create cut short
+// left it: a staging directory (Create renames it into place with its
+// record), or, from before staging, a directory with no record and
+// nothing else but a temporary of one. It reports whether it was such.
+func (s *Service) leftoverDir(name string) bool {
+	dir := filepath.Join(s.cfg.Root, name)
+	if !strings.HasPrefix(name, stagingPrefix) {
+		if _, err := os.Lstat(filepath.Join(dir, recordName)); !os.IsNotExist(err) {
+			return false
+		}
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return false
+		}
+		for _, e := range ents {
+			if !strings.HasPrefix(e.Name(), "."+recordName+".") {
+				return false
+			}
+		}
+	}
+	s.log.Info("restore: removing the directory of a create cut short", "dir", dir)
+	if err := mountutil.RemoveAll(dir); err != nil {
+		s.log.Warn("restore: remove the directory of a create cut short", "dir", dir, "err", err)
+	}
+	return true
 }
 
 // endLeftovers ends what may still run of a container whose removal a

@@ -35,11 +35,12 @@ func (s *Service) childByLinkLocked(name string) (*Container, bool) {
 	if parentName == "" || alias == "" {
 		return nil, false
 	}
-	pid, ok := s.byName[parentName]
-	if !ok {
+	p := s.byID[s.byName[parentName]]
+	if p == nil {
+		// No such name, or reserved by a create under way.
 		return nil, false
 	}
-	for _, l := range s.byID[pid].Links {
+	for _, l := range p.Links {
 		if l.Alias == alias {
 			c, ok := s.byID[l.ChildID]
 			return c, ok
@@ -98,11 +99,10 @@ func (s *Service) RemoveLink(name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	notFound := cerrdefs.ErrNotFound.WithMessage("No such container: " + strings.TrimPrefix(name, "/"))
-	pid, ok := s.byName[parentName]
-	if !ok {
+	p := s.byID[s.byName[parentName]]
+	if p == nil {
 		return notFound
 	}
-	p := s.byID[pid]
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for i, l := range p.Links {

@@ -150,3 +150,74 @@ func TestAttachAnsweredThenStarted(t *testing.T) {
 		}
 	}
 }
+
+// A create cut short by a crash leaves no directory that restore takes
+// for a damaged record: Create stages the directory and renames it into
+// place with its record, and restore removes staging directories and
+// (from before staging) directories holding nothing but a temporary of
+// a record. A directory with other content and no record is reported.
+func TestRestoreRemovesHalfMadeDirs(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	keep := e.create(t, "keep", []string{"true"}, nil)
+	if ents, _ := filepath.Glob(filepath.Join(e.cfg.Root, stagingPrefix+"*")); len(ents) > 0 {
+		t.Fatalf("create left staging directories %v", ents)
+	}
+	staged := filepath.Join(e.cfg.Root, stagingPrefix+strings.Repeat("a", 64))
+	old := filepath.Join(e.cfg.Root, strings.Repeat("b", 64))
+	damaged := filepath.Join(e.cfg.Root, strings.Repeat("c", 64))
+	for _, d := range []string{staged, old, damaged} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{filepath.Join(staged, recordName), filepath.Join(old, "."+recordName+".123.tmp"), filepath.Join(damaged, "x-json.log")} {
+		if err := os.WriteFile(f, []byte("{"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.svc.Close()
+	svc2, err := New(ctx, e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc2
+	for _, d := range []string{staged, old} {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("%s: the directory of a create cut short is still there (%v)", filepath.Base(d), err)
+		}
+	}
+	if _, err := os.Stat(damaged); err != nil {
+		t.Errorf("a directory with content and no record was removed: %v", err)
+	}
+	w := svc2.Warnings()
+	if len(w) != 1 || !strings.Contains(w[0], filepath.Base(damaged)) {
+		t.Errorf("warnings %q: want one, about %s", w, filepath.Base(damaged)[:12])
+	}
+	if _, err := svc2.Get(keep); err != nil {
+		t.Errorf("container lost: %v", err)
+	}
+}
+
+// A name a create under way has reserved finds no container yet: every
+// call by that name is a 404, never a nil container (it was a panic of
+// each request naming it, seen in the crash loop).
+func TestNameReservedByCreate(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	e.svc.mu.Lock()
+	_, err := e.svc.reserveNameLocked("/halfmade", strings.Repeat("d", 64))
+	e.svc.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Get("halfmade"); !cerrdefs.IsNotFound(err) {
+		t.Errorf("Get of a name reserved by a create: %v, want not found", err)
+	}
+	if err := e.svc.Stop(ctx, "halfmade", "", nil); !cerrdefs.IsNotFound(err) {
+		t.Errorf("Stop: %v, want not found", err)
+	}
+	if _, err := e.svc.Get("/halfmade/alias"); !cerrdefs.IsNotFound(err) {
+		t.Errorf("Get of a link under it: %v, want not found", err)
+	}
+}

@@ -179,6 +179,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 
 func (s *Service) dir(id string) string { return filepath.Join(s.cfg.Root, id) }
 
+// stagingPrefix names the directories Create makes before the record is
+// complete (stagingDir); restore removes any a crash left.
+const stagingPrefix = ".create-"
+
+func (s *Service) stagingDir(id string) string { return filepath.Join(s.cfg.Root, stagingPrefix+id) }
+
 // stateDir is short on purpose: unix socket paths are limited to 108 bytes.
 func (s *Service) stateDir(id string) string { return filepath.Join(s.cfg.ExecRoot, "c", id[:16]) }
 func (s *Service) rootfs(id string) string   { return filepath.Join(s.stateDir(id), "rootfs") }
@@ -203,7 +209,11 @@ func (s *Service) getLocked(idOrName string) (*Container, error) {
 		name = "/" + name
 	}
 	if id, ok := s.byName[name]; ok {
-		return s.byID[id], nil
+		if c, ok := s.byID[id]; ok {
+			return c, nil
+		}
+		// The name is reserved by a create under way.
+		return nil, cerrdefs.ErrNotFound.WithMessage("No such container: " + idOrName)
 	}
 	if strings.Count(name, "/") > 1 {
 		// A link's name, "/parent/alias": the linked container.
@@ -426,6 +436,10 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 		return "", nil, err
 	}
 	c.Name = name
+	// The container's directory is made under a staging name and renamed
+	// into place with its record: a crash never leaves a directory
+	// without one (restore removes staging directories).
+	staged := s.stagingDir(c.ID)
 	ok := false
 	defer func() {
 		if !ok {
@@ -433,6 +447,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 			delete(s.byName, name)
 			s.mu.Unlock()
 			_ = s.cfg.Snapshots.RemoveContainer(context.WithoutCancel(ctx), c.ID)
+			_ = os.RemoveAll(staged)
 			_ = os.RemoveAll(s.dir(c.ID))
 		}
 	}()
@@ -443,7 +458,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 	if _, err := prepare(ctx, c.ID, img.TopChain); err != nil {
 		return "", nil, err
 	}
-	if err := os.MkdirAll(s.dir(c.ID), 0o700); err != nil {
+	if err := os.MkdirAll(staged, 0o700); err != nil {
 		return "", nil, err
 	}
 	if c.HostConfig.LogConfig.Type == logger.JSONFile {
@@ -455,10 +470,18 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (string, []stri
 		return "", nil, err
 	}
 	c.mu.Lock()
-	err = c.save(s.dir(c.ID))
+	err = c.save(staged)
 	c.mu.Unlock()
 	if err != nil {
 		return "", nil, err
+	}
+	if err := os.Rename(staged, s.dir(c.ID)); err != nil {
+		return "", nil, err
+	}
+	if !c.HostConfig.AutoRemove {
+		if err := osutil.SyncDir(s.cfg.Root); err != nil {
+			return "", nil, err
+		}
 	}
 	s.noteCgroupParent(c)
 	s.mu.Lock()
