@@ -318,7 +318,40 @@ func RunDelete(o Options) error {
 // Abort ends a shim whose container failed to start, so it does not wait
 // for a start that will never come. It is a no-op when the shim is gone.
 func Abort(stateDir, id string) {
-	if pid := liveShim(stateDir, id); pid != 0 {
+	pid := liveShim(stateDir, id)
+	if pid == 0 {
+		// A shim with no PID file: berthd died between its "ready" and
+		// writing the file (a restarted berthd found it in the crash
+		// loop, waiting forever for a start).
+		pid = socketPeer(stateDir)
+	}
+	if pid != 0 {
 		_ = unix.Kill(pid, unix.SIGKILL)
 	}
+}
+
+// socketPeer is the PID of the berth-shim serving stateDir's socket (the
+// process that listens on it, as SO_PEERCRED tells), or 0.
+func socketPeer(stateDir string) int {
+	conn, err := net.DialTimeout("unix", filepath.Join(stateDir, SocketName), 2*time.Second)
+	if err != nil {
+		return 0
+	}
+	defer conn.Close()
+	raw, err := conn.(*net.UnixConn).SyscallConn()
+	if err != nil {
+		return 0
+	}
+	var cred *unix.Ucred
+	_ = raw.Control(func(fd uintptr) {
+		cred, _ = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	})
+	if cred == nil || cred.Pid <= 0 {
+		return 0
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", cred.Pid))
+	if err != nil || !strings.Contains(string(cmdline), "berth-shim") {
+		return 0
+	}
+	return int(cred.Pid)
 }

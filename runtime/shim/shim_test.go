@@ -3,10 +3,12 @@ package shim
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -182,5 +184,32 @@ func TestShimStartFailureIsReported(t *testing.T) {
 	st, err := c.Wait(ctx)
 	if err != nil || st.Error == "" {
 		t.Fatalf("wait after failed start = %+v, %v", st, err)
+	}
+}
+
+// Abort ends a shim that berthd never wrote a PID file for (berthd died
+// between the shim's "ready" and the write): it finds the shim by the
+// credentials of its socket.
+func TestAbortWithoutPidFile(t *testing.T) {
+	dir := bundle(t, []string{"true"}, false)
+	c := spawn(t, dir, false, false)
+	pid := socketPeer(c.StateDir)
+	if pid == 0 {
+		t.Fatal("no shim behind the socket")
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	if err := os.Remove(filepath.Join(c.StateDir, ShimPidName)); err != nil {
+		t.Fatal(err)
+	}
+	Abort(c.StateDir, "shimtest-"+filepath.Base(dir))
+	deadline := time.Now().Add(10 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && strings.Contains(string(b), ") Z ") {
+			break // killed, not yet reaped by its parent
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("shim %d still running after Abort", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
