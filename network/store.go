@@ -99,6 +99,11 @@ func readDir(dir string, fn func(b []byte) error, bad func(name string, err erro
 		return err
 	}
 	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") && strings.HasSuffix(e.Name(), ".tmp") {
+			// The temporary of an atomic write a crash cut short.
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+			continue
+		}
 		if !strings.HasSuffix(e.Name(), ".json") {
 			continue
 		}

@@ -2,6 +2,8 @@ package network
 
 import (
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -159,5 +161,26 @@ func TestPortTableClash(t *testing.T) {
 	pt.remove("a")
 	if pt.clash("tcp", netip.IPv4Unspecified(), 8080) {
 		t.Fatal("not removed")
+	}
+}
+
+// readDir removes the temporaries of atomic writes a crash cut short (a
+// kill -9 during a sandbox's save left one in the crash loop), and reads
+// the records beside them.
+func TestReadDirRemovesTemps(t *testing.T) {
+	dir := t.TempDir()
+	tmp := filepath.Join(dir, ".abc.json.123.tmp")
+	for p, b := range map[string]string{tmp: "{", filepath.Join(dir, "abc.json"): "{}"} {
+		if err := os.WriteFile(p, []byte(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var read, bad int
+	_ = readDir(dir, func([]byte) error { read++; return nil }, func(string, error) { bad++ })
+	if read != 1 || bad != 0 {
+		t.Errorf("read %d records, %d unreadable; want 1, 0", read, bad)
+	}
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Errorf("temporary left: %v", err)
 	}
 }
