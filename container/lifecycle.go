@@ -838,12 +838,19 @@ func (s *Service) Remove(ctx context.Context, idOrName string, o RemoveOptions) 
 	}
 	// The record goes last: a crash before this point leaves a container
 	// that a later remove finishes.
-	if err := os.RemoveAll(s.dir(c.ID)); err != nil {
+	// It is renamed aside first: a crash in the middle of deleting it
+	// would leave a directory without its record (restore deletes what
+	// is set aside).
+	trash := filepath.Join(s.cfg.Root, trashPrefix+c.ID)
+	if err := os.Rename(s.dir(c.ID), trash); err != nil && !os.IsNotExist(err) {
 		c.mu.Lock()
 		c.removing = false
 		c.notifyLocked()
 		c.mu.Unlock()
 		return err
+	}
+	if err := mountutil.RemoveAll(trash); err != nil {
+		s.log.Warn("remove the container's directory (a restart finishes it)", "id", c.ID, "err", err)
 	}
 	s.mu.Lock()
 	delete(s.byID, c.ID)
@@ -1015,13 +1022,13 @@ func (s *Service) reconcileStopped(ctx context.Context, c *Container) reconciled
 	return asRecorded
 }
 
-// leftoverDir removes the container directory name if a create cut short
-// left it: a staging directory (Create renames it into place with its
-// record), or, from before staging, a directory with no record and
+// leftoverDir removes the container directory name if a create or a
+// remove cut short left it: a staging directory (Create renames it into
+// place with its record), a directory Remove set aside to delete, or, from before staging, a directory with no record and
 // nothing else but a temporary of one. It reports whether it was such.
 func (s *Service) leftoverDir(name string) bool {
 	dir := filepath.Join(s.cfg.Root, name)
-	if !strings.HasPrefix(name, stagingPrefix) {
+	if !strings.HasPrefix(name, stagingPrefix) && !strings.HasPrefix(name, trashPrefix) {
 		if _, err := os.Lstat(filepath.Join(dir, recordName)); !os.IsNotExist(err) {
 			return false
 		}
@@ -1035,9 +1042,9 @@ func (s *Service) leftoverDir(name string) bool {
 			}
 		}
 	}
-	s.log.Info("restore: removing the directory of a create cut short", "dir", dir)
+	s.log.Info("restore: removing the directory of a create or remove cut short", "dir", dir)
 	if err := mountutil.RemoveAll(dir); err != nil {
-		s.log.Warn("restore: remove the directory of a create cut short", "dir", dir, "err", err)
+		s.log.Warn("restore: remove the directory of a create or remove cut short", "dir", dir, "err", err)
 	}
 	return true
 }

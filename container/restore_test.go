@@ -151,9 +151,10 @@ func TestAttachAnsweredThenStarted(t *testing.T) {
 	}
 }
 
-// A create cut short by a crash leaves no directory that restore takes
-// for a damaged record: Create stages the directory and renames it into
-// place with its record, and restore removes staging directories and
+// A create or remove cut short by a crash leaves no directory that
+// restore takes for a damaged record: Create stages the directory and
+// renames it into place with its record, Remove sets it aside before
+// deleting it, and restore removes staging and set-aside directories and
 // (from before staging) directories holding nothing but a temporary of
 // a record. A directory with other content and no record is reported.
 func TestRestoreRemovesHalfMadeDirs(t *testing.T) {
@@ -166,12 +167,13 @@ func TestRestoreRemovesHalfMadeDirs(t *testing.T) {
 	staged := filepath.Join(e.cfg.Root, stagingPrefix+strings.Repeat("a", 64))
 	old := filepath.Join(e.cfg.Root, strings.Repeat("b", 64))
 	damaged := filepath.Join(e.cfg.Root, strings.Repeat("c", 64))
-	for _, d := range []string{staged, old, damaged} {
+	trash := filepath.Join(e.cfg.Root, trashPrefix+strings.Repeat("e", 64))
+	for _, d := range []string{staged, old, damaged, trash} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, f := range []string{filepath.Join(staged, recordName), filepath.Join(old, "."+recordName+".123.tmp"), filepath.Join(damaged, "x-json.log")} {
+	for _, f := range []string{filepath.Join(staged, recordName), filepath.Join(old, "."+recordName+".123.tmp"), filepath.Join(damaged, "x-json.log"), filepath.Join(trash, "x-json.log")} {
 		if err := os.WriteFile(f, []byte("{"), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -182,7 +184,7 @@ func TestRestoreRemovesHalfMadeDirs(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.svc = svc2
-	for _, d := range []string{staged, old} {
+	for _, d := range []string{staged, old, trash} {
 		if _, err := os.Stat(d); !os.IsNotExist(err) {
 			t.Errorf("%s: the directory of a create cut short is still there (%v)", filepath.Base(d), err)
 		}

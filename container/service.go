@@ -183,6 +183,9 @@ func (s *Service) dir(id string) string { return filepath.Join(s.cfg.Root, id) }
 // complete (stagingDir); restore removes any a crash left.
 const stagingPrefix = ".create-"
 
+// trashPrefix names the directories Remove sets aside to delete.
+const trashPrefix = ".remove-"
+
 func (s *Service) stagingDir(id string) string { return filepath.Join(s.cfg.Root, stagingPrefix+id) }
 
 // stateDir is short on purpose: unix socket paths are limited to 108 bytes.
