@@ -41,6 +41,7 @@ type Config struct {
 // Service manages images.
 type Service struct {
 	root      string
+	damage    []string // what was found damaged at start (Damage)
 	records   *recordStore
 	content   ccontent.Store
 	snapshots *snapshot.Store
@@ -85,19 +86,30 @@ func (s *Service) emit(action, id, name string) {
 // still stand on, so they are never removed.
 func (s *Service) SetLayerUsage(f func() []digest.Digest) { s.layerUsage = f }
 
+// Damage is what New found damaged, for /info's Warnings.
+func (s *Service) Damage() []string { return s.damage }
+
 // New opens the image service.
 func New(cfg Config) (*Service, error) {
 	if err := os.MkdirAll(cfg.Root, 0o700); err != nil {
 		return nil, err
 	}
-	rs, err := openRecordStore(filepath.Join(cfg.Root, "images.db"))
-	if err != nil {
-		return nil, err
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	dbPath := filepath.Join(cfg.Root, "images.db")
+	rs, damaged, err := openRecordStoreChecked(dbPath)
+	if err != nil {
+		return nil, err
+	}
+	var damage []string
+	if damaged != nil {
+		msg := fmt.Sprintf("image: the image database %s was damaged (%v): a new one was made; images must be pulled, loaded or built again (their layers and containers are kept)", dbPath, damaged)
+		cfg.Logger.Error(msg)
+		damage = append(damage, msg)
+	}
 	return &Service{
+		damage:    damage,
 		root:      cfg.Root,
 		records:   rs,
 		content:   cfg.Content,

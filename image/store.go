@@ -2,7 +2,9 @@ package image
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -56,7 +58,72 @@ func openRecordStore(path string) (*recordStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open image metadata %s: %w", path, err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	return initRecordStore(db)
+}
+
+// openRecordStoreChecked is openRecordStore for berthd's start (issue 13
+// item 9): a damaged database (one bbolt refuses or panics on, or an empty
+// file, which bbolt would silently start anew) is kept aside as
+// <path>.damaged and a new one is made. damage says what happened (nil
+// when nothing was wrong); err is for what is not damage (another process
+// holds the database).
+func openRecordStoreChecked(path string) (rs *recordStore, damage, err error) {
+	if fi, serr := os.Stat(path); serr == nil && fi.Size() == 0 {
+		damage = errors.New("the file is empty")
+	} else {
+		rs, err = openRecovered(path)
+		if err == nil || errors.Is(err, bolt.ErrTimeout) {
+			return rs, nil, err
+		}
+		damage = err
+	}
+	kept := path + ".damaged"
+	if _, serr := os.Lstat(kept); serr == nil {
+		kept += "." + time.Now().UTC().Format("20060102T150405")
+	}
+	if rerr := os.Rename(path, kept); rerr != nil {
+		return nil, nil, fmt.Errorf("image metadata %s is damaged (%v) and cannot be moved aside: %w", path, damage, rerr)
+	}
+	rs, err = openRecordStore(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rs, fmt.Errorf("%w; the damaged file is kept as %s", damage, kept), nil
+}
+
+// openRecovered opens path, turning a panic of bbolt on a garbled file
+// into an error.
+func openRecovered(path string) (rs *recordStore, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			rs, err = nil, fmt.Errorf("unreadable: %v", r)
+		}
+	}()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	rs, err = initRecordStore(db)
+	if err != nil {
+		return nil, err
+	}
+	// Every record and reference must be readable.
+	if err := db.View(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketImages, bucketRefs} {
+			if err := tx.Bucket(b).ForEach(func(k, v []byte) error { return nil }); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return rs, nil
+}
+
+func initRecordStore(db *bolt.DB) (*recordStore, error) {
+	err := db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketImages, bucketRefs} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err

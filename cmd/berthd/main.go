@@ -264,7 +264,7 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 		Images:         d.images,
 		Containers:     d.containers,
 		CgroupDriver:   "cgroupfs",
-		Warnings:       append(apiWarnings(cfg), damageWarnings(vols.Damage(), d.networks.Damage())...),
+		Warnings:       append(apiWarnings(cfg), damageWarnings(d.images.Damage(), vols.Damage(), d.networks.Damage())...),
 		WarningSources: []system.WarningSource{d.containers},
 		LogDriver:      cfg.LogDriver,
 		LogDrivers:     ctrlog.Drivers(),
