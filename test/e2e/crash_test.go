@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -257,66 +258,64 @@ func TestShimKilled(t *testing.T) {
 
 // TestCrashDuringRemoveFinishes (issue 13 item 5): berthd killed while it
 // removes a container: the restarted berthd finishes the removal (the
-// container and its anonymous volume are gone, nothing is left), instead
-// of listing a container with no writable layer.
+// container, its writable layer and its anonymous volume are gone, nothing
+// is left), instead of listing a container with no writable layer. The
+// gate: an export of the container holds its filesystem, so the removal,
+// its intent saved (inspect says "removing"), waits for it; berthd is
+// killed there.
 func TestCrashDuringRemoveFinishes(t *testing.T) {
 	requireEnv(t)
-	onlyBerth(t, "kill -9 of the daemon in the middle of a remove; berth's snapshot layout tells when it is under way")
-	knownDefect(t, "issue 13 item 5 is fixed (passed on the old snapshot store); since the overlay snapshotter (4277c48) the test's trash path no longer exists and the removal of a 30000-file layer did not answer within 2 min: catch the removal another way")
+	onlyBerth(t, "kill -9 of the daemon in the middle of a remove; inspect answers during berthd's removal, which waits for an export")
 	b := startTestDaemon(t, "berth", daemonOpts{mirror: true})
 	a := b.api()
 	ensureImage(t, a, "busybox:latest")
 	c := cliFor(t, "docker", b)
-	// Many files make the removal of the writable layer last long
-	// enough to be caught.
-	const fill = `mkdir /d && cd /d && i=0; while [ $i -lt 30000 ]; do : > f$i; i=$((i+1)); done`
-	var id, vol string
-	caught := false
-	for attempt := 0; attempt < 5 && !caught; attempt++ {
-		name := fmt.Sprintf("rmcrash%d", attempt)
-		c.ok("run", "--name", name, "-v", "/anon", "busybox", "sh", "-c", fill)
-		ci := inspectCtr(t, a, name)
-		id, vol = ci.ID, ""
-		for _, m := range ci.Mounts {
-			if m.Destination == "/anon" {
-				vol = m.Name
-			}
-		}
-		removed := apiBackground(a, "DELETE", "/containers/"+name+"?v=1", nil)
-		// The writable layer is moved aside, then deleted: kill -9 in
-		// between.
-		trash := filepath.Join(b.dataRoot, "snapshots", "tmp", "remove-"+id+"-*")
-		poll(20*time.Second, func() bool {
-			if m, _ := filepath.Glob(trash); len(m) > 0 {
-				b.kill9()
-				caught = true
-				return true
-			}
-			select {
-			case <-removed:
-				return true
-			default:
-				return false
-			}
-		})
-		<-removed
-		if !caught {
-			t.Logf("attempt %d: the removal finished before it was caught; again", attempt)
+	snapshots := func(d *daemon) int {
+		e, _ := os.ReadDir(filepath.Join(d.dataRoot, "snapshots", "snapshots"))
+		return len(e)
+	}
+	base := snapshots(b)
+	// More than the socket buffers hold: the export blocks on its
+	// reader, which reads nothing.
+	c.ok("run", "--name", "rmcrash", "-v", "/anon", "busybox", "sh", "-c", "head -c 4000000 /dev/urandom > /big")
+	ci := inspectCtr(t, a, "rmcrash")
+	id, vol := ci.ID, ""
+	for _, m := range ci.Mounts {
+		if m.Destination == "/anon" {
+			vol = m.Name
 		}
 	}
-	if !caught {
-		t.Skip("could not catch a removal in progress in 5 attempts")
+	if vol == "" {
+		t.Fatalf("no anonymous volume at /anon: %+v", ci.Mounts)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	export, err := a.stream(ctx, "GET", "/containers/rmcrash/export", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer export.Body.Close()
+	removed := apiBackground(a, "DELETE", "/containers/rmcrash?v=1", nil)
+	waitCtr(t, a, "rmcrash", "being removed", 30*time.Second, func(c ctrJSON) bool { return c.State.Status == "removing" })
+	select {
+	case r := <-removed:
+		t.Fatalf("the removal ended while an export held the container: %v", r)
+	default:
+	}
+	b.kill9()
+	<-removed
 	b2 := restartAfterCrash(t, b, daemonOpts{mirror: true})
 	a, c = b2.api(), cliFor(t, "docker", b2)
-	if vol != "" && volumeExists(t, a, vol) {
+	if volumeExists(t, a, vol) {
 		t.Errorf("its anonymous volume %s is still there", vol)
 		defer c.run("volume", "rm", vol)
 	}
 	if ctrExists(t, a, id) {
 		t.Errorf("container %s still listed after the restart: %+v", id[:12], inspectCtr(t, a, id).State)
-		c.run("start", id)
 		c.run("rm", "-f", "-v", id)
+	}
+	if n := snapshots(b2); n != base {
+		t.Errorf("%d snapshot directories after the restart, %d before the container: its writable layer is left", n, base)
 	}
 	var left []string
 	poll(10*time.Second, func() bool {

@@ -316,6 +316,11 @@ func (d *daemon) kill9() {
 // directories and removes them (unless -keep).
 func (d *daemon) cleanup() error {
 	err := d.stop()
+	if ld := os.Getenv("BERTH_E2E_LOGDIR"); ld != "" {
+		if b, rerr := os.ReadFile(d.logPath); rerr == nil {
+			_ = os.WriteFile(filepath.Join(ld, filepath.Base(d.dir)+".log"), b, 0o644)
+		}
+	}
 	if *flagKeep {
 		fmt.Fprintf(os.Stderr, "e2e: kept %s daemon directory %s\n", d.kind, d.dir)
 		return err
