@@ -2,9 +2,11 @@ package container
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -12,6 +14,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 
+	"github.com/berth/berth/internal/osutil"
 	"github.com/berth/berth/runtime/shim"
 )
 
@@ -22,6 +25,67 @@ import (
 // reason (Service.corrupt), says so at start and in /info's Warnings, and
 // lets `rm <id>` remove what it holds. dockerd only logs it, and then
 // never speaks of it again.
+
+// runCopyName is the copy of a running container's record that start
+// leaves in its state directory (saveRunCopyLocked): the record of a
+// running container that is damaged at rest is rebuilt from it (issue 13
+// item 9), so that the container stays listed and keeps its resources.
+// Changes made while it runs (a rename, an update) are not in it.
+const runCopyName = recordName
+
+// saveRunCopyLocked writes the copy of c's record into its state
+// directory. Call with c.mu held, once the container runs.
+func (s *Service) saveRunCopyLocked(c *Container) {
+	b, err := json.Marshal(c)
+	if err == nil {
+		err = osutil.ReplaceFile(filepath.Join(s.stateDir(c.ID), runCopyName), b)
+	}
+	if err != nil {
+		s.log.Warn("save the copy of a running container's record", "id", c.ID, "err", err)
+	}
+}
+
+// rebuildRecord rebuilds the unreadable record of container id (why: the
+// error) from the copy its last start left, if there is one: the damaged
+// record is kept aside, the rebuilt one written, and the damage reported.
+// nil: nothing to rebuild from. Called by restore.
+func (s *Service) rebuildRecord(id string, why error) *Container {
+	if !hexID(id) {
+		return nil
+	}
+	c, err := loadContainer(s.stateDir(id))
+	if err != nil || c.ID != id {
+		return nil
+	}
+	path := filepath.Join(s.dir(id), recordName)
+	kept := path + ".damaged"
+	if err := os.Rename(path, kept); err != nil && !os.IsNotExist(err) {
+		s.log.Warn("restore: keep a damaged record aside", "path", path, "err", err)
+		return nil
+	}
+	if err := c.save(s.dir(id)); err != nil {
+		s.log.Warn("restore: write a rebuilt record", "path", path, "err", err)
+		return nil
+	}
+	msg := fmt.Sprintf("container %s: its record %s was damaged (%v): rebuilt from the copy made at its last start (changes since, such as a rename, are lost); the damaged record is kept as %s", id, path, why, kept)
+	s.log.Warn(msg)
+	s.mu.Lock()
+	s.rebuilt = append(s.rebuilt, msg)
+	s.mu.Unlock()
+	return c
+}
+
+func hexID(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, r := range s {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // noteCorrupt records an unreadable record found by restore.
 func (s *Service) noteCorrupt(id string, err error) {
@@ -41,6 +105,9 @@ func (s *Service) Warnings() []string {
 	var out []string
 	for id, err := range s.corrupt {
 		out = append(out, fmt.Sprintf("WARNING: container %s has an unreadable record (%v): it is not listed; `docker rm %s` removes it", id, err, id))
+	}
+	for _, m := range s.rebuilt {
+		out = append(out, "WARNING: "+m)
 	}
 	sort.Strings(out)
 	return out

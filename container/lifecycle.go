@@ -287,6 +287,9 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	c.HasBeenStarted = true
 	s.initHealthLocked(c)
 	err = c.save(s.dir(c.ID))
+	if err == nil {
+		s.saveRunCopyLocked(c)
+	}
 	c.notifyLocked()
 	c.mu.Unlock()
 	s.emit(c, "start", nil)
@@ -901,8 +904,10 @@ func (s *Service) restore(ctx context.Context) (removals, monitors []func(), err
 		}
 		c, err := loadContainer(filepath.Join(s.cfg.Root, e.Name()))
 		if err != nil {
-			s.noteCorrupt(e.Name(), err)
-			continue
+			if c = s.rebuildRecord(e.Name(), err); c == nil {
+				s.noteCorrupt(e.Name(), err)
+				continue
+			}
 		}
 		if c.State.Status == container.StateRemoving {
 			// A remove was cut short: finish it, once whatever still runs

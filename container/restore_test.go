@@ -223,3 +223,52 @@ func TestNameReservedByCreate(t *testing.T) {
 		t.Errorf("Get of a link under it: %v, want not found", err)
 	}
 }
+
+// The damaged record of a running container (issue 13 item 9) is rebuilt
+// from the copy its start left: the restarted service lists it, running
+// with its PID, reports the damage and keeps the damaged file aside; the
+// container can then be removed.
+func TestRestoreRebuildsDamagedRecord(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	id := e.create(t, "victim", []string{"sleep", "1000"}, nil)
+	if err := e.svc.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := e.svc.Get(id)
+	c.mu.Lock()
+	pid := c.State.Pid
+	c.mu.Unlock()
+	e.svc.Close()
+	rec := filepath.Join(e.cfg.Root, id, recordName)
+	if err := os.WriteFile(rec, []byte("{\"ID\":\"x\x00\x01"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	svc2, err := New(ctx, e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc2
+	c, err = svc2.Get("victim")
+	if err != nil {
+		t.Fatalf("the container with the damaged record is not listed: %v", err)
+	}
+	c.mu.Lock()
+	st := c.State
+	c.mu.Unlock()
+	if !st.Running || st.Pid != pid {
+		t.Errorf("rebuilt: State %+v, want running as pid %d", st, pid)
+	}
+	if w := strings.Join(svc2.Warnings(), "\n"); !strings.Contains(w, rec) {
+		t.Errorf("warnings do not name %s: %q", rec, w)
+	}
+	if _, err := os.Stat(rec + ".damaged"); err != nil {
+		t.Errorf("the damaged record is not kept aside: %v", err)
+	}
+	if _, err := loadContainer(filepath.Join(e.cfg.Root, id)); err != nil {
+		t.Errorf("the rebuilt record does not load: %v", err)
+	}
+	if err := svc2.Remove(ctx, id, RemoveOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+}

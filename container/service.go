@@ -93,6 +93,8 @@ type Service struct {
 	// corrupt holds the containers whose records are unreadable, by ID,
 	// with the reason (see corrupt.go). Guarded by mu.
 	corrupt map[string]error
+	// rebuilt says which damaged records restore rebuilt (corrupt.go).
+	rebuilt []string
 
 	// ctx ends at Close: monitors stop watching their shims, leaving the
 	// containers running for the next berthd.

@@ -12,6 +12,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Record is what berth keeps about one image beside its blobs. The image's
@@ -72,7 +73,7 @@ func openRecordStoreChecked(path string) (rs *recordStore, damage, err error) {
 		damage = errors.New("the file is empty")
 	} else {
 		rs, err = openRecovered(path)
-		if err == nil || errors.Is(err, bolt.ErrTimeout) {
+		if err == nil || errors.Is(err, berrors.ErrTimeout) {
 			return rs, nil, err
 		}
 		damage = err

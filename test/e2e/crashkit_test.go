@@ -21,17 +21,6 @@ import (
 // kill -9 the daemon at exactly that moment, and probes of what a
 // container leaves on the host.
 
-// knownDefect skips the rest of a test on berthd while the defect it
-// proves is not fixed yet; BERTH_E2E_KNOWN_DEFECTS=1 runs it anyway (to
-// see it fail). dockerd always runs it: the expectation is Docker's, or
-// the test is berth-only.
-func knownDefect(t *testing.T, item string) {
-	t.Helper()
-	if env.target == "berth" && os.Getenv("BERTH_E2E_KNOWN_DEFECTS") == "" {
-		t.Skipf("known defect, not fixed yet: %s (BERTH_E2E_KNOWN_DEFECTS=1 runs it)", item)
-	}
-}
-
 // runcGate is a shell wrapper around runc, given to berthd as its
 // --runtime: a runc command (run, pause, resume, kill, delete, exec...) can
 // be held before it runs or after it returned, until the test releases it.

@@ -188,7 +188,6 @@ func TestDamagedNetworkRecords(t *testing.T) {
 func TestDamagedContainerRecord(t *testing.T) {
 	requireEnv(t)
 	onlyBerth(t, "berth's container records")
-	knownDefect(t, "issue 13 item 9: a damaged record of a running container hides it, releases its IP and loses its network settings")
 	b := startTestDaemon(t, "berth", daemonOpts{mirror: true})
 	a := b.api()
 	ensureImage(t, a, "busybox:latest")
@@ -227,7 +226,6 @@ func TestDamagedContainerRecord(t *testing.T) {
 func TestDamagedImageStore(t *testing.T) {
 	requireEnv(t)
 	onlyBerth(t, "berth's image store")
-	knownDefect(t, "issue 13 item 9 (storage): a damaged images.db panics berthd, an empty one starts silently with no images")
 	for _, damage := range []struct {
 		name string
 		data []byte
