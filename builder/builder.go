@@ -19,8 +19,11 @@
 // Interim (issue 9): the worker's content store, snapshotter (containerd's
 // overlay snapshotter), lease manager and metadata live under Root, apart
 // from berth's own stores; the built image's blobs are copied into berth's
-// content store and its layers unpacked into berth's snapshots. RUN steps
-// use the host's network namespace.
+// content store and its layers unpacked into berth's snapshots.
+//
+// RUN steps get their network namespace from berth's network service on
+// the default bridge (Config.Sandboxes, see network.go), --network=none
+// a namespace with loopback only, --network=host the host's.
 package builder
 
 import (
@@ -49,6 +52,8 @@ import (
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/control"
 	"github.com/moby/buildkit/executor/oci"
+	"github.com/moby/buildkit/executor/resources"
+	"github.com/moby/buildkit/executor/runcexecutor"
 	"github.com/moby/buildkit/frontend"
 	dockerfile "github.com/moby/buildkit/frontend/dockerfile/builder"
 	"github.com/moby/buildkit/frontend/gateway"
@@ -93,6 +98,9 @@ type Config struct {
 	// Runtime is the OCI runtime binary RUN steps run with (runc).
 	Runtime string
 	Images  Images
+	// Sandboxes give RUN steps their network on berth's default bridge
+	// (nil: the host's network).
+	Sandboxes Sandboxes
 	// Content is berth's content store: FROM images berth holds are read
 	// from it.
 	Content content.Store
@@ -171,6 +179,30 @@ func New(ctx context.Context, cfg Config) (_ *Builder, retErr error) {
 		netproviders.Opt{Mode: "host"}, nil, binary, "", false, nil, "", "", nil)
 	if err != nil {
 		return nil, fmt.Errorf("builder: worker: %w", err)
+	}
+	if cfg.Sandboxes != nil {
+		// RUN steps on berth's default bridge (the worker's own executor
+		// would use the host's network).
+		np := networkProviders(cfg.Sandboxes)
+		rm, err := resources.NewMonitor()
+		if err != nil {
+			return nil, fmt.Errorf("builder: worker: %w", err)
+		}
+		var cmds []string
+		if binary != "" {
+			cmds = []string{binary}
+		}
+		exe, err := runcexecutor.New(runcexecutor.Opt{
+			Root:              filepath.Join(cfg.Root, "runc-overlayfs", "executor"),
+			CommandCandidates: cmds,
+			ProcessMode:       oci.ProcessSandbox,
+			ResourceMonitor:   rm,
+			ProxyProvider:     wo.ProxyProvider,
+		}, np)
+		if err != nil {
+			return nil, fmt.Errorf("builder: worker: %w", err)
+		}
+		wo.Executor, wo.NetworkProviders = exe, np
 	}
 	if wo.MetadataStore != nil {
 		b.closers = append(b.closers, wo.MetadataStore.Close)

@@ -241,6 +241,7 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 		Runtime:       rt.Path,
 		Images:        d.images,
 		Content:       cs,
+		Sandboxes:     builder.NetworkSandboxes(d.networks),
 		RegistryHosts: builder.RegistryHosts(d.images.RegistryConfig),
 		Logger:        logger,
 	})

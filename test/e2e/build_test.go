@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // buildxPlugin is where hack/deps.sh installs buildx ($BERTH_BUILDX
@@ -181,5 +185,74 @@ func TestBuildFromLocalImage(t *testing.T) {
 	}
 	if out := c.ok("run", "--rm", child, "cat", "/copy").Stdout; out != "local\n" {
 		t.Errorf("the child image's /copy holds %q, want the local base's marker", out)
+	}
+}
+
+// TestBuildRunIsolation (issue 9 item 6): a RUN step is contained as a
+// container is: Docker's 14 default capabilities, the seccomp filter on,
+// root in the step.
+func TestBuildRunIsolation(t *testing.T) {
+	c := cli(t, "docker")
+	withBuildx(t, c)
+	ctx := writeContext(t, map[string]string{"Dockerfile": "FROM alpine:3.18\n" +
+		`RUN grep -E "^(CapEff|CapBnd|Seccomp):" /proc/self/status | tr -d '\t' | sed 's/^/STATUS /'` + "\n"})
+	b := c.ok(append([]string{"buildx", "build"}, buildArgs("--no-cache", "--progress=plain", ctx)...)...)
+	for _, want := range []string{"STATUS CapEff:00000000a80425fb", "STATUS CapBnd:00000000a80425fb", "STATUS Seccomp:2"} {
+		if !strings.Contains(b.Stderr, want) {
+			t.Errorf("RUN step's /proc/self/status lacks %q:\n%s", want, b.Stderr)
+		}
+	}
+}
+
+// TestBuildRunNetwork (issue 9 item 6): RUN steps run on the daemon's
+// default bridge (an address of its subnet, the route through its
+// gateway, so they reach the host there), --network=none gives loopback
+// only and --network=host the host's network; each step's namespace is
+// gone once the build ends.
+func TestBuildRunNetwork(t *testing.T) {
+	onlyBerth(t, "the suite's dockerd runs with --bridge=none: its RUN steps have no default bridge to run on")
+	d := requireEnv(t)
+	c := cli(t, "docker")
+	withBuildx(t, c)
+	gw := strings.TrimSpace(c.ok("network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}").Stdout)
+	ln, err := net.Listen("tcp", net.JoinHostPort(gw, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "hello-from-the-host\n")
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	ctx := writeContext(t, map[string]string{"Dockerfile": "FROM alpine:3.18\n" +
+		"RUN echo IFACES $(ls /sys/class/net); ip -4 route show default; (wget -q -O- http://" + ln.Addr().String() + "/ || true)\n"})
+	build := func(args ...string) string {
+		t.Helper()
+		return c.ok(append(append([]string{"buildx", "build", "--no-cache", "--progress=plain"}, args...), ctx)...).Stderr
+	}
+	out := build()
+	for _, want := range []string{"IFACES eth0 lo", "default via " + gw + " dev eth0", "hello-from-the-host"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("RUN on the default bridge: output lacks %q:\n%s", want, out)
+		}
+	}
+	if out := build("--network=none"); !strings.Contains(out, "IFACES lo\n") || strings.Contains(out, "hello-from-the-host") {
+		t.Errorf("RUN with --network=none: want loopback only and no way out:\n%s", out)
+	}
+	if out := build("--network=host"); strings.Contains(out, "IFACES eth0 lo\n") || !strings.Contains(out, "hello-from-the-host") {
+		t.Errorf("RUN with --network=host: want the host's interfaces:\n%s", out)
+	}
+	var left []string
+	if !poll(10*time.Second, func() bool {
+		left = nil
+		ents, _ := os.ReadDir(filepath.Join(d.execRoot, "netns"))
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), "buildkit-") {
+				left = append(left, e.Name())
+			}
+		}
+		return len(left) == 0
+	}) {
+		t.Errorf("RUN steps' network namespaces left behind: %v", left)
 	}
 }
