@@ -7,10 +7,13 @@ import (
 	"hash"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 
 	"github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/containerd/v2/core/snapshots/storage"
+	"github.com/containerd/continuity/fs"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -93,22 +96,20 @@ func (s *Store) apply(ctx context.Context, parent, diffID digest.Digest, r io.Re
 		}
 	}
 
-	key := randomKey(applyPrefix)
-	mounts, err := s.sn.Prepare(ctx, key, "")
+	dir, err := os.MkdirTemp(s.tmpDir(), applyPrefix)
 	if err != nil {
 		return Layer{}, err
 	}
 	committed := false
 	defer func() {
-		// Runs whatever the context says: cleanup must survive cancellation.
 		if !committed {
-			_ = s.sn.Remove(context.WithoutCancel(ctx), key)
+			_ = os.RemoveAll(dir)
 		}
 	}()
-	if len(mounts) != 1 || mounts[0].Type != "bind" {
-		return Layer{}, fmt.Errorf("apply layer %s: unexpected mounts %v: %w", diffID, mounts, cerrdefs.ErrInternal)
+	diffDir := filepath.Join(dir, "fs")
+	if err := os.Mkdir(diffDir, 0o755); err != nil {
+		return Layer{}, err
 	}
-	diffDir := mounts[0].Source
 	if err := os.Chmod(diffDir, 0o755); err != nil { // whatever the umask
 		return Layer{}, err
 	}
@@ -128,7 +129,7 @@ func (s *Store) apply(ctx context.Context, parent, diffID digest.Digest, r io.Re
 		}
 		defer unlock()
 		if l, err := s.Get(ctx, chainID); err == nil {
-			return l, nil // the deferred Remove drops this copy
+			return l, nil // the deferred RemoveAll drops this copy
 		}
 	} else if err := hr.verify(diffID); err != nil {
 		return Layer{}, err
@@ -138,12 +139,25 @@ func (s *Store) apply(ctx context.Context, parent, diffID digest.Digest, r io.Re
 	// the whole filesystem once with syncfs(2). That writes back every file
 	// of the layer; only then is the snapshot committed, in a bbolt
 	// transaction that is itself synced. After a crash a layer is therefore
-	// either absent (its apply- snapshot is removed at start) or complete.
-	// syncfs also flushes unrelated dirty data on the same filesystem,
-	// which costs time but not correctness; since Linux 5.8 it reports
-	// writeback errors.
-	if err := syncFS(diffDir); err != nil {
-		return Layer{}, fmt.Errorf("apply layer %s: sync: %w", diffID, err)
+	// either absent (its directory under tmp/ is removed at start) or
+	// complete. syncfs also flushes unrelated dirty data on the same
+	// filesystem, which costs time but not correctness; since Linux 5.8 it
+	// reports writeback errors. The snapshot's disk usage (a walk of the
+	// layer, CPU while syncfs waits for the disk) is measured meanwhile.
+	var usage fs.Usage
+	var usageErr error
+	walked := make(chan struct{})
+	go func() {
+		defer close(walked)
+		usage, usageErr = fs.DiskUsage(ctx, diffDir)
+	}()
+	syncErr := syncFS(diffDir)
+	<-walked
+	if syncErr != nil {
+		return Layer{}, fmt.Errorf("apply layer %s: sync: %w", diffID, syncErr)
+	}
+	if usageErr != nil {
+		return Layer{}, fmt.Errorf("apply layer %s: %w", diffID, usageErr)
 	}
 	if parent != "" {
 		if err := s.waitLayer(ctx, parent); err != nil {
@@ -154,12 +168,46 @@ func (s *Store) apply(ctx context.Context, parent, diffID digest.Digest, r io.Re
 		return Layer{}, err
 	}
 	labels := map[string]string{labelDiffID: diffID.String(), labelSize: strconv.FormatInt(size, 10)}
-	if err := s.sn.Commit(ctx, chainID.String(), key, snapshots.WithParent(parent.String()), snapshots.WithLabels(labels)); err != nil {
+	if err := s.commitDir(ctx, dir, chainID, parent, snapshots.Usage(usage), labels); err != nil {
 		return Layer{}, mapErr(fmt.Errorf("apply layer %s: %w", diffID, err))
 	}
 	committed = true
 	s.notifyCommitted()
 	return s.Get(ctx, chainID)
+}
+
+// commitDir makes dir (holding the layer's files in fs/) the committed
+// snapshot chainID on top of parent, in one write transaction: the
+// snapshot is recorded (as active, which gives it its ID), dir is renamed
+// to snapshots/<id> and the snapshot committed. This is what containerd's
+// Prepare and Commit do in two synced transactions (and the directory
+// layout its overlay snapshotter reads); one is enough for a snapshot
+// whose content is complete before it is recorded. If the transaction
+// fails after the rename, the directory is moved back to dir, for the
+// caller to remove; after a crash there, containerd's Cleanup removes the
+// unrecorded snapshots/<id> at start.
+func (s *Store) commitDir(ctx context.Context, dir string, chainID, parent digest.Digest, usage snapshots.Usage, labels map[string]string) error {
+	key := randomKey(applyPrefix)
+	var moved string
+	err := s.ms.WithTransaction(ctx, true, func(ctx context.Context) error {
+		sn, err := storage.CreateSnapshot(ctx, snapshots.KindActive, key, parent.String())
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(s.snapshotsDir(), sn.ID)
+		if err := os.Rename(dir, target); err != nil {
+			return err
+		}
+		moved = target
+		_, err = storage.CommitActive(ctx, key, chainID.String(), usage, snapshots.WithLabels(labels))
+		return err
+	})
+	if err != nil && moved != "" {
+		if rerr := os.Rename(moved, dir); rerr != nil {
+			_ = os.RemoveAll(moved)
+		}
+	}
+	return err
 }
 
 func syncFS(dir string) error {

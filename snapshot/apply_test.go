@@ -434,6 +434,100 @@ func TestNewStoreCleansTmp(t *testing.T) {
 	}
 }
 
+// TestNewStoreCleansUnpacks: an unpack a crash cut short (a directory
+// under tmp/) and a layer directory moved into snapshots/ by a commit
+// whose transaction never completed are both gone after a restart, and
+// the next Apply works.
+func TestNewStoreCleansUnpacks(t *testing.T) {
+	requireRoot(t)
+	root := t.TempDir()
+	s, err := NewStore(root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	base, _ := makeTar(t, fileEnt("a", "a", 0o644))
+	if _, err := s.Apply(ctx, "", digestOf(base), bytes.NewReader(base)); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	for _, d := range []string{"tmp/apply-123/fs/half", "snapshots/2/fs/half"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err = NewStore(root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tmpEmpty(t, s)
+	next, _ := makeTar(t, fileEnt("b", "b", 0o644))
+	l, err := s.Apply(ctx, digestOf(base), digestOf(next), bytes.NewReader(next))
+	if err != nil {
+		t.Fatalf("apply after the crash: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(l.Dir, "half")); !os.IsNotExist(err) {
+		t.Fatalf("the new layer holds the crashed one's file: %v", err)
+	}
+}
+
+// TestCommitDirFailureLeavesNothing: when the commit transaction fails
+// after the layer's directory was moved into snapshots/ (here: the name
+// is taken), the directory goes back and nothing is recorded.
+func TestCommitDirFailureLeavesNothing(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	base, _ := makeTar(t, fileEnt("a", "a", 0o644))
+	l, err := s.Apply(ctx, "", digestOf(base), bytes.NewReader(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp(s.tmpDir(), applyPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "fs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err = s.commitDir(ctx, dir, l.ChainID, "", snapshots.Usage{}, nil)
+	if !cerrdefs.IsAlreadyExists(err) {
+		t.Fatalf("commit over an existing layer: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "fs")); err != nil {
+		t.Fatalf("directory not moved back: %v", err)
+	}
+	os.RemoveAll(dir)
+	tmpEmpty(t, s)
+}
+
+// TestSnapshotDirsSpread: on ext4, snapshots/ and tmp/ carry the Orlov
+// allocator's top-directory flag (see markTopDir).
+func TestSnapshotDirsSpread(t *testing.T) {
+	s := newTestStore(t)
+	var st unix.Statfs_t
+	if err := unix.Statfs(s.root, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Type != unix.EXT4_SUPER_MAGIC {
+		t.Skipf("not on ext4 (magic %#x)", st.Type)
+	}
+	for _, d := range []string{s.snapshotsDir(), s.tmpDir()} {
+		f, err := os.Open(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		flags, err := unix.IoctlGetUint32(int(f.Fd()), unix.FS_IOC_GETFLAGS)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if flags&fsTopDirFlag == 0 {
+			t.Errorf("%s: flags %#x lack FS_TOPDIR_FL", d, flags)
+		}
+	}
+}
+
 // TestFirstPrepareAfterCrash: a crash during the very first Prepare of a
 // new store leaves that snapshot's directory renamed to the ID its
 // uncommitted transaction took (snapshots/1) while the metadata has no

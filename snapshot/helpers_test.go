@@ -149,6 +149,14 @@ func tmpEmpty(t testing.TB, s *Store) {
 			t.Errorf("snapshots/%s belongs to no snapshot", e.Name())
 		}
 	}
+	// No unpack in progress left under tmp/.
+	if entries, err := os.ReadDir(s.tmpDir()); err != nil {
+		t.Fatal(err)
+	} else {
+		for _, e := range entries {
+			t.Errorf("tmp/%s left behind", e.Name())
+		}
+	}
 }
 
 // describeTree renders every entry of dir with type, mode, owner, size,

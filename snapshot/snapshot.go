@@ -14,20 +14,23 @@
 //	snapshots/<n>/fs          a snapshot's files (a layer's diff, or a
 //	                          container's upper dir), in overlayfs format
 //	snapshots/<n>/work        an active snapshot's overlay work dir
+//	tmp/apply-<random>/fs     a layer being unpacked (emptied at start)
 //
 // Naming: a committed layer is the snapshot named by its chain ID
 // ("sha256:..."), with labels holding its diff ID and its size; a
 // container's writable layer is the active snapshot keyed by the
-// container's ID. Apply's work in progress is an active snapshot keyed
-// "apply-<random>", which the next NewStore removes.
+// container's ID.
 //
-// Lifecycle of a layer: Apply prepares an active snapshot with no parent,
-// unpacks the tar stream into it, verifies the stream's digest, flushes the
-// filesystem and commits the snapshot under the chain ID with its parent
-// set (containerd's rebase at commit), waiting for the parent's own commit
-// if it is being unpacked in parallel. A committed layer exists only once
-// complete. Remove refuses (cerrdefs.ErrConflict) a layer another snapshot
-// stands on.
+// Lifecycle of a layer: Apply unpacks the tar stream into a directory under
+// tmp/ (no metadata, no transaction), verifies the stream's digest, flushes
+// the filesystem, waits for the parent layer's commit if it is being
+// unpacked in parallel, and then, in one metadata transaction, records the
+// snapshot, moves the directory to snapshots/<id> and commits it under the
+// chain ID: a committed layer exists only once complete, and a crash leaves
+// at most a directory under tmp/ (or an unrecorded snapshots/<id>, which
+// containerd's Cleanup removes at start). Earlier versions unpacked into an
+// active snapshot keyed "apply-<random>", which NewStore still removes.
+// Remove refuses (cerrdefs.ErrConflict) a layer another snapshot stands on.
 //
 // Lifecycle of a container snapshot: Prepare creates an active snapshot
 // over a layer and returns the overlay Mount; the caller mounts it
@@ -103,7 +106,7 @@ func sha256sum(s string) []byte {
 // for concurrent use; only one Store may be open on a root at a time.
 type Store struct {
 	root string
-	sn   snapshots.Snapshotter
+	sn   *snapshotter
 	ms   *storage.MetaStore // sn's metadata, read for snapshot IDs
 	// locks serializes Apply and Remove of one chain ID.
 	locks keyLocks
@@ -148,14 +151,26 @@ func newStore(root string, log *slog.Logger, mountOpts []string) (*Store, error)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot store: %w", err)
 	}
-	sn, err := overlay.NewSnapshotter(abs,
+	osn, err := overlay.NewSnapshotter(abs,
 		overlay.WithMetaStore(ms),
 		overlay.WithMountOptions(mountOpts))
 	if err != nil {
 		ms.Close()
 		return nil, fmt.Errorf("snapshot store: %w", err)
 	}
+	sn := &snapshotter{Snapshotter: osn, cleaner: osn.(snapshots.Cleaner), ms: ms, root: abs}
 	s := &Store{root: abs, sn: sn, ms: ms, committed: make(chan struct{})}
+	// Unfinished unpacks of an earlier run (see Apply).
+	if err := mountutil.RemoveAll(s.tmpDir()); err != nil {
+		sn.Close()
+		return nil, fmt.Errorf("snapshot store: %w", err)
+	}
+	if err := os.Mkdir(s.tmpDir(), 0o700); err != nil {
+		sn.Close()
+		return nil, fmt.Errorf("snapshot store: %w", err)
+	}
+	markTopDir(s.snapshotsDir())
+	markTopDir(s.tmpDir())
 	ctx := context.Background()
 	if err := s.migrate(ctx, log); err != nil {
 		sn.Close()
@@ -167,8 +182,8 @@ func newStore(root string, log *slog.Logger, mountOpts []string) (*Store, error)
 	}
 	// Directories of snapshots whose removal a crash cut short (the
 	// metadata went first).
-	if c, ok := sn.(snapshots.Cleaner); ok {
-		if err := c.Cleanup(ctx); err != nil {
+	{
+		if err := sn.Cleanup(ctx); err != nil {
 			if !cerrdefs.IsNotFound(err) {
 				sn.Close()
 				return nil, fmt.Errorf("snapshot store: %w", err)
@@ -218,6 +233,9 @@ func (s *Store) Root() string { return s.root }
 func (s *Store) Snapshotter() snapshots.Snapshotter { return s.sn }
 
 func (s *Store) snapshotsDir() string { return filepath.Join(s.root, "snapshots") }
+
+// tmpDir holds Apply's unpacks in progress, on the snapshots' filesystem.
+func (s *Store) tmpDir() string { return filepath.Join(s.root, "tmp") }
 
 func validDigest(d digest.Digest, what string) error {
 	if err := d.Validate(); err != nil {
