@@ -139,7 +139,7 @@ func (s *Store) apply(ctx context.Context, parent, diffID digest.Digest, r io.Re
 	// the whole filesystem once with syncfs(2). That writes back every file
 	// of the layer; only then is the snapshot committed, in a bbolt
 	// transaction that is itself synced. After a crash a layer is therefore
-	// either absent (its directory under tmp/ is removed at start) or
+	// either absent (its directory under unpack/ is removed at start) or
 	// complete. syncfs also flushes unrelated dirty data on the same
 	// filesystem, which costs time but not correctness; since Linux 5.8 it
 	// reports writeback errors. The snapshot's disk usage (a walk of the

@@ -435,7 +435,7 @@ func TestNewStoreCleansTmp(t *testing.T) {
 }
 
 // TestNewStoreCleansUnpacks: an unpack a crash cut short (a directory
-// under tmp/) and a layer directory moved into snapshots/ by a commit
+// under unpack/) and a layer directory moved into snapshots/ by a commit
 // whose transaction never completed are both gone after a restart, and
 // the next Apply works.
 func TestNewStoreCleansUnpacks(t *testing.T) {
@@ -451,7 +451,7 @@ func TestNewStoreCleansUnpacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	for _, d := range []string{"tmp/apply-123/fs/half", "snapshots/2/fs/half"} {
+	for _, d := range []string{"unpack/apply-123/fs/half", "snapshots/2/fs/half"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -501,7 +501,7 @@ func TestCommitDirFailureLeavesNothing(t *testing.T) {
 	tmpEmpty(t, s)
 }
 
-// TestSnapshotDirsSpread: on ext4, snapshots/ and tmp/ carry the Orlov
+// TestSnapshotDirsSpread: on ext4, snapshots/ and unpack/ carry the Orlov
 // allocator's top-directory flag (see markTopDir).
 func TestSnapshotDirsSpread(t *testing.T) {
 	s := newTestStore(t)

@@ -149,12 +149,12 @@ func tmpEmpty(t testing.TB, s *Store) {
 			t.Errorf("snapshots/%s belongs to no snapshot", e.Name())
 		}
 	}
-	// No unpack in progress left under tmp/.
+	// No unpack in progress left under unpack/.
 	if entries, err := os.ReadDir(s.tmpDir()); err != nil {
 		t.Fatal(err)
 	} else {
 		for _, e := range entries {
-			t.Errorf("tmp/%s left behind", e.Name())
+			t.Errorf("unpack/%s left behind", e.Name())
 		}
 	}
 }

@@ -70,7 +70,7 @@ const fsTopDirFlag = 0x00020000
 // markTopDir asks ext4's inode allocator (Orlov) to spread the directories
 // created in dir over the filesystem's block groups rather than packing
 // them into dir's own group, as it does for /home. Each layer and each
-// container gets a directory of its own under snapshots/ (and tmp/), and
+// container gets a directory of its own under snapshots/ (and unpack/), and
 // its files are allocated in that directory's group. Without this, every
 // new layer lands in the group where the layers removed in the last
 // minutes were, and on an ext4 without a journal the allocator then scans

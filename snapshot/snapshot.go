@@ -14,7 +14,7 @@
 //	snapshots/<n>/fs          a snapshot's files (a layer's diff, or a
 //	                          container's upper dir), in overlayfs format
 //	snapshots/<n>/work        an active snapshot's overlay work dir
-//	tmp/apply-<random>/fs     a layer being unpacked (emptied at start)
+//	unpack/apply-<random>/fs  a layer being unpacked (emptied at start)
 //
 // Naming: a committed layer is the snapshot named by its chain ID
 // ("sha256:..."), with labels holding its diff ID and its size; a
@@ -22,12 +22,12 @@
 // container's ID.
 //
 // Lifecycle of a layer: Apply unpacks the tar stream into a directory under
-// tmp/ (no metadata, no transaction), verifies the stream's digest, flushes
+// unpack/ (no metadata, no transaction), verifies the stream's digest, flushes
 // the filesystem, waits for the parent layer's commit if it is being
 // unpacked in parallel, and then, in one metadata transaction, records the
 // snapshot, moves the directory to snapshots/<id> and commits it under the
 // chain ID: a committed layer exists only once complete, and a crash leaves
-// at most a directory under tmp/ (or an unrecorded snapshots/<id>, which
+// at most a directory under unpack/ (or an unrecorded snapshots/<id>, which
 // containerd's Cleanup removes at start). Earlier versions unpacked into an
 // active snapshot keyed "apply-<random>", which NewStore still removes.
 // Remove refuses (cerrdefs.ErrConflict) a layer another snapshot stands on.
@@ -235,7 +235,7 @@ func (s *Store) Snapshotter() snapshots.Snapshotter { return s.sn }
 func (s *Store) snapshotsDir() string { return filepath.Join(s.root, "snapshots") }
 
 // tmpDir holds Apply's unpacks in progress, on the snapshots' filesystem.
-func (s *Store) tmpDir() string { return filepath.Join(s.root, "tmp") }
+func (s *Store) tmpDir() string { return filepath.Join(s.root, "unpack") }
 
 func validDigest(d digest.Digest, what string) error {
 	if err := d.Validate(); err != nil {
