@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -71,6 +72,44 @@ func (p *pendingAttach) fail() {
 	default:
 	}
 	p.finish()
+}
+
+// ParseDetachKeys reads Docker's detach key syntax: "ctrl-p,ctrl-q", "a".
+func ParseDetachKeys(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []byte
+	for _, k := range strings.Split(s, ",") {
+		k = strings.TrimSpace(strings.ToLower(k))
+		switch {
+		case len(k) == 1:
+			out = append(out, k[0])
+		case strings.HasPrefix(k, "ctrl-") && len(k) == 6:
+			c := k[5]
+			switch {
+			case c >= 'a' && c <= 'z':
+				out = append(out, c-'a'+1)
+			case c == '@':
+				out = append(out, 0)
+			case c == '[':
+				out = append(out, 27)
+			case c == '\\':
+				out = append(out, 28)
+			case c == ']':
+				out = append(out, 29)
+			case c == '^':
+				out = append(out, 30)
+			case c == '_':
+				out = append(out, 31)
+			default:
+				return nil, cerrdefs.ErrInvalidArgument.WithMessage("Invalid detach keys (" + s + ") provided")
+			}
+		default:
+			return nil, cerrdefs.ErrInvalidArgument.WithMessage("Invalid detach keys (" + s + ") provided")
+		}
+	}
+	return out, nil
 }
 
 // DefaultDetachKeys is ctrl-p ctrl-q.
@@ -188,8 +227,9 @@ func relay(client Stream, a runtime.Stream, tty bool, o AttachOptions) {
 	relayStreams(client, a, tty, o)
 }
 
-// relayStreams is relay without closing the client's stream.
-func relayStreams(client Stream, a runtime.Stream, tty bool, o AttachOptions) {
+// relayStreams is relay without closing the client's stream. It tells
+// whether the client detached (with the detach keys).
+func relayStreams(client Stream, a runtime.Stream, tty bool, o AttachOptions) (detachedByKeys bool) {
 	defer a.Close()
 	detached := make(chan struct{})
 	if o.Stdin {
@@ -201,7 +241,12 @@ func relayStreams(client Stream, a runtime.Stream, tty bool, o AttachOptions) {
 	for {
 		stream, data, err := a.ReadFrame(buf)
 		if err != nil {
-			return
+			select {
+			case <-detached:
+				return true
+			default:
+				return false
+			}
 		}
 		if tty {
 			_, err = client.Write(data)
@@ -210,11 +255,16 @@ func relayStreams(client Stream, a runtime.Stream, tty bool, o AttachOptions) {
 		}
 		if err != nil {
 			// The client is gone; the container carries on.
-			return
+			select {
+			case <-detached:
+				return true
+			default:
+				return false
+			}
 		}
 		select {
 		case <-detached:
-			return
+			return true
 		default:
 		}
 	}

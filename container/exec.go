@@ -28,6 +28,7 @@ type Exec struct {
 	started     bool
 	proc        runtime.Process // while it runs
 	size        *[2]uint        // {height, width} asked for before it runs
+	detachKeys  []byte          // Config.DetachKeys, else ctrl-p ctrl-q
 	done        chan struct{}
 }
 
@@ -43,7 +44,15 @@ func (s *Service) execIDs(containerID string) []string {
 	defer s.execs.mu.Unlock()
 	var ids []string
 	for id, e := range s.execs.execs {
-		if e.ContainerID == containerID {
+		if e.ContainerID != containerID {
+			continue
+		}
+		// As dockerd's ExecIDs: created or running, not ended (an exec
+		// that ended, or could not start, is still inspectable by ID).
+		e.mu.Lock()
+		ended := e.ExitCode != nil
+		e.mu.Unlock()
+		if !ended {
 			ids = append(ids, id)
 		}
 	}
@@ -97,7 +106,14 @@ func (s *Service) ExecCreate(ctx context.Context, idOrName string, cfg container
 	if err := checkCwd(cfg.WorkingDir); err != nil {
 		return "", err
 	}
-	e := &Exec{ID: newID(), ContainerID: c.ID, Config: cfg, done: make(chan struct{})}
+	keys, err := ParseDetachKeys(cfg.DetachKeys)
+	if err != nil {
+		return "", cerrdefs.ErrInvalidArgument.WithMessage("Invalid escape keys (" + cfg.DetachKeys + ") provided")
+	}
+	if len(keys) == 0 {
+		keys = DefaultDetachKeys
+	}
+	e := &Exec{ID: newID(), ContainerID: c.ID, Config: cfg, detachKeys: keys, done: make(chan struct{})}
 	s.execs.mu.Lock()
 	s.execs.execs[e.ID] = e
 	s.execs.mu.Unlock()
@@ -172,10 +188,22 @@ type execMeta struct {
 	Config      container.ExecCreateRequest
 }
 
+// ExecStartOptions are POST /exec/{id}/start's.
+type ExecStartOptions struct {
+	// Conn is the client's hijacked stream; nil for a detached start.
+	Conn Stream
+	// Tty is the start request's: without it the output goes to Conn in
+	// stdcopy frames whatever the exec's own TTY, with it raw (dockerd
+	// frames by the start request, not the create request).
+	Tty bool
+}
+
 // ExecStart runs the exec as a process of the container's task, under its
-// shim. With a stream it relays stdio until the process ends; detached
-// (conn nil) it returns once the process runs.
-func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) (retErr error) {
+// shim. With a stream it relays stdio until the process ends or the
+// client detaches (the exec's detach keys on its stdin); detached (no
+// Conn) it returns once the process runs.
+func (s *Service) ExecStart(ctx context.Context, id string, o ExecStartOptions) (retErr error) {
+	conn := o.Conn
 	e, err := s.getExec(id)
 	if err != nil {
 		return err
@@ -223,12 +251,12 @@ func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) (retErr
 		Spec: spec, Stdin: conn != nil && attach.Stdin, ConsoleSize: size, Meta: meta,
 	})
 	if err != nil {
-		return execError(c, err)
+		return execError(c, e.Config.Cmd[0], err)
 	}
 	var stream runtime.Stream
 	if conn != nil {
 		if stream, err = proc.Attach(ctx, attach); err != nil {
-			return execError(c, err)
+			return execError(c, e.Config.Cmd[0], err)
 		}
 	}
 	// Heard however soon it exits; the wait ends with the service (a
@@ -238,14 +266,14 @@ func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) (retErr
 		if stream != nil {
 			stream.Close()
 		}
-		return execError(c, err)
+		return execError(c, e.Config.Cmd[0], err)
 	}
 	pid, err := proc.Start(ctx)
 	if err != nil {
 		if stream != nil {
 			stream.Close()
 		}
-		return execError(c, err)
+		return execError(c, e.Config.Cmd[0], err)
 	}
 	running = true
 	e.mu.Lock()
@@ -258,16 +286,34 @@ func (s *Service) ExecStart(ctx context.Context, id string, conn Stream) (retErr
 		go s.watchExec(c, e, exited, nil)
 		return nil
 	}
-	relayStreams(conn, stream, e.Config.Tty, AttachOptions{Stdin: attach.Stdin, Stdout: attach.Stdout, Stderr: attach.Stderr})
+	if relayStreams(conn, stream, o.Tty, AttachOptions{Stdin: attach.Stdin, Stdout: attach.Stdout, Stderr: attach.Stderr, DetachKeys: e.detachKeys}) {
+		// The client detached: the exec runs on, as dockerd's.
+		s.emit(c, "exec_detach", map[string]string{"execID": e.ID})
+		go s.watchExec(c, e, exited, nil)
+		return nil
+	}
 	s.watchExec(c, e, exited, conn)
 	return nil
 }
 
-// execError words an exec the runtime would not run as dockerd does.
-func execError(c *Container, err error) error {
+// execError words an exec the runtime would not run as dockerd does, and
+// classes it as dockerd's translateContainerdStartErr: a command that is
+// missing, not executable or not a directory is the request's fault (400),
+// anything else the runtime's (500).
+func execError(c *Container, cmd string, err error) error {
 	var se *runtime.StartError
 	if errors.As(err, &se) {
-		return cerrdefs.ErrUnknown.WithMessage("OCI runtime exec failed: " + se.Msg + ": unknown")
+		msg := "OCI runtime exec failed: " + se.Msg + ": unknown"
+		low := strings.ToLower(msg)
+		switch {
+		case strings.Contains(low, strings.ToLower(cmd)) &&
+			(strings.Contains(low, "executable file not found") || strings.Contains(low, "no such file or directory")),
+			strings.Contains(low, syscall.EACCES.Error()):
+			return cerrdefs.ErrInvalidArgument.WithMessage(msg)
+		case strings.Contains(low, syscall.ENOTDIR.Error()):
+			return cerrdefs.ErrInvalidArgument.WithMessage(msg + ": Are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type")
+		}
+		return cerrdefs.ErrUnknown.WithMessage(msg)
 	}
 	if cerrdefs.IsConflict(err) {
 		return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("container %s is not running", c.ID))

@@ -46,7 +46,7 @@ func TestExecExitCodes(t *testing.T) {
 			}
 			client, server := net.Pipe()
 			go io.Copy(io.Discard, client)
-			err = e.svc.ExecStart(ctx, execID, pipeStream{server})
+			err = e.svc.ExecStart(ctx, execID, ExecStartOptions{Conn: pipeStream{server}, Tty: c.tty})
 			if refused := c.want == 126; refused != (err != nil) {
 				t.Fatalf("exec start: %v", err)
 			}

@@ -230,7 +230,7 @@ func (s *Service) probe(c *Container, m *healthMonitor, cmd []string, user, dir 
 	defer s.forgetExec(id)
 	out := &probeOutput{}
 	done := make(chan error, 1)
-	go func() { done <- s.ExecStart(context.Background(), id, out) }()
+	go func() { done <- s.ExecStart(context.Background(), id, ExecStartOptions{Conn: out}) }()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {

@@ -324,7 +324,7 @@ func TestExecAndDaemonRestart(t *testing.T) {
 	}
 	client, server := net.Pipe()
 	go io.Copy(io.Discard, client)
-	if err := e.svc.ExecStart(ctx, execID, pipeStream{server}); err != nil {
+	if err := e.svc.ExecStart(ctx, execID, ExecStartOptions{Conn: pipeStream{server}}); err != nil {
 		t.Fatal(err)
 	}
 	ei, _ := e.svc.ExecInspect(ctx, execID)

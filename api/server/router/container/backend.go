@@ -32,7 +32,7 @@ type Backend interface {
 	Rename(ctx context.Context, id, name string) error
 	Prune(ctx context.Context, args filters.Args) (*container.PruneReport, error)
 	ExecCreate(ctx context.Context, id string, cfg container.ExecCreateRequest) (string, error)
-	ExecStart(ctx context.Context, execID string, conn ctr.Stream) error
+	ExecStart(ctx context.Context, execID string, o ctr.ExecStartOptions) error
 	ExecInspect(ctx context.Context, execID string) (*container.ExecInspectResponse, error)
 	ExecResize(ctx context.Context, execID string, h, w uint16) error
 }

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -322,7 +321,7 @@ func (cr *containerRouter) attach(ctx context.Context, w http.ResponseWriter, r 
 	if _, err := cr.b.Inspect(ctx, id, false); err != nil {
 		return err
 	}
-	keys, err := parseDetachKeys(r.Form.Get("detachKeys"))
+	keys, err := ctr.ParseDetachKeys(r.Form.Get("detachKeys"))
 	if err != nil {
 		return err
 	}
@@ -343,44 +342,6 @@ func (cr *containerRouter) attach(ctx context.Context, w http.ResponseWriter, r 
 		return nil
 	}
 	return err
-}
-
-// parseDetachKeys reads Docker's detach key syntax: "ctrl-p,ctrl-q", "a".
-func parseDetachKeys(s string) ([]byte, error) {
-	if s == "" {
-		return nil, nil
-	}
-	var out []byte
-	for _, k := range strings.Split(s, ",") {
-		k = strings.TrimSpace(strings.ToLower(k))
-		switch {
-		case len(k) == 1:
-			out = append(out, k[0])
-		case strings.HasPrefix(k, "ctrl-") && len(k) == 6:
-			c := k[5]
-			switch {
-			case c >= 'a' && c <= 'z':
-				out = append(out, c-'a'+1)
-			case c == '@':
-				out = append(out, 0)
-			case c == '[':
-				out = append(out, 27)
-			case c == '\\':
-				out = append(out, 28)
-			case c == ']':
-				out = append(out, 29)
-			case c == '^':
-				out = append(out, 30)
-			case c == '_':
-				out = append(out, 31)
-			default:
-				return nil, cerrdefs.ErrInvalidArgument.WithMessage("Invalid detach keys (" + s + ") provided")
-			}
-		default:
-			return nil, cerrdefs.ErrInvalidArgument.WithMessage("Invalid detach keys (" + s + ") provided")
-		}
-	}
-	return out, nil
 }
 
 // logTime reads the since and until parameters of logs: "" and "0" are the
@@ -497,7 +458,7 @@ func (cr *containerRouter) execCreate(ctx context.Context, w http.ResponseWriter
 	if err := httputils.ReadJSONBody(r, &req); err != nil {
 		return err
 	}
-	if _, err := parseDetachKeys(req.DetachKeys); err != nil {
+	if _, err := ctr.ParseDetachKeys(req.DetachKeys); err != nil {
 		return cerrdefs.ErrInvalidArgument.WithMessage("Invalid escape keys (" + req.DetachKeys + ") provided")
 	}
 	id, err := cr.b.ExecCreate(ctx, vars["id"], req)
@@ -512,12 +473,11 @@ func (cr *containerRouter) execStart(ctx context.Context, w http.ResponseWriter,
 	if err := httputils.ReadJSONBody(r, &req); err != nil {
 		return err
 	}
-	ei, err := cr.b.ExecInspect(ctx, vars["id"])
-	if err != nil {
+	if _, err := cr.b.ExecInspect(ctx, vars["id"]); err != nil {
 		return err
 	}
 	if req.Detach {
-		if err := cr.b.ExecStart(context.WithoutCancel(ctx), vars["id"], nil); err != nil {
+		if err := cr.b.ExecStart(context.WithoutCancel(ctx), vars["id"], ctr.ExecStartOptions{}); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusOK)
@@ -527,12 +487,13 @@ func (cr *containerRouter) execStart(ctx context.Context, w http.ResponseWriter,
 	if err != nil {
 		return err
 	}
-	if err := cr.b.ExecStart(context.WithoutCancel(ctx), vars["id"], conn); err != nil {
+	if err := cr.b.ExecStart(context.WithoutCancel(ctx), vars["id"], ctr.ExecStartOptions{Conn: conn, Tty: req.Tty}); err != nil {
 		// Past the hijack the error can only go into the stream, as
-		// dockerd puts it: on stdout, in a frame unless the exec has a TTY
-		// (raw text in a multiplexed stream is read as a frame header).
+		// dockerd puts it: on stdout, in a frame unless the start request
+		// asked for a TTY (raw text in a multiplexed stream is read as a
+		// frame header).
 		msg := []byte(err.Error() + "\r\n")
-		if ei.ProcessConfig != nil && ei.ProcessConfig.Tty {
+		if req.Tty {
 			_, _ = conn.Write(msg)
 		} else {
 			_ = stdcopy.WriteFrame(conn, stdcopy.Stdout, msg)

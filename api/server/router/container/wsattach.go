@@ -22,7 +22,7 @@ func (cr *containerRouter) wsAttach(ctx context.Context, w http.ResponseWriter, 
 	if err != nil {
 		return err
 	}
-	keys, err := parseDetachKeys(r.Form.Get("detachKeys"))
+	keys, err := ctr.ParseDetachKeys(r.Form.Get("detachKeys"))
 	if err != nil {
 		return err
 	}
