@@ -151,11 +151,9 @@ func (s *Service) updateHealthLocked(c *Container) {
 	}
 	m := &healthMonitor{stop: make(chan struct{})}
 	c.health = m
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		s.runHealthMonitor(c, m)
-	}()
+	if !s.goBG(func() { s.runHealthMonitor(c, m) }) {
+		c.health = nil
+	}
 }
 
 // stopHealthLocked stops c's monitor without waiting for it; its probe,

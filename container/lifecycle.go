@@ -171,7 +171,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 			c.notifyLocked()
 			c.mu.Unlock()
 			if autoRemove {
-				go func() { _ = s.Remove(context.Background(), c.ID, RemoveOptions{Force: true, Volumes: true}) }()
+				s.goBG(func() { _ = s.Remove(context.Background(), c.ID, RemoveOptions{Force: true, Volumes: true}) })
 			}
 		}
 	}()
@@ -293,7 +293,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	c.notifyLocked()
 	c.mu.Unlock()
 	s.emit(c, "start", nil)
-	go s.monitor(c, cl, pw)
+	s.goBG(func() { s.monitor(c, cl, pw) })
 	return err
 }
 
@@ -413,7 +413,8 @@ func (s *Service) handleExit(c *Container, st *shim.ExitStatus) {
 	}
 	if restart {
 		delay := restartDelay(c.RestartCount)
-		time.AfterFunc(delay, func() {
+		// Never once Close has begun (issue 8 item 6).
+		s.afterFunc(delay, func() {
 			errUnwanted := errors.New("restart no longer wanted")
 			end, err := s.beginStart(context.Background(), c, func() error {
 				if !c.State.Restarting || c.ManuallyStopped || c.State.Running {
@@ -647,7 +648,7 @@ func (s *Service) Restart(ctx context.Context, idOrName, signal string, timeout 
 		if exited {
 			// The stop failed (its caller went away) after the exit:
 			// remove the container as its exit would have.
-			go func() { _ = s.Remove(context.Background(), c.ID, RemoveOptions{Force: true, Volumes: true}) }()
+			s.goBG(func() { _ = s.Remove(context.Background(), c.ID, RemoveOptions{Force: true, Volumes: true}) })
 		}
 		return err
 	}

@@ -75,6 +75,23 @@ type Service struct {
 	cfg Config
 	log *slog.Logger
 
+	// Lock order (issue 8 item 6); a lock is only ever taken while
+	// holding those above it, never the other way:
+	//
+	//  1. rootfsLocks (HoldRootfs, lockRootfs): a start, cp, export or
+	//     commit holds its container's for the whole operation.
+	//  2. Service.mu (this one): the name and ID maps, corrupt, Links.
+	//  3. Container.mu, one container's at a time: never hold one
+	//     container's while taking another's (generateSpec looks its
+	//     --network/--pid/--ipc donors up before taking c.mu).
+	//  4. network.Service.mu (Setup and Teardown run under c.mu; the
+	//     network service looks containers up before taking its lock).
+	//  5. Leaves, taken under any of the above and holding nothing:
+	//     execStore.mu, Exec.mu, background.mu, rootfsLocks.mu,
+	//     cgroupParents, the shim client (s.task, runtime calls).
+	//
+	// Counts, Running, ImageUsage and List take 2 then 3 for each
+	// container; so nothing may wait for 2 while holding 3.
 	mu     sync.RWMutex
 	byID   map[string]*Container
 	byName map[string]string // "/name" → id
@@ -100,14 +117,17 @@ type Service struct {
 	// containers running for the next berthd.
 	ctx    context.Context
 	cancel context.CancelFunc
-	// bg counts the service's own goroutines (health monitors, the
-	// reaper of runc's orphans); Close waits for them.
-	bg sync.WaitGroup
+	// bg counts the service's own goroutines and timers (monitors,
+	// health monitors, restart timers, auto-removals: see background.go);
+	// Close waits for them.
+	bg         sync.WaitGroup
+	background background
 }
 
 // Close stops watching containers. They keep running under their shims.
 func (s *Service) Close() {
 	s.cancel()
+	s.closeBackground()
 	s.launcher.Close()
 	s.waitBackground(15 * time.Second)
 }
@@ -131,8 +151,6 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, log: cfg.Logger, byID: map[string]*Container{}, byName: map[string]string{}, execs: newExecStore()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.launcher = shim.NewLauncher(cfg.ShimPath)
-	s.bg.Add(1)
-	go func() { defer s.bg.Done(); s.reapRuncOrphans() }()
 	s.network = cfg.Network
 	s.removeViewLeftovers()
 	removals, monitors, err := s.restore(ctx)
@@ -174,7 +192,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		}
 	}
 	for _, f := range monitors {
-		go f()
+		s.goBG(f)
 	}
 	return s, nil
 }
