@@ -62,8 +62,10 @@ import (
 	containerdsnapshot "github.com/moby/buildkit/snapshot/containerd"
 	"github.com/moby/buildkit/solver"
 	"github.com/moby/buildkit/solver/bboltcachestorage"
+	bkhttp "github.com/moby/buildkit/source/http"
 	"github.com/moby/buildkit/util/entitlements"
 	"github.com/moby/buildkit/util/network/netproviders"
+	"github.com/moby/buildkit/util/tracing"
 	"github.com/moby/buildkit/util/winlayers"
 	bkversion "github.com/moby/buildkit/version"
 	"github.com/moby/buildkit/worker"
@@ -118,6 +120,9 @@ type Builder struct {
 	worker     *berthWorker
 	grpc       *grpc.Server
 	closers    []func() error
+	// contexts serves POST /build's uploaded contexts to the worker's
+	// HTTP source.
+	contexts *contextBodies
 
 	// conns are the hijacked /grpc connections being served; Close
 	// closes them and waits for their handlers.
@@ -153,7 +158,7 @@ func New(ctx context.Context, cfg Config) (_ *Builder, retErr error) {
 	if v := BuildKitVersion(); v != "" && bkversion.Version == "v0.0.0+unknown" {
 		bkversion.Version = v
 	}
-	b := &Builder{log: cfg.Logger, conns: map[net.Conn]struct{}{}}
+	b := &Builder{log: cfg.Logger, conns: map[net.Conn]struct{}{}, contexts: newContextBodies(tracing.DefaultTransport)}
 	defer func() {
 		if retErr != nil {
 			b.closeAll()
@@ -227,6 +232,14 @@ func New(ctx context.Context, cfg Config) (_ *Builder, retErr error) {
 	}
 	// FROM an image berth holds uses it, as dockerd's builder does.
 	bw.SourceManager.Register(preferLocal{Source: bw.ImageSource})
+	// The HTTP source again, with a transport that also serves the
+	// contexts POST /build uploads (builder/context.go).
+	hs, err := bkhttp.NewSource(bkhttp.Opt{CacheAccessor: bw.CacheMgr, Transport: b.contexts})
+	if err != nil {
+		return nil, fmt.Errorf("builder: worker: %w", err)
+	}
+	bw.SourceManager.Register(hs)
+	bw.HTTPSource = hs
 	b.worker = &berthWorker{Worker: bw, images: cfg.Images, log: cfg.Logger}
 	wc := &worker.Controller{}
 	if err := wc.Add(b.worker); err != nil {

@@ -49,8 +49,7 @@ type DiskUsage struct {
 	Images     ImageUsage
 	Containers ContainerUsage
 	Volumes    VolumeUsage
-	// BuildCache is nil until the builder reports its cache: the report
-	// then lists no build cache.
+	// BuildCache is the builder's cache (nil: the report lists none).
 	BuildCache BuildCacheUsage
 }
 

@@ -14,8 +14,6 @@ import (
 var unsupported = []struct {
 	method, path, what string
 }{
-	{"POST", "/build", "building images (POST /build)"},
-	{"POST", "/build/prune", "pruning the build cache"},
 	{"POST", "/build/cancel", "cancelling a build"},
 }
 

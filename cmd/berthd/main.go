@@ -277,7 +277,7 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 		volumerouter.New(vols),
 		networkrouter.New(d.networks),
 		eventsrouter.New(bus),
-		systemrouter.NewDiskUsage(&system.DiskUsage{Images: d.images, Containers: d.containers, Volumes: vols}),
+		systemrouter.NewDiskUsage(&system.DiskUsage{Images: d.images, Containers: d.containers, Volumes: vols, BuildCache: d.builder}),
 		buildrouter.New(d.builder),
 		swarmrouter.New(),
 		pluginrouter.New(),

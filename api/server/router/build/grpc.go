@@ -1,6 +1,7 @@
 // Package build serves the builder's endpoints: POST /grpc (BuildKit's
-// control API over h2c, for buildx's docker driver) and POST /session
-// (a client's BuildKit session).
+// control API over h2c, for buildx's docker driver), POST /session (a
+// client's BuildKit session), POST /build (the classic build endpoint,
+// version 1 and 2, on the same embedded BuildKit) and POST /build/prune.
 package build
 
 import (
@@ -11,6 +12,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 
 	"github.com/berth/berth/api/server/router"
+	"github.com/berth/berth/builder"
 )
 
 // Backend is the embedded BuildKit.
@@ -21,6 +23,10 @@ type Backend interface {
 	// HandleSession upgrades the request to a BuildKit session and
 	// serves it until it ends.
 	HandleSession(ctx context.Context, w http.ResponseWriter, r *http.Request) error
+	// Build runs a Dockerfile build and returns the image ID.
+	Build(ctx context.Context, opts builder.BuildOptions, status builder.StatusFunc) (string, error)
+	// Prune removes build cache; it returns the bytes and IDs removed.
+	Prune(ctx context.Context, opts builder.PruneOptions) (int64, []string, error)
 }
 
 type buildRouter struct{ b Backend }
@@ -32,6 +38,8 @@ func (br *buildRouter) Routes() []router.Route {
 	return []router.Route{
 		{Method: http.MethodPost, Path: "/grpc", Handler: br.grpc},
 		{Method: http.MethodPost, Path: "/session", Handler: br.session},
+		{Method: http.MethodPost, Path: "/build", Handler: br.build},
+		{Method: http.MethodPost, Path: "/build/prune", Handler: br.prune},
 	}
 }
 

@@ -4,8 +4,6 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/moby/moby/api/types/build"
-
 	"github.com/berth/berth/api/server/httputils"
 	"github.com/berth/berth/api/server/router"
 	"github.com/berth/berth/system"
@@ -18,15 +16,12 @@ type DiskUsageBackend interface {
 
 type dfRouter struct{ b DiskUsageBackend }
 
-// NewDiskUsage returns GET /system/df, and POST /build/prune answering an
-// empty report until the builder serves /build (issue 9): `docker system
-// prune` calls it after the other prunes.
+// NewDiskUsage returns GET /system/df.
 func NewDiskUsage(b DiskUsageBackend) router.Router { return &dfRouter{b: b} }
 
 func (d *dfRouter) Routes() []router.Route {
 	return []router.Route{
 		{Method: http.MethodGet, Path: "/system/df", Handler: d.df},
-		{Method: http.MethodPost, Path: "/build/prune", Handler: d.buildPrune},
 	}
 }
 
@@ -36,8 +31,4 @@ func (d *dfRouter) df(ctx context.Context, w http.ResponseWriter, r *http.Reques
 		return err
 	}
 	return httputils.WriteJSON(w, http.StatusOK, rep)
-}
-
-func (d *dfRouter) buildPrune(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
-	return httputils.WriteJSON(w, http.StatusOK, build.CachePruneReport{CachesDeleted: []string{}})
 }
