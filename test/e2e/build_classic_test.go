@@ -264,6 +264,9 @@ func TestBuildCachePrune(t *testing.T) {
 	t.Cleanup(func() { c.run("rmi", "-f", tag) })
 	build := func() {
 		bx.ok(append([]string{"buildx", "build"}, buildArgs("--progress=plain", "--no-cache", "-t", tag, ctx)...)...)
+		// The second build's image replaces the first: remove both.
+		id := strings.TrimSpace(c.ok("image", "inspect", "--format", "{{.Id}}", tag).Stdout)
+		t.Cleanup(func() { c.run("rmi", "-f", id) })
 	}
 	count := func() string {
 		out := c.ok("system", "df", "--format", "{{.Type}}={{.TotalCount}}").Stdout
