@@ -184,15 +184,7 @@ func TestLogCompress(t *testing.T) {
 	if len(ls) < 30 || ls[len(ls)-1] != "line-299-padding-padding" {
 		t.Errorf("docker logs over compressed files: %d lines, last %q", len(ls), ls[len(ls)-1])
 	}
-	for i := 1; i < len(ls); i++ {
-		var p, q int
-		fmt.Sscanf(ls[i-1], "line-%d", &p)
-		fmt.Sscanf(ls[i], "line-%d", &q)
-		if q != p+1 {
-			t.Errorf("docker logs: %q after %q", ls[i], ls[i-1])
-			break
-		}
-	}
+	checkConsecutiveLines(t, ls)
 }
 
 // TestLogLocalFormat: the local driver's file is dockerd's format (each
@@ -296,6 +288,13 @@ func TestLogLocalFormat(t *testing.T) {
 	if len(ls) < 30 || ls[len(ls)-1] != "line-299-padding-padding" {
 		t.Fatalf("docker logs over rotated local files: %d lines, last %q", len(ls), ls[len(ls)-1])
 	}
+	checkConsecutiveLines(t, ls)
+}
+
+// checkConsecutiveLines fails t at the first "line-N..." not followed by
+// "line-N+1...": a log read over rotated files lost or repeated a line.
+func checkConsecutiveLines(t *testing.T, ls []string) {
+	t.Helper()
 	for i := 1; i < len(ls); i++ {
 		var p, q int
 		fmt.Sscanf(ls[i-1], "line-%d", &p)
