@@ -41,7 +41,7 @@ func TestStoppedDaemonReleasesNetns(t *testing.T) {
 }
 
 // TestCorruptContainerRecord (issue 12, item 11): a container whose record
-// (config.v2.json) is unreadable is reported, in the daemon's log and in
+// (config.v2.json) is unreadable, with no copy to rebuild it from, is reported, in the daemon's log and in
 // info's Warnings, and `rm` removes it: a stopped one at once, a running
 // one only with -f, which kills its process. dockerd logs it once and never
 // shows or removes it.
@@ -61,6 +61,12 @@ func TestCorruptContainerRecord(t *testing.T) {
 	}
 	for _, id := range []string{runID, exID} {
 		if err := os.WriteFile(filepath.Join(d.dataRoot, "containers", id, "config.v2.json"), []byte(`{"ID": "trunc`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// Without the copy of the record that start leaves in the state
+		// directory, there is nothing to rebuild it from (the rebuilt
+		// case is TestDamagedContainerRecord's).
+		if err := os.Remove(filepath.Join(d.execRoot, "c", id[:16], "config.v2.json")); err != nil && !os.IsNotExist(err) {
 			t.Fatal(err)
 		}
 	}
