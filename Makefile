@@ -49,10 +49,7 @@ FUZZTIME ?= 5m
 FUZZ_TARGETS := ./archive:FuzzUnpackLayer ./image:FuzzManifestConfig ./image:FuzzParseReference \
 	./image:FuzzApplyChanges ./filters:FuzzParse ./runtime/shim:FuzzProtocol ./internal/stdcopy:FuzzReadFrame
 fuzz:
-	@set -e; for t in $(FUZZ_TARGETS); do \
-		echo "fuzz $${t%%:*} $${t##*:} for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$${t##*:}\$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
-	done
+	GO=$(GO) hack/fuzz.sh $(FUZZTIME) $(FUZZ_TARGETS)
 
 e2e: build
 	BERTH_E2E_TARGET=berth $(GO) test -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/ -args -target=berth
