@@ -34,7 +34,7 @@ var (
 	xShimErr  error
 )
 
-func xBuildShim(t *testing.T) string {
+func xBuildShim(t testing.TB) string {
 	t.Helper()
 	xShimOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "berth-shim-test")
@@ -64,7 +64,7 @@ type xEnv struct {
 const xTestImage = "berthtest/busybox:latest"
 
 // newXEnv makes a container service with a busybox image, on runc.
-func newXEnv(t *testing.T) *xEnv {
+func newXEnv(t testing.TB) *xEnv {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
@@ -130,7 +130,7 @@ func (e *xEnv) ids() []string {
 
 // xBusyboxArchive is a docker-archive with one image: busybox and its
 // applets, /etc/passwd and /etc/group.
-func xBusyboxArchive(t *testing.T, bb string) []byte {
+func xBusyboxArchive(t testing.TB, bb string) []byte {
 	t.Helper()
 	bin, err := os.ReadFile(bb)
 	if err != nil {
@@ -191,7 +191,7 @@ func xBusyboxArchive(t *testing.T, bb string) []byte {
 }
 
 // run creates and starts a container running cmd (nil: the image's).
-func (e *xEnv) run(t *testing.T, cmd []string, hc *container.HostConfig) string {
+func (e *xEnv) run(t testing.TB, cmd []string, hc *container.HostConfig) string {
 	t.Helper()
 	id := e.create(t, cmd, hc)
 	if err := e.svc.Start(context.Background(), id); err != nil {
@@ -200,12 +200,12 @@ func (e *xEnv) run(t *testing.T, cmd []string, hc *container.HostConfig) string 
 	return id
 }
 
-func (e *xEnv) create(t *testing.T, cmd []string, hc *container.HostConfig) string {
+func (e *xEnv) create(t testing.TB, cmd []string, hc *container.HostConfig) string {
 	t.Helper()
 	return e.createFrom(t, e.image, cmd, hc)
 }
 
-func (e *xEnv) createFrom(t *testing.T, img string, cmd []string, hc *container.HostConfig) string {
+func (e *xEnv) createFrom(t testing.TB, img string, cmd []string, hc *container.HostConfig) string {
 	t.Helper()
 	if hc == nil {
 		hc = &container.HostConfig{}
