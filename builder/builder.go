@@ -109,7 +109,9 @@ type Config struct {
 	// RegistryHosts resolves where images are pulled from and pushed to
 	// (berth's mirrors and insecure registries).
 	RegistryHosts docker.RegistryHosts
-	Logger        *slog.Logger
+	// GC is the build cache's automatic garbage collection policy.
+	GC     GCConfig
+	Logger *slog.Logger
 }
 
 // Builder is the embedded BuildKit.
@@ -216,6 +218,9 @@ func New(ctx context.Context, cfg Config) (_ *Builder, retErr error) {
 		b.closers = append(b.closers, wo.ContentMetadata.Close)
 	}
 	wo.RegistryHosts = cfg.RegistryHosts
+	if wo.GCPolicy, err = cfg.GC.Rules(cfg.Root); err != nil {
+		return nil, err
+	}
 	if cfg.Content != nil {
 		// berth's blobs are content the worker has (see withBerthBlobs):
 		// a FROM image in berth's store is read from there.

@@ -232,6 +232,9 @@ func (s *Service) LocalImage(ctx context.Context, name string) (images.Image, er
 			return images.Image{}, fmt.Errorf("image %s: %w", ref, err)
 		}
 	}
+	if err := s.ensureLayerBlobs(ctx, rec); err != nil {
+		return images.Image{}, fmt.Errorf("image %s: %w", ref, err)
+	}
 	mt := rec.ManifestMediaType
 	if mt == "" {
 		mt = mediaTypeDockerManifest
@@ -242,4 +245,36 @@ func (s *Service) LocalImage(ctx context.Context, name string) (images.Image, er
 		CreatedAt: rec.Added,
 		UpdatedAt: rec.Added,
 	}, nil
+}
+
+// ensureLayerBlobs stores, once, the blob of each of rec's layers that
+// was recorded without one (a committed layer: its digest is its diff ID,
+// see storeLayer), as the uncompressed tar of the unpacked layer, checked
+// against the diff ID. A consumer of the image's content (BuildKit using
+// it as a FROM image: its image exporter makes every layer of a result it
+// stores present) then finds every layer its manifest names. Layers whose
+// compressed blob is missing for another reason are left as they are.
+func (s *Service) ensureLayerBlobs(ctx context.Context, rec *Record) error {
+	for _, l := range rec.Layers {
+		if l.Digest != l.DiffID {
+			continue
+		}
+		if has, err := content.Has(ctx, s.content, l.Digest); err != nil || has {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		rc, err := s.layerReader(ctx, l)
+		if err != nil {
+			return fmt.Errorf("layer %s: %w", shortID(l.DiffID), err)
+		}
+		err = ccontent.WriteBlob(ctx, s.content, "layer-"+l.DiffID.String(), &ctxReader{ctx: ctx, r: rc},
+			ocispec.Descriptor{MediaType: l.MediaType, Digest: l.DiffID, Size: l.Size})
+		rc.Close()
+		if err != nil && !cerrdefs.IsAlreadyExists(err) {
+			return fmt.Errorf("layer %s: %w", shortID(l.DiffID), err)
+		}
+	}
+	return nil
 }

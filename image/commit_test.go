@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -134,5 +135,58 @@ func TestCommit(t *testing.T) {
 	}
 	if _, err := s.Commit(ctx, CommitRequest{Tag: "Bad Ref"}); err == nil {
 		t.Fatal("bad tag accepted")
+	}
+}
+
+// TestLocalImageOfCommit: the builder's view of a committed image (its
+// layer recorded without a blob) names only blobs the content store
+// holds: LocalImage stores the layer's uncompressed tar once, checked
+// against its diff ID.
+func TestLocalImageOfCommit(t *testing.T) {
+	s := newCommitService(t)
+	ctx := context.Background()
+	if _, err := s.Commit(ctx, CommitRequest{
+		// One file: layerTar's order is the map's, and the tar of the
+		// unpacked layer (sorted, as a container's diff is) must be the
+		// same stream.
+		Layer:   layerTar(t, map[string]string{"a": "A"}),
+		History: ocispec.History{CreatedBy: "base"},
+		Tag:     "committed",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := s.Resolve(ctx, "committed:latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := rec.Layers[0]
+	if ok, _ := content.Has(ctx, s.content, l.Digest); ok {
+		t.Fatal("commit stored a blob")
+	}
+	img, err := s.LocalImage(ctx, "docker.io/library/committed:latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := content.ReadBlob(ctx, s.content, img.Target.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Layers) != 1 || m.Layers[0].Digest != l.DiffID {
+		t.Fatalf("manifest layers %+v, want the committed layer %s", m.Layers, l.DiffID)
+	}
+	info, err := s.content.Info(ctx, l.DiffID)
+	if err != nil {
+		t.Fatalf("the committed layer's blob is not in the content store: %v", err)
+	}
+	if info.Size != l.Size || info.Size != m.Layers[0].Size {
+		t.Fatalf("blob size %d, layer ref %d, manifest %d", info.Size, l.Size, m.Layers[0].Size)
+	}
+	// Asked again: nothing more to do.
+	if _, err := s.LocalImage(ctx, "docker.io/library/committed:latest"); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/berth/berth/builder"
 	"github.com/berth/berth/container/logger"
 )
 
@@ -35,10 +36,18 @@ type Config struct {
 	// LogDriver and LogOpts are the containers' default log configuration.
 	LogDriver string            `json:"log-driver"`
 	LogOpts   map[string]string `json:"log-opts"`
+	// Builder is the embedded BuildKit's configuration (dockerd's
+	// "builder" key): its cache's garbage collection policy.
+	Builder BuilderConfig `json:"builder"`
 	// NoClientVerify says tlsverify was set to false explicitly (flag or
 	// file): the operator's stated intent to serve TCP with TLS but
 	// without client certificates. Without it, berthd refuses to.
 	NoClientVerify bool `json:"-"`
+}
+
+// BuilderConfig is daemon.json's "builder" section.
+type BuilderConfig struct {
+	GC builder.GCConfig `json:"gc"`
 }
 
 func defaultConfig() Config {
@@ -105,6 +114,7 @@ func loadConfigFile(path string, explicit bool, fs *pflag.FlagSet, c *Config) er
 		known[k] = true
 	}
 	known["registry-host-mirrors"] = true
+	known["builder"] = true
 	var unknown, conflicts []string
 	for k := range raw {
 		if !known[k] {

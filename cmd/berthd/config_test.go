@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
 
 	"github.com/spf13/pflag"
 )
@@ -149,5 +152,70 @@ func TestCheckLogConfig(t *testing.T) {
 	err := checkLogConfig(Config{LogDriver: "json-file", LogOpts: map[string]string{"foo": "bar"}})
 	if err == nil || err.Error() != "failed to set log opts: unknown log opt 'foo' for json-file log driver" {
 		t.Errorf("unknown option: %v", err)
+	}
+}
+
+// TestBuilderGCConfig: daemon.json's builder.gc with dockerd's keys,
+// the deprecated ones included, becomes BuildKit's prune rules.
+func TestBuilderGCConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "daemon.json")
+	os.WriteFile(path, []byte(`{"builder": {"gc": {"enabled": true, "defaultKeepStorage": "20GB",
+		"policy": [{"keepStorage": "512MB", "filter": ["unused-for=48h", "type=exec.cachemount"]},
+		           {"reservedSpace": "1GB", "maxUsedSpace": "2GB", "minFreeSpace": "3GB", "all": true}]}}}`), 0o644)
+	c := defaultConfig()
+	if err := loadConfigFile(path, true, nil, &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Builder.GC.DefaultReservedSpace != "20GB" {
+		t.Errorf("defaultKeepStorage read as %q", c.Builder.GC.DefaultReservedSpace)
+	}
+	rules, err := c.Builder.GC.Rules(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rules) != 2 {
+		t.Fatalf("rules %+v", rules)
+	}
+	if r := rules[0]; r.ReservedSpace != 512*1024*1024 || r.KeepDuration != 48*time.Hour || r.All ||
+		len(r.Filter) != 1 || r.Filter[0] != "type==exec.cachemount" {
+		t.Errorf("rule 0: %+v", r)
+	}
+	if r := rules[1]; r.ReservedSpace != 1<<30 || r.MaxUsedSpace != 2<<30 || r.MinFreeSpace != 3<<30 || !r.All || r.Filter != nil {
+		t.Errorf("rule 1: %+v", r)
+	}
+
+	// No policy: dockerd's four default rules with the default limits.
+	c = defaultConfig()
+	os.WriteFile(path, []byte(`{"builder": {"gc": {"defaultReservedSpace": "5GB"}}}`), 0o644)
+	if err := loadConfigFile(path, true, nil, &c); err != nil {
+		t.Fatal(err)
+	}
+	rules, err = c.Builder.GC.Rules(t.TempDir())
+	if err != nil || len(rules) != 4 || rules[3].ReservedSpace != 5<<30 || !rules[3].All {
+		t.Fatalf("default rules %+v %v", rules, err)
+	}
+	// Disabled: none. Bad sizes and filters are refused.
+	for cfg, want := range map[string]string{
+		`{"enabled": false, "defaultKeepStorage": "1GB"}`:         "",
+		`{"defaultReservedSpace": "lots"}`:                        "failed to parse defaultReservedSpace",
+		`{"policy": [{"maxUsedSpace": "x"}]}`:                     "failed to parse maxUsedSpace",
+		`{"policy": [{"filter": ["until=1h", "unused-for=2h"]}]}`: "conflicting filters",
+		`{"policy": [{"filter": ["color=blue"]}]}`:                "Invalid filter 'color'",
+	} {
+		c = defaultConfig()
+		os.WriteFile(path, []byte(`{"builder": {"gc": `+cfg+`}}`), 0o644)
+		if err := loadConfigFile(path, true, nil, &c); err != nil {
+			t.Fatal(err)
+		}
+		rules, err := c.Builder.GC.Rules(t.TempDir())
+		if want == "" {
+			if err != nil || rules != nil {
+				t.Errorf("%s: rules %+v, err %v; want none", cfg, rules, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), want) || !cerrdefs.IsInvalidArgument(err) {
+			t.Errorf("%s: err %v, want an invalid argument %q", cfg, err, want)
+		}
 	}
 }

@@ -93,6 +93,9 @@ func run(args []string) error {
 	if err := checkLogConfig(cfg); err != nil {
 		return err
 	}
+	if _, err := cfg.Builder.GC.Rules(cfg.DataRoot); err != nil {
+		return fmt.Errorf("builder: %w", err)
+	}
 	// Descriptors berthd inherited must not leak into every shim and
 	// container (a caller's pipe would stay open as long as they run).
 	_ = unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC)
@@ -243,6 +246,7 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 		Content:       cs,
 		Sandboxes:     builder.NetworkSandboxes(d.networks),
 		RegistryHosts: builder.RegistryHosts(d.images.RegistryConfig),
+		GC:            cfg.Builder.GC,
 		Logger:        logger,
 	})
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -195,7 +194,7 @@ func (br *buildRouter) prune(ctx context.Context, w http.ResponseWriter, r *http
 	if err != nil {
 		return err
 	}
-	if err := pruneFilters(f, &opts); err != nil {
+	if err := opts.SetFilters(f, time.Now()); err != nil {
 		return err
 	}
 	bytesValue := func(name string) (int64, error) {
@@ -228,59 +227,4 @@ func (br *buildRouter) prune(ctx context.Context, w http.ResponseWriter, r *http
 		return err
 	}
 	return httputils.WriteJSON(w, http.StatusOK, build.CachePruneReport{CachesDeleted: ids, SpaceReclaimed: uint64(size)})
-}
-
-// cacheFilterFields are the record fields a build prune filter may test
-// (as dockerd: "id" as a prefix, the others equal).
-var cacheFilterFields = []string{"id", "parent", "type", "description", "inuse", "shared", "private"}
-
-// pruneFilters turns a prune's filters into BuildKit's: until (or its old
-// name unused-for) keeps records used more recently; record fields become
-// BuildKit filter expressions.
-func pruneFilters(f filters.Args, opts *builder.PruneOptions) error {
-	if err := f.Validate(append([]string{"until", "unused-for", "label", "label!"}, cacheFilterFields...)...); err != nil {
-		return err
-	}
-	if f.Has("until") && f.Has("unused-for") {
-		return cerrdefs.ErrInvalidArgument.WithMessage(`conflicting filters: "until" and "unused-for"`)
-	}
-	key := "until"
-	if f.Has("unused-for") {
-		key = "unused-for"
-	}
-	switch vs := f.Get(key); len(vs) {
-	case 0:
-	case 1:
-		now := time.Now()
-		t, err := filters.ParseTime(vs[0], now)
-		if err != nil {
-			return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%q filter expects a duration (e.g., '24h') or a timestamp", key))
-		}
-		opts.KeepDuration = now.Sub(t)
-	default:
-		return cerrdefs.ErrInvalidArgument.WithMessage("filters expect only one value")
-	}
-	var exprs []string
-	for _, field := range cacheFilterFields {
-		vs, ok := f[field]
-		if !ok {
-			continue
-		}
-		switch len(vs) {
-		case 0:
-			exprs = append(exprs, field)
-		case 1:
-			op := "=="
-			if field == "id" {
-				op = "~="
-			}
-			exprs = append(exprs, field+op+vs[0])
-		default:
-			return cerrdefs.ErrInvalidArgument.WithMessage("filters expect only one value")
-		}
-	}
-	if len(exprs) > 0 {
-		opts.Filters = []string{strings.Join(exprs, ",")}
-	}
-	return nil
 }
