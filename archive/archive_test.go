@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -138,6 +139,41 @@ func TestCompressRoundTrip(t *testing.T) {
 	if _, err := Compress(io.Discard, Xz); !cerrdefs.IsNotImplemented(err) {
 		t.Fatalf("xz: %v", err)
 	}
+}
+
+// Compress hands its output on in large writes: klauspost's deflate emits
+// pieces of ~240 bytes, and each one used to be a write syscall into the
+// content store and another into the registry's socket during a push.
+func TestCompressWritesInLargePieces(t *testing.T) {
+	payload := make([]byte, 8<<20)
+	rand.NewChaCha8([32]byte{1}).Read(payload) // incompressible: 8 MiB out
+	for _, c := range []Compression{Gzip, Zstd} {
+		cw := &writeCounter{}
+		w, err := Compress(cw, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(payload); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if cw.n < int64(len(payload)) {
+			t.Fatalf("%s: %d bytes out for %d incompressible ones", Name(c), cw.n, len(payload))
+		}
+		if max := cw.n/(64<<10) + 2; cw.writes > max {
+			t.Errorf("%s: %d writes for %d bytes, want at most %d (pieces of 64 KiB or more)", Name(c), cw.writes, cw.n, max)
+		}
+	}
+}
+
+type writeCounter struct{ n, writes int64 }
+
+func (w *writeCounter) Write(p []byte) (int, error) {
+	w.n += int64(len(p))
+	w.writes++
+	return len(p), nil
 }
 
 func TestTarDirRoundTrip(t *testing.T) {

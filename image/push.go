@@ -775,22 +775,20 @@ func (s *Service) compressedLayers(ctx context.Context) map[digest.Digest]LayerR
 // come, in one PATCH or in the chunks the registry asks for) and into the
 // content store. The PUT that ends the upload names the digest computed
 // on the way. A failed attempt is retried from the stored blob when the
-// compression finished, from the start otherwise.
+// compression finished, from the start otherwise; uploadAttempts bounds
+// the attempts of both kinds together.
 func (p *pusher) streamLayer(ctx context.Context, l LayerRef) (LayerRef, error) {
 	id := shortID(l.DiffID)
-	var err error
+	var ref LayerRef
 	for attempt := 1; ; attempt++ {
-		var ref LayerRef
-		ref, err = p.streamOnce(ctx, l, id)
-		if err == nil {
-			return ref, nil
-		}
-		if ref.Digest != "" {
+		var err error
+		if ref.Digest == "" {
+			ref, err = p.streamOnce(ctx, l, id)
+		} else {
 			// Compressed and stored; only the upload failed.
-			b := blobRef{Digest: ref.Digest, Size: ref.Size, MediaType: ref.MediaType}
-			if _, _, err := p.pushBlob(ctx, b, nil, id); err != nil {
-				return LayerRef{}, err
-			}
+			err = p.uploadStored(ctx, blobRef{Digest: ref.Digest, Size: ref.Size, MediaType: ref.MediaType}, id)
+		}
+		if err == nil {
 			return ref, nil
 		}
 		if attempt == uploadAttempts || !retryable(err) || ctx.Err() != nil {
@@ -801,6 +799,17 @@ func (p *pusher) streamLayer(ctx context.Context, l LayerRef) (LayerRef, error) 
 			return LayerRef{}, err
 		}
 	}
+}
+
+// uploadStored is one attempt at uploading a stored blob, unless the
+// registry has it already (an earlier attempt that arrived though its
+// answer did not).
+func (p *pusher) uploadStored(ctx context.Context, b blobRef, id string) error {
+	exists, err := p.blobExists(ctx, b.Digest)
+	if err != nil || exists {
+		return err
+	}
+	return p.upload(ctx, b, "", id)
 }
 
 // streamOnce is one attempt of streamLayer. A returned LayerRef with a
