@@ -111,6 +111,10 @@ type Container struct {
 	pending []*pendingAttach
 	// health is the running health monitor, if any (health.go).
 	health *healthMonitor
+	// copyPath is the copy of the record in the state directory (see
+	// corrupt.go), once a start made one: save refreshes it, so that a
+	// record rebuilt from it has the exit, a stop, a rename, an update.
+	copyPath string
 }
 
 func newContainer() *Container {
@@ -128,7 +132,8 @@ func (c *Container) ShortID() string { return c.ID[:12] }
 
 const recordName = "config.v2.json"
 
-// save writes the record atomically. Call with mu held.
+// save writes the record atomically, then refreshes its copy in the
+// state directory if there is one. Call with mu held.
 func (c *Container) save(dir string) error {
 	b, err := json.Marshal(c)
 	if err != nil {
@@ -137,9 +142,19 @@ func (c *Container) save(dir string) error {
 	if c.HostConfig != nil && c.HostConfig.AutoRemove {
 		// A --rm container does not outlive a crash (restore removes it):
 		// its record is never worth an fsync.
-		return osutil.ReplaceFile(filepath.Join(dir, recordName), b)
+		err = osutil.ReplaceFile(filepath.Join(dir, recordName), b)
+	} else {
+		err = osutil.WriteFileAtomic(filepath.Join(dir, recordName), b)
 	}
-	return osutil.WriteFileAtomic(filepath.Join(dir, recordName), b)
+	if err == nil && c.copyPath != "" {
+		// A copy that cannot be refreshed goes: no rebuild is better
+		// than one that brings back an old state.
+		if osutil.ReplaceFile(c.copyPath, b) != nil {
+			_ = os.Remove(c.copyPath)
+			c.copyPath = ""
+		}
+	}
+	return err
 }
 
 func loadContainer(dir string) (*Container, error) {

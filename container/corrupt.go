@@ -2,7 +2,6 @@ package container
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -14,7 +13,6 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 
-	"github.com/berth/berth/internal/osutil"
 	"github.com/berth/berth/runtime/shim"
 )
 
@@ -26,27 +24,16 @@ import (
 // lets `rm <id>` remove what it holds. dockerd only logs it, and then
 // never speaks of it again.
 
-// runCopyName is the copy of a running container's record that start
-// leaves in its state directory (saveRunCopyLocked): the record of a
-// running container that is damaged at rest is rebuilt from it (issue 13
-// item 9), so that the container stays listed and keeps its resources.
-// Changes made while it runs (a rename, an update) are not in it.
+// runCopyName is the copy of a container's record that start leaves in
+// its state directory and every save refreshes (Container.copyPath) until
+// the directory goes (the next start, rm): a record damaged at rest is
+// rebuilt from it (issue 13 item 9), so that the container stays listed
+// and keeps its resources, with its exit, a stop, a rename or an update
+// made since its start.
 const runCopyName = recordName
 
-// saveRunCopyLocked writes the copy of c's record into its state
-// directory. Call with c.mu held, once the container runs.
-func (s *Service) saveRunCopyLocked(c *Container) {
-	b, err := json.Marshal(c)
-	if err == nil {
-		err = osutil.ReplaceFile(filepath.Join(s.stateDir(c.ID), runCopyName), b)
-	}
-	if err != nil {
-		s.log.Warn("save the copy of a running container's record", "id", c.ID, "err", err)
-	}
-}
-
 // rebuildRecord rebuilds the unreadable record of container id (why: the
-// error) from the copy its last start left, if there is one: the damaged
+// error) from the copy in its state directory, if there is one: the damaged
 // record is kept aside, the rebuilt one written, and the damage reported.
 // nil: nothing to rebuild from. Called by restore.
 func (s *Service) rebuildRecord(id string, why error) *Container {
@@ -67,7 +54,7 @@ func (s *Service) rebuildRecord(id string, why error) *Container {
 		s.log.Warn("restore: write a rebuilt record", "path", path, "err", err)
 		return nil
 	}
-	msg := fmt.Sprintf("container %s: its record %s was damaged (%v): rebuilt from the copy made at its last start (changes since, such as a rename, are lost); the damaged record is kept as %s", id, path, why, kept)
+	msg := fmt.Sprintf("container %s: its record %s was damaged (%v): rebuilt from the copy kept in its state directory; the damaged record is kept as %s", id, path, why, kept)
 	s.log.Warn(msg)
 	s.mu.Lock()
 	s.rebuilt = append(s.rebuilt, msg)

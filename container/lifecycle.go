@@ -140,6 +140,10 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	}
 	// The root filesystem may still be mounted there (a start or a
 	// berthd cut short by a crash): it is unmounted, never removed through.
+	// The record's copy goes with it; nothing writes one there meanwhile.
+	c.mu.Lock()
+	c.copyPath = ""
+	c.mu.Unlock()
 	if err := s.clearStateDir(c.ID); err != nil {
 		return err
 	}
@@ -286,10 +290,8 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	c.State = State{Status: container.StateRunning, Running: true, Pid: pid, StartedAt: time.Now().UTC(), Health: c.State.Health}
 	c.HasBeenStarted = true
 	s.initHealthLocked(c)
+	c.copyPath = filepath.Join(stateDir, runCopyName)
 	err = c.save(s.dir(c.ID))
-	if err == nil {
-		s.saveRunCopyLocked(c)
-	}
 	c.notifyLocked()
 	c.mu.Unlock()
 	s.emit(c, "start", nil)
@@ -818,6 +820,9 @@ func (s *Service) Remove(ctx context.Context, idOrName string, o RemoveOptions) 
 	if err := c.save(s.dir(c.ID)); err != nil && !os.IsNotExist(err) {
 		s.log.Warn("save the removal intent", "id", c.ID, "err", err)
 	}
+	// The state directory (and the copy, saying 'removing') goes next:
+	// no later save writes into it.
+	c.copyPath = ""
 	removeVolumes := c.RemoveVolumes
 	c.mu.Unlock()
 
@@ -910,6 +915,9 @@ func (s *Service) restore(ctx context.Context) (removals, monitors []func(), err
 				continue
 			}
 		}
+		if cp := filepath.Join(s.stateDir(c.ID), runCopyName); func() bool { _, err := os.Lstat(cp); return err == nil }() {
+			c.copyPath = cp // saves from here on refresh it
+		}
 		if c.State.Status == container.StateRemoving {
 			// A remove was cut short: finish it, once whatever still runs
 			// of the container (a start beside the removal) has ended.
@@ -992,6 +1000,7 @@ func (s *Service) reconcileStopped(ctx context.Context, c *Container) reconciled
 			c.State = State{Status: container.StateRunning, Running: true, Pid: resp.Pid, StartedAt: time.Now().UTC(), FinishedAt: c.State.FinishedAt}
 			c.HasBeenStarted = true
 			c.ManuallyStopped = false
+			c.copyPath = filepath.Join(stateDir, runCopyName) // as start's
 			if err := c.save(s.dir(c.ID)); err != nil {
 				s.log.Warn("restore: save the adopted container", "id", c.ID, "err", err)
 			}

@@ -272,3 +272,94 @@ func TestRestoreRebuildsDamagedRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// damageAndRestart closes e's service, garbles id's record and starts a
+// new service on the same directories (restore rebuilds the record from
+// its copy in the state directory).
+func damageAndRestart(t *testing.T, e *testEnv, id string) *Service {
+	t.Helper()
+	e.svc.Close()
+	rec := filepath.Join(e.cfg.Root, id, recordName)
+	if err := os.WriteFile(rec, []byte("{\"ID\":\"x\x00\x01"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := New(context.Background(), e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc
+	if _, err := os.Stat(rec + ".damaged"); err != nil {
+		t.Fatalf("the record was not rebuilt (no %s.damaged): %v", rec, err)
+	}
+	return svc
+}
+
+// A record damaged after its container was stopped is rebuilt as it was
+// saved: exited with its exit code and FinishedAt, stopped by the user
+// (its unless-stopped policy does not start it again), not the copy of
+// its start that says running.
+func TestRebuiltRecordOfStoppedContainer(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	id := e.create(t, "stopped", []string{"sleep", "1000"}, &container.HostConfig{RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyUnlessStopped}})
+	if err := e.svc.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	zero := 0
+	if err := e.svc.Stop(ctx, id, "", &zero); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := e.svc.Get(id)
+	c.mu.Lock()
+	before, restarts := c.State, c.RestartCount
+	c.mu.Unlock()
+	if before.Running || before.ExitCode == 0 || before.FinishedAt.IsZero() {
+		t.Fatalf("after stop: %+v", before)
+	}
+	svc2 := damageAndRestart(t, e, id)
+	c, err := svc2.Get(id)
+	if err != nil {
+		t.Fatalf("the container with the damaged record is not listed: %v", err)
+	}
+	c.mu.Lock()
+	st, n, stopped := c.State, c.RestartCount, c.ManuallyStopped
+	c.mu.Unlock()
+	if st.Status != container.StateExited || st.Running || st.Restarting || st.ExitCode != before.ExitCode ||
+		!st.FinishedAt.Equal(before.FinishedAt) || n != restarts || !stopped {
+		t.Errorf("rebuilt: State %+v RestartCount %d ManuallyStopped %v; want as saved at the stop: %+v RestartCount %d, stopped", st, n, stopped, before, restarts)
+	}
+}
+
+// A rename and an update made while the container runs survive a rebuild
+// of its record.
+func TestRebuiltRecordKeepsRenameAndUpdate(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	id := e.create(t, "before", []string{"sleep", "1000"}, nil)
+	if err := e.svc.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Rename(ctx, id, "after"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Update(ctx, id, container.UpdateConfig{RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyOnFailure, MaximumRetryCount: 4}}); err != nil {
+		t.Fatal(err)
+	}
+	svc2 := damageAndRestart(t, e, id)
+	c, err := svc2.Get("after")
+	if err != nil {
+		t.Fatalf("the renamed container is not found by its new name: %v", err)
+	}
+	if _, err := svc2.Get("before"); err == nil {
+		t.Errorf("the old name still names a container")
+	}
+	c.mu.Lock()
+	p, running := c.HostConfig.RestartPolicy, c.State.Running
+	c.mu.Unlock()
+	if p.Name != container.RestartPolicyOnFailure || p.MaximumRetryCount != 4 {
+		t.Errorf("rebuilt restart policy %+v, want the update's on-failure:4", p)
+	}
+	if !running {
+		t.Errorf("rebuilt: not running")
+	}
+}
