@@ -135,6 +135,7 @@ func (s *Service) openFS(ctx context.Context, c *Container, withMounts bool) (*f
 	}()
 	c.mu.Lock()
 	mounts := append([]container.MountPoint(nil), c.Mounts...)
+	etcDir := s.etcDir(c)
 	readonly := c.HostConfig.ReadonlyRootfs
 	created := c.Created
 	c.mu.Unlock()
@@ -148,7 +149,7 @@ func (s *Service) openFS(ctx context.Context, c *Container, withMounts bool) (*f
 	var binds []viewBind
 	standIn := ""
 	if withMounts {
-		binds = s.viewBinds(c.ID, mounts, func() string {
+		binds = s.viewBinds(etcDir, mounts, func() string {
 			if standIn == "" {
 				standIn = emptyFile(tmp+".empty", created)
 			}
@@ -265,15 +266,16 @@ type viewBind struct {
 	file   bool
 }
 
-// viewBinds lists what cp sees mounted in the container, shallowest first.
+// viewBinds lists what cp sees mounted in the container, shallowest first;
+// etcDir holds its /etc files (etcDir).
 // A container that never started has no /etc files of its own yet; in
 // their place it shows empty ones, as dockerd's init layer does (empty,
 // mode 0755, owned by root): standIn makes such a file, read-only, on
 // demand ("" if it cannot).
-func (s *Service) viewBinds(id string, mounts []container.MountPoint, standIn func() string) []viewBind {
+func (s *Service) viewBinds(etcDir string, mounts []container.MountPoint, standIn func() string) []viewBind {
 	var out []viewBind
 	for _, f := range []struct{ name, dst string }{{"hosts", "/etc/hosts"}, {"hostname", "/etc/hostname"}, {"resolv.conf", "/etc/resolv.conf"}} {
-		src := filepath.Join(s.dir(id), f.name)
+		src := filepath.Join(etcDir, f.name)
 		if st, err := os.Stat(src); err == nil && st.Mode().IsRegular() {
 			out = append(out, viewBind{source: src, dest: f.dst, rw: true, file: true})
 		} else if empty := standIn(); empty != "" {
@@ -445,6 +447,13 @@ func createFileInRoot(root *os.File, p string) error {
 
 // ---- GET / HEAD ----------------------------------------------------------
 
+// notADirectory is dockerd's lstat error for a path that needs a file to
+// be a directory, with the path in the container (dockerd names its host
+// path); unclassed, as dockerd answers 500.
+func notADirectory(abs string) error {
+	return fmt.Errorf("lstat %s: not a directory", abs)
+}
+
 func fileNotFound(p, name string) error {
 	return cerrdefs.ErrNotFound.WithMessage(fmt.Sprintf("Could not find the file %s in container %s", p, name))
 }
@@ -497,7 +506,13 @@ func (f *fsSession) target(p, name string) (*archiveTarget, error) {
 		t.base = path.Base(t.resolved)
 		t.parent, err = archive.OpenInRoot(f.root, path.Dir(t.resolved))
 	}
-	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+	// A file where the path needs a directory ("x/", "x/.", "x/y" of a
+	// file x) is dockerd's lstat error (500), not "Could not find the
+	// file" (404, which the CLI reports as a missing container:path).
+	if errors.Is(err, unix.ENOTDIR) {
+		return nil, notADirectory(abs)
+	}
+	if errors.Is(err, unix.ENOENT) {
 		return nil, fileNotFound(p, name)
 	}
 	if err != nil {
@@ -505,15 +520,17 @@ func (f *fsSession) target(p, name string) (*archiveTarget, error) {
 	}
 	if err := unix.Fstatat(int(t.parent.Fd()), t.base, &t.st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		t.parent.Close()
-		if err == unix.ENOENT || err == unix.ENOTDIR {
+		switch err {
+		case unix.ENOTDIR:
+			return nil, notADirectory(abs)
+		case unix.ENOENT:
 			return nil, fileNotFound(p, name)
 		}
 		return nil, err
 	}
 	if follow && t.st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		// "x/" or "x/." of something that is not a directory.
 		t.parent.Close()
-		return nil, fileNotFound(p, name)
+		return nil, notADirectory(abs)
 	}
 	return t, nil
 }

@@ -120,7 +120,9 @@ func (s *Service) Commit(ctx context.Context, name string, o CommitOptions) (str
 			CreatedBy: strings.Join(ctrCfg.Cmd, " "),
 			Comment:   o.Comment,
 		},
-		Tag: tag,
+		Tag:             tag,
+		Container:       c.ID,
+		ContainerConfig: ctrCfg,
 	})
 	if err != nil {
 		return "", err

@@ -78,8 +78,12 @@ type Container struct {
 	NamedFrom []string `json:",omitempty"`
 	// Links are the legacy links this container holds (links.go). They
 	// are guarded by the service's mu, written with mu held too.
-	Links   []LegacyLink `json:",omitempty"`
-	ExecIDs []string     `json:"-"`
+	Links []LegacyLink `json:",omitempty"`
+	// EtcFrom: the container whose network namespace this one joined
+	// (--network container:X) at its last start; its /etc/hosts,
+	// /etc/hostname and /etc/resolv.conf are this one's, as in dockerd.
+	EtcFrom string   `json:",omitempty"`
+	ExecIDs []string `json:"-"`
 	// linkHosts are the /etc/hosts lines of the links, found at start
 	// (generateSpec) for writeEtcFiles.
 	linkHosts string

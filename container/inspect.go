@@ -3,6 +3,7 @@ package container
 import (
 	"context"
 	"fmt"
+	"path"
 	"regexp"
 	"sort"
 	"strings"
@@ -11,8 +12,10 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/berth/berth/filters"
 )
@@ -69,9 +72,9 @@ func (s *Service) Inspect(ctx context.Context, idOrName string, size bool) (*con
 			Health:     inspectHealthLocked(c),
 		},
 		Image:          c.Image.String(),
-		ResolvConfPath: s.dir(c.ID) + "/resolv.conf",
-		HostnamePath:   s.dir(c.ID) + "/hostname",
-		HostsPath:      s.dir(c.ID) + "/hosts",
+		ResolvConfPath: s.etcDir(c) + "/resolv.conf",
+		HostnamePath:   s.etcDir(c) + "/hostname",
+		HostsPath:      s.etcDir(c) + "/hosts",
 		LogPath:        c.LogPath,
 		Name:           c.Name,
 		RestartCount:   c.RestartCount,
@@ -80,7 +83,7 @@ func (s *Service) Inspect(ctx context.Context, idOrName string, size bool) (*con
 		ExecIDs:        s.execIDs(c.ID),
 		HostConfig:     hc,
 		GraphDriver:    &storage.DriverData{Name: "overlay2", Data: s.graphData(ctx, c)},
-		Mounts:         nonNilMounts(c.Mounts),
+		Mounts:         shownMounts(c),
 		Config:         c.Config,
 		NetworkSettings: &container.NetworkSettings{
 			Networks: map[string]*network.EndpointSettings{},
@@ -124,11 +127,28 @@ func nonNilStrings(s []string) []string {
 	return s
 }
 
-func nonNilMounts(m []container.MountPoint) []container.MountPoint {
-	if m == nil {
-		return []container.MountPoint{}
+// shownMounts is what inspect and ps list as a container's mounts: never
+// nil, and without the --tmpfs ones (HostConfig.Tmpfs), which dockerd
+// leaves out (those of --mount type=tmpfs are listed). Call with c.mu held.
+func shownMounts(c *Container) []container.MountPoint {
+	out := make([]container.MountPoint, 0, len(c.Mounts))
+	for _, mp := range c.Mounts {
+		if mp.Type == mount.TypeTmpfs && isTmpfsOption(c, mp.Destination) {
+			continue
+		}
+		out = append(out, mp)
 	}
-	return m
+	return out
+}
+
+// isTmpfsOption reports whether dst is one of c's --tmpfs (HostConfig.Tmpfs).
+func isTmpfsOption(c *Container, dst string) bool {
+	for t := range c.HostConfig.Tmpfs {
+		if path.Clean(t) == dst {
+			return true
+		}
+	}
+	return false
 }
 
 // ListOptions are GET /containers/json's parameters.
@@ -180,12 +200,19 @@ func (s *Service) List(ctx context.Context, o ListOptions) ([]container.Summary,
 		}
 		sinceT = c.Created
 	}
-	var ancestors []string
-	for _, a := range o.Filters.Get("ancestor") {
-		if r, err := s.cfg.Images.Resolve(ctx, a); err == nil {
-			ancestors = append(ancestors, r.ID.String())
-		} else {
-			ancestors = append(ancestors, "no-such-image:"+a)
+	// ancestor=: containers of the images named or of images built on
+	// them; an image that does not exist matches nothing (dockerd).
+	var ancestors map[digest.Digest]bool
+	if o.Filters.Has("ancestor") {
+		var ids []digest.Digest
+		for _, a := range o.Filters.Get("ancestor") {
+			if r, err := s.cfg.Images.Resolve(ctx, a); err == nil {
+				ids = append(ids, r.ID)
+			}
+		}
+		var err error
+		if ancestors, err = s.cfg.Images.Descendants(ids); err != nil {
+			return nil, err
 		}
 	}
 	images := imageRefs{s: s, ids: map[string]string{}}
@@ -228,7 +255,7 @@ func invalidFilter(k, v string) error {
 	return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Invalid filter '%s=%s'", k, v))
 }
 
-func (s *Service) summaryLocked(c *Container, o ListOptions, cf *configFilters, ancestors []string, beforeT, sinceT time.Time) (container.Summary, bool) {
+func (s *Service) summaryLocked(c *Container, o ListOptions, cf *configFilters, ancestors map[digest.Digest]bool, beforeT, sinceT time.Time) (container.Summary, bool) {
 	st := c.State
 	status := st.Status
 	if st.Paused {
@@ -279,7 +306,7 @@ func (s *Service) summaryLocked(c *Container, o ListOptions, cf *configFilters, 
 	if !cf.matchLocked(c) {
 		return container.Summary{}, false
 	}
-	if len(ancestors) > 0 && !contains(ancestors, c.Image.String()) {
+	if ancestors != nil && !ancestors[c.Image] {
 		return container.Summary{}, false
 	}
 	if !beforeT.IsZero() && !c.Created.Before(beforeT) {
@@ -307,7 +334,7 @@ func (s *Service) summaryLocked(c *Container, o ListOptions, cf *configFilters, 
 		Labels:  labels,
 		State:   status,
 		Status:  statusString(c),
-		Mounts:  nonNilMounts(c.Mounts),
+		Mounts:  shownMounts(c),
 		NetworkSettings: &container.NetworkSettingsSummary{
 			Networks: map[string]*network.EndpointSettings{},
 		},

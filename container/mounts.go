@@ -336,7 +336,7 @@ func (s *Service) specMounts(ctx context.Context, c *Container, rootfs string) (
 		etcOpts = append(etcOpts, "ro")
 	}
 	for _, f := range []struct{ name, dst string }{{"hosts", "/etc/hosts"}, {"hostname", "/etc/hostname"}, {"resolv.conf", "/etc/resolv.conf"}} {
-		out = append(out, specs.Mount{Destination: f.dst, Type: "bind", Source: filepath.Join(s.dir(c.ID), f.name), Options: etcOpts})
+		out = append(out, specs.Mount{Destination: f.dst, Type: "bind", Source: filepath.Join(s.etcDir(c), f.name), Options: etcOpts})
 	}
 	for _, mp := range c.Mounts {
 		switch mp.Type {
@@ -393,10 +393,24 @@ func securePath(root, p string) (string, error) {
 	return filepath.Join(root, rel), nil
 }
 
+// etcDir is the directory of the /etc files c mounts: its own, or that
+// of the container whose network namespace it joined. Call with c.mu held.
+func (s *Service) etcDir(c *Container) string {
+	if c.EtcFrom != "" {
+		return s.dir(c.EtcFrom)
+	}
+	return s.dir(c.ID)
+}
+
 // writeEtcFiles writes the container's /etc/hosts, /etc/hostname and
-// /etc/resolv.conf into its directory, to be bind-mounted.
+// /etc/resolv.conf into its directory, to be bind-mounted. A container in
+// another's network namespace has that one's files and writes none.
 func (s *Service) writeEtcFiles(c *Container) error {
 	c.mu.Lock()
+	if c.EtcFrom != "" {
+		c.mu.Unlock()
+		return nil
+	}
 	hostname := c.Config.Hostname
 	domain := c.Config.Domainname
 	extra := c.HostConfig.ExtraHosts

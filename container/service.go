@@ -35,6 +35,8 @@ import (
 type Images interface {
 	Resolve(ctx context.Context, nameOrID string) (*image.Record, error)
 	Config(ctx context.Context, r *image.Record) (*image.ImageConfig, error)
+	// Descendants: the images given and every image built on them.
+	Descendants(ids []digest.Digest) (map[digest.Digest]bool, error)
 }
 
 // Config wires a Service.

@@ -58,6 +58,9 @@ func writeSpec(bundle string, spec *specs.Spec) error {
 type joined struct {
 	netNS string                              // /proc/PID/ns/net, or ""
 	ns    map[specs.LinuxNamespaceType]string // PID and IPC namespaces
+	// The network namespace's container: its ID, hostname and domain
+	// name, which the joiner takes (dockerd's initializeNetworking).
+	netDonor, hostname, domainname string
 }
 
 // joinedNamespaces looks up the containers whose namespaces c joins, with
@@ -101,6 +104,9 @@ func (s *Service) joinedNamespaces(c *Container) (joined, error) {
 			return j, err
 		}
 		j.netNS = nsPath(pid, "net")
+		other.mu.Lock()
+		j.netDonor, j.hostname, j.domainname = other.ID, other.Config.Hostname, other.Config.Domainname
+		other.mu.Unlock()
 	}
 	// dockerd answers 500 for a PID or IPC donor that is not running.
 	if pidMode.IsContainer() {
@@ -189,6 +195,14 @@ func (s *Service) generateSpec(ctx context.Context, c *Container, rootfs string)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.EtcFrom = j.netDonor
+	if j.netDonor != "" {
+		// One network namespace, one name: the donor's hostname and
+		// /etc files (the UTS namespace stays the container's own).
+		cp := *c.Config
+		cp.Hostname, cp.Domainname = j.hostname, j.domainname
+		c.Config = &cp
+	}
 	cfg := c.Config
 	c.linkHosts = linkHostsLines(children)
 	if len(children) > 0 {

@@ -53,7 +53,7 @@ func parseVolumesFrom(spec string) (ref string, rw bool, err error) {
 
 // volumesFrom collects the mounts c takes from the containers its
 // HostConfig.VolumesFrom names, by destination (a later entry wins). A
-// missing container is "No such container".
+// missing container is "No such container" (400, as dockerd).
 func (s *Service) volumesFrom(c *Container) (map[string]container.MountPoint, error) {
 	out := map[string]container.MountPoint{}
 	c.NamedFrom = nil
@@ -68,7 +68,9 @@ func (s *Service) volumesFrom(c *Container) (map[string]container.MountPoint, er
 			err = cerrdefs.ErrNotFound.WithMessage("No such container: " + ref)
 		}
 		if err != nil {
-			return nil, err
+			// dockerd: 400 with the lookup's words (a 404 would have the
+			// CLI pull the image and try again).
+			return nil, cerrdefs.ErrInvalidArgument.WithMessage(err.Error())
 		}
 		src.mu.Lock()
 		for _, m := range src.Mounts {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -38,6 +39,12 @@ type CommitRequest struct {
 	// Tag is a reference to point at the new image ("" for none), in any
 	// form ParseReference accepts ("app", "app:1", "registry:5000/x:y").
 	Tag string
+	// Container and ContainerConfig: the committed container's ID and
+	// config, recorded in the image config as dockerd records them
+	// ("container", "container_config"); image inspect shows them to
+	// clients of API 1.44 and older.
+	Container       string
+	ContainerConfig *container.Config
 	// Platform, for an image from scratch, is its os and architecture
 	// (default linux/amd64).
 	Platform *ocispec.Platform
@@ -118,7 +125,7 @@ func (s *Service) Commit(ctx context.Context, req CommitRequest) (digest.Digest,
 	}
 	cfg.History = append(cfg.History, hist)
 
-	raw, err := json.Marshal(cfg)
+	raw, err := json.Marshal(legacyConfig{ImageConfig: cfg, Container: req.Container, ContainerConfig: req.ContainerConfig})
 	if err != nil {
 		return "", err
 	}
@@ -233,4 +240,35 @@ func randomRef() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// legacyConfig is an image config with the fields of Docker's v1 image
+// format that name the container an image was committed from.
+type legacyConfig struct {
+	ImageConfig
+	Container       string            `json:"container,omitempty"`
+	ContainerConfig *container.Config `json:"container_config,omitempty"`
+}
+
+// LegacyContainer returns the container an image was committed from and
+// that container's config, as the image config records them (dockerd's
+// commits and classic builds; "" and nil for others). Image inspect shows
+// them as Container and ContainerConfig to clients of API 1.44 and older.
+func (s *Service) LegacyContainer(ctx context.Context, id string) (string, *container.Config, error) {
+	d, err := digest.Parse(id)
+	if err != nil {
+		return "", nil, cerrdefs.ErrInvalidArgument.WithMessage(err.Error())
+	}
+	b, err := content.ReadBlob(ctx, s.content, d)
+	if err != nil {
+		return "", nil, err
+	}
+	var l struct {
+		Container       string            `json:"container"`
+		ContainerConfig *container.Config `json:"container_config"`
+	}
+	if err := json.Unmarshal(b, &l); err != nil {
+		return "", nil, err
+	}
+	return l.Container, l.ContainerConfig, nil
 }

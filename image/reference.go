@@ -24,7 +24,7 @@ func ParseReference(s string) (reference.Named, error) {
 const errUppercase = "invalid reference format: repository name must be lowercase"
 
 // parseNormalized parses like reference.ParseNormalizedNamed, but refuses
-// capitals anywhere in the repository name, as Docker's daemon does (the
+// capitals anywhere in the repository path, as Docker's daemon does (the
 // library would take "UPPER/x" for a registry host named UPPER).
 func parseNormalized(s string) (reference.Named, error) {
 	name := s
@@ -34,7 +34,14 @@ func parseNormalized(s string) (reference.Named, error) {
 	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {
 		name = name[:i]
 	}
-	if strings.ToLower(name) != name {
+	// A registry host may have capitals ("HOST.EXAMPLE.COM:443/x"): the
+	// first component is one when it has a '.' or ':' or is localhost
+	// (dockerd 20.10's rule; "UPPER/x" is a Docker Hub name).
+	repo := name
+	if i := strings.IndexByte(name, '/'); i >= 0 && (strings.ContainsAny(name[:i], ".:") || name[:i] == "localhost") {
+		repo = name[i+1:]
+	}
+	if strings.ToLower(repo) != repo {
 		return nil, errors.New(errUppercase)
 	}
 	// The library also takes a digest's algorithm without a tag before it

@@ -18,10 +18,13 @@ func TestParseReferenceUppercase(t *testing.T) {
 		}
 	}
 	for s, want := range map[string]string{
-		"busybox:TAG":                 "docker.io/library/busybox:TAG",
-		"localhost:5000/foo":          "localhost:5000/foo:latest",
-		"example.com/a/b:1.0":         "example.com/a/b:1.0",
-		"alpine:3.18@sha256:" + hex64: "docker.io/library/alpine:3.18@sha256:" + hex64,
+		"busybox:TAG":         "docker.io/library/busybox:TAG",
+		"localhost:5000/foo":  "localhost:5000/foo:latest",
+		"example.com/a/b:1.0": "example.com/a/b:1.0",
+		// A registry host may have capitals (moby's TestTagValidPrefixedRepo).
+		"HOSTNAME.DOMAIN.COM:443/foo/bar": "HOSTNAME.DOMAIN.COM:443/foo/bar:latest",
+		"Example.com/a":                   "Example.com/a:latest",
+		"alpine:3.18@sha256:" + hex64:     "docker.io/library/alpine:3.18@sha256:" + hex64,
 	} {
 		r, err := ParseReference(s)
 		if err != nil || r.String() != want {

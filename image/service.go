@@ -163,6 +163,38 @@ func isHexPrefix(s string) bool {
 	return true
 }
 
+// Descendants returns ids and every image built on one of them (commits
+// and classic builds record their parent image), as dockerd's ps filter
+// ancestor= walks the image graph down.
+func (s *Service) Descendants(ids []digest.Digest) (map[digest.Digest]bool, error) {
+	out := map[digest.Digest]bool{}
+	for _, id := range ids {
+		out[id] = true
+	}
+	recs, err := s.records.list()
+	if err != nil {
+		return nil, err
+	}
+	children := map[digest.Digest][]digest.Digest{}
+	for _, r := range recs {
+		if r.Parent != "" {
+			children[r.Parent] = append(children[r.Parent], r.ID)
+		}
+	}
+	queue := append([]digest.Digest(nil), ids...)
+	for len(queue) > 0 {
+		id := queue[0]
+		queue = queue[1:]
+		for _, c := range children[id] {
+			if !out[c] {
+				out[c] = true
+				queue = append(queue, c)
+			}
+		}
+	}
+	return out, nil
+}
+
 // Resolve finds the image a user's name refers to: a full or short ID,
 // or a reference (with ":latest" implied). Not found is Docker's
 // "No such image: <familiar ref>".

@@ -60,6 +60,9 @@ func TestDryRun(t *testing.T) {
 		hc  *container.HostConfig
 	}{
 		{&container.Config{Cmd: []string{"sh"}, User: "nosuch", WorkingDir: "/evil"}, nil},
+		// Cmd [""] is created (and committed) as dockerd does; it fails
+		// at start.
+		{&container.Config{Cmd: []string{""}}, nil},
 		{nil, &container.HostConfig{Privileged: true}},
 		{nil, &container.HostConfig{Resources: container.Resources{Devices: []container.DeviceMapping{{PathOnHost: "/dev/nope"}}}}},
 	}

@@ -192,7 +192,9 @@ func Generate(in Input) (*specs.Spec, error) {
 		}
 		p.Args = append([]string{InitDest, "--"}, p.Args...)
 	}
-	if p.Args[0] == "" {
+	if p.Args[0] == "" && !in.DryRun {
+		// Cmd [""] is a command (dockerd creates the container, and
+		// commits it: moby's TestRemoveImageOrphaning); it cannot start.
 		return nil, cerrdefs.ErrInvalidArgument.WithMessage("No command specified")
 	}
 	if p.Env, err = containerEnv(hostname, cfg.Tty, cfg.Env); err != nil {
@@ -428,6 +430,12 @@ func Generate(in Input) (*specs.Spec, error) {
 		}
 	}
 
+	if in.DryRun && p.Args[0] == "" {
+		// Checked as if it had a command: it cannot start (see above).
+		args := p.Args
+		p.Args = append([]string{"-"}, args[1:]...)
+		defer func() { p.Args = args }()
+	}
 	if err := Validate(s); err != nil {
 		return nil, err
 	}

@@ -162,3 +162,45 @@ func TestPsFilterNetworkPorts(t *testing.T) {
 	wantPsIDs(t, a, label, []string{"expose", "8080/udp"})
 	wantPsIDs(t, a, label, []string{"expose", "8080", "publish", "18081"}, pub, exp)
 }
+
+// TestPsAncestorChildImages (issue 14 item 8): ps --filter ancestor=X
+// lists the containers of X and of the images built on X (a commit is),
+// as dockerd walks the image graph down; a missing image matches nothing.
+func TestPsAncestorChildImages(t *testing.T) {
+	busybox(t)
+	a := env.d.api()
+	eachCLI(t, func(t *testing.T, c *CLI) {
+		label := "e2e.anc=" + uniq()
+		parent := ctrName(t, "ancparent")
+		c.ok("run", "-l", label, "--name", parent, "busybox", "touch", "/committed")
+		child := "e2e-anc-child-" + uniq()
+		c.ok("commit", parent, child)
+		t.Cleanup(func() { removeImage(t, a, child+":latest") })
+		sibling := "e2e-anc-sibling-" + uniq()
+		c.ok("commit", parent, sibling)
+		t.Cleanup(func() { removeImage(t, a, sibling+":latest") })
+		childCtr := ctrName(t, "ancchild")
+		c.ok("create", "-l", label, "--name", childCtr, child, "true")
+		ids := func(ancestor string) []string {
+			t.Helper()
+			got := lines(c.ok("ps", "-aq", "--no-trunc", "--filter", "label="+label, "--filter", "ancestor="+ancestor).Stdout)
+			sort.Strings(got)
+			return got
+		}
+		pid, cid := inspectCtr(t, a, parent).ID, inspectCtr(t, a, childCtr).ID
+		both := []string{pid, cid}
+		sort.Strings(both)
+		if got := ids("busybox"); strings.Join(got, ",") != strings.Join(both, ",") {
+			t.Errorf("%s ps --filter ancestor=busybox: %q, want %s's and %s's (its image is a commit on busybox)", c.name, got, parent, childCtr)
+		}
+		if got := ids(child); len(got) != 1 || got[0] != cid {
+			t.Errorf("%s ps --filter ancestor=%s: %q, want only %s", c.name, child, got, childCtr)
+		}
+		if got := ids(sibling); len(got) != 0 {
+			t.Errorf("%s ps --filter ancestor=%s (a sibling): %q, want none", c.name, sibling, got)
+		}
+		if got := ids("e2e-no-such-image-" + uniq()); len(got) != 0 {
+			t.Errorf("%s ps --filter ancestor=<missing image>: %q, want none", c.name, got)
+		}
+	})
+}

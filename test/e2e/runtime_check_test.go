@@ -47,6 +47,19 @@ func TestRuntimeVersionReported(t *testing.T) {
 	if got := strings.TrimSpace(c.ok("info", "--format", "{{.RuncCommit.ID}}").Stdout); got != commit {
 		t.Errorf("info RuncCommit.ID = %q, want runc's commit %q", got, commit)
 	}
+	// Before API 1.49 each Commit also has Expected, the same (moby's
+	// TestInfoBinaryCommits).
+	type commits struct{ RuncCommit, ContainerdCommit, InitCommit map[string]*string }
+	var old commits
+	d.api().call(t, "GET", "/v1.41/info", nil, nil).wantStatus(t, 200).decode(t, &old)
+	for what, m := range map[string]map[string]*string{"RuncCommit": old.RuncCommit, "ContainerdCommit": old.ContainerdCommit, "InitCommit": old.InitCommit} {
+		if m["ID"] == nil || m["Expected"] == nil || *m["Expected"] != *m["ID"] {
+			t.Errorf("GET /v1.41/info: %s %v, want an ID and the same Expected", what, m)
+		}
+	}
+	if old.RuncCommit["ID"] != nil && *old.RuncCommit["ID"] != commit {
+		t.Errorf("GET /v1.41/info: RuncCommit.ID %q, want %q", *old.RuncCommit["ID"], commit)
+	}
 	var v struct {
 		Components []struct {
 			Name    string
@@ -71,6 +84,11 @@ func TestRuntimeVersionReported(t *testing.T) {
 	}
 
 	onlyBerth(t, "dockerd 20.10 neither checks its runtime's version nor refuses a missing one at start")
+	var cur commits
+	d.api().call(t, "GET", "/v1.49/info", nil, nil).wantStatus(t, 200).decode(t, &cur)
+	if _, ok := cur.RuncCommit["Expected"]; ok || cur.RuncCommit["ID"] == nil {
+		t.Errorf("GET /v1.49/info: RuncCommit %v, want an ID and no Expected (gone at 1.49)", cur.RuncCommit)
+	}
 	for _, tc := range []struct {
 		version, commit string
 		warn            bool

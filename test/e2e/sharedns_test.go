@@ -108,3 +108,33 @@ func TestSharedNamespaceRefusals(t *testing.T) {
 		}
 	})
 }
+
+// TestSharedNetnsHostname (issue 14 item 9): a container in another's
+// network namespace (--network container:X) has X's hostname and domain
+// name, in the kernel, in inspect, and X's /etc/hosts, /etc/hostname and
+// /etc/resolv.conf, as dockerd gives them.
+func TestSharedNetnsHostname(t *testing.T) {
+	busybox(t)
+	a := env.d.api()
+	c := cli(t, "docker")
+	donor := ctrName(t, "hdonor")
+	c.ok("run", "-d", "--name", donor, "--hostname", "donorhost", "--domainname", "example.test", "--add-host", "marker.test:10.9.8.7", "busybox", "sleep", "300")
+	waitRunning(t, a, donor)
+	show := "hostname; cat /proc/sys/kernel/domainname; echo ==; cat /etc/hostname; echo ==; cat /etc/hosts; echo ==; cat /etc/resolv.conf"
+	want := c.ok("exec", donor, "sh", "-c", show).Stdout
+	joiner := ctrName(t, "hjoiner")
+	got := c.ok("run", "--name", joiner, "--network", "container:"+donor, "busybox", "sh", "-c", show).Stdout
+	if got != want {
+		t.Errorf("--network container:%s sees\n%s\nwant the donor's\n%s", donor, got, want)
+	}
+	if !strings.HasPrefix(want, "donorhost\nexample.test\n") || !strings.Contains(want, "marker.test") {
+		t.Errorf("the donor shows\n%s\nwant hostname donorhost, domain example.test and its --add-host", want)
+	}
+	var ci struct {
+		Config struct{ Hostname, Domainname string }
+	}
+	a.call(t, "GET", "/containers/"+joiner+"/json", nil, nil).wantStatus(t, 200).decode(t, &ci)
+	if ci.Config.Hostname != "donorhost" || ci.Config.Domainname != "example.test" {
+		t.Errorf("inspect %s: Hostname %q Domainname %q, want the donor's donorhost example.test", joiner, ci.Config.Hostname, ci.Config.Domainname)
+	}
+}

@@ -11,7 +11,7 @@ import (
 // writable; -v for the same destination takes its place; the new container
 // holds the volumes, so they outlive the source; rm -v of the new container
 // keeps a named volume and removes an anonymous one nobody else holds; a
-// missing container or a bad mode is refused and nothing is created.
+// missing container (400) or a bad mode is refused and nothing is created.
 func TestVolumesFrom(t *testing.T) {
 	busybox(t)
 	a := env.d.api()
@@ -90,6 +90,10 @@ func TestVolumesFrom(t *testing.T) {
 				t.Errorf("create --volumes-from %s: exit %d, stderr %q; want 1 and %q", bad.spec, r.Code, r.Stderr, bad.msg)
 			}
 		}
+		// dockerd answers 400 for a missing container (not 404: the CLI
+		// would pull the image and try again).
+		a.call(t, "POST", "/containers/create", []byte(`{"Image":"busybox","Labels":{"`+strings.Replace(label, "=", `":"`, 1)+`"},"HostConfig":{"VolumesFrom":["e2e-no-such-container"]}}`), nil).
+			wantError(t, 400, "No such container: e2e-no-such-container")
 		if left := c.ok("ps", "-aq", "--filter", "label="+label).Stdout; left != "" {
 			t.Errorf("refused creates left containers: %q", left)
 		}

@@ -52,12 +52,21 @@ func (cr *containerRouter) coreRoutes() []router.Route {
 		{Method: http.MethodPost, Path: "/containers/{id}/unpause", Handler: cr.unpause},
 		{Method: http.MethodPost, Path: "/containers/{id}/rename", Handler: cr.rename},
 		{Method: http.MethodPost, Path: "/containers/{id}/exec", Handler: cr.execCreate},
+		{Method: http.MethodPost, Path: "/containers/{id:.*}/copy", Handler: copyGone},
 		// A link's name holds a "/" (parent/alias), as in dockerd's routes.
 		{Method: http.MethodDelete, Path: "/containers/{id:.*}", Handler: cr.remove},
 		{Method: http.MethodPost, Path: "/exec/{id}/start", Handler: cr.execStart},
 		{Method: http.MethodPost, Path: "/exec/{id}/resize", Handler: cr.execResize},
 		{Method: http.MethodGet, Path: "/exec/{id}/json", Handler: cr.execInspect},
 	}
+}
+
+// copyGone answers the copy endpoint that API 1.24 removed (GET
+// /containers/{id}/archive replaced it) as dockerd does at 1.24 and later:
+// 404 with an empty body, whatever the container.
+func copyGone(_ context.Context, w http.ResponseWriter, _ *http.Request, _ map[string]string) error {
+	w.WriteHeader(http.StatusNotFound)
+	return nil
 }
 
 type createBody struct {

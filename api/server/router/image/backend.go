@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/distribution/reference"
+	"github.com/moby/moby/api/types/container"
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/opencontainers/go-digest"
@@ -21,6 +22,9 @@ type Backend interface {
 	Push(ctx context.Context, ref reference.Named, platform *ocispec.Platform, auth *registry.AuthConfig, out progress.Output) error
 	List(ctx context.Context, args filters.Args, all bool) ([]imagetypes.Summary, error)
 	Inspect(ctx context.Context, name string) (*imagetypes.InspectResponse, error)
+	// LegacyContainer: the container an image was committed from and
+	// its config, for image inspect before API 1.45.
+	LegacyContainer(ctx context.Context, id string) (string, *container.Config, error)
 	History(ctx context.Context, name string) ([]imagetypes.HistoryResponseItem, error)
 	Tag(ctx context.Context, name, repo, tag string) error
 	Remove(ctx context.Context, name string, force, prune bool) ([]imagetypes.DeleteResponse, error)

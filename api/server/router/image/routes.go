@@ -7,6 +7,9 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/containerd/platforms"
+	"github.com/moby/moby/api/types/container"
+	imagetypes "github.com/moby/moby/api/types/image"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth/berth/api/server/httputils"
@@ -74,8 +77,17 @@ func (ir *imageRouter) create(ctx context.Context, w http.ResponseWriter, r *htt
 	if err != nil {
 		return err
 	}
-	if p := r.Form.Get("platform"); p != "" && p != "linux/amd64" && p != "linux" {
-		return errInvalid("platform " + p + " is not supported: berth pulls linux/amd64")
+	if p := r.Form.Get("platform"); p != "" {
+		// dockerd's check first: a platform that does not parse is 400
+		// in containerd's words ("unknown operating system or
+		// architecture"); then berth's own: it pulls linux/amd64 only.
+		sp, err := platforms.Parse(p)
+		if err != nil {
+			return errInvalid(err.Error())
+		}
+		if sp = platforms.Normalize(sp); sp.OS != "linux" || sp.Architecture != "amd64" {
+			return errInvalid("platform " + p + " is not supported: berth pulls linux/amd64")
+		}
 	}
 	auth, err := image.DecodeAuth(r.Header.Get("X-Registry-Auth"))
 	if err != nil {
@@ -149,7 +161,26 @@ func (ir *imageRouter) inspect(ctx context.Context, w http.ResponseWriter, r *ht
 	if err != nil {
 		return err
 	}
+	if httputils.VersionLess(httputils.VersionFromContext(ctx), "1.45") {
+		// Before 1.45 dockerd always sent Container and ContainerConfig
+		// (empty for an image that was not committed from a container).
+		ctr, cfg, err := ir.b.LegacyContainer(ctx, resp.ID)
+		if err != nil {
+			return err
+		}
+		if cfg == nil {
+			cfg = &container.Config{}
+		}
+		return httputils.WriteJSON(w, http.StatusOK, inspectBefore145{InspectResponse: resp, Container: ctr, ContainerConfig: cfg})
+	}
 	return httputils.WriteJSON(w, http.StatusOK, resp)
+}
+
+// inspectBefore145 is image inspect as API 1.44 and older have it.
+type inspectBefore145 struct {
+	*imagetypes.InspectResponse
+	Container       string
+	ContainerConfig *container.Config
 }
 
 func (ir *imageRouter) history(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {

@@ -65,7 +65,30 @@ func (s *sysRouter) info(ctx context.Context, w http.ResponseWriter, r *http.Req
 	if err != nil {
 		return err
 	}
+	if httputils.VersionLess(httputils.VersionFromContext(ctx), "1.49") {
+		return httputils.WriteJSON(w, http.StatusOK, withExpectedCommits(info))
+	}
 	return httputils.WriteJSON(w, http.StatusOK, info)
+}
+
+// legacyCommit is a Commit as Docker sent it before API 1.49: with
+// Expected, the commit dockerd was built for, which is the one found.
+type legacyCommit struct {
+	ID       string
+	Expected string
+}
+
+// infoBefore149 shadows the commit fields of the Info it embeds.
+type infoBefore149 struct {
+	*system.Info
+	ContainerdCommit legacyCommit
+	RuncCommit       legacyCommit
+	InitCommit       legacyCommit
+}
+
+func withExpectedCommits(info *system.Info) infoBefore149 {
+	c := func(c system.Commit) legacyCommit { return legacyCommit{ID: c.ID, Expected: c.ID} }
+	return infoBefore149{Info: info, ContainerdCommit: c(info.ContainerdCommit), RuncCommit: c(info.RuncCommit), InitCommit: c(info.InitCommit)}
 }
 
 func (s *sysRouter) login(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
