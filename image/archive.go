@@ -20,6 +20,7 @@ import (
 
 	"github.com/berth/berth/archive"
 	"github.com/berth/berth/content"
+	"github.com/berth/berth/leases"
 	"github.com/berth/berth/progress"
 	"github.com/berth/berth/snapshot"
 )
@@ -356,7 +357,7 @@ func extractArchive(ctx context.Context, r io.Reader, dir string) error {
 	}
 }
 
-func (s *Service) loadOne(ctx context.Context, dir string, m archiveManifest) (digest.Digest, error) {
+func (s *Service) loadOne(ctx context.Context, dir string, m archiveManifest) (_ digest.Digest, retErr error) {
 	cp, err := archivePath(dir, m.Config)
 	if err != nil {
 		return "", err
@@ -373,6 +374,15 @@ func (s *Service) loadOne(ctx context.Context, dir string, m archiveManifest) (d
 		return "", cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid archive: %d layers but config lists %d diff IDs", len(m.Layers), len(cfg.RootFS.DiffIDs)))
 	}
 	chains := ChainIDs(cfg.RootFS.DiffIDs)
+	hold := blobResources(nil, digest.FromBytes(rawConfig))
+	for _, c := range chains {
+		hold = append(hold, leases.Snapshot(c.String()))
+	}
+	ctx, end, err := s.begin(ctx, hold...)
+	if err != nil {
+		return "", err
+	}
+	defer func() { end(retErr != nil) }()
 	refs := make([]LayerRef, len(m.Layers))
 	var size int64
 	for i, lp := range m.Layers {
@@ -432,6 +442,9 @@ func (s *Service) importLayerFile(ctx context.Context, p string, parent, diffID 
 		return LayerRef{}, snapshot.Layer{}, err
 	}
 	blob := dg.Digest()
+	if err := s.leases.Hold(ctx, blobResources(nil, blob)...); err != nil {
+		return LayerRef{}, snapshot.Layer{}, err
+	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return LayerRef{}, snapshot.Layer{}, err
 	}

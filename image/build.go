@@ -19,6 +19,7 @@ import (
 
 	"github.com/berth/berth/archive"
 	"github.com/berth/berth/content"
+	"github.com/berth/berth/leases"
 	"github.com/berth/berth/snapshot"
 )
 
@@ -33,7 +34,7 @@ func (s *Service) RegistryConfig() RegistryConfig { return s.registryConfig() }
 // content store and each layer not yet unpacked is unpacked once. Blobs
 // and layers berth already holds are not copied again. It returns the
 // image ID (the config's digest).
-func (s *Service) ImportBuilt(ctx context.Context, p ccontent.Provider, desc ocispec.Descriptor, names []string) (digest.Digest, error) {
+func (s *Service) ImportBuilt(ctx context.Context, p ccontent.Provider, desc ocispec.Descriptor, names []string) (_ digest.Digest, retErr error) {
 	mdesc, err := manifestFor(ctx, p, desc)
 	if err != nil {
 		return "", err
@@ -58,6 +59,15 @@ func (s *Service) ImportBuilt(ctx context.Context, p ccontent.Provider, desc oci
 		return "", fmt.Errorf("built image has %d layers but its config lists %d diff IDs", len(mf.Layers), len(cfg.RootFS.DiffIDs))
 	}
 	chains := ChainIDs(cfg.RootFS.DiffIDs)
+	hold := blobResources(nil, digest.FromBytes(rawConfig), digest.FromBytes(rawManifest))
+	for i, l := range mf.Layers {
+		hold = append(blobResources(hold, l.Digest), leases.Snapshot(chains[i].String()))
+	}
+	ctx, end, err := s.begin(ctx, hold...)
+	if err != nil {
+		return "", err
+	}
+	defer func() { end(retErr != nil) }()
 	refs := make([]LayerRef, len(mf.Layers))
 	var size int64
 	for i, l := range mf.Layers {

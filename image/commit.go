@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	cleases "github.com/containerd/containerd/v2/core/leases"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/opencontainers/go-digest"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/berth/berth/archive"
 	"github.com/berth/berth/content"
+	"github.com/berth/berth/leases"
 	"github.com/berth/berth/snapshot"
 )
 
@@ -55,7 +57,7 @@ type CommitRequest struct {
 // diff_id, and unpacked into the snapshot store on top of the parent's
 // layers; then the config, a manifest and the record (with the tag) are
 // written. The parent's os and architecture carry over.
-func (s *Service) Commit(ctx context.Context, req CommitRequest) (digest.Digest, error) {
+func (s *Service) Commit(ctx context.Context, req CommitRequest) (_ digest.Digest, retErr error) {
 	var tags []string
 	if req.Tag != "" {
 		ref, err := ParseReference(req.Tag)
@@ -102,6 +104,17 @@ func (s *Service) Commit(ctx context.Context, req CommitRequest) (digest.Digest,
 	cfg.RootFS.DiffIDs = append([]digest.Digest{}, cfg.RootFS.DiffIDs...)
 	cfg.History = append([]ocispec.History{}, cfg.History...)
 
+	// The lease holds the parent's layer and what the commit writes
+	// until the record names them (issue 8 item 2).
+	var hold []cleases.Resource
+	if req.Parent != nil && req.Parent.TopChain != "" {
+		hold = append(hold, leases.Snapshot(req.Parent.TopChain.String()))
+	}
+	ctx, end, err := s.begin(ctx, hold...)
+	if err != nil {
+		return "", err
+	}
+	defer func() { end(retErr != nil) }()
 	var layers []LayerRef
 	var topChain digest.Digest
 	var size int64
@@ -129,7 +142,7 @@ func (s *Service) Commit(ctx context.Context, req CommitRequest) (digest.Digest,
 	if err != nil {
 		return "", err
 	}
-	id, err := content.WriteBlob(ctx, s.content, raw)
+	id, err := s.writeBlob(ctx, raw)
 	if err != nil {
 		return "", err
 	}
@@ -160,7 +173,14 @@ func (s *Service) Commit(ctx context.Context, req CommitRequest) (digest.Digest,
 // compressing it and unpacking it again.
 func (s *Service) storeLayer(ctx context.Context, parent digest.Digest, r io.Reader) (LayerRef, snapshot.Layer, error) {
 	cr := &sizeReader{r: &ctxReader{ctx: ctx, r: r}}
+	// The layer's chain ID is known only once it exists: no collection
+	// starts before the lease holds it.
+	hold, release := s.leases.Guard()
 	l, err := s.snapshots.ApplyNew(ctx, parent, cr)
+	if err == nil {
+		err = hold(ctx, leases.Snapshot(l.ChainID.String()))
+	}
+	release()
 	if err != nil {
 		if ctx.Err() != nil {
 			return LayerRef{}, snapshot.Layer{}, err

@@ -382,71 +382,30 @@ func shortOrName(nameOrID string, r *Record) string {
 	return nameOrID
 }
 
-// deleteRecord removes r and every layer and blob no other image needs.
+// deleteRecord removes r, then collects garbage (GC): the layers and
+// blobs nothing else needs go, those an operation in flight holds (a pull
+// that counted a layer "Already exists") stay. The answer lists r's
+// layers the collection removed, top first, as Docker's.
 func (s *Service) deleteRecord(ctx context.Context, r *Record) ([]imagetypes.DeleteResponse, error) {
 	cfg, cfgErr := s.Config(ctx, r)
 	if err := s.records.deleteImage(r.ID); err != nil && !errors.Is(err, cerrdefs.ErrNotFound) {
 		return nil, err
 	}
 	out := []imagetypes.DeleteResponse{{Deleted: r.ID.String()}}
-	keepChains, keepBlobs, err := s.liveSets(ctx)
-	if err != nil {
-		return out, err
-	}
+	rep := s.collect(ctx, true)
 	if cfgErr == nil {
+		removed := make(map[digest.Digest]bool, len(rep.Layers))
+		for _, c := range rep.Layers {
+			removed[c] = true
+		}
 		chains := ChainIDs(cfg.RootFS.DiffIDs)
 		for i := len(chains) - 1; i >= 0; i-- {
-			if keepChains[chains[i]] {
-				continue
-			}
-			if err := s.snapshots.Remove(ctx, chains[i]); err == nil {
+			if removed[chains[i]] {
 				out = append(out, imagetypes.DeleteResponse{Deleted: chains[i].String()})
-			} else if !errors.Is(err, cerrdefs.ErrNotFound) {
-				s.log.Warn("remove layer", "chain", chains[i], "err", err)
 			}
-		}
-	}
-	blobs := []digest.Digest{r.ID, r.Manifest}
-	for _, l := range r.Layers {
-		blobs = append(blobs, l.Digest)
-	}
-	for _, b := range blobs {
-		if b == "" || keepBlobs[b] {
-			continue
-		}
-		if err := s.content.Delete(ctx, b); err != nil && !cerrdefs.IsNotFound(err) {
-			s.log.Warn("remove blob", "digest", b, "err", err)
 		}
 	}
 	return out, nil
-}
-
-// liveSets returns the layer chains and blobs that remaining images use.
-func (s *Service) liveSets(ctx context.Context) (map[digest.Digest]bool, map[digest.Digest]bool, error) {
-	recs, err := s.records.list()
-	if err != nil {
-		return nil, nil, err
-	}
-	chains := map[digest.Digest]bool{}
-	blobs := map[digest.Digest]bool{}
-	for _, r := range recs {
-		blobs[r.ID] = true
-		blobs[r.Manifest] = true
-		var diffIDs []digest.Digest
-		for _, l := range r.Layers {
-			blobs[l.Digest] = true
-			diffIDs = append(diffIDs, l.DiffID)
-		}
-		for _, c := range ChainIDs(diffIDs) {
-			chains[c] = true
-		}
-	}
-	if s.layerUsage != nil {
-		for _, c := range s.layerUsage() {
-			chains[c] = true
-		}
-	}
-	return chains, blobs, nil
 }
 
 // PruneReport is the answer of POST /images/prune.

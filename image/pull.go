@@ -4,12 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	ccontent "github.com/containerd/containerd/v2/core/content"
+	cleases "github.com/containerd/containerd/v2/core/leases"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -24,8 +24,8 @@ import (
 
 	"github.com/berth/berth/archive"
 	"github.com/berth/berth/content"
+	"github.com/berth/berth/leases"
 	"github.com/berth/berth/progress"
-	"github.com/berth/berth/snapshot"
 )
 
 // ImageConfig is an image's config blob: OCI plus Docker's extensions.
@@ -123,7 +123,7 @@ func (s *Service) resolve(ctx context.Context, ref reference.Named, auth *regist
 // Docker's progress messages to out. Errors returned before the first
 // message are the caller's to report as an HTTP status; after that they
 // belong in the stream.
-func (s *Service) Pull(ctx context.Context, ref reference.Named, auth *registry.AuthConfig, out progress.Output) error {
+func (s *Service) Pull(ctx context.Context, ref reference.Named, auth *registry.AuthConfig, out progress.Output) (retErr error) {
 	res, err := s.resolve(ctx, ref, auth)
 	if err != nil {
 		return err
@@ -187,9 +187,25 @@ func (s *Service) Pull(ctx context.Context, ref reference.Named, auth *registry.
 		return err
 	}
 	refs := make([]LayerRef, len(mf.Layers))
-	var todo []int
 	for i, l := range mf.Layers {
 		refs[i] = LayerRef{Digest: digest.Digest(l.Digest.String()), MediaType: string(l.MediaType), Size: l.Size, DiffID: cfg.RootFS.DiffIDs[i]}
+	}
+	// Everything this pull uses or makes is held by its lease before it
+	// looks for any of it, so no removal or collection can take a layer
+	// it counted as "Already exists" (issue 8 item 2). A failed pull's
+	// leftovers are collected when it ends.
+	manifestDigestD := digest.Digest(manifestDigest.String())
+	hold := blobResources(nil, configDigest, manifestDigestD)
+	for i := range refs {
+		hold = append(blobResources(hold, refs[i].Digest), leases.Snapshot(chains[i].String()))
+	}
+	ctx, end, err := s.begin(ctx, hold...)
+	if err != nil {
+		return err
+	}
+	defer func() { end(retErr != nil) }()
+	var todo []int
+	for i := range refs {
 		id := shortID(refs[i].Digest)
 		if _, err := s.snapshots.Get(ctx, chains[i]); err == nil {
 			// The blob too: save and push need this image's own bytes.
@@ -299,8 +315,6 @@ func (s *Service) fetchLayer(ctx context.Context, blobs *blobSource, l v1.Layer,
 	if err != nil {
 		return fmt.Errorf("layer %s: %w", id, err)
 	}
-	chain := snapshot.ChainID(parent, ref.DiffID)
-	_, preErr := s.snapshots.Get(ctx, chain)
 	_, err = s.snapshots.Apply(ctx, parent, ref.DiffID, dr)
 	dr.Close()
 	if err == nil {
@@ -312,9 +326,13 @@ func (s *Service) fetchLayer(ctx context.Context, blobs *blobSource, l v1.Layer,
 		err = w.Commit(ctx, ref.Size, ref.Digest)
 	}
 	if err != nil {
-		if preErr != nil { // this pull created the layer
-			if rerr := s.snapshots.Remove(context.WithoutCancel(ctx), chain); rerr != nil && !errors.Is(rerr, cerrdefs.ErrNotFound) {
-				s.log.Warn("remove layer after failed pull", "chain", chain, "err", rerr)
+		// What this layer left (a committed layer, the blob's ingest) is
+		// the pull's lease's to release and the collector's to remove:
+		// another pull may hold the same layer.
+		if _, ok := w.(discardWriter); !ok {
+			_ = w.Close()
+			if aerr := s.content.Abort(context.WithoutCancel(ctx), ingestRef(ref.Digest)); aerr != nil && !cerrdefs.IsNotFound(aerr) {
+				s.log.Warn("abort blob after failed pull", "digest", ref.Digest, "err", aerr)
 			}
 		}
 		return fmt.Errorf("layer %s: %w", id, err)
@@ -330,7 +348,7 @@ func (s *Service) fetchLayer(ctx context.Context, blobs *blobSource, l v1.Layer,
 // its first byte. A concurrent write of the same blob is waited for; a blob
 // that is already stored gets a writer that discards what it is given.
 func (s *Service) blobWriter(ctx context.Context, d digest.Digest, size int64) (ccontent.Writer, error) {
-	w, err := ccontent.OpenWriter(ctx, s.content, ccontent.WithRef("blob-"+d.String()), ccontent.WithDescriptor(ocispec.Descriptor{Digest: d, Size: size}))
+	w, err := ccontent.OpenWriter(ctx, s.content, ccontent.WithRef(ingestRef(d)), ccontent.WithDescriptor(ocispec.Descriptor{Digest: d, Size: size}))
 	if cerrdefs.IsAlreadyExists(err) {
 		return discardWriter{d: d}, nil
 	}
@@ -345,6 +363,18 @@ func (s *Service) blobWriter(ctx context.Context, d digest.Digest, size int64) (
 		}
 	}
 	return w, nil
+}
+
+// ingestRef is the ingest ref of blob d's writer (as content.WriteBlob's).
+func ingestRef(d digest.Digest) string { return "blob-" + d.String() }
+
+// blobResources appends the lease resources of blobs ds (the blob and its
+// ingest) to rs.
+func blobResources(rs []cleases.Resource, ds ...digest.Digest) []cleases.Resource {
+	for _, d := range ds {
+		rs = append(rs, leases.Content(d), leases.Ingest(ingestRef(d)))
+	}
+	return rs
 }
 
 // discardWriter stands in for the writer of a blob that is already stored.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/berth/berth/archive"
 	"github.com/berth/berth/content"
+	"github.com/berth/berth/leases"
 	"github.com/berth/berth/progress"
 	cerrdefs "github.com/containerd/errdefs"
 )
@@ -51,7 +52,14 @@ var retryDelay = func(n int) time.Duration { return time.Duration(n) * 2 * time.
 // in the stream. On success the registry holds every blob before the
 // manifest is written, so an interrupted push never leaves a manifest
 // naming missing blobs.
-func (s *Service) Push(ctx context.Context, ref reference.Named, platform *ocispec.Platform, auth *registry.AuthConfig, out progress.Output) error {
+func (s *Service) Push(ctx context.Context, ref reference.Named, platform *ocispec.Platform, auth *registry.AuthConfig, out progress.Output) (retErr error) {
+	// The lease holds the blobs the push compresses until the record
+	// names them (compressLayer).
+	ctx, end, err := s.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { end(retErr != nil) }()
 	repo := reference.TrimNamed(ref)
 	var tags []reference.NamedTagged
 	if t, ok := ref.(reference.NamedTagged); ok {
@@ -929,7 +937,11 @@ func (s *Service) compressLayer(ctx context.Context, l LayerRef, w io.Writer) (L
 		return LayerRef{}, err
 	}
 	defer rc.Close()
-	cw, err := s.content.Writer(ctx, ccontent.WithRef("compress-"+randomRef()))
+	iref := "compress-" + randomRef()
+	if err := s.leases.Hold(ctx, leases.Ingest(iref)); err != nil {
+		return LayerRef{}, err
+	}
+	cw, err := s.content.Writer(ctx, ccontent.WithRef(iref))
 	if err != nil {
 		return LayerRef{}, err
 	}
@@ -958,6 +970,9 @@ func (s *Service) compressLayer(ctx context.Context, l LayerRef, w io.Writer) (L
 		return LayerRef{}, err
 	}
 	d, size := cw.Digest(), st.Offset
+	if err := s.leases.Hold(ctx, leases.Content(d)); err != nil {
+		return LayerRef{}, err
+	}
 	if err := cw.Commit(ctx, size, d); err != nil && !cerrdefs.IsAlreadyExists(err) {
 		return LayerRef{}, err
 	}

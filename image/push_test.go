@@ -158,7 +158,11 @@ func commitImage(t *testing.T, s *Service, ref string, n int) *Record {
 // stored blobs have some.
 func compressAll(t *testing.T, s *Service, rec *Record) *Record {
 	t.Helper()
-	ctx := context.Background()
+	ctx, end, err := s.begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer end(false)
 	layers, fresh := s.pushLayers(ctx, rec)
 	for i := range layers {
 		if fresh[i] {
@@ -169,7 +173,7 @@ func compressAll(t *testing.T, s *Service, rec *Record) *Record {
 			layers[i] = ref
 		}
 	}
-	rec, err := s.rememberLayers(ctx, rec, layers)
+	rec, err = s.rememberLayers(ctx, rec, layers)
 	if err != nil {
 		t.Fatal(err)
 	}

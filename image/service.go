@@ -7,6 +7,7 @@ package image
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth/berth/content"
+	"github.com/berth/berth/leases"
 	"github.com/berth/berth/snapshot"
 )
 
@@ -33,9 +35,12 @@ type Config struct {
 	Root      string
 	Content   ccontent.Store
 	Snapshots *snapshot.Store
-	Registry  RegistryConfig
-	Version   string
-	Logger    *slog.Logger
+	// Leases keep what is in flight from GC. Nil: the service opens its
+	// own lease database under Root (tests).
+	Leases   *leases.Store
+	Registry RegistryConfig
+	Version  string
+	Logger   *slog.Logger
 }
 
 // Service manages images.
@@ -45,6 +50,8 @@ type Service struct {
 	records   *recordStore
 	content   ccontent.Store
 	snapshots *snapshot.Store
+	leases    *leases.Store
+	ownLeases bool // leases was opened by New: Close closes it
 	transport http.RoundTripper
 	version   string
 	log       *slog.Logger
@@ -108,7 +115,17 @@ func New(cfg Config) (*Service, error) {
 		cfg.Logger.Error(msg)
 		damage = append(damage, msg)
 	}
+	ls, own := cfg.Leases, false
+	if ls == nil {
+		if ls, err = leases.Open(context.Background(), filepath.Join(cfg.Root, "leases.db")); err != nil {
+			rs.Close()
+			return nil, err
+		}
+		own = true
+	}
 	return &Service{
+		leases:    ls,
+		ownLeases: own,
 		damage:    damage,
 		root:      cfg.Root,
 		records:   rs,
@@ -122,7 +139,13 @@ func New(cfg Config) (*Service, error) {
 }
 
 // Close releases the metadata database.
-func (s *Service) Close() error { return s.records.Close() }
+func (s *Service) Close() error {
+	err := s.records.Close()
+	if s.ownLeases {
+		err = errors.Join(err, s.leases.Close())
+	}
+	return err
+}
 
 // SetRegistryConfig replaces the registry settings (SIGHUP reload).
 func (s *Service) SetRegistryConfig(c RegistryConfig) {

@@ -45,6 +45,7 @@ import (
 	"github.com/berth/berth/events"
 	"github.com/berth/berth/image"
 	"github.com/berth/berth/internal/osutil"
+	"github.com/berth/berth/leases"
 	"github.com/berth/berth/network"
 	"github.com/berth/berth/network/containernet"
 	"github.com/berth/berth/snapshot"
@@ -147,6 +148,7 @@ type daemon struct {
 	lock       *os.File
 	images     *image.Service
 	snapshots  *snapshot.Store
+	leases     *leases.Store
 	containers *container.Service
 	networks   *network.Service
 	builder    *builder.Builder
@@ -191,11 +193,15 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 		return nil, err
 	}
 	d.snapshots = ss
+	if d.leases, err = leases.Open(context.Background(), filepath.Join(cfg.DataRoot, "leases.db")); err != nil {
+		return nil, err
+	}
 	hub, hosts := splitMirrors(cfg.RegistryMirrors, cfg.HostMirrors)
 	d.images, err = image.New(image.Config{
 		Root:      filepath.Join(cfg.DataRoot, "image"),
 		Content:   cs,
 		Snapshots: ss,
+		Leases:    d.leases,
 		Registry:  image.RegistryConfig{Mirrors: hub, HostMirrors: hosts, Insecure: cfg.InsecureRegistries},
 		Version:   version.Version,
 		Logger:    logger,
@@ -257,6 +263,14 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 	d.containers.SetEvents(bus)
 	d.images.SetUsage(d.containers.ImageUsage)
 	d.images.SetLayerUsage(d.containers.LayerUsage)
+	// Garbage left by work a stop or crash cut short (issue 8 item 2);
+	// not after the image database was found damaged and made anew: its
+	// images' layers are kept for them to be pulled again.
+	if len(d.images.Damage()) == 0 {
+		if _, err := d.images.GC(context.Background()); err != nil {
+			logger.Warn("garbage collection at start", "err", err)
+		}
+	}
 	sys := system.New(system.Config{
 		Version:        version.Version,
 		APIVersion:     server.DefaultVersion,
@@ -483,6 +497,9 @@ func (d *daemon) closeStores() {
 	}
 	if d.snapshots != nil {
 		_ = d.snapshots.Close()
+	}
+	if d.leases != nil {
+		_ = d.leases.Close()
 	}
 	if d.lock != nil {
 		_ = d.lock.Close()
