@@ -111,72 +111,100 @@ func TestPushBadRegistries(t *testing.T) {
 // TestPushDaemonKilled: kill -9 of the daemon in the middle of a push,
 // then a restart: the next push completes and the registry holds a
 // consistent image (every blob its manifest names, the local image ID).
+// Two pushes are cut: a pulled image (its blobs are uploaded as stored)
+// and a committed one (its layer is compressed on the way up, so the
+// kill lands in the middle of the compression too).
 func TestPushDaemonKilled(t *testing.T) {
 	requireEnv(t)
 	var mu sync.Mutex
-	arrived := make(chan struct{}, 1)
+	arrived := map[string]bool{} // repositories an upload of reached the registry
+	arrival := make(chan struct{}, 16)
 	blocking := true
 	release := make(chan struct{})
 	reg := startFrontedRegistry(t, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			mu.Lock()
 			b := blocking
-			mu.Unlock()
 			if b && isUpload(r) {
+				repo, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/v2/"), "/blobs/")
+				arrived[repo] = true
 				select {
-				case arrived <- struct{}{}:
+				case arrival <- struct{}{}:
 				default:
 				}
+			}
+			mu.Unlock()
+			if b && isUpload(r) {
 				<-release // hold the upload until the daemon is dead
 				return
 			}
 			next.ServeHTTP(w, r)
 		})
 	})
-	defer func() {
+	unblock := func() {
 		mu.Lock()
 		if blocking {
 			blocking = false
 			close(release)
 		}
 		mu.Unlock()
-	}()
+	}
+	defer unblock()
 
 	d := startTestDaemon(t, env.target, daemonOpts{mirror: true})
-	img := ensureImage(t, d.api(), "alpine:3.18")
-	repo := reg.Host + "/killed/alpine"
 	c := cliFor(t, "docker", d)
-	c.ok("tag", "alpine:3.18", repo+":1")
+	ensureImage(t, d.api(), "alpine:3.18")
+	// A committed layer of 4 MB of random bytes: no compressed blob yet.
+	c.ok("run", "--name", "killed-src", "alpine:3.18", "sh", "-c", "head -c 4000000 /dev/urandom > /big")
+	c.ok("commit", "killed-src", "killed-committed:1")
+	images := map[string]imageInspect{
+		"killed/alpine":    inspectImage(t, d.api(), "alpine:3.18"),
+		"killed/committed": inspectImage(t, d.api(), "killed-committed:1"),
+	}
+	c.ok("tag", "alpine:3.18", reg.Host+"/killed/alpine:1")
+	c.ok("tag", "killed-committed:1", reg.Host+"/killed/committed:1")
 
-	done := make(chan result, 1)
-	go func() { done <- c.runTimeout(120*time.Second, nil, "push", repo+":1") }()
-	select {
-	case <-arrived:
-	case r := <-done:
-		t.Fatalf("the push ended before any upload reached the registry: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
-	case <-time.After(60 * time.Second):
-		t.Fatal("no upload reached the registry")
+	done := make(chan result, len(images))
+	for repo := range images {
+		go func() { done <- c.runTimeout(120*time.Second, nil, "push", reg.Host+"/"+repo+":1") }()
+	}
+	deadline := time.After(60 * time.Second)
+	for waiting := true; waiting; {
+		mu.Lock()
+		waiting = len(arrived) < len(images)
+		mu.Unlock()
+		if !waiting {
+			break
+		}
+		select {
+		case <-arrival:
+		case r := <-done:
+			t.Fatalf("a push ended before its upload reached the registry: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+		case <-deadline:
+			t.Fatalf("uploads reached the registry for %v only", arrived)
+		}
 	}
 	d.kill9()
-	if r := <-done; r.Code == 0 {
-		t.Fatalf("the push succeeded though its daemon was killed:\n%s", r.Stdout)
+	for range images {
+		if r := <-done; r.Code == 0 {
+			t.Fatalf("a push succeeded though its daemon was killed:\n%s", r.Stdout)
+		}
 	}
-	mu.Lock()
-	blocking = false
-	close(release)
-	mu.Unlock()
+	unblock()
 
 	d2 := restartOnSameContainerd(t, d)
 	c = cliFor(t, "docker", d2)
-	r := c.ok("push", repo+":1")
-	digest := wantPush(t, r, repo, "1", img, "")
-	m := registryImage(t, reg.Host, "killed/alpine", "1", "")
-	if m.ManifestDigest != digest || m.ConfigDigest != img.ID {
-		t.Errorf("registry: manifest %s config %s, want %s %s", m.ManifestDigest, m.ConfigDigest, digest, img.ID)
-	}
-	for _, l := range m.Layers {
-		if _, _, err := registryGet("HEAD", reg.Host, "/v2/killed/alpine/blobs/"+l, ""); err != nil {
-			t.Errorf("the manifest names blob %s, which the registry lacks: %v", l, err)
+	for repo, img := range images {
+		r := c.ok("push", reg.Host+"/"+repo+":1")
+		digest := wantPush(t, r, reg.Host+"/"+repo, "1", img, "")
+		m := registryImage(t, reg.Host, repo, "1", "")
+		if m.ManifestDigest != digest || m.ConfigDigest != img.ID {
+			t.Errorf("registry %s: manifest %s config %s, want %s %s", repo, m.ManifestDigest, m.ConfigDigest, digest, img.ID)
+		}
+		for _, l := range m.Layers {
+			if _, _, err := registryGet("HEAD", reg.Host, "/v2/"+repo+"/blobs/"+l, ""); err != nil {
+				t.Errorf("the manifest of %s names blob %s, which the registry lacks: %v", repo, l, err)
+			}
 		}
 	}
 }
