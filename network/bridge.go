@@ -12,10 +12,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ensureBridge creates (or checks) the Linux bridge of a network, with the
+// ensureBridge creates (or checks) the Linux bridge of network n, with the
 // gateway address and up. Without a gateway (none given, internal) the
-// bridge has no address.
-func ensureBridge(name string, gw netip.Addr, subnet netip.Prefix) error {
+// bridge has no address. A network with IPv6 (hasIPv6) also gets its IPv6
+// gateway and fe80::1/64, as dockerd's bridges.
+func ensureBridge(n *netRecord) error {
+	name := n.Bridge
 	link, err := netlink.LinkByName(name)
 	if err != nil {
 		var nf netlink.LinkNotFoundError
@@ -35,26 +37,23 @@ func ensureBridge(name string, gw netip.Addr, subnet netip.Prefix) error {
 	}
 	// Before it is up (when the kernel would give it IPv6 link-local
 	// addresses and start listening for routers).
-	if err := bridgeIPv6Off(name); err != nil {
+	if err := bridgeIPv6Off(name, n.hasIPv6()); err != nil {
 		return err
 	}
-	if gw.IsValid() {
-		want := &netlink.Addr{IPNet: &net.IPNet{IP: net.IP(gw.AsSlice()), Mask: net.CIDRMask(subnet.Bits(), 32)}}
-		addrs, err := netlink.AddrList(link, unix.AF_INET)
-		if err != nil {
+	if n.Gateway.IsValid() {
+		if err := ensureAddr(link, n.Gateway, n.Subnet.Bits()); err != nil {
 			return err
 		}
-		found := false
-		for _, a := range addrs {
-			if a.IPNet.String() == want.IPNet.String() {
-				found = true
-				continue
-			}
+	}
+	if n.hasIPv6() {
+		if err := ensureAddr(link, bridgeLinkLocal, 64); err != nil {
+			return err
 		}
-		if !found {
-			if err := netlink.AddrAdd(link, want); err != nil && !errors.Is(err, unix.EEXIST) {
-				return fmt.Errorf("address bridge %s: %w", name, err)
-			}
+		if err := ensureAddr(link, n.Gateway6, n.Subnet6.Bits()); err != nil {
+			return err
+		}
+		if err := enableForwarding6(); err != nil {
+			return fmt.Errorf("enable IPv6 forwarding: %w", err)
 		}
 	}
 	if link.Attrs().Flags&net.FlagUp == 0 {
@@ -65,19 +64,54 @@ func ensureBridge(name string, gw netip.Addr, subnet netip.Prefix) error {
 	return nil
 }
 
+// bridgeLinkLocal is the IPv6 link-local address dockerd gives bridges
+// with IPv6.
+var bridgeLinkLocal = netip.MustParseAddr("fe80::1")
+
+// ensureAddr gives link the address a/bits unless it has it. IPv6
+// addresses skip duplicate address detection (IPAM made them unique): a
+// tentative gateway would answer no neighbour solicitation for a second.
+func ensureAddr(link netlink.Link, a netip.Addr, bits int) error {
+	fam, size := unix.AF_INET, 32
+	if !a.Is4() {
+		fam, size = unix.AF_INET6, 128
+	}
+	want := &netlink.Addr{IPNet: &net.IPNet{IP: net.IP(a.AsSlice()), Mask: net.CIDRMask(bits, size)}}
+	if !a.Is4() {
+		want.Flags = unix.IFA_F_NODAD
+	}
+	addrs, err := netlink.AddrList(link, fam)
+	if err != nil {
+		return err
+	}
+	for _, have := range addrs {
+		if have.IPNet.String() == want.IPNet.String() {
+			return nil
+		}
+	}
+	if err := netlink.AddrAdd(link, want); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("address bridge %s: %w", link.Attrs().Name, err)
+	}
+	return nil
+}
+
 // bridgeIPv6Off makes the host ignore IPv6 router advertisements arriving
 // on bridge name (accept_ra=0): any container on it (NET_RAW is a default
 // capability) could otherwise send one and give the host an address and
-// a route of its choosing (the CVE-2020-13401 class). While berth's
-// networks carry no IPv6, the bridge has IPv6 off altogether
-// (disable_ipv6=1); an IPv6 network will turn only that back on. The
+// a route of its choosing (the CVE-2020-13401 class). A bridge whose
+// network carries no IPv6 has IPv6 off altogether (disable_ipv6=1); one
+// with IPv6 (on) keeps accept_ra=0 and turns only that back on. The
 // settings are per network namespace: this runs in berthd's own. A host
-// without IPv6 has neither file, which is fine.
-func bridgeIPv6Off(name string) error {
+// without IPv6 has neither file, which is fine unless on asks for IPv6.
+func bridgeIPv6Off(name string, on bool) error {
 	dir := "/proc/sys/net/ipv6/conf/" + name
-	for _, kv := range [][2]string{{"accept_ra", "0"}, {"disable_ipv6", "1"}} {
+	disable := "1"
+	if on {
+		disable = "0"
+	}
+	for _, kv := range [][2]string{{"accept_ra", "0"}, {"disable_ipv6", disable}} {
 		if err := os.WriteFile(dir+"/"+kv[0], []byte(kv[1]+"\n"), 0o644); err != nil {
-			if errors.Is(err, os.ErrNotExist) {
+			if errors.Is(err, os.ErrNotExist) && !on {
 				return nil
 			}
 			return fmt.Errorf("bridge %s: set %s=%s: %w", name, kv[0], kv[1], err)
@@ -175,6 +209,23 @@ func ipnetPrefix(n *net.IPNet) (netip.Prefix, bool) {
 	a = a.Unmap()
 	bits, _ := n.Mask.Size()
 	return netip.PrefixFrom(a, bits), true
+}
+
+// enableForwarding6 turns on IPv6 forwarding (all and default), as dockerd
+// does once a network has an IPv6 subnet. Note for hosts that take their
+// own IPv6 address from router advertisements: with forwarding on, an
+// interface needs accept_ra=2 to keep accepting them (dockerd's caveat too).
+func enableForwarding6() error {
+	for _, p := range []string{"/proc/sys/net/ipv6/conf/default/forwarding", "/proc/sys/net/ipv6/conf/all/forwarding"} {
+		b, err := os.ReadFile(p)
+		if err == nil && len(b) > 0 && b[0] == '1' {
+			continue
+		}
+		if err := os.WriteFile(p, []byte("1\n"), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // enableForwarding turns on IPv4 forwarding, as Docker does.

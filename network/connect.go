@@ -211,7 +211,17 @@ func (s *Service) fixDefaultRoute(sb *sandbox) error {
 		return err
 	}
 	defer nlh.Close()
-	routes, err := nlh.RouteList(nil, unix.AF_INET)
+	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
+		if err := s.fixDefaultRouteFamily(sb, nlh, fam); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fixDefaultRouteFamily is fixDefaultRoute for one address family.
+func (s *Service) fixDefaultRouteFamily(sb *sandbox, nlh *netlink.Handle, fam int) error {
+	routes, err := nlh.RouteList(nil, fam)
 	if err != nil {
 		return err
 	}
@@ -222,14 +232,24 @@ func (s *Service) fixDefaultRoute(sb *sandbox) error {
 	}
 	for _, ep := range sb.Endpoints {
 		n := s.networks[ep.NetworkID]
-		if n == nil || n.Internal || !n.Gateway.IsValid() || !ep.IP.IsValid() {
+		if n == nil || n.Internal || !ep.IP.IsValid() {
+			continue
+		}
+		gw := n.Gateway
+		if fam == unix.AF_INET6 {
+			if !ep.IP6.IsValid() {
+				continue
+			}
+			gw = n.Gateway6
+		}
+		if !gw.IsValid() {
 			continue
 		}
 		link, err := nlh.LinkByName(ep.IfName)
 		if err != nil {
 			return err
 		}
-		return nlh.RouteAdd(&netlink.Route{LinkIndex: link.Attrs().Index, Gw: net.IP(n.Gateway.AsSlice())})
+		return nlh.RouteAdd(&netlink.Route{LinkIndex: link.Attrs().Index, Gw: net.IP(gw.AsSlice())})
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -73,11 +74,12 @@ func (s *Service) startDNS(sb *sandbox, rt *runtimeState) error {
 // fatal: the kernel's DNAT path still serves it.
 func (s *Service) startRuntime(sb *sandbox, rt *runtimeState) error {
 	ip, _ := s.primary(sb)
+	ip6 := s.primary6(sb)
 	for _, b := range sb.Ports {
 		if !ip.IsValid() {
 			break
 		}
-		p, err := listenProxy(b.Proto, b.HostIP, b.HostPort, netip.AddrPortFrom(ip, b.CtrPort))
+		p, err := listenProxy(b.Proto, b.HostIP, b.HostPort, proxyTarget(b.HostIP, ip, ip6, b.CtrPort))
 		if err != nil {
 			s.log.Warn("network: cannot hold published port again", "container", sb.ContainerID, "port", b.HostPort, "err", err)
 			continue
@@ -172,6 +174,8 @@ func (d *dnsServer) answer(q []byte, transport string) []byte {
 	name := strings.ToLower(strings.TrimSuffix(question.Name.String(), "."))
 	ips, ptr, internal, upstreams := d.s.resolve(d.id, name, question.Type)
 	if len(ips) > 0 || ptr != "" {
+		// A name berth knows: its IPv4 addresses for A, its IPv6 ones
+		// for AAAA (none without IPv6: NOERROR, no answer, as dockerd).
 		return reply(h, &question, dnsmessage.RCodeSuccess, func(b *dnsmessage.Builder) error {
 			rh := dnsmessage.ResourceHeader{Name: question.Name, Class: dnsmessage.ClassINET, TTL: 600}
 			if ptr != "" {
@@ -181,11 +185,15 @@ func (d *dnsServer) answer(q []byte, transport string) []byte {
 				}
 				return b.PTRResource(rh, dnsmessage.PTRResource{PTR: n})
 			}
-			if question.Type != dnsmessage.TypeA && question.Type != dnsmessage.TypeALL {
-				return nil // a container name has no IPv6 address: NOERROR, no answer
-			}
 			for _, ip := range ips {
-				if err := b.AResource(rh, dnsmessage.AResource{A: ip.As4()}); err != nil {
+				var err error
+				switch {
+				case ip.Is4() && (question.Type == dnsmessage.TypeA || question.Type == dnsmessage.TypeALL):
+					err = b.AResource(rh, dnsmessage.AResource{A: ip.As4()})
+				case ip.Is6() && (question.Type == dnsmessage.TypeAAAA || question.Type == dnsmessage.TypeALL):
+					err = b.AAAAResource(rh, dnsmessage.AAAAResource{AAAA: ip.As16()})
+				}
+				if err != nil {
 					return err
 				}
 			}
@@ -262,8 +270,9 @@ func forward(q []byte, up, transport string) []byte {
 }
 
 // resolve looks name up among the containers sharing a user-defined
-// network with container id: their names, aliases and short IDs; or, for
-// an in-addr.arpa name, the container holding that address. internal is
+// network with container id: their names, aliases and short IDs (ips has
+// their IPv4 and IPv6 addresses); or, for an in-addr.arpa or ip6.arpa
+// name, the container holding that address. internal is
 // true when the asker is on internal networks only; upstreams are where
 // other names go.
 func (s *Service) resolve(id, name string, qtype dnsmessage.Type) (ips []netip.Addr, ptr string, internal bool, upstreams []string) {
@@ -288,11 +297,8 @@ func (s *Service) resolve(id, name string, qtype dnsmessage.Type) (ips []netip.A
 		}
 	}
 	var rev netip.Addr
-	if qtype == dnsmessage.TypePTR && strings.HasSuffix(name, ".in-addr.arpa") {
-		parts := strings.Split(strings.TrimSuffix(name, ".in-addr.arpa"), ".")
-		if len(parts) == 4 {
-			rev, _ = netip.ParseAddr(parts[3] + "." + parts[2] + "." + parts[1] + "." + parts[0])
-		}
+	if qtype == dnsmessage.TypePTR {
+		rev = reverseName(name)
 	}
 	for _, sb := range s.sandboxes {
 		for _, ep := range sb.Endpoints {
@@ -300,13 +306,16 @@ func (s *Service) resolve(id, name string, qtype dnsmessage.Type) (ips []netip.A
 				continue
 			}
 			if rev.IsValid() {
-				if ep.IP == rev {
+				if ep.IP == rev || ep.IP6 == rev {
 					ptr = sb.Name + "." + s.networks[ep.NetworkID].Name
 				}
 				continue
 			}
 			if dnsNameMatch(sb, ep, name, s.networks[ep.NetworkID].Name) {
 				ips = append(ips, ep.IP)
+				if ep.IP6.IsValid() {
+					ips = append(ips, ep.IP6)
+				}
 			}
 		}
 	}
@@ -320,6 +329,45 @@ func (s *Service) resolve(id, name string, qtype dnsmessage.Type) (ips []netip.A
 		}
 	}
 	return ips, ptr, internal, upstreams
+}
+
+// reverseName is the address a PTR query's name stands for: a.b.c.d
+// .in-addr.arpa (IPv4) or 32 nibbles .ip6.arpa (IPv6); invalid if neither.
+func reverseName(name string) netip.Addr {
+	if v4, ok := strings.CutSuffix(name, ".in-addr.arpa"); ok {
+		parts := strings.Split(v4, ".")
+		if len(parts) == 4 {
+			a, _ := netip.ParseAddr(parts[3] + "." + parts[2] + "." + parts[1] + "." + parts[0])
+			return a
+		}
+		return netip.Addr{}
+	}
+	v6, ok := strings.CutSuffix(name, ".ip6.arpa")
+	if !ok {
+		return netip.Addr{}
+	}
+	nib := strings.Split(v6, ".")
+	if len(nib) != 32 {
+		return netip.Addr{}
+	}
+	var b [16]byte
+	for i, n := range nib {
+		if len(n) != 1 {
+			return netip.Addr{}
+		}
+		v, err := strconv.ParseUint(n, 16, 8)
+		if err != nil {
+			return netip.Addr{}
+		}
+		// nib[0] is the last address nibble.
+		pos := 31 - i
+		if pos%2 == 0 {
+			b[pos/2] |= byte(v) << 4
+		} else {
+			b[pos/2] |= byte(v)
+		}
+	}
+	return netip.AddrFrom16(b)
 }
 
 // dnsNameMatch: the container's name, its 12-character ID, its hostname

@@ -89,8 +89,8 @@ func (s *Service) endpointSettings(sb *sandbox, ep *endpoint, n *netRecord) *net
 	if len(ep.Aliases) > 0 {
 		es.Aliases = append([]string(nil), ep.Aliases...)
 	}
-	if ep.RequestedIP.IsValid() || len(ep.LinkLocalIPs) > 0 {
-		es.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: ep.RequestedIP, LinkLocalIPs: slices.Clone(ep.LinkLocalIPs)}
+	if ep.RequestedIP.IsValid() || ep.RequestedIP6.IsValid() || len(ep.LinkLocalIPs) > 0 {
+		es.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: ep.RequestedIP, IPv6Address: ep.RequestedIP6, LinkLocalIPs: slices.Clone(ep.LinkLocalIPs)}
 	}
 	if len(ep.DriverOpts) > 0 {
 		es.DriverOpts = maps.Clone(ep.DriverOpts)
@@ -118,6 +118,11 @@ func (s *Service) endpointSettings(sb *sandbox, ep *endpoint, n *netRecord) *net
 		if !n.Internal || n.Gateway.IsValid() {
 			es.Gateway = n.Gateway
 		}
+	}
+	if ep.IP6.IsValid() {
+		es.GlobalIPv6Address = ep.IP6
+		es.GlobalIPv6PrefixLen = n.Subnet6.Bits()
+		es.IPv6Gateway = n.Gateway6
 	}
 	return es
 }

@@ -7,7 +7,8 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 )
 
-// pool hands out the addresses of one IPv4 subnet. It lives in memory: the
+// pool hands out the addresses of one subnet, IPv4 or IPv6 (a network
+// with IPv6 has one of each). It lives in memory: the
 // addresses in use are recorded in the sandboxes' records and the pool is
 // rebuilt from them at startup (see Service.load), so no address is ever
 // given twice and none outlives the container holding it.
@@ -39,9 +40,17 @@ func newPool(subnet, rng netip.Prefix, gateway netip.Addr, aux map[string]netip.
 }
 
 // bounds are the first and last addresses of pr that may be given: the
-// subnet's network and broadcast addresses never are.
+// subnet's network address never is, nor an IPv4 subnet's broadcast
+// address (as Docker's IPAM: IPv6 has no broadcast, and its last address
+// is given like any other).
 func (p *pool) bounds(pr netip.Prefix) (netip.Addr, netip.Addr) {
 	lo, hi := pr.Masked().Addr(), lastAddr(pr)
+	if !p.subnet.Addr().Is4() {
+		if lo == p.subnet.Addr() {
+			lo = lo.Next()
+		}
+		return lo, hi
+	}
 	if p.subnet.Bits() <= 30 {
 		if lo == p.subnet.Addr() {
 			lo = lo.Next()
@@ -53,17 +62,33 @@ func (p *pool) bounds(pr netip.Prefix) (netip.Addr, netip.Addr) {
 	return lo, hi
 }
 
+// lastAddr is the highest address of pr (IPv4 or IPv6).
 func lastAddr(pr netip.Prefix) netip.Addr {
-	a := pr.Masked().Addr().As4()
-	host := uint32(1)<<(32-pr.Bits()) - 1
-	v := (uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])) | host
-	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+	b := pr.Masked().Addr().AsSlice()
+	for i := range b {
+		switch host := 8*(i+1) - pr.Bits(); {
+		case host >= 8:
+			b[i] = 0xff
+		case host > 0:
+			b[i] |= byte(1)<<host - 1
+		}
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
 }
 
 // usable reports whether a may be given to a container.
 func (p *pool) usable(a netip.Addr) bool {
 	lo, hi := p.bounds(p.subnet)
-	return a.Is4() && p.subnet.Contains(a) && a.Compare(lo) >= 0 && a.Compare(hi) <= 0
+	return a.Is4() == p.subnet.Addr().Is4() && p.subnet.Contains(a) && a.Compare(lo) >= 0 && a.Compare(hi) <= 0
+}
+
+// family is "IPv4" or "IPv6", for messages.
+func (p *pool) family() string {
+	if p.subnet.Addr().Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
 }
 
 // request reserves a specific address (--ip) for holder.
@@ -98,7 +123,7 @@ func (p *pool) allocate(holder string) (netip.Addr, error) {
 			a = a.Next()
 		}
 		if a == start {
-			return netip.Addr{}, fmt.Errorf("no available IPv4 addresses on this network's address pools: %s", p.subnet)
+			return netip.Addr{}, fmt.Errorf("no available %s addresses on this network's address pools: %s", p.family(), p.subnet)
 		}
 	}
 }

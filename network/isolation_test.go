@@ -2,7 +2,9 @@ package network
 
 import (
 	"context"
+	"net/netip"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -156,5 +158,77 @@ func TestCloseIdleReleasesNetnsMount(t *testing.T) {
 	}
 	if isMountPoint(t, dir) {
 		t.Errorf("%s is still mounted after CloseIdle with no container", dir)
+	}
+}
+
+// TestFirewallIPv6Table: a network with IPv6 has its masquerade and
+// isolation rules for its IPv6 subnet in "table ip6 <prefix>", which
+// exists only while such a network does (and is rebuilt by reset, removed
+// by destroy). Rules name interfaces only, so no bridge is needed.
+func TestFirewallIPv6Table(t *testing.T) {
+	needRoot(t)
+	prefix := "bt" + randHex(4)
+	fw := newFirewall(prefix)
+	t.Cleanup(func() { _ = fw.destroy() })
+	list := func(fam string) (string, bool) {
+		out, err := exec.Command("nft", "list", "table", fam, prefix).CombinedOutput()
+		return string(out), err == nil
+	}
+	if err := fw.reset(nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if out, ok := list("ip6"); ok {
+		t.Fatalf("an IPv6 table with no IPv6 network:\n%s", out)
+	}
+	n4 := &netRecord{ID: randHex(64), Bridge: prefix + "-a", Subnet: netip.MustParsePrefix("10.234.0.0/24")}
+	n6 := &netRecord{ID: randHex(64), Bridge: prefix + "-b", Subnet: netip.MustParsePrefix("10.235.0.0/24"),
+		EnableIPv6: true, Subnet6: netip.MustParsePrefix("fd00:b5e7:7::/64")}
+	for _, n := range []*netRecord{n4, n6} {
+		if err := fw.addNetwork(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		out, ok := list("ip6")
+		if !ok {
+			t.Fatalf("%s: no IPv6 table: %s", when, out)
+		}
+		for _, want := range []string{"ip6 saddr fd00:b5e7:7::/64 oifname != \"" + n6.Bridge + "\"", "masquerade", "oifname \"" + n6.Bridge + "\" iifname != \"" + n6.Bridge + "\""} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s: the IPv6 table has no %q:\n%s", when, want, out)
+			}
+		}
+		if strings.Contains(out, n4.Bridge) {
+			t.Errorf("%s: the IPv6 table has rules of an IPv4-only network:\n%s", when, out)
+		}
+		if v4, _ := list("ip"); !strings.Contains(v4, "ip saddr 10.235.0.0/24") || !strings.Contains(v4, "ip saddr 10.234.0.0/24") {
+			t.Errorf("%s: the IPv4 table lacks a network's masquerade:\n%s", when, v4)
+		}
+	}
+	check("after create")
+	if err := fw.reset([]*netRecord{n4, n6}, nil); err != nil {
+		t.Fatal(err)
+	}
+	check("after reset")
+	if err := fw.removeNetwork(n6.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if out, ok := list("ip6"); ok {
+		t.Errorf("the IPv6 table outlived the last IPv6 network:\n%s", out)
+	}
+	if v4, _ := list("ip"); strings.Contains(v4, "10.235.0.0/24") || !strings.Contains(v4, "10.234.0.0/24") {
+		t.Errorf("after removing the IPv6 network, the IPv4 table:\n%s", v4)
+	}
+	if err := fw.addNetwork(n6); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.destroy(); err != nil {
+		t.Fatal(err)
+	}
+	for _, fam := range []string{"ip", "ip6"} {
+		if out, ok := list(fam); ok {
+			t.Errorf("destroy left table %s %s:\n%s", fam, prefix, out)
+		}
 	}
 }

@@ -87,6 +87,12 @@ func newNetNSHandle() (netns.NsHandle, error) {
 			return
 		}
 		h, err := netns.Get()
+		if err == nil {
+			err = ignoreRAs()
+			if err != nil {
+				h.Close()
+			}
+		}
 		if serr := netns.Set(home); serr != nil {
 			// Stays locked: the thread ends with this goroutine.
 			if err == nil {
@@ -100,6 +106,21 @@ func newNetNSHandle() (netns.NsHandle, error) {
 	}()
 	r := <-rc
 	return r.h, r.err
+}
+
+// ignoreRAs makes the interfaces that will be made in the calling
+// thread's (new) network namespace ignore IPv6 router advertisements
+// (accept_ra=0 by default, as the namespace gets its veths after): a
+// container on the same bridge (NET_RAW is a default capability) could
+// otherwise give its neighbours addresses and routes of its choosing.
+// Containers' IPv6 addresses and routes are static. A host without IPv6
+// has no such file.
+func ignoreRAs() error {
+	err := os.WriteFile("/proc/sys/net/ipv6/conf/default/accept_ra", []byte("0\n"), 0o644)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("set accept_ra=0 in a new namespace: %w", err)
+	}
+	return nil
 }
 
 // pinNetNS bind-mounts the namespace of handle h at path.

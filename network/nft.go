@@ -29,15 +29,23 @@ import (
 //	                      iifname <bridge> ct state not established,related drop }
 //	}
 //
+// Networks with IPv6 have the same network rules for IPv6 in a second
+// table, "table ip6 <prefix>" (chains postrouting, forward and input, as
+// above, for the network's IPv6 subnet), which exists only while such a
+// network does. IPv6 has no DNAT rules: published ports reach containers
+// over IPv6 through the userland proxy, as with dockerd 20.10.
+//
 // Rules carry a comment naming their owner ("c:<container id>" for ports,
 // "n:<network id>" for network rules) so they are found and removed by
 // owner, even after a restart.
 type firewall struct {
-	mu     sync.Mutex
-	prefix string
-	table  *nftables.Table
-	chains map[string]*nftables.Chain
-	c      *nftables.Conn
+	mu      sync.Mutex
+	prefix  string
+	table   *nftables.Table
+	chains  map[string]*nftables.Chain
+	table6  *nftables.Table
+	chains6 map[string]*nftables.Chain // postrouting, forward, input
+	c       *nftables.Conn
 }
 
 const (
@@ -59,7 +67,29 @@ func newFirewall(prefix string) *firewall {
 	fw.chains[chPostrouting] = &nftables.Chain{Name: chPostrouting, Table: t, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource}
 	fw.chains[chForward] = &nftables.Chain{Name: chForward, Table: t, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &accept}
 	fw.chains[chInput] = &nftables.Chain{Name: chInput, Table: t, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter, Policy: &accept}
+	t6 := &nftables.Table{Name: prefix, Family: nftables.TableFamilyIPv6}
+	fw.table6 = t6
+	fw.chains6 = map[string]*nftables.Chain{
+		chPostrouting: {Name: chPostrouting, Table: t6, Type: nftables.ChainTypeNAT, Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource},
+		chForward:     {Name: chForward, Table: t6, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &accept},
+		chInput:       {Name: chInput, Table: t6, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter, Policy: &accept},
+	}
 	return fw
+}
+
+// addTable6 queues the creation of the IPv6 table and its chains (a no-op
+// for what exists).
+func (fw *firewall) addTable6(c *nftables.Conn) {
+	c.AddTable(fw.table6)
+	for _, name := range []string{chPostrouting, chForward, chInput} {
+		c.AddChain(fw.chains6[name])
+	}
+}
+
+// delTable6 queues the removal of the IPv6 table (missing is fine).
+func (fw *firewall) delTable6(c *nftables.Conn) {
+	c.AddTable(fw.table6)
+	c.DelTable(fw.table6)
 }
 
 // conn returns berth's netlink connection to nftables, kept open (one
@@ -108,6 +138,13 @@ func (fw *firewall) reset(nets []*netRecord, ports map[string][]portRule) error 
 	}
 	ex = append(ex, fibLocal()...)
 	c.AddRule(&nftables.Rule{Table: fw.table, Chain: fw.chains[chOutput], Exprs: append(ex, jump(chPorts))})
+	fw.delTable6(c)
+	for _, n := range nets {
+		if n.hasIPv6() {
+			fw.addTable6(c)
+			break
+		}
+	}
 	for _, n := range nets {
 		fw.addNetworkRules(c, n)
 	}
@@ -132,6 +169,7 @@ func (fw *firewall) destroy() error {
 	}
 	c.AddTable(fw.table)
 	c.DelTable(fw.table)
+	fw.delTable6(c)
 	return c.Flush()
 }
 
@@ -154,22 +192,27 @@ func ifname(key expr.MetaKey, op expr.CmpOp, name string) []expr.Any {
 	}
 }
 
+// saddrIn matches a source address in p, in a table of p's family.
 func saddrIn(p netip.Prefix) []expr.Any {
-	mask := net4Mask(p.Bits())
-	a := p.Masked().Addr().As4()
+	a := p.Masked().Addr().AsSlice()
+	off, n := uint32(12), uint32(4) // IPv4 header: saddr
+	if len(a) == 16 {
+		off, n = 8, 16 // IPv6 header: saddr
+	}
+	mask := make([]byte, n)
+	for i := range mask {
+		switch bits := p.Bits() - 8*i; {
+		case bits >= 8:
+			mask[i] = 0xff
+		case bits > 0:
+			mask[i] = ^byte(0) << (8 - bits)
+		}
+	}
 	return []expr.Any{
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
-		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: mask, Xor: []byte{0, 0, 0, 0}},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: a[:]},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: n},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: n, Mask: mask, Xor: make([]byte, n)},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: a},
 	}
-}
-
-func net4Mask(bits int) []byte {
-	m := ^uint32(0) << (32 - bits)
-	if bits == 0 {
-		m = 0
-	}
-	return binary.BigEndian.AppendUint32(nil, m)
 }
 
 // ctNotEstablished: ct state & (established|related) == 0
@@ -205,34 +248,45 @@ func cat(parts ...[]expr.Any) []expr.Any {
 	return out
 }
 
-// addNetworkRules queues the masquerade and isolation rules of network n.
+// addNetworkRules queues the masquerade and isolation rules of network n:
+// for IPv4, and for IPv6 too if it has IPv6 (the IPv6 table must exist:
+// see addTable6).
 func (fw *firewall) addNetworkRules(c *nftables.Conn, n *netRecord) {
 	if n.Bridge == "" || !n.Subnet.IsValid() {
 		return
 	}
+	fw.addFamilyRules(c, n, fw.table, fw.chains, n.Subnet)
+	if n.hasIPv6() {
+		fw.addFamilyRules(c, n, fw.table6, fw.chains6, n.Subnet6)
+	}
+}
+
+// addFamilyRules queues n's rules for one family: its table, chains and
+// subnet.
+func (fw *firewall) addFamilyRules(c *nftables.Conn, n *netRecord, table *nftables.Table, chains map[string]*nftables.Chain, subnet netip.Prefix) {
 	ud := comment("n:" + n.ID)
-	fwd := fw.chains[chForward]
+	fwd := chains[chForward]
 	if n.iccOff() {
 		// Between two containers of the network by way of the host (a
 		// frame to the gateway's MAC for a peer's address, or any bridged
 		// packet when br_netfilter hands those to this hook): the bridge's
 		// isolated ports stop the direct way (isolatePort).
-		c.AddRule(&nftables.Rule{Table: fw.table, Chain: fwd, UserData: ud, Exprs: cat(
+		c.AddRule(&nftables.Rule{Table: table, Chain: fwd, UserData: ud, Exprs: cat(
 			ifname(expr.MetaKeyIIFNAME, expr.CmpOpEq, n.Bridge), ifname(expr.MetaKeyOIFNAME, expr.CmpOpEq, n.Bridge),
 			[]expr.Any{verdict(expr.VerdictDrop)})})
 	}
 	if n.Internal {
 		// Nothing in, nothing out: only traffic within the bridge.
-		c.AddRule(&nftables.Rule{Table: fw.table, Chain: fwd, UserData: ud, Exprs: cat(
+		c.AddRule(&nftables.Rule{Table: table, Chain: fwd, UserData: ud, Exprs: cat(
 			ifname(expr.MetaKeyIIFNAME, expr.CmpOpEq, n.Bridge), ifname(expr.MetaKeyOIFNAME, expr.CmpOpNeq, n.Bridge),
 			[]expr.Any{verdict(expr.VerdictDrop)})})
-		c.AddRule(&nftables.Rule{Table: fw.table, Chain: fwd, UserData: ud, Exprs: cat(
+		c.AddRule(&nftables.Rule{Table: table, Chain: fwd, UserData: ud, Exprs: cat(
 			ifname(expr.MetaKeyOIFNAME, expr.CmpOpEq, n.Bridge), ifname(expr.MetaKeyIIFNAME, expr.CmpOpNeq, n.Bridge),
 			[]expr.Any{verdict(expr.VerdictDrop)})})
 		// Nor to the host itself (its address on the bridge or any other):
 		// only answers to what the host started. The embedded DNS lives in
 		// each container's own namespace and needs nothing here.
-		c.AddRule(&nftables.Rule{Table: fw.table, Chain: fw.chains[chInput], UserData: ud, Exprs: cat(
+		c.AddRule(&nftables.Rule{Table: table, Chain: chains[chInput], UserData: ud, Exprs: cat(
 			ifname(expr.MetaKeyIIFNAME, expr.CmpOpEq, n.Bridge), ctNotEstablished(),
 			[]expr.Any{verdict(expr.VerdictDrop)})})
 		return
@@ -240,12 +294,12 @@ func (fw *firewall) addNetworkRules(c *nftables.Conn, n *netRecord) {
 	// Into the bridge from elsewhere: only replies and published ports
 	// (DNATed); a container is not reachable by its address from outside,
 	// nor from another network.
-	c.AddRule(&nftables.Rule{Table: fw.table, Chain: fwd, UserData: ud, Exprs: cat(
+	c.AddRule(&nftables.Rule{Table: table, Chain: fwd, UserData: ud, Exprs: cat(
 		ifname(expr.MetaKeyOIFNAME, expr.CmpOpEq, n.Bridge), ifname(expr.MetaKeyIIFNAME, expr.CmpOpNeq, n.Bridge),
 		ctNotEstablished(), ctNotDNAT(), []expr.Any{verdict(expr.VerdictDrop)})})
 	// Out of the subnet, not to the bridge itself: masquerade.
-	c.AddRule(&nftables.Rule{Table: fw.table, Chain: fw.chains[chPostrouting], UserData: ud, Exprs: cat(
-		saddrIn(n.Subnet), ifname(expr.MetaKeyOIFNAME, expr.CmpOpNeq, n.Bridge),
+	c.AddRule(&nftables.Rule{Table: table, Chain: chains[chPostrouting], UserData: ud, Exprs: cat(
+		saddrIn(subnet), ifname(expr.MetaKeyOIFNAME, expr.CmpOpNeq, n.Bridge),
 		[]expr.Any{&expr.Masq{}})})
 }
 
@@ -314,8 +368,18 @@ func (fw *firewall) addPorts(owner string, rules []portRule) error {
 	return nil
 }
 
-// removeOwned deletes the rules of chain whose comment is tag.
+// removeOwned deletes the rules of chains (of the IPv4 table) whose
+// comment is tag.
 func (fw *firewall) removeOwned(chains []string, tag string) error {
+	return fw.removeOwnedIn(fw.table, fw.chains, chains, tag)
+}
+
+// removeOwned6 is removeOwned for the IPv6 table (missing is fine).
+func (fw *firewall) removeOwned6(chains []string, tag string) error {
+	return fw.removeOwnedIn(fw.table6, fw.chains6, chains, tag)
+}
+
+func (fw *firewall) removeOwnedIn(table *nftables.Table, all map[string]*nftables.Chain, chains []string, tag string) error {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
 	c, err := fw.conn()
@@ -324,7 +388,7 @@ func (fw *firewall) removeOwned(chains []string, tag string) error {
 	}
 	n := 0
 	for _, name := range chains {
-		rules, err := c.GetRules(fw.table, fw.chains[name])
+		rules, err := c.GetRules(table, all[name])
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOENT) {
 				continue
@@ -333,7 +397,7 @@ func (fw *firewall) removeOwned(chains []string, tag string) error {
 		}
 		for _, r := range rules {
 			if ruleComment(r) == tag {
-				r.Table, r.Chain = fw.table, fw.chains[name]
+				r.Table, r.Chain = table, all[name]
 				if err := c.DelRule(r); err != nil {
 					return err
 				}
@@ -358,12 +422,33 @@ func (fw *firewall) addNetwork(n *netRecord) error {
 	if err != nil {
 		return err
 	}
+	if n.hasIPv6() {
+		fw.addTable6(c)
+	}
 	fw.addNetworkRules(c, n)
 	return c.Flush()
 }
 
-func (fw *firewall) removeNetwork(id string) error {
-	return fw.removeOwned([]string{chForward, chPostrouting, chInput}, "n:"+id)
+// removeNetwork removes network id's rules; without IPv6 networks left
+// (anyIPv6 false) the IPv6 table goes too.
+func (fw *firewall) removeNetwork(id string, anyIPv6 bool) error {
+	if err := fw.removeOwned([]string{chForward, chPostrouting, chInput}, "n:"+id); err != nil {
+		return err
+	}
+	if err := fw.removeOwned6([]string{chForward, chPostrouting, chInput}, "n:"+id); err != nil {
+		return err
+	}
+	if anyIPv6 {
+		return nil
+	}
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	c, err := fw.conn()
+	if err != nil {
+		return err
+	}
+	fw.delTable6(c)
+	return c.Flush()
 }
 
 // ensureGate lets berth's bridges through the iptables filter FORWARD
@@ -382,6 +467,8 @@ func (fw *firewall) removeNetwork(id string) error {
 // two containers on the same bridge crosses this hook, so the gate covers
 // it too. If the filter table appears later (dockerd started after
 // berthd), the next Setup adds the gate.
+//
+// ip6tables' filter FORWARD chain (table ip6 filter) gets the same gate.
 func (fw *firewall) ensureGate() error {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
@@ -389,15 +476,28 @@ func (fw *firewall) ensureGate() error {
 	if err != nil {
 		return err
 	}
-	ft := &nftables.Table{Name: "filter", Family: nftables.TableFamilyIPv4}
+	added := false
+	for _, fam := range []nftables.TableFamily{nftables.TableFamilyIPv4, nftables.TableFamilyIPv6} {
+		added = fw.queueGate(c, fam) || added
+	}
+	if !added {
+		return nil
+	}
+	return c.Flush()
+}
+
+// queueGate queues the gate rules missing in family fam's filter FORWARD
+// chain, if there is one; it reports whether it queued any.
+func (fw *firewall) queueGate(c *nftables.Conn, fam nftables.TableFamily) bool {
+	ft := &nftables.Table{Name: "filter", Family: fam}
 	ch, err := c.ListChain(ft, "FORWARD")
 	if err != nil {
-		return nil // no iptables filter FORWARD chain: nothing blocks us
+		return false // no iptables filter FORWARD chain: nothing blocks us
 	}
 	ch.Table = ft
 	rules, err := c.GetRules(ft, ch)
 	if err != nil {
-		return nil
+		return false
 	}
 	tag := fw.prefix + ":gate"
 	have := map[expr.MetaKey]bool{}
@@ -423,13 +523,10 @@ func (fw *firewall) ensureGate() error {
 		}})
 		added = true
 	}
-	if !added {
-		return nil
-	}
-	return c.Flush()
+	return added
 }
 
-// removeGate takes berth's gate rules out of the filter FORWARD chain.
+// removeGate takes berth's gate rules out of the filter FORWARD chains.
 func (fw *firewall) removeGate() error {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
@@ -437,24 +534,26 @@ func (fw *firewall) removeGate() error {
 	if err != nil {
 		return err
 	}
-	ft := &nftables.Table{Name: "filter", Family: nftables.TableFamilyIPv4}
-	ch, err := c.ListChain(ft, "FORWARD")
-	if err != nil {
-		return nil
-	}
-	ch.Table = ft
-	rules, err := c.GetRules(ft, ch)
-	if err != nil {
-		return nil
-	}
 	n := 0
-	for _, r := range rules {
-		if ruleComment(r) == fw.prefix+":gate" {
-			r.Table, r.Chain = ft, ch
-			if err := c.DelRule(r); err != nil {
-				return err
+	for _, fam := range []nftables.TableFamily{nftables.TableFamilyIPv4, nftables.TableFamilyIPv6} {
+		ft := &nftables.Table{Name: "filter", Family: fam}
+		ch, err := c.ListChain(ft, "FORWARD")
+		if err != nil {
+			continue
+		}
+		ch.Table = ft
+		rules, err := c.GetRules(ft, ch)
+		if err != nil {
+			continue
+		}
+		for _, r := range rules {
+			if ruleComment(r) == fw.prefix+":gate" {
+				r.Table, r.Chain = ft, ch
+				if err := c.DelRule(r); err != nil {
+					return err
+				}
+				n++
 			}
-			n++
 		}
 	}
 	if n == 0 {

@@ -211,6 +211,7 @@ func (s *Service) publish(sb *sandbox, req Request, rt *runtimeState) error {
 			epID = ep.EndpointID
 		}
 	}
+	ip6 := s.primary6(sb)
 	for _, w := range ws {
 		var ips []netip.Addr
 		switch {
@@ -222,11 +223,10 @@ func (s *Service) publish(sb *sandbox, req Request, rt *runtimeState) error {
 		default:
 			ips = []netip.Addr{w.hostIP.Unmap()}
 		}
-		target := netip.AddrPortFrom(ip, w.ctrPort)
 		var lastErr error
 		done := false
 		for port := range s.ports.candidates(w.proto, w.hosts) {
-			ps, err := s.bindAll(w.proto, ips, port, target)
+			ps, err := s.bindAll(w.proto, ips, port, ip, ip6, w.ctrPort)
 			if err != nil {
 				lastErr = err
 				if w.hosts.Start != 0 && w.hosts.Len() == 1 {
@@ -255,10 +255,23 @@ func (s *Service) publish(sb *sandbox, req Request, rt *runtimeState) error {
 	return nil
 }
 
-// bindAll binds port on every address, all or none.
-func (s *Service) bindAll(proto string, ips []netip.Addr, port uint16, target netip.AddrPort) ([]*proxy, error) {
+// proxyTarget is where a published port's proxy on host address hostIP
+// relays to: the container's IPv6 address for an IPv6 host address when
+// it has one, its IPv4 address otherwise (dockerd 20.10's docker-proxy
+// does the same).
+func proxyTarget(hostIP, ctr4, ctr6 netip.Addr, port uint16) netip.AddrPort {
+	if !hostIP.Is4() && ctr6.IsValid() {
+		return netip.AddrPortFrom(ctr6, port)
+	}
+	return netip.AddrPortFrom(ctr4, port)
+}
+
+// bindAll binds port on every address, all or none; the proxies relay to
+// ctrPort of the container's address ctr4 or ctr6 (see proxyTarget).
+func (s *Service) bindAll(proto string, ips []netip.Addr, port uint16, ctr4, ctr6 netip.Addr, ctrPort uint16) ([]*proxy, error) {
 	var out []*proxy
 	for _, ip := range ips {
+		target := proxyTarget(ip, ctr4, ctr6, ctrPort)
 		if s.ports.clash(proto, ip, port) {
 			for _, p := range out {
 				p.close()

@@ -14,7 +14,8 @@ import (
 // host address: its listening socket holds the port (so that the port is
 // really berth's, as docker-proxy's is), and it relays what the kernel's
 // DNAT path cannot serve: connections to 127.0.0.1 and ::1, IPv6
-// connections (berth's bridges are IPv4), and connections from containers
+// connections (relayed to the container's IPv6 address if it has one, to
+// its IPv4 address otherwise), and connections from containers
 // on berth's bridges (not DNATed, as Docker's hairpin). It is goroutines,
 // not a process per port.
 type proxy struct {
@@ -132,7 +133,7 @@ func (p *proxy) serveTCP() {
 
 func (p *proxy) relayTCP(in *net.TCPConn) {
 	d := net.Dialer{Timeout: 5 * time.Second}
-	oc, err := d.Dial("tcp4", p.target.String())
+	oc, err := d.Dial("tcp", p.target.String())
 	if err != nil {
 		return
 	}
@@ -174,7 +175,7 @@ func (p *proxy) serveUDP() {
 		mu.Lock()
 		sess := sessions[key]
 		if sess == nil {
-			c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(p.target))
+			c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(p.target))
 			if err != nil {
 				mu.Unlock()
 				continue

@@ -18,6 +18,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/network/portspec"
 )
@@ -143,6 +144,21 @@ func (s *Service) applyEndpointConfig(ep *endpoint, n *netRecord, es *network.En
 			return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Invalid address %s: It does not belong to any of this network's subnets", ip))
 		}
 		ep.RequestedIP = ip
+	}
+	if es.IPAMConfig != nil && es.IPAMConfig.IPv6Address.IsValid() {
+		ip := es.IPAMConfig.IPv6Address
+		if n.Predefined {
+			return cerrdefs.ErrInvalidArgument.WithMessage("user specified IP address is supported on user defined networks only")
+		}
+		if !n.Subnet6.IsValid() {
+			return cerrdefs.ErrInvalidArgument.WithMessage("user specified IP address is supported only when connecting to networks with user configured subnets")
+		}
+		// On a network with an IPv6 subnet but no --ipv6, dockerd keeps
+		// the address asked and gives none: so does berth.
+		if p := s.pools6[n.ID]; p != nil && !p.usable(ip) {
+			return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Invalid address %s: It does not belong to any of this network's subnets", ip))
+		}
+		ep.RequestedIP6 = ip
 	}
 	if es.IPAMConfig != nil && len(es.IPAMConfig.LinkLocalIPs) > 0 {
 		ep.LinkLocalIPs = slices.Clone(es.IPAMConfig.LinkLocalIPs)
@@ -274,6 +290,18 @@ func (s *Service) plug(sb *sandbox, ep *endpoint, nsh netns.NsHandle, nlh *netli
 		return err
 	}
 	ep.IP = ip
+	if p6 := s.pools6[n.ID]; p6 != nil {
+		var ip6 netip.Addr
+		if ep.RequestedIP6.IsValid() {
+			ip6, err = ep.RequestedIP6, p6.request(ep.RequestedIP6, sb.ContainerID)
+		} else {
+			ip6, err = p6.allocate(sb.ContainerID)
+		}
+		if err != nil {
+			return err
+		}
+		ep.IP6 = ip6
+	}
 	ep.MAC = macFor(ip)
 	if ep.RequestedMAC != "" {
 		ep.MAC = ep.RequestedMAC
@@ -325,6 +353,14 @@ func (s *Service) plug(sb *sandbox, ep *endpoint, nsh netns.NsHandle, nlh *netli
 	if err := nlh.AddrAdd(link, addr); err != nil {
 		return fmt.Errorf("address %s: %w", ep.IfName, err)
 	}
+	if ep.IP6.IsValid() {
+		// No duplicate address detection: IPAM made it unique, and a
+		// tentative address could not be used for a second after start.
+		addr := &netlink.Addr{IPNet: &net.IPNet{IP: net.IP(ep.IP6.AsSlice()), Mask: net.CIDRMask(n.Subnet6.Bits(), 128)}, Flags: unix.IFA_F_NODAD}
+		if err := nlh.AddrAdd(link, addr); err != nil {
+			return fmt.Errorf("IPv6 address %s: %w", ep.IfName, err)
+		}
+	}
 	if err := nlh.LinkSetUp(link); err != nil {
 		return err
 	}
@@ -334,7 +370,26 @@ func (s *Service) plug(sb *sandbox, ep *endpoint, nsh netns.NsHandle, nlh *netli
 			return fmt.Errorf("default route: %w", err)
 		}
 	}
+	if ep.IP6.IsValid() && !n.Internal && !s.hasGateway6(sb, ep) {
+		r := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: net.IP(n.Gateway6.AsSlice())}
+		if err := nlh.RouteAdd(r); err != nil {
+			return fmt.Errorf("default IPv6 route: %w", err)
+		}
+	}
 	return nil
+}
+
+// hasGateway6 is hasGateway for IPv6.
+func (s *Service) hasGateway6(sb *sandbox, except *endpoint) bool {
+	for _, ep := range sb.Endpoints {
+		if ep == except || !ep.IP6.IsValid() {
+			continue
+		}
+		if n := s.networks[ep.NetworkID]; n != nil && !n.Internal {
+			return true
+		}
+	}
+	return false
 }
 
 // hasGateway reports whether another set-up endpoint of sb already gave
@@ -371,13 +426,20 @@ func (s *Service) unplug(sb *sandbox, ep *endpoint) error {
 			err = s.nl.LinkDel(l)
 		}
 	}
-	if ep.IP.IsValid() {
-		if p := s.pools[ep.NetworkID]; p != nil {
-			p.release(ep.IP, sb.ContainerID)
-		}
-	}
-	ep.IP, ep.MAC, ep.EndpointID, ep.IfName, ep.HostVeth = netip.Addr{}, "", "", "", ""
+	s.releaseAddrs(sb, ep)
 	return err
+}
+
+// releaseAddrs gives ep's addresses back to their pools and forgets what
+// only a plugged endpoint has.
+func (s *Service) releaseAddrs(sb *sandbox, ep *endpoint) {
+	if p := s.pools[ep.NetworkID]; p != nil && ep.IP.IsValid() {
+		p.release(ep.IP, sb.ContainerID)
+	}
+	if p := s.pools6[ep.NetworkID]; p != nil && ep.IP6.IsValid() {
+		p.release(ep.IP6, sb.ContainerID)
+	}
+	ep.IP, ep.IP6, ep.MAC, ep.EndpointID, ep.IfName, ep.HostVeth = netip.Addr{}, netip.Addr{}, "", "", "", ""
 }
 
 // primary is the address published ports lead to: the first set-up
@@ -389,6 +451,16 @@ func (s *Service) primary(sb *sandbox) (netip.Addr, *netRecord) {
 		}
 	}
 	return netip.Addr{}, nil
+}
+
+// primary6 is the IPv6 address of the primary endpoint, if it has one.
+func (s *Service) primary6(sb *sandbox) netip.Addr {
+	for _, ep := range sb.Endpoints {
+		if ep.IP.IsValid() {
+			return ep.IP6
+		}
+	}
+	return netip.Addr{}
 }
 
 // portRules lists the DNAT rules of sb's bindings.
@@ -450,12 +522,7 @@ func (s *Service) teardownLocked(sb *sandbox) error {
 func (s *Service) clearRuntime(sb *sandbox) {
 	s.ports.remove(sb.ContainerID)
 	for _, ep := range sb.Endpoints {
-		if ep.IP.IsValid() {
-			if p := s.pools[ep.NetworkID]; p != nil {
-				p.release(ep.IP, sb.ContainerID)
-			}
-		}
-		ep.IP, ep.MAC, ep.EndpointID, ep.IfName, ep.HostVeth = netip.Addr{}, "", "", "", ""
+		s.releaseAddrs(sb, ep)
 	}
 	sb.NetNS = ""
 	sb.Ports = nil
@@ -513,7 +580,7 @@ func (s *Service) bridgeIndex(n *netRecord) (int, int, error) {
 	}
 	l, err := s.nl.LinkByName(n.Bridge)
 	if err != nil {
-		if err := ensureBridge(n.Bridge, n.Gateway, n.Subnet); err != nil {
+		if err := ensureBridge(n); err != nil {
 			return 0, 0, err
 		}
 		if l, err = s.nl.LinkByName(n.Bridge); err != nil {

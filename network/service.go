@@ -87,6 +87,7 @@ type Service struct {
 	mu        sync.RWMutex
 	networks  map[string]*netRecord // by ID
 	pools     map[string]*pool      // by network ID (bridge networks)
+	pools6    map[string]*pool      // by network ID (networks with IPv6)
 	sandboxes map[string]*sandbox   // by container ID
 	ports     *portTable
 	running   map[string]*runtimeState // proxies and DNS of set-up sandboxes
@@ -140,6 +141,7 @@ func New(cfg Config) (*Service, error) {
 		fw:        newFirewall(cfg.Prefix),
 		networks:  map[string]*netRecord{},
 		pools:     map[string]*pool{},
+		pools6:    map[string]*pool{},
 		sandboxes: map[string]*sandbox{},
 		ports:     newPortTable(),
 		running:   map[string]*runtimeState{},
@@ -270,7 +272,7 @@ func (s *Service) load() error {
 	}
 	for _, n := range s.networks {
 		if n.Driver == "bridge" {
-			s.pools[n.ID] = newPool(n.Subnet, n.IPRange, n.Gateway, n.AuxAddresses)
+			s.addPools(n)
 		}
 	}
 	for id, path := range damagedNets {
@@ -345,7 +347,7 @@ func (s *Service) restore() error {
 	var nets []*netRecord
 	for _, n := range s.networks {
 		if n.Driver == "bridge" {
-			if err := ensureBridge(n.Bridge, n.Gateway, n.Subnet); err != nil {
+			if err := ensureBridge(n); err != nil {
 				return err
 			}
 			nets = append(nets, n)
@@ -367,6 +369,9 @@ func (s *Service) restore() error {
 		for _, ep := range sb.Endpoints {
 			if p := s.pools[ep.NetworkID]; p != nil && ep.IP.IsValid() {
 				_ = p.request(ep.IP, id)
+			}
+			if p := s.pools6[ep.NetworkID]; p != nil && ep.IP6.IsValid() {
+				_ = p.request(ep.IP6, id)
 			}
 		}
 		ports[id] = s.portRules(sb)
@@ -530,15 +535,11 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*network.Creat
 	default:
 		return nil, cerrdefs.ErrNotFound.WithMessage(fmt.Sprintf("plugin %q not found", req.Driver))
 	}
-	if req.EnableIPv6 != nil && *req.EnableIPv6 {
-		return nil, cerrdefs.ErrNotImplemented.WithMessage("IPv6 networks are not supported by berth")
-	}
 	if _, err := parseICC(req.Options); err != nil {
 		return nil, cerrdefs.ErrInvalidArgument.WithMessage(err.Error())
 	}
-	var subnet, iprange netip.Prefix
-	var gw netip.Addr
-	var aux map[string]netip.Addr
+	enable6 := req.EnableIPv6 != nil && *req.EnableIPv6
+	var v4, v6 ipamConf
 	ipamDriver := "default"
 	var ipamOpts map[string]string
 	if req.IPAM != nil {
@@ -546,54 +547,29 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*network.Creat
 			return nil, cerrdefs.ErrNotFound.WithMessage(fmt.Sprintf("plugin %q not found", req.IPAM.Driver))
 		}
 		ipamOpts = req.IPAM.Options
-		if len(req.IPAM.Config) > 1 {
-			return nil, cerrdefs.ErrNotImplemented.WithMessage("berth supports one IPv4 subnet per network")
-		}
+		n4, n6 := 0, 0
 		for _, c := range req.IPAM.Config {
-			var err error
-			if c.Subnet != "" {
-				if subnet, err = netip.ParsePrefix(c.Subnet); err != nil {
-					return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid CIDR address: %s", c.Subnet))
-				}
-				if !subnet.Addr().Is4() {
-					return nil, cerrdefs.ErrNotImplemented.WithMessage("IPv6 subnets are not supported by berth")
-				}
-				if subnet.Bits() > 30 {
-					return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid subnet %s: too small for containers", c.Subnet))
-				}
-				subnet = subnet.Masked()
+			conf, err := parseIPAMConf(c)
+			if err != nil {
+				return nil, err
 			}
-			if c.IPRange != "" {
-				if iprange, err = netip.ParsePrefix(c.IPRange); err != nil {
-					return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid CIDR address: %s", c.IPRange))
-				}
-				if !subnet.IsValid() || !subnet.Contains(iprange.Addr()) || iprange.Bits() < subnet.Bits() {
-					return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid ip-range %s: it must be inside the subnet", c.IPRange))
-				}
+			if conf.subnet.IsValid() && !conf.subnet.Addr().Is4() {
+				v6 = conf
+				n6++
+			} else {
+				v4 = conf
+				n4++
 			}
-			if c.Gateway != "" {
-				if gw, err = netip.ParseAddr(c.Gateway); err != nil {
-					return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid gateway address %s in Ipam configuration", c.Gateway))
-				}
-				if !subnet.IsValid() {
-					return nil, cerrdefs.ErrInvalidArgument.WithMessage("gateway requires a subnet")
-				}
-				if !subnet.Contains(gw) || gw == subnet.Addr() || gw == lastAddr(subnet) {
-					return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("failed to allocate gateway (%s): Requested address is out of range", c.Gateway))
-				}
-			}
-			for name, v := range c.AuxAddress {
-				a, err := netip.ParseAddr(v)
-				if err != nil || !subnet.IsValid() || !subnet.Contains(a) {
-					return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid auxiliary address %s=%s: it must be an address of the subnet", name, v))
-				}
-				if aux == nil {
-					aux = map[string]netip.Addr{}
-				}
-				aux[name] = a
-			}
+		}
+		if n4 > 1 || n6 > 1 {
+			return nil, cerrdefs.ErrPermissionDenied.WithMessage("bridge driver doesn't support multiple subnets")
 		}
 	}
+	if enable6 && !v6.subnet.IsValid() {
+		// dockerd 20.10 has no default IPv6 pool.
+		return nil, cerrdefs.ErrNotFound.WithMessage("could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network")
+	}
+	subnet, iprange, gw, aux := v4.subnet, v4.iprange, v4.gw, v4.aux
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, n := range s.networks {
@@ -602,6 +578,13 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*network.Creat
 				return nil, cerrdefs.ErrPermissionDenied.WithMessage(fmt.Sprintf("%s is a pre-defined network and cannot be created", req.Name))
 			}
 			return nil, cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("network with name %s already exists", req.Name))
+		}
+	}
+	if enable6 {
+		for _, n := range s.networks {
+			if n.hasIPv6() && overlaps(n.Subnet6, v6.subnet) {
+				return nil, cerrdefs.ErrPermissionDenied.WithMessage("Pool overlaps with other one on this address space")
+			}
 		}
 	}
 	if subnet.IsValid() {
@@ -635,8 +618,13 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*network.Creat
 		Subnet: subnet, IPRange: iprange, Gateway: gw, Internal: req.Internal, Attachable: req.Attachable,
 		Labels: req.Labels, Options: req.Options, IPAMDriver: ipamDriver, IPAMOptions: ipamOpts,
 		Bridge: s.bridgeName(id), AuxAddresses: aux,
+		EnableIPv6: enable6, Subnet6: v6.subnet, IPRange6: v6.iprange, Gateway6: v6.gw, Gateway6Given: v6.gw.IsValid(),
+		AuxAddresses6: v6.aux,
 	}
-	if err := ensureBridge(n.Bridge, n.Gateway, n.Subnet); err != nil {
+	if enable6 && !n.Gateway6.IsValid() {
+		n.Gateway6 = v6.subnet.Addr().Next()
+	}
+	if err := ensureBridge(n); err != nil {
 		_ = deleteBridge(n.Bridge)
 		return nil, err
 	}
@@ -645,12 +633,79 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (*network.Creat
 		return nil, err
 	}
 	if err := s.saveNetwork(n); err != nil {
-		_ = s.fw.removeNetwork(n.ID)
+		_ = s.fw.removeNetwork(n.ID, s.anyIPv6(n.ID))
 		_ = deleteBridge(n.Bridge)
 		return nil, err
 	}
-	s.pools[id] = newPool(subnet, iprange, gw, aux)
+	s.addPools(n)
 	return &network.CreateResponse{ID: id}, nil
+}
+
+// addPools makes the address pools of bridge network n.
+func (s *Service) addPools(n *netRecord) {
+	s.pools[n.ID] = newPool(n.Subnet, n.IPRange, n.Gateway, n.AuxAddresses)
+	if n.hasIPv6() {
+		s.pools6[n.ID] = newPool(n.Subnet6, n.IPRange6, n.Gateway6, n.AuxAddresses6)
+	}
+}
+
+// ipamConf is one checked IPAM config of a create request.
+type ipamConf struct {
+	subnet, iprange netip.Prefix
+	gw              netip.Addr
+	aux             map[string]netip.Addr
+}
+
+// parseIPAMConf checks one IPAM config (IPv4 or IPv6, by its subnet).
+func parseIPAMConf(c IPAMConfigRequest) (ipamConf, error) {
+	var out ipamConf
+	var err error
+	if c.Subnet != "" {
+		if out.subnet, err = netip.ParsePrefix(c.Subnet); err != nil {
+			return out, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid CIDR address: %s", c.Subnet))
+		}
+		smallest := 30 // at least two addresses besides the network's own
+		if !out.subnet.Addr().Is4() {
+			smallest = 126
+		}
+		if out.subnet.Bits() > smallest {
+			return out, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid subnet %s: too small for containers", c.Subnet))
+		}
+		out.subnet = out.subnet.Masked()
+	}
+	subnet := out.subnet
+	if c.IPRange != "" {
+		if out.iprange, err = netip.ParsePrefix(c.IPRange); err != nil {
+			return out, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid CIDR address: %s", c.IPRange))
+		}
+		if !subnet.IsValid() || !subnet.Contains(out.iprange.Addr()) || out.iprange.Bits() < subnet.Bits() {
+			return out, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid ip-range %s: it must be inside the subnet", c.IPRange))
+		}
+	}
+	if c.Gateway != "" {
+		gw, err := netip.ParseAddr(c.Gateway)
+		if err != nil {
+			return out, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid gateway address %s in Ipam configuration", c.Gateway))
+		}
+		if !subnet.IsValid() {
+			return out, cerrdefs.ErrInvalidArgument.WithMessage("gateway requires a subnet")
+		}
+		if !subnet.Contains(gw) || gw == subnet.Addr() || (gw.Is4() && gw == lastAddr(subnet)) {
+			return out, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("failed to allocate gateway (%s): Requested address is out of range", c.Gateway))
+		}
+		out.gw = gw
+	}
+	for name, v := range c.AuxAddress {
+		a, err := netip.ParseAddr(v)
+		if err != nil || !subnet.IsValid() || !subnet.Contains(a) {
+			return out, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid auxiliary address %s=%s: it must be an address of the subnet", name, v))
+		}
+		if out.aux == nil {
+			out.aux = map[string]netip.Addr{}
+		}
+		out.aux[name] = a
+	}
+	return out, nil
 }
 
 // Inspect answers GET /networks/{id}.
@@ -668,10 +723,14 @@ func (s *Service) Inspect(ctx context.Context, ref string) (*network.Inspect, er
 				continue
 			}
 			p := s.pools[n.ID]
-			out.Containers[sb.ContainerID] = network.EndpointResource{
+			er := network.EndpointResource{
 				Name: sb.Name, EndpointID: ep.EndpointID, MacAddress: parseMAC(ep.MAC),
 				IPv4Address: netip.PrefixFrom(ep.IP, p.subnet.Bits()),
 			}
+			if ep.IP6.IsValid() {
+				er.IPv6Address = netip.PrefixFrom(ep.IP6, n.Subnet6.Bits())
+			}
+			out.Containers[sb.ContainerID] = er
 		}
 	}
 	return out, nil
@@ -680,7 +739,7 @@ func (s *Service) Inspect(ctx context.Context, ref string) (*network.Inspect, er
 func (s *Service) describe(n *netRecord) network.Network {
 	out := network.Network{
 		Name: n.Name, ID: n.ID, Created: n.Created, Scope: n.Scope, Driver: n.Driver,
-		EnableIPv4: n.Driver == "bridge", Internal: n.Internal, Attachable: n.Attachable,
+		EnableIPv4: n.Driver == "bridge", EnableIPv6: n.EnableIPv6, Internal: n.Internal, Attachable: n.Attachable,
 		IPAM:    network.IPAM{Driver: n.IPAMDriver, Options: n.IPAMOptions, Config: []network.IPAMConfig{}},
 		Options: n.Options, Labels: n.Labels,
 	}
@@ -689,6 +748,14 @@ func (s *Service) describe(n *netRecord) network.Network {
 	}
 	if n.Subnet.IsValid() {
 		out.IPAM.Config = append(out.IPAM.Config, network.IPAMConfig{Subnet: n.Subnet, IPRange: n.IPRange, Gateway: n.Gateway, AuxAddress: n.AuxAddresses})
+	}
+	if n.Subnet6.IsValid() {
+		// As dockerd: the IPv6 config as asked (a gateway only if given).
+		c := network.IPAMConfig{Subnet: n.Subnet6, IPRange: n.IPRange6, AuxAddress: n.AuxAddresses6}
+		if n.Gateway6Given {
+			c.Gateway = n.Gateway6
+		}
+		out.IPAM.Config = append(out.IPAM.Config, c)
 	}
 	if out.Options == nil {
 		out.Options = map[string]string{}
@@ -792,7 +859,7 @@ func (s *Service) removeLocked(n *netRecord) error {
 	if s.activeEndpoints(n.ID) > 0 {
 		return cerrdefs.ErrPermissionDenied.WithMessage(fmt.Sprintf("error while removing network: network %s id %s has active endpoints", n.Name, n.ID))
 	}
-	if err := s.fw.removeNetwork(n.ID); err != nil {
+	if err := s.fw.removeNetwork(n.ID, s.anyIPv6(n.ID)); err != nil {
 		return err
 	}
 	if err := deleteBridge(n.Bridge); err != nil {
@@ -803,6 +870,7 @@ func (s *Service) removeLocked(n *netRecord) error {
 	}
 	delete(s.networks, n.ID)
 	delete(s.pools, n.ID)
+	delete(s.pools6, n.ID)
 	// Stopped containers forget it too, as Docker's do at next start.
 	for _, sb := range s.sandboxes {
 		kept := sb.Endpoints[:0]
@@ -820,6 +888,16 @@ func (s *Service) removeLocked(n *netRecord) error {
 		}
 	}
 	return nil
+}
+
+// anyIPv6 reports whether a network other than except has IPv6.
+func (s *Service) anyIPv6(except string) bool {
+	for _, n := range s.networks {
+		if n.ID != except && n.hasIPv6() {
+			return true
+		}
+	}
+	return false
 }
 
 // Prune answers POST /networks/prune: custom networks without running

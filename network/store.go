@@ -31,6 +31,22 @@ type netRecord struct {
 	Predefined  bool // bridge, host, none: cannot be removed
 	// AuxAddresses are IPAM's auxiliary addresses: shown, never given.
 	AuxAddresses map[string]netip.Addr `json:",omitempty"`
+	// IPv6: EnableIPv6 (--ipv6) gives containers addresses of Subnet6.
+	// Without it an IPv6 IPAM config is kept and shown, and unused, as
+	// dockerd does. Gateway6 is always set with EnableIPv6 (the subnet's
+	// first address unless asked); Gateway6Given says it was asked, since
+	// inspect shows only an asked one (dockerd shows the IPAM request).
+	EnableIPv6    bool                  `json:",omitempty"`
+	Subnet6       netip.Prefix          `json:",omitzero"`
+	IPRange6      netip.Prefix          `json:",omitzero"`
+	Gateway6      netip.Addr            `json:",omitzero"`
+	Gateway6Given bool                  `json:",omitempty"`
+	AuxAddresses6 map[string]netip.Addr `json:",omitempty"`
+}
+
+// hasIPv6 reports whether containers on n get IPv6 addresses.
+func (n *netRecord) hasIPv6() bool {
+	return n.EnableIPv6 && n.Subnet6.IsValid() && n.Bridge != ""
 }
 
 // sandbox is a container's networking, persisted in
@@ -54,6 +70,8 @@ type endpoint struct {
 	NetworkID   string
 	Aliases     []string   `json:",omitempty"`
 	RequestedIP netip.Addr `json:",omitzero"` // --ip
+	// RequestedIP6 is --ip6 (IPAMConfig.IPv6Address).
+	RequestedIP6 netip.Addr `json:",omitzero"`
 	// RequestedMAC is --mac-address (or the endpoint's MacAddress).
 	RequestedMAC string `json:",omitempty"`
 	// DriverOpts and LinkLocalIPs are kept as asked, for inspect.
@@ -64,6 +82,7 @@ type endpoint struct {
 	IfName     string     `json:",omitempty"`
 	HostVeth   string     `json:",omitempty"`
 	IP         netip.Addr `json:",omitzero"`
+	IP6        netip.Addr `json:",omitzero"` // on a network with IPv6
 	MAC        string     `json:",omitempty"`
 }
 

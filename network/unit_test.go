@@ -63,6 +63,80 @@ func TestPoolIPRange(t *testing.T) {
 	}
 }
 
+func TestPoolIPv6(t *testing.T) {
+	p := newPool(netip.MustParsePrefix("fd00:b5e7::/126"), netip.Prefix{}, netip.MustParseAddr("fd00:b5e7::1"), nil)
+	// Usable: ::2 and ::3 (network ::0 and gateway ::1 are not; IPv6 has
+	// no broadcast, so the last address is given, as by Docker's IPAM).
+	var got []string
+	for _, h := range []string{"a", "b"} {
+		a, err := p.allocate(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, a.String())
+	}
+	if strings.Join(got, ",") != "fd00:b5e7::2,fd00:b5e7::3" {
+		t.Fatalf("allocation order %v", got)
+	}
+	if _, err := p.allocate("x"); err == nil || !strings.Contains(err.Error(), "no available IPv6 addresses") {
+		t.Fatalf("full pool: %v", err)
+	}
+	for _, a := range []string{"fd00:b5e7::", "fd00:b5e7::4", "10.0.0.2"} {
+		if p.usable(netip.MustParseAddr(a)) {
+			t.Errorf("%s is usable", a)
+		}
+	}
+	if err := p.request(netip.MustParseAddr("fd00:b5e7::1"), "z"); err == nil {
+		t.Fatal("gateway given away")
+	}
+	// A /64: serial from ::2, --ip6 anywhere in the subnet.
+	p = newPool(netip.MustParsePrefix("fd00:b5e7:1::/64"), netip.MustParsePrefix("fd00:b5e7:1::100/120"), netip.MustParseAddr("fd00:b5e7:1::1"), nil)
+	if a, err := p.allocate("a"); err != nil || a.String() != "fd00:b5e7:1::100" {
+		t.Fatalf("%v %v", a, err)
+	}
+	if err := p.request(netip.MustParseAddr("fd00:b5e7:1:0:ffff:ffff:ffff:ffff"), "b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.request(netip.MustParseAddr("fd00:b5e7:1:0:ffff:ffff:ffff:ffff"), "c"); err == nil {
+		t.Fatal("double allocation")
+	}
+}
+
+func TestLastAddr(t *testing.T) {
+	for in, want := range map[string]string{
+		"10.9.0.0/24": "10.9.0.255", "10.9.0.0/30": "10.9.0.3", "10.0.0.0/8": "10.255.255.255",
+		"fd00::/64": "fd00::ffff:ffff:ffff:ffff", "fd00:1:2::/126": "fd00:1:2::3", "fd00::/7": "fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+	} {
+		if got := lastAddr(netip.MustParsePrefix(in)).String(); got != want {
+			t.Errorf("lastAddr(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestParseIPAMConfIPv6(t *testing.T) {
+	for _, c := range []struct {
+		in  IPAMConfigRequest
+		err string
+	}{
+		{IPAMConfigRequest{Subnet: "fd00:b5e7::/64", Gateway: "fd00:b5e7::fe", IPRange: "fd00:b5e7::/80"}, ""},
+		{IPAMConfigRequest{Subnet: "fd00:b5e7::/200"}, "invalid CIDR address: fd00:b5e7::/200"},
+		{IPAMConfigRequest{Subnet: "fd00:b5e7::/127"}, "invalid subnet fd00:b5e7::/127: too small for containers"},
+		{IPAMConfigRequest{Subnet: "fd00:b5e7::/64", Gateway: "fd00:b5e8::1"}, "failed to allocate gateway (fd00:b5e8::1): Requested address is out of range"},
+		{IPAMConfigRequest{Subnet: "fd00:b5e7::/64", Gateway: "10.1.0.1"}, "failed to allocate gateway (10.1.0.1): Requested address is out of range"},
+		{IPAMConfigRequest{Subnet: "fd00:b5e7::/64", IPRange: "fd00:b5e8::/80"}, "invalid ip-range fd00:b5e8::/80: it must be inside the subnet"},
+	} {
+		_, err := parseIPAMConf(c.in)
+		if got := ""; err != nil {
+			got = err.Error()
+			if got != c.err {
+				t.Errorf("%+v: %q, want %q", c.in, got, c.err)
+			}
+		} else if c.err != "" {
+			t.Errorf("%+v: no error, want %q", c.in, c.err)
+		}
+	}
+}
+
 func TestMACLikeDocker(t *testing.T) {
 	if m := macFor(netip.MustParseAddr("172.17.0.2")); m != "02:42:ac:11:00:02" {
 		t.Fatal(m)

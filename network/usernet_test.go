@@ -256,6 +256,7 @@ func TestUserNetworksDNSAndIsolation(t *testing.T) {
 
 func TestCreateBadInput(t *testing.T) {
 	s := newTestService(t)
+	yes := true
 	ctx := context.Background()
 	if _, err := s.Create(ctx, CreateRequest{Name: "a", IPAM: &IPAMRequest{Config: []IPAMConfigRequest{{Subnet: "10.232.0.0/16"}}}}); err != nil {
 		t.Fatal(err)
@@ -273,6 +274,10 @@ func TestCreateBadInput(t *testing.T) {
 		{CreateRequest{Name: "a"}, cerrdefs.ErrConflict, "network with name a already exists"},
 		{CreateRequest{Name: "bridge"}, cerrdefs.ErrPermissionDenied, "bridge is a pre-defined network and cannot be created"},
 		{CreateRequest{Name: "b", Driver: "overlay"}, cerrdefs.ErrNotFound, `plugin "overlay" not found`},
+		{CreateRequest{Name: "b", EnableIPv6: &yes}, cerrdefs.ErrNotFound, "could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network"},
+		{CreateRequest{Name: "b", EnableIPv6: &yes, IPAM: &IPAMRequest{Config: []IPAMConfigRequest{{Subnet: "fd00:b5e7::/64"}, {Subnet: "fd00:b5e8::/64"}}}}, cerrdefs.ErrPermissionDenied, "bridge driver doesn't support multiple subnets"},
+		{CreateRequest{Name: "b", IPAM: &IPAMRequest{Config: []IPAMConfigRequest{{Subnet: "10.233.0.0/24"}, {Subnet: "10.234.0.0/24"}}}}, cerrdefs.ErrPermissionDenied, "bridge driver doesn't support multiple subnets"},
+		{CreateRequest{Name: "b", EnableIPv6: &yes, IPAM: &IPAMRequest{Config: []IPAMConfigRequest{{Subnet: "fd00:b5e7::/200"}}}}, cerrdefs.ErrInvalidArgument, "invalid CIDR address: fd00:b5e7::/200"},
 		{CreateRequest{Name: "b", Options: map[string]string{iccOption: "nope"}}, cerrdefs.ErrInvalidArgument,
 			`failed to parse com.docker.network.bridge.enable_icc value: nope (strconv.ParseBool: parsing "nope": invalid syntax)`},
 	}

@@ -193,6 +193,13 @@ func withLegacyNetworkFields(resp *container.InspectResponse) any {
 		if ep.Gateway.IsValid() {
 			out.NetworkSettings.Gateway = ep.Gateway.String()
 		}
+		if ep.GlobalIPv6Address.IsValid() {
+			out.NetworkSettings.GlobalIPv6Address = ep.GlobalIPv6Address.String()
+			out.NetworkSettings.GlobalIPv6PrefixLen = ep.GlobalIPv6PrefixLen
+		}
+		if ep.IPv6Gateway.IsValid() {
+			out.NetworkSettings.IPv6Gateway = ep.IPv6Gateway.String()
+		}
 	}
 	return out
 }

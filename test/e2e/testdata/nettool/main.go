@@ -8,6 +8,7 @@
 //	nettool lookup [-t SECONDS] NAME       print NAME's addresses, one a line
 //	nettool udpecho PORT                    answer every datagram with "echo:<datagram>"
 //	nettool ra IFACE PREFIX                 send IPv6 router advertisements for PREFIX (a /64) out of IFACE
+//	nettool whoami PORT                     serve HTTP on PORT (all addresses, both families), answering "from <client address>"
 package main
 
 import (
@@ -64,13 +65,22 @@ func main() {
 			usage()
 		}
 		udpecho(fs.Arg(0))
+	case "whoami":
+		if fs.NArg() != 1 {
+			usage()
+		}
+		err := http.ListenAndServe(":"+fs.Arg(0), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "from %s\n", r.RemoteAddr)
+		}))
+		fmt.Fprintln(os.Stderr, "nettool:", err)
+		os.Exit(1)
 	default:
 		usage()
 	}
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: nettool get|lookup [-t SECONDS] [-once] URL|NAME, nettool udpecho PORT, nettool ra IFACE PREFIX")
+	fmt.Fprintln(os.Stderr, "usage: nettool get|lookup [-t SECONDS] [-once] URL|NAME, nettool udpecho PORT, nettool ra IFACE PREFIX, nettool whoami PORT")
 	os.Exit(2)
 }
 
