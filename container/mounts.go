@@ -459,6 +459,10 @@ func (s *Service) writeEtcFiles(c *Container) error {
 			names = fqdn + " " + short
 		}
 		fmt.Fprintf(&hosts, "%s\t%s\n", ip, names)
+		if ip6 := s.containerIPv6(c, ip); ip6 != "" {
+			// dockerd: the IPv6 address of the same endpoint next.
+			fmt.Fprintf(&hosts, "%s\t%s\n", ip6, names)
+		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte(hosts.String()), 0o644); err != nil {
 		return err
@@ -490,6 +494,20 @@ func (s *Service) containerIP(c *Container) string {
 		return ""
 	}
 	return s.network.ContainerIP(c.ID)
+}
+
+// containerIPv6 is the IPv6 address of the container's endpoint whose
+// IPv4 address is ip (its network has IPv6), "" if none.
+func (s *Service) containerIPv6(c *Container, ip string) string {
+	var resp container.InspectResponse
+	resp.NetworkSettings = &container.NetworkSettings{}
+	s.network.FillInspect(c.ID, &resp)
+	for _, ep := range resp.NetworkSettings.Networks {
+		if ep != nil && ep.IPAddress.String() == ip && ep.GlobalIPv6Address.IsValid() {
+			return ep.GlobalIPv6Address.String()
+		}
+	}
+	return ""
 }
 
 // hostGateway is what --add-host NAME:host-gateway maps to: the gateway of

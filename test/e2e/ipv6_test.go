@@ -128,6 +128,10 @@ func TestIPv6Network(t *testing.T) {
 		if !strings.Contains(in, "default via "+gw6+" dev eth0") {
 			t.Errorf("%s has no default IPv6 route via %s:\n%s", other, gw6, in)
 		}
+		// /etc/hosts names the container by its IPv6 address too.
+		if hosts := c.ok("exec", other, "cat", "/etc/hosts").Stdout; !strings.Contains(hosts, otherIP.String()+"\t") {
+			t.Errorf("%s's /etc/hosts has no line for %s:\n%s", other, otherIP, hosts)
+		}
 		// Container to container, and host to container, over IPv6.
 		r := c.run("exec", other, "/nettool", "get", "http://["+fixed+"]/")
 		if r.Code != 0 || !strings.Contains(r.Stdout, "hi-from-web6") {
