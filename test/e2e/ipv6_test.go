@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -195,6 +196,7 @@ func TestIPv6NetworkBadInput(t *testing.T) {
 		for _, n := range ns {
 			names = append(names, n.Name)
 		}
+		sort.Strings(names)
 		return strings.Join(names, " ")
 	}
 	n6 := netName("v6")
