@@ -79,6 +79,12 @@ func (a Args) MatchLabels(key string, labels map[string]string) bool {
 	return true
 }
 
+// InvalidValue is dockerd's error for values of key it cannot take:
+// "Invalid filter 'key=[v1 v2]'" (its invalidFilter of the value list).
+func (a Args) InvalidValue(key string) error {
+	return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Invalid filter '%s=%s'", key, a[key]))
+}
+
 // Bool returns the boolean value of key, and whether it was valid.
 func (a Args) Bool(key string) (value bool, set bool, err error) {
 	vs := a[key]

@@ -48,7 +48,14 @@ func (s *Service) List(ctx context.Context, args filters.Args, all bool) ([]imag
 	}
 	dangling, danglingSet, err := args.Bool("dangling")
 	if err != nil {
-		return nil, err
+		return nil, args.InvalidValue("dangling")
+	}
+	for _, p := range args.Get("reference") {
+		// A pattern that cannot match anything is refused in path.Match's
+		// words (dockerd: 500, berth: 400, the client's mistake).
+		if _, err := path.Match(p, ""); err != nil {
+			return nil, cerrdefs.ErrInvalidArgument.WithMessage(err.Error())
+		}
 	}
 	var before, since time.Time
 	for key, t := range map[string]*time.Time{"before": &before, "since": &since} {
@@ -421,7 +428,7 @@ func (s *Service) Prune(ctx context.Context, args filters.Args) (*PruneReport, e
 	}
 	danglingOnly := true
 	if v, set, err := args.Bool("dangling"); err != nil {
-		return nil, err
+		return nil, args.InvalidValue("dangling")
 	} else if set {
 		danglingOnly = v
 	}

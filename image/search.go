@@ -37,17 +37,17 @@ func (s *Service) Search(ctx context.Context, term string, limit int, args filte
 	}
 	official, officialSet, err := args.Bool("is-official")
 	if err != nil {
-		return nil, err
+		return nil, args.InvalidValue("is-official")
 	}
 	automated, automatedSet, err := args.Bool("is-automated")
 	if err != nil {
-		return nil, err
+		return nil, args.InvalidValue("is-automated")
 	}
 	minStars := 0
 	for _, v := range args.Get("stars") {
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid filter 'stars=%s'", v))
+			return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Invalid filter 'stars=%s'", v))
 		}
 		minStars = max(minStars, n)
 	}

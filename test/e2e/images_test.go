@@ -379,3 +379,23 @@ func humanSize(n int64) string {
 	}
 	return fmt.Sprintf("%.3g%s", f, units[i])
 }
+
+// TestImagesFilterErrors (issue 14 item 8): images, image prune and search
+// refuse filter values in dockerd's words: "Invalid filter 'key=[values]'";
+// a reference pattern that cannot parse is path.Match's "syntax error in
+// pattern" (dockerd answers 500 there, berth 400).
+func TestImagesFilterErrors(t *testing.T) {
+	busybox(t) // dockerd tries a pattern only on an image's tags
+	a := requireEnv(t).api()
+	q := func(f string) string { return "filters=" + url.QueryEscape(f) }
+	a.call(t, "GET", "/images/json?"+q(`{"dangling":["x"]}`), nil, nil).wantError(t, 400, "Invalid filter 'dangling=[x]'")
+	a.call(t, "GET", "/images/json?"+q(`{"bogus":["x"]}`), nil, nil).wantError(t, 400, "Invalid filter 'bogus'")
+	a.call(t, "POST", "/images/prune?"+q(`{"dangling":["maybe"]}`), nil, nil).wantError(t, 400, "Invalid filter 'dangling=[maybe]'")
+	a.call(t, "GET", "/images/json?"+q(`{"before":["e2e-no-such-image"]}`), nil, nil).wantError(t, 404, "No such image: e2e-no-such-image:latest")
+	r := a.call(t, "GET", "/images/json?"+q(`{"reference":["["]}`), nil, nil)
+	if r.Status < 400 || r.message() != "syntax error in pattern" {
+		t.Errorf("images reference=[: %s, want an error \"syntax error in pattern\"", r)
+	}
+	onlyBerth(t, "dockerd 20.10 answers 500 for a reference pattern that cannot parse")
+	r.wantStatus(t, 400)
+}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"io"
 	"net/url"
 	"strings"
 	"testing"
@@ -167,5 +168,35 @@ func TestImageInspectLegacyContainer(t *testing.T) {
 	}
 	if _, ok := cur["ContainerConfig"]; ok {
 		t.Errorf("image inspect (API 1.45) has ContainerConfig, gone at 1.45")
+	}
+}
+
+// TestAttachLogsWithoutStream (issue 14 item 6): attach with logs=1 and
+// stream=0 to an exited container answers 101 first, then replays the
+// log (framed, only the streams asked for) and closes: a client reading
+// the raw socket right after the 101 gets it all.
+func TestAttachLogsWithoutStream(t *testing.T) {
+	busybox(t)
+	a := requireEnv(t).api()
+	name := ctrName(t, "attachlogs")
+	createCtr(t, a, name, map[string]any{"Image": "busybox:latest", "Cmd": []string{"sh", "-c", "echo out1; echo err1 >&2; echo out2"}})
+	startCtr(t, a, name)
+	waitExited(t, a, name, 30*time.Second)
+	for _, tc := range []struct{ query, out, err string }{
+		{"stdout=1&stderr=1", "out1\nout2\n", "err1\n"},
+		{"stdout=1", "out1\nout2\n", ""},
+		{"stderr=1", "", "err1\n"},
+	} {
+		h := a.hijack(t, "POST", "/containers/"+name+"/attach?logs=1&stream=0&"+tc.query, nil)
+		_ = h.SetReadDeadline(time.Now().Add(20 * time.Second))
+		b, err := io.ReadAll(h)
+		if err != nil {
+			t.Errorf("attach %s: read: %v (got %q)", tc.query, err, b)
+			continue
+		}
+		out, errOut, derr := demux(b)
+		if derr != nil || out != tc.out || errOut != tc.err {
+			t.Errorf("attach logs=1 stream=0 %s: stdout %q stderr %q (%v), want %q %q", tc.query, out, errOut, derr, tc.out, tc.err)
+		}
 	}
 }
