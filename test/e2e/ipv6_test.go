@@ -489,3 +489,34 @@ func TestIPv6NetworkTraffic(t *testing.T) {
 		t.Errorf("from %s to another machine over IPv6: exit %d %q %q, want it seen from the host's fd00:b5e7:ff::1", web, r.Code, r.Stdout, r.Stderr)
 	}
 }
+
+// TestIPv6Connect: network connect --ip6 gives a running container on the
+// default bridge the address and a default IPv6 route at once; disconnect
+// takes them away.
+func TestIPv6Connect(t *testing.T) {
+	_, nd := newNetTarget(t)
+	a := nd.api()
+	i := 0
+	nd.eachCLI(t, func(t *testing.T, c *CLI) {
+		i++
+		sub6, gw6, fixed := fmt.Sprintf("fd00:b5e7:7%d::/64", i), fmt.Sprintf("fd00:b5e7:7%d::1", i), fmt.Sprintf("fd00:b5e7:7%d::9", i)
+		n6 := netName("c6")
+		c.ok("network", "create", "--ipv6", "--subnet", sub6, n6)
+		nd.rmNetLater(t, n6)
+		ctr := netName("roamer6")
+		nd.rmLater(t, ctr)
+		c.ok("run", "-d", "--name", ctr, "busybox", "sleep", "300")
+		c.ok("network", "connect", "--ip6", fixed, n6, ctr)
+		in := c.ok("exec", ctr, "sh", "-c", "ip -6 addr; echo ===; ip -6 route").Stdout
+		if !strings.Contains(in, "inet6 "+fixed+"/64") || !strings.Contains(in, "default via "+gw6) {
+			t.Errorf("after network connect --ip6 %s: no address or no default route via %s:\n%s", fixed, gw6, in)
+		}
+		if ep := inspectCtr6(t, a, ctr).NetworkSettings.Networks[n6]; ep == nil || ep.GlobalIPv6Address != fixed || ep.IPv6Gateway != gw6 || ep.IPAMConfig == nil || ep.IPAMConfig.IPv6Address != fixed {
+			t.Errorf("after connect, Networks[%s] = %+v", n6, ep)
+		}
+		c.ok("network", "disconnect", n6, ctr)
+		if in := c.ok("exec", ctr, "sh", "-c", "ip -6 addr; ip -6 route").Stdout; strings.Contains(in, fmt.Sprintf("fd00:b5e7:7%d:", i)) {
+			t.Errorf("after disconnect the container keeps the network's IPv6 address or route:\n%s", in)
+		}
+	})
+}
