@@ -520,3 +520,43 @@ func TestIPv6Connect(t *testing.T) {
 		}
 	})
 }
+
+// TestIPv6InternalNetwork: on an --internal network with IPv6 the
+// containers reach each other over IPv6; (berth) they have no default
+// IPv6 route and the host's services refuse them over IPv6 as over IPv4,
+// through the bridge's IPv6 gateway.
+func TestIPv6InternalNetwork(t *testing.T) {
+	sb, nd := newNetTarget(t)
+	tool := sb.tool()
+	c := cliFor(t, "docker", nd.daemon)
+	n6 := netName("in6")
+	c.ok("network", "create", "--internal", "--ipv6", "--subnet", "fd00:b5e7:80::/64", n6)
+	nd.rmNetLater(t, n6)
+	web := netName("web")
+	nd.rmLater(t, web)
+	c.ok(append([]string{"run", "-d", "--name", web, "--network", n6, "--ip6", "fd00:b5e7:80::50", "busybox"}, webCmd("in6")...)...)
+	r := c.run("run", "--rm", "--network", n6, "-v", tool+":/nettool:ro", "busybox", "sh", "-c", "/nettool get http://[fd00:b5e7:80::50]/; echo ===; ip -6 route")
+	out, routes, _ := strings.Cut(r.Stdout, "===")
+	if !strings.Contains(out, "hi-from-in6") {
+		t.Errorf("on the internal network, http://[fd00:b5e7:80::50]/: %q %q", r.Stdout, r.Stderr)
+	}
+
+	onlyBerth(t, "dockerd lets containers on an --internal network reach the host's services through the bridge's address (moby/libnetwork#1151) and gives them a default route")
+	if strings.Contains(routes, "default") {
+		t.Errorf("a container on an internal network has a default IPv6 route:\n%s", routes)
+	}
+	l, err := listenIn(sb.path, "tcp6", "[::]:18095")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "host-says-hi") })}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	// The bridge's IPv6 gateway is on the containers' link: only the
+	// firewall stands between them and the host's service there.
+	waitHTTP(t, sb.path, "http://[fd00:b5e7:80::1]:18095/", "host-says-hi", 10*time.Second)
+	r = c.run("run", "--rm", "--network", n6, "-v", tool+":/nettool:ro", "busybox", "/nettool", "get", "-once", "-t", "3", "http://[fd00:b5e7:80::1]:18095/")
+	if strings.Contains(r.Stdout, "host-says-hi") {
+		t.Errorf("a container on an --internal IPv6 network reached the host's service through the bridge's IPv6 gateway")
+	}
+}
