@@ -8,18 +8,23 @@
 // each until it ends; Close stops the controller and closes its stores
 // (connections still open end with it).
 //
+// The worker runs on berth's own stores (Config.Stores, see stores.go
+// and worker.go): what a build pulls and makes is blobs in berth's content
+// store and snapshots in berth's snapshotter (keys "buildkit-<id>"), held
+// by BuildKit's leases in berth's lease database, and removed by berth's
+// one garbage collector once neither an image, a container nor a lease
+// holds them. The worker's own state under Config.Root is only BuildKit's
+// bookkeeping: cache records (worker/metadata_v2.db, cache.db), build
+// history, content labels, the executor's state.
+//
 // A build exported with the "moby" exporter (buildx's docker driver and
 // docker build) becomes a berth image through Config.Images: the image
-// exporter writes manifest, config and layers into the worker's content
-// store, then Images.ImportBuilt makes it a berth image with its names.
+// exporter writes manifest and config into berth's content store (the
+// layers' blobs are there already), then Images.ImportBuilt records the
+// image with its names and unpacks its layers as berth's layers.
 //
 // FROM images berth holds are used from berth's store (berthImages,
-// preferLocal, withBerthBlobs).
-//
-// Interim (issue 9): the worker's content store, snapshotter (containerd's
-// overlay snapshotter), lease manager and metadata live under Root, apart
-// from berth's own stores; the built image's blobs are copied into berth's
-// content store and its layers unpacked into berth's snapshots.
+// preferLocal).
 //
 // RUN steps get their network namespace from berth's network service on
 // the default bridge (Config.Sandboxes, see network.go), --network=none
@@ -39,38 +44,27 @@ import (
 	"sync"
 
 	"github.com/containerd/containerd/v2/core/content"
-	"github.com/containerd/containerd/v2/core/diff/apply"
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/core/remotes/docker"
-	ctdsnapshots "github.com/containerd/containerd/v2/core/snapshots"
-	"github.com/containerd/containerd/v2/plugins/diff/walking"
-	"github.com/containerd/containerd/v2/plugins/snapshots/overlay"
 	"github.com/moby/buildkit/cache/remotecache"
 	inlineremotecache "github.com/moby/buildkit/cache/remotecache/inline"
 	localremotecache "github.com/moby/buildkit/cache/remotecache/local"
 	registryremotecache "github.com/moby/buildkit/cache/remotecache/registry"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/control"
-	"github.com/moby/buildkit/executor/oci"
-	"github.com/moby/buildkit/executor/resources"
-	"github.com/moby/buildkit/executor/runcexecutor"
 	"github.com/moby/buildkit/frontend"
 	dockerfile "github.com/moby/buildkit/frontend/dockerfile/builder"
 	"github.com/moby/buildkit/frontend/gateway"
 	"github.com/moby/buildkit/frontend/gateway/forwarder"
 	"github.com/moby/buildkit/session"
-	containerdsnapshot "github.com/moby/buildkit/snapshot/containerd"
 	"github.com/moby/buildkit/solver"
 	"github.com/moby/buildkit/solver/bboltcachestorage"
 	bkhttp "github.com/moby/buildkit/source/http"
 	"github.com/moby/buildkit/util/entitlements"
-	"github.com/moby/buildkit/util/network/netproviders"
 	"github.com/moby/buildkit/util/tracing"
-	"github.com/moby/buildkit/util/winlayers"
 	bkversion "github.com/moby/buildkit/version"
 	"github.com/moby/buildkit/worker"
 	"github.com/moby/buildkit/worker/base"
-	"github.com/moby/buildkit/worker/runc"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	bolt "go.etcd.io/bbolt"
@@ -94,8 +88,8 @@ type Images interface {
 
 // Config wires a Builder.
 type Config struct {
-	// Root holds BuildKit's state: cache metadata, history and (interim)
-	// its worker's content store and snapshots.
+	// Root holds BuildKit's own state: cache records, history, content
+	// labels, the executor's state (no blobs, no snapshots).
 	Root string
 	// Runtime is the OCI runtime binary RUN steps run with (runc).
 	Runtime string
@@ -103,9 +97,9 @@ type Config struct {
 	// Sandboxes give RUN steps their network on berth's default bridge
 	// (nil: the host's network).
 	Sandboxes Sandboxes
-	// Content is berth's content store: FROM images berth holds are read
-	// from it.
-	Content content.Store
+	// Stores are berth's content store, snapshotter, leases and garbage
+	// collector, which the worker runs on.
+	Stores *Stores
 	// RegistryHosts resolves where images are pulled from and pushed to
 	// (berth's mirrors and insecure registries).
 	RegistryHosts docker.RegistryHosts
@@ -172,62 +166,24 @@ func New(ctx context.Context, cfg Config) (_ *Builder, retErr error) {
 	}
 	b.sessions = sm
 
-	snFactory := runc.SnapshotterFactory{
-		Name: "overlayfs",
-		New: func(root string) (ctdsnapshots.Snapshotter, error) {
-			return overlay.NewSnapshotter(root, overlay.AsynchronousRemove)
-		},
+	if cfg.Stores == nil {
+		return nil, errors.New("builder: no stores")
 	}
-	var binary string
-	if cfg.Runtime != "" {
-		binary = cfg.Runtime
+	removed, err := removeOldWorker(cfg.Root)
+	if err != nil {
+		return nil, fmt.Errorf("builder: remove the old worker's stores: %w", err)
 	}
-	wo, err := runc.NewWorkerOpt(cfg.Root, snFactory, false, oci.ProcessSandbox, nil, nil,
-		netproviders.Opt{Mode: "host"}, nil, binary, "", false, nil, "", "", nil)
+	if removed {
+		b.log.Info("builder: removed the build cache of the worker that had stores of its own", "dir", filepath.Join(cfg.Root, oldWorkerDir))
+	}
+	wo, err := workerOpt(cfg, cfg.Stores)
 	if err != nil {
 		return nil, fmt.Errorf("builder: worker: %w", err)
 	}
-	if cfg.Sandboxes != nil {
-		// RUN steps on berth's default bridge (the worker's own executor
-		// would use the host's network).
-		np := networkProviders(cfg.Sandboxes)
-		rm, err := resources.NewMonitor()
-		if err != nil {
-			return nil, fmt.Errorf("builder: worker: %w", err)
-		}
-		var cmds []string
-		if binary != "" {
-			cmds = []string{binary}
-		}
-		exe, err := runcexecutor.New(runcexecutor.Opt{
-			Root:              filepath.Join(cfg.Root, "runc-overlayfs", "executor"),
-			CommandCandidates: cmds,
-			ProcessMode:       oci.ProcessSandbox,
-			ResourceMonitor:   rm,
-			ProxyProvider:     wo.ProxyProvider,
-		}, np)
-		if err != nil {
-			return nil, fmt.Errorf("builder: worker: %w", err)
-		}
-		wo.Executor, wo.NetworkProviders = exe, np
-	}
-	if wo.MetadataStore != nil {
-		b.closers = append(b.closers, wo.MetadataStore.Close)
-	}
-	if wo.ContentMetadata != nil {
-		b.closers = append(b.closers, wo.ContentMetadata.Close)
-	}
+	b.closers = append(b.closers, func() error { return closeWorkerOpt(wo) })
 	wo.RegistryHosts = cfg.RegistryHosts
 	if wo.GCPolicy, err = cfg.GC.Rules(cfg.Root); err != nil {
 		return nil, err
-	}
-	if cfg.Content != nil {
-		// berth's blobs are content the worker has (see withBerthBlobs):
-		// a FROM image in berth's store is read from there.
-		cs := containerdsnapshot.NewContentStore(newWithBerthBlobs(wo.ContentStore.Store, cfg.Content), wo.ContentStore.Namespace())
-		wo.ContentStore = cs
-		wo.Applier = winlayers.NewFileSystemApplierWithWindows(cs, apply.NewFileSystemApplier(cs))
-		wo.Differ = winlayers.NewWalkingDiffWithWindows(cs, walking.NewWalkingDiff(cs))
 	}
 	wo.ImageStore = berthImages{images: cfg.Images}
 	wo.BuildkitVersion = client.BuildkitVersion{Package: "github.com/moby/buildkit", Version: bkversion.Version, Revision: bkversion.Revision}

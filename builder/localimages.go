@@ -26,8 +26,9 @@ func (s berthImages) Get(ctx context.Context, name string) (images.Image, error)
 }
 
 // List lists nothing: BuildKit lists images only to tell which of its
-// cache records images also use, and berth's images keep their own
-// layers (interim, issue 9).
+// cache records images also use, and no berth image uses one (an
+// image's layers are berth's chain-ID snapshots, unpacked from the
+// blobs; a blob both hold is kept by either).
 func (berthImages) List(context.Context, ...string) ([]images.Image, error) { return nil, nil }
 
 func (berthImages) Create(_ context.Context, img images.Image) (images.Image, error) {

@@ -29,6 +29,8 @@ type GCReport struct {
 	Layers []digest.Digest
 	// Blobs are the digests of the blobs removed.
 	Blobs []digest.Digest
+	// Snapshots is the number of the builder's snapshots removed.
+	Snapshots int
 	// Ingests is the number of unfinished writes aborted.
 	Ingests int
 	// Reclaimed is the bytes removed: layers' file contents and blobs.
@@ -92,6 +94,14 @@ func (s *Service) gcLocked(ctx context.Context) (GCReport, error) {
 			keepBlob[d] = true
 		}
 
+		// The builder's snapshots (BuildKit's cache) are kept by its
+		// leases only.
+		if keys, size, err := s.snapshots.SweepBuilder(ctx, func(k string) bool { return held.Snapshots[k] }); err != nil {
+			s.log.Warn("garbage collection: builder snapshots", "err", err)
+		} else {
+			rep.Snapshots += len(keys)
+			rep.Reclaimed += size
+		}
 		if err := s.sweepLayers(ctx, keepChain, &rep); err != nil {
 			return err
 		}
@@ -100,8 +110,8 @@ func (s *Service) gcLocked(ctx context.Context) (GCReport, error) {
 		}
 		return s.sweepIngests(ctx, held.Ingests, &rep)
 	})
-	if err == nil && (len(rep.Layers) > 0 || len(rep.Blobs) > 0 || rep.Ingests > 0) {
-		s.log.Info("garbage collected", "layers", len(rep.Layers), "blobs", len(rep.Blobs), "ingests", rep.Ingests, "bytes", rep.Reclaimed)
+	if err == nil && (len(rep.Layers) > 0 || len(rep.Blobs) > 0 || rep.Snapshots > 0 || rep.Ingests > 0) {
+		s.log.Info("garbage collected", "layers", len(rep.Layers), "blobs", len(rep.Blobs), "builder_snapshots", rep.Snapshots, "ingests", rep.Ingests, "bytes", rep.Reclaimed)
 	}
 	return rep, err
 }

@@ -209,11 +209,13 @@ func (s *Store) RemoveContainer(ctx context.Context, key string) error {
 
 // RemoveUnused removes every container snapshot whose key keep rejects:
 // the leftovers of a crash between Prepare and the container's record, or
-// of an ephemeral snapshot. Call it before any other use of the store.
+// of an ephemeral snapshot. The builder's snapshots are not containers'.
+// Call it before any other use of the store.
 func (s *Store) RemoveUnused(ctx context.Context, keep func(key string) bool) error {
 	var keys []string
 	err := s.walk(ctx, func(ctx context.Context, info snapshots.Info) error {
-		if info.Kind == snapshots.KindActive && checkKey(info.Name) == nil && !strings.HasPrefix(info.Name, applyPrefix) && !keep(info.Name) {
+		if info.Kind == snapshots.KindActive && checkKey(info.Name) == nil && !strings.HasPrefix(info.Name, applyPrefix) &&
+			!strings.HasPrefix(info.Name, BuilderKeyPrefix) && !keep(info.Name) {
 			keys = append(keys, info.Name)
 		}
 		return nil

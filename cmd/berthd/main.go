@@ -246,10 +246,22 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 		logger.Warn("reconcile networks", "err", err)
 	}
 	d.builder, err = builder.New(context.Background(), builder.Config{
-		Root:          filepath.Join(cfg.DataRoot, "buildkit"),
-		Runtime:       rt.Path,
-		Images:        d.images,
-		Content:       cs,
+		Root:    filepath.Join(cfg.DataRoot, "buildkit"),
+		Runtime: rt.Path,
+		Images:  d.images,
+		// BuildKit's worker on berth's stores: one lease database,
+		// one collector.
+		Stores: &builder.Stores{
+			Content:         cs,
+			Snapshotter:     ss.Snapshotter(),
+			SnapshotterName: leases.Snapshotter,
+			Leases:          d.leases.Manager(nil),
+			Namespace:       leases.Namespace,
+			GC: func(ctx context.Context) error {
+				_, err := d.images.GC(ctx)
+				return err
+			},
+		},
 		Sandboxes:     builder.NetworkSandboxes(d.networks),
 		RegistryHosts: builder.RegistryHosts(d.images.RegistryConfig),
 		GC:            cfg.Builder.GC,

@@ -1,6 +1,10 @@
 package e2e
 
 import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -62,5 +66,115 @@ func TestBuilderGCPolicy(t *testing.T) {
 	}
 	if strings.Contains(out, "GC Policy rule#2") {
 		t.Errorf("buildx inspect shows more rules than the two configured:\n%s", out)
+	}
+}
+
+// countFiles counts the regular files called name under root.
+func countFiles(t *testing.T, root, name string) int {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if de.Type().IsRegular() && de.Name() == name {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestBuildOnBerthStores (issue 9 item 3): BuildKit's worker runs on
+// berth's content store and snapshotter: a build's files and blobs are in
+// berth's stores only (none under the builder's own directory), the built
+// image runs and has its history, rmi collects the image's layers, a
+// prune of the build cache collects the cache's, and the cache survives a
+// daemon restart.
+func TestBuildOnBerthStores(t *testing.T) {
+	onlyBerth(t, "it looks into berthd's data root")
+	d := startTestDaemon(t, "berth", daemonOpts{mirror: true})
+	c := cliFor(t, "docker", d)
+	withBuildx(t, c)
+	c.ok("pull", "alpine:3.18")
+	blobsDir := filepath.Join(d.dataRoot, "content", "blobs", "sha256")
+	countBlobs := func() int {
+		es, err := os.ReadDir(blobsDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(es)
+	}
+	baseBlobs := countBlobs()
+	snapshots := filepath.Join(d.dataRoot, "snapshots")
+	buildkit := filepath.Join(d.dataRoot, "buildkit")
+	baseReleases := countFiles(t, snapshots, "alpine-release")
+
+	const marker = "e2e-berth-stores-marker"
+	ctx := writeContext(t, map[string]string{"Dockerfile": "FROM alpine:3.18\nRUN echo built > /" + marker + "\nCMD [\"cat\", \"/" + marker + "\"]\n"})
+	tag := "e2e-berth-stores:1"
+	build := func(c *CLI) string {
+		t.Helper()
+		return c.ok("buildx", "build", "--progress=plain", "-t", tag, ctx).Stderr
+	}
+	build(c)
+	if out := c.ok("run", "--rm", tag).Stdout; out != "built\n" {
+		t.Errorf("run %s printed %q", tag, out)
+	}
+	h := c.ok("history", "--format", "{{.CreatedBy}}|{{.Size}}", tag).Stdout
+	if lines := strings.Split(strings.TrimSpace(h), "\n"); len(lines) < 3 || !strings.HasPrefix(lines[0], "CMD") ||
+		!strings.Contains(lines[1], "echo built") || strings.HasSuffix(lines[1], "|0B") {
+		t.Errorf("history of %s:\n%s", tag, h)
+	}
+	// The RUN step's file: in berth's snapshots (the build cache's and the
+	// image's layer), nowhere under the builder's directory.
+	if n := countFiles(t, buildkit, marker); n != 0 {
+		t.Errorf("%d copies of the RUN step's file under %s, want none", n, buildkit)
+	}
+	if n := countFiles(t, snapshots, marker); n != 2 {
+		t.Errorf("%d copies of the RUN step's file in berth's snapshots, want 2 (build cache, image layer)", n)
+	}
+	if n := countFiles(t, buildkit, "alpine-release"); n != 0 {
+		t.Errorf("the base image's files are under %s", buildkit)
+	}
+
+	// The cache survives a restart: the rebuild is cached, same image.
+	id := strings.TrimSpace(c.ok("image", "inspect", "--format", "{{.Id}}", tag).Stdout)
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
+	d = d.restartT(t, daemonOpts{mirror: true})
+	c = cliFor(t, "docker", d)
+	withBuildx(t, c)
+	if out := build(c); !strings.Contains(out, "CACHED") {
+		t.Errorf("rebuild after a restart used no cache:\n%s", out)
+	}
+	if again := strings.TrimSpace(c.ok("image", "inspect", "--format", "{{.Id}}", tag).Stdout); again != id {
+		t.Errorf("rebuild after a restart gave %s, want %s", again, id)
+	}
+
+	// rmi collects the image's layer; the cache keeps its own.
+	c.ok("rmi", tag)
+	if n := countFiles(t, snapshots, marker); n != 1 {
+		t.Errorf("after rmi: %d copies of the RUN step's file, want the build cache's only", n)
+	}
+	// Pruning the cache and the build history (which holds the build's
+	// provenance and trace) collects the rest: back to the pulled base.
+	c.ok("builder", "prune", "-af")
+	c.ok("buildx", "history", "rm", "--all")
+	if n := countFiles(t, snapshots, marker); n != 0 {
+		t.Errorf("after builder prune: %d copies of the RUN step's file left", n)
+	}
+	if n := countFiles(t, snapshots, "alpine-release"); n != baseReleases {
+		t.Errorf("after builder prune: %d copies of the base layer, want %d (the pulled image's)", n, baseReleases)
+	}
+	if n := countBlobs(); n != baseBlobs {
+		t.Errorf("after rmi and builder prune: %d blobs, want the %d of the pulled base", n, baseBlobs)
 	}
 }

@@ -1,0 +1,251 @@
+package builder
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/containerd/v2/core/metadata"
+	"github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	bolt "go.etcd.io/bbolt"
+
+	berthcontent "github.com/berth/berth/content"
+	"github.com/berth/berth/snapshot"
+)
+
+// testLeases is containerd's lease manager on a database of its own, as
+// berth's lease store is.
+func testLeases(t *testing.T) leases.Manager {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "leases.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return metadata.NewLeaseManager(metadata.NewDB(db, nil, nil))
+}
+
+func heldBy(t *testing.T, ctx context.Context, lm leases.Manager, id string) []string {
+	t.Helper()
+	rs, err := lm.ListResources(ctx, leases.Lease{ID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Type+" "+r.ID)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestBuildContent: blobs BuildKit writes under a lease go into berth's
+// store held by the lease (ingest and digest), their labels are kept,
+// updated and walked by filter, and Delete leaves the blob to the
+// collector.
+func TestBuildContent(t *testing.T) {
+	ctx := namespaces.WithNamespace(context.Background(), "berth")
+	cs, err := berthcontent.NewStore(filepath.Join(t.TempDir(), "content"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lm := testLeases(t)
+	labels, err := openLabelStore(filepath.Join(t.TempDir(), "labels.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer labels.Close()
+	bc := &buildContent{Store: cs, labels: labels, hold: newHold(lm)}
+
+	l, err := lm.Create(ctx, leases.WithRandomID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lctx := leases.WithLease(ctx, l.ID)
+	data := []byte("layer data")
+	d := digest.FromBytes(data)
+	if err := content.WriteBlob(lctx, bc, "ref-1", bytes.NewReader(data), ocispec.Descriptor{Digest: d, Size: int64(len(data))},
+		content.WithLabels(map[string]string{"containerd.io/uncompressed": "sha256:abc"})); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := heldBy(t, ctx, lm, l.ID), []string{"content " + d.String(), "ingests ref-1"}; !slices.Equal(got, want) {
+		t.Errorf("lease holds %v, want %v", got, want)
+	}
+	if ok, _ := berthcontent.Has(ctx, cs, d); !ok {
+		t.Fatal("blob is not in berth's store")
+	}
+	info, err := bc.Info(ctx, d)
+	if err != nil || info.Labels["containerd.io/uncompressed"] != "sha256:abc" || info.Size != int64(len(data)) {
+		t.Fatalf("info %+v %v", info, err)
+	}
+	// One label set, one removed by field path.
+	info, err = bc.Update(ctx, content.Info{Digest: d, Labels: map[string]string{"a": "1"}}, "labels.a", "labels.containerd.io/uncompressed")
+	if err != nil || len(info.Labels) != 1 || info.Labels["a"] != "1" {
+		t.Fatalf("update: %+v %v", info, err)
+	}
+	var seen []digest.Digest
+	if err := bc.Walk(ctx, func(i content.Info) error { seen = append(seen, i.Digest); return nil }, "labels.a==1"); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 1 || seen[0] != d {
+		t.Errorf("walk by label found %v", seen)
+	}
+	if _, err := bc.Update(ctx, content.Info{Digest: digest.FromString("none")}, "labels.a"); !cerrdefs.IsNotFound(err) {
+		t.Errorf("update of a missing blob: %v", err)
+	}
+	if err := bc.Delete(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := berthcontent.Has(ctx, cs, d); !ok {
+		t.Fatal("Delete removed berth's blob")
+	}
+
+	// A blob berth holds already: the writer says so, and the lease now
+	// holds it too.
+	l2, err := lm.Create(ctx, leases.WithRandomID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = bc.Writer(leases.WithLease(ctx, l2.ID), content.WithRef("ref-2"), content.WithDescriptor(ocispec.Descriptor{Digest: d, Size: int64(len(data))}))
+	if !cerrdefs.IsAlreadyExists(err) {
+		t.Fatalf("writer of an existing blob: %v", err)
+	}
+	if got := heldBy(t, ctx, lm, l2.ID); !slices.Contains(got, "content "+d.String()) {
+		t.Errorf("lease holds %v, want the existing blob", got)
+	}
+}
+
+// TestBuildSnapshotter: BuildKit's snapshots are in berth's snapshotter
+// under "buildkit-" keys, held by the lease they are made under (the
+// lease manager names them by BuildKit's keys), and BuildKit sees only
+// its own; berth's restore leaves them alone.
+func TestBuildSnapshotter(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("overlay snapshots need root")
+	}
+	ctx := namespaces.WithNamespace(context.Background(), "berth")
+	ss, err := snapshot.NewStore(filepath.Join(t.TempDir(), "snapshots"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ss.Close()
+	raw := ss.Snapshotter()
+	lm := testLeases(t)
+	resType := "snapshots/overlayfs"
+	sn := &buildSnapshotter{sn: raw, resType: resType, hold: newHold(lm)}
+	bl := &buildLeases{Manager: lm, resType: resType}
+
+	l, err := bl.Create(ctx, leases.WithRandomID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lctx := leases.WithLease(ctx, l.ID)
+	if _, err := sn.Prepare(lctx, "active1", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := sn.Commit(lctx, "committed1", "active1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sn.Prepare(lctx, "active2", "committed1"); err != nil {
+		t.Fatal(err)
+	}
+	// In berth's snapshotter under the prefix.
+	info, err := raw.Stat(ctx, "buildkit-active2")
+	if err != nil || info.Parent != "buildkit-committed1" {
+		t.Fatalf("berth's snapshotter: %+v %v", info, err)
+	}
+	// BuildKit's names.
+	info, err = sn.Stat(ctx, "active2")
+	if err != nil || info.Name != "active2" || info.Parent != "committed1" || info.Kind != snapshots.KindActive {
+		t.Fatalf("stat: %+v %v", info, err)
+	}
+	// Held by the lease, under berth's keys; BuildKit reads its own.
+	got, err := lm.ListResources(ctx, leases.Lease{ID: l.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range got {
+		ids = append(ids, r.ID)
+	}
+	slices.Sort(ids)
+	if want := []string{"buildkit-active1", "buildkit-active2", "buildkit-committed1"}; !slices.Equal(ids, want) {
+		t.Errorf("lease holds %v, want %v", ids, want)
+	}
+	if rs, _ := bl.ListResources(ctx, leases.Lease{ID: l.ID}); len(rs) != 3 || strings.HasPrefix(rs[0].ID, "buildkit-") {
+		t.Errorf("BuildKit's view of the lease: %+v", rs)
+	}
+	if err := bl.DeleteResource(ctx, leases.Lease{ID: l.ID}, leases.Resource{ID: "active1", Type: resType}); err != nil {
+		t.Fatal(err)
+	}
+	if got := heldBy(t, ctx, lm, l.ID); slices.Contains(got, resType+" buildkit-active1") {
+		t.Errorf("DeleteResource left %v", got)
+	}
+
+	// A berth layer next to them: BuildKit's walk does not see it.
+	var layer bytes.Buffer
+	tw := tar.NewWriter(&layer)
+	tw.WriteHeader(&tar.Header{Name: "f", Mode: 0o644, Size: 1, Typeflag: tar.TypeReg})
+	tw.Write([]byte("x"))
+	tw.Close()
+	if _, err := ss.Apply(ctx, "", digest.FromBytes(layer.Bytes()), &layer); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	if err := sn.Walk(ctx, func(_ context.Context, i snapshots.Info) error { names = append(names, i.Name); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(names)
+	if want := []string{"active2", "committed1"}; !slices.Equal(names, want) {
+		t.Errorf("walk: %v, want %v", names, want)
+	}
+
+	// berth's restore removes containers' leftover snapshots, not these.
+	if err := ss.RemoveUnused(ctx, func(string) bool { return false }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sn.Stat(ctx, "active2"); err != nil {
+		t.Errorf("restore removed BuildKit's active snapshot: %v", err)
+	}
+}
+
+// TestRemoveOldWorker: the state of the worker that had stores of its
+// own (content, snapshots, leases, and the cache records pointing into
+// them) is removed once; the new worker's state is kept.
+func TestRemoveOldWorker(t *testing.T) {
+	root := t.TempDir()
+	for _, p := range []string{"runc-overlayfs/content/blobs/sha256/x", "runc-overlayfs/snapshots/snapshots/1/fs/f", "cache.db", "history.db", "worker/metadata_v2.db"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, p), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed, err := removeOldWorker(root)
+	if err != nil || !removed {
+		t.Fatalf("removeOldWorker: %v %v", removed, err)
+	}
+	for _, p := range []string{"runc-overlayfs", "cache.db", "history.db"} {
+		if _, err := os.Stat(filepath.Join(root, p)); !os.IsNotExist(err) {
+			t.Errorf("%s is still there: %v", p, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "worker/metadata_v2.db")); err != nil {
+		t.Errorf("the new worker's state went: %v", err)
+	}
+	if removed, err := removeOldWorker(root); err != nil || removed {
+		t.Errorf("second call: %v %v", removed, err)
+	}
+}
