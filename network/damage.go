@@ -162,6 +162,18 @@ func (s *Service) rebuildSandbox(containerID string) (*sandbox, error) {
 				continue
 			}
 			ep := &endpoint{NetworkID: n.ID, IfName: attrs.Name, IP: p.Addr(), MAC: attrs.HardwareAddr.String(), EndpointID: newID()}
+			if n.hasIPv6() {
+				// Its IPv6 address on the network, too.
+				addrs6, err := nlh.AddrList(l, unix.AF_INET6)
+				if err != nil {
+					return nil, err
+				}
+				for _, a6 := range addrs6 {
+					if p6, ok := ipnetPrefix(a6.IPNet); ok && n.Subnet6.Contains(p6.Addr()) {
+						ep.IP6 = p6.Addr()
+					}
+				}
+			}
 			// The host end of the veth is the link's peer, named after
 			// the endpoint when it was made.
 			if attrs.ParentIndex > 0 {
