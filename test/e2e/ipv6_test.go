@@ -443,7 +443,8 @@ func TestIPv6RouterAdvertisements(t *testing.T) {
 
 // TestIPv6NetworkTraffic: published ports answer on the host's IPv6
 // loopback ([::1]) and reach the container over IPv6 when it has an IPv6
-// address (dockerd 20.10's userland proxy does both); the embedded DNS
+// address (dockerd 20.10's userland proxy does both), and on the host's
+// other IPv6 addresses from another machine; the embedded DNS
 // answers AAAA with containers' IPv6 addresses; and (berth) containers
 // reach other machines over IPv6 through masquerading.
 func TestIPv6NetworkTraffic(t *testing.T) {
@@ -472,11 +473,15 @@ func TestIPv6NetworkTraffic(t *testing.T) {
 		t.Errorf("lookup %s on %s: %q, want its IPv4 address and fd00:b5e7:60::80", web, n6, got)
 	}
 
-	onlyBerth(t, "dockerd 20.10 masquerades IPv6 only with the experimental ip6tables option")
-	// Another machine on the host's IPv6 network: the container's
-	// connection arrives from the host's address.
+	// Another machine on the host's IPv6 network reaches the published
+	// port on the host's IPv6 address.
 	netRun(t, "ip", "-n", sb.name, "addr", "add", "fd00:b5e7:ff::1/64", "dev", "h0", "nodad")
 	netRun(t, "ip", "-n", sb.clientName, "addr", "add", "fd00:b5e7:ff::2/64", "dev", "eth0", "nodad")
+	waitHTTP(t, sb.clientPath, "http://[fd00:b5e7:ff::1]:8080/", "from ", 10*time.Second)
+
+	onlyBerth(t, "dockerd 20.10 masquerades IPv6 only with the experimental ip6tables option")
+	// The container's connection to that machine arrives from the host's
+	// address.
 	l, err := listenIn(sb.clientPath, "tcp6", "[::]:18091")
 	if err != nil {
 		t.Fatal(err)
