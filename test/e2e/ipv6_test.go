@@ -565,3 +565,32 @@ func TestIPv6InternalNetwork(t *testing.T) {
 		t.Errorf("a container on an --internal IPv6 network reached the host's service through the bridge's IPv6 gateway")
 	}
 }
+
+// TestIPv6ICCDisabled (issue 12 item 5 on IPv6): with
+// com.docker.network.bridge.enable_icc=false, containers on an IPv6
+// network do not reach each other over IPv6 either (berth: dockerd 20.10
+// enforces it with iptables only, so IPv6 passes); with icc on they do.
+func TestIPv6ICCDisabled(t *testing.T) {
+	sb, nd := newNetTarget(t)
+	tool := sb.tool()
+	c := cliFor(t, "docker", nd.daemon)
+	icc, noicc := netName("icc6"), netName("noicc6")
+	c.ok("network", "create", "--ipv6", "--subnet", "fd00:b5e7:a1::/64", icc)
+	nd.rmNetLater(t, icc)
+	c.ok("network", "create", "--ipv6", "--subnet", "fd00:b5e7:a2::/64", "-o", "com.docker.network.bridge.enable_icc=false", noicc)
+	nd.rmNetLater(t, noicc)
+	probe := func(netw, ip6 string) string {
+		web := netName("iccweb6")
+		nd.rmLater(t, web)
+		c.ok(append([]string{"run", "-d", "--name", web, "--network", netw, "--ip6", ip6, "busybox"}, webCmd("iccweb6")...)...)
+		r := c.run("run", "--rm", "--network", netw, "-v", tool+":/nettool:ro", "busybox", "/nettool", "get", "-t", "3", "http://["+ip6+"]/")
+		return r.Stdout
+	}
+	if out := probe(icc, "fd00:b5e7:a1::50"); !strings.Contains(out, "hi-from-iccweb6") {
+		t.Errorf("on %s (icc on), the peer did not answer over IPv6: %q", icc, out)
+	}
+	onlyBerth(t, "dockerd 20.10 enforces enable_icc=false with iptables only: IPv6 between containers passes")
+	if out := probe(noicc, "fd00:b5e7:a2::50"); strings.Contains(out, "hi-from-iccweb6") {
+		t.Errorf("on %s (enable_icc=false), a container reached its peer over IPv6: %q", noicc, out)
+	}
+}
