@@ -7,10 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/containerd/containerd/v2/core/diff/apply"
 	"github.com/containerd/containerd/v2/pkg/gc"
 	"github.com/containerd/containerd/v2/plugins/diff/walking"
+	gorunc "github.com/containerd/go-runc"
 	"github.com/containerd/platforms"
 	"github.com/moby/buildkit/cache/metadata"
 	"github.com/moby/buildkit/executor/oci"
@@ -83,8 +85,12 @@ func workerOpt(cfg Config, st *Stores) (wo base.WorkerOpt, retErr error) {
 	if cfg.Runtime != "" {
 		cmds = []string{cfg.Runtime}
 	}
+	exeRoot := filepath.Join(root, "executor")
+	if err := endLeftoverSteps(exeRoot, cfg.Runtime); err != nil {
+		return wo, err
+	}
 	exe, err := runcexecutor.New(runcexecutor.Opt{
-		Root:              filepath.Join(root, "executor"),
+		Root:              exeRoot,
 		CommandCandidates: cmds,
 		ProcessMode:       oci.ProcessSandbox,
 		ResourceMonitor:   wo.ResourceMonitor,
@@ -167,6 +173,45 @@ func closeWorkerOpt(wo base.WorkerOpt) error {
 	}
 	if wo.ResourceMonitor != nil {
 		errs = append(errs, wo.ResourceMonitor.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// endLeftoverSteps ends the RUN steps a kill of berthd left behind: the
+// executor runs each step as a runc container named after its directory
+// under exeRoot, with its root filesystem mounted there. Such a step's
+// processes are killed and its container deleted (runc delete --force),
+// then its mounts and directory are removed. Nothing else runs steps at
+// this point: the worker is not made yet.
+func endLeftoverSteps(exeRoot, runtime string) error {
+	entries, err := os.ReadDir(exeRoot)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if runtime == "" {
+		runtime = "runc"
+	}
+	r := &gorunc.Runc{Command: runtime}
+	var errs []error
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		dir := filepath.Join(exeRoot, e.Name())
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		// Not a container (any more): runc says so; nothing to end.
+		_ = r.Delete(ctx, e.Name(), &gorunc.DeleteOpts{Force: true})
+		cancel()
+		if err := mountutil.Unmount(dir, true); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := mountutil.RemoveAll(dir); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

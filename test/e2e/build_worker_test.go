@@ -4,9 +4,11 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestBuildFromCommittedImage (issue 9 item 4): an image made here by
@@ -176,5 +178,75 @@ func TestBuildOnBerthStores(t *testing.T) {
 	}
 	if n := countBlobs(); n != baseBlobs {
 		t.Errorf("after rmi and builder prune: %d blobs, want the %d of the pulled base", n, baseBlobs)
+	}
+}
+
+// TestBuildDaemonKilled (issue 9 bad input): berthd killed (-9) while a
+// RUN step runs; after a restart the step's processes and mounts are
+// gone, the next build succeeds, and what the cut step wrote is build
+// cache a prune collects.
+func TestBuildDaemonKilled(t *testing.T) {
+	onlyBerth(t, "it looks into berthd's data root and kills berthd")
+	d := startTestDaemon(t, "berth", daemonOpts{mirror: true})
+	c := cliFor(t, "docker", d)
+	withBuildx(t, c)
+	c.ok("pull", "alpine:3.18")
+	const marker = "e2e-killed-build-marker"
+	ctx := writeContext(t, map[string]string{"Dockerfile": "FROM alpine:3.18\nRUN echo x > /" + marker + " && sleep 313\n"})
+	cmd := exec.Command(c.bin, "buildx", "build", "--progress=plain", ctx)
+	cmd.Env = c.env
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	snapshots := filepath.Join(d.dataRoot, "snapshots")
+	deadline := time.Now().Add(60 * time.Second)
+	for countFiles(t, snapshots, marker) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the RUN step did not start within 60 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	d.kill9()
+	sleeping := func() int {
+		n := 0
+		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+		for _, p := range procs {
+			if b, err := os.ReadFile(p); err == nil && string(b) == "sleep\x00313\x00" {
+				n++
+			}
+		}
+		return n
+	}
+	buildkitMounts := func() []string {
+		b, err := os.ReadFile("/proc/self/mounts")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) > 1 && strings.HasPrefix(f[1], filepath.Join(d.dataRoot, "buildkit")+"/") {
+				out = append(out, f[1])
+			}
+		}
+		return out
+	}
+	d = d.restartT(t, daemonOpts{mirror: true})
+	if n := sleeping(); n != 0 {
+		t.Errorf("%d processes of the cut RUN step still run after the restart", n)
+	}
+	if m := buildkitMounts(); len(m) != 0 {
+		t.Errorf("mounts of the cut RUN step left after the restart: %v", m)
+	}
+	c = cliFor(t, "docker", d)
+	withBuildx(t, c)
+	tag := "e2e-after-kill:1"
+	c.ok("buildx", "build", "--progress=plain", "-t", tag, writeContext(t, map[string]string{"Dockerfile": mytestDockerfile}))
+	checkMytest(t, c, tag)
+	// The cut step's writable layer is build cache like any other
+	// (reclaimable, as under dockerd): a prune collects it.
+	c.ok("builder", "prune", "-af")
+	if n := countFiles(t, snapshots, marker); n != 0 {
+		t.Errorf("%d copies of the cut RUN step's file left after a builder prune", n)
 	}
 }
