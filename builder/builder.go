@@ -78,6 +78,9 @@ type Images interface {
 	// name ("docker.io/library/alpine:3.18"), its manifest in berth's
 	// content store; not found if there is none.
 	LocalImage(ctx context.Context, name string) (images.Image, error)
+	// LocalImages lists every image berth holds, as LocalImage describes
+	// them (without writing anything).
+	LocalImages(ctx context.Context) ([]images.Image, error)
 	// ImportBuilt makes the image desc names in p a berth image with
 	// the given references (none: untagged) and returns its ID.
 	ImportBuilt(ctx context.Context, p content.Provider, desc ocispec.Descriptor, names []string) (digest.Digest, error)

@@ -25,11 +25,12 @@ func (s berthImages) Get(ctx context.Context, name string) (images.Image, error)
 	return s.images.LocalImage(ctx, name)
 }
 
-// List lists nothing: BuildKit lists images only to tell which of its
-// cache records images also use, and no berth image uses one (an
-// image's layers are berth's chain-ID snapshots, unpacked from the
-// blobs; a blob both hold is kept by either).
-func (berthImages) List(context.Context, ...string) ([]images.Image, error) { return nil, nil }
+// List lists berth's images: BuildKit reads their manifests to tell
+// which cache records hold layers images use (shared: listed so by
+// system df -v and kept by a prune without --all, as under dockerd).
+func (s berthImages) List(ctx context.Context, _ ...string) ([]images.Image, error) {
+	return s.images.LocalImages(ctx)
+}
 
 func (berthImages) Create(_ context.Context, img images.Image) (images.Image, error) {
 	return img, nil

@@ -288,3 +288,35 @@ func (s *Service) ensureLayerBlobs(ctx context.Context, rec *Record) error {
 	}
 	return nil
 }
+
+// LocalImages lists the images berth holds as containerd describes them
+// (named by their ID, Target their manifest), for the builder to tell
+// which of its cache records images use (shared, kept by a prune without
+// --all, as under dockerd). Images whose manifest is not stored are left
+// out; nothing is written.
+func (s *Service) LocalImages(ctx context.Context) ([]images.Image, error) {
+	recs, err := s.records.list()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]images.Image, 0, len(recs))
+	for _, r := range recs {
+		if r.Manifest == "" {
+			continue
+		}
+		if ok, _ := content.Has(ctx, s.content, r.Manifest); !ok {
+			continue
+		}
+		mt := r.ManifestMediaType
+		if mt == "" {
+			mt = mediaTypeDockerManifest
+		}
+		out = append(out, images.Image{
+			Name:      r.ID.String(),
+			Target:    ocispec.Descriptor{MediaType: mt, Digest: r.Manifest, Size: r.ManifestSize},
+			CreatedAt: r.Added,
+			UpdatedAt: r.Added,
+		})
+	}
+	return out, nil
+}

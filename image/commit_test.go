@@ -185,6 +185,10 @@ func TestLocalImageOfCommit(t *testing.T) {
 	if info.Size != l.Size || info.Size != m.Layers[0].Size {
 		t.Fatalf("blob size %d, layer ref %d, manifest %d", info.Size, l.Size, m.Layers[0].Size)
 	}
+	all, err := s.LocalImages(ctx)
+	if err != nil || len(all) != 1 || all[0].Target.Digest != img.Target.Digest || all[0].Name != rec.ID.String() {
+		t.Fatalf("LocalImages: %+v %v", all, err)
+	}
 	// Asked again: nothing more to do.
 	if _, err := s.LocalImage(ctx, "docker.io/library/committed:latest"); err != nil {
 		t.Fatal(err)

@@ -250,3 +250,23 @@ func TestBuildDaemonKilled(t *testing.T) {
 		t.Errorf("%d copies of the cut RUN step's file left after a builder prune", n)
 	}
 }
+
+// TestBuilderPruneKeepsImageLayers (issue 9 item 7): a build cache record
+// whose layer an image uses is shared: `builder prune` without --all
+// keeps it (the rebuild is cached), --all removes it.
+func TestBuilderPruneKeepsImageLayers(t *testing.T) {
+	c := cli(t, "docker")
+	withBuildx(t, c)
+	ctx := writeContext(t, map[string]string{"Dockerfile": "FROM alpine:3.18\nRUN echo kept-by-image > /kept\n"})
+	tag := "e2e-prune-shared:1"
+	t.Cleanup(func() { c.run("rmi", "-f", tag) })
+	build := func() string {
+		t.Helper()
+		return c.ok(append([]string{"buildx", "build"}, buildArgs("--progress=plain", "-t", tag, ctx)...)...).Stderr
+	}
+	build()
+	c.ok("builder", "prune", "-f")
+	if out := build(); !strings.Contains(out, "CACHED") {
+		t.Errorf("builder prune (no --all) removed the cache of a step whose layer %s uses:\n%s", tag, out)
+	}
+}
