@@ -93,7 +93,8 @@ func newDfRow(typ string, total, active, size, reclaimable int64) dfRow {
 		Size: units.HumanSize(float64(size)),
 	}
 	r.Reclaimable = units.HumanSize(float64(reclaimable))
-	if size > 0 {
+	// docker's table gives no share for the build cache.
+	if size > 0 && typ != "Build Cache" {
 		r.Reclaimable = fmt.Sprintf("%s (%d%%)", r.Reclaimable, int(100*float64(reclaimable)/float64(size)))
 	}
 	return r
