@@ -61,6 +61,7 @@ import (
 	"github.com/moby/buildkit/solver/bboltcachestorage"
 	bkhttp "github.com/moby/buildkit/source/http"
 	"github.com/moby/buildkit/util/entitlements"
+	"github.com/moby/buildkit/util/grpcerrors"
 	"github.com/moby/buildkit/util/tracing"
 	bkversion "github.com/moby/buildkit/version"
 	"github.com/moby/buildkit/worker"
@@ -258,7 +259,10 @@ func New(ctx context.Context, cfg Config) (_ *Builder, retErr error) {
 	}
 	// The controller closes the worker, cache and history from now on.
 	b.controller, b.closers = ctl, nil
-	b.grpc = grpc.NewServer()
+	// Errors cross with their details (the Dockerfile source an error
+	// points at, exit codes, gRPC codes), as buildkitd and dockerd serve.
+	b.grpc = grpc.NewServer(grpc.UnaryInterceptor(grpcerrors.UnaryServerInterceptor),
+		grpc.StreamInterceptor(grpcerrors.StreamServerInterceptor))
 	ctl.Register(b.grpc)
 	return b, nil
 }
