@@ -9,6 +9,7 @@ import (
 // each constructor is called once per place so that both are full commands.
 func newImageCommand(c *CLI) *cobra.Command {
 	return groupCommand(c, "image", "Manage images",
+		newBuildCommand(c),
 		newHistoryCommand(c),
 		newImportCommand(c),
 		newImageInspectCommand(c),

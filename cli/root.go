@@ -104,6 +104,8 @@ func addCommands(root *cobra.Command, c *CLI) {
 		newSaveCommand(c),
 		newLoadCommand(c),
 		newImportCommand(c),
+		newBuildCommand(c),
+		newBuilderCommand(c),
 		// containers
 		newContainerCommand(c),
 		newRunCommand(c),

@@ -71,7 +71,7 @@ Options:
 	checkOutput(t, "images --help", r.stdout, want)
 
 	r = d.run(t, "", "", "image")
-	if r.code != 0 || !strings.HasPrefix(r.stderr, "Usage:  berth image COMMAND\n\nManage images\n\nCommands:\n  history     Show the history of an image\n") ||
+	if r.code != 0 || !strings.HasPrefix(r.stderr, "Usage:  berth image COMMAND\n\nManage images\n\nCommands:\n  build       Build an image from a Dockerfile\n  history     Show the history of an image\n") ||
 		!strings.HasSuffix(r.stderr, "\nRun 'berth image COMMAND --help' for more information on a command.\n") {
 		t.Errorf("image: %+v", r)
 	}
@@ -80,8 +80,8 @@ Options:
 	for _, s := range []string{
 		"Usage:  berth [OPTIONS] COMMAND\n\nA self-sufficient runtime for containers\n\nCommon Commands:\n" +
 			"  run         Create and run a new container from an image\n  exec        Execute a command in a running container\n" +
-			"  ps          List containers\n  pull        Download an image from a registry\n  push        Upload an image to a registry\n  images      List images\n",
-		"\nManagement Commands:\n  container   Manage containers\n  image       Manage images\n",
+			"  ps          List containers\n  build       Build an image from a Dockerfile\n  pull        Download an image from a registry\n  push        Upload an image to a registry\n  images      List images\n",
+		"\nManagement Commands:\n  builder     Manage builds\n  container   Manage containers\n  image       Manage images\n",
 		"\nCommands:\n  attach      Attach local standard input, output, and error streams to a running container\n",
 		"  history     Show the history of an image\n",
 		"\nGlobal Options:\n",
