@@ -13,6 +13,7 @@ import (
 	controlapi "github.com/moby/buildkit/api/services/control"
 	"github.com/moby/buildkit/identity"
 	"github.com/moby/buildkit/util/entitlements"
+	"github.com/moby/moby/api/types/registry"
 	"golang.org/x/sync/errgroup"
 	grpcmetadata "google.golang.org/grpc/metadata"
 )
@@ -45,6 +46,9 @@ type BuildOptions struct {
 	ExtraHosts  []string
 	ShmSize     int64
 	CacheFrom   []string
+	// AuthConfigs are registry credentials for the build's pulls
+	// (X-Registry-Config), used when the client has no session.
+	AuthConfigs map[string]registry.AuthConfig
 }
 
 // StatusFunc receives the build's progress as BuildKit's control API sends
@@ -136,12 +140,21 @@ func (b *Builder) Build(ctx context.Context, opts BuildOptions, status StatusFun
 			cache.Exports = append(cache.Exports, &controlapi.CacheOptionsEntry{Type: "inline"})
 		}
 	}
+	session := opts.SessionID
+	if session == "" && len(opts.AuthConfigs) > 0 {
+		id, stop, err := b.credentialSession(ctx, opts.AuthConfigs)
+		if err != nil {
+			return "", err
+		}
+		defer stop()
+		session = id
+	}
 	req := &controlapi.SolveRequest{
 		Ref:           identity.NewID(),
 		Exporters:     []*controlapi.Exporter{{Type: ExporterMoby, Attrs: expAttrs}},
 		Frontend:      "dockerfile.v0",
 		FrontendAttrs: attrs,
-		Session:       opts.SessionID,
+		Session:       session,
 		Cache:         cache,
 		Entitlements:  ents,
 	}

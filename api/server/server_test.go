@@ -99,6 +99,9 @@ func TestServerHeadersVersionsAndErrors(t *testing.T) {
 }
 
 func TestUnsupportedEndpointSaysWhat(t *testing.T) {
+	saved := unsupported
+	t.Cleanup(func() { unsupported = saved })
+	unsupported = append(unsupported, struct{ method, path, what string }{"POST", "/build/cancel", "cancelling a build"})
 	s := New(Config{Version: "test"}, fakeRouter{
 		{Method: "GET", Path: "/images/search", Handler: func(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
 			w.WriteHeader(http.StatusNoContent)

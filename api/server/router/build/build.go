@@ -2,16 +2,19 @@ package build
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	controlapi "github.com/moby/buildkit/api/services/control"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/api/types/registry"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/berth/berth/api/server/httputils"
@@ -36,6 +39,7 @@ func buildOptions(r *http.Request) (builder.BuildOptions, string, error) {
 		NetworkMode: r.FormValue("networkmode"),
 		ExtraHosts:  r.Form["extrahosts"],
 	}
+	o.AuthConfigs = registryConfig(r.Header.Get("X-Registry-Config"))
 	version := r.FormValue("version")
 	switch version {
 	case "", "1":
@@ -75,6 +79,18 @@ func buildOptions(r *http.Request) (builder.BuildOptions, string, error) {
 	return o, version, nil
 }
 
+// registryConfig decodes X-Registry-Config (base64url JSON, registry →
+// credentials). As dockerd, a header that does not decode gives no
+// credentials rather than an error: pulls work without them.
+func registryConfig(h string) map[string]registry.AuthConfig {
+	if h == "" {
+		return nil
+	}
+	var auths map[string]registry.AuthConfig
+	_ = json.NewDecoder(base64.NewDecoder(base64.URLEncoding, strings.NewReader(h))).Decode(&auths)
+	return auths
+}
+
 // build serves POST /build on the embedded BuildKit. version=2 streams
 // BuildKit's own status as dockerd does (aux "moby.buildkit.trace", then
 // "moby.image.id"); version=1 (the default) renders it as the classic
@@ -86,6 +102,19 @@ func (br *buildRouter) build(ctx context.Context, w http.ResponseWriter, r *http
 	opts, version, err := buildOptions(r)
 	if err != nil {
 		return err
+	}
+	if id := r.FormValue("buildid"); id != "" {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		br.mu.Lock()
+		br.builds[id] = cancel
+		br.mu.Unlock()
+		defer func() {
+			br.mu.Lock()
+			delete(br.builds, id)
+			br.mu.Unlock()
+		}()
 	}
 	quiet := httputils.BoolValue(r, "q")
 	rm := r.FormValue("rm") == "" || httputils.BoolValue(r, "rm") || httputils.BoolValue(r, "forcerm")
@@ -166,6 +195,23 @@ func (br *buildRouter) build(ctx context.Context, w http.ResponseWriter, r *http
 		err = sw.Write(streamMessage{Stream: id + "\n"})
 	}
 	return ignoreWriteError(err)
+}
+
+// cancel serves POST /build/cancel?id=: it ends the build that POST
+// /build started with that buildid. As dockerd, an unknown ID is no error.
+func (br *buildRouter) cancel(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	id := r.FormValue("id")
+	if id == "" {
+		return cerrdefs.ErrInvalidArgument.WithMessage("build ID not provided")
+	}
+	br.mu.Lock()
+	cancel := br.builds[id]
+	br.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
 }
 
 // ignoreWriteError: once the stream has started, a failed write means the

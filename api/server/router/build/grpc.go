@@ -8,6 +8,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"sync"
 
 	cerrdefs "github.com/containerd/errdefs"
 
@@ -29,10 +30,19 @@ type Backend interface {
 	Prune(ctx context.Context, opts builder.PruneOptions) (int64, []string, error)
 }
 
-type buildRouter struct{ b Backend }
+type buildRouter struct {
+	b Backend
+
+	// builds are the POST /build requests under way that named a
+	// buildid, so that POST /build/cancel can end them.
+	mu     sync.Mutex
+	builds map[string]context.CancelFunc
+}
 
 // New returns the builder's routes.
-func New(b Backend) router.Router { return &buildRouter{b: b} }
+func New(b Backend) router.Router {
+	return &buildRouter{b: b, builds: map[string]context.CancelFunc{}}
+}
 
 func (br *buildRouter) Routes() []router.Route {
 	return []router.Route{
@@ -40,6 +50,7 @@ func (br *buildRouter) Routes() []router.Route {
 		{Method: http.MethodPost, Path: "/session", Handler: br.session},
 		{Method: http.MethodPost, Path: "/build", Handler: br.build},
 		{Method: http.MethodPost, Path: "/build/prune", Handler: br.prune},
+		{Method: http.MethodPost, Path: "/build/cancel", Handler: br.cancel},
 	}
 }
 
