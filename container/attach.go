@@ -12,7 +12,6 @@ import (
 	"github.com/berth/berth/container/logger"
 	"github.com/berth/berth/internal/stdcopy"
 	"github.com/berth/berth/runtime"
-	"github.com/berth/berth/runtime/shim"
 )
 
 // AttachOptions are POST /containers/{id}/attach's parameters.
@@ -47,8 +46,8 @@ func (p *pendingAttach) finish() { p.once.Do(func() { close(p.done) }) }
 
 // connect subscribes to the shim's output now (the shim holds what comes
 // before the client's stream is ready) and relays it once it is.
-func (p *pendingAttach) connect(ctx context.Context, cl shim.Client) {
-	a, err := cl.Attach(ctx, p.opts.Stdin, p.opts.Stdout, p.opts.Stderr)
+func (p *pendingAttach) connect(ctx context.Context, t runtime.Task) {
+	a, err := t.Attach(ctx, runtime.AttachOptions{Stdin: p.opts.Stdin, Stdout: p.opts.Stdout, Stderr: p.opts.Stderr})
 	if err != nil {
 		p.fail()
 		return
@@ -161,7 +160,7 @@ func (s *Service) Attach(ctx context.Context, idOrName string, o AttachOptions, 
 		}
 		replayLogs(conn)
 		s.emit(c, "attach", nil)
-		a, err := s.shimClient(c).Attach(ctx, o.Stdin, o.Stdout, o.Stderr)
+		a, err := s.task(c).Attach(ctx, runtime.AttachOptions{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr})
 		if err != nil {
 			conn.Close()
 			return cerrdefs.ErrConflict.WithMessage("container is not running")

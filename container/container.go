@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -52,6 +53,9 @@ type State struct {
 // record on disk is rewritten atomically on every change.
 type Container struct {
 	mu sync.Mutex
+	// task is the runtime's handle on the container's task, from its last
+	// start or restore (Service.task); read without mu.
+	task atomic.Pointer[taskBox]
 
 	ID         string
 	Name       string // with Docker's leading slash

@@ -9,11 +9,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
-	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-
-	"github.com/berth/berth/runtime/shim"
 )
 
 // Unreadable records (issue 12, item 11). A container directory whose
@@ -126,14 +123,14 @@ func (s *Service) corruptID(ref string) (string, bool) {
 // (volume reconcile knows no such container).
 func (s *Service) removeCorrupt(ctx context.Context, id string, o RemoveOptions) error {
 	stateDir := s.stateDir(id)
-	if (shim.Client{StateDir: stateDir}).Alive(ctx) {
+	if t, err := s.rt.Load(ctx, id, stateDir); err == nil {
 		if !o.Force {
 			return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("You cannot remove container %s: its record is unreadable and its process may still run. Force remove (-f) to kill it", id))
 		}
-		if err := (shim.Client{StateDir: stateDir}).Kill(ctx, syscall.SIGKILL); err != nil {
+		if err := t.Kill(ctx, syscall.SIGKILL); err != nil {
 			s.log.Warn("kill the container of an unreadable record", "id", id, "err", err)
 		}
-		if err := shim.WaitGone(stateDir, id, 10*time.Second); err != nil {
+		if err := s.rt.WaitReleased(ctx, id, stateDir); err != nil {
 			return err
 		}
 	}

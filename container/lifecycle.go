@@ -15,7 +15,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/berth/berth/internal/mountutil"
-	"github.com/berth/berth/runtime/shim"
+	"github.com/berth/berth/runtime"
 	"github.com/berth/berth/snapshot"
 )
 
@@ -135,7 +135,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	rootfs := s.rootfs(c.ID)
 	// A restart reuses the runc ID and state directory: the previous shim
 	// must be gone (it runs `runc delete` after reporting the exit).
-	if err := shim.WaitGone(stateDir, c.ID, 10*time.Second); err != nil {
+	if err := s.rt.WaitReleased(ctx, c.ID, stateDir); err != nil {
 		return err
 	}
 	// The root filesystem may still be mounted there (a start or a
@@ -182,10 +182,9 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	// The shim boots (a few ms of process start) while the rootfs is
 	// mounted and the spec written: it needs neither until the start.
 	c.mu.Lock()
-	shimOpts := shim.Options{
-		ID: c.ID, Bundle: stateDir, StateDir: stateDir,
-		Runtime: s.cfg.Runtime, RuntimeRoot: s.runcRoot(),
-		Tty: c.Config.Tty, OpenStdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
+	createOpts := runtime.CreateOptions{
+		Bundle: stateDir,
+		Tty:    c.Config.Tty, Stdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
 		CgroupPaths: s.cgroupPaths(c.ID),
 	}
 	lp, err := s.logSetup(c)
@@ -199,25 +198,25 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 			return err
 		}
 	}
-	shimOpts.LogPath, shimOpts.LogMaxSize, shimOpts.LogMaxFiles, shimOpts.LogAttrs = lp.Path, lp.Limits.MaxSize, lp.Limits.MaxFiles, lp.Attrs
-	shimOpts.LogRemote, shimOpts.LogCompress, shimOpts.LogFormat = lp.Remote, lp.Limits.Compress, lp.Format.String()
-	type spawned struct {
-		cl  shim.Client
+	createOpts.LogPath, createOpts.LogMaxSize, createOpts.LogMaxFiles, createOpts.LogAttrs = lp.Path, lp.Limits.MaxSize, lp.Limits.MaxFiles, lp.Attrs
+	createOpts.LogRemote, createOpts.LogCompress, createOpts.LogFormat = lp.Remote, lp.Limits.Compress, lp.Format.String()
+	type created struct {
+		t   runtime.Task
 		err error
 	}
-	spawnDone := make(chan spawned, 1)
+	createDone := make(chan created, 1)
 	go func() {
-		cl, err := s.launcher.Spawn(ctx, shimOpts)
-		spawnDone <- spawned{cl, err}
+		t, err := s.rt.Create(ctx, c.ID, createOpts)
+		createDone <- created{t, err}
 	}()
-	waitShim := sync.OnceValue(func() spawned { return <-spawnDone })
+	waitTask := sync.OnceValue(func() created { return <-createDone })
 	startAsked := false
 	cleanups = append(cleanups, func() {
-		// A start that failed before the shim was asked to run anything:
-		// the shim would wait for a start that never comes. (Once asked,
+		// A start that failed before the task was asked to run anything:
+		// its shim would wait for a start that never comes. (Once asked,
 		// the failure handling below knows what the shim does.)
-		if r := waitShim(); r.err == nil && !startAsked {
-			shim.Abort(stateDir, c.ID)
+		if r := waitTask(); r.err == nil && !startAsked {
+			_ = r.t.Delete(context.WithoutCancel(ctx))
 		}
 	})
 	mounts := s.cfg.Snapshots.Mounts
@@ -246,11 +245,11 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	if err := writeSpec(stateDir, spec); err != nil {
 		return err
 	}
-	sr := waitShim()
-	if sr.err != nil {
-		return sr.err
+	tr := waitTask()
+	if tr.err != nil {
+		return tr.err
 	}
-	cl := sr.cl
+	t := tr.t
 	// Attachers that came before the start get their streams now, so they
 	// see the container's first byte.
 	c.mu.Lock()
@@ -258,27 +257,24 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	c.pending = nil
 	c.mu.Unlock()
 	for _, p := range pending {
-		p.connect(ctx, cl)
+		p.connect(ctx, t)
 	}
 	// berthd's own wait goes in before the start: the shim tells it of the
 	// exit the moment it happens, however soon (run --rm true).
-	pw, _ := cl.SendWait(ctx)
+	waitCtx, stopWait := context.WithCancel(s.ctx)
+	exited, _ := t.Wait(waitCtx)
 	startAsked = true
-	pid, err := cl.Start(ctx)
-	s.launcher.Refill()
+	pid, err := t.Start(ctx)
 	if err != nil {
-		if pw != nil {
-			pw.Close()
-		}
+		stopWait()
 		for _, p := range pending {
 			p.fail()
 		}
 		// The shim cleans up after the runtime's own refusal; after any
 		// other failure it would wait for a start that never comes.
-		var se *shim.StartError
-		if !errors.As(err, &se) {
-			shim.Abort(stateDir, c.ID)
-			_ = shim.Delete(context.WithoutCancel(ctx), s.cfg.ShimPath, shimOpts)
+		if !runtime.IsStartError(err) {
+			_ = t.Delete(context.WithoutCancel(ctx))
+			_ = s.rt.Delete(context.WithoutCancel(ctx), c.ID, stateDir)
 		}
 		exitCode = startExitCode(err)
 		if b, rerr := os.ReadFile(filepath.Join(stateDir, "shim.log")); rerr == nil && len(b) > 0 {
@@ -286,6 +282,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		}
 		return startError(err)
 	}
+	c.setTask(t)
 	c.mu.Lock()
 	c.State = State{Status: container.StateRunning, Running: true, Pid: pid, StartedAt: time.Now().UTC(), Health: c.State.Health}
 	c.HasBeenStarted = true
@@ -295,15 +292,18 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	c.notifyLocked()
 	c.mu.Unlock()
 	s.emit(c, "start", nil)
-	s.goBG(func() { s.monitor(c, cl, pw) })
+	s.goBG(func() {
+		defer stopWait()
+		s.monitor(c, t, exited)
+	})
 	return err
 }
 
 // startError words a failed start as Docker does; it is of class invalid
 // argument (400), as dockerd's.
 func startError(err error) error {
-	var se *shim.StartError
-	if errors.As(err, &se) && se.Kind == shim.StartLogging {
+	var se *runtime.StartError
+	if errors.As(err, &se) && se.Kind == runtime.StartLogging {
 		// The log driver's words, as dockerd's (a 500 there).
 		return errors.New(se.Msg)
 	}
@@ -319,46 +319,72 @@ func startError(err error) error {
 // startExitCode is Docker's exit code for a failed start: 127 when the
 // runtime found no executable, 126 when it could not run it, else 128.
 func startExitCode(err error) int {
-	var se *shim.StartError
+	var se *runtime.StartError
 	if errors.As(err, &se) {
 		switch se.Kind {
-		case shim.StartNotFound:
+		case runtime.StartNotFound:
 			return 127
-		case shim.StartPermission:
+		case runtime.StartPermission:
 			return 126
 		}
 	}
 	return 128
 }
 
-// monitor waits for the container to exit and handles it.
-// pw is a wait sent to the shim before the start; nil (sending it failed,
-// or a restarted berthd) has monitor send one now.
-func (s *Service) monitor(c *Container, cl shim.Client, pw *shim.PendingWait) {
-	var st *shim.ExitStatus
-	var err error
-	if pw != nil {
-		st, err = pw.Result(s.ctx)
-	} else {
-		st, err = cl.Wait(s.ctx)
-	}
-	// A wait that broke while the shim still answers is sent again.
-	for i := 0; err != nil && s.ctx.Err() == nil && i < 5 && cl.Alive(s.ctx); i++ {
-		st, err = cl.Wait(s.ctx)
-	}
+// monitor waits for the container to exit and handles it. exited is a
+// wait registered with the task before its start; nil (registering it
+// failed, or a restarted berthd) has monitor register one now.
+func (s *Service) monitor(c *Container, t runtime.Task, exited <-chan runtime.ExitStatus) {
+	st, heard := s.awaitExit(t, exited)
 	if s.ctx.Err() != nil {
 		return
 	}
-	if err != nil {
-		// The shim died (else it would have answered, or left exit.json).
-		s.log.Warn("the shim of a running container died", "id", c.ID, "err", err)
+	if !heard {
+		// The shim died (else it would have answered, or left its exit
+		// status).
+		s.log.Warn("the shim of a running container died", "id", c.ID, "err", st.Error)
 		st = s.endOrphan(s.ctx, c)
 	}
 	s.handleExit(c, st)
 }
 
+// awaitExit waits for t's exit status: from exited if set, else from a
+// wait registered now. A wait that breaks while the shim still answers is
+// registered again. heard is false when the shim is gone without an exit
+// status (st.Error says why).
+func (s *Service) awaitExit(t runtime.Task, exited <-chan runtime.ExitStatus) (st *runtime.ExitStatus, heard bool) {
+	err := errors.New("no wait")
+	for i := 0; i < 6 && s.ctx.Err() == nil; i++ {
+		if exited == nil {
+			if exited, err = t.Wait(s.ctx); err != nil {
+				break
+			}
+		}
+		got, ok := <-exited
+		if !ok {
+			return &runtime.ExitStatus{Error: "berthd is stopping"}, false // s.ctx ended
+		}
+		if got.Error == "" {
+			return &got, true
+		}
+		err = errors.New(got.Error)
+		state, serr := t.State(s.ctx)
+		if serr != nil {
+			break
+		}
+		if state.Exit != nil {
+			return state.Exit, true
+		}
+		exited = nil
+	}
+	if st, lerr := s.rt.LastExit(s.ctx, t.ID(), s.stateDir(t.ID())); lerr == nil {
+		return st, true
+	}
+	return &runtime.ExitStatus{Error: err.Error()}, false
+}
+
 // handleExit records an exit and applies the restart policy or --rm.
-func (s *Service) handleExit(c *Container, st *shim.ExitStatus) {
+func (s *Service) handleExit(c *Container, st *runtime.ExitStatus) {
 	c.mu.Lock()
 	s.stopHealthLocked(c)
 	c.mu.Unlock()
@@ -486,7 +512,7 @@ func (s *Service) Kill(ctx context.Context, idOrName, signal string) error {
 	c.mu.Lock()
 	exits0 := c.exits
 	c.mu.Unlock()
-	if err := s.shimClient(c).Kill(ctx, sig); err != nil {
+	if err := s.task(c).Kill(ctx, sig); err != nil {
 		return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("Cannot kill container: %s: Container %s is not running", idOrName, c.ID))
 	}
 	s.emit(c, "kill", map[string]string{"signal": fmt.Sprint(int(sig))})
@@ -541,13 +567,13 @@ func (s *Service) Stop(ctx context.Context, idOrName string, signal string, time
 	if err != nil {
 		return err
 	}
-	cl := s.shimClient(c)
+	task := s.task(c)
 	if paused {
 		_ = s.resume(ctx, c)
 	}
 	defer s.emit(c, "stop", nil)
 	if t != 0 {
-		if cl.Kill(ctx, sig) == nil {
+		if task.Kill(ctx, sig) == nil {
 			s.emit(c, "kill", map[string]string{"signal": fmt.Sprint(int(sig))})
 		}
 		if t < 0 {
@@ -557,7 +583,7 @@ func (s *Service) Stop(ctx context.Context, idOrName string, signal string, time
 			return nil
 		}
 	}
-	if cl.Kill(ctx, syscall.SIGKILL) == nil {
+	if task.Kill(ctx, syscall.SIGKILL) == nil {
 		s.emit(c, "kill", map[string]string{"signal": "9"})
 	}
 	return s.waitStopped(ctx, c, 0)
@@ -936,8 +962,8 @@ func (s *Service) restore(ctx context.Context) (removals, monitors []func(), err
 			// running container, a mounted root filesystem.
 			switch s.reconcileStopped(ctx, c) {
 			case adopted:
-				cl := s.shimClient(c)
-				monitors = append(monitors, func() { s.monitor(c, cl, nil) }, func() { s.resumeHealth(c) })
+				t := s.task(c)
+				monitors = append(monitors, func() { s.monitor(c, t, nil) }, func() { s.resumeHealth(c) })
 				continue
 			case exitRecorded:
 				continue
@@ -952,13 +978,15 @@ func (s *Service) restore(ctx context.Context) (removals, monitors []func(), err
 			}
 			continue
 		}
-		cl := s.shimClient(c)
-		if c.State.Running && cl.Alive(ctx) {
-			s.thawCommitPause(ctx, c)
-			monitors = append(monitors, func() { s.monitor(c, cl, nil) }, func() { s.resumeHealth(c) })
-			continue
+		if c.State.Running {
+			if t, err := s.rt.Load(ctx, c.ID, s.stateDir(c.ID)); err == nil {
+				c.setTask(t)
+				s.thawCommitPause(ctx, c)
+				monitors = append(monitors, func() { s.monitor(c, t, nil) }, func() { s.resumeHealth(c) })
+				continue
+			}
 		}
-		st, err := shim.ReadExit(s.stateDir(c.ID))
+		st, err := s.rt.LastExit(ctx, c.ID, s.stateDir(c.ID))
 		if err != nil {
 			// The shim is gone and left no exit status: what it left of
 			// the container is ended, as when a shim dies under berthd.
@@ -985,19 +1013,19 @@ func (s *Service) reconcileStopped(ctx context.Context, c *Container) reconciled
 	if _, err := os.Stat(stateDir); err != nil {
 		return asRecorded
 	}
-	cl := s.shimClient(c)
-	var exit *shim.ExitStatus
-	if cl.Alive(ctx) {
-		resp, err := s.settledState(ctx, cl)
+	var exit *runtime.ExitStatus
+	if t, err := s.rt.Load(ctx, c.ID, stateDir); err == nil {
+		st, err := s.settledState(ctx, t)
 		switch {
 		case err != nil:
 			s.log.Warn("restore: a shim of a stopped container does not answer; ending it", "id", c.ID, "err", err)
-			shim.Abort(stateDir, c.ID)
-		case resp.Exit != nil:
-			exit = resp.Exit
-		case resp.Pid > 0:
+			_ = t.Delete(ctx)
+		case st.Exit != nil:
+			exit = st.Exit
+		case st.Pid > 0:
+			c.setTask(t)
 			c.mu.Lock()
-			c.State = State{Status: container.StateRunning, Running: true, Pid: resp.Pid, StartedAt: time.Now().UTC(), FinishedAt: c.State.FinishedAt}
+			c.State = State{Status: container.StateRunning, Running: true, Pid: st.Pid, StartedAt: time.Now().UTC(), FinishedAt: c.State.FinishedAt}
 			c.HasBeenStarted = true
 			c.ManuallyStopped = false
 			c.copyPath = filepath.Join(stateDir, runCopyName) // as start's
@@ -1005,13 +1033,13 @@ func (s *Service) reconcileStopped(ctx context.Context, c *Container) reconciled
 				s.log.Warn("restore: save the adopted container", "id", c.ID, "err", err)
 			}
 			c.mu.Unlock()
-			s.log.Info("restore: adopted a container started while berthd went down", "id", c.ID, "pid", resp.Pid)
+			s.log.Info("restore: adopted a container started while berthd went down", "id", c.ID, "pid", st.Pid)
 			return adopted
 		default:
 			// Spawned, never asked to start: it would wait forever.
-			shim.Abort(stateDir, c.ID)
+			_ = t.Delete(ctx)
 		}
-	} else if st, err := shim.ReadExit(stateDir); err == nil {
+	} else if st, err := s.rt.LastExit(ctx, c.ID, stateDir); err == nil {
 		exit = st
 	}
 	c.mu.Lock()
@@ -1072,20 +1100,20 @@ func (s *Service) endLeftovers(ctx context.Context, c *Container) {
 	if _, err := os.Stat(stateDir); err != nil {
 		return
 	}
-	cl := s.shimClient(c)
-	if cl.Alive(ctx) {
-		resp, err := s.settledState(ctx, cl)
-		if err == nil && resp.Exit == nil && resp.Pid > 0 {
-			_ = cl.Kill(ctx, syscall.SIGKILL)
+	if t, err := s.rt.Load(ctx, c.ID, stateDir); err == nil {
+		st, err := s.settledState(ctx, t)
+		if err == nil && st.Exit == nil && st.Pid > 0 {
+			_ = t.Kill(ctx, syscall.SIGKILL)
 			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			_, _ = cl.Wait(wctx)
+			if exited, err := t.Wait(wctx); err == nil {
+				<-exited
+			}
 			cancel()
-		} else if err != nil || resp.Exit == nil {
-			shim.Abort(stateDir, c.ID)
 		}
-		if err := shim.WaitGone(stateDir, c.ID, 10*time.Second); err != nil {
+		// Ends a shim that never started or does not answer; waits for
+		// one whose task exited to be gone.
+		if err := t.Delete(ctx); err != nil {
 			s.log.Warn("restore: the shim of a removed container does not exit", "id", c.ID, "err", err)
-			shim.Abort(stateDir, c.ID)
 		}
 	}
 	// Whatever the shim left (it may have died with the container
@@ -1106,19 +1134,19 @@ const (
 	exitRecorded                   // it ran and exited: recorded (restart policy applied)
 )
 
-// settledState asks a shim its state, waiting out a start under way (runc
+// settledState asks a task its state, waiting out a start under way (runc
 // run) for up to a minute.
-func (s *Service) settledState(ctx context.Context, cl shim.Client) (*shim.Response, error) {
+func (s *Service) settledState(ctx context.Context, t runtime.Task) (runtime.State, error) {
 	deadline := time.Now().Add(time.Minute)
 	for {
-		resp, err := cl.State(ctx)
-		if err != nil || !resp.Starting || time.Now().After(deadline) {
-			return resp, err
+		st, err := t.State(ctx)
+		if err != nil || !st.Starting || time.Now().After(deadline) {
+			return st, err
 		}
 		select {
 		case <-time.After(50 * time.Millisecond):
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return runtime.State{}, ctx.Err()
 		}
 	}
 }

@@ -124,7 +124,7 @@ func (s *Service) Resize(ctx context.Context, idOrName string, h, w uint16) erro
 		// No terminal to size: a no-op, as dockerd answers it (200).
 		return nil
 	}
-	return s.shimClient(c).Resize(ctx, w, h)
+	return s.task(c).Resize(ctx, w, h)
 }
 
 // Prune removes every stopped container that matches the filters

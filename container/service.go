@@ -41,10 +41,13 @@ type Images interface {
 
 // Config wires a Service.
 type Config struct {
-	Root        string // persistent: records, logs, hosts files
-	ExecRoot    string // runtime: bundles, shim sockets, rootfs mounts
-	Runtime     string // runc binary
-	ShimPath    string // berth-shim binary
+	Root     string // persistent: records, logs, hosts files
+	ExecRoot string // runtime: bundles, shim sockets, rootfs mounts
+	Runtime  string // runc binary
+	ShimPath string // berth-shim binary
+	// TaskRuntime runs the containers' tasks; nil: berth-shims at
+	// ShimPath running Runtime.
+	TaskRuntime runtime.Runtime
 	InitPath    string // for --init
 	Images      Images
 	Snapshots   *snapshot.Store
@@ -98,10 +101,13 @@ type Service struct {
 	byID   map[string]*Container
 	byName map[string]string // "/name" → id
 
-	execs    *execStore
-	network  Network
-	events   EventPublisher
-	launcher *shim.Launcher // starts shims, from a spare booted ahead
+	execs   *execStore
+	network Network
+	events  EventPublisher
+	// rt runs the containers' tasks (under their shims); rtClose ends
+	// what it keeps (a spare shim).
+	rt      runtime.Runtime
+	rtClose func()
 
 	rootfsLocks rootfsLocks
 
@@ -124,13 +130,16 @@ type Service struct {
 	// Close waits for them.
 	bg         sync.WaitGroup
 	background background
+
+	// specHook (tests) runs in generateSpec with c.mu held.
+	specHook func(c *Container)
 }
 
 // Close stops watching containers. They keep running under their shims.
 func (s *Service) Close() {
 	s.cancel()
 	s.closeBackground()
-	s.launcher.Close()
+	s.rtClose()
 	s.waitBackground(15 * time.Second)
 }
 
@@ -152,7 +161,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger, byID: map[string]*Container{}, byName: map[string]string{}, execs: newExecStore()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.launcher = shim.NewLauncher(cfg.ShimPath)
+	if cfg.TaskRuntime != nil {
+		s.rt, s.rtClose = cfg.TaskRuntime, func() {}
+	} else {
+		r := shim.NewRuntime(cfg.ShimPath, cfg.Runtime, s.runcRoot())
+		s.rt, s.rtClose = r, r.Close
+	}
 	s.network = cfg.Network
 	s.removeViewLeftovers()
 	removals, monitors, err := s.restore(ctx)
@@ -656,13 +670,11 @@ var signals = map[string]syscall.Signal{
 	"XCPU": syscall.SIGXCPU, "XFSZ": syscall.SIGXFSZ,
 }
 
-// task returns c's runtime.Task (through its shim). It takes no lock:
-// callers may hold c.mu.
+// task returns c's runtime.Task: the one of its last start (or found
+// again by restore). It takes no lock: callers may hold c.mu.
 func (s *Service) task(c *Container) runtime.Task {
-	return s.shimClient(c).Task(c.ID, 0)
-}
-
-// shimClient returns the client for c's shim.
-func (s *Service) shimClient(c *Container) shim.Client {
-	return shim.Client{StateDir: s.stateDir(c.ID)}
+	if b := c.task.Load(); b != nil {
+		return b.t
+	}
+	return noTask{id: c.ID}
 }

@@ -195,6 +195,9 @@ func (s *Service) generateSpec(ctx context.Context, c *Container, rootfs string)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if s.specHook != nil {
+		s.specHook(c) // tests: work queued against c.mu meanwhile
+	}
 	c.EtcFrom = j.netDonor
 	if j.netDonor != "" {
 		// One network namespace, one name: the donor's hostname and

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/moby/moby/api/types/container"
 )
@@ -48,12 +47,8 @@ func TestStatsOnContainer(t *testing.T) {
 	collect := func(st *container.StatsResponse) error { got = append(got, st); return nil }
 
 	// one-shot: at once, no precpu.
-	start := time.Now()
 	if err := e.svc.Stats(ctx, id, StatsOptions{OneShot: true}, collect); err != nil {
 		t.Fatal(err)
-	}
-	if time.Since(start) > 500*time.Millisecond {
-		t.Errorf("one-shot took %v", time.Since(start))
 	}
 	st := got[0]
 	if st.ID != id || st.Name == "" || st.Read.IsZero() || !st.PreRead.IsZero() {

@@ -32,6 +32,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth/berth/container/logger"
 )
 
 // Runtime creates tasks and finds them again after berthd restarted.
@@ -48,9 +50,14 @@ type Runtime interface {
 	// LastExit is the exit status the task's shim recorded, for a task
 	// that ended while nobody was listening.
 	LastExit(ctx context.Context, id, bundle string) (*ExitStatus, error)
-	// Delete removes what a task whose shim is gone left behind: the
+	// Delete removes what a task whose shim is gone left behind: it thaws
+	// a frozen task, kills what still runs in it and removes the
 	// runtime's state and cgroups. It is a no-op when nothing is left.
 	Delete(ctx context.Context, id, bundle string) error
+	// WaitReleased waits (a bounded while) until no shim of an earlier
+	// task of id holds it and its bundle any more, so a new Create may
+	// use them; an error when one still does.
+	WaitReleased(ctx context.Context, id, bundle string) error
 }
 
 // CreateOptions describe a new task.
@@ -68,6 +75,17 @@ type CreateOptions struct {
 	LogPath     string
 	LogMaxSize  int64
 	LogMaxFiles int
+	// LogAttrs go with every log entry (docker logs --details);
+	// LogCompress gzips rotated files; LogFormat is "json-file" (or "")
+	// or "local"; LogRemote, when set, is a remote log driver the output
+	// goes to as well (the log file is then its local cache).
+	LogAttrs    map[string]string
+	LogCompress bool
+	LogFormat   string
+	LogRemote   *logger.Remote
+	// CgroupPaths are the task's cgroup directories on the host, read
+	// after the exit to tell an OOM kill.
+	CgroupPaths []string
 }
 
 // Task is one container's init process and what runs beside it.
@@ -105,6 +123,24 @@ type Task interface {
 	Pids(ctx context.Context) ([]int, error)
 	// Stats samples the task's resource usage.
 	Stats(ctx context.Context) (*Stats, error)
+	// State asks the task's shim where the task is: an error (wrapping
+	// errdefs.ErrUnavailable) when the shim does not answer.
+	State(ctx context.Context) (State, error)
+	// Delete lets go of the task: before Start (or when the shim does not
+	// answer) its shim is ended; after the exit, Delete waits (a bounded
+	// while) until the shim is gone, and ends it past that. A task that
+	// runs is refused (errdefs.ErrFailedPrecondition).
+	Delete(ctx context.Context) error
+}
+
+// State is where a task is.
+type State struct {
+	// Pid is the init's PID once started.
+	Pid int
+	// Starting: Start was asked for and has not answered yet.
+	Starting bool
+	// Exit is set once the task has exited.
+	Exit *ExitStatus
 }
 
 // ExecOptions describe an exec process.

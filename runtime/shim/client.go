@@ -306,8 +306,11 @@ func Delete(ctx context.Context, shimPath string, o Options) error {
 	return nil
 }
 
-// RunDelete is `berth-shim delete`: `runc delete --force` of o.ID.
+// RunDelete is `berth-shim delete`: `runc resume` (a frozen task's
+// processes die only once thawed; an error when it is not paused) and
+// `runc delete --force` of o.ID.
 func RunDelete(o Options) error {
+	_ = exec.Command(o.Runtime, "--root", o.RuntimeRoot, "resume", o.ID).Run()
 	out, err := exec.Command(o.Runtime, "--root", o.RuntimeRoot, "delete", "--force", o.ID).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%s: %w", cleanRuncError(string(out)), err)

@@ -27,6 +27,10 @@ type task struct {
 	c   Client
 	id  string
 	pid int
+	// launcher made the task's shim from its spare: it boots the next
+	// one once the task has started (not meanwhile: that would take CPU
+	// from the start).
+	launcher *Launcher
 }
 
 var _ runtime.Task = (*task)(nil)
@@ -46,6 +50,9 @@ func (t *task) Pid() int {
 
 func (t *task) Start(ctx context.Context) (int, error) {
 	pid, err := t.c.Start(ctx)
+	if t.launcher != nil {
+		t.launcher.Refill()
+	}
 	if err == nil {
 		t.pid = pid
 	}
@@ -54,7 +61,44 @@ func (t *task) Start(ctx context.Context) (int, error) {
 
 func (t *task) Wait(ctx context.Context) (<-chan runtime.ExitStatus, error) {
 	pw, err := t.c.SendWait(ctx)
+	if err != nil {
+		// The shim is gone: the exit it recorded, if any.
+		if st, rerr := ReadExit(t.c.StateDir); rerr == nil {
+			ch := make(chan runtime.ExitStatus, 1)
+			ch <- *st
+			close(ch)
+			return ch, nil
+		}
+	}
 	return waitChan(ctx, pw, err)
+}
+
+func (t *task) State(ctx context.Context) (runtime.State, error) {
+	resp, err := t.c.State(ctx)
+	if err != nil {
+		return runtime.State{}, cerrdefs.ErrUnavailable.WithMessage("shim of " + t.id + ": " + err.Error())
+	}
+	if resp.Pid > 0 {
+		t.pid = resp.Pid
+	}
+	return runtime.State{Pid: resp.Pid, Starting: resp.Starting, Exit: resp.Exit}, nil
+}
+
+func (t *task) Delete(ctx context.Context) error {
+	st, err := t.State(ctx)
+	switch {
+	case err == nil && st.Exit == nil && (st.Pid > 0 || st.Starting):
+		return cerrdefs.ErrFailedPrecondition.WithMessage("task " + t.id + " is running")
+	case err != nil || st.Exit == nil:
+		// Never asked to start (it would wait for a start forever), or
+		// deaf.
+		Abort(t.c.StateDir, t.id)
+	}
+	if err := WaitGone(t.c.StateDir, t.id, 10*time.Second); err != nil {
+		Abort(t.c.StateDir, t.id) // stuck: it goes anyway
+		return err
+	}
+	return nil
 }
 
 // waitChan turns a wait sent to the shim into the channel Wait returns.
