@@ -62,6 +62,7 @@ func (s *Service) Connect(ctx context.Context, netRef, ctrRef string, es *networ
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.waitSetupLocked(info.ID)
 	n, err := s.find(netRef)
 	if err != nil {
 		return err
@@ -134,6 +135,7 @@ func (s *Service) Disconnect(ctx context.Context, netRef, ctrRef string, force b
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.waitSetupLocked(info.ID)
 	n, err := s.find(netRef)
 	if err != nil {
 		return err

@@ -189,38 +189,26 @@ func (s *Service) Setup(ctx context.Context, req Request) (_ string, retErr erro
 		return "", cerrdefs.ErrInvalidArgument.WithMessage("network setup: container ID missing")
 	}
 	defer s.refill()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if time.Since(s.gateAt) > time.Second {
-		// dockerd may have started since: open its FORWARD chain to us.
-		s.gateAt = time.Now()
-		if err := s.fw.ensureGate(); err != nil {
-			s.log.Warn("network: cannot open the iptables FORWARD chain to berth's bridges", "err", err)
+	// Under the lock: what the sandbox joins and its addresses, reserved.
+	// Its namespace and interfaces are made without the lock (they are
+	// this container's alone), so parallel starts overlap.
+	sb, old, plans, err := s.reserveSandbox(req)
+	if err != nil {
+		return "", err
+	}
+	rt := &runtimeState{}
+	defer func() {
+		if retErr != nil {
+			s.mu.Lock()
+			rt.stop()
+			s.teardownLocked(sb)
+			if old != nil {
+				_ = s.saveSandbox(old)
+			}
+			s.endSetupLocked(id)
+			s.mu.Unlock()
 		}
-	}
-	sb := s.sandboxes[id]
-	if sb != nil && sb.NetNS != "" {
-		s.teardownLocked(sb) // a stale setup: start afresh
-	}
-	if sb == nil {
-		eps, err := s.membership(req)
-		if err != nil {
-			return "", err
-		}
-		sb = &sandbox{ContainerID: id, Endpoints: eps}
-	}
-	sb.Name, sb.Hostname, sb.Mode = req.Name, req.Hostname, mode
-	sb.DNS = nil
-	if req.HostConfig != nil {
-		for _, a := range req.HostConfig.DNS {
-			sb.DNS = append(sb.DNS, a.String())
-		}
-	}
-	for _, ep := range sb.Endpoints {
-		if _, ok := s.networks[ep.NetworkID]; !ok {
-			return "", cerrdefs.ErrNotFound.WithMessage(fmt.Sprintf("network %s not found", ep.NetworkID))
-		}
-	}
+	}()
 	path := s.nsPath(id)
 	_ = removeNetNS(path)
 	sp, err := s.takeSpare()
@@ -232,27 +220,20 @@ func (s *Service) Setup(ctx context.Context, req Request) (_ string, retErr erro
 		return "", err
 	}
 	sb.NetNS = path
-	rt := &runtimeState{}
-	defer func() {
-		if retErr != nil {
-			rt.stop()
-			s.teardownLocked(sb)
-			if _, known := s.sandboxes[id]; !known {
-				return
-			}
-			_ = s.saveSandbox(sb)
-		}
-	}()
-	nsh, nlh := sp.ns, sp.nlh
+	if s.plumbHook != nil {
+		s.plumbHook(id)
+	}
 	for i, ep := range sb.Endpoints {
 		var use *spare
 		if i == 0 {
 			use = sp
 		}
-		if err := s.plug(sb, ep, nsh, nlh, use); err != nil {
+		if err := s.plumb(ep, plans[i], sp.ns, sp.nlh, use, s.refreshBridge); err != nil {
 			return "", err
 		}
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := s.publish(sb, req, rt); err != nil {
 		return "", err
 	}
@@ -267,16 +248,120 @@ func (s *Service) Setup(ctx context.Context, req Request) (_ string, retErr erro
 	}
 	s.sandboxes[id] = sb
 	s.running[id] = rt
+	s.endSetupLocked(id)
 	return path, nil
 }
 
-// plug attaches the sandbox to one network: an address, a veth pair whose
-// container end is ethN inside the namespace, and the default route if
-// this is the first network with a gateway.
-func (s *Service) plug(sb *sandbox, ep *endpoint, nsh netns.NsHandle, nlh *netlink.Handle, sp *spare) error {
+// reserveSandbox is Setup's first step, under s.mu: it waits out another
+// setup of the same container, tears down a stale one, and returns the
+// sandbox to set up (a copy of the container's record, if it has one:
+// readers see the record until Setup swaps the copy in) with an address
+// reserved on each of its networks, the plan to plumb each, and the
+// record it copied. The sandbox is pending until endSetupLocked.
+func (s *Service) reserveSandbox(req Request) (sb, old *sandbox, plans []plugPlan, err error) {
+	id := req.ContainerID
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.waitSetupLocked(id)
+	if time.Since(s.gateAt) > time.Second {
+		// dockerd may have started since: open its FORWARD chain to us.
+		s.gateAt = time.Now()
+		if err := s.fw.ensureGate(); err != nil {
+			s.log.Warn("network: cannot open the iptables FORWARD chain to berth's bridges", "err", err)
+		}
+	}
+	old = s.sandboxes[id]
+	if old != nil && old.NetNS != "" {
+		s.teardownLocked(old) // a stale setup: start afresh
+	}
+	if old == nil {
+		eps, err := s.membership(req)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		sb = &sandbox{ContainerID: id, Endpoints: eps}
+	} else {
+		sb = old.clone()
+	}
+	sb.Name, sb.Hostname, sb.Mode = req.Name, req.Hostname, req.mode()
+	sb.DNS = nil
+	if req.HostConfig != nil {
+		for _, a := range req.HostConfig.DNS {
+			sb.DNS = append(sb.DNS, a.String())
+		}
+	}
+	fail := func(err error) (*sandbox, *sandbox, []plugPlan, error) {
+		for _, ep := range sb.Endpoints {
+			_ = s.unplug(sb, ep) // releases the addresses reserved
+		}
+		if old != nil {
+			_ = s.saveSandbox(old)
+		}
+		return nil, nil, nil, err
+	}
+	for _, ep := range sb.Endpoints {
+		if _, ok := s.networks[ep.NetworkID]; !ok {
+			return fail(cerrdefs.ErrNotFound.WithMessage(fmt.Sprintf("network %s not found", ep.NetworkID)))
+		}
+	}
+	for i, ep := range sb.Endpoints {
+		plan, err := s.reserveEndpoint(sb, ep, i == 0)
+		if err != nil {
+			return fail(err)
+		}
+		plans = append(plans, plan)
+	}
+	s.pending[id] = sb
+	return sb, old, plans, nil
+}
+
+// waitSetupLocked waits (releasing s.mu meanwhile) until no setup of the
+// container is under way.
+func (s *Service) waitSetupLocked(id string) {
+	for s.pending[id] != nil {
+		s.setupDone.Wait()
+	}
+}
+
+// endSetupLocked ends the container's pending setup.
+func (s *Service) endSetupLocked(id string) {
+	delete(s.pending, id)
+	s.setupDone.Broadcast()
+}
+
+// clone copies a sandbox record, its endpoints included.
+func (sb *sandbox) clone() *sandbox {
+	c := *sb
+	c.Endpoints = make([]*endpoint, len(sb.Endpoints))
+	for i, ep := range sb.Endpoints {
+		e := *ep
+		e.Aliases = slices.Clone(ep.Aliases)
+		e.DriverOpts = maps.Clone(ep.DriverOpts)
+		e.LinkLocalIPs = slices.Clone(ep.LinkLocalIPs)
+		c.Endpoints[i] = &e
+	}
+	c.Ports = slices.Clone(sb.Ports)
+	c.Exposed = slices.Clone(sb.Exposed)
+	c.DNS = slices.Clone(sb.DNS)
+	return &c
+}
+
+// plugPlan is what plumbing an endpoint needs, decided under s.mu.
+type plugPlan struct {
+	n            *netRecord
+	brIndex, mtu int
+	route        bool // the default route goes through n's gateway
+	route6       bool // the IPv6 default route goes through n's gateway
+	isolate      bool // icc off: the port is isolated on the bridge
+}
+
+// reserveEndpoint takes an address for ep on its network and decides the
+// rest of its plumbing (the interface is the spare's eth0 when spare is
+// set). Call with s.mu held; unplug undoes it.
+func (s *Service) reserveEndpoint(sb *sandbox, ep *endpoint, spare bool) (plugPlan, error) {
 	n := s.networks[ep.NetworkID]
 	if n == nil {
-		return cerrdefs.ErrNotFound.WithMessage(fmt.Sprintf("network %s not found", ep.NetworkID))
+		return plugPlan{}, cerrdefs.ErrNotFound.WithMessage(fmt.Sprintf("network %s not found", ep.NetworkID))
 	}
 	p := s.pools[n.ID]
 	var ip netip.Addr
@@ -287,7 +372,7 @@ func (s *Service) plug(sb *sandbox, ep *endpoint, nsh netns.NsHandle, nlh *netli
 		ip, err = p.allocate(sb.ContainerID)
 	}
 	if err != nil {
-		return err
+		return plugPlan{}, err
 	}
 	ep.IP = ip
 	if p6 := s.pools6[n.ID]; p6 != nil {
@@ -298,7 +383,7 @@ func (s *Service) plug(sb *sandbox, ep *endpoint, nsh netns.NsHandle, nlh *netli
 			ip6, err = p6.allocate(sb.ContainerID)
 		}
 		if err != nil {
-			return err
+			return plugPlan{}, err
 		}
 		ep.IP6 = ip6
 	}
@@ -309,15 +394,59 @@ func (s *Service) plug(sb *sandbox, ep *endpoint, nsh netns.NsHandle, nlh *netli
 	ep.EndpointID = newID()
 	brIndex, mtu, err := s.bridgeIndex(n)
 	if err != nil {
+		return plugPlan{}, err
+	}
+	if spare {
+		ep.IfName = "eth0" // the spare's (its host end is set at plumbing)
+	} else {
+		ep.IfName = s.nextIfName(sb)
+		ep.HostVeth = "veth" + ep.EndpointID[:7]
+	}
+	return plugPlan{
+		n: n, brIndex: brIndex, mtu: mtu, isolate: n.iccOff(),
+		route:  !n.Internal && n.Gateway.IsValid() && !s.hasGateway(sb, ep),
+		route6: ep.IP6.IsValid() && !n.Internal && !s.hasGateway6(sb, ep),
+	}, nil
+}
+
+// refreshBridge forgets n's cached bridge index and looks it up again
+// (making the bridge again if it went away). It takes s.mu.
+func (s *Service) refreshBridge(n *netRecord) (int, int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refreshBridgeLocked(n)
+}
+
+func (s *Service) refreshBridgeLocked(n *netRecord) (int, int, error) {
+	delete(s.brIndex, n.Bridge)
+	return s.bridgeIndex(n)
+}
+
+// plug attaches the sandbox to one network: an address, a veth pair whose
+// container end is ethN inside the namespace, and the default route if
+// this is the first network with a gateway. Call with s.mu held.
+func (s *Service) plug(sb *sandbox, ep *endpoint, nsh netns.NsHandle, nlh *netlink.Handle, sp *spare) error {
+	plan, err := s.reserveEndpoint(sb, ep, sp != nil)
+	if err != nil {
 		return err
 	}
+	return s.plumb(ep, plan, nsh, nlh, sp, s.refreshBridgeLocked)
+}
+
+// plumb makes ep's interfaces as reserveEndpoint planned: the host end
+// on the bridge, the container end (in the namespace of nsh/nlh) with
+// its MAC, address and route. It touches only the container's own links
+// and s.nl (safe for concurrent use), so it needs no lock; refresh looks
+// the bridge up again when it went away.
+func (s *Service) plumb(ep *endpoint, plan plugPlan, nsh netns.NsHandle, nlh *netlink.Handle, sp *spare, refresh func(*netRecord) (int, int, error)) error {
+	n := plan.n
 	mac, _ := net.ParseMAC(ep.MAC)
 	if sp != nil {
 		ep.IfName, ep.HostVeth = "eth0", sp.hostVeth
-		if err := s.setUpHostEnd(sp, brIndex, mtu); err != nil {
+		if err := s.setUpHostEnd(sp, plan.brIndex, plan.mtu); err != nil {
 			// The bridge may have been deleted and made again.
-			delete(s.brIndex, n.Bridge)
-			if brIndex, mtu, err = s.bridgeIndex(n); err == nil {
+			brIndex, mtu, err := refresh(n)
+			if err == nil {
 				err = s.setUpHostEnd(sp, brIndex, mtu)
 			}
 			if err != nil {
@@ -325,10 +454,8 @@ func (s *Service) plug(sb *sandbox, ep *endpoint, nsh netns.NsHandle, nlh *netli
 			}
 		}
 	} else {
-		ep.IfName = s.nextIfName(sb)
-		ep.HostVeth = "veth" + ep.EndpointID[:7]
 		veth := &netlink.Veth{
-			LinkAttrs:     netlink.LinkAttrs{Name: ep.HostVeth, MasterIndex: brIndex, Flags: net.FlagUp, MTU: mtu},
+			LinkAttrs:     netlink.LinkAttrs{Name: ep.HostVeth, MasterIndex: plan.brIndex, Flags: net.FlagUp, MTU: plan.mtu},
 			PeerName:      ep.IfName,
 			PeerNamespace: netlink.NsFd(int(nsh)),
 		}
@@ -337,7 +464,7 @@ func (s *Service) plug(sb *sandbox, ep *endpoint, nsh netns.NsHandle, nlh *netli
 			return fmt.Errorf("create veth for %s: %w", n.Name, err)
 		}
 	}
-	if n.iccOff() {
+	if plan.isolate {
 		if err := isolatePort(s.nl, ep.HostVeth); err != nil {
 			return err
 		}
@@ -349,7 +476,7 @@ func (s *Service) plug(sb *sandbox, ep *endpoint, nsh netns.NsHandle, nlh *netli
 	if err := nlh.LinkSetHardwareAddr(link, mac); err != nil {
 		return fmt.Errorf("set mac of %s: %w", ep.IfName, err)
 	}
-	addr := &netlink.Addr{IPNet: &net.IPNet{IP: net.IP(ip.AsSlice()), Mask: net.CIDRMask(n.Subnet.Bits(), 32)}}
+	addr := &netlink.Addr{IPNet: &net.IPNet{IP: net.IP(ep.IP.AsSlice()), Mask: net.CIDRMask(n.Subnet.Bits(), 32)}}
 	if err := nlh.AddrAdd(link, addr); err != nil {
 		return fmt.Errorf("address %s: %w", ep.IfName, err)
 	}
@@ -364,13 +491,13 @@ func (s *Service) plug(sb *sandbox, ep *endpoint, nsh netns.NsHandle, nlh *netli
 	if err := nlh.LinkSetUp(link); err != nil {
 		return err
 	}
-	if !n.Internal && n.Gateway.IsValid() && !s.hasGateway(sb, ep) {
+	if plan.route {
 		r := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: net.IP(n.Gateway.AsSlice())}
 		if err := nlh.RouteAdd(r); err != nil {
 			return fmt.Errorf("default route: %w", err)
 		}
 	}
-	if ep.IP6.IsValid() && !n.Internal && !s.hasGateway6(sb, ep) {
+	if plan.route6 {
 		r := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: net.IP(n.Gateway6.AsSlice())}
 		if err := nlh.RouteAdd(r); err != nil {
 			return fmt.Errorf("default IPv6 route: %w", err)
@@ -484,6 +611,7 @@ func (s *Service) portRules(sb *sandbox) []portRule {
 func (s *Service) Teardown(ctx context.Context, containerID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.waitSetupLocked(containerID)
 	sb := s.sandboxes[containerID]
 	if sb == nil || sb.NetNS == "" {
 		return nil
@@ -534,6 +662,7 @@ func (s *Service) clearRuntime(sb *sandbox) {
 func (s *Service) Release(ctx context.Context, containerID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.waitSetupLocked(containerID)
 	var err error
 	if sb := s.sandboxes[containerID]; sb != nil {
 		err = s.teardownLocked(sb)

@@ -84,7 +84,16 @@ type Service struct {
 	fw     *firewall
 	lookup ContainerLookup
 
+	// mu guards the maps below and the records in them. It is not held
+	// while a setup makes a container's namespace and interfaces (that
+	// plumbing is the container's alone): Setup reserves under mu, plumbs
+	// without it, and registers under it again, so parallel starts
+	// overlap. A setup under way is in pending (its addresses reserved;
+	// setupDone is signalled when it ends); connect, disconnect, teardown
+	// and release of that container wait for it.
 	mu        sync.RWMutex
+	setupDone *sync.Cond            // on mu
+	pending   map[string]*sandbox   // by container ID: setups under way
 	networks  map[string]*netRecord // by ID
 	pools     map[string]*pool      // by network ID (bridge networks)
 	pools6    map[string]*pool      // by network ID (networks with IPv6)
@@ -93,6 +102,8 @@ type Service struct {
 	running   map[string]*runtimeState // proxies and DNS of set-up sandboxes
 
 	upstreams []string // tests: resolvers with ports, instead of resolv.conf's
+	// plumbHook (tests) runs in Setup while it plumbs, without mu.
+	plumbHook func(containerID string)
 
 	nl        *netlink.Handle   // host namespace, sockets kept open
 	brIndex   map[string][2]int // bridge name → ifindex and MTU (cache)
@@ -143,12 +154,14 @@ func New(cfg Config) (*Service, error) {
 		pools:     map[string]*pool{},
 		pools6:    map[string]*pool{},
 		sandboxes: map[string]*sandbox{},
+		pending:   map[string]*sandbox{},
 		ports:     newPortTable(),
 		running:   map[string]*runtimeState{},
 		brIndex:   map[string][2]int{},
 		spares:    make(chan *spare, 1),
 		refilling: make(chan struct{}, 1),
 	}
+	s.setupDone = sync.NewCond(&s.mu)
 	nl, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, err
@@ -831,6 +844,13 @@ func (s *Service) matches(n *netRecord, args filters.Args) bool {
 // activeEndpoints counts the set-up containers on network id.
 func (s *Service) activeEndpoints(id string) int {
 	c := 0
+	for _, sb := range s.pending {
+		for _, ep := range sb.Endpoints {
+			if ep.NetworkID == id && ep.IP.IsValid() {
+				c++
+			}
+		}
+	}
 	for _, sb := range s.sandboxes {
 		for _, ep := range sb.Endpoints {
 			if ep.NetworkID == id && ep.IP.IsValid() {
