@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/v2/core/content"
 	cleases "github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/plugins/content/local"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -139,5 +141,69 @@ func TestCollectExcludesHolds(t *testing.T) {
 	<-holdDone
 	if h := held(t, s); !h.Content[d] {
 		t.Errorf("the hold made after the collection is missing")
+	}
+}
+
+// BenchmarkBeginDone: what a pull pays for its lease (create with its
+// resources, delete).
+func BenchmarkBeginDone(b *testing.B) {
+	s, err := Open(context.Background(), filepath.Join(b.TempDir(), "leases.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	var rs []cleases.Resource
+	for i := range 6 {
+		d := digest.FromString(string(rune('a' + i)))
+		rs = append(rs, Content(d), Ingest("blob-"+d.String()), Snapshot(d.String()))
+	}
+	for b.Loop() {
+		_, done, err := s.Begin(context.Background(), rs...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := done(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestContentWrapperHolds: a blob written through Content with a lease
+// in ctx is held (its ingest from the start, the blob at commit).
+func TestContentWrapperHolds(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(ctx, filepath.Join(dir, "leases.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	base, err := local.NewStore(filepath.Join(dir, "content"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := s.Content(base)
+	lctx, _, err := s.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := cs.Writer(lctx, content.WithRef("ref-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := held(t, s); !h.Ingests["ref-1"] {
+		t.Errorf("ingest not held while writing: %+v", h)
+	}
+	if _, err := w.Write([]byte("data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(lctx, 4, ""); err != nil {
+		t.Fatal(err)
+	}
+	if h := held(t, s); !h.Content[digest.FromString("data")] {
+		t.Errorf("committed blob not held: %+v", h)
+	}
+	if _, err := cs.Writer(ctx, content.WithRef("ref-2")); err != nil {
+		t.Errorf("a writer without a lease: %v", err)
 	}
 }
