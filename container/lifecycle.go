@@ -982,6 +982,7 @@ func (s *Service) restore(ctx context.Context) (removals, monitors []func(), err
 			if t, err := s.rt.Load(ctx, c.ID, s.stateDir(c.ID)); err == nil {
 				c.setTask(t)
 				s.thawCommitPause(ctx, c)
+				s.reconcilePause(c)
 				monitors = append(monitors, func() { s.monitor(c, t, nil) }, func() { s.resumeHealth(c) })
 				continue
 			}

@@ -363,3 +363,58 @@ func TestRebuiltRecordKeepsRenameAndUpdate(t *testing.T) {
 		t.Errorf("rebuilt: not running")
 	}
 }
+
+// A pause or unpause cut short between the runtime's change and the
+// record's (crash loop finding): restore records what the freezer says,
+// so the frozen container is paused (rm -f thaws it to kill it; before,
+// it waited forever on a container recorded running) and the thawed one
+// running.
+func TestRestoreReconcilesPause(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	frozen := e.create(t, "frozen", []string{"sleep", "1000"}, nil)
+	thawed := e.create(t, "thawed", []string{"sleep", "1000"}, nil)
+	for _, id := range []string{frozen, thawed} {
+		if err := e.svc.Start(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cf, _ := e.svc.Get(frozen)
+	if err := e.svc.task(cf).Pause(ctx); err != nil { // the record never hears of it
+		t.Fatal(err)
+	}
+	if err := e.svc.Pause(ctx, thawed); err != nil {
+		t.Fatal(err)
+	}
+	ct, _ := e.svc.Get(thawed)
+	if err := e.svc.task(ct).Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Close()
+	svc2, err := New(ctx, e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc2
+	for id, want := range map[string]bool{frozen: true, thawed: false} {
+		c, err := svc2.Get(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.mu.Lock()
+		st := c.State
+		c.mu.Unlock()
+		wantStatus := container.StateRunning
+		if want {
+			wantStatus = container.StatePaused
+		}
+		if st.Paused != want || st.Status != wantStatus || !st.Running {
+			t.Errorf("%s after restore: Paused %v Status %s Running %v; want Paused %v Status %s, running", c.Name, st.Paused, st.Status, st.Running, want, wantStatus)
+		}
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := svc2.Remove(rctx, frozen, RemoveOptions{Force: true}); err != nil {
+		t.Errorf("rm -f of the frozen container: %v", err)
+	}
+}
