@@ -642,8 +642,10 @@ func (s *Service) ArchiveGet(ctx context.Context, name, p string) (*container.Pa
 		f.Close()
 		return nil, nil, err
 	}
+	// The entries are named as dockerd names them: from the asked path's
+	// last element ("x/..."), "/" for "/" ("/", "/etc/..."), "." for "/.".
 	rebase := path.Base(t.abs)
-	if path.Clean(t.abs) == "/" {
+	if path.Clean(t.abs) == "/" && t.abs != "/" {
 		rebase = "."
 	}
 	// Owner names from the container's own passwd and group, as dockerd

@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"archive/tar"
+	"bytes"
 	"io"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -199,4 +202,39 @@ func TestAttachLogsWithoutStream(t *testing.T) {
 			t.Errorf("attach logs=1 stream=0 %s: stdout %q stderr %q (%v), want %q %q", tc.query, out, errOut, derr, tc.out, tc.err)
 		}
 	}
+}
+
+// TestArchiveRootNames: GET /containers/{id}/archive?path=/ names its
+// entries "/", "/etc/passwd"... and path=/. "./", "./etc/passwd", as
+// dockerd (moby's TestCopyFromContainer); docker cp of / still copies
+// the whole tree under the destination.
+func TestArchiveRootNames(t *testing.T) {
+	busybox(t)
+	a := requireEnv(t).api()
+	name := ctrName(t, "cproot")
+	createCtr(t, a, name, map[string]any{"Image": "busybox:latest", "Cmd": []string{"true"}})
+	for p, want := range map[string][]string{"/": {"/", "/etc/passwd", "/bin/busybox"}, "/.": {"./", "./etc/passwd", "./bin/busybox"}} {
+		r := a.call(t, "GET", "/containers/"+name+"/archive?path="+url.QueryEscape(p), nil, nil).wantStatus(t, 200)
+		names := map[string]bool{}
+		tr := tar.NewReader(bytes.NewReader(r.Body))
+		for {
+			h, err := tr.Next()
+			if err != nil {
+				break
+			}
+			names[h.Name] = true
+		}
+		for _, n := range want {
+			if !names[n] {
+				t.Errorf("archive of %s has no entry %q (%d entries)", p, n, len(names))
+			}
+		}
+	}
+	eachCLI(t, func(t *testing.T, c *CLI) {
+		dst := t.TempDir()
+		c.ok("cp", name+":/", dst+"/root")
+		if b, err := os.ReadFile(dst + "/root/etc/passwd"); err != nil || !strings.Contains(string(b), "root:") {
+			t.Errorf("%s cp %s:/ %s/root: etc/passwd %q, %v", c.name, name, dst, b, err)
+		}
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"regexp"
 	"sort"
@@ -517,5 +518,34 @@ func TestNetworkBadInput(t *testing.T) {
 	})
 	if after := netList(); after != before {
 		t.Errorf("bad CLI invocations changed the networks: before %q, after %q", before, after)
+	}
+}
+
+// TestNetworkNameUniqueAnyVersion (issue 14 item 10): a network name is
+// taken once, whatever the API version and CheckDuplicate say: berth does
+// as Docker since v25 (API 1.44 made CheckDuplicate always on, for every
+// version). dockerd 20.10 makes a second network of the name when a 1.41
+// client sends CheckDuplicate:false (README).
+func TestNetworkNameUniqueAnyVersion(t *testing.T) {
+	_, nd := newNetTarget(t)
+	a := nd.api()
+	name := netName("dup")
+	a.call(t, "POST", "/v1.41/networks/create", []byte(`{"Name":"`+name+`","CheckDuplicate":true}`), nil).wantStatus(t, 201)
+	nd.rmNetLater(t, name)
+	r := a.call(t, "POST", "/v1.41/networks/create", []byte(`{"Name":"`+name+`","CheckDuplicate":false}`), nil)
+	if env.target == "docker" {
+		var dup struct{ Id string }
+		r.wantStatus(t, 201).decode(t, &dup)
+		a.call(t, "DELETE", "/networks/"+dup.Id, nil, nil).wantStatus(t, 204)
+		onlyBerth(t, "dockerd 20.10 makes a second network of the name for CheckDuplicate:false")
+	}
+	r.wantError(t, 409, "network with name "+name+" already exists")
+	for _, v := range []string{"1.24", "1.43", "1.44"} {
+		a.call(t, "POST", "/v"+v+"/networks/create", []byte(`{"Name":"`+name+`"}`), nil).wantError(t, 409, "network with name "+name+" already exists")
+	}
+	var ns []struct{ Name string }
+	a.call(t, "GET", "/networks?filters="+url.QueryEscape(`{"name":["`+name+`"]}`), nil, nil).wantStatus(t, 200).decode(t, &ns)
+	if len(ns) != 1 {
+		t.Errorf("networks named %s: %d, want 1", name, len(ns))
 	}
 }
