@@ -56,6 +56,7 @@ func TestBuildFromCommittedImage(t *testing.T) {
 // keys dockerd 20.10 reads) is the build cache's garbage collection
 // policy, as `docker buildx inspect` shows it.
 func TestBuilderGCPolicy(t *testing.T) {
+	requireEnv(t)
 	d := startTestDaemon(t, env.target, daemonOpts{mirror: true, config: `{"builder": {"gc": {"enabled": true,
 		"policy": [{"keepStorage": "512MB", "filter": ["unused-for=48h"]}, {"keepStorage": "3GB", "all": true}]}}}`})
 	c := cliFor(t, "docker", d)
