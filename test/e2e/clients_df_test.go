@@ -75,7 +75,10 @@ func TestSystemDf(t *testing.T) {
 	if busy.Size != bb.Size || busy.SharedSize != busy.Size {
 		t.Errorf("busybox: Size %d SharedSize %d, want Size %d (as inspect) all shared with alpine:3.18", busy.Size, busy.SharedSize, bb.Size)
 	}
-	if alp.SharedSize != busy.Size || alp.Size <= alp.SharedSize {
+	// alpine's own layer is shared too once an image built FROM alpine:3.18
+	// is in the store (earlier build tests leave some; dockerd then shows
+	// its unique size as 0B as well), so only the lower bound is fixed.
+	if alp.SharedSize < busy.Size || alp.SharedSize > alp.Size || alp.Size <= busy.Size {
 		t.Errorf("alpine:3.18: Size %d SharedSize %d, want busybox's layer (%d) shared and a layer of its own", alp.Size, alp.SharedSize, busy.Size)
 	}
 	if busy.Containers < 1 || alp.Containers < 0 {
