@@ -891,6 +891,11 @@ func (s *Service) Remove(ctx context.Context, idOrName string, o RemoveOptions) 
 	delete(s.byID, c.ID)
 	delete(s.byName, c.Name)
 	s.mu.Unlock()
+	if c.TopChain != "" {
+		// Out of LayerUsage now: the layers of its image, if that was
+		// removed (rmi -f), go.
+		s.cfg.Images.ReleaseLayer(ctx, c.TopChain)
+	}
 	s.emit(c, "destroy", nil)
 	c.mu.Lock()
 	c.removed = true

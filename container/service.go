@@ -37,6 +37,9 @@ type Images interface {
 	Config(ctx context.Context, r *image.Record) (*image.ImageConfig, error)
 	// Descendants: the images given and every image built on them.
 	Descendants(ids []digest.Digest) (map[digest.Digest]bool, error)
+	// ReleaseLayer: a removed container no longer stands on layer chain
+	// (collects the layers of an image removed while it was in use).
+	ReleaseLayer(ctx context.Context, chain digest.Digest)
 }
 
 // Config wires a Service.

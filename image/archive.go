@@ -48,6 +48,14 @@ const (
 // the first byte is written. A name that is a reference saves that tag; an
 // ID saves the image untagged, as Docker does.
 func (s *Service) Save(ctx context.Context, names []string, w io.Writer) error {
+	// The lease holds each image's blobs and layers from before they are
+	// read until the archive is written: an rmi or prune meanwhile removes
+	// the image, and its collection leaves what the save streams.
+	ctx, end, err := s.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer end(false)
 	type entry struct {
 		rec  *Record
 		cfg  *ImageConfig
@@ -62,6 +70,9 @@ func (s *Service) Save(ctx context.Context, names []string, w io.Writer) error {
 		}
 		e := byID[r.ID]
 		if e == nil {
+			if err := s.holdRecord(ctx, r); err != nil {
+				return err
+			}
 			cfg, err := s.Config(ctx, r)
 			if err != nil {
 				return err

@@ -8,7 +8,6 @@ import (
 	"io"
 	"time"
 
-	cleases "github.com/containerd/containerd/v2/core/leases"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/opencontainers/go-digest"
@@ -66,8 +65,20 @@ func (s *Service) Commit(ctx context.Context, req CommitRequest) (_ digest.Diges
 		}
 		tags = append(tags, ref.String())
 	}
+	// The lease holds the parent (its config, blobs and layers: the new
+	// record names them) and what the commit writes until the record names
+	// them (issue 8 item 2). It is taken before anything is read or made;
+	// a parent removed before the hold is NotFound.
+	ctx, end, err := s.begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer func() { end(retErr != nil) }()
 	var cfg ImageConfig
 	if req.Parent != nil {
+		if err := s.holdRecord(ctx, req.Parent); err != nil {
+			return "", err
+		}
 		pc, err := s.Config(ctx, req.Parent)
 		if err != nil {
 			return "", err
@@ -104,17 +115,6 @@ func (s *Service) Commit(ctx context.Context, req CommitRequest) (_ digest.Diges
 	cfg.RootFS.DiffIDs = append([]digest.Digest{}, cfg.RootFS.DiffIDs...)
 	cfg.History = append([]ocispec.History{}, cfg.History...)
 
-	// The lease holds the parent's layer and what the commit writes
-	// until the record names them (issue 8 item 2).
-	var hold []cleases.Resource
-	if req.Parent != nil && req.Parent.TopChain != "" {
-		hold = append(hold, leases.Snapshot(req.Parent.TopChain.String()))
-	}
-	ctx, end, err := s.begin(ctx, hold...)
-	if err != nil {
-		return "", err
-	}
-	defer func() { end(retErr != nil) }()
 	var layers []LayerRef
 	var topChain digest.Digest
 	var size int64

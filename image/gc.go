@@ -82,13 +82,12 @@ func (s *Service) gcLocked(ctx context.Context) (GCReport, error) {
 				keepChain[r.TopChain] = true
 			}
 		}
-		if s.layerUsage != nil {
-			for _, c := range s.layerUsage() {
-				keepChain[c] = true
-			}
-		}
 		for k := range held.Snapshots {
 			keepChain[digest.Digest(k)] = true
+		}
+		var used []digest.Digest
+		if s.layerUsage != nil {
+			used = s.layerUsage()
 		}
 		for d := range held.Content {
 			keepBlob[d] = true
@@ -102,7 +101,7 @@ func (s *Service) gcLocked(ctx context.Context) (GCReport, error) {
 			rep.Snapshots += len(keys)
 			rep.Reclaimed += size
 		}
-		if err := s.sweepLayers(ctx, keepChain, &rep); err != nil {
+		if err := s.sweepLayers(ctx, keepChain, used, &rep); err != nil {
 			return err
 		}
 		if err := s.sweepBlobs(ctx, keepBlob, &rep); err != nil {
@@ -116,7 +115,10 @@ func (s *Service) gcLocked(ctx context.Context) (GCReport, error) {
 	return rep, err
 }
 
-func (s *Service) sweepLayers(ctx context.Context, keep map[digest.Digest]bool, rep *GCReport) error {
+// sweepLayers removes the layers neither keep nor used (the layers
+// containers stand on) reaches, and remembers the used ones that only
+// containers keep (orphans).
+func (s *Service) sweepLayers(ctx context.Context, keep map[digest.Digest]bool, used []digest.Digest, rep *GCReport) error {
 	layers, err := s.snapshots.List(ctx)
 	if err != nil {
 		return err
@@ -126,11 +128,27 @@ func (s *Service) sweepLayers(ctx context.Context, keep map[digest.Digest]bool, 
 		byChain[l.ChainID] = l
 	}
 	// Mark: a kept layer keeps the layers below it.
-	for c := range keep {
+	mark := func(c digest.Digest) {
+		keep[c] = true
 		for p := byChain[c].Parent; p != "" && !keep[p]; p = byChain[p].Parent {
 			keep[p] = true
 		}
 	}
+	for c := range keep {
+		mark(c)
+	}
+	orphans := map[digest.Digest]bool{}
+	for _, c := range used {
+		if !keep[c] {
+			orphans[c] = true
+		}
+	}
+	for c := range orphans {
+		mark(c)
+	}
+	s.orphanMu.Lock()
+	s.orphans = orphans
+	s.orphanMu.Unlock()
 	depth := func(c digest.Digest) int {
 		n := 0
 		for p := byChain[c].Parent; p != "" && n < 1000; p = byChain[p].Parent {
@@ -209,6 +227,21 @@ func (s *Service) sweepIngests(ctx context.Context, held map[string]bool, rep *G
 	return nil
 }
 
+// ReleaseLayer is called when a container that stood on layer chain is
+// gone. When chain is a layer only containers kept (its image removed
+// while a container used it, as `rmi -f` of a stopped container's image
+// does), a collection runs and removes what nothing needs any more, as
+// dockerd frees such layers with the container. Otherwise it costs a map
+// lookup.
+func (s *Service) ReleaseLayer(ctx context.Context, chain digest.Digest) {
+	s.orphanMu.Lock()
+	orphan := s.orphans[chain]
+	s.orphanMu.Unlock()
+	if orphan {
+		s.collect(ctx, false)
+	}
+}
+
 // collect runs GC (gcLocked with locked true), logging a failure: for
 // after a removal or a failed operation, whose own result does not depend
 // on it.
@@ -234,6 +267,50 @@ func (s *Service) writeBlob(ctx context.Context, data []byte) (digest.Digest, er
 		}
 	}
 	return content.WriteBlob(ctx, s.content, data)
+}
+
+// recordResources names what record r stands on for a lease: its config
+// and manifest, its layers' blobs (also under their diff IDs, where a load
+// may have stored them uncompressed) and its top layer (which keeps the
+// layers below it).
+func recordResources(rs []cleases.Resource, r *Record) []cleases.Resource {
+	rs = append(rs, leases.Content(r.ID))
+	if r.Manifest != "" {
+		rs = append(rs, leases.Content(r.Manifest))
+	}
+	diffIDs := make([]digest.Digest, 0, len(r.Layers))
+	for _, l := range r.Layers {
+		rs = append(rs, leases.Content(l.Digest))
+		if l.DiffID != l.Digest {
+			rs = append(rs, leases.Content(l.DiffID))
+		}
+		diffIDs = append(diffIDs, l.DiffID)
+	}
+	top := r.TopChain
+	if chains := ChainIDs(diffIDs); top == "" && len(chains) > 0 {
+		top = chains[len(chains)-1]
+	}
+	if top != "" {
+		rs = append(rs, leases.Snapshot(top.String()))
+	}
+	return rs
+}
+
+// holdRecord holds what r stands on in the lease of ctx, then checks that
+// r still exists: a removal and collection between the caller's lookup and
+// the hold may have taken its blobs (NotFound then). From its return on,
+// r's blobs and layers stay until the lease ends, whatever is removed.
+func (s *Service) holdRecord(ctx context.Context, r *Record) error {
+	if err := s.leases.Hold(ctx, recordResources(nil, r)...); err != nil {
+		return err
+	}
+	if _, err := s.records.get(r.ID); err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return cerrdefs.ErrNotFound.WithMessage("No such image: " + r.ID.String())
+		}
+		return err
+	}
+	return nil
 }
 
 // begin starts a lease holding rs for an operation that writes blobs or

@@ -4,10 +4,13 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -304,5 +307,255 @@ func TestKilledPullLeftoversCollected(t *testing.T) {
 	}
 	if len(rep.Blobs) != 1 || len(rep.Layers) != 1 {
 		t.Errorf("after restart GC removed %+v, want the blob and the layer", rep)
+	}
+}
+
+// hookWriter runs hook once, at its first Write, then writes to w.
+type hookWriter struct {
+	w    io.Writer
+	hook func()
+	done bool
+}
+
+func (h *hookWriter) Write(p []byte) (int, error) {
+	if !h.done {
+		h.done = true
+		h.hook()
+	}
+	return h.w.Write(p)
+}
+
+// TestRemoveDuringSaveKeepsWhatSaveStreams (issue 8 item 2): an rmi of
+// the images a save is writing (a pulled one with blobs, a committed one
+// whose layers have none) removes them at once, but the collection leaves
+// their blobs and layers to the save, which writes a whole archive; once
+// the save is done the next collection takes them. Before save held a
+// lease, the archive broke off ("layer ...: not found").
+func TestRemoveDuringSaveKeepsWhatSaveStreams(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	e.push(t, "test/a:1", 3)
+	if _, err := e.pull(t, "test/a:1"); err != nil {
+		t.Fatal(err)
+	}
+	pulled, err := e.svc.Resolve(ctx, e.host+"/test/a:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	committed := commitImage(t, e.svc, "test/c:1", 2)
+	names := []string{e.host + "/test/a:1", "test/c:1"}
+	var removed [][]string
+	var archive strings.Builder
+	w := &hookWriter{w: &archive, hook: func() {
+		for _, n := range names {
+			out, err := e.svc.Remove(ctx, n, true, true)
+			if err != nil {
+				t.Errorf("rmi %s during save: %v", n, err)
+			}
+			var lines []string
+			for _, o := range out {
+				lines = append(lines, o.Untagged+o.Deleted)
+			}
+			removed = append(removed, lines)
+		}
+	}}
+	if err := e.svc.Save(ctx, names, w); err != nil {
+		t.Fatalf("save with an rmi of its images under way: %v", err)
+	}
+	for i, n := range names {
+		if _, err := e.svc.Resolve(ctx, n); err == nil {
+			t.Errorf("%s still there after rmi during the save (%v)", n, removed[i])
+		}
+	}
+	// The archive is whole: it loads back, both images with every layer.
+	if err := e.svc.Load(ctx, strings.NewReader(archive.String()), &collect{}, true); err != nil {
+		t.Fatalf("load of the saved archive: %v", err)
+	}
+	for _, want := range []*Record{pulled, committed} {
+		r, err := e.svc.records.get(want.ID)
+		if err != nil {
+			t.Errorf("image %s not in the archive: %v", want.ID, err)
+			continue
+		}
+		if err := e.svc.Save(ctx, []string{r.ID.String()}, io.Discard); err != nil {
+			t.Errorf("loaded %s: %v", r.ID, err)
+		}
+	}
+
+	// The save's lease is gone: removing the images again frees what
+	// they held.
+	for _, n := range names {
+		if _, err := e.svc.Remove(ctx, n, true, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.svc.GC(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*Record{pulled, committed} {
+		if ok, _ := content.Has(ctx, e.svc.content, r.ID); ok {
+			t.Errorf("config %s kept after the save ended", r.ID)
+		}
+		if _, err := e.svc.snapshots.Get(ctx, r.TopChain); err == nil {
+			t.Errorf("layer %s kept after the save ended", r.TopChain)
+		}
+	}
+}
+
+// hookReader runs hook once, at its first Read, then reads r.
+type hookReader struct {
+	r    io.Reader
+	hook func()
+	done bool
+}
+
+func (h *hookReader) Read(p []byte) (int, error) {
+	if !h.done {
+		h.done = true
+		h.hook()
+	}
+	return h.r.Read(p)
+}
+
+// TestRemoveParentDuringCommit (issue 8 item 2): an rmi of the image a
+// commit stands on, made while the commit reads its layer, removes the
+// image; its collection keeps every blob and layer of it, because the new
+// image names them (the commit's lease holds them from its start). Before,
+// the lease held only the parent's top layer, and the new image named
+// blobs the collection had removed.
+func TestRemoveParentDuringCommit(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	e.push(t, "test/base:1", 2)
+	if _, err := e.pull(t, "test/base:1"); err != nil {
+		t.Fatal(err)
+	}
+	parent, err := e.svc.Resolve(ctx, e.host+"/test/base:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed := make(chan error, 1)
+	layer := &hookReader{r: layerTar(t, map[string]string{"new": "file"}), hook: func() {
+		// The rmi takes the image lock, removes the record, then waits
+		// for the commit's unpack to end before it collects; it holds
+		// the image lock until its collection is over, so the commit
+		// records its image only after that.
+		go func() {
+			_, err := e.svc.Remove(ctx, e.host+"/test/base:1", true, true)
+			removed <- err
+		}()
+		for {
+			if _, err := e.svc.records.get(parent.ID); err != nil {
+				return
+			}
+			runtime.Gosched()
+		}
+	}}
+	id, err := e.svc.Commit(ctx, CommitRequest{Parent: parent, Layer: layer, Tag: "test/child:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-removed; err != nil {
+		t.Fatalf("rmi of the parent during the commit: %v", err)
+	}
+	if _, err := e.svc.records.get(parent.ID); err == nil {
+		t.Fatal("parent image still there after its rmi")
+	}
+	child, err := e.svc.records.get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range parent.Layers {
+		if ok, _ := content.Has(ctx, e.svc.content, l.Digest); !ok {
+			t.Errorf("blob %s of a layer the new image names was collected", l.Digest)
+		}
+	}
+	for _, c := range ChainIDs(diffIDsOf(child)) {
+		if _, err := e.svc.snapshots.Get(ctx, c); err != nil {
+			t.Errorf("layer %s of the new image: %v", c, err)
+		}
+	}
+	// The lease ended with the commit: the removed parent's own config
+	// and manifest are garbage now, nothing else.
+	rep, err := e.svc.GC(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Layers) != 0 || len(rep.Blobs) != 2 || !slices.Contains(rep.Blobs, parent.ID) || !slices.Contains(rep.Blobs, parent.Manifest) {
+		t.Errorf("a collection after the commit removed %+v, want the parent's config %s and manifest %s", rep, parent.ID, parent.Manifest)
+	}
+}
+
+// TestReleaseLayerCollectsOrphans (issue 8 item 2): `rmi -f` of an image
+// a stopped container uses deletes the image (as dockerd) and keeps its
+// layers while the container stands on them; when the container is gone
+// (ReleaseLayer) they are collected. Releasing a layer an image still
+// names collects nothing (no collection runs: garbage stays).
+func TestReleaseLayerCollectsOrphans(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	e.push(t, "test/a:1", 2)
+	if _, err := e.pull(t, "test/a:1"); err != nil {
+		t.Fatal(err)
+	}
+	e.push(t, "test/b:1", 1)
+	if _, err := e.pull(t, "test/b:1"); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := e.svc.Resolve(ctx, e.host+"/test/a:1")
+	b, _ := e.svc.Resolve(ctx, e.host+"/test/b:1")
+	users := map[digest.Digest][]string{a.ID: {"ctr-a"}, b.ID: {"ctr-b"}}
+	standing := map[digest.Digest]bool{a.TopChain: true, b.TopChain: true}
+	e.svc.SetUsage(func(id digest.Digest) (running, stopped []string) { return nil, users[id] })
+	e.svc.SetLayerUsage(func() []digest.Digest {
+		var out []digest.Digest
+		for c := range standing {
+			out = append(out, c)
+		}
+		return out
+	})
+
+	if _, err := e.svc.Remove(ctx, e.host+"/test/a:1", false, true); !cerrdefs.IsConflict(err) {
+		t.Fatalf("rmi of an image a stopped container uses, unforced: %v, want a conflict", err)
+	}
+	out, err := e.svc.Remove(ctx, e.host+"/test/a:1", true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 3 || out[0].Untagged == "" || out[2].Deleted != a.ID.String() {
+		t.Errorf("rmi -f printed %+v, want untagged (tag, digest) and deleted %s, no layer", out, a.ID)
+	}
+	if _, err := e.svc.records.get(a.ID); err == nil {
+		t.Fatal("rmi -f kept the image a stopped container uses")
+	}
+	for _, c := range ChainIDs(diffIDsOf(a)) {
+		if _, err := e.svc.snapshots.Get(ctx, c); err != nil {
+			t.Fatalf("layer %s under the container: %v", c, err)
+		}
+	}
+
+	// Garbage nothing names: only a collection removes it.
+	junk, err := content.WriteBlob(ctx, e.svc.content, []byte("junk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ctr-b goes: its image stays, nothing is collected.
+	delete(standing, b.TopChain)
+	e.svc.ReleaseLayer(ctx, b.TopChain)
+	if ok, _ := content.Has(ctx, e.svc.content, junk); !ok {
+		t.Error("releasing a layer an image names ran a collection")
+	}
+	// ctr-a goes: the removed image's layers go with it.
+	delete(standing, a.TopChain)
+	e.svc.ReleaseLayer(ctx, a.TopChain)
+	for _, c := range ChainIDs(diffIDsOf(a)) {
+		if _, err := e.svc.snapshots.Get(ctx, c); err == nil {
+			t.Errorf("layer %s of the removed image kept after its container went", c)
+		}
+	}
+	for _, c := range ChainIDs(diffIDsOf(b)) {
+		if _, err := e.svc.snapshots.Get(ctx, c); err != nil {
+			t.Errorf("layer %s of test/b: %v", c, err)
+		}
 	}
 }

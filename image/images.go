@@ -361,12 +361,10 @@ func (s *Service) Remove(ctx context.Context, nameOrID string, force, prune bool
 			out = append(out, imagetypes.DeleteResponse{Untagged: familiarRefs([]string{d})[0]})
 		}
 	}
-	if len(stopped) > 0 {
-		// Forced, but still used by a stopped container: Docker keeps the
-		// image, untagged.
-		return out, nil
-	}
-	deleted, err := s.deleteRecord(ctx, r)
+	// Forced, a stopped container's use does not keep the image (dockerd:
+	// a soft conflict): it is deleted; the layers the container stands on
+	// stay until it is removed (ReleaseLayer).
+	deleted, _, err := s.deleteRecord(ctx, r)
 	if err != nil {
 		return out, err
 	}
@@ -392,11 +390,12 @@ func shortOrName(nameOrID string, r *Record) string {
 // deleteRecord removes r, then collects garbage (GC): the layers and
 // blobs nothing else needs go, those an operation in flight holds (a pull
 // that counted a layer "Already exists") stay. The answer lists r's
-// layers the collection removed, top first, as Docker's.
-func (s *Service) deleteRecord(ctx context.Context, r *Record) ([]imagetypes.DeleteResponse, error) {
+// layers the collection removed, top first, as Docker's, and the
+// collection's report.
+func (s *Service) deleteRecord(ctx context.Context, r *Record) ([]imagetypes.DeleteResponse, GCReport, error) {
 	cfg, cfgErr := s.Config(ctx, r)
 	if err := s.records.deleteImage(r.ID); err != nil && !errors.Is(err, cerrdefs.ErrNotFound) {
-		return nil, err
+		return nil, GCReport{}, err
 	}
 	out := []imagetypes.DeleteResponse{{Deleted: r.ID.String()}}
 	rep := s.collect(ctx, true)
@@ -412,12 +411,16 @@ func (s *Service) deleteRecord(ctx context.Context, r *Record) ([]imagetypes.Del
 			}
 		}
 	}
-	return out, nil
+	return out, rep, nil
 }
 
 // PruneReport is the answer of POST /images/prune.
 type PruneReport struct {
-	ImagesDeleted  []imagetypes.DeleteResponse
+	ImagesDeleted []imagetypes.DeleteResponse
+	// SpaceReclaimed is what the collections after the removals freed
+	// (layers' files and blobs), not the images' sizes: a layer another
+	// image keeps frees nothing, as with dockerd (the sizes of the layers
+	// it deleted).
 	SpaceReclaimed uint64
 }
 
@@ -464,12 +467,12 @@ func (s *Service) Prune(ctx context.Context, args filters.Args) (*PruneReport, e
 				report.ImagesDeleted = append(report.ImagesDeleted, imagetypes.DeleteResponse{Untagged: familiarRefs([]string{ref})[0]})
 			}
 		}
-		deleted, err := s.deleteRecord(ctx, r)
+		deleted, rep, err := s.deleteRecord(ctx, r)
 		if err != nil {
 			return report, err
 		}
 		report.ImagesDeleted = append(report.ImagesDeleted, deleted...)
-		report.SpaceReclaimed += uint64(r.Size)
+		report.SpaceReclaimed += uint64(rep.Reclaimed)
 	}
 	return report, nil
 }

@@ -53,8 +53,9 @@ var retryDelay = func(n int) time.Duration { return time.Duration(n) * 2 * time.
 // manifest is written, so an interrupted push never leaves a manifest
 // naming missing blobs.
 func (s *Service) Push(ctx context.Context, ref reference.Named, platform *ocispec.Platform, auth *registry.AuthConfig, out progress.Output) (retErr error) {
-	// The lease holds the blobs the push compresses until the record
-	// names them (compressLayer).
+	// The lease holds the images' blobs and layers while they are read,
+	// and the blobs the push compresses until the record names them
+	// (compressLayer).
 	ctx, end, err := s.begin(ctx)
 	if err != nil {
 		return err
@@ -87,6 +88,11 @@ func (s *Service) Push(ctx context.Context, ref reference.Named, platform *ocisp
 		}
 		rec, err := s.records.get(id)
 		if err != nil {
+			return err
+		}
+		// What the push reads stays while it runs (an rmi meanwhile
+		// ends it at the manifest, not halfway through a blob).
+		if err := s.holdRecord(ctx, rec); err != nil {
 			return err
 		}
 		recs[i] = rec

@@ -60,7 +60,14 @@ type Service struct {
 	reg   RegistryConfig
 
 	// opMu serialises reference changes with deletions and prunes.
+	// Lock order: opMu > orphanMu; opMu > leases.Store's collection lock.
 	opMu sync.Mutex
+
+	// orphans are the layers the last collection kept only because a
+	// container stands on them (their image removed): removing such a
+	// container collects (ReleaseLayer).
+	orphanMu sync.Mutex
+	orphans  map[digest.Digest]bool
 
 	// tokens are registry bearer tokens, kept until they expire.
 	tokens tokenCache
