@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -236,6 +237,44 @@ func TestTarDirRoundTrip(t *testing.T) {
 	}
 	if h := hdrs["f"]; h == nil || len(h.PAXRecords) != 0 {
 		t.Errorf("cp tar: f has %v", h.PAXRecords)
+	}
+}
+
+// TestTarDirExclude: the excluded paths are left out, a directory with
+// what is under it; the rest is archived as without the option.
+func TestTarDirExclude(t *testing.T) {
+	requireRoot(t)
+	src := archivetestTree(t)
+	names := func(opts WriterOptions) []string {
+		t.Helper()
+		rc, err := TarDir(context.Background(), src, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		var out []string
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				return out
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, h.Name)
+		}
+	}
+	all := names(WriterOptions{Layer: true})
+	got := names(WriterOptions{Layer: true, Exclude: map[string]bool{"/o": true, "/d/gone": true, "/nothere": true}})
+	var want []string
+	for _, n := range all {
+		if !strings.HasPrefix(n, "o/") && n != "d/.wh.gone" {
+			want = append(want, n)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("with /o and /d/gone excluded: %q, want %q (all: %q)", got, want, all)
 	}
 }
 

@@ -129,6 +129,10 @@ type WriterOptions struct {
 	OneFileSystem bool
 	// Names fills in Uname and Gname (see Headers.Names).
 	Names *Names
+	// Exclude leaves out the entries with these paths ("/etc/hosts":
+	// rooted, cleaned, relative to the archived directory), a directory
+	// with everything under it (commit: the placeholders of mounts).
+	Exclude map[string]bool
 }
 
 // Writer writes directory trees into a tar, working only with *at calls on
@@ -217,6 +221,9 @@ func (w *Writer) AddChildren(dir int, prefix string) error {
 	for _, n := range names {
 		if err := w.ctx.Err(); err != nil {
 			return err
+		}
+		if len(w.opts.Exclude) > 0 && w.opts.Exclude[path.Clean("/"+prefix+n)] {
+			continue
 		}
 		var st unix.Stat_t
 		if err := unix.Fstatat(fd, n, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {

@@ -3,11 +3,9 @@ package container
 // docker commit: a new image from a container's writable layer.
 
 import (
-	"archive/tar"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"path"
 	"strings"
 	"time"
@@ -102,11 +100,11 @@ func (s *Service) Commit(ctx context.Context, name string, o CommitOptions) (str
 	if err != nil {
 		return "", err
 	}
-	rc, err := archive.TarDir(ctx, upper, archive.WriterOptions{Layer: true})
+	// The placeholders of mounts are left out as the tar is made.
+	layer, err := archive.TarDir(ctx, upper, archive.WriterOptions{Layer: true, Exclude: drop})
 	if err != nil {
 		return "", err
 	}
-	layer := filterLayer(rc, drop)
 	defer layer.Close()
 
 	now := time.Now().UTC()
@@ -157,42 +155,6 @@ func commitReference(repo, tag string) (string, error) {
 		return tagged.String(), nil
 	}
 	return reference.TagNameOnly(ref).String(), nil
-}
-
-// filterLayer copies a layer tar, leaving out the entries in drop.
-func filterLayer(rc io.ReadCloser, drop map[string]bool) io.ReadCloser {
-	if len(drop) == 0 {
-		return rc
-	}
-	pr, pw := io.Pipe()
-	go func() {
-		defer rc.Close()
-		tr := tar.NewReader(rc)
-		tw := tar.NewWriter(pw)
-		for {
-			h, err := tr.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				pw.CloseWithError(err)
-				return
-			}
-			if drop["/"+strings.TrimSuffix(path.Clean(h.Name), "/")] {
-				continue
-			}
-			if err := tw.WriteHeader(h); err != nil {
-				pw.CloseWithError(err)
-				return
-			}
-			if _, err := io.Copy(tw, tr); err != nil {
-				pw.CloseWithError(err)
-				return
-			}
-		}
-		pw.CloseWithError(tw.Close())
-	}()
-	return pr
 }
 
 func cloneConfig(c *container.Config) *container.Config {
