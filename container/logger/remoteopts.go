@@ -26,6 +26,15 @@ func isTransportURL(s string) bool {
 	return false
 }
 
+// lacksPort says whether hostport, which net.SplitHostPort refused, is
+// a host without a port (dockerd then adds the default port): it is when
+// the host with a port appended splits. This asks the parser, not the
+// wording of its error.
+func lacksPort(hostport string) bool {
+	_, _, err := net.SplitHostPort(hostport + ":0")
+	return err == nil
+}
+
 // Endpoint is where a remote driver sends: Network is tcp, tcp+tls, udp,
 // unix or unixgram; Addr is host:port or a socket path.
 type Endpoint struct {
@@ -55,7 +64,7 @@ func ParseSyslogAddress(address string) (Endpoint, error) {
 	}
 	host := u.Host
 	if _, _, err := net.SplitHostPort(host); err != nil {
-		if !strings.Contains(err.Error(), "missing port in address") {
+		if !lacksPort(host) {
 			return Endpoint{}, err
 		}
 		host += ":514"
@@ -169,7 +178,7 @@ func parseFluentdAddress(address string) (Endpoint, error) {
 	}
 	host, port, err := net.SplitHostPort(address)
 	if err != nil {
-		if !strings.Contains(err.Error(), "missing port in address") {
+		if !lacksPort(address) {
 			return Endpoint{}, fmt.Errorf("invalid fluentd-address %s: %w", given, err)
 		}
 		return Endpoint{Network: network, Addr: net.JoinHostPort(address, "24224")}, nil
