@@ -1,8 +1,9 @@
 // Package content is berth's blob store: containerd's own local content
 // store (plugins/content/local) on berth's layout, behind containerd's
-// core/content interfaces. berth's services reach it through the metadata
-// layer of package storage, which adds namespaces, labels, leases and
-// garbage collection.
+// core/content interfaces. berth's services use it directly (no
+// containerd metadata layer: it keeps no labels and no namespaces); what
+// is in flight is held by leases (package leases) and berth's own
+// collector (image.Service.GC) removes what nothing needs.
 //
 // Layout under the store's root:
 //
@@ -16,9 +17,9 @@
 // once it is closed without committing, a new Writer on the ref resumes
 // where it stopped. Commit checks size and digest, fsyncs the data, renames
 // it atomically into blobs/ and fsyncs that directory: a crash leaves either
-// no blob or a complete, verified one. Ingests nobody leases are collected
-// by the garbage collector (package storage), which also deletes blobs no
-// image, container or lease references.
+// no blob or a complete, verified one. Ingests no lease holds (idle for a
+// minute) are aborted by the garbage collector (image.Service.GC), which
+// also deletes blobs no image, container or lease references.
 //
 // This is the layout berth always had for blobs/; earlier versions kept
 // ingests as plain files under ingest/, which NewStore removes.

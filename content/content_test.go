@@ -19,9 +19,12 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// The store as berth uses it: containerd's metadata layer (labels,
-// namespaces, leases) over berth's content store, content shared between
-// namespaces. containerd's own content test suite checks it.
+// berth's content store under containerd's metadata layer (which adds
+// the labels and namespaces berth's store does not keep), as a containerd
+// client such as a CRI endpoint would use it, content shared between
+// namespaces: containerd's own content test suite checks every blob and
+// ingest operation (Writer, resume, Status, Abort, ReaderAt, Walk, Delete)
+// against berth's store as the backend.
 func metadataStore(ctx context.Context, root string) (context.Context, content.Store, func() error, error) {
 	cs, err := NewStore(filepath.Join(root, "content"), true)
 	if err != nil {
