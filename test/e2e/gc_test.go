@@ -221,3 +221,103 @@ func entriesOf(t *testing.T, dir string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// TestImagePruneSpaceReclaimed (issue 8 item 2): image prune's
+// SpaceReclaimed is what the removal freed, as dockerd's (the sizes of the
+// layers it deleted), not the sizes of the images removed: pruning an
+// image committed on busybox frees its own layer, not busybox's, which
+// busybox:latest still uses. (berth answered the image's whole size.)
+func TestImagePruneSpaceReclaimed(t *testing.T) {
+	a := requireEnv(t).api()
+	bb := ensureImage(t, a, "busybox:latest")
+	if bb.Size < 256<<10 {
+		t.Fatalf("busybox:latest is %d bytes: too small to tell its layer from the new one", bb.Size)
+	}
+	const change = 3000000
+	c := cli(t, "docker")
+	name := ctrName(t, "prune")
+	c.ok("run", "--name", name, "busybox:latest", "sh", "-c", "head -c 3000000 /dev/urandom > /big")
+	label := "berth.e2e.prune=" + uniq()
+	id := strings.TrimSpace(c.ok("commit", "--change", "LABEL "+label, name).Stdout)
+	c.ok("rm", name)
+	t.Cleanup(func() { removeImage(t, a, id) })
+
+	f := url.QueryEscape(`{"label":["` + label + `"]}`)
+	var rep struct {
+		ImagesDeleted  []struct{ Untagged, Deleted string }
+		SpaceReclaimed int64
+	}
+	a.call(t, "POST", "/images/prune?filters="+f, nil, nil).wantStatus(t, 200).decode(t, &rep)
+	deleted := false
+	for _, d := range rep.ImagesDeleted {
+		deleted = deleted || d.Deleted == id
+	}
+	if !deleted {
+		t.Fatalf("prune did not delete the committed image %s: %+v", id, rep.ImagesDeleted)
+	}
+	if rep.SpaceReclaimed < change || rep.SpaceReclaimed >= change+64<<10 {
+		t.Errorf("SpaceReclaimed %d, want the committed layer's %d bytes (+ <64 KiB), not busybox's %d too", rep.SpaceReclaimed, change, bb.Size)
+	}
+	if !imageExists(t, a, "busybox:latest") {
+		t.Error("prune removed busybox:latest")
+	}
+}
+
+// layerDirs lists the daemon's layer directories: berth's snapshots
+// (image layers and containers' writable layers), dockerd's overlay2
+// directories (its "l" link directory left out).
+func layerDirs(t *testing.T, d *daemon) map[string]bool {
+	t.Helper()
+	dir := filepath.Join(d.dataRoot, "snapshots", "snapshots")
+	if d.kind == "docker" {
+		dir = filepath.Join(d.dataRoot, "overlay2")
+	}
+	out := map[string]bool{}
+	for _, e := range entriesOf(t, dir) {
+		if e != "l" {
+			out[e] = true
+		}
+	}
+	return out
+}
+
+// TestRmiForceUsedByStoppedContainer (issue 8 item 2): `rmi -f` of an
+// image only a stopped container uses deletes the image (dockerd: the
+// stopped container is a soft conflict, forced away); its layers stay
+// while the container stands on them (it still starts), and removing the
+// container frees them: no layer is left. (berth kept the image untagged,
+// and removing a container collected nothing.)
+func TestRmiForceUsedByStoppedContainer(t *testing.T) {
+	d := requireEnv(t)
+	a := d.api()
+	ensureImage(t, a, "busybox:latest")
+	c := cli(t, "docker")
+	before := layerDirs(t, d)
+
+	src := ctrName(t, "rmif-src")
+	c.ok("run", "--name", src, "busybox:latest", "sh", "-c", "head -c 1000000 /dev/urandom > /big")
+	tag := "e2e-rmi-used:" + uniq()
+	id := strings.TrimSpace(c.ok("commit", src, tag).Stdout)
+	t.Cleanup(func() { c.run("rmi", "-f", id) })
+	c.ok("rm", src)
+	user := ctrName(t, "rmif-user")
+	c.ok("create", "--name", user, tag, "sh", "-c", "wc -c < /big")
+
+	r := c.ok("rmi", "-f", tag)
+	if want := "Untagged: " + tag + "\nDeleted: " + id + "\n"; r.Stdout != want {
+		t.Errorf("rmi -f of an image a stopped container uses printed\n%s\nwant\n%s", r.Stdout, want)
+	}
+	if imageExists(t, a, id) {
+		t.Fatalf("image %s still exists after rmi -f", id)
+	}
+	if out := strings.TrimSpace(c.ok("start", "-a", user).Stdout); out != "1000000" {
+		t.Errorf("the container of the removed image printed %q, want its layer's file (1000000)", out)
+	}
+	c.ok("rm", user)
+	after := layerDirs(t, d)
+	for l := range after {
+		if !before[l] {
+			t.Errorf("layer directory %s left after the image and its container were removed", l)
+		}
+	}
+}
