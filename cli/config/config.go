@@ -47,13 +47,9 @@ const (
 	dirName = ".docker"
 )
 
-// Dir returns the configuration directory: $BERTH_CONFIG if set, else
-// $DOCKER_CONFIG, else ~/.docker.
-func Dir() string {
-	return DirFrom(os.Getenv)
-}
-
-// DirFrom is Dir with the environment read through getenv.
+// DirFrom returns the configuration directory, the environment read
+// through getenv: $BERTH_CONFIG if set, else $DOCKER_CONFIG, else
+// ~/.docker.
 func DirFrom(getenv func(string) string) string {
 	for _, k := range []string{EnvDir, EnvDockerDir} {
 		if d := getenv(k); d != "" {

@@ -297,18 +297,6 @@ func CacheEnabled(opts map[string]string) bool {
 	return err == nil && !b
 }
 
-// Readable says whether docker logs can read a driver's output: from its
-// own file (json-file, local) or the local cache of a remote driver.
-func Readable(driver string, opts map[string]string) bool {
-	switch driver {
-	case None:
-		return false
-	case JSONFile, Local:
-		return true
-	}
-	return CacheEnabled(opts)
-}
-
 // JournalSocket is where journald listens for native messages.
 const JournalSocket = "/run/systemd/journal/socket"
 
