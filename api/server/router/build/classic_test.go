@@ -17,6 +17,8 @@ import (
 	solvererrdefs "github.com/moby/buildkit/solver/errdefs"
 	"github.com/moby/buildkit/solver/pb"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/berth/berth/archive"
 )
 
 // render runs the classic renderer over vertex events and returns the
@@ -182,6 +184,22 @@ func TestDockerfileSniffer(t *testing.T) {
 			s.Close()
 		}
 	}
+	// A zstd context (any compression archive.Decompress knows).
+	var zbuf bytes.Buffer
+	zw, err := archive.Compress(&zbuf, archive.Zstd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = zw.Write(tarOf(t, false, "Dockerfile", "FROM busybox\n"))
+	_ = zw.Close()
+	zs := sniffDockerfile(io.NopCloser(bytes.NewReader(zbuf.Bytes())), "")
+	_, _ = io.ReadAll(zs)
+	zctx, zcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if df := string(zs.dockerfile(zctx)); df != "FROM busybox\n" {
+		t.Errorf("zstd context: found %q", df)
+	}
+	zcancel()
+	zs.Close()
 	// A context that is not a tar: nothing found, nothing blocks.
 	s := sniffDockerfile(io.NopCloser(strings.NewReader("not a tar at all")), "")
 	_, _ = io.ReadAll(s)

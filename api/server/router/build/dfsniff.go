@@ -2,14 +2,12 @@ package build
 
 import (
 	"archive/tar"
-	"bufio"
-	"bytes"
-	"compress/bzip2"
-	"compress/gzip"
 	"context"
 	"io"
 	"path"
 	"strings"
+
+	"github.com/berth/berth/archive"
 )
 
 // maxDockerfile is the most of a Dockerfile the classic progress reads.
@@ -78,22 +76,15 @@ func cleanEntry(name string) string {
 	return strings.TrimPrefix(path.Clean("/"+strings.ReplaceAll(name, `\`, "/")), "/")
 }
 
-// findEntry reads a tar (plain, gzip or bzip2) and returns the content of
-// the regular file called name.
+// findEntry reads a tar (plain or compressed as a build context may be:
+// archive.Decompress) and returns the content of the regular file called
+// name.
 func findEntry(r io.Reader, name string) []byte {
-	br := bufio.NewReader(r)
-	head, _ := br.Peek(3)
-	var in io.Reader = br
-	switch {
-	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil
-		}
-		in = zr
-	case bytes.HasPrefix(head, []byte("BZh")):
-		in = bzip2.NewReader(br)
+	in, _, err := archive.Decompress(r)
+	if err != nil {
+		return nil
 	}
+	defer in.Close()
 	tr := tar.NewReader(in)
 	for {
 		h, err := tr.Next()
