@@ -2,12 +2,15 @@
 package container
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
-	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -23,8 +26,6 @@ import (
 )
 
 type containerRouter struct{ b Backend }
-
-var badPort = regexp.MustCompile(`invalid port '([^']*)'`)
 
 // New returns the container and exec routes.
 func New(b Backend) router.Router { return &containerRouter{b: b} }
@@ -69,6 +70,40 @@ func copyGone(_ context.Context, w http.ResponseWriter, _ *http.Request, _ map[s
 	return nil
 }
 
+// badPortKey finds a key of ExposedPorts or HostConfig.PortBindings in a
+// create body that is no port ("abc/tcp", "99999"), and returns its port
+// part: the decoding of the body failed on it. It looks at the keys, not
+// at the decoder's error text.
+func badPortKey(body []byte) (string, bool) {
+	var b struct {
+		ExposedPorts map[string]json.RawMessage
+		HostConfig   *struct{ PortBindings map[string]json.RawMessage }
+	}
+	if json.Unmarshal(body, &b) != nil {
+		return "", false
+	}
+	var keys []string
+	for k := range b.ExposedPorts {
+		keys = append(keys, k)
+	}
+	if b.HostConfig != nil {
+		for k := range b.HostConfig.PortBindings {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if k == "" {
+			continue // "invalid port: value is empty", as it comes
+		}
+		if _, err := network.ParsePort(k); err != nil {
+			port, _, _ := strings.Cut(k, "/")
+			return port, true
+		}
+	}
+	return "", false
+}
+
 type createBody struct {
 	container.Config
 	// MacAddress: clients before API 1.44 send it in the config.
@@ -79,10 +114,15 @@ type createBody struct {
 
 func (cr *containerRouter) create(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
 	var body createBody
+	var raw bytes.Buffer
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.TeeReader(r.Body, &raw), r.Body}
 	if err := httputils.ReadJSONTyped(r, &body); err != nil {
 		// A bad port key fails while decoding; say it as Docker does.
-		if m := badPort.FindStringSubmatch(err.Error()); m != nil {
-			return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid port specification: %q", m[1]))
+		if port, ok := badPortKey(raw.Bytes()); ok {
+			return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid port specification: %q", port))
 		}
 		return err
 	}
