@@ -242,16 +242,7 @@ func (s *Service) ensureManifest(ctx context.Context, r *Record) error {
 			return nil
 		}
 	}
-	cfgInfo, err := s.content.Info(ctx, r.ID)
-	if err != nil {
-		return err
-	}
-	m := ocispec.Manifest{MediaType: mediaTypeDockerManifest, Config: ocispec.Descriptor{MediaType: mediaTypeDockerConfig, Digest: r.ID, Size: cfgInfo.Size}}
-	m.SchemaVersion = 2
-	for _, l := range r.Layers {
-		m.Layers = append(m.Layers, ocispec.Descriptor{MediaType: l.MediaType, Digest: l.Digest, Size: l.Size})
-	}
-	b, err := json.Marshal(m)
+	b, err := s.manifestOf(ctx, r)
 	if err != nil {
 		return err
 	}
@@ -261,6 +252,20 @@ func (s *Service) ensureManifest(ctx context.Context, r *Record) error {
 	}
 	r.Manifest, r.ManifestMediaType, r.ManifestSize = d, mediaTypeDockerManifest, int64(len(b))
 	return s.records.addImage(r, nil, nil)
+}
+
+// manifestOf is the Docker schema2 manifest of r's config and layers.
+func (s *Service) manifestOf(ctx context.Context, r *Record) ([]byte, error) {
+	cfgInfo, err := s.content.Info(ctx, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	m := ocispec.Manifest{MediaType: mediaTypeDockerManifest, Config: ocispec.Descriptor{MediaType: mediaTypeDockerConfig, Digest: r.ID, Size: cfgInfo.Size}}
+	m.SchemaVersion = 2
+	for _, l := range r.Layers {
+		m.Layers = append(m.Layers, ocispec.Descriptor{MediaType: l.MediaType, Digest: l.Digest, Size: l.Size})
+	}
+	return json.Marshal(m)
 }
 
 // Load reads a docker-archive (as written by any `docker save`, or an OCI

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth/berth/content"
@@ -557,5 +559,57 @@ func TestReleaseLayerCollectsOrphans(t *testing.T) {
 		if _, err := e.svc.snapshots.Get(ctx, c); err != nil {
 			t.Errorf("layer %s of test/b: %v", c, err)
 		}
+	}
+}
+
+// TestRemoveDuringPush (issue 8 item 2): an rmi of an image while its
+// push uploads (a committed image: the push compresses its layers from
+// the unpacked ones) removes the image at once; the push's lease keeps
+// what it reads, and the push completes with a whole image in the
+// registry. Before, the collection removed the layers being compressed
+// (or the push failed at its end, the record gone).
+func TestRemoveDuringPush(t *testing.T) {
+	var once sync.Once
+	var e *env
+	removed := make(chan error, 1)
+	e = newEnv(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/blobs/uploads/") {
+				once.Do(func() {
+					_, err := e.svc.Remove(context.Background(), e.host+"/test/gone:1", true, true)
+					removed <- err
+				})
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	rec := commitImage(t, e.svc, e.host+"/test/gone:1", 3)
+	c, err := e.pushLocal(t, "test/gone:1", nil)
+	if err != nil {
+		t.Fatalf("push with an rmi of its image under way: %v\n%s", err, c.statuses())
+	}
+	if err := <-removed; err != nil {
+		t.Fatalf("rmi during the push: %v", err)
+	}
+	if _, err := e.svc.records.get(rec.ID); err == nil {
+		t.Fatal("the image is still there after its rmi")
+	}
+	ref, _ := name.ParseReference(e.host + "/test/gone:1")
+	img, err := remote.Image(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, _ := img.ConfigName(); cfg.String() != rec.ID.String() {
+		t.Fatalf("pushed image ID %s, want %s", cfg, rec.ID)
+	}
+	if err := validate.Image(img); err != nil {
+		t.Fatalf("the pushed image is not whole: %v", err)
+	}
+	// The push's lease ended: what the image held is garbage now.
+	if _, err := e.svc.GC(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.snapshots.Get(context.Background(), rec.TopChain); err == nil {
+		t.Error("the removed image's layer kept after the push ended")
 	}
 }

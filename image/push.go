@@ -301,7 +301,7 @@ func (p *pusher) pushTag(ctx context.Context, t reference.NamedTagged, rec *Reco
 	p.s.opMu.Lock()
 	err = p.s.records.addDigestRef(p.named.String()+"@"+md.String(), rec.ID)
 	p.s.opMu.Unlock()
-	if err != nil {
+	if err != nil && !cerrdefs.IsNotFound(err) { // NotFound: removed meanwhile
 		p.s.log.Warn("push: record repo digest", "repo", p.named.String(), "err", err)
 	}
 
@@ -750,6 +750,30 @@ func (s *Service) rememberLayers(ctx context.Context, rec *Record, layers []Laye
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
 	cur, err := s.records.get(rec.ID)
+	if cerrdefs.IsNotFound(err) {
+		// Removed while the push ran (its lease holds what it reads):
+		// the manifest is made for this push alone, nothing recorded.
+		cp := *rec
+		if !slices.Equal(cp.Layers, layers) {
+			cp.Layers = layers
+			cp.Manifest, cp.ManifestMediaType, cp.ManifestSize = "", "", 0
+		}
+		if cp.Manifest != "" {
+			if ok, _ := content.Has(ctx, s.content, cp.Manifest); ok {
+				return &cp, nil
+			}
+		}
+		b, err := s.manifestOf(ctx, &cp)
+		if err != nil {
+			return nil, err
+		}
+		d, err := s.writeBlob(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		cp.Manifest, cp.ManifestMediaType, cp.ManifestSize = d, mediaTypeDockerManifest, int64(len(b))
+		return &cp, nil
+	}
 	if err != nil {
 		return nil, err
 	}
