@@ -10,10 +10,6 @@ type EventPublisher interface {
 	Publish(typ, action, id string, attrs map[string]string)
 }
 
-// publishers holds each service's publisher (set with SetEvents).
-// SetEvents installs the event publisher. Call before serving requests.
-func (s *Service) SetEvents(p EventPublisher) { s.events = p }
-
 func (s *Service) publisher() EventPublisher { return s.events }
 
 // emit publishes a container event with Docker's attributes: the

@@ -27,28 +27,6 @@ type LegacyLink struct {
 // linkName is the link's name under the parent's current name.
 func linkName(parentName, alias string) string { return parentName + "/" + alias }
 
-// childByLinkLocked resolves "/parent/alias" to the linked container.
-// Call with s.mu held (it guards the links).
-func (s *Service) childByLinkLocked(name string) (*Container, bool) {
-	parentName, alias := path.Split(name)
-	parentName = strings.TrimSuffix(parentName, "/")
-	if parentName == "" || alias == "" {
-		return nil, false
-	}
-	p := s.byID[s.byName[parentName]]
-	if p == nil {
-		// No such name, or reserved by a create under way.
-		return nil, false
-	}
-	for _, l := range p.Links {
-		if l.Alias == alias {
-			c, ok := s.byID[l.ChildID]
-			return c, ok
-		}
-	}
-	return nil, false
-}
-
 // linkNamesLocked maps each linked container's ID to its link names.
 // Call with s.mu held.
 func (s *Service) linkNamesLocked() map[string][]string {

@@ -18,7 +18,7 @@ type NetworkRequest struct {
 }
 
 // Network is what the container service needs from the network service.
-// Set with SetNetwork; without one, containers get an isolated network
+// Config.Network; without one, containers get an isolated network
 // namespace with only loopback.
 type Network interface {
 	// Validate checks a create request's network settings (mode, port
@@ -43,6 +43,3 @@ type Network interface {
 	FillInspect(containerID string, resp *container.InspectResponse)
 	FillSummary(containerID string, sum *container.Summary)
 }
-
-// SetNetwork installs the network service.
-func (s *Service) SetNetwork(n Network) { s.network = n }

@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,6 +55,11 @@ type Config struct {
 	Snapshots   *snapshot.Store
 	Volumes     Volumes
 	Network     Network // nil: containers get an isolated namespace with loopback only
+	// Store is the index New fills with the restored containers; nil:
+	// a new one. Services made before this one hold it (see Store).
+	Store *Store
+	// Events receives the service's events; nil: none are published.
+	Events EventPublisher
 	Logger      *slog.Logger
 	CgroupV2    bool
 	CgroupRoots map[string]string // v1 controller → mount point; v2: "" → /sys/fs/cgroup
@@ -88,7 +92,7 @@ type Service struct {
 	//
 	//  1. rootfsLocks (HoldRootfs, lockRootfs): a start, cp, export or
 	//     commit holds its container's for the whole operation.
-	//  2. Service.mu (this one): the name and ID maps, corrupt, Links.
+	//  2. Service.mu (Store.mu): the name and ID maps, corrupt, Links.
 	//  3. Container.mu, one container's at a time: never hold one
 	//     container's while taking another's (generateSpec looks its
 	//     --network/--pid/--ipc donors up before taking c.mu).
@@ -100,9 +104,7 @@ type Service struct {
 	//
 	// Counts, Running, ImageUsage and List take 2 then 3 for each
 	// container; so nothing may wait for 2 while holding 3.
-	mu     sync.RWMutex
-	byID   map[string]*Container
-	byName map[string]string // "/name" → id
+	*Store // holds mu, the service lock (2. above), and the maps
 
 	execs   *execStore
 	network Network
@@ -162,7 +164,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 			return nil, err
 		}
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger, byID: map[string]*Container{}, byName: map[string]string{}, execs: newExecStore()}
+	st := cfg.Store
+	if st == nil {
+		st = NewStore()
+	}
+	s := &Service{cfg: cfg, log: cfg.Logger, Store: st, execs: newExecStore(), events: cfg.Events}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if cfg.TaskRuntime != nil {
 		s.rt, s.rtClose = cfg.TaskRuntime, func() {}
@@ -231,53 +237,6 @@ func (s *Service) stagingDir(id string) string { return filepath.Join(s.cfg.Root
 func (s *Service) stateDir(id string) string { return filepath.Join(s.cfg.ExecRoot, "c", id[:16]) }
 func (s *Service) rootfs(id string) string   { return filepath.Join(s.stateDir(id), "rootfs") }
 func (s *Service) runcRoot() string          { return filepath.Join(s.cfg.ExecRoot, "runc") }
-
-// Get finds a container by full ID, name, or unique ID prefix.
-func (s *Service) Get(idOrName string) (*Container, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.getLocked(idOrName)
-}
-
-func (s *Service) getLocked(idOrName string) (*Container, error) {
-	if idOrName == "" {
-		return nil, cerrdefs.ErrNotFound.WithMessage("No such container: ")
-	}
-	if c, ok := s.byID[idOrName]; ok {
-		return c, nil
-	}
-	name := idOrName
-	if !strings.HasPrefix(name, "/") {
-		name = "/" + name
-	}
-	if id, ok := s.byName[name]; ok {
-		if c, ok := s.byID[id]; ok {
-			return c, nil
-		}
-		// The name is reserved by a create under way.
-		return nil, cerrdefs.ErrNotFound.WithMessage("No such container: " + idOrName)
-	}
-	if strings.Count(name, "/") > 1 {
-		// A link's name, "/parent/alias": the linked container.
-		if c, ok := s.childByLinkLocked(name); ok {
-			return c, nil
-		}
-		return nil, cerrdefs.ErrNotFound.WithMessage("No such container: " + idOrName)
-	}
-	var found *Container
-	for id, c := range s.byID {
-		if strings.HasPrefix(id, idOrName) {
-			if found != nil {
-				return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("multiple IDs found with provided prefix: %s", idOrName))
-			}
-			found = c
-		}
-	}
-	if found == nil {
-		return nil, cerrdefs.ErrNotFound.WithMessage("No such container: " + idOrName)
-	}
-	return found, nil
-}
 
 // CreateRequest is what POST /containers/create carries.
 type CreateRequest struct {
@@ -567,73 +526,6 @@ func commandLine(c *container.Config) (string, []string) {
 		return "", nil
 	}
 	return all[0], all[1:]
-}
-
-// Running maps every container's ID to whether it is running, for the
-// network and volume services to reconcile against at start.
-func (s *Service) Running() map[string]bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	out := make(map[string]bool, len(s.byID))
-	for id, c := range s.byID {
-		c.mu.Lock()
-		out[id] = c.State.Running || c.State.Restarting
-		c.mu.Unlock()
-	}
-	return out
-}
-
-// Counts reports containers by state for /info.
-func (s *Service) Counts() (total, running, paused, stopped int) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for _, c := range s.byID {
-		c.mu.Lock()
-		switch {
-		case c.State.Paused:
-			paused++
-		case c.State.Running:
-			running++
-		default:
-			stopped++
-		}
-		c.mu.Unlock()
-		total++
-	}
-	return
-}
-
-// ImageUsage reports the containers using an image, for image removal.
-func (s *Service) ImageUsage(id digest.Digest) (running, stopped []string) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for _, c := range s.byID {
-		c.mu.Lock()
-		if c.Image == id {
-			if c.State.Running {
-				running = append(running, c.ID)
-			} else {
-				stopped = append(stopped, c.ID)
-			}
-		}
-		c.mu.Unlock()
-	}
-	sort.Strings(running)
-	sort.Strings(stopped)
-	return
-}
-
-// LayerUsage lists the layer chains containers stand on.
-func (s *Service) LayerUsage() []digest.Digest {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	var out []digest.Digest
-	for _, c := range s.byID {
-		if c.TopChain != "" {
-			out = append(out, c.TopChain)
-		}
-	}
-	return out
 }
 
 // waitChange returns the channel closed at c's next state change.

@@ -40,7 +40,7 @@ type GCReport struct {
 // GC is berth's mark-and-sweep garbage collection over the content store
 // and the snapshot store. Roots: every image record (its config,
 // manifest and layer blobs, its layers' chain IDs and their parents), the
-// layers containers stand on (SetLayerUsage), and every resource a lease
+// layers containers stand on (Config.Containers), and every resource a lease
 // holds (leases.Store). It removes every committed layer and every blob
 // that no root reaches, and every ingest no lease holds that has been idle
 // for a minute. Layers are removed children first; a layer something
@@ -86,8 +86,8 @@ func (s *Service) gcLocked(ctx context.Context) (GCReport, error) {
 			keepChain[digest.Digest(k)] = true
 		}
 		var used []digest.Digest
-		if s.layerUsage != nil {
-			used = s.layerUsage()
+		if s.containers != nil {
+			used = s.containers.LayerUsage()
 		}
 		for d := range held.Content {
 			keepBlob[d] = true

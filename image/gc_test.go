@@ -169,7 +169,7 @@ func TestGCKeepsEverythingReferenced(t *testing.T) {
 	if _, err := e.svc.snapshots.Prepare(ctx, "ctr1", a.TopChain); err != nil {
 		t.Fatal(err)
 	}
-	e.svc.SetLayerUsage(func() []digest.Digest { return []digest.Digest{a.TopChain} })
+	e.svc.containers = layerUser{a.TopChain}
 
 	// Garbage: a blob and a layer nothing names, and an idle ingest.
 	junk, err := content.WriteBlob(ctx, e.svc.content, []byte("junk"))
@@ -508,14 +508,16 @@ func TestReleaseLayerCollectsOrphans(t *testing.T) {
 	b, _ := e.svc.Resolve(ctx, e.host+"/test/b:1")
 	users := map[digest.Digest][]string{a.ID: {"ctr-a"}, b.ID: {"ctr-b"}}
 	standing := map[digest.Digest]bool{a.TopChain: true, b.TopChain: true}
-	e.svc.SetUsage(func(id digest.Digest) (running, stopped []string) { return nil, users[id] })
-	e.svc.SetLayerUsage(func() []digest.Digest {
-		var out []digest.Digest
-		for c := range standing {
-			out = append(out, c)
-		}
-		return out
-	})
+	e.svc.containers = funcUsers{
+		image: func(id digest.Digest) (running, stopped []string) { return nil, users[id] },
+		layers: func() []digest.Digest {
+			var out []digest.Digest
+			for c := range standing {
+				out = append(out, c)
+			}
+			return out
+		},
+	}
 
 	if _, err := e.svc.Remove(ctx, e.host+"/test/a:1", false, true); !cerrdefs.IsConflict(err) {
 		t.Fatalf("rmi of an image a stopped container uses, unforced: %v, want a conflict", err)
@@ -613,3 +615,18 @@ func TestRemoveDuringPush(t *testing.T) {
 		t.Error("the removed image's layer kept after the push ended")
 	}
 }
+
+// layerUser is a container standing on one layer chain.
+type layerUser []digest.Digest
+
+func (l layerUser) ImageUsage(digest.Digest) (running, stopped []string) { return nil, nil }
+func (l layerUser) LayerUsage() []digest.Digest                          { return l }
+
+// funcUsers are containers described by functions.
+type funcUsers struct {
+	image  func(digest.Digest) (running, stopped []string)
+	layers func() []digest.Digest
+}
+
+func (f funcUsers) ImageUsage(id digest.Digest) (running, stopped []string) { return f.image(id) }
+func (f funcUsers) LayerUsage() []digest.Digest                             { return f.layers() }

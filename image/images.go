@@ -292,13 +292,6 @@ func (s *Service) Tag(ctx context.Context, nameOrID, repo, tag string) error {
 	return nil
 }
 
-// InUse reports the containers that use an image, so it is not removed
-// from under them. The container service provides it; nil means none.
-type InUse func(id digest.Digest) (running, stopped []string)
-
-// SetUsage installs the function that reports which containers use an image.
-func (s *Service) SetUsage(f InUse) { s.usage = f }
-
 // Remove deletes or untags an image as DELETE /images/{name}.
 func (s *Service) Remove(ctx context.Context, nameOrID string, force, prune bool) ([]imagetypes.DeleteResponse, error) {
 	s.opMu.Lock()
@@ -308,8 +301,8 @@ func (s *Service) Remove(ctx context.Context, nameOrID string, force, prune bool
 		return nil, err
 	}
 	var running, stopped []string
-	if s.usage != nil {
-		running, stopped = s.usage(r.ID)
+	if s.containers != nil {
+		running, stopped = s.containers.ImageUsage(r.ID)
 	}
 	var out []imagetypes.DeleteResponse
 	byRef := false
@@ -450,8 +443,8 @@ func (s *Service) Prune(ctx context.Context, args filters.Args) (*PruneReport, e
 		if danglingOnly && len(r.RepoTags) > 0 {
 			continue
 		}
-		if s.usage != nil {
-			if running, stopped := s.usage(r.ID); len(running)+len(stopped) > 0 {
+		if s.containers != nil {
+			if running, stopped := s.containers.ImageUsage(r.ID); len(running)+len(stopped) > 0 {
 				continue
 			}
 		}

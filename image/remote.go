@@ -22,7 +22,7 @@ import (
 )
 
 // RegistryConfig is the daemon's registry settings. It can be replaced at
-// run time (SIGHUP reload) through Service.SetRegistryConfig.
+// run time (SIGHUP reload) through Service.SetRegistryConfig, under regMu.
 type RegistryConfig struct {
 	// Mirrors for Docker Hub, tried in order before Docker Hub itself.
 	Mirrors []string

@@ -41,6 +41,20 @@ type Config struct {
 	Registry RegistryConfig
 	Version  string
 	Logger   *slog.Logger
+	// Containers says which containers use an image or stand on a layer,
+	// so neither is removed from under them; nil: none do (tests).
+	Containers Containers
+	// Events receives image events; nil: none are published.
+	Events EventPublisher
+}
+
+// Containers is what the image service asks the container service
+// (container.Store implements it).
+type Containers interface {
+	// ImageUsage lists the containers using an image.
+	ImageUsage(id digest.Digest) (running, stopped []string)
+	// LayerUsage lists the layer chains containers stand on.
+	LayerUsage() []digest.Digest
 }
 
 // Service manages images.
@@ -72,8 +86,7 @@ type Service struct {
 	// tokens are registry bearer tokens, kept until they expire.
 	tokens tokenCache
 
-	usage      InUse
-	layerUsage func() []digest.Digest
+	containers Containers // nil: none
 	events     EventPublisher
 
 	// flights shares concurrent downloads of one layer (layerflight.go);
@@ -87,18 +100,11 @@ type EventPublisher interface {
 	Publish(typ, action, id string, attrs map[string]string)
 }
 
-// SetEvents installs the event publisher. Call before serving requests.
-func (s *Service) SetEvents(p EventPublisher) { s.events = p }
-
 func (s *Service) emit(action, id, name string) {
 	if s.events != nil {
 		s.events.Publish("image", action, id, map[string]string{"name": name})
 	}
 }
-
-// SetLayerUsage installs the function that lists layer chains containers
-// still stand on, so they are never removed.
-func (s *Service) SetLayerUsage(f func() []digest.Digest) { s.layerUsage = f }
 
 // Damage is what New found damaged, for /info's Warnings.
 func (s *Service) Damage() []string { return s.damage }
@@ -131,17 +137,19 @@ func New(cfg Config) (*Service, error) {
 		own = true
 	}
 	return &Service{
-		leases:    ls,
-		ownLeases: own,
-		damage:    damage,
-		root:      cfg.Root,
-		records:   rs,
-		content:   cfg.Content,
-		snapshots: cfg.Snapshots,
-		transport: newTransport(),
-		version:   cfg.Version,
-		log:       cfg.Logger,
-		reg:       cfg.Registry,
+		leases:     ls,
+		ownLeases:  own,
+		damage:     damage,
+		root:       cfg.Root,
+		records:    rs,
+		content:    cfg.Content,
+		snapshots:  cfg.Snapshots,
+		transport:  newTransport(),
+		version:    cfg.Version,
+		log:        cfg.Logger,
+		reg:        cfg.Registry,
+		containers: cfg.Containers,
+		events:     cfg.Events,
 	}, nil
 }
 

@@ -103,12 +103,12 @@ func TestConnectDisconnectRunning(t *testing.T) {
 		"web": {ID: web, Name: "web", Running: true, NetworkMode: "bridge"},
 		"db":  {ID: db, Name: "db", Running: true, NetworkMode: "back"},
 	}
-	s.SetContainerLookup(func(ctx context.Context, ref string) (ContainerInfo, error) {
+	s.lookup = func(ctx context.Context, ref string) (ContainerInfo, error) {
 		if i, ok := infos[ref]; ok {
 			return i, nil
 		}
 		return ContainerInfo{}, cerrdefs.ErrNotFound.WithMessage("No such container: " + ref)
-	})
+	}
 	wpath, err := s.Setup(ctx, req(web, "web", "bridge", nil))
 	if err != nil {
 		t.Fatal(err)

@@ -62,10 +62,13 @@ type Config struct {
 	// ResolvConf is the file naming the resolvers the embedded DNS server
 	// forwards to; /etc/resolv.conf if empty.
 	ResolvConf string
+	// Containers resolves connect's and disconnect's container; nil:
+	// they answer 503 (tests without containers).
+	Containers ContainerLookup
 }
 
 // ContainerInfo is what connect and disconnect need to know about a
-// container; see SetContainerLookup.
+// container; see Config.Containers.
 type ContainerInfo struct {
 	ID          string
 	Name        string // without the leading slash
@@ -149,6 +152,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{
 		cfg:       cfg,
 		log:       cfg.Logger,
+		lookup:    cfg.Containers,
 		fw:        newFirewall(cfg.Prefix),
 		networks:  map[string]*netRecord{},
 		pools:     map[string]*pool{},
@@ -179,9 +183,6 @@ func New(cfg Config) (*Service, error) {
 	s.refill()
 	return s, nil
 }
-
-// SetContainerLookup installs the resolver connect/disconnect use.
-func (s *Service) SetContainerLookup(fn ContainerLookup) { s.lookup = fn }
 
 func newID() string {
 	b := make([]byte, 32)

@@ -196,15 +196,25 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 	if d.leases, err = leases.Open(context.Background(), filepath.Join(cfg.DataRoot, "leases.db")); err != nil {
 		return nil, err
 	}
+	// The services are wired through their constructors (issue 8 item
+	// 6): the event bus and the container store (the index the image and
+	// network services ask about containers) come first; the container
+	// service, which needs the image and network services, fills the
+	// store when it is made. Nothing asks the store before that: its
+	// users are requests and GC, which begin after New.
+	bus := events.New(events.DefaultHistory)
+	store := container.NewStore()
 	hub, hosts := splitMirrors(cfg.RegistryMirrors, cfg.HostMirrors)
 	d.images, err = image.New(image.Config{
-		Root:      filepath.Join(cfg.DataRoot, "image"),
-		Content:   cs,
-		Snapshots: ss,
-		Leases:    d.leases,
-		Registry:  image.RegistryConfig{Mirrors: hub, HostMirrors: hosts, Insecure: cfg.InsecureRegistries},
-		Version:   version.Version,
-		Logger:    logger,
+		Root:       filepath.Join(cfg.DataRoot, "image"),
+		Content:    cs,
+		Snapshots:  ss,
+		Leases:     d.leases,
+		Registry:   image.RegistryConfig{Mirrors: hub, HostMirrors: hosts, Insecure: cfg.InsecureRegistries},
+		Version:    version.Version,
+		Logger:     logger,
+		Containers: store,
+		Events:     bus,
 	})
 	if err != nil {
 		return nil, err
@@ -220,7 +230,13 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 	for _, m := range vols.Damage() {
 		logger.Warn(m)
 	}
-	d.networks, err = network.New(network.Config{Root: filepath.Join(cfg.DataRoot, "network"), ExecRoot: cfg.ExecRoot, Prefix: kernelPrefix(cfg.DataRoot), Logger: logger})
+	d.networks, err = network.New(network.Config{
+		Root:       filepath.Join(cfg.DataRoot, "network"),
+		ExecRoot:   cfg.ExecRoot,
+		Prefix:     kernelPrefix(cfg.DataRoot),
+		Logger:     logger,
+		Containers: containernet.Lookup(store),
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -234,6 +250,8 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 		Snapshots: ss,
 		Volumes:   vols,
 		Network:   containernet.Adapt(d.networks),
+		Store:     store,
+		Events:    bus,
 		Logger:    logger,
 		LogDriver: cfg.LogDriver,
 		LogOpts:   cfg.LogOpts,
@@ -241,7 +259,6 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 	if err != nil {
 		return nil, err
 	}
-	d.networks.SetContainerLookup(containernet.Lookup(d.containers))
 	if err := d.networks.Reconcile(context.Background(), d.containers.Running()); err != nil {
 		logger.Warn("reconcile networks", "err", err)
 	}
@@ -270,11 +287,6 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 	if err != nil {
 		return nil, err
 	}
-	bus := events.New(events.DefaultHistory)
-	d.images.SetEvents(bus)
-	d.containers.SetEvents(bus)
-	d.images.SetUsage(d.containers.ImageUsage)
-	d.images.SetLayerUsage(d.containers.LayerUsage)
 	// Garbage left by work a stop or crash cut short (issue 8 item 2);
 	// not after the image database was found damaged and made anew: its
 	// images' layers are kept for them to be pulled again.

@@ -2,7 +2,9 @@
 // service's Network interface (container.Network), so that neither
 // package imports the other: cmd/berthd wires them with
 //
-//	containers.SetNetwork(containernet.Adapt(networks))
+//	store := ctr.NewStore()
+//	networks, _ := network.New(network.Config{Containers: containernet.Lookup(store), ...})
+//	containers, _ := ctr.New(ctx, ctr.Config{Store: store, Network: containernet.Adapt(networks), ...})
 package containernet
 
 import (
@@ -49,22 +51,15 @@ func (a adapter) FillInspect(id string, resp *container.InspectResponse) {
 func (a adapter) FillSummary(id string, sum *container.Summary) { a.s.FillSummary(id, sum) }
 
 // Lookup returns the container resolver network connect/disconnect use:
-//
-//	networks.SetContainerLookup(containernet.Lookup(containers))
-func Lookup(cs *ctr.Service) network.ContainerLookup {
+// the container service's store, which exists before the network service
+// (and is filled when the container service is made).
+func Lookup(st *ctr.Store) network.ContainerLookup {
 	return func(ctx context.Context, ref string) (network.ContainerInfo, error) {
-		resp, err := cs.Inspect(ctx, ref, false)
+		b, err := st.Lookup(ref)
 		if err != nil {
 			return network.ContainerInfo{}, err
 		}
-		info := network.ContainerInfo{ID: resp.ID, Name: trimSlash(resp.Name)}
-		if resp.State != nil {
-			info.Running = resp.State.Running
-		}
-		if resp.HostConfig != nil {
-			info.NetworkMode = string(resp.HostConfig.NetworkMode)
-		}
-		return info, nil
+		return network.ContainerInfo{ID: b.ID, Name: trimSlash(b.Name), Running: b.Running, NetworkMode: b.NetworkMode}, nil
 	}
 }
 
