@@ -15,18 +15,11 @@ import (
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
-	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth/berth/archive"
 	"github.com/berth/berth/image"
 )
-
-// ImageCommitter is what commit needs from the image service
-// (*image.Service); the service's Images must implement it.
-type ImageCommitter interface {
-	Commit(ctx context.Context, req image.CommitRequest) (digest.Digest, error)
-}
 
 // CommitOptions are POST /commit's parameters.
 type CommitOptions struct {
@@ -51,10 +44,6 @@ func (s *Service) Commit(ctx context.Context, name string, o CommitOptions) (str
 	c, err := s.Get(name)
 	if err != nil {
 		return "", err
-	}
-	committer, ok := s.cfg.Images.(ImageCommitter)
-	if !ok {
-		return "", cerrdefs.ErrNotImplemented.WithMessage("commit is not available")
 	}
 	c.mu.Lock()
 	removing := c.removed || c.State.Status == container.StateRemoving
@@ -108,7 +97,7 @@ func (s *Service) Commit(ctx context.Context, name string, o CommitOptions) (str
 	defer layer.Close()
 
 	now := time.Now().UTC()
-	id, err := committer.Commit(ctx, image.CommitRequest{
+	id, err := s.cfg.Images.Commit(ctx, image.CommitRequest{
 		Parent: parent,
 		Layer:  layer,
 		Config: &image.ImageConfig{Config: toImageConfig(newCfg)},

@@ -39,6 +39,8 @@ type Images interface {
 	// ReleaseLayer: a removed container no longer stands on layer chain
 	// (collects the layers of an image removed while it was in use).
 	ReleaseLayer(ctx context.Context, chain digest.Digest)
+	// Commit stores a container's layer as a new image (docker commit).
+	Commit(ctx context.Context, req image.CommitRequest) (digest.Digest, error)
 }
 
 // Config wires a Service.
@@ -59,7 +61,7 @@ type Config struct {
 	// a new one. Services made before this one hold it (see Store).
 	Store *Store
 	// Events receives the service's events; nil: none are published.
-	Events EventPublisher
+	Events      EventPublisher
 	Logger      *slog.Logger
 	CgroupV2    bool
 	CgroupRoots map[string]string // v1 controller → mount point; v2: "" → /sys/fs/cgroup

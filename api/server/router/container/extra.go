@@ -18,14 +18,9 @@ import (
 )
 
 // extraRoutes are the endpoints beyond the core lifecycle: archive (cp),
-// export, changes (diff), top, stats, update, commit. They are served when
-// the backend implements ExtraBackend.
+// export, changes (diff), top, stats, update, commit.
 func (cr *containerRouter) extraRoutes() []router.Route {
-	eb, ok := cr.b.(ExtraBackend)
-	if !ok {
-		return nil
-	}
-	x := &extraRouter{b: eb}
+	x := &extraRouter{b: cr.b}
 	return []router.Route{
 		// HEAD is routed to GET handlers; archive answers it with the
 		// stat header only.
@@ -40,7 +35,7 @@ func (cr *containerRouter) extraRoutes() []router.Route {
 	}
 }
 
-type extraRouter struct{ b ExtraBackend }
+type extraRouter struct{ b Backend }
 
 const pathStatHeader = "X-Docker-Container-Path-Stat"
 

@@ -21,10 +21,7 @@ import (
 	ctr "github.com/berth/berth/container"
 )
 
-var (
-	_ containerrouter.Backend      = (*ctr.Service)(nil)
-	_ containerrouter.ExtraBackend = (*ctr.Service)(nil)
-)
+var _ containerrouter.Backend = (*ctr.Service)(nil)
 
 // fake serves the extra routes; the core Backend methods are not used.
 type fake struct {
