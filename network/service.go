@@ -87,6 +87,17 @@ type Service struct {
 	fw     *firewall
 	lookup ContainerLookup
 
+	// Lock order (issue 8 item 6), each taken only while holding those
+	// above it:
+	//
+	//  1. The container service's locks (its Store.mu, then one
+	//     Container.mu: see container.Service): Setup, Teardown and
+	//     Release may be called under a Container.mu.
+	//  2. mu (this one). Never held while calling out: the container
+	//     lookup (Config.Containers) runs before it is taken.
+	//  3. Leaves, holding nothing else: firewall.mu (one nftables
+	//     connection), proxy.mu and a UDP proxy's session lock.
+	//
 	// mu guards the maps below and the records in them. It is not held
 	// while a setup makes a container's namespace and interfaces (that
 	// plumbing is the container's alone): Setup reserves under mu, plumbs
