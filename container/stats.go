@@ -1,14 +1,13 @@
 package container
 
-// docker stats: resource usage from the container's cgroups, in the shape
-// of Docker's StatsResponse, on cgroup v1 and v2.
+// docker stats: the task's resource usage (runtime.Task.Stats: its
+// cgroups, v1 or v2, and network counters) in the shape of Docker's
+// StatsResponse, with the host's CPU time beside it.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,7 +15,8 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 
-	rtspec "github.com/berth/berth/runtime/spec"
+	"github.com/berth/berth/runtime"
+	"github.com/berth/berth/runtime/cgstats"
 )
 
 // StatsOptions are GET /containers/{id}/stats's parameters.
@@ -42,9 +42,8 @@ func (s *Service) Stats(ctx context.Context, name string, o StatsOptions, send f
 		return err
 	}
 	var prev *container.StatsResponse
-	r := s.newStatsReader(c.ID)
 	sample := func() *container.StatsResponse {
-		st := s.sampleWith(c, r)
+		st := s.sample(ctx, c)
 		if prev != nil && !st.Read.IsZero() && !prev.Read.IsZero() {
 			st.PreCPUStats = prev.CPUStats
 			st.PreRead = prev.Read
@@ -94,132 +93,58 @@ func (c *Container) removedCh() <-chan struct{} {
 	return nil
 }
 
-// statsReader holds what a stream needs between samples: the cgroup
-// files' paths, worked out once, and a read buffer.
-type statsReader struct {
-	v2    bool
-	dirs  map[string]string // controller → cgroup dir ("" on v2)
-	blkio string            // v1 blkio file prefix that has data
-	buf   []byte
-}
-
-func (s *Service) newStatsReader(id string) *statsReader {
-	r := &statsReader{v2: rtspec.DetectHost().CgroupV2, dirs: map[string]string{}, buf: make([]byte, 16<<10)}
-	if r.v2 {
-		r.dirs[""] = s.cgroupDir(id, "")
-		return r
-	}
-	for _, ctl := range []string{"cpu", "cpuacct", "memory", "pids", "blkio"} {
-		r.dirs[ctl] = s.cgroupDir(id, ctl)
-	}
-	return r
-}
-
-// file is the content of a cgroup file (valid until the next call).
-func (r *statsReader) file(ctl, name string) []byte {
-	return readInto(filepath.Join(r.dirs[ctl], name), &r.buf)
-}
-
-// readInto reads a small file into *buf (grown if needed); nil on error.
-func readInto(p string, buf *[]byte) []byte {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	n := 0
-	for {
-		m, err := f.Read((*buf)[n:])
-		n += m
-		if err != nil || m == 0 {
-			return (*buf)[:n]
-		}
-		if n == len(*buf) {
-			nb := make([]byte, 2*len(*buf))
-			copy(nb, *buf)
-			*buf = nb
-		}
-	}
-}
-
-func (s *Service) sampleWith(c *Container, r *statsReader) *container.StatsResponse {
+// sample is one stats sample of c, from its task (runtime.Task.Stats).
+func (s *Service) sample(ctx context.Context, c *Container) *container.StatsResponse {
 	c.mu.Lock()
 	running := c.State.Running && !c.State.Restarting
-	pid := c.State.Pid
 	hostNet := c.HostConfig != nil && (c.HostConfig.NetworkMode.IsHost() || c.HostConfig.NetworkMode.IsContainer())
 	st := &container.StatsResponse{ID: c.ID, Name: c.Name}
 	c.mu.Unlock()
 	if !running {
 		return st
 	}
-	st.OSType = "linux"
-	st.Read = time.Now().UTC()
-	if r.v2 {
-		r.sampleV2(st)
-	} else {
-		r.sampleV1(st)
+	ts, err := s.task(c).Stats(ctx)
+	if err != nil {
+		// Exited meanwhile, or no task (yet): as a stopped container.
+		return st
 	}
-	st.CPUStats.SystemUsage, st.CPUStats.OnlineCPUs = systemCPU()
-	if !hostNet && pid > 0 {
-		st.Networks = netDev(pid)
+	st.OSType = "linux"
+	st.Read = ts.Read
+	cpu := &st.CPUStats
+	cpu.CPUUsage = container.CPUUsage{TotalUsage: ts.CPU.Total, PercpuUsage: ts.CPU.PerCPU, UsageInUsermode: ts.CPU.User, UsageInKernelmode: ts.CPU.Kernel}
+	cpu.ThrottlingData = container.ThrottlingData{Periods: ts.CPU.Periods, ThrottledPeriods: ts.CPU.ThrottledPeriods, ThrottledTime: ts.CPU.ThrottledTime}
+	cpu.SystemUsage, cpu.OnlineCPUs = systemCPU()
+	mem := &st.MemoryStats
+	mem.Usage, mem.MaxUsage, mem.Failcnt, mem.Stats = ts.Memory.Usage, ts.Memory.MaxUsage, ts.Memory.Failcnt, ts.Memory.Stat
+	mem.Limit = capLimit(ts.Memory.Limit)
+	st.PidsStats = container.PidsStats{Current: ts.Pids.Current, Limit: ts.Pids.Limit}
+	st.BlkioStats.IoServiceBytesRecursive = blkioEntries(ts.IO.Bytes)
+	st.BlkioStats.IoServicedRecursive = blkioEntries(ts.IO.Ops)
+	if !hostNet && len(ts.Networks) > 0 {
+		st.Networks = make(map[string]container.NetworkStats, len(ts.Networks))
+		for name, n := range ts.Networks {
+			st.Networks[name] = container.NetworkStats{
+				RxBytes: n.RxBytes, RxPackets: n.RxPackets, RxErrors: n.RxErrors, RxDropped: n.RxDropped,
+				TxBytes: n.TxBytes, TxPackets: n.TxPackets, TxErrors: n.TxErrors, TxDropped: n.TxDropped,
+			}
+		}
 	}
 	return st
 }
 
-// clockTicks is USER_HZ, the unit of cpuacct.stat and /proc/stat.
+func blkioEntries(in []runtime.IOEntry) []container.BlkioStatEntry {
+	if in == nil {
+		return nil
+	}
+	out := make([]container.BlkioStatEntry, len(in))
+	for i, e := range in {
+		out[i] = container.BlkioStatEntry{Major: e.Major, Minor: e.Minor, Op: e.Op, Value: e.Value}
+	}
+	return out
+}
+
+// clockTicks is USER_HZ, the unit of /proc/stat.
 const clockTicks = 100
-
-func (r *statsReader) sampleV1(st *container.StatsResponse) {
-	st.CPUStats.CPUUsage.TotalUsage = parseUint(r.file("cpuacct", "cpuacct.usage"))
-	for _, f := range strings.Fields(string(r.file("cpuacct", "cpuacct.usage_percpu"))) {
-		n, _ := strconv.ParseUint(f, 10, 64)
-		st.CPUStats.CPUUsage.PercpuUsage = append(st.CPUStats.CPUUsage.PercpuUsage, n)
-	}
-	kv := parseKV(r.file("cpuacct", "cpuacct.stat"))
-	st.CPUStats.CPUUsage.UsageInUsermode = kv["user"] * (1e9 / clockTicks)
-	st.CPUStats.CPUUsage.UsageInKernelmode = kv["system"] * (1e9 / clockTicks)
-	kv = parseKV(r.file("cpu", "cpu.stat"))
-	st.CPUStats.ThrottlingData = container.ThrottlingData{Periods: kv["nr_periods"], ThrottledPeriods: kv["nr_throttled"], ThrottledTime: kv["throttled_time"]}
-
-	st.MemoryStats.Usage = parseUint(r.file("memory", "memory.usage_in_bytes"))
-	st.MemoryStats.MaxUsage = parseUint(r.file("memory", "memory.max_usage_in_bytes"))
-	st.MemoryStats.Failcnt = parseUint(r.file("memory", "memory.failcnt"))
-	st.MemoryStats.Limit = capLimit(parseUint(r.file("memory", "memory.limit_in_bytes")))
-	st.MemoryStats.Stats = parseKV(r.file("memory", "memory.stat"))
-
-	st.PidsStats.Current = parseUint(r.file("pids", "pids.current"))
-	st.PidsStats.Limit = parseUint(r.file("pids", "pids.max")) // "max" reads as 0
-
-	if r.blkio == "" {
-		// The first of CFQ/BFQ/throttle that has data, as runc reads them.
-		r.blkio = "blkio.throttle."
-		for _, pre := range []string{"blkio.bfq.", "blkio."} {
-			if len(parseBlkioV1(r.file("blkio", pre+"io_service_bytes_recursive"))) > 0 {
-				r.blkio = pre
-				break
-			}
-		}
-	}
-	st.BlkioStats.IoServiceBytesRecursive = parseBlkioV1(r.file("blkio", r.blkio+"io_service_bytes_recursive"))
-	st.BlkioStats.IoServicedRecursive = parseBlkioV1(r.file("blkio", r.blkio+"io_serviced_recursive"))
-}
-
-func (r *statsReader) sampleV2(st *container.StatsResponse) {
-	kv := parseKV(r.file("", "cpu.stat"))
-	st.CPUStats.CPUUsage.TotalUsage = kv["usage_usec"] * 1000
-	st.CPUStats.CPUUsage.UsageInUsermode = kv["user_usec"] * 1000
-	st.CPUStats.CPUUsage.UsageInKernelmode = kv["system_usec"] * 1000
-	st.CPUStats.ThrottlingData = container.ThrottlingData{Periods: kv["nr_periods"], ThrottledPeriods: kv["nr_throttled"], ThrottledTime: kv["throttled_usec"] * 1000}
-
-	st.MemoryStats.Usage = parseUint(r.file("", "memory.current"))
-	st.MemoryStats.Limit = capLimit(parseUint(r.file("", "memory.max")))
-	st.MemoryStats.Stats = parseKV(r.file("", "memory.stat"))
-
-	st.PidsStats.Current = parseUint(r.file("", "pids.current"))
-	st.PidsStats.Limit = parseUint(r.file("", "pids.max"))
-
-	st.BlkioStats.IoServiceBytesRecursive, st.BlkioStats.IoServicedRecursive = parseIOStatV2(r.file("", "io.stat"))
-}
 
 // capLimit reports "no limit" as the machine's memory, as Docker does.
 func capLimit(l uint64) uint64 {
@@ -254,7 +179,7 @@ func systemCPU() (uint64, uint32) {
 	if sysCPU.buf == nil {
 		sysCPU.buf = make([]byte, 64<<10)
 	}
-	b := readInto("/proc/stat", &sysCPU.buf)
+	b := cgstats.ReadInto("/proc/stat", &sysCPU.buf)
 	if b == nil {
 		return 0, 0
 	}
@@ -284,148 +209,11 @@ func parseProcStat(b []byte) (uint64, uint32) {
 	return total * (1e9 / clockTicks), cpus
 }
 
-// netDev reads the network counters of pid's namespace, loopback left out.
-func netDev(pid int) map[string]container.NetworkStats {
-	f, err := os.Open(filepath.Join("/proc", strconv.Itoa(pid), "net", "dev"))
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out map[string]container.NetworkStats
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		name, rest, ok := strings.Cut(sc.Text(), ":")
-		name = strings.TrimSpace(name)
-		if !ok || name == "lo" || strings.Contains(name, "|") {
-			continue
-		}
-		v := strings.Fields(rest)
-		if len(v) < 16 {
-			continue
-		}
-		n := func(i int) uint64 { x, _ := strconv.ParseUint(v[i], 10, 64); return x }
-		if out == nil {
-			out = map[string]container.NetworkStats{}
-		}
-		out[name] = container.NetworkStats{
-			RxBytes: n(0), RxPackets: n(1), RxErrors: n(2), RxDropped: n(3),
-			TxBytes: n(8), TxPackets: n(9), TxErrors: n(10), TxDropped: n(11),
-		}
-	}
-	return out
-}
-
-func readString(p string) string {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
-}
-
-// readUint reads a one-number file; "max" and errors read as 0.
-func readUint(p string) uint64 {
-	n, _ := strconv.ParseUint(readString(p), 10, 64)
-	return n
-}
-
-func parseUint(b []byte) uint64 {
-	n, _ := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-	return n
-}
-
 // readKV reads "key value" lines.
 func readKV(p string) map[string]uint64 {
 	b, err := os.ReadFile(p)
 	if err != nil {
 		return nil
 	}
-	return parseKV(b)
-}
-
-func parseKV(b []byte) map[string]uint64 {
-	if b == nil {
-		return nil
-	}
-	out := map[string]uint64{}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		n, err := strconv.ParseUint(f[1], 10, 64)
-		if err != nil {
-			continue
-		}
-		out[f[0]] = n
-	}
-	return out
-}
-
-// readBlkioV1 reads "MAJ:MIN Op value" lines (the Total line left out).
-func readBlkioV1(p string) []container.BlkioStatEntry {
-	b, _ := os.ReadFile(p)
-	return parseBlkioV1(b)
-}
-
-func parseBlkioV1(b []byte) []container.BlkioStatEntry {
-	var out []container.BlkioStatEntry
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) != 3 {
-			continue
-		}
-		maj, min, ok := strings.Cut(f[0], ":")
-		if !ok {
-			continue
-		}
-		e := container.BlkioStatEntry{Op: f[1]}
-		e.Major, _ = strconv.ParseUint(maj, 10, 64)
-		e.Minor, _ = strconv.ParseUint(min, 10, 64)
-		e.Value, _ = strconv.ParseUint(f[2], 10, 64)
-		out = append(out, e)
-	}
-	return out
-}
-
-// readIOStatV2 reads io.stat ("MAJ:MIN rbytes=.. wbytes=.. rios=.. wios=..")
-// into Docker's v2 entries: bytes and ops, "read" and "write".
-func readIOStatV2(p string) (bytesOut, ops []container.BlkioStatEntry) {
-	b, _ := os.ReadFile(p)
-	return parseIOStatV2(b)
-}
-
-func parseIOStatV2(b []byte) (bytesOut, ops []container.BlkioStatEntry) {
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		maj, min, ok := strings.Cut(f[0], ":")
-		if !ok {
-			continue
-		}
-		mj, _ := strconv.ParseUint(maj, 10, 64)
-		mn, _ := strconv.ParseUint(min, 10, 64)
-		for _, kv := range f[1:] {
-			k, v, _ := strings.Cut(kv, "=")
-			n, _ := strconv.ParseUint(v, 10, 64)
-			e := container.BlkioStatEntry{Major: mj, Minor: mn, Value: n}
-			switch k {
-			case "rbytes":
-				e.Op = "read"
-				bytesOut = append(bytesOut, e)
-			case "wbytes":
-				e.Op = "write"
-				bytesOut = append(bytesOut, e)
-			case "rios":
-				e.Op = "read"
-				ops = append(ops, e)
-			case "wios":
-				e.Op = "write"
-				ops = append(ops, e)
-			}
-		}
-	}
-	return bytesOut, ops
+	return cgstats.ParseKV(b)
 }

@@ -41,11 +41,11 @@ func (r *Runtime) Create(ctx context.Context, id string, o runtime.CreateOptions
 	if err != nil {
 		return nil, err
 	}
-	return &task{c: cl, id: id, launcher: r.launcher}, nil
+	return &task{c: cl, id: id, launcher: r.launcher, runcRoot: r.root}, nil
 }
 
 func (r *Runtime) Load(ctx context.Context, id, bundle string) (runtime.Task, error) {
-	t := &task{c: Client{StateDir: bundle}, id: id}
+	t := &task{c: Client{StateDir: bundle}, id: id, runcRoot: r.root}
 	// A shim answers at once, or is not there (a socket nobody serves).
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"os"
+	"sync"
 	"syscall"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth/berth/runtime"
+	"github.com/berth/berth/runtime/cgstats"
 )
 
 // The shim's implementation of runtime.Task and runtime.Process: handles
@@ -27,6 +30,14 @@ type task struct {
 	c   Client
 	id  string
 	pid int
+	// runcRoot is the OCI runtime's state root, where runc's state.json
+	// names the task's cgroups (Stats); "" when not known.
+	runcRoot string
+	// stats keeps the task's cgroup reader between samples.
+	stats struct {
+		mu sync.Mutex // a leaf
+		r  *cgstats.Reader
+	}
 	// launcher made the task's shim from its spare: it boots the next
 	// one once the task has started (not meanwhile: that would take CPU
 	// from the start).
@@ -150,10 +161,30 @@ func (t *task) Pids(ctx context.Context) ([]int, error) {
 	return resp.Pids, nil
 }
 
-// Stats are read by berthd from the task's cgroups (the shim has nothing
-// to add).
+// Stats reads the task's cgroups where runc recorded them (its
+// state.json, read once) and its network namespace's counters: berthd
+// reads the files itself, a sample costs no round trip to the shim.
 func (t *task) Stats(ctx context.Context) (*runtime.Stats, error) {
-	return nil, cerrdefs.ErrNotImplemented.WithMessage("stats are read from the cgroups")
+	t.stats.mu.Lock()
+	defer t.stats.mu.Unlock()
+	if t.stats.r == nil {
+		if t.runcRoot == "" {
+			return nil, cerrdefs.ErrNotImplemented.WithMessage("stats of " + t.id + ": the runtime's state root is not known")
+		}
+		paths, err := cgstats.RuncPaths(t.runcRoot, t.id)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, cerrdefs.ErrNotFound.WithMessage("stats of " + t.id + ": not running")
+		}
+		if err != nil {
+			return nil, err
+		}
+		// cgroup v2: one directory, under "" (on a v1 or hybrid host
+		// runc names each controller's).
+		t.stats.r = cgstats.NewReader(paths, paths["memory"] == "" && paths[""] != "")
+	}
+	st := &runtime.Stats{}
+	t.stats.r.Sample(st, t.Pid())
+	return st, nil
 }
 
 func (t *task) Exec(ctx context.Context, execID string, o runtime.ExecOptions) (runtime.Process, error) {
