@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -314,4 +315,23 @@ func copyStdin(a runtime.Stream, client Stream, keys []byte, detached chan struc
 			return
 		}
 	}
+}
+
+// Resize sets the container's TTY size.
+func (s *Service) Resize(ctx context.Context, idOrName string, h, w uint16) error {
+	c, err := s.Get(idOrName)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	running, tty := c.State.Running, c.Config.Tty
+	c.mu.Unlock()
+	if !running {
+		return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is not running", c.ID))
+	}
+	if !tty {
+		// No terminal to size: a no-op, as dockerd answers it (200).
+		return nil
+	}
+	return s.task(c).Resize(ctx, w, h)
 }

@@ -1,11 +1,15 @@
 package container
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"math/big"
 	"regexp"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
 )
 
 var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
@@ -44,4 +48,42 @@ func newID() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// Rename gives a container a new name.
+func (s *Service) Rename(ctx context.Context, idOrName, newName string) error {
+	c, err := s.Get(idOrName)
+	if err != nil {
+		return err
+	}
+	if newName == "" {
+		return cerrdefs.ErrInvalidArgument.WithMessage("Neither old nor new names may be empty")
+	}
+	s.mu.Lock()
+	name, err := s.reserveNameLocked(newName, c.ID)
+	if err != nil {
+		s.mu.Unlock()
+		if c.Name == "/"+strings.TrimPrefix(newName, "/") {
+			return cerrdefs.ErrConflict.WithMessage("Renaming a container with the same name as its current name")
+		}
+		return err
+	}
+	c.mu.Lock()
+	old := c.Name
+	c.Name = name
+	err = c.save(s.dir(c.ID))
+	if err != nil {
+		c.Name = old
+	}
+	c.mu.Unlock()
+	if err != nil {
+		delete(s.byName, name)
+	} else {
+		delete(s.byName, old)
+	}
+	s.mu.Unlock()
+	if err == nil {
+		s.emit(c, "rename", map[string]string{"oldName": old})
+	}
+	return err
 }

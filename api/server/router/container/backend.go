@@ -15,7 +15,7 @@ import (
 // and *container.Service implements them all, each role's methods in
 // the files its comment names. No route probes its backend for more.
 
-// stateBackend is the containers' life cycle (container/service.go,
+// stateBackend is the containers' life cycle (container/create.go,
 // lifecycle.go, pause.go, update.go, names.go, links.go).
 type stateBackend interface {
 	Create(ctx context.Context, req ctr.CreateRequest) (string, []string, error)
@@ -68,7 +68,7 @@ type attachBackend interface {
 	Resize(ctx context.Context, id string, h, w uint16) error
 }
 
-// systemBackend acts on all containers at once (container/service.go).
+// systemBackend acts on all containers at once (container/prune.go).
 type systemBackend interface {
 	Prune(ctx context.Context, args filters.Args) (*container.PruneReport, error)
 }
