@@ -38,6 +38,7 @@
 # Writes $BENCH_OUT (default bench/results/latest.md) and prints it.
 # Knobs (environment): BENCH_SECTIONS="pull push run net mem"  BENCH_PULL_RUNS=5
 #   BENCH_PUSH_RUNS=3 BENCH_PUSH_LAYERS=6 BENCH_PUSH_MB=20 (MiB per layer)
+#   BENCH_PUSH_ENGINES="berth docker podman" (dockerd is the ratio's reference)
 #   BENCH_RUN_RUNS=20  BENCH_RUN_WARMUP=3  BENCH_RUN_TIMEOUT=20s
 #   BENCH_RUN_RETRIES=5  BENCH_MEM_N=100  BENCH_MEM_CMP_N=10
 #   BENCH_NET_RUNS=20 BENCH_NET_REPS=2 BENCH_NET_DURATION=5s (bench/net/run.sh)
@@ -56,6 +57,7 @@ PULL_RUNS=${BENCH_PULL_RUNS:-5}
 PUSH_RUNS=${BENCH_PUSH_RUNS:-3}
 PUSH_LAYERS=${BENCH_PUSH_LAYERS:-6}
 PUSH_MB=${BENCH_PUSH_MB:-20}
+read -r -a PUSH_ENGINES <<<"${BENCH_PUSH_ENGINES:-berth docker podman}"
 RUN_RUNS=${BENCH_RUN_RUNS:-20}
 RUN_WARMUP=${BENCH_RUN_WARMUP:-3}
 MEM_N=${BENCH_MEM_N:-100}
@@ -631,7 +633,7 @@ pushed_layers() {
 registry_bytes() { du -sb "$DATA/push-registry" 2>/dev/null | cut -f1 || echo 0; }
 
 bench_push() {
-	local engines=(berth docker podman) r k e n ref seed t0 t1 c0 c1 hz b0 b1 logf tag med min max cnt
+	local engines=("${PUSH_ENGINES[@]}") r k e n ref seed t0 t1 c0 c1 hz b0 b1 logf tag med min max cnt
 	hz=$(getconf CLK_TCK)
 	n=${#engines[@]}
 	setup_push_registry
@@ -895,11 +897,11 @@ report() {
 			echo
 			echo "| engine | first push median | min | max | ratio to dockerd | CPU s | second push median | ratio to dockerd | layers uploaded (first / second) | registry MB (first / second) |"
 			echo "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"
-			for e in berth docker podman; do
+			for e in "${PUSH_ENGINES[@]}"; do
 				echo "| $(engine_name "$e") | $(sec "$(get "push_1_${e}_median")") | $(sec "$(get "push_1_${e}_min")") | $(sec "$(get "push_1_${e}_max")") | $(ratio "$(get "push_1_${e}_median")" "$(get push_1_docker_median)")× | $(sec "$(get "push_1_${e}_cpu")") | $(sec "$(get "push_2_${e}_median")") | $(ratio "$(get "push_2_${e}_median")" "$(get push_2_docker_median)")× | $(get "push_1_${e}_layers") / $(get "push_2_${e}_layers") | $(num '%.1f' "$(bc -l <<<"$(get "push_1_${e}_bytes") / 1048576")") / $(num '%.1f' "$(bc -l <<<"$(get "push_2_${e}_bytes") / 1048576")") |"
 			done
 			echo
-			echo "Runs (first push): $(for e in berth docker podman; do printf '%s: %s; ' "$e" "$(get "push_1_${e}_runs")"; done)"
+			echo "Runs (first push): $(for e in "${PUSH_ENGINES[@]}"; do printf '%s: %s; ' "$e" "$(get "push_1_${e}_runs")"; done)"
 		fi
 		if has_section run; then
 			echo

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	ccontent "github.com/containerd/containerd/v2/core/content"
@@ -234,6 +235,21 @@ func (p *pusher) pushTag(ctx context.Context, t reference.NamedTagged, rec *Reco
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(pushJobs)
+	// Fresh layers that wait for an upload slot are compressed meanwhile
+	// (into the store), one at a time, so the last of them do not start
+	// compressing alone once the others are up.
+	var waiting []int
+	for k, i := range order {
+		if k >= pushJobs && fresh[i] {
+			waiting = append(waiting, i)
+		}
+	}
+	ahead := newCompressAhead(len(layers))
+	var aheadDone sync.WaitGroup
+	if len(waiting) > 0 {
+		// Not one of the upload slots; g.Wait's end of gctx stops it.
+		aheadDone.Go(func() { ahead.run(gctx, p.s, layers, waiting) })
+	}
 	for _, i := range order {
 		l := layers[i]
 		g.Go(func() error {
@@ -241,7 +257,7 @@ func (p *pusher) pushTag(ctx context.Context, t reference.NamedTagged, rec *Reco
 				// Compressed on the way up, and kept: its digest is
 				// known only at the end, so there is nothing to check
 				// or mount first (dockerd does the same).
-				ref, err := p.streamLayer(gctx, l)
+				ref, err := p.streamLayer(gctx, l, ahead.take(gctx, i))
 				if err != nil {
 					return err
 				}
@@ -262,7 +278,9 @@ func (p *pusher) pushTag(ctx context.Context, t reference.NamedTagged, rec *Reco
 			}
 		})
 	}
-	if err := g.Wait(); err != nil {
+	err = g.Wait()
+	aheadDone.Wait()
+	if err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -808,16 +826,82 @@ func (s *Service) compressedLayers(ctx context.Context) map[digest.Digest]LayerR
 	return out
 }
 
+// compressAhead compresses layers that wait for an upload slot into the
+// store, one at a time, before their upload starts. A layer is either
+// compressed here or, once its upload took it first, on the way up.
+type compressAhead struct {
+	mu    sync.Mutex
+	state []aheadState // by layer index
+}
+
+type aheadState struct {
+	taken bool          // its upload started: not compressed here
+	done  chan struct{} // closed when compressed here (ref or err)
+	ref   LayerRef
+	err   error
+}
+
+func newCompressAhead(n int) *compressAhead {
+	return &compressAhead{state: make([]aheadState, n)}
+}
+
+// run compresses layers (indexes in waiting) in order, skipping those
+// whose upload has started, until ctx is done.
+func (a *compressAhead) run(ctx context.Context, s *Service, layers []LayerRef, waiting []int) {
+	for _, i := range waiting {
+		if ctx.Err() != nil {
+			return
+		}
+		a.mu.Lock()
+		st := &a.state[i]
+		if st.taken {
+			a.mu.Unlock()
+			continue
+		}
+		st.done = make(chan struct{})
+		a.mu.Unlock()
+		ref, err := s.compressLayer(ctx, layers[i], io.Discard, nil)
+		a.mu.Lock()
+		st.ref, st.err = ref, err
+		close(st.done)
+		a.mu.Unlock()
+	}
+}
+
+// take is called when layer i's upload starts: it returns the layer's
+// compressed blob when it was compressed here (waiting for a compression
+// under way), or nothing, and the upload compresses it itself.
+func (a *compressAhead) take(ctx context.Context, i int) LayerRef {
+	a.mu.Lock()
+	st := &a.state[i]
+	st.taken = true
+	done := st.done
+	a.mu.Unlock()
+	if done == nil {
+		return LayerRef{}
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return LayerRef{}
+	}
+	if st.err != nil {
+		return LayerRef{} // compressed again on the way up, or failing there
+	}
+	return st.ref
+}
+
 // streamLayer pushes a layer that has no compressed blob: its tar is
 // gzipped once, and the compressed bytes go both to the registry (as they
 // come, in one PATCH or in the chunks the registry asks for) and into the
 // content store. The PUT that ends the upload names the digest computed
 // on the way. A failed attempt is retried from the stored blob when the
 // compression finished, from the start otherwise; uploadAttempts bounds
-// the attempts of both kinds together.
-func (p *pusher) streamLayer(ctx context.Context, l LayerRef) (LayerRef, error) {
+// the attempts of both kinds together. A ref with a digest is the layer
+// compressed already (while it waited for its slot): only its upload is
+// left.
+func (p *pusher) streamLayer(ctx context.Context, l LayerRef, ref LayerRef) (LayerRef, error) {
 	id := shortID(l.DiffID)
-	var ref LayerRef
 	for attempt := 1; ; attempt++ {
 		var err error
 		if ref.Digest == "" {
@@ -883,10 +967,17 @@ func (p *pusher) streamOnce(ctx context.Context, l LayerRef, id string) (LayerRe
 		ref LayerRef
 		err error
 	}
+	// compressed gets the blob's reference as soon as the whole stream
+	// went into the pipe, before the store's commit (an fsync) is done:
+	// the upload's end and its PUT overlap that commit.
+	compressed := make(chan LayerRef, 1)
 	done := make(chan result, 1)
 	go func() {
-		ref, err := p.s.compressLayer(cctx, l, pw)
-		pw.CloseWithError(err)
+		ref, err := p.s.compressLayer(cctx, l, pw, func(ref LayerRef) {
+			_ = pw.Close()
+			compressed <- ref
+		})
+		pw.CloseWithError(err) // after a Close: a no-op
 		done <- result{ref, err}
 	}()
 	wait := func(uploadErr error) (LayerRef, error) {
@@ -938,11 +1029,26 @@ func (p *pusher) streamOnce(ctx context.Context, l LayerRef, id string) (LayerRe
 			}
 		}
 	}
-	ref, err := wait(nil)
-	if err != nil {
-		return ref, err
+	// The stream ended: the compressor has checked it (diff ID) and may
+	// still be committing it to the store.
+	var ref LayerRef
+	var r result
+	stored := false
+	select {
+	case ref = <-compressed:
+	case r = <-done:
+		if r.err != nil {
+			return r.ref, r.err
+		}
+		ref, stored = r.ref, true
 	}
-	return ref, p.commit(ctx, location, ref.Digest)
+	putErr := p.commit(ctx, location, ref.Digest)
+	if !stored {
+		if r = <-done; r.err != nil {
+			return r.ref, r.err
+		}
+	}
+	return r.ref, putErr
 }
 
 type bytesReaderAt []byte
@@ -960,8 +1066,11 @@ func (b bytesReaderAt) ReadAt(p []byte, off int64) (int, error) {
 
 // compressLayer gzips an uncompressed layer blob into the content store
 // and into w, checking the tar against the layer's diff ID, and returns
-// the compressed blob's reference.
-func (s *Service) compressLayer(ctx context.Context, l LayerRef, w io.Writer) (LayerRef, error) {
+// the compressed blob's reference. sent, when set, is called with that
+// reference once everything went to w and the diff ID matched, before
+// the blob is committed to the store; the blob is stored only when
+// compressLayer returns without an error.
+func (s *Service) compressLayer(ctx context.Context, l LayerRef, w io.Writer, sent func(LayerRef)) (LayerRef, error) {
 	rc, err := s.layerReader(ctx, l)
 	if err != nil {
 		return LayerRef{}, err
@@ -999,12 +1108,15 @@ func (s *Service) compressLayer(ctx context.Context, l LayerRef, w io.Writer) (L
 	if err != nil {
 		return LayerRef{}, err
 	}
-	d, size := cw.Digest(), st.Offset
-	if err := s.leases.Hold(ctx, leases.Content(d)); err != nil {
+	ref := LayerRef{Digest: cw.Digest(), MediaType: mediaTypeDockerLayerGzip, Size: st.Offset, DiffID: l.DiffID}
+	if sent != nil {
+		sent(ref)
+	}
+	if err := s.leases.Hold(ctx, leases.Content(ref.Digest)); err != nil {
 		return LayerRef{}, err
 	}
-	if err := cw.Commit(ctx, size, d); err != nil && !cerrdefs.IsAlreadyExists(err) {
+	if err := cw.Commit(ctx, ref.Size, ref.Digest); err != nil && !cerrdefs.IsAlreadyExists(err) {
 		return LayerRef{}, err
 	}
-	return LayerRef{Digest: d, MediaType: mediaTypeDockerLayerGzip, Size: size, DiffID: l.DiffID}, nil
+	return ref, nil
 }

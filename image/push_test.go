@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	ccontent "github.com/containerd/containerd/v2/core/content"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/moby/moby/api/types/registry"
@@ -166,7 +167,7 @@ func compressAll(t *testing.T, s *Service, rec *Record) *Record {
 	layers, fresh := s.pushLayers(ctx, rec)
 	for i := range layers {
 		if fresh[i] {
-			ref, err := s.compressLayer(ctx, layers[i], io.Discard)
+			ref, err := s.compressLayer(ctx, layers[i], io.Discard, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -731,4 +732,180 @@ func TestPushLoadedDroppedConnection(t *testing.T) {
 	if after.Layers[0].MediaType == mediaTypeDockerLayerGzip {
 		t.Errorf("the record names a compressed blob though no push finished: %+v", after.Layers[0])
 	}
+}
+
+// TestPushCompressesWaitingLayers: a fresh layer waiting for an upload
+// slot is compressed meanwhile: while the registry holds the first five
+// uploads open (their PUT), the sixth layer's gzip blob reaches the
+// store. Its upload then sends the stored blob.
+func TestPushCompressesWaitingLayers(t *testing.T) {
+	var e *env
+	var held atomic.Int32
+	sixth := make(chan bool, 1) // true: the store held six gzip blobs
+	release := make(chan struct{})
+	var once sync.Once
+	watch := func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			if gzipBlobs(t, e) >= 6 {
+				sixth <- true
+				close(release)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		sixth <- false
+		close(release)
+	}
+	e = newEnv(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/blobs/uploads/") && held.Add(1) <= pushJobs {
+				if held.Load() == pushJobs {
+					once.Do(func() { go watch() })
+				}
+				<-release
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	commitImage(t, e.svc, e.host+"/test/six:1", 6)
+	c, err := e.pushLocal(t, "test/six:1", nil)
+	if err != nil {
+		t.Fatalf("push: %v\n%s", err, c.statuses())
+	}
+	if !<-sixth {
+		t.Fatalf("the waiting layer was not compressed while five uploads were open (%d gzip blobs stored)", gzipBlobs(t, e))
+	}
+	if n := len(c.ids("Pushed")); n != 6 {
+		t.Fatalf("%d layers pushed, want 6:\n%s", n, c.statuses())
+	}
+	ref, _ := name.ParseReference(e.host + "/test/six:1")
+	img, err := remote.Image(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := img.Layers(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// gzipBlobs counts the store's blobs that are gzip streams.
+func gzipBlobs(t *testing.T, e *env) int {
+	ctx := context.Background()
+	n := 0
+	err := e.svc.content.Walk(ctx, func(info ccontent.Info) error {
+		ra, err := e.svc.content.ReaderAt(ctx, ocispec.Descriptor{Digest: info.Digest, Size: info.Size})
+		if err != nil {
+			return nil // removed meanwhile
+		}
+		defer ra.Close()
+		magic := make([]byte, 2)
+		if _, err := ra.ReadAt(magic, 0); err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+	return n
+}
+
+// TestPushUploadOverlapsStoreCommit: a layer compressed on the way up is
+// PUT to the registry while the store still commits (fsyncs) its blob:
+// here the store's commit of every gzip blob waits for the registry's
+// PUT of that digest, and the push still completes.
+func TestPushUploadOverlapsStoreCommit(t *testing.T) {
+	puts := &digestSignals{m: map[string]chan struct{}{}}
+	var late atomic.Int32
+	e := newEnvStore(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/blobs/uploads/") {
+				puts.signal(r.URL.Query().Get("digest"))
+			}
+			next.ServeHTTP(w, r)
+		})
+	}, func(cs ccontent.Store) ccontent.Store {
+		return &commitGate{Store: cs, before: func(d digest.Digest) {
+			select {
+			case <-puts.get(d.String()):
+			case <-time.After(10 * time.Second):
+				late.Add(1)
+			}
+		}}
+	})
+	commitImage(t, e.svc, e.host+"/test/overlap:1", 3)
+	c, err := e.pushLocal(t, "test/overlap:1", nil)
+	if err != nil {
+		t.Fatalf("push: %v\n%s", err, c.statuses())
+	}
+	if n := late.Load(); n != 0 {
+		t.Fatalf("%d layer blob(s) committed to the store before their PUT to the registry", n)
+	}
+	if n := len(c.ids("Pushed")); n != 3 {
+		t.Fatalf("%d layers pushed, want 3:\n%s", n, c.statuses())
+	}
+}
+
+// digestSignals is a channel per digest, closed once.
+type digestSignals struct {
+	mu sync.Mutex
+	m  map[string]chan struct{}
+}
+
+func (s *digestSignals) get(d string) chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch, ok := s.m[d]
+	if !ok {
+		ch = make(chan struct{})
+		s.m[d] = ch
+	}
+	return ch
+}
+
+func (s *digestSignals) signal(d string) {
+	ch := s.get(d)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
+}
+
+// commitGate is a content store whose writers call before(digest) ahead
+// of committing a gzip stream.
+type commitGate struct {
+	ccontent.Store
+	before func(digest.Digest)
+}
+
+func (g *commitGate) Writer(ctx context.Context, opts ...ccontent.WriterOpt) (ccontent.Writer, error) {
+	w, err := g.Store.Writer(ctx, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &gatedWriter{Writer: w, before: g.before}, nil
+}
+
+type gatedWriter struct {
+	ccontent.Writer
+	before func(digest.Digest)
+	head   []byte
+}
+
+func (w *gatedWriter) Write(p []byte) (int, error) {
+	if len(w.head) < 2 {
+		w.head = append(w.head, p[:min(len(p), 2-len(w.head))]...)
+	}
+	return w.Writer.Write(p)
+}
+
+func (w *gatedWriter) Commit(ctx context.Context, size int64, expected digest.Digest, opts ...ccontent.Opt) error {
+	if len(w.head) == 2 && w.head[0] == 0x1f && w.head[1] == 0x8b {
+		w.before(expected)
+	}
+	return w.Writer.Commit(ctx, size, expected, opts...)
 }

@@ -62,6 +62,12 @@ type env struct {
 
 func newEnv(t *testing.T, handler func(http.Handler) http.Handler) *env {
 	t.Helper()
+	return newEnvStore(t, handler, nil)
+}
+
+// newEnvStore is newEnv with the service's content store wrapped by wrap.
+func newEnvStore(t *testing.T, handler func(http.Handler) http.Handler, wrap func(ccontent.Store) ccontent.Store) *env {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("unpacking layers needs root")
 	}
@@ -79,6 +85,9 @@ func newEnv(t *testing.T, handler func(http.Handler) http.Handler) *env {
 	ss, err := snapshot.NewStore(filepath.Join(root, "snapshots"), nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if wrap != nil {
+		cs = wrap(cs)
 	}
 	svc, err := New(Config{Root: filepath.Join(root, "image"), Content: cs, Snapshots: ss, Version: "test"})
 	if err != nil {
