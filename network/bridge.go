@@ -1,12 +1,15 @@
 package network
 
 import (
+	"bytes"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -24,7 +27,8 @@ func ensureBridge(n *netRecord) error {
 		if !errors.As(err, &nf) {
 			return fmt.Errorf("look up bridge %s: %w", name, err)
 		}
-		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, TxQLen: -1}}
+		// A MAC of its own, set (not left to the kernel): see pinBridgeMAC.
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, TxQLen: -1, HardwareAddr: randomMAC()}}
 		if err := netlink.LinkAdd(br); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("create bridge %s: %w", name, err)
 		}
@@ -34,6 +38,9 @@ func ensureBridge(n *netRecord) error {
 	}
 	if _, ok := link.(*netlink.Bridge); !ok {
 		return fmt.Errorf("interface %s exists and is not a bridge", name)
+	}
+	if err := pinBridgeMAC(link); err != nil {
+		return err
 	}
 	// Before it is up (when the kernel would give it IPv6 link-local
 	// addresses and start listening for routers).
@@ -62,6 +69,61 @@ func ensureBridge(n *netRecord) error {
 		}
 	}
 	return nil
+}
+
+// pinBridgeMAC makes the bridge's MAC address one set by berth, so that
+// the kernel keeps it. A bridge whose address nobody set takes the lowest
+// MAC of its ports and changes it whenever a port with a lower one joins
+// or the lowest one leaves (a container's veth, removed with its
+// namespace after the container is gone). The containers still hold the
+// gateway's old MAC in their ARP caches (confirmed by every TCP ACK) and
+// send their replies there: frames to a MAC the bridge no longer owns are
+// flooded to the other ports instead of reaching the host, so published
+// ports and outbound traffic of the running containers hang until their
+// ARP entries go stale (15-45 s, then 5 s of probes). dockerd gives its
+// bridges a random MAC for the same reason. A bridge made by an older
+// berthd keeps the MAC it has now (its containers know that one); one
+// without (no ports: all zeros) gets a random one.
+func pinBridgeMAC(link netlink.Link) error {
+	name := link.Attrs().Name
+	if macIsSet(name, link.Attrs().Index) {
+		return nil
+	}
+	mac := link.Attrs().HardwareAddr
+	if len(mac) != 6 || bytes.Equal(mac, make(net.HardwareAddr, 6)) {
+		mac = randomMAC()
+	}
+	if err := netlink.LinkSetHardwareAddr(link, mac); err != nil {
+		return fmt.Errorf("set the MAC address of bridge %s: %w", name, err)
+	}
+	return nil
+}
+
+// macIsSet reports whether sysfs says the MAC of the link name (ifindex
+// index) was set from user space. sysfs shows the network namespace it was
+// mounted in: when that is not berthd's (berthd started with nsenter
+// --net), the link there is another or none, and the answer is no (the
+// MAC is then set again, to the same value: harmless).
+func macIsSet(name string, index int) bool {
+	dir := "/sys/class/net/" + name + "/"
+	idx, err := os.ReadFile(dir + "ifindex")
+	if err != nil || strings.TrimSpace(string(idx)) != strconv.Itoa(index) {
+		return false
+	}
+	t, err := os.ReadFile(dir + "addr_assign_type")
+	return err == nil && strings.TrimSpace(string(t)) == addrAssignSet
+}
+
+// addrAssignSet is the kernel's NET_ADDR_SET (sysfs addr_assign_type): the
+// address was set from user space.
+const addrAssignSet = "3"
+
+// randomMAC is a random locally administered unicast MAC address.
+func randomMAC() net.HardwareAddr {
+	mac := make(net.HardwareAddr, 6)
+	_, _ = rand.Read(mac)
+	mac[0] = mac[0]&^0x01 | 0x02
+	return mac
 }
 
 // bridgeLinkLocal is the IPv6 link-local address dockerd gives bridges

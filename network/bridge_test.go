@@ -2,12 +2,14 @@ package network
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/moby/moby/api/types/network"
+	"github.com/vishvananda/netlink"
 )
 
 func TestDefaultBridgePublishedPort(t *testing.T) {
@@ -100,4 +102,112 @@ func freePort(t testing.TB) uint16 {
 	}
 	t.Fatal("no free port")
 	return 0
+}
+
+// TestBridgeMACStable: a bridge keeps its MAC while containers' veths join
+// and leave it. Left to the kernel, a bridge takes the lowest MAC of its
+// ports: a running container learned the gateway's MAC while another
+// container's veth (the lowest) was on the bridge, that container went
+// away (a refused start: its namespace is destroyed asynchronously), and
+// the first one's packets went to a MAC the bridge no longer had until its
+// ARP entry expired (e2e TestPublishedPorts/allocated-by-another-container:
+// the holder's published port accepted connections and answered nothing).
+func TestBridgeMACStable(t *testing.T) {
+	s := newTestService(t)
+	ctx := context.Background()
+	port := freePort(t)
+	a := containerID()
+	pathA, err := s.Setup(ctx, req(a, "holder", "bridge", map[string][]network.PortBinding{"80/tcp": {{HostPort: itoa(int(port))}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveIn(t, pathA, ":80", "hello from holder")
+	br := s.defaultBridge()
+	mac0 := bridgeMAC(t, br)
+	if mac0 == "00:00:00:00:00:00" {
+		t.Fatalf("bridge %s has no MAC of its own", br)
+	}
+	// The host answers on the gateway's address.
+	gw := s.networks[s.sandboxes[a].Endpoints[0].NetworkID].Gateway.String()
+	ln, err := net.Listen("tcp4", gw+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("hello from the host"))
+			c.Close()
+		}
+	}()
+	hostAddr := ln.Addr().String()
+
+	b := containerID()
+	if _, err := s.Setup(ctx, req(b, "other", "bridge", nil)); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.RLock()
+	vethB := s.sandboxes[b].Endpoints[0].HostVeth
+	s.mu.RUnlock()
+	// The lowest MAC a port can have: a bridge left to the kernel takes it.
+	run(t, "ip", "link", "set", "dev", vethB, "address", "00:00:00:00:00:01")
+	if got := bridgeMAC(t, br); got != mac0 {
+		t.Errorf("bridge MAC %s once a port with a lower MAC joined, want %s", got, mac0)
+	}
+	// The holder learns the gateway's MAC now.
+	mustFetch(t, pathA, hostAddr, "hello from the host")
+	if err := s.Release(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the other container's veth gone", func() (bool, string) {
+		_, err := netlink.LinkByName(vethB)
+		return err != nil, vethB + " still exists"
+	})
+	if got := bridgeMAC(t, br); got != mac0 {
+		t.Errorf("bridge MAC %s once that port left, want %s", got, mac0)
+	}
+	// The holder still reaches the host, and its published port answers.
+	mustFetch(t, pathA, hostAddr, "hello from the host")
+	mustFetch(t, "", fmtAddr("127.0.0.1", port), "hello from holder")
+}
+
+func bridgeMAC(t testing.TB, name string) string {
+	t.Helper()
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.Attrs().HardwareAddr.String()
+}
+
+// TestEnsureBridgePinsExistingMAC: a bridge made before berth set bridges'
+// MACs (an older berthd's, restored) keeps the MAC it has, now set.
+func TestEnsureBridgePinsExistingMAC(t *testing.T) {
+	needRoot(t)
+	name := "bt" + randHex(6) + "x"
+	if err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = deleteBridge(name) })
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if macIsSet(name, l.Attrs().Index) {
+		t.Fatal("a new bridge's MAC is already set: the test proves nothing here")
+	}
+	before := l.Attrs().HardwareAddr.String()
+	if err := ensureBridge(&netRecord{Bridge: name}); err != nil {
+		t.Fatal(err)
+	}
+	if got := bridgeMAC(t, name); got != before {
+		t.Errorf("MAC %s, want the one it had, %s", got, before)
+	}
+	if !macIsSet(name, l.Attrs().Index) {
+		t.Error("the MAC is not set (the kernel would change it)")
+	}
 }

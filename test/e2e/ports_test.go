@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"regexp"
 	"strconv"
@@ -394,4 +395,74 @@ func netSorted(s []string) []string {
 		}
 	}
 	return out
+}
+
+// TestBridgeKeepsItsMAC: a network's bridge keeps its MAC address while
+// containers' veths join and leave it (dockerd gives its bridges a MAC of
+// their own). Left to the kernel, a bridge takes the lowest MAC of its
+// ports: a running container that learned the gateway's MAC while such a
+// port was there (a container refused a port, whose namespace the kernel
+// destroys a moment later) sent its packets to a MAC the bridge no longer
+// had, until its ARP entry expired (15-45 s): TestPublishedPorts/
+// allocated-by-another-container's holder answered nothing for seconds.
+// Here the port with the lowest MAC is a veth of the test's own.
+func TestBridgeKeepsItsMAC(t *testing.T) {
+	sb, nd := newNetTarget(t)
+	tool := sb.tool()
+	a := nd.api()
+	c := cliFor(t, "docker", nd.daemon)
+	bridge := inspectNet(t, a, "bridge")
+	br := bridge.Options["com.docker.network.bridge.name"]
+	if br == "" || len(bridge.IPAM.Config) == 0 || bridge.IPAM.Config[0].Gateway == "" {
+		t.Fatalf("default bridge network: no bridge name or gateway in %+v", bridge)
+	}
+	gw := bridge.IPAM.Config[0].Gateway
+	// The host answers on the gateway's address.
+	l, err := listenIn(sb.path, "tcp4", net.JoinHostPort(gw, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "the host answers") })}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	url := "http://" + l.Addr().String() + "/"
+
+	name := netName("mac")
+	nd.rmLater(t, name)
+	c.ok("run", "-d", "--name", name, "-v", tool+":/nettool:ro", "busybox", "sleep", "300")
+	get := func(when string) {
+		t.Helper()
+		if r := c.run("exec", name, "/nettool", "get", "-once", "-t", "3", url); r.Code != 0 || !strings.Contains(r.Stdout, "the host answers") {
+			t.Fatalf("%s: the container's GET %s: exit %d %q %q", when, url, r.Code, r.Stdout, r.Stderr)
+		}
+	}
+	get("before")
+	mac := func() string {
+		// (ip, not /sys: nsenter enters the sandbox's network namespace
+		// only, /sys stays the host's.)
+		out := sb.sh("ip", "-o", "link", "show", "dev", br)
+		f := strings.Fields(out)
+		for i := range f {
+			if f[i] == "link/ether" && i+1 < len(f) {
+				return f[i+1]
+			}
+		}
+		t.Fatalf("no MAC of %s in %q", br, out)
+		return ""
+	}
+	mac0 := mac()
+	veth := "e2elow" + randSuffix()[:4]
+	sb.sh("ip", "link", "add", veth, "address", "00:00:00:00:00:01", "type", "veth", "peer", "name", veth+"p")
+	t.Cleanup(func() { _, _ = sb.try("ip", "link", "del", veth) })
+	sb.sh("ip", "link", "set", veth, "master", br, "up")
+	if got := mac(); got != mac0 {
+		t.Errorf("bridge %s's MAC is %s once a port with a lower MAC joined, want %s", br, got, mac0)
+	}
+	// The container learns the gateway's MAC again (the host asks its).
+	get("with the port of the lowest MAC")
+	sb.sh("ip", "link", "del", veth)
+	if got := mac(); got != mac0 {
+		t.Errorf("bridge %s's MAC is %s once that port left, want %s", br, got, mac0)
+	}
+	get("after the port of the lowest MAC left")
 }
