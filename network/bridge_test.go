@@ -211,3 +211,25 @@ func TestEnsureBridgePinsExistingMAC(t *testing.T) {
 		t.Error("the MAC is not set (the kernel would change it)")
 	}
 }
+
+// TestLinkLocalIPs: IPAMConfig.LinkLocalIPs are on the container's
+// interface, as dockerd puts them (/16 for IPv4, /64 for IPv6).
+func TestLinkLocalIPs(t *testing.T) {
+	s := newTestService(t)
+	ctx := context.Background()
+	id := containerID()
+	r := req(id, "ll", "bridge", nil)
+	r.Networking = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+		"bridge": {IPAMConfig: &network.EndpointIPAMConfig{LinkLocalIPs: []netip.Addr{netip.MustParseAddr("169.254.8.8"), netip.MustParseAddr("fe80::254:88")}}},
+	}}
+	path, err := s.Setup(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := run(t, "nsenter", "--net="+path, "ip", "-o", "addr", "show", "dev", "eth0")
+	for _, want := range []string{"inet 169.254.8.8/16", "inet6 fe80::254:88/64"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("eth0 has no %q:\n%s", want, out)
+		}
+	}
+}

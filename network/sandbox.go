@@ -488,6 +488,17 @@ func (s *Service) plumb(ep *endpoint, plan plugPlan, nsh netns.NsHandle, nlh *ne
 			return fmt.Errorf("IPv6 address %s: %w", ep.IfName, err)
 		}
 	}
+	// --link-local-ip: on the interface as dockerd's (/16 for IPv4, /64
+	// for IPv6), beside the addresses IPAM gave.
+	for _, ll := range ep.LinkLocalIPs {
+		addr := &netlink.Addr{IPNet: &net.IPNet{IP: net.IP(ll.AsSlice()), Mask: net.CIDRMask(16, 32)}}
+		if !ll.Is4() {
+			addr.Mask, addr.Flags = net.CIDRMask(64, 128), unix.IFA_F_NODAD
+		}
+		if err := nlh.AddrAdd(link, addr); err != nil {
+			return fmt.Errorf("link-local address %s on %s: %w", ll, ep.IfName, err)
+		}
+	}
 	if err := nlh.LinkSetUp(link); err != nil {
 		return err
 	}

@@ -594,3 +594,46 @@ func TestIPv6ICCDisabled(t *testing.T) {
 		t.Errorf("on %s (enable_icc=false), a container reached its peer over IPv6: %q", noicc, out)
 	}
 }
+
+// TestLinkLocalIPs: --link-local-ip addresses (IPAMConfig.LinkLocalIPs)
+// are on the container's interface, /16 for IPv4 and /64 for IPv6 as
+// dockerd's, with run on the default bridge and with network connect on
+// a user network, and inspect shows them.
+func TestLinkLocalIPs(t *testing.T) {
+	_, nd := newNetTarget(t)
+	a := nd.api()
+	i := 0
+	nd.eachCLI(t, func(t *testing.T, c *CLI) {
+		i++
+		ll4, ll6 := fmt.Sprintf("169.254.8.%d", i), fmt.Sprintf("fe80::254:8%d", i)
+		ctr := netName("ll")
+		nd.rmLater(t, ctr)
+		c.ok("run", "-d", "--name", ctr, "--link-local-ip", ll4, "--link-local-ip", ll6, "busybox", "sleep", "300")
+		in := c.ok("exec", ctr, "ip", "addr", "show", "dev", "eth0").Stdout
+		for _, want := range []string{"inet " + ll4 + "/16", "inet6 " + ll6 + "/64"} {
+			if !strings.Contains(in, want) {
+				t.Errorf("run --link-local-ip: eth0 has no %q:\n%s", want, in)
+			}
+		}
+		var ci struct {
+			NetworkSettings struct {
+				Networks map[string]*struct {
+					IPAMConfig *struct{ LinkLocalIPs []string }
+				}
+			}
+		}
+		a.call(t, "GET", "/containers/"+ctr+"/json", nil, nil).wantStatus(t, 200).decode(t, &ci)
+		if ep := ci.NetworkSettings.Networks["bridge"]; ep == nil || ep.IPAMConfig == nil || strings.Join(ep.IPAMConfig.LinkLocalIPs, " ") != ll4+" "+ll6 {
+			t.Errorf("inspect: Networks[bridge] = %+v, want IPAMConfig.LinkLocalIPs [%s %s]", ep, ll4, ll6)
+		}
+
+		n := netName("lln")
+		c.ok("network", "create", n)
+		nd.rmNetLater(t, n)
+		ll := fmt.Sprintf("169.254.9.%d", i)
+		c.ok("network", "connect", "--link-local-ip", ll, n, ctr)
+		if in := c.ok("exec", ctr, "ip", "addr", "show", "dev", "eth1").Stdout; !strings.Contains(in, "inet "+ll+"/16") {
+			t.Errorf("network connect --link-local-ip %s: eth1 has no such address:\n%s", ll, in)
+		}
+	})
+}
