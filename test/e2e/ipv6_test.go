@@ -606,6 +606,11 @@ func TestLinkLocalIPs(t *testing.T) {
 	nd.eachCLI(t, func(t *testing.T, c *CLI) {
 		i++
 		ll4, ll6 := fmt.Sprintf("169.254.8.%d", i), fmt.Sprintf("fe80::254:8%d", i)
+		// The network first: cleanups run in reverse, the container goes
+		// before its network.
+		n := netName("lln")
+		c.ok("network", "create", n)
+		nd.rmNetLater(t, n)
 		ctr := netName("ll")
 		nd.rmLater(t, ctr)
 		c.ok("run", "-d", "--name", ctr, "--link-local-ip", ll4, "--link-local-ip", ll6, "busybox", "sleep", "300")
@@ -627,9 +632,6 @@ func TestLinkLocalIPs(t *testing.T) {
 			t.Errorf("inspect: Networks[bridge] = %+v, want IPAMConfig.LinkLocalIPs [%s %s]", ep, ll4, ll6)
 		}
 
-		n := netName("lln")
-		c.ok("network", "create", n)
-		nd.rmNetLater(t, n)
 		ll := fmt.Sprintf("169.254.9.%d", i)
 		c.ok("network", "connect", "--link-local-ip", ll, n, ctr)
 		if in := c.ok("exec", ctr, "ip", "addr", "show", "dev", "eth1").Stdout; !strings.Contains(in, "inet "+ll+"/16") {
