@@ -505,23 +505,38 @@ func (s *Service) Kill(ctx context.Context, idOrName, signal string) error {
 	if sig == syscall.SIGKILL || sig == syscall.SIGTERM || sig == syscall.SIGINT {
 		c.ManuallyStopped = true
 	}
+	// A frozen container gets the signal only once thawed. As dockerd
+	// (daemon/kill.go), a paused container is resumed after a SIGKILL or
+	// its stop signal (after any signal when it has none set), so that
+	// `kill` of a paused container ends it; another signal waits for an
+	// unpause.
+	unpause := c.State.Paused && (sig == syscall.SIGKILL || c.Config.StopSignal == "" || stopSignalIs(c.Config.StopSignal, sig))
+	exits0 := c.exits
 	c.mu.Unlock()
 	if !running {
 		return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("Cannot kill container: %s: Container %s is not running", idOrName, c.ID))
 	}
-	c.mu.Lock()
-	exits0 := c.exits
-	c.mu.Unlock()
 	if err := s.task(c).Kill(ctx, sig); err != nil {
 		return cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("Cannot kill container: %s: Container %s is not running", idOrName, c.ID))
 	}
 	s.emit(c, "kill", map[string]string{"signal": fmt.Sprint(int(sig))})
+	if unpause {
+		if err := s.resume(ctx, c); err != nil {
+			s.log.Warn("kill: cannot unpause the container", "id", c.ID, "err", err)
+		}
+	}
 	if sig == syscall.SIGKILL {
 		// As dockerd, a SIGKILL answers once the container has exited
 		// (issue 13 item 6): an inspect or rm right after sees it stopped.
 		s.waitExit(ctx, c, exits0, 10*time.Second)
 	}
 	return nil
+}
+
+// stopSignalIs reports whether the stop signal named name is sig.
+func stopSignalIs(name string, sig syscall.Signal) bool {
+	s, err := signalByName(name)
+	return err == nil && s == sig
 }
 
 // Stop signals the container (its stop signal, then SIGKILL after the

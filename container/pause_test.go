@@ -39,3 +39,29 @@ func TestPruneUntil(t *testing.T) {
 		t.Fatalf("young container pruned: %v", err)
 	}
 }
+
+// TestKillPaused: kill of a paused container thaws it after the signal,
+// as dockerd's, so SIGKILL ends it (before, the frozen container never
+// got it: Kill answered after its 10 s wait with it still running,
+// paused).
+func TestKillPaused(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	id := e.create(t, "killpaused", []string{"sleep", "1000"}, nil)
+	if err := e.svc.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Pause(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Kill(ctx, id, "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := e.svc.Get(id)
+	c.mu.Lock()
+	st := c.State
+	c.mu.Unlock()
+	if st.Running || st.Paused || st.ExitCode != 137 {
+		t.Errorf("right after kill of the paused container: Running %v Paused %v ExitCode %d, want exited 137", st.Running, st.Paused, st.ExitCode)
+	}
+}

@@ -448,3 +448,66 @@ func TestRemoveRacingCreateAndStart(t *testing.T) {
 		t.Errorf("left by the removed containers:\n%s", strings.Join(left, "\n"))
 	}
 }
+
+// TestKillPausedContainer (issue 13 crash-loop finding): docker kill of a
+// paused container delivers the signal, as dockerd does (daemon/kill.go):
+// after SIGKILL or the container's stop signal (any signal when it has
+// none set) the container is thawed, so it gets the signal and exits;
+// another signal waits, frozen, for an unpause. Before, berthd sent the
+// signal to the frozen container and left it paused: kill answered after
+// its 10 s wait with the container still running, paused.
+func TestKillPausedContainer(t *testing.T) {
+	d := requireEnv(t)
+	busybox(t)
+	a := d.api()
+	c := cli(t, "docker")
+	// The shell is the container's init: only signals it has a handler
+	// for reach it (and SIGKILL).
+	script := `trap "exit 5" TERM; trap "exit 6" USR1; trap "exit 7" USR2; echo ready; while :; do sleep 0.1; done`
+	paused := func(tag string, runArgs ...string) string {
+		t.Helper()
+		name := ctrName(t, tag)
+		c.ok(append(append([]string{"run", "-d", "--name", name}, runArgs...), "busybox", "sh", "-c", script)...)
+		waitLog(t, a, name, "ready")
+		c.ok("pause", name)
+		if ci := inspectCtr(t, a, name); !ci.State.Paused || ci.State.Status != "paused" {
+			t.Fatalf("%s after pause: State %+v", name, ci.State)
+		}
+		return name
+	}
+	exitsWith := func(name string, code int) {
+		t.Helper()
+		ci := waitCtr(t, a, name, "exited", 30*time.Second, func(c ctrJSON) bool { return c.State.Status == "exited" })
+		if ci.State.ExitCode != code || ci.State.Paused || ci.State.Running {
+			t.Errorf("%s: State %+v, want exited %d, not paused", name, ci.State, code)
+		}
+	}
+
+	// SIGKILL (docker kill's default): the container ends at once; kill
+	// answers once it has exited.
+	name := paused("killpaused")
+	c.ok("kill", name)
+	if ci := inspectCtr(t, a, name); ci.State.Running || ci.State.Paused {
+		t.Errorf("%s right after kill: State %+v, want exited", name, ci.State)
+	}
+	exitsWith(name, 137)
+
+	// No stop signal set: any signal thaws it.
+	name = paused("termpaused")
+	c.ok("kill", "-s", "TERM", name)
+	exitsWith(name, 5)
+
+	// Its stop signal thaws it.
+	name = paused("stopsigpaused", "--stop-signal", "SIGUSR2")
+	c.ok("kill", "-s", "USR2", name)
+	exitsWith(name, 7)
+
+	// Another signal leaves it paused; the unpause delivers it.
+	name = paused("usr1paused", "--stop-signal", "SIGUSR2")
+	c.ok("kill", "-s", "USR1", name)
+	if ci := inspectCtr(t, a, name); !ci.State.Paused || !ci.State.Running || ci.State.Status != "paused" {
+		t.Errorf("%s after kill -s USR1: State %+v, want still paused", name, ci.State)
+	}
+	c.ok("unpause", name)
+	exitsWith(name, 6)
+}
