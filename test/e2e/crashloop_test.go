@@ -828,7 +828,7 @@ func (l *crashLoop) ownerless(exists map[string]ctrJSON) []string {
 		}
 		procs := cgroupProcs(id)
 		if len(procs) > 0 && (!ok || !ci.State.Running) {
-			add("container %s (exists %v, state %q): processes %v alive in its cgroup", id[:12], ok, ci.State.Status, procs)
+			add("container %s (exists %v, state %q): processes %v alive in its cgroup; the daemons' log on it:\n%s", id[:12], ok, ci.State.Status, procs, l.logOf(id))
 		}
 		if ok && !ci.State.Running {
 			rootfs := filepath.Join(l.d.execRoot, "c", id[:16], "rootfs")
@@ -836,7 +836,7 @@ func (l *crashLoop) ownerless(exists map[string]ctrJSON) []string {
 				add("%s is not running, its rootfs is mounted: %v", ci.Name, m)
 			}
 			if shims := shimsOf(id); len(shims) > 0 {
-				add("%s is not running, shims %v serve it", ci.Name, shims)
+				add("%s is not running (%s), shims %v serve it; the daemons' log on it:\n%s", ci.Name, ci.State.Status, shims, l.logOf(id))
 			}
 		}
 	}
@@ -888,11 +888,26 @@ func (l *crashLoop) ownerless(exists map[string]ctrJSON) []string {
 			}
 			ports, _ := os.ReadDir("/sys/class/net/" + br + "/brif")
 			if len(ports) != want[n.Name] {
+				owners := l.vethOwners()
 				var names []string
+				var logs strings.Builder
 				for _, p := range ports {
-					names = append(names, p.Name())
+					// Whose port it is (by the sandbox records) and what
+					// that container is now: a finding names its culprit.
+					id, ok := owners[p.Name()]
+					switch ci, exists := exists[id]; {
+					case !ok:
+						names = append(names, p.Name()+"(no sandbox names it)")
+					case !exists:
+						names = append(names, fmt.Sprintf("%s(%s, gone)", p.Name(), id[:12]))
+					default:
+						names = append(names, fmt.Sprintf("%s(%s %s %s)", p.Name(), ci.Name, id[:12], ci.State.Status))
+					}
+					if ok && (!exists[id].State.Running) {
+						fmt.Fprintf(&logs, "the daemons' log on %s:\n%s", id[:12], l.logOf(id))
+					}
 				}
-				add("bridge %s of network %s has %d ports %v, %d running containers are on it", br, n.Name, len(ports), names, want[n.Name])
+				add("bridge %s of network %s has %d ports %v, %d running containers are on it\n%s", br, n.Name, len(ports), names, want[n.Name], logs.String())
 			}
 		}
 	}
@@ -907,6 +922,53 @@ func (l *crashLoop) ownerless(exists map[string]ctrJSON) []string {
 		}
 	}
 	return out
+}
+
+// vethOwners maps the host ends of veths that berth's sandbox records name
+// to their containers' IDs.
+func (l *crashLoop) vethOwners() map[string]string {
+	out := map[string]string{}
+	files, _ := filepath.Glob(filepath.Join(l.d.dataRoot, "network", "sandboxes", "*.json"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var sb struct {
+			ContainerID string
+			Endpoints   []struct{ HostVeth string }
+		}
+		if json.Unmarshal(b, &sb) != nil || !hexIDRE.MatchString(sb.ContainerID) {
+			continue
+		}
+		for _, ep := range sb.Endpoints {
+			if ep.HostVeth != "" {
+				out[ep.HostVeth] = sb.ContainerID
+			}
+		}
+	}
+	return out
+}
+
+// logOf is the last lines of the daemons' logs that name container id
+// (with the crashes between them), for a finding about it.
+func (l *crashLoop) logOf(id string) string {
+	var lines []string
+	for i, d := range l.all {
+		b, err := os.ReadFile(d.logPath)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, id) || strings.Contains(line, id[:12]) {
+				lines = append(lines, fmt.Sprintf("  [daemon %d] %s", i, line))
+			}
+		}
+	}
+	if len(lines) > 15 {
+		lines = lines[len(lines)-15:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // shimsOf lists the berth-shim processes serving container id.
