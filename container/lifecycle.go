@@ -168,6 +168,9 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 				c.State.Status = container.StateExited
 			}
 			c.State.Running = false
+			// A restart by policy that failed leaves the container
+			// stopped, as dockerd's (SetStopped): no restart is to come.
+			c.State.Restarting = false
 			// FinishedAt stays: a start that failed is not an exit, and
 			// next-exit waiters keep waiting, as with Docker.
 			autoRemove := c.HostConfig.AutoRemove
@@ -455,7 +458,10 @@ func (s *Service) handleExit(c *Container, st *runtime.ExitStatus) {
 			}
 			defer end()
 			if err := s.start(context.Background(), c); err != nil {
+				// Stopped now (start's failure), with a die event, as
+				// dockerd's failed restart.
 				s.log.Warn("restart failed", "id", c.ID, "err", err)
+				s.emit(c, "die", nil)
 			}
 		})
 	}

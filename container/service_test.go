@@ -353,3 +353,46 @@ func TestExecAndDaemonRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestFailedRestartStops: a restart by policy whose start fails leaves the
+// container stopped, as dockerd's (SetStopped): not 'restarting' for ever
+// (listed by ps as Restarting, not-running waits never answered, rm
+// without force refused) with no restart to come.
+func TestFailedRestartStops(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	// Its restart cannot start: the command is gone.
+	id := e.create(t, "", []string{"/bin/sh", "-c", "rm /bin/sh; exit 3"}, &container.HostConfig{RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyAlways}})
+	if err := e.svc.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		insp, err := e.svc.Inspect(ctx, id, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if insp.RestartCount == 1 && insp.State.Status == container.StateExited && !insp.State.Restarting && !insp.State.Running {
+			if insp.State.ExitCode != 127 {
+				t.Errorf("after the failed restart: ExitCode %d, want 127", insp.State.ExitCode)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the failed restart: RestartCount %d, State %+v; want exited, not restarting", insp.RestartCount, insp.State)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	ch, err := e.svc.Wait(wctx, id, container.WaitConditionNotRunning)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := <-ch; !ok {
+		t.Error("a not-running wait of the stopped container does not answer")
+	}
+	if err := e.svc.Remove(ctx, id, RemoveOptions{}); err != nil {
+		t.Errorf("rm (no force) of the stopped container: %v", err)
+	}
+}
