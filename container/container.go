@@ -103,6 +103,10 @@ type Container struct {
 	// with a new start.
 	exits        int
 	lastExitCode int
+	// restartBackoff is the restart policy's last delay: doubled at each
+	// restart, back to the first after a run of 10 s or more, and not
+	// kept across berthd's restarts (dockerd's restart manager).
+	restartBackoff time.Duration
 
 	// changed is closed and replaced on every state change: waiters block
 	// on it instead of polling.

@@ -420,6 +420,11 @@ func (s *Service) handleExit(c *Container, st *runtime.ExitStatus) {
 	}
 	autoRemove := c.HostConfig.AutoRemove && !restart
 	ran := st.ExitedAt.Sub(c.State.StartedAt)
+	var delay time.Duration
+	if restart {
+		c.restartBackoff = nextRestartDelay(c.restartBackoff, ran)
+		delay = c.restartBackoff
+	}
 	if !autoRemove {
 		// A container about to be removed skips the write: its record
 		// goes in a moment, and until then the one on disk (running, with
@@ -443,7 +448,6 @@ func (s *Service) handleExit(c *Container, st *runtime.ExitStatus) {
 		return
 	}
 	if restart {
-		delay := restartDelay(c.RestartCount)
 		// Never once Close has begun (issue 8 item 6).
 		s.afterFunc(delay, func() {
 			errUnwanted := errors.New("restart no longer wanted")
@@ -467,15 +471,17 @@ func (s *Service) handleExit(c *Container, st *runtime.ExitStatus) {
 	}
 }
 
-func restartDelay(n int) time.Duration {
-	d := 100 * time.Millisecond
-	for i := 1; i < n && d < time.Minute; i++ {
-		d *= 2
+// nextRestartDelay is the restart policy's delay after prev, for a run
+// that lasted ran, as dockerd's restart manager: 100 ms, doubled at each
+// restart up to a minute, and 100 ms again after a run of 10 s or more
+// (before, the delay followed RestartCount, which only grows: after ten
+// restarts, however far apart, every restart waited a minute).
+func nextRestartDelay(prev, ran time.Duration) time.Duration {
+	const first, most = 100 * time.Millisecond, time.Minute
+	if ran >= 10*time.Second || prev <= 0 {
+		return first
 	}
-	if d > time.Minute {
-		d = time.Minute
-	}
-	return d
+	return min(prev*2, most)
 }
 
 // shouldRestart applies the restart policy. Call with c.mu held.
