@@ -95,6 +95,7 @@ type crashLoop struct {
 
 	iterations int
 	shimKills  int
+	transient  int             // problems of a container that moved on (see iterate)
 	ids        map[string]bool // every container ID the loop learnt
 }
 
@@ -240,7 +241,7 @@ const crashLoopDiskSlack = 2 << 20
 
 func (l *crashLoop) report() {
 	var b strings.Builder
-	fmt.Fprintf(&b, "crash loop against %s: %d iterations, %d shims killed\n", l.target, l.iterations, l.shimKills)
+	fmt.Fprintf(&b, "crash loop against %s: %d iterations, %d shims killed, %d problems of containers that moved on (not findings)\n", l.target, l.iterations, l.shimKills, l.transient)
 	var names []string
 	for op := range l.ops {
 		names = append(names, op)
@@ -313,15 +314,62 @@ func (l *crashLoop) iterate() {
 	l.learnIDs()
 	// Some states settle after a restart (restart policies, exits found,
 	// removals finished): the invariants must hold within a bound.
-	var problems []string
+	//
+	// A problem of one container (its processes, shim, mounts, bridge
+	// port, port rules while it is not running, or the other way round)
+	// may be a moment of its restart policy's cycle caught between two
+	// reads (a start under way, an exit being handled: under load a
+	// flapping container is in one most of the time); it is a finding
+	// when the container stayed as it was (status, PID, start and exit
+	// times, restart count) from the first poll that saw the problem to
+	// the last. One that moved on is logged, not counted.
+	var problems []problem
+	seen := map[string]string{} // container ID → its state when its problem was first seen
 	poll(20*time.Second, func() bool {
 		problems = l.invariants()
+		for _, p := range problems {
+			if _, ok := seen[p.id]; p.id != "" && !ok {
+				seen[p.id] = l.stateOf(p.id)
+			}
+		}
 		return len(problems) == 0
 	})
 	for _, p := range problems {
-		l.find("%s", p)
+		if p.id != "" {
+			if now := l.stateOf(p.id); now != seen[p.id] {
+				l.t.Logf("iteration %d: not a finding, container %s moved on (%s -> %s) while it showed: %s", l.iterations, p.id[:12], seen[p.id], now, p.msg)
+				l.mu.Lock()
+				l.transient++
+				l.mu.Unlock()
+				continue
+			}
+		}
+		l.find("%s", p.msg)
 	}
 	l.exercise()
+}
+
+// problem is a violated invariant, of container id ("" when it is not one
+// container's).
+type problem struct{ id, msg string }
+
+// stateOf sums up where container id is in its life (inspect's status,
+// PID, start and exit times, restart count), to tell one that moves on
+// from one that is stuck.
+func (l *crashLoop) stateOf(id string) string {
+	r, err := l.call(30*time.Second, "GET", "/containers/"+id+"/json", nil)
+	if err != nil {
+		return "unknown: " + err.Error()
+	}
+	if r.Status == 404 {
+		return "gone"
+	}
+	var ci ctrJSON
+	if r.Status != 200 || json.Unmarshal(r.Body, &ci) != nil {
+		return "unknown: " + r.String()
+	}
+	st := ci.State
+	return fmt.Sprintf("%s pid %d started %s finished %s restarts %d", st.Status, st.Pid, st.StartedAt, st.FinishedAt, ci.RestartCount)
 }
 
 // randomOp runs one operation on the daemon; failures are expected (the
@@ -655,11 +703,14 @@ func (l *crashLoop) learnIDs() {
 
 // invariants checks the state of the restarted daemon; it returns what is
 // wrong.
-func (l *crashLoop) invariants() []string {
-	var out []string
-	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+func (l *crashLoop) invariants() []problem {
+	var out []problem
+	add := func(format string, args ...any) { out = append(out, problem{"", fmt.Sprintf(format, args...)}) }
+	addOf := func(id, format string, args ...any) { out = append(out, problem{id, fmt.Sprintf(format, args...)}) }
 	if l.target == "berth" {
-		out = append(out, l.recordsParse()...)
+		for _, p := range l.recordsParse() {
+			add("%s", p)
+		}
 	}
 	for _, w := range l.warnings() {
 		if strings.Contains(w, "damaged") || strings.Contains(w, "corrupt") || strings.Contains(w, "unreadable") {
@@ -696,15 +747,15 @@ func (l *crashLoop) invariants() []string {
 		st := ci.State
 		if st.Running {
 			if st.Pid == 0 || !procAlive(st.Pid) {
-				add("%s %s: ps says running, its process %d is not alive", ci.Name, ci.ID[:12], st.Pid)
+				addOf(ci.ID, "%s %s: ps says running, its process %d is not alive", ci.Name, ci.ID[:12], st.Pid)
 			}
 			if l.target == "berth" {
 				fs := freezerState(ci.ID)
 				if st.Paused && fs != "FROZEN" {
-					add("%s: paused, but its freezer says %q", ci.Name, fs)
+					addOf(ci.ID, "%s: paused, but its freezer says %q", ci.Name, fs)
 				}
 				if !st.Paused && fs != "" && fs != "THAWED" {
-					add("%s: running and not paused, but its freezer says %q", ci.Name, fs)
+					addOf(ci.ID, "%s: running and not paused, but its freezer says %q", ci.Name, fs)
 				}
 			}
 			for n, ep := range ns.NetworkSettings.Networks {
@@ -811,9 +862,10 @@ func (l *crashLoop) readFile(ctr, p string) (string, error) {
 // mounts and shims of containers that are not running, leftovers of
 // removed ones, veths beyond the running containers' endpoints, port rules
 // of containers that are not running.
-func (l *crashLoop) ownerless(exists map[string]ctrJSON) []string {
-	var out []string
-	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+func (l *crashLoop) ownerless(exists map[string]ctrJSON) []problem {
+	var out []problem
+	add := func(format string, args ...any) { out = append(out, problem{"", fmt.Sprintf(format, args...)}) }
+	addOf := func(id, format string, args ...any) { out = append(out, problem{id, fmt.Sprintf(format, args...)}) }
 	known := knownContainerIDs(l.all...)
 	l.mu.Lock()
 	for id := range l.ids {
@@ -828,15 +880,15 @@ func (l *crashLoop) ownerless(exists map[string]ctrJSON) []string {
 		}
 		procs := cgroupProcs(id)
 		if len(procs) > 0 && (!ok || !ci.State.Running) {
-			add("container %s (exists %v, state %q): processes %v alive in its cgroup; the daemons' log on it:\n%s", id[:12], ok, ci.State.Status, procs, l.logOf(id))
+			addOf(id, "container %s (exists %v, state %q): processes %v alive in its cgroup; the daemons' log on it:\n%s", id[:12], ok, ci.State.Status, procs, l.logOf(id))
 		}
 		if ok && !ci.State.Running {
 			rootfs := filepath.Join(l.d.execRoot, "c", id[:16], "rootfs")
 			if m := mountsUnder(rootfs); len(m) > 0 {
-				add("%s is not running, its rootfs is mounted: %v", ci.Name, m)
+				addOf(id, "%s is not running (%s), its rootfs is mounted: %v", ci.Name, ci.State.Status, m)
 			}
 			if shims := shimsOf(id); len(shims) > 0 {
-				add("%s is not running (%s), shims %v serve it; the daemons' log on it:\n%s", ci.Name, ci.State.Status, shims, l.logOf(id))
+				addOf(id, "%s is not running (%s), shims %v serve it; the daemons' log on it:\n%s", ci.Name, ci.State.Status, shims, l.logOf(id))
 			}
 		}
 	}
@@ -854,6 +906,7 @@ func (l *crashLoop) ownerless(exists map[string]ctrJSON) []string {
 	}
 	// veths on berth's bridges: one per running container per bridge network.
 	want := map[string]int{}
+	on := map[string]map[string]bool{} // network → the running containers on it
 	for _, ci := range exists {
 		if !ci.State.Running {
 			continue
@@ -866,6 +919,10 @@ func (l *crashLoop) ownerless(exists map[string]ctrJSON) []string {
 		if r, err := l.call(30*time.Second, "GET", "/containers/"+ci.ID+"/json", nil); err == nil && r.Status == 200 && json.Unmarshal(r.Body, &ns) == nil {
 			for n := range ns.NetworkSettings.Networks {
 				want[n]++
+				if on[n] == nil {
+					on[n] = map[string]bool{}
+				}
+				on[n][ci.ID] = true
 			}
 		}
 	}
@@ -887,27 +944,44 @@ func (l *crashLoop) ownerless(exists map[string]ctrJSON) []string {
 				br = l.prefix + "-" + n.Id[:15-len(l.prefix)-1]
 			}
 			ports, _ := os.ReadDir("/sys/class/net/" + br + "/brif")
-			if len(ports) != want[n.Name] {
-				owners := l.vethOwners()
-				var names []string
-				var logs strings.Builder
-				for _, p := range ports {
-					// Whose port it is (by the sandbox records) and what
-					// that container is now: a finding names its culprit.
-					id, ok := owners[p.Name()]
-					switch ci, exists := exists[id]; {
-					case !ok:
-						names = append(names, p.Name()+"(no sandbox names it)")
-					case !exists:
-						names = append(names, fmt.Sprintf("%s(%s, gone)", p.Name(), id[:12]))
-					default:
-						names = append(names, fmt.Sprintf("%s(%s %s %s)", p.Name(), ci.Name, id[:12], ci.State.Status))
-					}
-					if ok && (!exists[id].State.Running) {
-						fmt.Fprintf(&logs, "the daemons' log on %s:\n%s", id[:12], l.logOf(id))
-					}
+			if len(ports) == want[n.Name] {
+				continue
+			}
+			// Whose ports they are (by the sandbox records): a finding
+			// names its culprit, a container that is not running and has
+			// a port, or runs without one.
+			owners := l.vethOwners()
+			has := map[string]bool{}
+			var names []string
+			for _, p := range ports {
+				id, ok := owners[p.Name()]
+				switch ci, known := exists[id]; {
+				case !ok:
+					names = append(names, p.Name()+"(no sandbox names it)")
+				case !known:
+					names = append(names, fmt.Sprintf("%s(%s, gone)", p.Name(), id[:12]))
+				default:
+					names = append(names, fmt.Sprintf("%s(%s %s %s)", p.Name(), ci.Name, id[:12], ci.State.Status))
 				}
-				add("bridge %s of network %s has %d ports %v, %d running containers are on it\n%s", br, n.Name, len(ports), names, want[n.Name], logs.String())
+				if !ok {
+					// A setup under way names its veth once plumbed: read
+					// again.
+					if _, err := os.Stat("/sys/class/net/" + br + "/brif/" + p.Name()); err == nil && l.vethOwners()[p.Name()] == "" {
+						add("bridge %s of network %s: port %s, which no sandbox names", br, n.Name, p.Name())
+					}
+					continue
+				}
+				has[id] = true
+				if !on[n.Name][id] {
+					addOf(id, "bridge %s of network %s has port %s of container %s (%s), which is not running; the daemons' log on it:\n%s",
+						br, n.Name, p.Name(), id[:12], exists[id].State.Status, l.logOf(id))
+				}
+			}
+			for id := range on[n.Name] {
+				if !has[id] {
+					addOf(id, "container %s runs on network %s, its bridge %s has no port of it (ports %v); the daemons' log on it:\n%s",
+						id[:12], n.Name, br, names, l.logOf(id))
+				}
 			}
 		}
 	}
@@ -916,7 +990,7 @@ func (l *crashLoop) ownerless(exists map[string]ctrJSON) []string {
 		for id := range known {
 			if strings.Contains(out2, "c:"+id) {
 				if ci, ok := exists[id]; !ok || !ci.State.Running {
-					add("nftables rule of container %s, which is not running", id[:12])
+					addOf(id, "nftables rule of container %s, which is not running", id[:12])
 				}
 			}
 		}
@@ -1067,13 +1141,13 @@ func (l *crashLoop) removeEverything() {
 		}
 	}
 	if l.target == "berth" {
-		var left []string
+		var left []problem
 		poll(20*time.Second, func() bool {
 			left = l.ownerless(map[string]ctrJSON{})
 			return len(left) == 0
 		})
-		for _, s := range left {
-			l.find("after removing everything: %s", s)
+		for _, p := range left {
+			l.find("after removing everything: %s", p.msg)
 		}
 	}
 }
