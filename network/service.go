@@ -445,12 +445,15 @@ func (s *Service) Reconcile(ctx context.Context, containers map[string]bool) err
 			errs = append(errs, s.Teardown(ctx, id))
 		}
 	}
-	// Namespaces and port rules nobody owns (a crash in the middle of Setup).
-	ents, _ := os.ReadDir(netnsDir(s.cfg.ExecRoot))
+	// Namespaces and port rules nobody owns (a crash in the middle of
+	// Setup). A setup under way owns its own: a restart policy's start
+	// may already be setting up (restore applied the policies), its
+	// namespace pinned, its record not yet swapped in.
 	s.mu.Lock()
+	ents, _ := os.ReadDir(netnsDir(s.cfg.ExecRoot))
 	for _, e := range ents {
 		id := e.Name()
-		if sb := s.sandboxes[id]; sb != nil && sb.NetNS != "" {
+		if sb := s.sandboxes[id]; (sb != nil && sb.NetNS != "") || s.pending[id] != nil {
 			continue
 		}
 		errs = append(errs, removeNetNS(s.nsPath(id)))
@@ -458,7 +461,7 @@ func (s *Service) Reconcile(ctx context.Context, containers map[string]bool) err
 	}
 	if owners, err := s.fw.portOwners(); err == nil {
 		for id := range owners {
-			if sb := s.sandboxes[id]; sb == nil || sb.NetNS == "" {
+			if sb := s.sandboxes[id]; (sb == nil || sb.NetNS == "") && s.pending[id] == nil {
 				errs = append(errs, s.fw.removePorts(id))
 			}
 		}
