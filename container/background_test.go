@@ -78,10 +78,10 @@ func TestRestartTimerAtClose(t *testing.T) {
 	}
 	e.svc.Close()
 	c.mu.Lock()
-	started, count := c.State.StartedAt, c.RestartCount
+	started, delay := c.State.StartedAt, c.restartBackoff
 	c.mu.Unlock()
 	// Absence of a start can only be seen by waiting past the timer.
-	time.Sleep(restartDelay(count) + time.Second)
+	time.Sleep(delay + time.Second)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.State.StartedAt.Equal(started) || c.State.Running {
