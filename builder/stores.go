@@ -13,6 +13,7 @@ import (
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/filters"
 	cerrdefs "github.com/containerd/errdefs"
+	bksnapshot "github.com/moby/buildkit/snapshot"
 	"github.com/opencontainers/go-digest"
 	bolt "go.etcd.io/bbolt"
 
@@ -81,59 +82,109 @@ func toBerthKey(k string) string {
 	return snapshotPrefix + k
 }
 
-func fromBerthKey(k string) string { return strings.TrimPrefix(k, snapshotPrefix) }
+// fromBerthKey is the BuildKit name of berth's snapshot k: its own
+// snapshots without the prefix, berth's layers (named by chain ID) by
+// BuildKit's name for the layer of that chain ID.
+func fromBerthKey(k string) string {
+	if name, ok := strings.CutPrefix(k, snapshotPrefix); ok {
+		return name
+	}
+	if d, err := digest.Parse(k); err == nil {
+		return bksnapshot.LayerSnapshotID(d)
+	}
+	return k
+}
 
 func fromBerthInfo(info snapshots.Info) snapshots.Info {
 	info.Name, info.Parent = fromBerthKey(info.Name), fromBerthKey(info.Parent)
 	return info
 }
 
+// key is berth's key for BuildKit's snapshot k. BuildKit names the
+// snapshot of an image layer after the layer's chain ID
+// (snapshot.LayerSnapshotID); when BuildKit has no such snapshot of its
+// own but berth holds that layer (a pulled or built image's), the name is
+// berth's layer: a FROM image in berth's store is not unpacked a second
+// time.
+func (s *buildSnapshotter) key(ctx context.Context, k string) string {
+	return berthLayerKey(ctx, s.sn, k)
+}
+
+func berthLayerKey(ctx context.Context, sn snapshots.Snapshotter, k string) string {
+	chainID, ok := bksnapshot.ParseLayerSnapshotID(k)
+	if !ok {
+		return toBerthKey(k)
+	}
+	own := toBerthKey(k)
+	if _, err := sn.Stat(ctx, own); err == nil {
+		return own
+	}
+	if info, err := sn.Stat(ctx, chainID.String()); err == nil && info.Kind == snapshots.KindCommitted {
+		return chainID.String()
+	}
+	return own
+}
+
+// isBerthLayer: berth key k is one of berth's layers, not a builder
+// snapshot: BuildKit neither changes nor removes it (berth's collector
+// removes it once nothing, BuildKit's leases included, holds it).
+func isBerthLayer(k string) bool { return k != "" && !strings.HasPrefix(k, snapshotPrefix) }
+
 func (s *buildSnapshotter) holdKey(ctx context.Context, key string) error {
-	return s.hold(ctx, leases.Resource{ID: toBerthKey(key), Type: s.resType})
+	return s.hold(ctx, leases.Resource{ID: s.key(ctx, key), Type: s.resType})
 }
 
 func (s *buildSnapshotter) Stat(ctx context.Context, key string) (snapshots.Info, error) {
-	info, err := s.sn.Stat(ctx, toBerthKey(key))
+	info, err := s.sn.Stat(ctx, s.key(ctx, key))
 	return fromBerthInfo(info), err
 }
 
 func (s *buildSnapshotter) Update(ctx context.Context, info snapshots.Info, fieldpaths ...string) (snapshots.Info, error) {
-	info.Name, info.Parent = toBerthKey(info.Name), toBerthKey(info.Parent)
+	k := s.key(ctx, info.Name)
+	if isBerthLayer(k) {
+		cur, err := s.sn.Stat(ctx, k)
+		return fromBerthInfo(cur), err
+	}
+	info.Name, info.Parent = k, s.key(ctx, info.Parent)
 	out, err := s.sn.Update(ctx, info, fieldpaths...)
 	return fromBerthInfo(out), err
 }
 
 func (s *buildSnapshotter) Usage(ctx context.Context, key string) (snapshots.Usage, error) {
-	return s.sn.Usage(ctx, toBerthKey(key))
+	return s.sn.Usage(ctx, s.key(ctx, key))
 }
 
 func (s *buildSnapshotter) Mounts(ctx context.Context, key string) ([]mount.Mount, error) {
-	return s.sn.Mounts(ctx, toBerthKey(key))
+	return s.sn.Mounts(ctx, s.key(ctx, key))
 }
 
 func (s *buildSnapshotter) Prepare(ctx context.Context, key, parent string, opts ...snapshots.Opt) ([]mount.Mount, error) {
 	if err := s.holdKey(ctx, key); err != nil {
 		return nil, err
 	}
-	return s.sn.Prepare(ctx, toBerthKey(key), toBerthKey(parent), opts...)
+	return s.sn.Prepare(ctx, s.key(ctx, key), s.key(ctx, parent), opts...)
 }
 
 func (s *buildSnapshotter) View(ctx context.Context, key, parent string, opts ...snapshots.Opt) ([]mount.Mount, error) {
 	if err := s.holdKey(ctx, key); err != nil {
 		return nil, err
 	}
-	return s.sn.View(ctx, toBerthKey(key), toBerthKey(parent), opts...)
+	return s.sn.View(ctx, s.key(ctx, key), s.key(ctx, parent), opts...)
 }
 
 func (s *buildSnapshotter) Commit(ctx context.Context, name, key string, opts ...snapshots.Opt) error {
 	if err := s.holdKey(ctx, name); err != nil {
 		return err
 	}
-	return s.sn.Commit(ctx, toBerthKey(name), toBerthKey(key), opts...)
+	return s.sn.Commit(ctx, s.key(ctx, name), s.key(ctx, key), opts...)
 }
 
 func (s *buildSnapshotter) Remove(ctx context.Context, key string) error {
-	return s.sn.Remove(ctx, toBerthKey(key))
+	k := s.key(ctx, key)
+	if isBerthLayer(k) {
+		return nil
+	}
+	return s.sn.Remove(ctx, k)
 }
 
 func (s *buildSnapshotter) Walk(ctx context.Context, fn snapshots.WalkFunc, fs ...string) error {
@@ -153,21 +204,28 @@ func (s *buildSnapshotter) Close() error { return nil }
 type buildLeases struct {
 	leases.Manager
 	resType string
+	// sn is berth's snapshotter, where a layer's snapshot may be berth's
+	// (see buildSnapshotter.key).
+	sn snapshots.Snapshotter
 }
 
-func (l *buildLeases) toBerth(r leases.Resource) leases.Resource {
+func (l *buildLeases) toBerth(ctx context.Context, r leases.Resource) leases.Resource {
 	if r.Type == l.resType {
-		r.ID = toBerthKey(r.ID)
+		if l.sn != nil {
+			r.ID = berthLayerKey(ctx, l.sn, r.ID)
+		} else {
+			r.ID = toBerthKey(r.ID)
+		}
 	}
 	return r
 }
 
 func (l *buildLeases) AddResource(ctx context.Context, lease leases.Lease, r leases.Resource) error {
-	return l.Manager.AddResource(ctx, lease, l.toBerth(r))
+	return l.Manager.AddResource(ctx, lease, l.toBerth(ctx, r))
 }
 
 func (l *buildLeases) DeleteResource(ctx context.Context, lease leases.Lease, r leases.Resource) error {
-	return l.Manager.DeleteResource(ctx, lease, l.toBerth(r))
+	return l.Manager.DeleteResource(ctx, lease, l.toBerth(ctx, r))
 }
 
 func (l *buildLeases) ListResources(ctx context.Context, lease leases.Lease) ([]leases.Resource, error) {

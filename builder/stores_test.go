@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	cerrdefs "github.com/containerd/errdefs"
+	bksnapshot "github.com/moby/buildkit/snapshot"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	bolt "go.etcd.io/bbolt"
@@ -247,5 +249,101 @@ func TestRemoveOldWorker(t *testing.T) {
 	}
 	if removed, err := removeOldWorker(root); err != nil || removed {
 		t.Errorf("second call: %v %v", removed, err)
+	}
+}
+
+// TestBuildSnapshotterBerthLayers: BuildKit's snapshot of an image layer
+// is berth's layer of that chain ID when berth holds it (no second
+// unpack of a FROM image from berth's store): BuildKit stats it under its
+// own name, builds on it, and holds it in its leases; it neither removes
+// nor relabels it. A layer berth does not hold is BuildKit's own.
+func TestBuildSnapshotterBerthLayers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("overlay snapshots need root")
+	}
+	ctx := namespaces.WithNamespace(context.Background(), "berth")
+	ss, err := snapshot.NewStore(filepath.Join(t.TempDir(), "snapshots"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ss.Close()
+	raw := ss.Snapshotter()
+	lm := testLeases(t)
+	resType := "snapshots/overlayfs"
+	sn := &buildSnapshotter{sn: raw, resType: resType, hold: newHold(lm)}
+	bl := &buildLeases{Manager: lm, resType: resType, sn: raw}
+
+	var layer bytes.Buffer
+	tw := tar.NewWriter(&layer)
+	tw.WriteHeader(&tar.Header{Name: "base-file", Mode: 0o644, Size: 1, Typeflag: tar.TypeReg})
+	tw.Write([]byte("x"))
+	tw.Close()
+	ly, err := ss.Apply(ctx, "", digest.FromBytes(layer.Bytes()), &layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := bksnapshot.LayerSnapshotID(ly.ChainID)
+	before, err := raw.Stat(ctx, ly.ChainID.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	info, err := sn.Stat(ctx, base)
+	if err != nil || info.Name != base || info.Kind != snapshots.KindCommitted {
+		t.Fatalf("stat of berth's layer by BuildKit's name: %+v %v", info, err)
+	}
+	l, err := bl.Create(ctx, leases.WithRandomID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lctx := leases.WithLease(ctx, l.ID)
+	if err := bl.AddResource(ctx, l, leases.Resource{ID: base, Type: resType}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sn.Prepare(lctx, "run1", base); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := raw.Stat(ctx, "buildkit-run1"); err != nil || info.Parent != ly.ChainID.String() {
+		t.Fatalf("the step's snapshot in berth's snapshotter: %+v %v, want parent %s", info, err, ly.ChainID)
+	}
+	if info, err := sn.Stat(ctx, "run1"); err != nil || info.Parent != base {
+		t.Errorf("BuildKit's view of the step's snapshot: %+v %v, want parent %s", info, err, base)
+	}
+	got := heldBy(t, ctx, lm, l.ID)
+	if want := []string{resType + " buildkit-run1", resType + " " + ly.ChainID.String()}; !slices.Equal(got, want) {
+		t.Errorf("lease holds %v, want %v", got, want)
+	}
+	if rs, _ := bl.ListResources(ctx, l); !slices.ContainsFunc(rs, func(r leases.Resource) bool { return r.ID == base }) {
+		t.Errorf("BuildKit's view of the lease lacks %s: %+v", base, rs)
+	}
+
+	// Neither relabelled nor removed by BuildKit.
+	if _, err := sn.Update(ctx, snapshots.Info{Name: base, Labels: map[string]string{"x": "y"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sn.Remove(ctx, base); err != nil {
+		t.Fatal(err)
+	}
+	after, err := raw.Stat(ctx, ly.ChainID.String())
+	if err != nil || !maps.Equal(after.Labels, before.Labels) {
+		t.Errorf("berth's layer after BuildKit's update and remove: %+v %v (labels were %v)", after, err, before.Labels)
+	}
+
+	// A layer berth does not hold is BuildKit's own.
+	other := bksnapshot.LayerSnapshotID(digest.FromString("not a layer berth holds"))
+	if _, err := sn.Stat(ctx, other); !cerrdefs.IsNotFound(err) {
+		t.Fatalf("stat of an unknown layer: %v", err)
+	}
+	if _, err := sn.Prepare(lctx, "extract1", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := sn.Commit(lctx, other, "extract1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Stat(ctx, "buildkit-"+other); err != nil {
+		t.Errorf("BuildKit's own layer snapshot: %v", err)
+	}
+	if info, err := sn.Stat(ctx, other); err != nil || info.Name != other {
+		t.Errorf("stat of BuildKit's own layer: %+v %v", info, err)
 	}
 }

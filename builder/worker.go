@@ -142,7 +142,7 @@ func workerOpt(cfg Config, st *Stores) (wo base.WorkerOpt, retErr error) {
 		Applier:          winlayers.NewFileSystemApplierWithWindows(cs, apply.NewFileSystemApplier(cs)),
 		Differ:           winlayers.NewWalkingDiffWithWindows(cs, walking.NewWalkingDiff(cs)),
 		Platforms:        []ocispec.Platform{platforms.Normalize(platforms.DefaultSpec())},
-		LeaseManager:     leaseutil.WithNamespace(&buildLeases{Manager: st.Leases, resType: resType}, st.Namespace),
+		LeaseManager:     leaseutil.WithNamespace(&buildLeases{Manager: st.Leases, resType: resType, sn: st.Snapshotter}, st.Namespace),
 		GarbageCollect: func(ctx context.Context) (gc.Stats, error) {
 			if berthGC == nil {
 				return nil, nil

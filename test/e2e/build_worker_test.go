@@ -146,6 +146,11 @@ func TestBuildOnBerthStores(t *testing.T) {
 	if n := countFiles(t, buildkit, "alpine-release"); n != 0 {
 		t.Errorf("the base image's files are under %s", buildkit)
 	}
+	// The FROM image in berth's store is built on as it is: its layer is
+	// not unpacked a second time for BuildKit.
+	if n := countFiles(t, snapshots, "alpine-release"); n != baseReleases {
+		t.Errorf("%d copies of the base layer in berth's snapshots after the build, want the pulled image's %d", n, baseReleases)
+	}
 
 	// The cache survives a restart: the rebuild is cached, same image.
 	id := strings.TrimSpace(c.ok("image", "inspect", "--format", "{{.Id}}", tag).Stdout)
