@@ -261,7 +261,7 @@ func New(ctx context.Context, cfg Config) (_ *Builder, retErr error) {
 	b.controller, b.closers = ctl, nil
 	// Errors cross with their details (the Dockerfile source an error
 	// points at, exit codes, gRPC codes), as buildkitd and dockerd serve.
-	b.grpc = grpc.NewServer(grpc.UnaryInterceptor(grpcerrors.UnaryServerInterceptor),
+	b.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(grpcerrors.UnaryServerInterceptor, multiPlatformLoad),
 		grpc.StreamInterceptor(grpcerrors.StreamServerInterceptor))
 	ctl.Register(b.grpc)
 	return b, nil

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -427,6 +428,7 @@ func (c *CLI) buildFlagsToSolveOpt(so *bkclient.SolveOpt, opts *buildOptions) er
 	if opts.noCache {
 		fa["no-cache"] = ""
 	}
+	multiPlatform := false
 	if len(opts.platforms) > 0 {
 		var pp []string
 		for _, list := range opts.platforms {
@@ -441,10 +443,8 @@ func (c *CLI) buildFlagsToSolveOpt(so *bkclient.SolveOpt, opts *buildOptions) er
 				pp = append(pp, platforms.FormatAll(platforms.Normalize(parsed)))
 			}
 		}
-		if len(pp) > 1 {
-			return errors.New("multi-platform builds are not supported by the docker driver; build one platform at a time")
-		}
 		fa["platform"] = strings.Join(pp, ",")
+		multiPlatform = len(pp) > 1
 	}
 	switch opts.network {
 	case "host":
@@ -481,6 +481,11 @@ func (c *CLI) buildFlagsToSolveOpt(so *bkclient.SolveOpt, opts *buildOptions) er
 	exports, err := buildExports(opts)
 	if err != nil {
 		return err
+	}
+	if multiPlatform && slices.ContainsFunc(exports, func(e bkclient.ExportEntry) bool { return e.Type == "moby" }) {
+		// buildx's words for a daemon whose images hold one platform
+		// each (berthd answers so too: builder.ErrMultiPlatformLoad).
+		return errors.New(errMultiPlatformLoad)
 	}
 	so.Exports = exports
 	if so.CacheImports, err = buildCacheEntries(opts.cacheFrom, "src"); err != nil {
@@ -540,6 +545,12 @@ func (c *CLI) buildAuthConfig(_ context.Context, host string, _ []string, _ auth
 		RegistryToken: ac.RegistryToken, ServerAddress: host,
 	}, nil
 }
+
+// errMultiPlatformLoad is buildx's refusal to load a build of several
+// platforms into a daemon's image store that keeps one per image.
+const errMultiPlatformLoad = "Multi-platform build is not supported for the docker driver.\n" +
+	"Switch to a different driver, or turn on the containerd image store, and try again.\n" +
+	"Learn more at https://docs.docker.com/go/build-multi-platform/"
 
 // buildExports turns -o/--load/--push and -t into BuildKit's exports: the
 // image into the daemon's store ("moby", by default), a directory

@@ -175,7 +175,8 @@ func TestBuildFlagsToSolveOpt(t *testing.T) {
 	}{
 		{buildOptions{network: "bridge2"}, `network mode "bridge2" not supported`},
 		{buildOptions{addHosts: []string{"nohost"}}, "invalid host nohost"},
-		{buildOptions{platforms: []string{"linux/amd64,linux/arm64"}}, "multi-platform"},
+		{buildOptions{platforms: []string{"linux/amd64,linux/arm64"}}, "Multi-platform build is not supported for the docker driver.\nSwitch to a different driver, or turn on the containerd image store, and try again."},
+		{buildOptions{platforms: []string{"linux/amd64", "linux/arm64"}, tags: []string{"x"}}, "Multi-platform build is not supported"},
 		{buildOptions{outputs: []string{"type=oci,dest=x"}}, `output type "oci" is not supported`},
 		{buildOptions{outputs: []string{"type=local"}}, "dest is required"},
 		{buildOptions{outputs: []string{"type=local,dest=a", "type=tar,dest=b"}}, "multiple outputs"},
@@ -187,6 +188,14 @@ func TestBuildFlagsToSolveOpt(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: error %v, want %q", tc.opts, err, tc.want)
 		}
+	}
+	// Several platforms into a directory or a tar: BuildKit's exporters
+	// take them (one subdirectory per platform).
+	mp := buildOptions{platforms: []string{"linux/amd64,linux/arm64"}, outputs: []string{"type=local,dest=" + t.TempDir()}}
+	so, cleanup, err = c.buildSolveOpt(dir, &mp)
+	cleanup()
+	if err != nil || so.FrontendAttrs["platform"] != "linux/amd64,linux/arm64" {
+		t.Errorf("-o type=local with two platforms: %v, platform %q", err, so.FrontendAttrs["platform"])
 	}
 }
 
