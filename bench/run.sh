@@ -20,6 +20,11 @@
 #         uploaded (layers reported pushed, bytes the registry gained).
 #                                                               (issue 10, item 7)
 #   net   bench/net/run.sh (networking, issue 4 item 7), its report folded in.
+#   build cold and fully cached builds of the walk-through's mytest and
+#         mypython and of a four-stage Dockerfile with a 5,000-file context:
+#         berth build, docker buildx and classic docker build against berthd,
+#         buildx and classic against dockerd, podman build; engines
+#         interleaved.                                          (issue 9, item 9)
 #   mem   N `run -d busybox sleep 600` on berthd: berthd's RSS before/after,
 #         every berth-shim's RSS, Pss and private memory (smaps_rollup); for
 #         comparison a few containers' containerd-shim (dockerd) and conmon
@@ -36,12 +41,14 @@
 # that one bug does not hide every number.
 #
 # Writes $BENCH_OUT (default bench/results/latest.md) and prints it.
-# Knobs (environment): BENCH_SECTIONS="pull push run net mem"  BENCH_PULL_RUNS=5
+# Knobs (environment): BENCH_SECTIONS="pull push run net build mem"  BENCH_PULL_RUNS=5
 #   BENCH_PUSH_RUNS=3 BENCH_PUSH_LAYERS=6 BENCH_PUSH_MB=20 (MiB per layer)
 #   BENCH_PUSH_ENGINES="berth docker podman" (dockerd is the ratio's reference)
 #   BENCH_RUN_RUNS=20  BENCH_RUN_WARMUP=3  BENCH_RUN_TIMEOUT=20s
 #   BENCH_RUN_RETRIES=5  BENCH_MEM_N=100  BENCH_MEM_CMP_N=10
 #   BENCH_NET_RUNS=20 BENCH_NET_REPS=2 BENCH_NET_DURATION=5s (bench/net/run.sh)
+#   BENCH_BUILD_RUNS=5 BENCH_BUILD_ENGINES="berth buildx-berthd classic-berthd
+#     buildx-dockerd classic-dockerd podman" BENCH_BUILDX=<docker-buildx plugin>
 #   BENCH_FS=ext4|host|tmpfs (what holds the data roots, see setup_fs)
 #   BENCH_BIN=<dir with berthd, berth, berth-shim> (default bin/)
 #   BENCH_DOCKER_CLI=/usr/local/bin/docker  BENCH_REGISTRY=127.0.0.1:5000
@@ -52,13 +59,14 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 BIN=${BENCH_BIN:-$ROOT/bin}
-SECTIONS=${BENCH_SECTIONS:-pull push run net mem}
+SECTIONS=${BENCH_SECTIONS:-pull push run net build mem}
 PULL_RUNS=${BENCH_PULL_RUNS:-5}
 PUSH_RUNS=${BENCH_PUSH_RUNS:-3}
 PUSH_LAYERS=${BENCH_PUSH_LAYERS:-6}
 PUSH_MB=${BENCH_PUSH_MB:-20}
 read -r -a PUSH_ENGINES <<<"${BENCH_PUSH_ENGINES:-berth docker podman}"
 RUN_RUNS=${BENCH_RUN_RUNS:-20}
+BUILD_RUNS=${BENCH_BUILD_RUNS:-5}
 RUN_WARMUP=${BENCH_RUN_WARMUP:-3}
 MEM_N=${BENCH_MEM_N:-100}
 MEM_CMP_N=${BENCH_MEM_CMP_N:-10}
@@ -844,6 +852,163 @@ bench_net() {
 	fi
 }
 
+# ------------------------------------------------------------------ build
+# Issue 9 item 9. Three builds: the walk-through's mytest (FROM alpine:3.18,
+# RUN, CMD) and mypython (FROM python:3.11-slim, WORKDIR, COPY, CMD), and a
+# multi-stage Dockerfile of four independent stages (each copies its quarter
+# of a 5,000-file context and runs `sleep 1`; a last stage copies their
+# results): run one after another the four would take at least 4 s.
+# Each, cold (base image in the store, build cache and result removed first)
+# then fully cached (the same build again), through: berth build → berthd,
+# docker buildx → berthd (docker driver), docker classic (DOCKER_BUILDKIT=0,
+# POST /build) → berthd, docker buildx → dockerd 20.10 (its BuildKit),
+# docker classic → dockerd, podman build. Engines interleaved each round.
+BUILD_KINDS=(mytest mypython multi)
+build_engines() { echo "${BENCH_BUILD_ENGINES:-berth buildx-berthd classic-berthd buildx-dockerd classic-dockerd podman}"; }
+setup_build_contexts() {
+	local b=$W/build i s
+	mkdir -p "$b/mytest" "$b/mypython" "$b/multi"
+	cat >"$b/mytest/Dockerfile" <<-'EOD'
+		FROM alpine:3.18
+		RUN echo "Hello from Docker!" > /hello.txt
+		CMD ["cat", "/hello.txt"]
+	EOD
+	cat >"$b/mypython/Dockerfile" <<-'EOD'
+		FROM python:3.11-slim
+		WORKDIR /app
+		COPY app.py .
+		CMD ["python", "app.py"]
+	EOD
+	echo 'print("Hello from Python!")' >"$b/mypython/app.py"
+	{
+		for s in 1 2 3 4; do
+			printf 'FROM alpine:3.18 AS s%s\nCOPY src/%s /src\nRUN sleep 1 && find /src -type f | wc -l > /n%s\n\n' "$s" "$s" "$s"
+		done
+		printf 'FROM alpine:3.18\n'
+		for s in 1 2 3 4; do printf 'COPY --from=s%s /n%s /n%s\n' "$s" "$s" "$s"; done
+		printf 'CMD ["cat", "/n1", "/n2", "/n3", "/n4"]\n'
+	} >"$b/multi/Dockerfile"
+	for s in 1 2 3 4; do
+		mkdir -p "$b/multi/src/$s"
+		for ((i = 0; i < 1250; i++)); do echo "file $s/$i" >"$b/multi/src/$s/f$i.txt"; done
+	done
+	# buildx as a docker CLI plugin for the buildx rows (the classic rows set DOCKER_BUILDKIT=0)
+	mkdir -p "$DOCKER_CONFIG/cli-plugins"
+	ln -sf "$BUILDX" "$DOCKER_CONFIG/cli-plugins/docker-buildx"
+}
+# build_cli ENGINE: the command line that builds on ENGINE (context and -t appended)
+build_cli() {
+	case $1 in
+	berth) BCMD=("${BERTH[@]}" build --progress=plain) ;;
+	buildx-berthd) BCMD=("${DBERTH[@]}" buildx build --progress=plain --load) ;;
+	classic-berthd) BCMD=(env DOCKER_BUILDKIT=0 "${DBERTH[@]}" build) ;;
+	# the bench's dockerd has no bridge (--bridge none): its RUN steps use the host's network
+	buildx-dockerd) BCMD=("${DOCKER[@]}" buildx build --progress=plain --load --network host) ;;
+	classic-dockerd) BCMD=(env DOCKER_BUILDKIT=0 "${DOCKER[@]}" build --network host) ;;
+	podman) BCMD=("${IN_NS[@]}" "${PODMAN[@]}" build --network host --cgroup-parent "/$TAG-podman" "${ULIMITS[@]}") ;;
+	esac
+}
+# build_clean ENGINE TAG: result and build cache gone (base images kept)
+build_clean() {
+	case $1 in
+	berth | buildx-berthd | classic-berthd)
+		dberth_ rmi -f "$2" >/dev/null 2>&1 || true
+		dberth_ image prune -f >/dev/null 2>&1 || true
+		berth_ builder prune -af >/dev/null 2>&1 || true
+		;;
+	buildx-dockerd | classic-dockerd)
+		docker_ rmi -f "$2" >/dev/null 2>&1 || true
+		docker_ image prune -f >/dev/null 2>&1 || true
+		docker_ builder prune -af >/dev/null 2>&1 || true
+		;;
+	podman)
+		podman_ rmi -f "$2" >/dev/null 2>&1 || true
+		podman_ image prune -f >/dev/null 2>&1 || true
+		;;
+	esac
+}
+build_ticks() { # build_ticks ENGINE: the daemon's CPU ticks (see daemon_ticks)
+	case $1 in
+	*-berthd | berth) daemon_ticks berth ;;
+	*-dockerd) daemon_ticks docker ;;
+	*) echo 0 ;;
+	esac
+}
+# build_timed ENGINE KIND MODE: one timed build; wall seconds and CPU appended to $RES
+build_timed() {
+	local e=$1 kind=$2 mode=$3 tag=bench-build-$2:$1 logf c0 c1 t0 t1 hz
+	hz=$(getconf CLK_TCK)
+	logf=$W/logs/build-$e-$kind.log
+	build_cli "$e"
+	echo "=== $mode $(date -u +%T)" >>"$logf"
+	sync
+	c0=$(build_ticks "$e")
+	t0=$EPOCHREALTIME
+	if ! timeout 600 "$TOOL" run -o "$RES/cli-cpu" "${BCMD[@]}" -t "$tag" "$W/build/$kind" >>"$logf" 2>&1 </dev/null; then
+		echo "$e $kind $mode" >>"$RES/build-failures"
+		log "build: $e $kind $mode FAILED (log: $logf)"
+		return 0
+	fi
+	t1=$EPOCHREALTIME
+	c1=$(build_ticks "$e")
+	echo "$t1 - $t0" | bc >>"$RES/build-$kind-$mode-$e"
+	awk -v d=$((c1 - c0)) -v hz="$hz" '{print d / hz + $1 + $2}' "$RES/cli-cpu" >>"$RES/build-$kind-$mode-$e.cpu"
+}
+bench_build() {
+	local engines e r k n kind mode med min max cnt img
+	read -r -a engines <<<"$(build_engines)"
+	n=${#engines[@]}
+	BUILDX=${BENCH_BUILDX:-/usr/local/lib/berth/cli-plugins/docker-buildx}
+	[[ -x $BUILDX ]] || die "build: no buildx at $BUILDX (hack/deps.sh installs it; BENCH_BUILDX picks another)"
+	setup_build_contexts
+	log "build: base images on every engine"
+	for img in alpine:3.18 python:3.11-slim; do
+		berth_ pull -q "$img" >/dev/null 2>&1 || berth_ pull "$img" >/dev/null
+		docker_ pull -q "$img" >/dev/null
+		"${IN_NS[@]}" "${PODMAN[@]}" pull -q "docker.io/library/$img" >/dev/null
+	done
+	log "build: $BUILD_RUNS rounds of ${BUILD_KINDS[*]}, each cold then cached, on: ${engines[*]}"
+	for ((r = 0; r < BUILD_RUNS; r++)); do
+		for kind in "${BUILD_KINDS[@]}"; do
+			for ((k = 0; k < n; k++)); do
+				e=${engines[(k + r) % n]}
+				build_clean "$e" "bench-build-$kind:$e"
+				build_timed "$e" "$kind" cold
+				build_timed "$e" "$kind" cached
+			done
+		done
+		log "build: round $((r + 1))/$BUILD_RUNS: mytest cold $(for e in "${engines[@]}"; do printf '%s %.2fs ' "$e" "$(tail -1 "$RES/build-mytest-cold-$e" 2>/dev/null || echo 0)"; done)"
+	done
+	# each image printing its line: the builds made what they should
+	for kind in "${BUILD_KINDS[@]}"; do
+		put "build_${kind}_check" "$(dberth_ run --rm --network none "bench-build-$kind:berth" 2>&1 | tr '\n' ' ' | cut -c1-80)"
+	done
+	for kind in "${BUILD_KINDS[@]}"; do
+		for mode in cold cached; do
+			for e in "${engines[@]}"; do
+				[[ -s $RES/build-$kind-$mode-$e ]] || continue
+				read -r med min max cnt < <("$TOOL" stats <"$RES/build-$kind-$mode-$e")
+				put "build_${kind}_${mode}_${e}_median" "$med"
+				put "build_${kind}_${mode}_${e}_min" "$min"
+				put "build_${kind}_${mode}_${e}_max" "$max"
+				put "build_${kind}_${mode}_${e}_n" "$cnt"
+				read -r med _ < <("$TOOL" stats <"$RES/build-$kind-$mode-$e.cpu")
+				put "build_${kind}_${mode}_${e}_cpu" "$med"
+			done
+		done
+	done
+}
+build_engine_name() {
+	case $1 in
+	berth) echo "berth build → berthd" ;;
+	buildx-berthd) echo "docker buildx → berthd" ;;
+	classic-berthd) echo "docker classic (POST /build) → berthd" ;;
+	buildx-dockerd) echo "docker buildx → dockerd 20.10 (BuildKit)" ;;
+	classic-dockerd) echo "docker classic → dockerd 20.10" ;;
+	podman) echo "podman 4.3 build" ;;
+	esac
+}
+
 # ------------------------------------------------------------------ report
 machine() {
 	local cpu mem os
@@ -931,6 +1096,26 @@ report() {
 				echo "(the berth CLI could not run containers at this commit: docker CLI only)"
 			fi
 		fi
+		if has_section build; then
+			echo
+			echo "## Build (issue 9: goal berth's cached rebuild ≤ 1/3 of dockerd's, its cold build no slower than dockerd's, the four stages measurably parallel)"
+			echo
+			echo "$BUILD_RUNS rounds, engines interleaved; per round and build: the result and the build cache removed (base images kept in the store), a timed cold build, then the same build again (fully cached). Wall seconds, CLI start to exit (medians; min-max); CPU: the daemon's (berthd; dockerd + containerd) plus the CLI's and its children's (podman's whole build). Ratios to dockerd's BuildKit (docker buildx → dockerd). multi: four independent stages of \`sleep 1\` each (≥ 4 s if run one after another) over a 5,000-file context."
+			for kind in "${BUILD_KINDS[@]}"; do
+				echo
+				echo "### $kind (check: $(get "build_${kind}_check"))"
+				echo
+				echo "| engine | cold | min-max | ratio to dockerd BuildKit | CPU s | cached | min-max | ratio to dockerd BuildKit | CPU s |"
+				echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+				for e in $(build_engines); do
+					echo "| $(build_engine_name "$e") | $(sec "$(get "build_${kind}_cold_${e}_median")") | $(sec "$(get "build_${kind}_cold_${e}_min")")-$(sec "$(get "build_${kind}_cold_${e}_max")") | $(ratio "$(get "build_${kind}_cold_${e}_median")" "$(get "build_${kind}_cold_buildx-dockerd_median")")× | $(sec "$(get "build_${kind}_cold_${e}_cpu")") | $(sec "$(get "build_${kind}_cached_${e}_median")") | $(sec "$(get "build_${kind}_cached_${e}_min")")-$(sec "$(get "build_${kind}_cached_${e}_max")") | $(ratio "$(get "build_${kind}_cached_${e}_median")" "$(get "build_${kind}_cached_buildx-dockerd_median")")× | $(sec "$(get "build_${kind}_cached_${e}_cpu")") |"
+				done
+			done
+			if [[ -s $RES/build-failures ]]; then
+				echo
+				echo "**Failed builds (not timed): $(sort "$RES/build-failures" | uniq -c | tr '\n' ';')**"
+			fi
+		fi
 		if has_section mem; then
 			echo
 			echo "## Memory per running container (issue 3: goal ≤ 3 MB per container)"
@@ -981,6 +1166,7 @@ has_section pull && bench_pull
 has_section push && bench_push
 has_section run && bench_run
 has_section net && bench_net
+has_section build && bench_build
 has_section mem && bench_mem
 report
 mkdir -p "$(dirname "$OUT")"
