@@ -375,10 +375,18 @@ func (s *Service) reserveEndpoint(sb *sandbox, ep *endpoint, spare bool) (plugPl
 		return plugPlan{}, err
 	}
 	ep.IP = ip
+	ep.MAC = macFor(ip)
+	if ep.RequestedMAC != "" {
+		ep.MAC = ep.RequestedMAC
+	}
 	if p6 := s.pools6[n.ID]; p6 != nil {
 		var ip6 netip.Addr
 		if ep.RequestedIP6.IsValid() {
 			ip6, err = ep.RequestedIP6, p6.request(ep.RequestedIP6, sb.ContainerID)
+		} else if a, ok := macIPv6(n.Subnet6, ep.MAC); ok && n.Predefined {
+			// The default bridge with --fixed-cidr-v6: dockerd's
+			// address made of the MAC.
+			ip6, err = a, p6.request(a, sb.ContainerID)
 		} else {
 			ip6, err = p6.allocate(sb.ContainerID)
 		}
@@ -386,10 +394,6 @@ func (s *Service) reserveEndpoint(sb *sandbox, ep *endpoint, spare bool) (plugPl
 			return plugPlan{}, err
 		}
 		ep.IP6 = ip6
-	}
-	ep.MAC = macFor(ip)
-	if ep.RequestedMAC != "" {
-		ep.MAC = ep.RequestedMAC
 	}
 	ep.EndpointID = newID()
 	brIndex, mtu, err := s.bridgeIndex(n)

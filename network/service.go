@@ -62,6 +62,11 @@ type Config struct {
 	// ResolvConf is the file naming the resolvers the embedded DNS server
 	// forwards to; /etc/resolv.conf if empty.
 	ResolvConf string
+	// DefaultIPv6 and DefaultFixedCIDRv6 are dockerd's --ipv6 and
+	// --fixed-cidr-v6 (daemon.json "ipv6", "fixed-cidr-v6"): IPv6 on the
+	// default bridge, applied at each start (see applyDefaultIPv6).
+	DefaultIPv6        bool
+	DefaultFixedCIDRv6 string
 	// Containers resolves connect's and disconnect's container; nil:
 	// they answer 503 (tests without containers).
 	Containers ContainerLookup
@@ -291,6 +296,13 @@ func (s *Service) load() error {
 				Options: defaultBridgeOptions(s.defaultBridge()),
 			}
 			if err := s.saveNetwork(n); err != nil {
+				return err
+			}
+		}
+	}
+	for _, n := range s.networks {
+		if n.Predefined && n.Name == "bridge" {
+			if err := s.applyDefaultIPv6(n); err != nil {
 				return err
 			}
 		}

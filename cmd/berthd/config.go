@@ -36,6 +36,10 @@ type Config struct {
 	// LogDriver and LogOpts are the containers' default log configuration.
 	LogDriver string            `json:"log-driver"`
 	LogOpts   map[string]string `json:"log-opts"`
+	// IPv6 and FixedCIDRv6 give the default bridge IPv6 (dockerd's
+	// --ipv6 and --fixed-cidr-v6).
+	IPv6        bool   `json:"ipv6"`
+	FixedCIDRv6 string `json:"fixed-cidr-v6"`
 	// Builder is the embedded BuildKit's configuration (dockerd's
 	// "builder" key): its cache's garbage collection policy.
 	Builder BuilderConfig `json:"builder"`
@@ -69,7 +73,7 @@ var flagKeys = map[string]string{
 	"registry-mirror": "registry-mirrors", "insecure-registry": "insecure-registries",
 	"log-level": "log-level", "debug": "debug", "runtime": "runtime", "tls": "tls",
 	"tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey", "group": "group",
-	"log-driver": "log-driver", "log-opt": "log-opts",
+	"log-driver": "log-driver", "log-opt": "log-opts", "ipv6": "ipv6", "fixed-cidr-v6": "fixed-cidr-v6",
 }
 
 // bindFlags registers berthd's flags, dockerd's names, on fs.
@@ -92,6 +96,8 @@ func bindFlags(fs *pflag.FlagSet, c *Config, configFile *string) {
 	fs.StringVarP(&c.Group, "group", "G", c.Group, "Group for the unix socket")
 	fs.StringVar(&c.LogDriver, "log-driver", c.LogDriver, "Default driver for container logs")
 	fs.StringToStringVar(&c.LogOpts, "log-opt", nil, "Default log driver options for containers")
+	fs.BoolVar(&c.IPv6, "ipv6", false, "Enable IPv6 networking on the default bridge (needs --fixed-cidr-v6)")
+	fs.StringVar(&c.FixedCIDRv6, "fixed-cidr-v6", "", "IPv6 subnet for the default bridge's containers")
 }
 
 // loadConfigFile merges the JSON file at path into c. Keys also given as

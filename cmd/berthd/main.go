@@ -236,6 +236,8 @@ func startDaemon(cfg Config, logger *slog.Logger) (_ *daemon, retErr error) {
 		Prefix:     kernelPrefix(cfg.DataRoot),
 		Logger:     logger,
 		Containers: containernet.Lookup(store),
+		// --ipv6, --fixed-cidr-v6: the default bridge's IPv6.
+		DefaultIPv6: cfg.IPv6, DefaultFixedCIDRv6: cfg.FixedCIDRv6,
 	})
 	if err != nil {
 		return nil, err

@@ -390,7 +390,14 @@ type netDaemon struct {
 // when the test ends.
 func startNetDaemon(t *testing.T, sb *netSandbox, kind string) *netDaemon {
 	t.Helper()
-	d, err := spawnNetDaemon(sb, kind, "")
+	return startNetDaemonConfig(t, sb, kind, "{}")
+}
+
+// startNetDaemonConfig is startNetDaemon with config as the daemon's
+// daemon.json.
+func startNetDaemonConfig(t *testing.T, sb *netSandbox, kind, config string) *netDaemon {
+	t.Helper()
+	d, err := spawnNetDaemonConfig(sb, kind, "", config)
 	if err != nil {
 		t.Fatalf("start %s in the sandbox: %v", kind, err)
 	}
@@ -409,6 +416,12 @@ func startNetDaemon(t *testing.T, sb *netSandbox, kind string) *netDaemon {
 // spawnNetDaemon starts the daemon process in the sandbox; dataRoot reuses
 // a previous daemon's directory (restart after kill -9).
 func spawnNetDaemon(sb *netSandbox, kind, dir string) (*daemon, error) {
+	return spawnNetDaemonConfig(sb, kind, dir, "{}")
+}
+
+// spawnNetDaemonConfig is spawnNetDaemon writing config as a fresh
+// daemon's daemon.json.
+func spawnNetDaemonConfig(sb *netSandbox, kind, dir, config string) (*daemon, error) {
 	fresh := dir == ""
 	if fresh {
 		var err error
@@ -427,7 +440,7 @@ func spawnNetDaemon(sb *netSandbox, kind, dir string) (*daemon, error) {
 		logPath:    filepath.Join(dir, "daemon.log"),
 	}
 	if fresh {
-		if err := os.WriteFile(d.configFile, []byte("{}"), 0o644); err != nil {
+		if err := os.WriteFile(d.configFile, []byte(config), 0o644); err != nil {
 			d.removeDir()
 			return nil, err
 		}
