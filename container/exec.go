@@ -350,6 +350,9 @@ func (s *Service) watchExec(c *Container, e *Exec, exited <-chan runtime.ExitSta
 func (s *Service) restoreExecs(ctx context.Context, c *Container) {
 	infos, err := s.task(c).Execs(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			s.log.Warn("restore: the shim does not list the container's execs in time", "id", c.ID, "err", err)
+		}
 		return
 	}
 	for _, in := range infos {

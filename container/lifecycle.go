@@ -357,10 +357,25 @@ func (s *Service) monitor(c *Container, t runtime.Task, exited <-chan runtime.Ex
 // status (st.Error says why).
 func (s *Service) awaitExit(t runtime.Task, exited <-chan runtime.ExitStatus) (st *runtime.ExitStatus, heard bool) {
 	err := errors.New("no wait")
-	for i := 0; i < 6 && s.ctx.Err() == nil; i++ {
+	// Whether the shim is gone is whether its process is (State's
+	// ErrNotFound), never whether it answers quickly: a live shim is
+	// waited for however slow it is, and a wait that breaks while it lives
+	// is sent again.
+	for try := 0; s.ctx.Err() == nil; try++ {
+		if try > 0 {
+			select {
+			case <-time.After(min(time.Duration(try)*50*time.Millisecond, time.Second)):
+			case <-s.ctx.Done():
+				continue
+			}
+		}
 		if exited == nil {
 			if exited, err = t.Wait(s.ctx); err != nil {
-				break
+				exited = nil
+				if _, serr := t.State(s.ctx); cerrdefs.IsNotFound(serr) {
+					break
+				}
+				continue
 			}
 		}
 		got, ok := <-exited
@@ -371,14 +386,14 @@ func (s *Service) awaitExit(t runtime.Task, exited <-chan runtime.ExitStatus) (s
 			return &got, true
 		}
 		err = errors.New(got.Error)
+		exited = nil
 		state, serr := t.State(s.ctx)
-		if serr != nil {
+		if cerrdefs.IsNotFound(serr) {
 			break
 		}
-		if state.Exit != nil {
+		if serr == nil && state.Exit != nil {
 			return state.Exit, true
 		}
-		exited = nil
 	}
 	if st, lerr := s.rt.LastExit(s.ctx, t.ID(), s.stateDir(t.ID())); lerr == nil {
 		return st, true
@@ -1050,8 +1065,13 @@ func (s *Service) reconcileStopped(ctx context.Context, c *Container) reconciled
 	if t, err := s.rt.Load(ctx, c.ID, stateDir); err == nil {
 		st, err := s.settledState(ctx, t)
 		switch {
+		case cerrdefs.IsNotFound(err):
+			// Gone meanwhile: what it recorded, below.
+			if st, err := s.rt.LastExit(ctx, c.ID, stateDir); err == nil {
+				exit = st
+			}
 		case err != nil:
-			s.log.Warn("restore: a shim of a stopped container does not answer; ending it", "id", c.ID, "err", err)
+			s.log.Warn("restore: a shim of a stopped container lives but has not answered for long; ending it", "id", c.ID, "err", err)
 			_ = t.Delete(ctx)
 		case st.Exit != nil:
 			exit = st.Exit
@@ -1168,13 +1188,25 @@ const (
 )
 
 // settledState asks a task its state, waiting out a start under way (runc
-// run) for up to a minute.
+// run) for up to a minute. A shim that lives but is slow to answer (a
+// loaded machine) is waited for too, up to shimDeafAfter: past that it is
+// stuck, not slow. An error wrapping errdefs.ErrNotFound: the shim is
+// gone.
 func (s *Service) settledState(ctx context.Context, t runtime.Task) (runtime.State, error) {
-	deadline := time.Now().Add(time.Minute)
+	began := time.Now()
+	told := false
 	for {
-		st, err := t.State(ctx)
-		if err != nil || !st.Starting || time.Now().After(deadline) {
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		st, err := t.State(qctx)
+		cancel()
+		switch {
+		case err == nil && (!st.Starting || time.Since(began) > time.Minute):
+			return st, nil
+		case err != nil && (!cerrdefs.IsUnavailable(err) || time.Since(began) > shimDeafAfter || ctx.Err() != nil):
 			return st, err
+		case err != nil && !told:
+			told = true
+			s.log.Info("restore: a shim is slow to answer; waiting for it", "id", t.ID(), "err", err)
 		}
 		select {
 		case <-time.After(50 * time.Millisecond):
@@ -1183,3 +1215,7 @@ func (s *Service) settledState(ctx context.Context, t runtime.Task) (runtime.Sta
 		}
 	}
 }
+
+// shimDeafAfter is how long a shim whose process lives may leave berthd
+// unanswered before it is taken for stuck rather than slow.
+var shimDeafAfter = 2 * time.Minute

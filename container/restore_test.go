@@ -3,6 +3,7 @@ package container
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -13,6 +14,9 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/internal/mountutil"
 )
 
 // A restarted berthd removes what a crash leaves behind: --rm containers
@@ -418,3 +422,93 @@ func TestRestoreReconcilesPause(t *testing.T) {
 		t.Errorf("rm -f of the frozen container: %v", err)
 	}
 }
+
+// A restarted berthd decides whether a container's shim is gone by its
+// process, not by how fast it answers: a shim that answers only seconds
+// later (a loaded machine; here stopped for 5 s) keeps its container,
+// running with its PID, whether the record says running or (a start cut
+// short) created. Before, a shim silent for 2 s was taken for dead: the
+// running container was killed and recorded as exited 137, the other
+// left running unowned with its root filesystem unmounted under it.
+func TestRestoreWaitsForSlowShim(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	running := e.create(t, "running", []string{"sleep", "1000"}, nil)
+	cutShort := e.create(t, "cutshort", []string{"sleep", "1000"}, nil)
+	pids := map[string]int{}
+	for _, id := range []string{running, cutShort} {
+		if err := e.svc.Start(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		c, _ := e.svc.Get(id)
+		c.mu.Lock()
+		pids[id] = c.State.Pid
+		c.mu.Unlock()
+	}
+	e.svc.Close()
+	// The start of cutShort as a crash cut it: its record never said
+	// running.
+	c, err := loadContainer(e.svc.dir(cutShort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.State = State{Status: container.StateCreated}
+	if err := c.save(e.svc.dir(cutShort)); err != nil {
+		t.Fatal(err)
+	}
+	var shims []int
+	for _, id := range []string{running, cutShort} {
+		b, err := os.ReadFile(filepath.Join(e.svc.stateDir(id), "shim.pid"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pid int
+		if _, err := fmt.Sscan(string(b), &pid); err != nil || pid <= 0 {
+			t.Fatalf("shim.pid %q", b)
+		}
+		if err := unix.Kill(pid, unix.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		shims = append(shims, pid)
+	}
+	resume := func() {
+		for _, pid := range shims {
+			_ = unix.Kill(pid, unix.SIGCONT)
+		}
+	}
+	defer resume()
+	slow := time.AfterFunc(5*time.Second, resume)
+	defer slow.Stop()
+	svc2, err := New(ctx, e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc2
+	resume()
+	for _, id := range []string{running, cutShort} {
+		c, err := svc2.Get(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.mu.Lock()
+		st := c.State
+		c.mu.Unlock()
+		if !st.Running || st.Pid != pids[id] || st.ExitCode != 0 {
+			t.Errorf("%s after a restore with its shim slow: %+v; want running with pid %d", c.Name, st, pids[id])
+		}
+		if unix.Kill(pids[id], 0) != nil {
+			t.Errorf("%s: its process %d is gone", c.Name, pids[id])
+		}
+		if mps, _ := mountutil.MountsUnder(svc2.rootfs(id)); len(mps) == 0 {
+			t.Errorf("%s: its root filesystem is no longer mounted", c.Name)
+		}
+	}
+	// Supervised as ever: a stop is heard.
+	if err := svc2.Stop(ctx, running, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if res := e.waitExit(t, running, container.WaitConditionNotRunning); res.StatusCode != 137 && res.StatusCode != 143 {
+		t.Errorf("exit after stop: %+v", res)
+	}
+}
+

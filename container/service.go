@@ -205,9 +205,13 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		f()
 	}
 	// Exec processes run on under the shims: know them again.
+	// A shim that is slow to answer is waited for a while; one that lives
+	// but stays deaf keeps only its container, not its exec records.
 	for _, c := range s.byID {
 		if c.State.Running {
-			s.restoreExecs(ctx, c)
+			ectx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			s.restoreExecs(ectx, c)
+			cancel()
 		}
 	}
 	for _, f := range monitors {

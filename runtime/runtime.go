@@ -45,7 +45,8 @@ type Runtime interface {
 	Create(ctx context.Context, id string, o CreateOptions) (Task, error)
 	// Load returns the task of a container that was running when berthd
 	// stopped. It fails with an error wrapping errdefs.ErrNotFound when
-	// its shim is gone; LastExit then tells how the task ended.
+	// its shim is gone (its process does not live: a shim slow to answer
+	// is there); LastExit then tells how the task ended.
 	Load(ctx context.Context, id, bundle string) (Task, error)
 	// LastExit is the exit status the task's shim recorded, for a task
 	// that ended while nobody was listening.
@@ -123,8 +124,10 @@ type Task interface {
 	Pids(ctx context.Context) ([]int, error)
 	// Stats samples the task's resource usage.
 	Stats(ctx context.Context) (*Stats, error)
-	// State asks the task's shim where the task is: an error (wrapping
-	// errdefs.ErrUnavailable) when the shim does not answer.
+	// State asks the task's shim where the task is. When the shim does
+	// not answer, the error wraps errdefs.ErrNotFound if its process is
+	// gone, errdefs.ErrUnavailable if it lives (slow, or busy: it may
+	// answer later).
 	State(ctx context.Context) (State, error)
 	// Delete lets go of the task: before Start (or when the shim does not
 	// answer) its shim is ended; after the exit, Delete waits (a bounded

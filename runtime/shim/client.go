@@ -333,6 +333,16 @@ func Abort(stateDir, id string) {
 	}
 }
 
+// shimProcess is the PID of the live berth-shim of container id in
+// stateDir (by its PID file, else by who serves its socket), or 0 when
+// none lives there.
+func shimProcess(stateDir, id string) int {
+	if pid := liveShim(stateDir, id); pid != 0 {
+		return pid
+	}
+	return socketPeer(stateDir)
+}
+
 // socketPeer is the PID of the berth-shim serving stateDir's socket (the
 // process that listens on it, as SO_PEERCRED tells), or 0.
 func socketPeer(stateDir string) int {

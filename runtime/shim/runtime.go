@@ -46,14 +46,16 @@ func (r *Runtime) Create(ctx context.Context, id string, o runtime.CreateOptions
 
 func (r *Runtime) Load(ctx context.Context, id, bundle string) (runtime.Task, error) {
 	t := &task{c: Client{StateDir: bundle}, id: id, runcRoot: r.root}
-	// A shim answers at once, or is not there (a socket nobody serves).
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	// Whether the shim is there is whether its process lives, not whether
+	// it answers in time: on a loaded machine a live shim may take
+	// seconds (crash loop finding: a restarted berthd took a shim slower
+	// than its 2 s for gone and killed the container it served). It is
+	// asked a moment for the init's PID, learnt later if it is slow.
+	qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	st, err := t.State(ctx)
-	if err != nil {
+	if _, err := t.State(qctx); cerrdefs.IsNotFound(err) {
 		return nil, cerrdefs.ErrNotFound.WithMessage("no shim of " + id + ": " + err.Error())
 	}
-	t.pid = st.Pid
 	return t, nil
 }
 

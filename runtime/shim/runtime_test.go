@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -87,5 +88,65 @@ func TestRuntimeTaskLifecycle(t *testing.T) {
 	}
 	if err := r.Delete(ctx, id, dir); err != nil {
 		t.Fatalf("delete of what is left (nothing): %v", err)
+	}
+}
+
+// A shim that lives but is slow to answer (here: stopped, as a loaded
+// machine may leave it for seconds) is there: Load returns its task and
+// State says it is unavailable, not gone; once it answers, it answers as
+// ever. Only a shim whose process is gone is not found (crash loop
+// finding: a restarted berthd took a shim slower than 2 s for gone).
+func TestLoadSlowShim(t *testing.T) {
+	dir := bundle(t, []string{"sleep", "1000"}, false)
+	r := NewRuntime(buildShim(t), "runc", filepath.Join(dir, "runc"))
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	id := "rtslow-" + filepath.Base(dir)
+	task, err := r.Create(ctx, id, runtime.CreateOptions{Bundle: dir, LogMaxFiles: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := task.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = r.Delete(context.Background(), id, dir) }()
+	shimPid := liveShim(dir, id)
+	if shimPid == 0 {
+		t.Fatal("no live shim by its PID file")
+	}
+	if err := syscall.Kill(shimPid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(shimPid, syscall.SIGCONT)
+	loaded, err := r.Load(ctx, id, dir)
+	if err != nil {
+		t.Fatalf("load of a live shim that does not answer: %v", err)
+	}
+	qctx, qcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	_, err = loaded.State(qctx)
+	qcancel()
+	if !cerrdefs.IsUnavailable(err) {
+		t.Fatalf("state of a stopped live shim = %v, want unavailable", err)
+	}
+	if err := syscall.Kill(shimPid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := loaded.State(ctx); err != nil || st.Pid != pid || st.Exit != nil {
+		t.Fatalf("state once it answers = %+v, %v; want running with pid %d", st, err, pid)
+	}
+	// Gone: its process killed.
+	if err := syscall.Kill(shimPid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitGone(dir, id, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loaded.State(ctx); !cerrdefs.IsNotFound(err) {
+		t.Fatalf("state of a killed shim = %v, want not found", err)
+	}
+	if _, err := r.Load(ctx, id, dir); !cerrdefs.IsNotFound(err) {
+		t.Fatalf("load of a killed shim = %v, want not found", err)
 	}
 }

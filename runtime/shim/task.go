@@ -87,7 +87,11 @@ func (t *task) Wait(ctx context.Context) (<-chan runtime.ExitStatus, error) {
 func (t *task) State(ctx context.Context) (runtime.State, error) {
 	resp, err := t.c.State(ctx)
 	if err != nil {
-		return runtime.State{}, cerrdefs.ErrUnavailable.WithMessage("shim of " + t.id + ": " + err.Error())
+		// Gone or slow: its process tells.
+		if shimProcess(t.c.StateDir, t.id) == 0 {
+			return runtime.State{}, cerrdefs.ErrNotFound.WithMessage("shim of " + t.id + " is gone: " + err.Error())
+		}
+		return runtime.State{}, cerrdefs.ErrUnavailable.WithMessage("shim of " + t.id + " does not answer: " + err.Error())
 	}
 	if resp.Pid > 0 {
 		t.pid = resp.Pid
