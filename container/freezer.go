@@ -28,6 +28,17 @@ func (s *Service) frozen(id string) (frozen, ok bool) {
 	return st == "FROZEN" || st == "FREEZING", true
 }
 
+// thaw thaws the freezer of container id's cgroup, if it has one: a
+// frozen process dies of SIGKILL only once thawed. berthd does it itself
+// only where the runtime cannot (its shim died, runc's state lost).
+func (s *Service) thaw(id string) {
+	if rtspec.DetectHost().CgroupV2 {
+		_ = os.WriteFile(filepath.Join(s.cgroupDir(id, ""), "cgroup.freeze"), []byte("0"), 0o644)
+		return
+	}
+	_ = os.WriteFile(filepath.Join(s.cgroupDir(id, "freezer"), "freezer.state"), []byte("THAWED"), 0o644)
+}
+
 // reconcilePause brings the recorded pause of a running container in line
 // with its cgroup's freezer, which is what the runtime did: a pause or
 // unpause that a crash cut short between the runtime's change and the

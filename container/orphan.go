@@ -15,7 +15,8 @@ import (
 // and its processes are reparented to berthd, a child subreaper (issue 13
 // item 4). As dockerd does when containerd-shim dies, berthd ends the
 // container: the runtime (berth-shim delete) thaws and kills it and deletes
-// runc's state, berthd kills what is left in the container's cgroup, reaps
+// runc's state, berthd kills what is left in the container's cgroup
+// (thawing it: a paused container's processes die only once thawed), reaps
 // the processes that became its children, and records exit code 137
 // (SIGKILL).
 
@@ -46,6 +47,10 @@ func (s *Service) endOrphan(ctx context.Context, c *Container) *runtime.ExitStat
 			_ = unix.Kill(p, unix.SIGKILL)
 			killed[p] = true
 		}
+		// A paused container's processes die only once thawed (the
+		// runtime thaws what it knows of; not a task whose state it
+		// lost), as kill of a paused container thaws it.
+		s.thaw(c.ID)
 		if time.Now().After(deadline) {
 			s.log.Warn("processes of a container whose shim died do not exit", "id", c.ID, "pids", left)
 			break

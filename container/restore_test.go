@@ -512,3 +512,72 @@ func TestRestoreWaitsForSlowShim(t *testing.T) {
 	}
 }
 
+// A shim killed while its container is paused: berthd ends the container
+// through its cgroup, and a frozen process dies only once thawed, so the
+// kill thaws it too (as kill of a paused container does): the container
+// is recorded exited 137 at once, its processes are gone and its cgroup
+// is not left frozen. With runc's state gone as well (nothing the runtime
+// can resume or delete), berthd thaws and kills by the cgroup alone.
+func TestShimDiesWhilePaused(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	for _, runcState := range []bool{true, false} {
+		id := e.create(t, "", []string{"sh", "-c", "trap '' TERM; sleep 1000 & wait"}, nil)
+		if err := e.svc.Start(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.svc.Pause(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		pids, err := e.svc.containerPids(id)
+		if err != nil || len(pids) < 2 {
+			t.Fatalf("processes of the container: %v %v", pids, err)
+		}
+		b, err := os.ReadFile(filepath.Join(e.svc.stateDir(id), "shim.pid"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var shim int
+		if _, err := fmt.Sscan(string(b), &shim); err != nil || shim <= 0 {
+			t.Fatalf("shim.pid %q", b)
+		}
+		if !runcState {
+			if err := unix.Kill(shim, unix.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.RemoveAll(filepath.Join(e.svc.runcRoot(), id)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		began := time.Now()
+		if err := unix.Kill(shim, unix.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		res := e.waitExit(t, id, container.WaitConditionNotRunning)
+		if res.StatusCode != 137 {
+			t.Errorf("runc state %v: exit %+v, want 137", runcState, res)
+		}
+		if d := time.Since(began); d > 8*time.Second {
+			t.Errorf("runc state %v: the exit was recorded after %s", runcState, d)
+		}
+		for _, p := range pids {
+			if unix.Kill(p, 0) == nil {
+				t.Errorf("runc state %v: process %d of the container is alive", runcState, p)
+			}
+		}
+		if frozen, ok := e.svc.frozen(id); ok && frozen {
+			t.Errorf("runc state %v: the container's cgroup is left frozen", runcState)
+		}
+		c, _ := e.svc.Get(id)
+		c.mu.Lock()
+		st := c.State
+		c.mu.Unlock()
+		if st.Paused || st.Running || st.Status != container.StateExited {
+			t.Errorf("runc state %v: state %+v, want exited, not paused", runcState, st)
+		}
+		if err := e.svc.Start(ctx, id); err != nil {
+			t.Errorf("runc state %v: start again: %v", runcState, err)
+		}
+	}
+}
+
