@@ -902,7 +902,16 @@ func (s *Service) Remove(ctx context.Context, idOrName string, o RemoveOptions) 
 	// reporting the exit, off the path of `run --rm`); it needs nothing in
 	// the state directory for that, and finishes on its own.
 	if err := s.clearStateDir(c.ID); err != nil {
-		s.log.Warn("remove state directory", "id", c.ID, "err", err)
+		// Something wrote into it as it went ('directory not empty': the
+		// shim, ending an exec the kill cut short, or that exec's runc):
+		// once the shim is gone nothing does. Again then; what still
+		// fails is swept by the next restart (removeStrayStateDirs).
+		if werr := s.rt.WaitReleased(ctx, c.ID, s.stateDir(c.ID)); werr != nil {
+			s.log.Warn("the shim of a removed container does not exit", "id", c.ID, "err", werr)
+		}
+		if err2 := s.clearStateDir(c.ID); err2 != nil {
+			s.log.Warn("remove state directory", "id", c.ID, "err", err2, "first", err)
+		}
 	}
 	if err := s.cfg.Snapshots.RemoveContainer(ctx, c.ID); err != nil && !errors.Is(err, cerrdefs.ErrNotFound) {
 		s.log.Warn("remove writable layer", "id", c.ID, "err", err)

@@ -581,3 +581,87 @@ func TestShimDiesWhilePaused(t *testing.T) {
 	}
 }
 
+// Removal is complete: a state directory a late writer filled again as a
+// removal cleared it (crash loop finding: 'exec/c/<id>: directory not
+// empty', a file of an exec the kill cut short) goes. Remove clears it
+// again once the shim is gone; what is left of one (a crash came first)
+// goes at the next start, where no record owns it and no shim lives;
+// the state directories of existing containers stay.
+func TestRemoveLeavesNoStateDir(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	keep := e.create(t, "keep", []string{"sleep", "1000"}, nil)
+	if err := e.svc.Start(ctx, keep); err != nil {
+		t.Fatal(err)
+	}
+	// A writer as the shim's exec handling: files in the state directory
+	// for as long as the shim lives.
+	for round := 0; round < 3; round++ {
+		id := e.create(t, "", []string{"sleep", "1000"}, nil)
+		if err := e.svc.Start(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		dir := e.svc.stateDir(id)
+		b, err := os.ReadFile(filepath.Join(dir, "shim.pid"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var shim int
+		if _, err := fmt.Sscan(string(b), &shim); err != nil || shim <= 0 {
+			t.Fatalf("shim.pid %q", b)
+		}
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if unix.Kill(shim, 0) != nil {
+					return
+				}
+				_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("exec-%d.json", i%8)), []byte("{}"), 0o600)
+			}
+		}()
+		err = e.svc.Remove(ctx, id, RemoveOptions{Force: true})
+		close(stop)
+		<-done
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ents, err := os.ReadDir(dir); !os.IsNotExist(err) {
+			var names []string
+			for _, e := range ents {
+				names = append(names, e.Name())
+			}
+			t.Fatalf("round %d: the removed container's state directory is left: %v %v", round, names, err)
+		}
+	}
+	// What a crash left: a removed container's state directory with a
+	// file in it, no record, no shim.
+	stray := filepath.Join(e.cfg.ExecRoot, "c", "0123456789abcdef")
+	if err := os.MkdirAll(stray, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(stray, "exec-1.json"), []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Close()
+	svc2, err := New(ctx, e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc2
+	if _, err := os.Stat(stray); !os.IsNotExist(err) {
+		t.Errorf("a stray state directory is left after a restart: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(svc2.stateDir(keep), "shim.pid")); err != nil {
+		t.Errorf("the state directory of a running container was touched: %v", err)
+	}
+	if c, err := svc2.Get(keep); err != nil || !c.State.Running {
+		t.Errorf("running container after the restart: %v", err)
+	}
+}

@@ -204,6 +204,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	for _, f := range removals {
 		f()
 	}
+	s.removeStrayStateDirs(ctx)
 	// Exec processes run on under the shims: know them again.
 	// A shim that is slow to answer is waited for a while; one that lives
 	// but stays deaf keeps only its container, not its exec records.
