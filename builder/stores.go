@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
+	"slices"
 	"strings"
 
 	"github.com/containerd/containerd/v2/core/content"
@@ -155,21 +157,51 @@ func (s *buildSnapshotter) Usage(ctx context.Context, key string) (snapshots.Usa
 }
 
 func (s *buildSnapshotter) Mounts(ctx context.Context, key string) ([]mount.Mount, error) {
-	return s.sn.Mounts(ctx, s.key(ctx, key))
+	return forBuildKit(s.sn.Mounts(ctx, s.key(ctx, key)))
 }
 
 func (s *buildSnapshotter) Prepare(ctx context.Context, key, parent string, opts ...snapshots.Opt) ([]mount.Mount, error) {
 	if err := s.holdKey(ctx, key); err != nil {
 		return nil, err
 	}
-	return s.sn.Prepare(ctx, s.key(ctx, key), s.key(ctx, parent), opts...)
+	return forBuildKit(s.sn.Prepare(ctx, s.key(ctx, key), s.key(ctx, parent), opts...))
 }
 
 func (s *buildSnapshotter) View(ctx context.Context, key, parent string, opts ...snapshots.Opt) ([]mount.Mount, error) {
 	if err := s.holdKey(ctx, key); err != nil {
 		return nil, err
 	}
-	return s.sn.View(ctx, s.key(ctx, key), s.key(ctx, parent), opts...)
+	return forBuildKit(s.sn.View(ctx, s.key(ctx, key), s.key(ctx, parent), opts...))
+}
+
+// metacopyParam is where the overlay module says whether it makes
+// metadata-only copy-ups by default.
+var metacopyParam = "/sys/module/overlay/parameters/metacopy"
+
+// forBuildKit drops "metacopy=off" from overlay mounts when it is the
+// kernel's default anyway. BuildKit computes a layer's blob from the
+// snapshot's upper directory only when it knows every option of the
+// mount (util/overlay.GetOverlayLayers); an option it does not know,
+// as metacopy=off, sends it to the walking differ, which compares the
+// whole root filesystem below and above the step (seconds for a python
+// base image, against milliseconds). Where metacopy is on by default the
+// option stays (and builds take the walking differ): the upper
+// directories must stay plain diffs.
+func forBuildKit(ms []mount.Mount, err error) ([]mount.Mount, error) {
+	if err != nil {
+		return ms, err
+	}
+	if b, rerr := os.ReadFile(metacopyParam); rerr != nil || strings.TrimSpace(string(b)) != "N" {
+		return ms, nil
+	}
+	for i, m := range ms {
+		if m.Type != "overlay" || !slices.Contains(m.Options, "metacopy=off") {
+			continue
+		}
+		m.Options = slices.DeleteFunc(slices.Clone(m.Options), func(o string) bool { return o == "metacopy=off" })
+		ms[i] = m
+	}
+	return ms, nil
 }
 
 func (s *buildSnapshotter) Commit(ctx context.Context, name, key string, opts ...snapshots.Opt) error {
