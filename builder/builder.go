@@ -83,8 +83,11 @@ type Images interface {
 	// them (without writing anything).
 	LocalImages(ctx context.Context) ([]images.Image, error)
 	// ImportBuilt makes the image desc names in p a berth image with
-	// the given references (none: untagged) and returns its ID.
-	ImportBuilt(ctx context.Context, p content.Provider, desc ocispec.Descriptor, names []string) (digest.Digest, error)
+	// the given references (none: untagged) and returns its ID; snaps
+	// names by chain ID the snapshots (berth's keys) holding its layers
+	// as the build made them, for berth to make its layers from, not
+	// from the blobs (see image.Service.ImportBuilt).
+	ImportBuilt(ctx context.Context, p content.Provider, desc ocispec.Descriptor, names []string, snaps map[digest.Digest]string) (digest.Digest, error)
 	// RecordPushed notes that the build's exporter pushed image id to
 	// name (a full reference) as the manifest or index pushed.
 	RecordPushed(ctx context.Context, name string, pushed, id digest.Digest) error
@@ -205,7 +208,7 @@ func New(ctx context.Context, cfg Config) (_ *Builder, retErr error) {
 	}
 	bw.SourceManager.Register(hs)
 	bw.HTTPSource = hs
-	b.worker = &berthWorker{Worker: bw, images: cfg.Images, log: cfg.Logger}
+	b.worker = &berthWorker{Worker: bw, images: cfg.Images, sn: cfg.Stores.Snapshotter, log: cfg.Logger}
 	wc := &worker.Controller{}
 	if err := wc.Add(b.worker); err != nil {
 		return nil, err

@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/containerd/containerd/v2/core/snapshots"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
+	"github.com/moby/buildkit/cache"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/client/llb/sourceresolver"
 	"github.com/moby/buildkit/exporter"
@@ -17,6 +19,7 @@ import (
 	"github.com/moby/buildkit/solver/pb"
 	srctypes "github.com/moby/buildkit/source/types"
 	"github.com/moby/buildkit/worker/base"
+	"github.com/opencontainers/go-digest"
 )
 
 // ExporterMoby is the exporter buildx's docker driver and docker build ask
@@ -31,7 +34,9 @@ const danglingPrefix = "moby-dangling"
 type berthWorker struct {
 	*base.Worker
 	images Images
-	log    *slog.Logger
+	// sn is berth's snapshotter, where the worker's snapshots are.
+	sn  snapshots.Snapshotter
+	log *slog.Logger
 }
 
 // Exporter returns the exporter called name; "moby" is the image exporter
@@ -108,7 +113,7 @@ func (i *mobyInstance) Export(ctx context.Context, src *exporter.Source, bi expo
 		}
 		names = append(names, n)
 	}
-	id, err := i.w.images.ImportBuilt(ctx, i.w.ContentStore(), ref.Descriptor(), names)
+	id, err := i.w.images.ImportBuilt(ctx, i.w.ContentStore(), ref.Descriptor(), names, layerSnapshots(ctx, i.w.sn, src))
 	if err != nil {
 		if ref != nil {
 			_ = ref.Release()
@@ -157,3 +162,48 @@ func (w *berthWorker) ResolveSourceMetadata(ctx context.Context, op *pb.SourceOp
 	}
 	return w.Worker.ResolveSourceMetadata(ctx, op, opt, sm, jobCtx)
 }
+
+// layerSnapshots names, by chain ID, the snapshot (berth's key) of each
+// layer of the export's results: the cache records' own snapshots of the
+// build steps, or berth's layer where the record's snapshot is one (see
+// berthLayerKey). The image exporter has set the records' chain IDs.
+// Berth makes a built layer it lacks from that snapshot's files rather
+// than unpacking the blob again (image.Service.ImportBuilt).
+func layerSnapshots(ctx context.Context, sn snapshots.Snapshotter, src *exporter.Source) map[digest.Digest]string {
+	out := map[digest.Digest]string{}
+	add := func(r cache.ImmutableRef) {
+		if r == nil {
+			return
+		}
+		chain := r.LayerChain()
+		defer chain.Release(context.WithoutCancel(ctx))
+		for _, l := range chain {
+			if l == nil {
+				continue
+			}
+			id, err := digest.Parse(l.GetString(keyChainID))
+			if err != nil {
+				continue
+			}
+			snap := l.GetString(keySnapshot)
+			if snap == "" {
+				snap = l.ID() // BuildKit's fallback for old records
+			}
+			out[id] = berthLayerKey(ctx, sn, snap)
+		}
+	}
+	if src != nil {
+		add(src.Ref)
+		for _, r := range src.Refs {
+			add(r)
+		}
+	}
+	return out
+}
+
+// Keys of BuildKit's cache record metadata (cache/metadata.go; not
+// exported there): the record's chain ID and its snapshot's name.
+const (
+	keyChainID  = "cache.chainID"
+	keySnapshot = "cache.snapshot"
+)

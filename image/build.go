@@ -31,10 +31,18 @@ func (s *Service) RegistryConfig() RegistryConfig { return s.registryConfig() }
 // ImportBuilt makes the image whose manifest (or index) desc names in p a
 // berth image tagged with names (full references; none for an untagged
 // build): its config, manifest and compressed layers go into berth's
-// content store and each layer not yet unpacked is unpacked once. Blobs
-// and layers berth already holds are not copied again. It returns the
-// image ID (the config's digest).
-func (s *Service) ImportBuilt(ctx context.Context, p ccontent.Provider, desc ocispec.Descriptor, names []string) (_ digest.Digest, retErr error) {
+// content store and each layer berth does not hold yet is made once.
+// Blobs and layers berth already holds are not copied again.
+//
+// snaps names, by chain ID, the snapshots of berth's snapshotter that
+// hold the image's layers as the builder made them (its snapshots of the
+// build steps, or berth's own layer): a layer berth lacks whose snapshot
+// stands on the snapshot of the layer below is made from that snapshot's
+// files, hard-linked (snapshot.Store.LinkLayer), not unpacked from its
+// blob, so a build step's files are on disk once. Other layers (or if
+// linking fails) are unpacked from their blobs. It returns the image ID
+// (the config's digest).
+func (s *Service) ImportBuilt(ctx context.Context, p ccontent.Provider, desc ocispec.Descriptor, names []string, snaps map[digest.Digest]string) (_ digest.Digest, retErr error) {
 	mdesc, err := manifestFor(ctx, p, desc)
 	if err != nil {
 		return "", err
@@ -73,10 +81,15 @@ func (s *Service) ImportBuilt(ctx context.Context, p ccontent.Provider, desc oci
 	for i, l := range mf.Layers {
 		refs[i] = LayerRef{Digest: l.Digest, MediaType: l.MediaType, Size: l.Size, DiffID: cfg.RootFS.DiffIDs[i]}
 		var parent digest.Digest
+		var src, srcParent string
 		if i > 0 {
 			parent = chains[i-1]
+			srcParent = snaps[parent]
 		}
-		ly, err := s.importBuiltLayer(ctx, p, l, parent, refs[i].DiffID)
+		if i == 0 || srcParent != "" {
+			src = snaps[chains[i]]
+		}
+		ly, err := s.importBuiltLayer(ctx, p, l, parent, refs[i].DiffID, src, srcParent)
 		if err != nil {
 			return "", fmt.Errorf("layer %s: %w", shortID(l.Digest), err)
 		}
@@ -175,13 +188,25 @@ func manifestFor(ctx context.Context, p ccontent.Provider, desc ocispec.Descript
 }
 
 // importBuiltLayer copies one compressed layer into the content store
-// unless it is there, and unpacks it unless its chain is unpacked,
-// reading the blob once for both.
-func (s *Service) importBuiltLayer(ctx context.Context, p ccontent.Provider, l ocispec.Descriptor, parent, diffID digest.Digest) (snapshot.Layer, error) {
+// unless it is there, and makes the layer unless berth holds it: from
+// snapshot snap standing on snapParent (LinkLayer) when snap is given and
+// the blob is stored already, else unpacked from the blob, reading the
+// blob once for both.
+func (s *Service) importBuiltLayer(ctx context.Context, p ccontent.Provider, l ocispec.Descriptor, parent, diffID digest.Digest, snap, snapParent string) (snapshot.Layer, error) {
 	chain := snapshot.ChainID(parent, diffID)
 	have, _ := content.Has(ctx, s.content, l.Digest)
 	if ly, err := s.snapshots.Get(ctx, chain); err == nil && have {
 		return ly, nil
+	}
+	if snap != "" && have {
+		ly, err := s.snapshots.LinkLayer(ctx, snap, snapParent, parent, diffID)
+		if err == nil {
+			return ly, nil
+		}
+		if ctx.Err() != nil {
+			return snapshot.Layer{}, err
+		}
+		s.log.Warn("built layer: cannot link the build's snapshot, unpacking the blob", "layer", diffID.String(), "snapshot", snap, "err", err)
 	}
 	ra, err := p.ReaderAt(ctx, l)
 	if err != nil {

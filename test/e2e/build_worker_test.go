@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -94,6 +95,33 @@ func countFiles(t *testing.T, root, name string) int {
 	return n
 }
 
+// countInodes counts the distinct files (inodes) named name under root:
+// hard links of one file count once.
+func countInodes(t *testing.T, root, name string) int {
+	t.Helper()
+	inodes := map[uint64]bool{}
+	err := filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if de.Type().IsRegular() && de.Name() == name {
+			var st syscall.Stat_t
+			if err := syscall.Lstat(p, &st); err != nil {
+				return err
+			}
+			inodes[st.Ino] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(inodes)
+}
+
 // TestBuildOnBerthStores (issue 9 item 3): BuildKit's worker runs on
 // berth's content store and snapshotter: a build's files and blobs are in
 // berth's stores only (none under the builder's own directory), the built
@@ -141,7 +169,12 @@ func TestBuildOnBerthStores(t *testing.T) {
 		t.Errorf("%d copies of the RUN step's file under %s, want none", n, buildkit)
 	}
 	if n := countFiles(t, snapshots, marker); n != 2 {
-		t.Errorf("%d copies of the RUN step's file in berth's snapshots, want 2 (build cache, image layer)", n)
+		t.Errorf("%d names of the RUN step's file in berth's snapshots, want 2 (build cache, image layer)", n)
+	}
+	// Exporting the image did not copy the step's data: the image's
+	// layer holds the build cache's file, not a second copy.
+	if n := countInodes(t, snapshots, marker); n != 1 {
+		t.Errorf("%d copies of the RUN step's file's data in berth's snapshots, want 1 (the image's layer shares the build cache's)", n)
 	}
 	if n := countFiles(t, buildkit, "alpine-release"); n != 0 {
 		t.Errorf("the base image's files are under %s", buildkit)
