@@ -444,10 +444,14 @@ func (l *crashLoop) next(prefix string) string {
 
 // markerScript writes the container's marker (and a file in its volume),
 // says "ready" in its log once they are written, then runs on or exits.
+// Each run writes them anew, by a rename: a run killed as it writes (its
+// shim killed as it starts) leaves the last run's marker whole, never an
+// empty one (crash loop: 'marker is ""', a run that truncated it and died
+// before the write, the first run's "ready" still in the log).
 func markerScript(c *loopCtr) string {
-	s := fmt.Sprintf("echo data-%s > /marker", c.name)
+	s := fmt.Sprintf("echo data-%s > /marker.new && mv /marker.new /marker", c.name)
 	if c.vol != "" {
-		s += fmt.Sprintf(" && echo vol-%s > /vol/%s", c.name, c.name)
+		s += fmt.Sprintf(" && echo vol-%s > /vol/.%s.new && mv /vol/.%s.new /vol/%s", c.name, c.name, c.name, c.name)
 	}
 	s += " && echo ready"
 	if c.exits {
@@ -794,7 +798,7 @@ func (l *crashLoop) invariants() []problem {
 		}
 		if l.loggedReady(c) {
 			if got, err := l.readFile(c.name, "/marker"); err != nil || got != "data-"+c.name+"\n" {
-				add("%s: its marker, written before the crash, is %q (%v)", c.name, got, err)
+				add("%s: its marker, written before the crash, is %q (%v); %s", c.name, got, err, l.markerContext(c))
 			}
 		}
 		for p, want := range c.cps {
@@ -838,6 +842,39 @@ func (l *crashLoop) warnings() []string {
 func (l *crashLoop) loggedReady(c *loopCtr) bool {
 	r, err := l.call(30*time.Second, "GET", "/containers/"+c.name+"/logs?stdout=1&stderr=1", nil)
 	return err == nil && r.Status == 200 && bytes.Contains(r.Body, []byte("ready"))
+}
+
+// markerContext tells what a finding about a container's marker needs:
+// where the container is (a run that truncated the marker and has not
+// written it yet, a frozen or stuck process), its output, the state of
+// its processes.
+func (l *crashLoop) markerContext(c *loopCtr) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "state: %s; exits %v, policy %q", l.stateOf(c.id), c.exits, c.policy)
+	if r, err := l.call(30*time.Second, "GET", "/containers/"+c.name+"/logs?stdout=1&stderr=1&timestamps=1", nil); err == nil {
+		// The stream's frame headers dropped: only the text.
+		text := strings.Map(func(r rune) rune {
+			if r == '\n' || (r >= ' ' && r < 0x7f) {
+				return r
+			}
+			return -1
+		}, string(r.Body))
+		fmt.Fprintf(&b, "; its log: %q", clip(text))
+	}
+	for _, pid := range cgroupProcs(c.id) {
+		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		wchan, _ := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", pid))
+		fmt.Fprintf(&b, "; process %s wchan %s", strings.TrimSpace(string(st)), wchan)
+	}
+	if l.target == "berth" {
+		for _, f := range []string{"freezer/berth/" + c.id + "/freezer.state", "berth/" + c.id + "/cgroup.freeze"} {
+			if fz, err := os.ReadFile("/sys/fs/cgroup/" + f); err == nil {
+				fmt.Fprintf(&b, "; freezer %s", strings.TrimSpace(string(fz)))
+			}
+		}
+		fmt.Fprintf(&b, "; the daemons' log on it:\n%s", l.logOf(c.id))
+	}
+	return b.String()
 }
 
 // readFile reads a file of a container through GET archive.
