@@ -39,6 +39,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/network"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/filters"
@@ -478,7 +479,74 @@ func (s *Service) Reconcile(ctx context.Context, containers map[string]bool) err
 			}
 		}
 	}
+	errs = append(errs, s.removeUnnamedPortsLocked())
 	s.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+// removeUnnamedPortsLocked removes the veths on berth's bridges that no
+// sandbox record names and whose other end is in the namespace of a
+// container set up (not a setup under way): a connect of a running
+// container cut short between plugging its interface and saving its
+// record (crash loop finding: a bridge port no sandbox names, and in the
+// container an interface with an address IPAM did not hold, free to be
+// given again). The connect did not happen; removing the host end
+// removes the container's end too. Call with s.mu held.
+func (s *Service) removeUnnamedPortsLocked() error {
+	named := map[string]bool{}
+	for _, sbs := range []map[string]*sandbox{s.sandboxes, s.pending} {
+		for _, sb := range sbs {
+			for _, ep := range sb.Endpoints {
+				if ep.HostVeth != "" {
+					named[ep.HostVeth] = true
+				}
+			}
+		}
+	}
+	owners := map[int]string{} // the namespace's ID here → its container
+	for id, sb := range s.sandboxes {
+		if sb.NetNS == "" || s.pending[id] != nil {
+			continue
+		}
+		h, err := netns.GetFromPath(sb.NetNS)
+		if err != nil {
+			continue
+		}
+		if nsid, err := s.nl.GetNetNsIdByFd(int(h)); err == nil && nsid >= 0 {
+			owners[nsid] = id
+		}
+		h.Close()
+	}
+	if len(owners) == 0 {
+		return nil
+	}
+	bridges := map[int]string{}
+	for _, n := range s.networks {
+		if n.Driver != "bridge" || n.Bridge == "" {
+			continue
+		}
+		if br, err := s.nl.LinkByName(n.Bridge); err == nil {
+			bridges[br.Attrs().Index] = n.Name
+		}
+	}
+	links, err := s.nl.LinkList()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, l := range links {
+		a := l.Attrs()
+		netName, onBridge := bridges[a.MasterIndex]
+		if !onBridge || l.Type() != "veth" || named[a.Name] || a.NetNsID < 0 {
+			continue
+		}
+		id, ok := owners[a.NetNsID]
+		if !ok {
+			continue
+		}
+		s.log.Info("network restore: removing the interface of a connect cut short", "container", id, "network", netName, "veth", a.Name)
+		errs = append(errs, s.nl.LinkDel(l))
+	}
 	return errors.Join(errs...)
 }
 
