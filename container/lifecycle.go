@@ -133,11 +133,22 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	ctx = context.WithoutCancel(ctx)
 	stateDir := s.stateDir(c.ID)
 	rootfs := s.rootfs(c.ID)
+	// A start that takes long says where its time went (crash loop: a
+	// restart by policy under way for over 20 s, its shim up).
+	began := time.Now()
+	var phases []any
+	mark := func(phase string) { phases = append(phases, phase, time.Since(began).Round(time.Millisecond)) }
+	defer func() {
+		if d := time.Since(began); d > 5*time.Second {
+			s.log.Warn("a slow start", append([]any{"id", c.ID, "took", d.Round(time.Millisecond), "err", retErr}, phases...)...)
+		}
+	}()
 	// A restart reuses the runc ID and state directory: the previous shim
 	// must be gone (it runs `runc delete` after reporting the exit).
 	if err := s.rt.WaitReleased(ctx, c.ID, stateDir); err != nil {
 		return err
 	}
+	mark("previous shim gone")
 	// The root filesystem may still be mounted there (a start or a
 	// berthd cut short by a crash): it is unmounted, never removed through.
 	// The record's copy goes with it; nothing writes one there meanwhile.
@@ -235,7 +246,9 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		return err
 	}
 	cleanups = append(cleanups, func() { _ = snapshot.Unmount(rootfs) })
+	mark("rootfs mounted")
 	spec, err := s.generateSpec(ctx, c, rootfs)
+	mark("spec and network")
 	if s.network != nil {
 		cleanups = append(cleanups, func() { _ = s.network.Teardown(context.WithoutCancel(ctx), c.ID) })
 	}
@@ -249,6 +262,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 		return err
 	}
 	tr := waitTask()
+	mark("shim up")
 	if tr.err != nil {
 		return tr.err
 	}
@@ -268,6 +282,7 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	exited, _ := t.Wait(waitCtx)
 	startAsked = true
 	pid, err := t.Start(ctx)
+	mark("runtime started it")
 	if err != nil {
 		stopWait()
 		for _, p := range pending {
@@ -473,15 +488,20 @@ func (s *Service) handleExit(c *Container, st *runtime.ExitStatus) {
 				return nil
 			})
 			if err != nil {
+				s.log.Debug("restart by policy not done", "id", c.ID, "err", err)
 				return
 			}
 			defer end()
+			began := time.Now()
+			s.log.Debug("restart by policy", "id", c.ID, "after", delay)
 			if err := s.start(context.Background(), c); err != nil {
 				// Stopped now (start's failure), with a die event, as
 				// dockerd's failed restart.
 				s.log.Warn("restart failed", "id", c.ID, "err", err)
 				s.emit(c, "die", nil)
+				return
 			}
+			s.log.Debug("restarted by policy", "id", c.ID, "took", time.Since(began))
 		})
 	}
 }
