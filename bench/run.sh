@@ -880,13 +880,17 @@ setup_build_contexts() {
 		CMD ["python", "app.py"]
 	EOD
 	echo 'print("Hello from Python!")' >"$b/mypython/app.py"
+	# Each stage's RUN notes when it started and ended (the host's uptime:
+	# /proc/uptime is not namespaced), so the image tells whether the
+	# stages ran at once (build_parallelism).
 	{
 		for s in 1 2 3 4; do
-			printf 'FROM alpine:3.18 AS s%s\nCOPY src/%s /src\nRUN sleep 1 && find /src -type f | wc -l > /n%s\n\n' "$s" "$s" "$s"
+			printf 'FROM alpine:3.18 AS s%s\nCOPY src/%s /src\n' "$s" "$s"
+			printf 'RUN a=$(cut -d" " -f1 /proc/uptime) && sleep 1 && find /src -type f | wc -l > /n%s && echo "$a $(cut -d" " -f1 /proc/uptime)" > /t%s\n\n' "$s" "$s"
 		done
 		printf 'FROM alpine:3.18\n'
-		for s in 1 2 3 4; do printf 'COPY --from=s%s /n%s /n%s\n' "$s" "$s" "$s"; done
-		printf 'CMD ["cat", "/n1", "/n2", "/n3", "/n4"]\n'
+		for s in 1 2 3 4; do printf 'COPY --from=s%s /n%s /t%s /\n' "$s" "$s" "$s"; done
+		printf 'CMD ["cat", "/n1", "/n2", "/n3", "/n4", "/t1", "/t2", "/t3", "/t4"]\n'
 	} >"$b/multi/Dockerfile"
 	for s in 1 2 3 4; do
 		mkdir -p "$b/multi/src/$s"
@@ -981,8 +985,9 @@ bench_build() {
 	done
 	# each image printing its line: the builds made what they should
 	for kind in "${BUILD_KINDS[@]}"; do
-		put "build_${kind}_check" "$(dberth_ run --rm --network none "bench-build-$kind:berth" 2>&1 | tr '\n' ' ' | cut -c1-80)"
+		put "build_${kind}_check" "$(dberth_ run --rm --network none "bench-build-$kind:berth" 2>&1 | head -4 | tr '\n' ' ' | cut -c1-80)"
 	done
+	for e in "${engines[@]}"; do build_parallelism "$e"; done
 	for kind in "${BUILD_KINDS[@]}"; do
 		for mode in cold cached; do
 			for e in "${engines[@]}"; do
@@ -997,6 +1002,23 @@ bench_build() {
 			done
 		done
 	done
+}
+# build_parallelism ENGINE: from the last multi image ENGINE built (its
+# last cold build's RUN steps), each stage's RUN start and end: span = last
+# end - first start, sum = the four RUNs' durations; span close to one RUN
+# means they ran at once, close to sum one after another.
+build_parallelism() {
+	local e=$1 out
+	case $e in
+	berth | *-berthd) out=$(dberth_ run --rm --network none "bench-build-multi:$e" 2>/dev/null) ;;
+	*-dockerd) out=$(docker_ run --rm --network none "bench-build-multi:$e" 2>/dev/null) ;;
+	podman) out=$("${PODMAN[@]}" run --rm --network none "${ULIMITS[@]}" --cgroup-parent "/$TAG-podman" "bench-build-multi:$e" 2>/dev/null) ;;
+	esac
+	out=$(awk 'NF == 2 {if (!n || $1 < s) s = $1; if ($2 > f) f = $2; sum += $2 - $1; n++}
+		END {if (n == 4) printf "%.2f %.2f", f - s, sum}' <<<"$out")
+	[[ -n $out ]] || { log "build: $e: no stage times in bench-build-multi:$e"; return 0; }
+	put "build_multi_${e}_span" "${out% *}"
+	put "build_multi_${e}_sum" "${out#* }"
 }
 build_engine_name() {
 	case $1 in
@@ -1110,6 +1132,14 @@ report() {
 				for e in $(build_engines); do
 					echo "| $(build_engine_name "$e") | $(sec "$(get "build_${kind}_cold_${e}_median")") | $(sec "$(get "build_${kind}_cold_${e}_min")")-$(sec "$(get "build_${kind}_cold_${e}_max")") | $(ratio "$(get "build_${kind}_cold_${e}_median")" "$(get "build_${kind}_cold_buildx-dockerd_median")")× | $(sec "$(get "build_${kind}_cold_${e}_cpu")") | $(sec "$(get "build_${kind}_cached_${e}_median")") | $(sec "$(get "build_${kind}_cached_${e}_min")")-$(sec "$(get "build_${kind}_cached_${e}_max")") | $(ratio "$(get "build_${kind}_cached_${e}_median")" "$(get "build_${kind}_cached_buildx-dockerd_median")")× | $(sec "$(get "build_${kind}_cached_${e}_cpu")") |"
 				done
+			done
+			echo
+			echo "Stages of multi, from the stage times each engine's last multi image holds (its last cold build; RUN = \`sleep 1\` and a count of 1,250 files; the host's /proc/uptime at each RUN's start and end): span = last RUN end - first RUN start, sum = the four RUNs' durations. Parallel: span near one RUN, well under sum."
+			echo
+			echo "| engine | span s | sum of the 4 RUNs s | sum / span |"
+			echo "|---|---:|---:|---:|"
+			for e in $(build_engines); do
+				echo "| $(build_engine_name "$e") | $(sec "$(get "build_multi_${e}_span")") | $(sec "$(get "build_multi_${e}_sum")") | $(ratio "$(get "build_multi_${e}_sum")" "$(get "build_multi_${e}_span")") |"
 			done
 			if [[ -s $RES/build-failures ]]; then
 				echo
