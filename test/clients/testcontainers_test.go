@@ -1,11 +1,7 @@
 package clients
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -93,10 +89,7 @@ func TestTestcontainersWaitHealth(t *testing.T) {
 
 func TestTestcontainersFiles(t *testing.T) {
 	requireEnv(t)
-	if env.target == "berth" && !acceptsGzipArchive(t) {
-		// testcontainers-go gzips every copy into a container.
-		t.Skip("berth does not take a gzip body on PUT /containers/{id}/archive yet (issue 11 item 2)")
-	}
+	// testcontainers-go gzips every copy into a container (issue 11 item 2).
 	c := tcRun(t, "busybox:latest", tc.WithCmd("sleep", "300"),
 		tc.WithFiles(tc.ContainerFile{Reader: strings.NewReader("from the test\n"), ContainerFilePath: "/etc/tc-config.txt", FileMode: 0o640}))
 	if err := c.CopyToContainer(t.Context(), []byte("copied later\n"), "/tmp/later.txt", 0o600); err != nil {
@@ -173,30 +166,4 @@ func TestTestcontainersRyuk(t *testing.T) {
 	}) {
 		t.Errorf("Ryuk did not remove the container %s the child left", id)
 	}
-}
-
-// acceptsGzipArchive reports whether the daemon takes a gzip tar on PUT
-// /containers/{id}/archive (issue 11 item 2 is landing on berth).
-func acceptsGzipArchive(t *testing.T) bool {
-	t.Helper()
-	a := env.d.api()
-	ctx := t.Context()
-	r, err := a.do(ctx, "POST", "/containers/create", strings.NewReader(`{"Image":"busybox:latest","Cmd":["true"]}`))
-	if err != nil || r.status != 201 {
-		t.Fatalf("create a probe container: %v %v", err, r)
-	}
-	var c struct{ Id string }
-	if err := json.Unmarshal(r.body, &c); err != nil {
-		t.Fatal(err)
-	}
-	defer a.do(context.Background(), "DELETE", "/containers/"+c.Id+"?force=1", nil)
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	tw.WriteHeader(&tar.Header{Name: "probe", Mode: 0o644, Size: 2, Typeflag: tar.TypeReg})
-	tw.Write([]byte("ok"))
-	tw.Close()
-	zw.Close()
-	r, err = a.do(ctx, "PUT", "/containers/"+c.Id+"/archive?path=/tmp", &buf)
-	return err == nil && r.status == 200
 }
