@@ -389,6 +389,7 @@ type tokenServer struct {
 	authSeen  []string // Authorization headers the token endpoint got
 	expiresIn int
 	forever   bool // the registry refuses every token
+	revoked   int  // the registry refuses tokens numbered up to this one
 }
 
 func (ts *tokenServer) wrap(host *string) func(http.Handler) http.Handler {
@@ -410,9 +411,11 @@ func (ts *tokenServer) wrap(host *string) func(http.Handler) http.Handler {
 				return
 			}
 			ts.mu.Lock()
-			forever := ts.forever
+			forever, revoked := ts.forever, ts.revoked
 			ts.mu.Unlock()
-			if forever || !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer tok") {
+			var n int
+			_, err := fmt.Sscanf(r.Header.Get("Authorization"), "Bearer tok%d", &n)
+			if forever || err != nil || n <= revoked {
 				w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="http://%s/token",service="test"`, *host))
 				w.WriteHeader(http.StatusUnauthorized)
 				return
@@ -481,6 +484,47 @@ func TestPushTokenScopesAndCache(t *testing.T) {
 	ts.mu.Unlock()
 	if extra > 2 || time.Since(start) > 20*time.Second {
 		t.Fatalf("%d more tokens, %s", extra, time.Since(start))
+	}
+}
+
+// TestPushTokenRefreshedOn401: a cached token that has not expired but
+// that the registry no longer takes (a 401) is replaced by a new one, once,
+// and the push goes through with it; the new token is the one cached.
+func TestPushTokenRefreshedOn401(t *testing.T) {
+	ts := &tokenServer{expiresIn: 300}
+	var host string
+	e := newEnv(t, ts.wrap(&host))
+	host = e.host
+	commitImage(t, e.svc, e.host+"/test/refresh:1", 2)
+	auth := &registry.AuthConfig{Username: "user", Password: "pass"}
+	if c, err := e.pushLocal(t, "test/refresh:1", auth); err != nil {
+		t.Fatalf("push: %v\n%s", err, c.statuses())
+	}
+	ts.mu.Lock()
+	ts.revoked = ts.issued // every token so far, the cached one too
+	before := ts.issued
+	ts.mu.Unlock()
+	c, err := e.pushLocal(t, "test/refresh:1", auth)
+	if err != nil {
+		t.Fatalf("push after the registry revoked the cached token: %v\n%s", err, c.statuses())
+	}
+	if n := len(c.ids("Layer already exists")); n != 2 {
+		t.Errorf("second push: %d layers already there, want 2\n%s", n, c.statuses())
+	}
+	ts.mu.Lock()
+	extra := ts.issued - before
+	ts.mu.Unlock()
+	if extra != 1 {
+		t.Fatalf("%d new tokens after a 401 on the cached one, want 1", extra)
+	}
+	// The refreshed token is cached: a third push asks for none.
+	if c, err := e.pushLocal(t, "test/refresh:1", auth); err != nil {
+		t.Fatalf("third push: %v\n%s", err, c.statuses())
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.issued != before+1 {
+		t.Fatalf("third push asked for %d more tokens, want the cached one", ts.issued-before-1)
 	}
 }
 
