@@ -299,8 +299,15 @@ func (s *Service) Load(ctx context.Context, r io.Reader, out progress.Output, qu
 	if err := json.Unmarshal(mb, &manifests); err != nil {
 		return cerrdefs.ErrInvalidArgument.WithMessage("invalid archive: manifest.json: " + err.Error())
 	}
+	// Not quiet: each layer the store lacks is reported as dockerd does
+	// ("Loading layer", its diff ID's first 12 digits, bytes read of the
+	// archive's layer file); the docker CLI draws them as bars.
+	var layerOut progress.Output
+	if !quiet {
+		layerOut = out
+	}
 	for _, m := range manifests {
-		id, err := s.loadOne(ctx, dir, m)
+		id, err := s.loadOne(ctx, dir, m, layerOut)
 		if err != nil {
 			return err
 		}
@@ -373,7 +380,7 @@ func extractArchive(ctx context.Context, r io.Reader, dir string) error {
 	}
 }
 
-func (s *Service) loadOne(ctx context.Context, dir string, m archiveManifest) (_ digest.Digest, retErr error) {
+func (s *Service) loadOne(ctx context.Context, dir string, m archiveManifest, layerOut progress.Output) (_ digest.Digest, retErr error) {
 	cp, err := archivePath(dir, m.Config)
 	if err != nil {
 		return "", err
@@ -410,7 +417,13 @@ func (s *Service) loadOne(ctx context.Context, dir string, m archiveManifest) (_
 		if i > 0 {
 			parent = chains[i-1]
 		}
-		ref, l, err := s.importLayerFile(ctx, p, parent, cfg.RootFS.DiffIDs[i])
+		out := layerOut
+		if out != nil {
+			if _, err := s.snapshots.Get(ctx, chains[i]); err == nil {
+				out = nil // in the store already: dockerd does not load it
+			}
+		}
+		ref, l, err := s.importLayerFile(ctx, p, parent, cfg.RootFS.DiffIDs[i], out)
 		if err != nil {
 			return "", fmt.Errorf("layer %s: %w", lp, err)
 		}
@@ -442,8 +455,9 @@ func (s *Service) loadOne(ctx context.Context, dir string, m archiveManifest) (_
 }
 
 // importLayerFile stores a layer file from an archive as a blob and
-// unpacks it, verifying the uncompressed stream against diffID.
-func (s *Service) importLayerFile(ctx context.Context, p string, parent, diffID digest.Digest) (LayerRef, snapshot.Layer, error) {
+// unpacks it, verifying the uncompressed stream against diffID; with out,
+// the bytes of the file unpacked are reported as "Loading layer".
+func (s *Service) importLayerFile(ctx context.Context, p string, parent, diffID digest.Digest, out progress.Output) (LayerRef, snapshot.Layer, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return LayerRef{}, snapshot.Layer{}, cerrdefs.ErrInvalidArgument.WithMessage("invalid archive: " + err.Error())
@@ -469,7 +483,13 @@ func (s *Service) importLayerFile(ctx context.Context, p string, parent, diffID 
 		return LayerRef{}, snapshot.Layer{}, err
 	}
 	defer w.Close()
-	dr, comp, err := archive.Decompress(io.TeeReader(f, w))
+	var src io.Reader = f
+	if out != nil {
+		id := diffID.Encoded()
+		id = id[:min(12, len(id))] // an archive's diff ID may be anything
+		src = io.TeeReader(f, progress.NewReporter(out, id, "Loading layer", st.Size()))
+	}
+	dr, comp, err := archive.Decompress(io.TeeReader(src, w))
 	if err != nil {
 		return LayerRef{}, snapshot.Layer{}, err
 	}
@@ -483,7 +503,7 @@ func (s *Service) importLayerFile(ctx context.Context, p string, parent, diffID 
 	if err != nil {
 		return LayerRef{}, snapshot.Layer{}, err
 	}
-	if _, err := io.Copy(w, f); err != nil {
+	if _, err := io.Copy(w, src); err != nil {
 		return LayerRef{}, snapshot.Layer{}, err
 	}
 	if err := w.Commit(ctx, st.Size(), blob); err != nil {

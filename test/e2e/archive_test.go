@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -293,4 +294,87 @@ func TestCpCreatedContainer(t *testing.T) {
 		}
 		c.ok("rm", name)
 	})
+}
+
+// TestLoadProgress (issue 11 item 7, the load stream): a load that is not
+// quiet reports each layer it stores as dockerd does, "Loading layer" with
+// the diff ID's first 12 digits and progressDetail {current, total} up to
+// the layer file's size in the archive (the docker CLI draws these as bars
+// on a terminal); a layer the store already has is not loaded again and
+// not reported; quiet=1 reports no layer.
+func TestLoadProgress(t *testing.T) {
+	busybox(t)
+	a := env.d.api()
+	c := cli(t, "docker")
+	name := "e2e-loadprog-" + uniq()
+	tag := "e2e/loadprog:" + uniq()
+	c.ok("run", "--name", name, "busybox:latest", "sh", "-c", "echo "+name+" > /loadprog")
+	defer c.run("rm", "-f", name)
+	c.ok("commit", name, tag)
+	t.Cleanup(func() { removeImage(t, a, tag) })
+	img := inspectImage(t, a, tag)
+	if len(img.RootFS.Layers) < 2 {
+		t.Fatalf("committed image has %d layers", len(img.RootFS.Layers))
+	}
+	saved := a.call(t, "GET", "/images/get?names="+tag, nil, nil).wantStatus(t, 200).Body
+	// The archive's layer files and their sizes, in the image's order.
+	var manifest []struct{ Layers []string }
+	sizes := map[string]int64{}
+	tr := tar.NewReader(bytes.NewReader(saved))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		sizes[h.Name] = h.Size
+		if h.Name == "manifest.json" {
+			b, _ := io.ReadAll(tr)
+			if err := json.Unmarshal(b, &manifest); err != nil {
+				t.Fatalf("manifest.json: %v", err)
+			}
+		}
+	}
+	if len(manifest) != 1 || len(manifest[0].Layers) != len(img.RootFS.Layers) {
+		t.Fatalf("archive manifest %+v", manifest)
+	}
+	top := len(img.RootFS.Layers) - 1
+	newID := shortID(img.RootFS.Layers[top])
+	newSize := sizes[manifest[0].Layers[top]]
+
+	load := func(quiet string) []jsonMessage {
+		t.Helper()
+		removeImage(t, a, tag)
+		r := a.call(t, "POST", "/images/load?quiet="+quiet, saved, http.Header{"Content-Type": {"application/x-tar"}}).wantStatus(t, 200)
+		msgs := parseMessages(t, r.Body)
+		if e := streamError(msgs); e != "" {
+			t.Fatalf("load quiet=%s: %s", quiet, e)
+		}
+		return msgs
+	}
+	var last *jsonMessage
+	for _, m := range load("0") {
+		if m.Status != "Loading layer" {
+			continue
+		}
+		if m.ID != newID {
+			t.Errorf("Loading layer %s: only the layer the store lacks (%s) is loaded", m.ID, newID)
+			continue
+		}
+		if m.ProgressDetail == nil || m.ProgressDetail.Total != newSize || m.Progress == "" {
+			t.Errorf("Loading layer message %+v, want progressDetail with total %d and a bar", m, newSize)
+		}
+		m := m
+		last = &m
+	}
+	if last == nil || last.ProgressDetail == nil || last.ProgressDetail.Current != newSize {
+		t.Errorf("no final Loading layer %s message at %d bytes (last %+v)", newID, newSize, last)
+	}
+	for _, m := range load("1") {
+		if m.Status == "Loading layer" {
+			t.Errorf("quiet load reported %+v", m)
+		}
+	}
+	if !imageExists(t, a, tag) {
+		t.Errorf("%s is not there after the load", tag)
+	}
 }
