@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/binary"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -302,6 +303,99 @@ func checkConsecutiveLines(t *testing.T, ls []string) {
 		if q != p+1 {
 			t.Errorf("docker logs: %q after %q", ls[i], ls[i-1])
 			break
+		}
+	}
+}
+
+// TestLogDriverJournald: on a host without a journal, a container with
+// --log-driver journald fails to start with dockerd's words and stays
+// created; with a journal socket (a listener of the test's own at
+// journald's path) each line reaches it as a native-protocol datagram
+// with MESSAGE, PRIORITY (6 stdout, 3 stderr) and dockerd's container
+// fields.
+func TestLogDriverJournald(t *testing.T) {
+	busybox(t)
+	a := env.d.api()
+	c := cli(t, "docker")
+	const sock = "/run/systemd/journal/socket"
+	if _, err := os.Stat(sock); err == nil {
+		t.Skip(sock + " exists: a journal runs on this host; the test needs journald's path for a listener of its own")
+	}
+
+	// No journal.
+	name := ctrName(t, "nojournal")
+	c.ok("create", "--name", name, "--log-driver", "journald", "busybox", "echo", "x")
+	msg := "failed to initialize logging driver: journald is not enabled on this host"
+	c.fail([]string{"start", name}, "Error response from daemon: "+msg)
+	if ct := inspectCtr(t, a, name); ct.State.Status != "created" || !strings.Contains(ct.State.Error, msg) {
+		t.Errorf("after the failed start: status %q error %q, want created and %q", ct.State.Status, ct.State.Error, msg)
+	}
+
+	// A journal: the test's listener at journald's path.
+	for _, d := range []string{"/run/systemd", "/run/systemd/journal"} {
+		if _, err := os.Stat(d); err != nil {
+			if err := os.Mkdir(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.Remove(d) })
+		}
+	}
+	l, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close(); os.Remove(sock) })
+	got := make(chan map[string]string, 16)
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := l.Read(buf)
+			if err != nil {
+				close(got)
+				return
+			}
+			fields := map[string]string{}
+			for _, ln := range strings.Split(string(buf[:n]), "\n") {
+				if k, v, ok := strings.Cut(ln, "="); ok {
+					fields[k] = v
+				}
+			}
+			got <- fields
+		}
+	}()
+
+	name = ctrName(t, "journal")
+	c.ok("run", "--name", name, "--log-driver", "journald", "--log-opt", "tag=jt-{{.Name}}", "busybox", "sh", "-c", "echo to-journal-out; echo to-journal-err >&2")
+	ct := inspectCtr(t, a, name)
+	want := map[string]map[string]string{
+		"to-journal-out": {"PRIORITY": "6"},
+		"to-journal-err": {"PRIORITY": "3"},
+	}
+	deadline := time.After(20 * time.Second)
+	for len(want) > 0 {
+		select {
+		case f, ok := <-got:
+			if !ok {
+				t.Fatal("the listener closed")
+			}
+			w, mine := want[f["MESSAGE"]]
+			if !mine {
+				continue
+			}
+			w["CONTAINER_ID"] = ct.ID[:12]
+			w["CONTAINER_ID_FULL"] = ct.ID
+			w["CONTAINER_NAME"] = name
+			w["CONTAINER_TAG"] = "jt-" + name
+			w["SYSLOG_IDENTIFIER"] = "jt-" + name
+			w["IMAGE_NAME"] = "busybox"
+			for k, v := range w {
+				if f[k] != v {
+					t.Errorf("%s: %s=%q, want %q (all: %v)", f["MESSAGE"], k, f[k], v, f)
+				}
+			}
+			delete(want, f["MESSAGE"])
+		case <-deadline:
+			t.Fatalf("lines never reached the journal: %v", want)
 		}
 	}
 }
