@@ -201,6 +201,30 @@ func walkthrough(t *testing.T, sb *netSandbox, nd *netDaemon, c *CLI, registry s
 	}
 	removeImage(t, a, repo+":1.0")
 	removeImage(t, a, "mypython:1.0")
+
+	// ... and elsewhere: the suite's own daemon (another data root and
+	// image store, on the host) logs in, pulls the pushed image by its
+	// digest and by its tag, and runs it: the same image ID.
+	o := cli(t, c.name)
+	oa := env.d.api()
+	if r := o.runStdin([]byte(authPassword+"\n"), "login", "-u", authUser, "--password-stdin", registry); r.Code != 0 {
+		t.Fatalf("login elsewhere: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	removeImageEverywhere(t, oa, img.ID)
+	defer removeImageEverywhere(t, oa, img.ID)
+	if r := o.ok("pull", repo+"@"+dgst); !strings.Contains(r.Stdout, "Status: Downloaded newer image for "+repo+"@"+dgst) {
+		t.Errorf("elsewhere: pull %s@%s printed:\n%s", repo, dgst, r.Stdout)
+	}
+	if got := inspectImage(t, oa, repo+"@"+dgst).ID; got != img.ID {
+		t.Errorf("elsewhere: pull by digest gave image %s, the pushed one is %s", got, img.ID)
+	}
+	o.ok("pull", repo+":1.0")
+	if got := inspectImage(t, oa, repo+":1.0").ID; got != img.ID {
+		t.Errorf("elsewhere: pull by tag gave image %s, the pushed one is %s", got, img.ID)
+	}
+	if out := o.ok("run", "--rm", repo+":1.0").Stdout; out != "Hello from Docker!\n" {
+		t.Errorf("elsewhere: run %s:1.0 printed %q, want the Hello line", repo, out)
+	}
 }
 
 // walkBuild runs the walk-through's `build -t tag dir`.
