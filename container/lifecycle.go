@@ -920,18 +920,33 @@ func (s *Service) Remove(ctx context.Context, idOrName string, o RemoveOptions) 
 	defer release()
 	// The shim may still be deleting runc's state (it does that after
 	// reporting the exit, off the path of `run --rm`); it needs nothing in
-	// the state directory for that, and finishes on its own.
+	// the state directory for that, and finishes on its own. It, or an
+	// exec the kill cut short (the shim's exec record, that exec's runc
+	// log and PID file), may still write there as the directory goes
+	// ('directory not empty': crash loop, CI): once the shim is gone
+	// nothing does, and the directory is cleared again then. The shim is
+	// taken hold of before the first clearing, which removes the PID file
+	// naming it (a wait looked up afterwards found no shim and did not
+	// wait).
+	stateDir := s.stateDir(c.ID)
+	shimGone := s.rt.WatchRelease(c.ID, stateDir)
 	if err := s.clearStateDir(c.ID); err != nil {
-		// Something wrote into it as it went ('directory not empty': the
-		// shim, ending an exec the kill cut short, or that exec's runc):
-		// once the shim is gone nothing does. Again then; what still
-		// fails is swept by the next restart (removeStrayStateDirs).
-		if werr := s.rt.WaitReleased(ctx, c.ID, s.stateDir(c.ID)); werr != nil {
-			s.log.Warn("the shim of a removed container does not exit", "id", c.ID, "err", werr)
+		if shimGone != nil {
+			if werr := shimGone(ctx); werr != nil {
+				s.log.Warn("the shim of a removed container does not exit", "id", c.ID, "err", werr)
+			}
+			shimGone = nil
 		}
+		// What still fails is swept by the next start (removeStrayStateDirs).
 		if err2 := s.clearStateDir(c.ID); err2 != nil {
 			s.log.Warn("remove state directory", "id", c.ID, "err", err2, "first", err)
 		}
+	}
+	if shimGone != nil {
+		// Not waited for: let go of the shim (a done context).
+		done, cancel := context.WithCancel(context.Background())
+		cancel()
+		_ = shimGone(done)
 	}
 	if err := s.cfg.Snapshots.RemoveContainer(ctx, c.ID); err != nil && !errors.Is(err, cerrdefs.ErrNotFound) {
 		s.log.Warn("remove writable layer", "id", c.ID, "err", err)

@@ -59,6 +59,12 @@ type Runtime interface {
 	// task of id holds it and its bundle any more, so a new Create may
 	// use them; an error when one still does.
 	WaitReleased(ctx context.Context, id, bundle string) error
+	// WatchRelease takes hold of the shim that holds id's bundle now, if
+	// one lives, and returns a wait for its exit (nil when none lives).
+	// Taken before the bundle is cleared, it still waits once the
+	// bundle's files (the shim's PID file among them) are gone. The wait
+	// is called once; with a done ctx it only lets go of the shim.
+	WatchRelease(id, bundle string) func(ctx context.Context) error
 }
 
 // CreateOptions describe a new task.

@@ -265,31 +265,47 @@ func (c Client) Alive(ctx context.Context) bool {
 // WaitGone waits until the shim that last ran in stateDir has exited, so
 // its state directory and runc ID can be reused. It gives up after d.
 func WaitGone(stateDir, id string, d time.Duration) error {
+	if wait := watchGone(stateDir, id, d); wait != nil {
+		return wait(context.Background())
+	}
+	return nil
+}
+
+// watchGone opens a pidfd of the shim of id that lives now (nil when none
+// does: gone, never ran here, or its PID is someone else's now) and
+// returns a wait of at most d for its exit, which closes the pidfd.
+func watchGone(stateDir, id string, d time.Duration) func(ctx context.Context) error {
 	pid := liveShim(stateDir, id)
 	if pid == 0 {
-		return nil // gone, never ran here, or the PID is someone else's now
+		return nil
 	}
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		return nil
 	}
-	defer unix.Close(fd)
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	deadline := time.Now().Add(d)
-	for {
-		left := time.Until(deadline)
-		if left <= 0 {
-			return fmt.Errorf("shim %d for %s did not exit in %v", pid, id, d)
-		}
-		n, err := unix.Poll(fds, int(left.Milliseconds())+1)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			return nil
+	return func(ctx context.Context) error {
+		defer unix.Close(fd)
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		deadline := time.Now().Add(d)
+		for {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return fmt.Errorf("shim %d for %s did not exit in %v", pid, id, d)
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			// Short polls, so a cancelled ctx is seen.
+			n, err := unix.Poll(fds, int(min(left, 100*time.Millisecond).Milliseconds())+1)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
 		}
 	}
 }

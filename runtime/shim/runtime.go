@@ -74,3 +74,8 @@ func (r *Runtime) Delete(ctx context.Context, id, bundle string) error {
 func (r *Runtime) WaitReleased(ctx context.Context, id, bundle string) error {
 	return WaitGone(bundle, id, 10*time.Second)
 }
+
+// WatchRelease implements runtime.Runtime: a pidfd of the shim, opened now.
+func (r *Runtime) WatchRelease(id, bundle string) func(ctx context.Context) error {
+	return watchGone(bundle, id, 10*time.Second)
+}
