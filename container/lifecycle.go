@@ -247,7 +247,14 @@ func (s *Service) start(ctx context.Context, c *Container) (retErr error) {
 	}
 	cleanups = append(cleanups, func() { _ = snapshot.Unmount(rootfs) })
 	mark("rootfs mounted")
-	spec, err := s.generateSpec(ctx, c, rootfs)
+	shm, err := s.mountShm(c)
+	if err != nil {
+		return err
+	}
+	if shm != "" {
+		cleanups = append(cleanups, func() { _ = mountutil.Unmount(shm, true) })
+	}
+	spec, err := s.generateSpec(ctx, c, rootfs, shm)
 	mark("spec and network")
 	if s.network != nil {
 		cleanups = append(cleanups, func() { _ = s.network.Teardown(context.WithoutCancel(ctx), c.ID) })
@@ -421,7 +428,7 @@ func (s *Service) handleExit(c *Container, st *runtime.ExitStatus) {
 	c.mu.Lock()
 	s.stopHealthLocked(c)
 	c.mu.Unlock()
-	if err := s.unmountRootfs(c.ID); err != nil {
+	if err := s.unmountRunMounts(c.ID); err != nil {
 		s.log.Warn("unmount at exit", "id", c.ID, "err", err)
 	}
 	s.releaseExecs(c.ID)
@@ -1154,7 +1161,7 @@ func (s *Service) reconcileStopped(ctx context.Context, c *Container) reconciled
 	}
 	if mps, _ := mountutil.MountsUnder(stateDir); len(mps) > 0 {
 		s.log.Info("restore: unmounting the root filesystem of a start cut short", "id", c.ID)
-		if err := s.unmountRootfs(c.ID); err != nil {
+		if err := s.unmountRunMounts(c.ID); err != nil {
 			s.log.Warn("restore: unmount root filesystem", "id", c.ID, "err", err)
 		}
 		s.unmountVolumes(ctx, c)
@@ -1216,7 +1223,7 @@ func (s *Service) endLeftovers(ctx context.Context, c *Container) {
 	// Whatever the shim left (it may have died with the container
 	// running): processes in the cgroup, runc's state.
 	s.endOrphan(ctx, c)
-	if err := s.unmountRootfs(c.ID); err != nil {
+	if err := s.unmountRunMounts(c.ID); err != nil {
 		s.log.Warn("restore: unmount root filesystem", "id", c.ID, "err", err)
 	}
 	s.unmountVolumes(ctx, c)

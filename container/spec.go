@@ -1,6 +1,7 @@
 package container
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -61,6 +62,8 @@ type joined struct {
 	// The network namespace's container: its ID, hostname and domain
 	// name, which the joiner takes (dockerd's initializeNetworking).
 	netDonor, hostname, domainname string
+	// shm is the IPC donor's host /dev/shm to bind ("" = none).
+	shm string
 }
 
 // joinedNamespaces looks up the containers whose namespaces c joins, with
@@ -141,9 +144,10 @@ func (s *Service) joinedNamespaces(c *Container) (joined, error) {
 		if j.ns == nil {
 			j.ns = map[specs.LinuxNamespaceType]string{}
 		}
-		// The IPC namespace only: the donor's /dev/shm is a tmpfs in its
-		// own mount namespace, which a bind mount cannot reach.
+		// The IPC namespace, and the donor's /dev/shm: its host tmpfs
+		// (shm.go), as dockerd's.
 		j.ns[specs.IPCNamespace] = nsPath(pid, "ipc")
+		j.shm = s.donorShm(other.ID)
 	}
 	return j, nil
 }
@@ -183,8 +187,9 @@ func itoa(n int) string {
 	return string(b)
 }
 
-// generateSpec builds the OCI spec for c on rootfs.
-func (s *Service) generateSpec(ctx context.Context, c *Container, rootfs string) (*specs.Spec, error) {
+// generateSpec builds the OCI spec for c on rootfs; shm is c's own host
+// /dev/shm (mountShm), "" for none.
+func (s *Service) generateSpec(ctx context.Context, c *Container, rootfs, shm string) (*specs.Spec, error) {
 	j, err := s.joinedNamespaces(c)
 	if err != nil {
 		return nil, err
@@ -236,6 +241,7 @@ func (s *Service) generateSpec(ctx context.Context, c *Container, rootfs string)
 		Mounts:      mounts,
 		NetNSPath:   netNS,
 		NSPaths:     j.ns,
+		ShmPath:     cmp.Or(shm, j.shm),
 		CgroupsPath: s.cgroupsPath(c.ID),
 		InitPath:    s.cfg.InitPath,
 		Users:       rtspec.RootfsUsers(rootfs),

@@ -21,8 +21,10 @@ const DefaultShmSize = 64 << 20
 const InitDest = "/sbin/docker-init"
 
 // defaultMounts returns Docker's default mounts, in Docker's order, fresh
-// each call (a spec is the caller's to change).
-func defaultMounts(shmSize int64, ipcHost, ipcNone bool) []specs.Mount {
+// each call (a spec is the caller's to change). shmPath, when set, is a
+// host directory bound at /dev/shm in place of a tmpfs of the container's
+// own (a shareable IPC namespace's, or its donor's, as dockerd's ShmPath).
+func defaultMounts(shmSize int64, shmPath string, ipcHost, ipcNone bool) []specs.Mount {
 	ms := []specs.Mount{
 		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
 		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
@@ -36,6 +38,8 @@ func defaultMounts(shmSize int64, ipcHost, ipcNone bool) []specs.Mount {
 	case ipcHost:
 		// The host's IPC namespace: share its /dev/shm too, as Docker does.
 		ms = append(ms, specs.Mount{Destination: "/dev/shm", Type: "bind", Source: "/dev/shm", Options: []string{"rbind", "nosuid", "noexec", "nodev"}})
+	case shmPath != "":
+		ms = append(ms, specs.Mount{Destination: "/dev/shm", Type: "bind", Source: shmPath, Options: []string{"rbind", "nosuid", "noexec", "nodev"}})
 	default:
 		ms = append(ms, specs.Mount{Destination: "/dev/shm", Type: "tmpfs", Source: "shm",
 			Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=" + strconv.FormatInt(shmSize, 10)}})

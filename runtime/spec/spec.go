@@ -45,6 +45,12 @@ type Input struct {
 	// for none (the host's), or the path of one to join (/proc/PID/ns/net,
 	// a bind-mounted netns). HostConfig.NetworkMode "host" also means host.
 	NetNSPath string
+	// ShmPath is a host directory (a tmpfs the caller mounted) bound at
+	// /dev/shm in place of the container's own tmpfs: a shareable IPC
+	// namespace's /dev/shm, or the donor's for --ipc container:X, so that
+	// the containers sharing an IPC namespace share /dev/shm, as dockerd's.
+	// A user mount at /dev/shm still wins.
+	ShmPath string
 	// NSPaths are the namespaces to join for --pid container:X and
 	// --ipc container:X (keys specs.PIDNamespace, specs.IPCNamespace).
 	NSPaths map[specs.LinuxNamespaceType]string
@@ -315,7 +321,7 @@ func Generate(in Input) (*specs.Spec, error) {
 	if shm == 0 {
 		shm = DefaultShmSize
 	}
-	defaults := defaultMounts(shm, ipcHost, ipcNone)
+	defaults := defaultMounts(shm, in.ShmPath, ipcHost, ipcNone)
 	if hc.Privileged {
 		for i := range defaults {
 			if defaults[i].Destination == "/sys" || defaults[i].Type == "cgroup" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -136,5 +137,68 @@ func TestSharedNetnsHostname(t *testing.T) {
 	a.call(t, "GET", "/containers/"+joiner+"/json", nil, nil).wantStatus(t, 200).decode(t, &ci)
 	if ci.Config.Hostname != "donorhost" || ci.Config.Domainname != "example.test" {
 		t.Errorf("inspect %s: Hostname %q Domainname %q, want the donor's donorhost example.test", joiner, ci.Config.Hostname, ci.Config.Domainname)
+	}
+}
+
+// TestIpcShareableShm (issue 14 item 5, moby's TestIpcModeShareable and
+// TestAPIIpcModeShareableAndContainer): a container that joins a
+// shareable IPC namespace (--ipc container:X) shares X's /dev/shm (dockerd
+// binds the donor's host tmpfs): a file one writes the other reads, and
+// the size is the donor's --shm-size. A shareable /dev/shm is a mount on
+// the host, a private one is not, and the host's goes when the donor is
+// removed.
+func TestIpcShareableShm(t *testing.T) {
+	busybox(t)
+	a := env.d.api()
+	c := cli(t, "docker")
+	donor := ctrName(t, "shmdonor")
+	c.ok("run", "-d", "--name", donor, "--ipc", "shareable", "--shm-size", "8m", "busybox", "sleep", "300")
+	waitRunning(t, a, donor)
+	c.ok("exec", donor, "sh", "-c", "echo from-donor > /dev/shm/marker")
+	joiner := ctrName(t, "shmjoiner")
+	out := c.ok("run", "--name", joiner, "--ipc", "container:"+donor, "busybox", "sh", "-c",
+		"cat /dev/shm/marker && echo from-joiner > /dev/shm/back && df -k /dev/shm | awk 'NR==2 {print $2}'").Stdout
+	if want := "from-donor\n8192\n"; out != want {
+		t.Errorf("--ipc container:%s sees %q in /dev/shm, want %q (the donor's file and its 8 MiB size)", donor, out, want)
+	}
+	if got := c.ok("exec", donor, "cat", "/dev/shm/back").Stdout; got != "from-joiner\n" {
+		t.Errorf("the donor reads %q from the joiner's /dev/shm/back, want from-joiner", got)
+	}
+
+	// The donor's /dev/shm is a mount the host has; a private one's is not.
+	devOf := func(name string) string {
+		t.Helper()
+		mm := strings.TrimSpace(c.ok("exec", name, "awk", `$5 == "/dev/shm" {print $3}`, "/proc/self/mountinfo").Stdout)
+		if mm == "" {
+			t.Fatalf("%s has no /dev/shm mount", name)
+		}
+		return mm
+	}
+	onHost := func(mm string) bool {
+		t.Helper()
+		b, err := os.ReadFile("/proc/self/mountinfo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for l := range strings.Lines(string(b)) {
+			if f := strings.Fields(l); len(f) > 4 && f[2] == mm {
+				return true
+			}
+		}
+		return false
+	}
+	shared := devOf(donor)
+	if !onHost(shared) {
+		t.Errorf("the shareable %s's /dev/shm (%s) is not mounted on the host", donor, shared)
+	}
+	private := ctrName(t, "shmprivate")
+	c.ok("run", "-d", "--name", private, "--ipc", "private", "busybox", "sleep", "300")
+	waitRunning(t, a, private)
+	if mm := devOf(private); onHost(mm) {
+		t.Errorf("the private %s's /dev/shm (%s) is mounted on the host", private, mm)
+	}
+	c.ok("rm", "-f", donor, joiner, private)
+	if onHost(shared) {
+		t.Errorf("the host still has the removed %s's /dev/shm (%s)", donor, shared)
 	}
 }
