@@ -104,3 +104,28 @@ func TestCreateValidation(t *testing.T) {
 		t.Errorf("a refused tag exists: %s", r)
 	}
 }
+
+// TestCreateOnMissingNetwork: dockerd 20.10 creates a container on a
+// network that does not exist (201, the docker CLI's create too) and
+// refuses its start (404 "network X not found"); the container stays,
+// created. The same holds for a network named only in the endpoints
+// config.
+func TestCreateOnMissingNetwork(t *testing.T) {
+	busybox(t)
+	a := env.d.api()
+	for _, tc := range []struct{ what, body string }{
+		{"NetworkMode", `{"Image":"busybox","Cmd":["true"],"HostConfig":{"NetworkMode":"e2e-no-such-net"}}`},
+		{"EndpointsConfig", `{"Image":"busybox","Cmd":["true"],"HostConfig":{"NetworkMode":"e2e-no-such-net"},"NetworkingConfig":{"EndpointsConfig":{"e2e-no-such-net":{}}}}`},
+	} {
+		name := ctrName(t, "nonet")
+		a.call(t, "POST", "/containers/create?name="+name, []byte(tc.body), nil).wantStatus(t, 201)
+		a.call(t, "POST", "/containers/"+name+"/start", nil, nil).wantError(t, 404, "network e2e-no-such-net not found")
+		if st := inspectCtr(t, a, name).State; st.Status != "created" || st.Running {
+			t.Errorf("%s: after the refused start the container is %q (running %v), want created", tc.what, st.Status, st.Running)
+		}
+	}
+	c := cli(t, "docker")
+	name := ctrName(t, "nonetcli")
+	c.ok("create", "--name", name, "--network", "e2e-no-such-net", "busybox", "true")
+	c.fail([]string{"start", name}, "network e2e-no-such-net not found")
+}
