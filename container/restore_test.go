@@ -610,17 +610,26 @@ func TestRemoveLeavesNoStateDir(t *testing.T) {
 		if _, err := fmt.Sscan(string(b), &shim); err != nil || shim <= 0 {
 			t.Fatalf("shim.pid %q", b)
 		}
+		// The writer ends with the shim's process, as the shim's own
+		// writes do: a pidfd tells (a zombie shim, alive to kill(2), has
+		// ended).
+		pidfd, err := unix.PidfdOpen(shim, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
 		stop := make(chan struct{})
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
+			defer unix.Close(pidfd)
+			fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
 			for i := 0; ; i++ {
 				select {
 				case <-stop:
 					return
 				default:
 				}
-				if unix.Kill(shim, 0) != nil {
+				if n, _ := unix.Poll(fds, 0); n > 0 {
 					return
 				}
 				_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("exec-%d.json", i%8)), []byte("{}"), 0o600)
