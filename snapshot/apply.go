@@ -134,16 +134,28 @@ func (s *Store) apply(ctx context.Context, parent, diffID digest.Digest, r io.Re
 	} else if err := hr.verify(diffID); err != nil {
 		return Layer{}, err
 	}
-	// Durability: rather than fsync every unpacked file (one journal commit
-	// each, which dominates the cost of unpacking many small files), flush
-	// the whole filesystem once with syncfs(2). That writes back every file
-	// of the layer; only then is the snapshot committed, in a bbolt
-	// transaction that is itself synced. After a crash a layer is therefore
-	// either absent (its directory under unpack/ is removed at start) or
-	// complete. syncfs also flushes unrelated dirty data on the same
-	// filesystem, which costs time but not correctness; since Linux 5.8 it
-	// reports writeback errors. The snapshot's disk usage (a walk of the
-	// layer, CPU while syncfs waits for the disk) is measured meanwhile.
+	if err := s.commitLayerDir(ctx, "apply", dir, chainID, parent, diffID, size); err != nil {
+		return Layer{}, err
+	}
+	committed = true
+	s.notifyCommitted()
+	return s.Get(ctx, chainID)
+}
+
+// commitLayerDir makes dir, whose layer files (fs/) are written, the
+// committed layer chainID on parent; op names the caller in errors.
+// Durability: rather than fsync every file (one journal commit each, which
+// dominates the cost of unpacking many small files), it flushes the whole
+// filesystem once with syncfs(2). That writes back every file of the
+// layer; only then is the snapshot committed, in a bbolt transaction that
+// is itself synced. After a crash a layer is therefore either absent (its
+// directory under unpack/ is removed at start) or complete. syncfs also
+// flushes unrelated dirty data on the same filesystem, which costs time but
+// not correctness; since Linux 5.8 it reports writeback errors. The
+// snapshot's disk usage (a walk of the layer, CPU while syncfs waits for
+// the disk) is measured meanwhile.
+func (s *Store) commitLayerDir(ctx context.Context, op, dir string, chainID, parent, diffID digest.Digest, size int64) error {
+	diffDir := filepath.Join(dir, "fs")
 	var usage fs.Usage
 	var usageErr error
 	walked := make(chan struct{})
@@ -154,26 +166,24 @@ func (s *Store) apply(ctx context.Context, parent, diffID digest.Digest, r io.Re
 	syncErr := syncFS(diffDir)
 	<-walked
 	if syncErr != nil {
-		return Layer{}, fmt.Errorf("apply layer %s: sync: %w", diffID, syncErr)
+		return fmt.Errorf("%s layer %s: sync: %w", op, diffID, syncErr)
 	}
 	if usageErr != nil {
-		return Layer{}, fmt.Errorf("apply layer %s: %w", diffID, usageErr)
+		return fmt.Errorf("%s layer %s: %w", op, diffID, usageErr)
 	}
 	if parent != "" {
 		if err := s.waitLayer(ctx, parent); err != nil {
-			return Layer{}, fmt.Errorf("apply layer %s: %w", diffID, err)
+			return fmt.Errorf("%s layer %s: %w", op, diffID, err)
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return Layer{}, err
+		return err
 	}
 	labels := map[string]string{labelDiffID: diffID.String(), labelSize: strconv.FormatInt(size, 10)}
 	if err := s.commitDir(ctx, dir, chainID, parent, snapshots.Usage(usage), labels); err != nil {
-		return Layer{}, mapErr(fmt.Errorf("apply layer %s: %w", diffID, err))
+		return mapErr(fmt.Errorf("%s layer %s: %w", op, diffID, err))
 	}
-	committed = true
-	s.notifyCommitted()
-	return s.Get(ctx, chainID)
+	return nil
 }
 
 // commitDir makes dir (holding the layer's files in fs/) the committed

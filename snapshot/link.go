@@ -7,11 +7,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/containerd/containerd/v2/core/snapshots"
-	cfs "github.com/containerd/continuity/fs"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -82,33 +80,9 @@ func (s *Store) LinkLayer(ctx context.Context, src, srcParent string, parent, di
 		return Layer{}, fmt.Errorf("link layer %s from %s: %w", diffID, src, err)
 	}
 	// As Apply: the new directory entries are flushed once (syncfs)
-	// before the snapshot is recorded; the usage walk runs meanwhile.
-	var usage cfs.Usage
-	var usageErr error
-	walked := make(chan struct{})
-	go func() {
-		defer close(walked)
-		usage, usageErr = cfs.DiskUsage(ctx, diffDir)
-	}()
-	syncErr := syncFS(diffDir)
-	<-walked
-	if syncErr != nil {
-		return Layer{}, fmt.Errorf("link layer %s: sync: %w", diffID, syncErr)
-	}
-	if usageErr != nil {
-		return Layer{}, fmt.Errorf("link layer %s: %w", diffID, usageErr)
-	}
-	if parent != "" {
-		if err := s.waitLayer(ctx, parent); err != nil {
-			return Layer{}, fmt.Errorf("link layer %s: %w", diffID, err)
-		}
-	}
-	if err := ctx.Err(); err != nil {
+	// before the snapshot is recorded.
+	if err := s.commitLayerDir(ctx, "link", dir, chainID, parent, diffID, size); err != nil {
 		return Layer{}, err
-	}
-	labels := map[string]string{labelDiffID: diffID.String(), labelSize: strconv.FormatInt(size, 10)}
-	if err := s.commitDir(ctx, dir, chainID, parent, snapshots.Usage(usage), labels); err != nil {
-		return Layer{}, mapErr(fmt.Errorf("link layer %s: %w", diffID, err))
 	}
 	committed = true
 	s.notifyCommitted()
